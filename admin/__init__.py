@@ -1,0 +1,1 @@
+"""The organisers' console: pages over the points and rewards services; owns no tables."""

@@ -1,0 +1,107 @@
+"""API conventions: the smorest ``Api``, the error schema, pagination and body checks."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import flask_smorest
+import marshmallow as ma
+from flask import request
+from marshmallow import fields, validate
+
+from core.errors import AppError
+
+API_PREFIX = "/api/v1"
+MAX_PAGE_SIZE = 100
+#: Methods whose body must be JSON unless the view accepts uploads.
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+class ErrorSchema(ma.Schema):
+    """The one error body of the API (documentation only)."""
+
+    code = fields.String(metadata={"description": "snake_case reason, e.g. insufficient_points"})
+    status = fields.Integer(metadata={"description": "The HTTP status, repeated"})
+    message = fields.String(metadata={"description": "A sentence for people"})
+    errors = fields.Dict(
+        keys=fields.String(), values=fields.Raw(),
+        metadata={"description": "Problems per field: {field: [messages]}"},
+    )
+
+
+class Api(flask_smorest.Api):
+    """flask-smorest's Api, documenting the contract's error body.
+
+    Its own error handler is not registered: ``core.errors`` answers every error
+    of the application in one shape.
+    """
+
+    ERROR_SCHEMA = ErrorSchema
+
+    def _register_error_handlers(self):
+        """Leave error handling to ``core.errors.register_error_handlers``."""
+
+
+class PageQuerySchema(ma.Schema):
+    """``page`` and ``page_size`` of a list (page size at most 100)."""
+
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    page_size = fields.Integer(load_default=20, validate=validate.Range(min=1, max=MAX_PAGE_SIZE))
+
+
+@lru_cache(maxsize=None)
+def page_schema(item_schema: type[ma.Schema]) -> type[ma.Schema]:
+    """Return the list schema ``{items, page, page_size, total}`` for an item schema."""
+    name = item_schema.__name__.removesuffix("Schema") + "PageSchema"
+    return ma.Schema.from_dict(
+        {
+            "items": fields.List(fields.Nested(item_schema)),
+            "page": fields.Integer(),
+            "page_size": fields.Integer(),
+            "total": fields.Integer(),
+        },
+        name=name,
+    )
+
+
+def paginate(statement, page: int = 1, page_size: int = 20) -> dict:
+    """Run a select for one page and answer ``{items, page, page_size, total}``."""
+    from core.extensions import db  # the extensions module imports this one
+
+    result = db.paginate(statement, page=page, per_page=page_size,
+                         max_per_page=MAX_PAGE_SIZE, error_out=False)
+    return {"items": list(result.items), "page": page, "page_size": page_size,
+            "total": result.total or 0}
+
+
+def accepts_uploads(view):
+    """Mark a view that takes ``multipart/form-data`` instead of JSON."""
+    view.accepts_uploads = True
+    return view
+
+
+def require_json_body() -> None:
+    """Refuse an API body that is not JSON with 415, before any view runs."""
+    if request.method not in BODY_METHODS or not request.path.startswith(API_PREFIX + "/"):
+        return
+    has_body = bool(request.content_length) or request.headers.get("Transfer-Encoding")
+    if not has_body or request.url_rule is None:
+        return  # no body, or no such route: let routing answer 404/405
+    if request.is_json:
+        return
+    view = request.url_rule and _view_function(request.url_rule.endpoint)
+    if view is not None and getattr(view, "accepts_uploads", False) \
+            and request.mimetype == "multipart/form-data":
+        return
+    raise AppError(415)
+
+
+def _view_function(endpoint: str):
+    """Return the function registered for an endpoint, unwrapping MethodViews."""
+    from flask import current_app
+
+    view = current_app.view_functions.get(endpoint)
+    view_class = getattr(view, "view_class", None)
+    if view_class is not None:
+        return getattr(view_class, request.method.lower(), None)
+    return view

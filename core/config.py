@@ -1,0 +1,149 @@
+"""Configuration from the environment, one class per mode chosen by ``APP_ENV``."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+#: Secrets that must never run a production server (examples from docs and tests).
+KNOWN_DEFAULT_SECRETS = frozenset({"", "dev", "change-me", "changeme", "secret", "test-secret"})
+MIN_SECRET_LENGTH = 32
+
+MODES = ("development", "test", "production")
+
+
+class ConfigError(RuntimeError):
+    """Raised when the environment cannot run the application safely."""
+
+
+class BaseConfig:
+    """Settings shared by every mode; each can be overridden from the environment."""
+
+    APP_ENV = "development"
+    SECRET_KEY: str | None = None
+    SQLALCHEMY_DATABASE_URI: str | None = None
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
+    #: Milliseconds SQLite waits for a lock before answering ``database is locked``.
+    SQLITE_BUSY_TIMEOUT_MS = 5000
+    #: FULL survives power loss with every acknowledged transaction; NORMAL is faster.
+    SQLITE_SYNCHRONOUS = "FULL"
+
+    # JSON bodies up to 1 MB (photo and file uploads raise it per endpoint).
+    MAX_CONTENT_LENGTH = 1024 * 1024
+    MAX_FORM_MEMORY_SIZE = 1024 * 1024
+
+    API_TITLE = "Ping'an Points"
+    API_VERSION = "v1"
+    OPENAPI_VERSION = "3.0.3"
+    OPENAPI_URL_PREFIX = "/api/v1"
+    OPENAPI_JSON_PATH = "openapi.json"
+    API_SPEC_OPTIONS = {
+        "info": {"description": "Points for community safety work, spent at safety supermarkets."},
+        "components": {
+            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}
+        },
+        "security": [{"bearerAuth": []}],
+    }
+
+    BABEL_DEFAULT_LOCALE = "zh"
+    BABEL_DEFAULT_TIMEZONE = "Asia/Shanghai"
+    LANGUAGES = ("zh", "en")
+
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = False
+    WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
+
+    TESTING = False
+
+
+class DevelopmentConfig(BaseConfig):
+    """A developer's machine: SQLite under ``instance/``, a secret generated once."""
+
+    APP_ENV = "development"
+
+
+class TestConfig(BaseConfig):
+    """The test suite: a fixed secret, no CSRF on API-style test posts unless a test asks."""
+
+    APP_ENV = "test"
+    TESTING = True
+    PROPAGATE_EXCEPTIONS = False  # tests see the 500 a client would see
+    SECRET_KEY = "test-secret-key-that-is-long-enough-for-tests"
+
+
+class ProductionConfig(BaseConfig):
+    """A real deployment: needs ``SECRET_KEY`` and ``DATABASE_URL`` from the environment."""
+
+    APP_ENV = "production"
+    SESSION_COOKIE_SECURE = True
+
+
+_CLASSES = {"development": DevelopmentConfig, "test": TestConfig, "production": ProductionConfig}
+
+
+def normalise_database_url(url: str) -> str:
+    """Point ``postgres://`` and ``postgresql://`` URLs at the psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def instance_secret(instance_path: str) -> str:
+    """Return the secret kept in ``instance/secret_key``, creating it on first use."""
+    path = Path(instance_path) / "secret_key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # O_EXCL: if two workers race at first start, exactly one writes the secret.
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()
+
+
+def load_config(app, overrides: dict | None = None) -> None:
+    """Fill ``app.config`` for the mode in ``APP_ENV`` (or ``overrides``) and check it."""
+    overrides = dict(overrides or {})
+    mode = overrides.get("APP_ENV") or os.environ.get("APP_ENV") or "development"
+    if mode not in _CLASSES:
+        raise ConfigError(f"APP_ENV must be one of {', '.join(MODES)}, not {mode!r}")
+    app.config.from_object(_CLASSES[mode])
+
+    env = os.environ
+    if env.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = env["SECRET_KEY"]
+    if env.get("DATABASE_URL"):
+        app.config["SQLALCHEMY_DATABASE_URI"] = env["DATABASE_URL"]
+    if env.get("RATELIMIT_STORAGE_URI"):
+        app.config["RATELIMIT_STORAGE_URI"] = env["RATELIMIT_STORAGE_URI"]
+    app.config.update(overrides)
+
+    if mode == "production":
+        _check_production(app.config)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = instance_secret(app.instance_path)
+    if not app.config.get("SQLALCHEMY_DATABASE_URI"):
+        Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+        app.config["SQLALCHEMY_DATABASE_URI"] = (
+            "sqlite:///" + str(Path(app.instance_path) / "pingan.db")
+        )
+    app.config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(
+        app.config["SQLALCHEMY_DATABASE_URI"]
+    )
+
+
+def _check_production(config) -> None:
+    """Refuse to run production with a missing or default secret or no database URL."""
+    secret = config.get("SECRET_KEY") or ""
+    if secret in KNOWN_DEFAULT_SECRETS or secret == TestConfig.SECRET_KEY:
+        raise ConfigError("SECRET_KEY is missing or a known default: set a random one in production")
+    if len(secret) < MIN_SECRET_LENGTH:
+        raise ConfigError(f"SECRET_KEY must be at least {MIN_SECRET_LENGTH} characters in production")
+    if not config.get("SQLALCHEMY_DATABASE_URI"):
+        raise ConfigError("DATABASE_URL is required in production")

@@ -1,0 +1,17 @@
+"""Extension objects, created unbound; ``create_app`` binds them.
+
+The API (flask-smorest) and the security headers (Talisman) keep per-app state
+on themselves, so ``create_app`` makes one of each per application instead.
+"""
+
+from flask_babel import Babel
+from flask_migrate import Migrate
+from flask_sqlalchemy import SQLAlchemy
+from flask_wtf.csrf import CSRFProtect
+
+from core.database import Base
+
+db = SQLAlchemy(model_class=Base)
+migrate = Migrate()
+babel = Babel()
+csrf = CSRFProtect()

@@ -1,0 +1,1 @@
+"""Earning points: activities, contributions, events, the ledger, leaderboards, gamification."""

@@ -1,0 +1,1 @@
+"""Spending points: supermarkets' rewards, stock and vouchers."""

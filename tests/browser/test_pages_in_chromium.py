@@ -1,0 +1,30 @@
+"""The pages in a real browser: Chinese first, a language switch, a friendly error page."""
+
+
+def test_home_page_switches_language_and_shows_the_error_page(page, live_server):
+    errors = []
+    page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+    page.goto(live_server + "/")
+    assert page.locator("h1").inner_text() == "平安超市积分"
+    assert page.locator("html").get_attribute("lang") == "zh-CN"
+
+    page.get_by_role("link", name="English").click()
+    page.wait_for_url(live_server + "/")
+    assert page.locator("h1").inner_text() == "Safety supermarket points"
+    assert errors == [], f"console errors (CSP, script or a missing asset): {errors}"
+
+    response = page.goto(live_server + "/no-such-page")
+    assert response.status == 404
+    assert page.locator("h1").inner_text() == "404"
+    page.get_by_role("link", name="Back to the home page").click()
+    page.wait_for_url(live_server + "/")
+    assert page.locator("h1").inner_text() == "Safety supermarket points"
+
+
+def test_the_api_docs_render_under_the_csp(page, live_server):
+    errors = []
+    page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+    page.goto(live_server + "/api/v1/docs")
+    page.locator(".swagger-ui .title").first.wait_for()
+    assert "Ping'an Points" in page.locator(".swagger-ui .title").first.inner_text()
+    assert not [e for e in errors if "Content Security Policy" in e], errors

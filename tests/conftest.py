@@ -1,0 +1,177 @@
+"""Fixtures for every test: an app on a fresh database, once on SQLite and once on PostgreSQL.
+
+One PostgreSQL cluster serves the whole run (started by the controlling process
+before pytest-xdist starts its workers); each worker gets its own migrated
+database, emptied after every test. Each SQLite test gets a copy of a migrated
+template file. Where PostgreSQL or Chromium is missing, their tests skip with a
+loud message, except under ``CI=true``, where they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+from app import create_app
+from core.extensions import db
+from tests.support.postgres import Cluster, execute_autocommit, find_bin_dir
+
+ENGINES = [name for name in os.environ.get("TEST_ENGINES", "sqlite,postgresql").split(",") if name]
+PG_URL_ENV = "PINGAN_TEST_PG_URL"
+PG_PROBLEM_ENV = "PINGAN_TEST_PG_PROBLEM"
+MISSING = "MISSING"  # every skip for a missing server or browser starts with this word
+
+settings.register_profile("ci", derandomize=True, deadline=None, max_examples=100,
+                          suppress_health_check=[HealthCheck.function_scoped_fixture])
+settings.register_profile("dev", deadline=None, max_examples=50,
+                          suppress_health_check=[HealthCheck.function_scoped_fixture])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or
+                      ("ci" if os.environ.get("CI") == "true" else "dev"))
+
+
+def in_ci() -> bool:
+    """Tell whether this run is CI's, where nothing may be skipped for a missing tool."""
+    return os.environ.get("CI") == "true"
+
+
+def unavailable(what: str) -> None:
+    """Fail under CI, else skip loudly, when a server or browser the test needs is missing."""
+    if in_ci():
+        pytest.fail(f"{what} (CI=true: install it; .ci/run does)", pytrace=False)
+    pytest.skip(f"{MISSING}: {what}")
+
+
+def pytest_configure(config):
+    """Start the run's PostgreSQL cluster in the controlling process."""
+    if hasattr(config, "workerinput") or "postgresql" not in ENGINES or os.environ.get(PG_URL_ENV):
+        return
+    bin_dir = find_bin_dir()
+    if bin_dir is None or not (bin_dir / "initdb").exists():
+        os.environ[PG_PROBLEM_ENV] = "PostgreSQL is not installed (no initdb; apt-get install postgresql)"
+        return
+    try:
+        cluster = Cluster(bin_dir).start()
+    except Exception as error:  # noqa: BLE001 - reported through every PostgreSQL test
+        os.environ[PG_PROBLEM_ENV] = f"PostgreSQL did not start: {error}"
+        return
+    config.pingan_pg_cluster = cluster
+    os.environ[PG_URL_ENV] = cluster.url
+
+
+def pytest_unconfigure(config):
+    """Stop the cluster this process started."""
+    cluster = getattr(config, "pingan_pg_cluster", None)
+    if cluster is not None:
+        cluster.stop()
+        os.environ.pop(PG_URL_ENV, None)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Say loudly which tests did not run because a server or browser is missing."""
+    reasons = set()
+    for report in terminalreporter.stats.get("skipped", []):
+        longrepr = getattr(report, "longrepr", None)
+        if isinstance(longrepr, tuple) and MISSING in str(longrepr[2]):
+            reasons.add(str(longrepr[2]).removeprefix("Skipped: "))
+    if reasons:
+        terminalreporter.write_sep("!", "SOME TESTS DID NOT RUN", red=True, bold=True)
+        for reason in sorted(reasons):
+            terminalreporter.write_line(f"  {reason}", red=True, bold=True)
+        terminalreporter.write_line("  CI runs them all (.ci/run installs what they need).", red=True)
+
+
+def migrate_database(url: str) -> None:
+    """Build the schema at ``url`` with the project's migrations."""
+    import flask_migrate
+
+    app = create_app({"APP_ENV": "test", "SQLALCHEMY_DATABASE_URI": url})
+    with app.app_context():
+        flask_migrate.upgrade()
+        db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> str:
+    """The run's PostgreSQL server URL (no database), or a loud skip."""
+    url = os.environ.get(PG_URL_ENV)
+    if not url:
+        unavailable(os.environ.get(PG_PROBLEM_ENV, "PostgreSQL server not started"))
+    return url
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory):
+    """A migrated SQLite file that each test copies."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
+    migrate_database(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_database(postgres_server_url, worker_id):
+    """This worker's migrated PostgreSQL database."""
+    name = f"pingan_test_{worker_id}"
+    execute_autocommit(postgres_server_url, f"DROP DATABASE IF EXISTS {name}", f"CREATE DATABASE {name}")
+    url = f"{postgres_server_url}/{name}"
+    migrate_database(url)
+    return url
+
+
+def empty_postgres_database(url: str) -> None:
+    """Remove every row a test left, keeping the schema."""
+    import psycopg
+
+    tables = [table.name for table in db.metadata.sorted_tables]
+    if not tables:
+        return
+    dsn = url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        connection.execute("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE")
+
+
+@pytest.fixture(params=ENGINES)
+def database_url(request, tmp_path):
+    """A fresh, migrated database on each engine in turn."""
+    if request.param == "sqlite":
+        path = tmp_path / "app.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite:///{path}"
+    else:
+        url = request.getfixturevalue("postgres_database")
+        yield url
+        empty_postgres_database(url)
+
+
+def make_app(database_url: str, **config):
+    """Create a test app on ``database_url`` with extra settings."""
+    return create_app({"APP_ENV": "test", "SQLALCHEMY_DATABASE_URI": database_url, **config})
+
+
+def dispose(app) -> None:
+    """Close every database connection an app holds."""
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def app(database_url):
+    """The application on a fresh database."""
+    application = make_app(database_url)
+    yield application
+    dispose(application)
+
+
+@pytest.fixture
+def client(app):
+    """A test client for ``app``."""
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    """A runner for ``app``'s command-line interface."""
+    return app.test_cli_runner()

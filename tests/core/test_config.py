@@ -1,0 +1,74 @@
+"""Configuration: modes, secrets and database URLs."""
+
+import pytest
+from flask import Flask
+
+from app import create_app
+from core.config import ConfigError, load_config, normalise_database_url
+
+GOOD_SECRET = "k" * 48
+
+
+def production(monkeypatch, **env):
+    """Set a production environment with the given variables (others cleared)."""
+    monkeypatch.setenv("APP_ENV", "production")
+    for name in ("SECRET_KEY", "DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+
+
+@pytest.mark.parametrize("secret", ["", "dev", "change-me", "test-secret-key-that-is-long-enough-for-tests"])
+def test_production_refuses_a_missing_or_default_secret(monkeypatch, secret):
+    production(monkeypatch, SECRET_KEY=secret, DATABASE_URL="sqlite:///:memory:")
+    with pytest.raises(ConfigError, match="SECRET_KEY"):
+        create_app()
+
+
+def test_production_refuses_a_short_secret(monkeypatch):
+    production(monkeypatch, SECRET_KEY="x" * 20, DATABASE_URL="sqlite:///:memory:")
+    with pytest.raises(ConfigError, match="at least"):
+        create_app()
+
+
+def test_production_requires_a_database_url(monkeypatch):
+    production(monkeypatch, SECRET_KEY=GOOD_SECRET)
+    with pytest.raises(ConfigError, match="DATABASE_URL"):
+        create_app()
+
+
+def test_production_starts_with_a_secret_and_a_database(monkeypatch, tmp_path):
+    production(monkeypatch, SECRET_KEY=GOOD_SECRET, DATABASE_URL=f"sqlite:///{tmp_path}/p.db")
+    app = create_app()
+    assert app.config["SECRET_KEY"] == GOOD_SECRET
+    assert app.config["SESSION_COOKIE_SECURE"] is True
+    assert not app.testing
+
+
+def test_an_unknown_mode_is_refused(monkeypatch):
+    monkeypatch.setenv("APP_ENV", "staging")
+    with pytest.raises(ConfigError, match="APP_ENV"):
+        create_app()
+
+
+def test_development_generates_a_secret_once_and_keeps_it(monkeypatch, tmp_path):
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("APP_ENV", "development")
+    first, second = Flask("one", instance_path=str(tmp_path)), Flask("two", instance_path=str(tmp_path))
+    load_config(first)
+    load_config(second)
+    assert len(first.config["SECRET_KEY"]) >= 48
+    assert first.config["SECRET_KEY"] == second.config["SECRET_KEY"]
+    assert (tmp_path / "secret_key").stat().st_mode & 0o777 == 0o600
+    assert first.config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path}/pingan.db"
+
+
+@pytest.mark.parametrize("given, expected", [
+    ("postgres://u:p@h/db", "postgresql+psycopg://u:p@h/db"),
+    ("postgresql://u@h:5433/db", "postgresql+psycopg://u@h:5433/db"),
+    ("postgresql+psycopg://u@h/db", "postgresql+psycopg://u@h/db"),
+    ("sqlite:///x.db", "sqlite:///x.db"),
+])
+def test_database_urls_use_psycopg_3(given, expected):
+    assert normalise_database_url(given) == expected

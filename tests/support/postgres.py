@@ -1,0 +1,101 @@
+"""A throwaway PostgreSQL cluster for one test run, on 127.0.0.1 and a free port."""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+SERVER_USER = "postgres"
+
+
+def find_bin_dir() -> Path | None:
+    """Find ``initdb`` and ``pg_ctl``: ``PG_BIN``, else Debian's newest version, else PATH."""
+    if os.environ.get("PG_BIN"):
+        return Path(os.environ["PG_BIN"])
+    versions = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"),
+                      key=lambda p: int(Path(p).parent.parent.name))
+    if versions:
+        return Path(versions[-1]).parent
+    initdb = shutil.which("initdb")
+    return Path(initdb).parent if initdb else None
+
+
+def free_port() -> int:
+    """Ask the kernel for a free TCP port on loopback."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Cluster:
+    """Start, use and stop one cluster; ``initdb`` refuses root, so root runs it as postgres."""
+
+    def __init__(self, bin_dir: Path):
+        self.bin_dir = bin_dir
+        self.port = free_port()
+        self.root = Path(tempfile.mkdtemp(prefix="pingan-pg-"))
+        self.data = self.root / "data"
+        self.as_root = os.geteuid() == 0
+        if self.as_root:
+            user = pwd.getpwnam(SERVER_USER)
+            os.chown(self.root, user.pw_uid, user.pw_gid)
+
+    @property
+    def url(self) -> str:
+        """The server's URL for the ``postgres`` superuser, without a database."""
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}"
+
+    def _run(self, *args: str) -> None:
+        command = [str(self.bin_dir / args[0]), *args[1:]]
+        if self.as_root:
+            command = ["runuser", "-u", SERVER_USER, "--", *command]
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE, cwd=self.root, timeout=120)
+
+    def start(self) -> "Cluster":
+        """Create the cluster and start it tuned for tests (no fsync: data is thrown away)."""
+        self._run("initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust",
+                  "-E", "UTF8", "--locale=C", "--no-sync")
+        options = " ".join([
+            f"-p {self.port}", "-c listen_addresses=127.0.0.1", f"-c unix_socket_directories={self.root}",
+            "-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off",
+            "-c max_connections=300", "-c shared_buffers=128MB",
+        ])
+        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "server.log"),
+                  "-o", options, "-w", "-t", "60", "start")
+        self._wait_ready()
+        return self
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("PostgreSQL did not start; see " + str(self.root / "server.log"))
+
+    def stop(self) -> None:
+        """Stop the server and delete its files."""
+        try:
+            self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+        finally:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+
+def execute_autocommit(server_url: str, *statements: str) -> None:
+    """Run statements outside a transaction (CREATE/DROP DATABASE need that)."""
+    import psycopg
+
+    dsn = server_url.replace("postgresql+psycopg://", "postgresql://") + "/postgres"
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        for statement in statements:
+            connection.execute(statement)
