@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 
 from flask import Flask
 from flask_babel import get_locale
 
 from core.config import load_config
+
+#: Every module that defines models: imported at start so that the metadata (and so
+#: migrations and their tests) always sees every table.
+MODEL_MODULES: tuple[str, ...] = ()
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -30,6 +35,8 @@ def register_extensions(app: Flask) -> None:
     from core.i18n import HTML_LANG, LANGUAGE_NAMES, html_lang, select_locale
     from core.security import init_security
 
+    for module in MODEL_MODULES:
+        importlib.import_module(module)
     db.init_app(app)
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
