@@ -12,7 +12,7 @@ from core.config import load_config
 
 #: Every module that defines models: imported at start so that the metadata (and so
 #: migrations and their tests) always sees every table.
-MODEL_MODULES: tuple[str, ...] = ()
+MODEL_MODULES: tuple[str, ...] = ("core.identity.models", "core.audit")
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -33,6 +33,7 @@ def register_extensions(app: Flask) -> None:
     from core.database import configure_sqlite
     from core.extensions import babel, db, migrate
     from core.i18n import HTML_LANG, LANGUAGE_NAMES, html_lang, select_locale
+    from core.identity.auth import init_auth
     from core.security import init_security
 
     for module in MODEL_MODULES:
@@ -47,6 +48,7 @@ def register_extensions(app: Flask) -> None:
     babel.init_app(app, locale_selector=select_locale,
                    default_translation_directories="core/translations")
     init_security(app)
+    init_auth(app)
     app.extensions["api"] = Api(app)
     app.before_request(require_json_body)
 
@@ -60,6 +62,8 @@ def register_extensions(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     """Register every package's API blueprint under /api/v1 and its pages."""
     import admin.views
+    import core.identity.api
+    import core.identity.views
     import core.views
     import points.api
     import points.views
@@ -68,7 +72,8 @@ def register_blueprints(app: Flask) -> None:
 
     api = app.extensions["api"]
     app.register_blueprint(core.views.bp)
-    for blueprint in (points.api.blp, rewards.api.blp):
+    app.register_blueprint(core.identity.views.bp)
+    for blueprint in (core.identity.api.blp, points.api.blp, rewards.api.blp):
         api.register_blueprint(blueprint)
     for blueprint in (points.views.bp, rewards.views.bp, admin.views.bp):
         app.register_blueprint(blueprint)
@@ -85,4 +90,6 @@ def register_cli(app: Flask) -> None:
     """Add the command-line interface (``flask seed-demo`` and friends)."""
     from core.cli import init_cli
 
-    init_cli(app, seeders=[])
+    from core.identity.demo import seed_identity_demo
+
+    init_cli(app, seeders=[seed_identity_demo])

@@ -50,6 +50,13 @@ class BaseConfig:
     BABEL_DEFAULT_TIMEZONE = "Asia/Shanghai"
     LANGUAGES = ("zh", "en")
 
+    #: How long an API token lives before the member must sign in again.
+    TOKEN_TTL_DAYS = 30
+    #: Failed sign-ins allowed per phone number; signed-in calls allowed per member.
+    LOGIN_FAILURE_LIMIT = "5 per 15 minutes"
+    RATELIMIT_DEFAULT = "300 per minute"
+    RATELIMIT_STORAGE_URI = "memory://"
+
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_SECURE = False
@@ -70,6 +77,7 @@ class TestConfig(BaseConfig):
     APP_ENV = "test"
     TESTING = True
     PROPAGATE_EXCEPTIONS = False  # tests see the 500 a client would see
+    SQLITE_SYNCHRONOUS = "NORMAL"  # test databases are thrown away: skip the fsync per commit
     SECRET_KEY = "test-secret-key-that-is-long-enough-for-tests"
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import current_app, request
+from flask import current_app, has_request_context, request
 
 LANGUAGE_COOKIE = "lang"
 #: How each supported locale names itself in the switch.
@@ -27,7 +27,9 @@ def normalise_locale(value: str | None) -> str | None:
 
 
 def select_locale() -> str:
-    """Choose the cookie's language, else the browser's, else Chinese."""
+    """Choose the cookie's language, else the browser's, else Chinese (also outside requests)."""
+    if not has_request_context():
+        return current_app.config["BABEL_DEFAULT_LOCALE"]
     chosen = normalise_locale(request.cookies.get(LANGUAGE_COOKIE))
     if chosen:
         return chosen

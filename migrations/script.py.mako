@@ -7,6 +7,8 @@ Create Date: ${create_date}
 """
 from alembic import op
 import sqlalchemy as sa
+
+import core.database  # noqa: F401 - column types the revisions name
 ${imports if imports else ""}
 
 # revision identifiers, used by Alembic.

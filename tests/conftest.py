@@ -175,3 +175,32 @@ def client(app):
 def runner(app):
     """A runner for ``app``'s command-line interface."""
     return app.test_cli_runner()
+
+
+@pytest.fixture
+def ctx(app):
+    """An application context for tests that call services and factories directly."""
+    with app.app_context():
+        yield
+
+
+@pytest.fixture
+def world(app):
+    """Two towns, their grids and supermarkets, and one member per role (tests/factories.py)."""
+    from tests.factories import build_world
+
+    with app.app_context():
+        return build_world()
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    """A redis-server of this worker's own, or a loud skip (a failure under CI)."""
+    from tests.support.redis import RedisServer, find_redis
+
+    binary = find_redis()
+    if binary is None:
+        unavailable("redis-server is not installed (apt-get install redis-server)")
+    server = RedisServer(binary).start()
+    yield server.url
+    server.stop()

@@ -1,0 +1,406 @@
+"""Identity services: org units, members, roles, supermarkets, sign-in. One public call, one transaction."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
+from sqlalchemy.exc import IntegrityError
+
+from core.api import paginate
+from core.audit import record_audit
+from core.database import utcnow
+from core.errors import AppError
+from core.extensions import db
+from core.identity.access import require, scope_units
+from core.identity.models import ORG_UNIT_KINDS, ApiToken, Member, OrgUnit, RoleGrant, Supermarket
+from core.identity.passwords import MIN_LENGTH, hash_password, needs_rehash, verify_password
+
+PHONE_PATTERN = re.compile(r"^1[3-9]\d{9}$")
+TOKEN_PREFIX = "pa_"
+
+
+def _get(model, object_id: int | None, field: str):
+    """Load a row by id or refuse with 404 naming the field that pointed at it."""
+    row = db.session.get(model, object_id) if object_id is not None else None
+    if row is None:
+        raise AppError(404, message=_l("Nothing was found with this id."),
+                       errors={field: [f"no such {model.__tablename__}: {object_id}"]})
+    return row
+
+
+def get_org_unit(unit_id: int, field: str = "org_unit_id") -> OrgUnit:
+    """Return an org unit or refuse with 404."""
+    return _get(OrgUnit, unit_id, field)
+
+
+def get_member(member_id: int, field: str = "member_id") -> Member:
+    """Return a member or refuse with 404."""
+    return _get(Member, member_id, field)
+
+
+def get_supermarket(supermarket_id: int, field: str = "supermarket_id") -> Supermarket:
+    """Return a supermarket or refuse with 404."""
+    return _get(Supermarket, supermarket_id, field)
+
+
+def _commit(duplicate_field: str | None = None, *, flush_only: bool = False) -> None:
+    """Commit (or only flush), turning a unique-constraint race into 409 ``duplicate``."""
+    try:
+        db.session.flush() if flush_only else db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise AppError(409, "duplicate", _l("This already exists."),
+                       {duplicate_field: ["already used"]} if duplicate_field else None) from None
+
+
+# --- org units -----------------------------------------------------------------------------
+
+def _check_kind(kind: str, parent: OrgUnit | None) -> None:
+    """Refuse a unit whose kind is not below its parent's (a grid has no children)."""
+    if parent is not None and ORG_UNIT_KINDS.index(kind) <= ORG_UNIT_KINDS.index(parent.kind):
+        raise AppError(422, "validation_error", _l("A unit must be of a lower kind than its parent."),
+                       {"kind": [f"a {kind} cannot be placed under a {parent.kind}"]})
+
+
+def create_org_unit(actor: Member, name: str, kind: str, parent_id: int | None) -> OrgUnit:
+    """Add an org unit under ``parent_id`` (None: a root, global admins only)."""
+    parent = get_org_unit(parent_id, "parent_id") if parent_id is not None else None
+    require(actor, "org_unit.manage", parent)
+    _check_kind(kind, parent)
+    unit = OrgUnit(name=name, kind=kind, parent=parent, path="")
+    db.session.add(unit)
+    _commit("name", flush_only=True)
+    unit.path = (parent.path if parent else "/") + f"{unit.id}/"
+    record_audit(actor, "org_unit.create", unit, after={"name": name, "kind": kind, "parent_id": parent_id})
+    _commit("name")
+    return unit
+
+
+def update_org_unit(actor: Member, unit: OrgUnit, *, name: str | None = None,
+                    parent_id: int | None = None, move: bool = False) -> OrgUnit:
+    """Rename a unit, or move it (with its subtree) under another parent."""
+    require(actor, "org_unit.manage", unit)
+    before = {"name": unit.name, "parent_id": unit.parent_id}
+    if name is not None:
+        unit.name = name
+    if move and parent_id != unit.parent_id:
+        new_parent = get_org_unit(parent_id, "parent_id") if parent_id is not None else None
+        require(actor, "org_unit.manage", new_parent)
+        if new_parent is not None and unit.contains(new_parent):
+            raise AppError(422, "validation_error", _l("A unit cannot move under itself."),
+                           {"parent_id": ["is this unit or one below it"]})
+        _check_kind(unit.kind, new_parent)
+        old_path = unit.path
+        new_path = (new_parent.path if new_parent else "/") + f"{unit.id}/"
+        unit.parent = new_parent
+        unit.parent_id = parent_id
+        db.session.execute(
+            sa.update(OrgUnit)
+            .where(OrgUnit.path.startswith(old_path, autoescape=True))
+            .values(path=new_path + sa.func.substr(OrgUnit.path, len(old_path) + 1))
+            .execution_options(synchronize_session=False)
+        )
+    after = {"name": unit.name, "parent_id": unit.parent_id}
+    if after != before:
+        record_audit(actor, "org_unit.update", unit, before=before, after=after)
+    _commit("name")
+    db.session.refresh(unit)
+    return unit
+
+
+def list_org_units(actor: Member, parent_id: int | None, page: int, page_size: int) -> dict:
+    """List the children of a unit (the roots when None) that the member may see."""
+    statement = sa.select(OrgUnit).order_by(OrgUnit.id)
+    statement = statement.where(OrgUnit.parent_id == parent_id if parent_id is not None
+                                else OrgUnit.parent_id.is_(None))
+    return paginate(statement, page, page_size)
+
+
+# --- members -------------------------------------------------------------------------------
+
+def _check_phone(phone: str, member: Member | None = None) -> None:
+    """Refuse a malformed phone or one another member already uses."""
+    if not PHONE_PATTERN.match(phone):
+        raise AppError(422, "validation_error", errors={"phone": ["must be a mainland mobile number"]})
+    taken = db.session.scalar(sa.select(Member.id).where(Member.phone == phone))
+    if taken is not None and (member is None or taken != member.id):
+        raise AppError(409, "duplicate", _l("This phone number is already used."),
+                       {"phone": ["already used"]})
+
+
+def _check_password(password: str) -> None:
+    if len(password) < MIN_LENGTH:
+        raise AppError(422, "validation_error",
+                       errors={"password": [f"must be at least {MIN_LENGTH} characters"]})
+
+
+def create_member(actor: Member, name: str, phone: str, password: str,
+                  org_unit_id: int | None) -> Member:
+    """Create a member in a grid of the actor's scope (no grid: staff, global admins only)."""
+    unit = get_org_unit(org_unit_id) if org_unit_id is not None else None
+    require(actor, "member.manage", unit)
+    if unit is not None and unit.kind != "grid":
+        raise AppError(422, "validation_error", errors={"org_unit_id": ["must be a grid"]})
+    _check_phone(phone)
+    _check_password(password)
+    member = Member(name=name, phone=phone, password_hash=hash_password(password), org_unit=unit)
+    db.session.add(member)
+    record_audit(actor, "member.create", member,
+                 after={"name": name, "phone": phone, "org_unit_id": org_unit_id})
+    _commit("phone")
+    return member
+
+
+def read_member(actor: Member, member: Member) -> Member:
+    """Return a member the actor may read: themselves, or someone in their scope."""
+    if actor.id != member.id:
+        require(actor, "member.read", member)
+    return member
+
+
+def update_member(actor: Member, member: Member, changes: dict) -> Member:
+    """Change name, phone, grid, status or hidden flag of a member in the actor's scope."""
+    require(actor, "member.manage", member)
+    if "hidden" in changes:
+        require(actor, "member.hide", member)
+    if actor.id == member.id and changes.get("status") == "suspended":
+        raise AppError(422, "validation_error", errors={"status": ["you cannot suspend yourself"]})
+    fields = ("name", "phone", "org_unit_id", "status", "hidden")
+    before = {field: getattr(member, field) for field in fields}
+    if "phone" in changes and changes["phone"] != member.phone:
+        _check_phone(changes["phone"], member)
+    if "org_unit_id" in changes and changes["org_unit_id"] != member.org_unit_id:
+        unit = get_org_unit(changes["org_unit_id"]) if changes["org_unit_id"] is not None else None
+        require(actor, "member.manage", unit)
+        if unit is not None and unit.kind != "grid":
+            raise AppError(422, "validation_error", errors={"org_unit_id": ["must be a grid"]})
+        member.org_unit = unit
+    for field in ("name", "phone", "status", "hidden"):
+        if field in changes:
+            setattr(member, field, changes[field])
+    if before["status"] == "active" and member.status == "suspended":
+        _end_sessions(member)
+    _commit("phone", flush_only=True)  # so org_unit_id follows the relationship set above
+    after = {field: getattr(member, field) for field in fields}
+    changed = {k for k in fields if before[k] != after[k]}
+    if changed:
+        record_audit(actor, "member.update", member,
+                     before={k: before[k] for k in changed}, after={k: after[k] for k in changed})
+    _commit("phone")
+    return member
+
+
+def update_own_profile(member: Member, changes: dict) -> Member:
+    """Let a member change their own display choices (anonymous on boards)."""
+    if "anonymous" in changes and changes["anonymous"] != member.anonymous:
+        record_audit(member, "member.update", member, before={"anonymous": member.anonymous},
+                     after={"anonymous": changes["anonymous"]})
+        member.anonymous = changes["anonymous"]
+    _commit()
+    return member
+
+
+def reset_password(actor: Member, member: Member, new_password: str) -> Member:
+    """Set a new password for a member in scope; their sessions and tokens end."""
+    require(actor, "member.manage", member)
+    _check_password(new_password)
+    member.password_hash = hash_password(new_password)
+    _end_sessions(member)
+    record_audit(actor, "member.reset_password", member)
+    _commit()
+    return member
+
+
+def change_own_password(member: Member, current_password: str, new_password: str) -> Member:
+    """Change one's own password after checking the current one; other sessions end."""
+    if not verify_password(member.password_hash, current_password):
+        raise AppError(422, "validation_error", errors={"current_password": ["is not correct"]})
+    _check_password(new_password)
+    member.password_hash = hash_password(new_password)
+    _end_sessions(member)
+    record_audit(member, "member.change_password", member)
+    _commit()
+    return member
+
+
+def _end_sessions(member: Member) -> None:
+    """Revoke every token and page session of a member."""
+    member.session_version += 1
+    db.session.execute(
+        sa.update(ApiToken)
+        .where(ApiToken.member_id == member.id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+
+
+def list_members(actor: Member, *, org_unit_id: int | None, query: str | None,
+                 page: int, page_size: int) -> dict:
+    """List the members the actor may read, optionally within one unit or matching a name or phone."""
+    units = scope_units(actor, "member.read")
+    if units == []:
+        raise AppError(403)
+    statement = sa.select(Member).outerjoin(OrgUnit, Member.org_unit_id == OrgUnit.id)
+    if units is not None:
+        statement = statement.where(sa.or_(*[OrgUnit.path.startswith(u.path) for u in units]))
+    if org_unit_id is not None:
+        unit = get_org_unit(org_unit_id)
+        statement = statement.where(OrgUnit.path.startswith(unit.path))
+    if query:
+        pattern = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        statement = statement.where(sa.or_(Member.name.like(pattern, escape="\\"),
+                                           Member.phone.like(pattern, escape="\\")))
+    return paginate(statement.order_by(Member.id), page, page_size)
+
+
+# --- roles ---------------------------------------------------------------------------------
+
+def grant_role(actor: Member, member: Member, role: str, org_unit_id: int | None,
+               supermarket_id: int | None) -> RoleGrant:
+    """Grant a role on an org unit's subtree, or clerk at a supermarket."""
+    if role == "clerk":
+        if supermarket_id is None or org_unit_id is not None:
+            raise AppError(422, "validation_error",
+                           errors={"supermarket_id": ["a clerk is granted on a supermarket"]})
+        target = get_supermarket(supermarket_id)
+    else:
+        if supermarket_id is not None:
+            raise AppError(422, "validation_error",
+                           errors={"supermarket_id": ["only a clerk is granted on a supermarket"]})
+        if org_unit_id is None and role != "admin":
+            raise AppError(422, "validation_error", errors={"org_unit_id": ["required for this role"]})
+        target = get_org_unit(org_unit_id) if org_unit_id is not None else None
+    require(actor, "role.manage", target)
+    for grant in member.grants:
+        if (grant.role, grant.org_unit_id, grant.supermarket_id) == (role, org_unit_id, supermarket_id):
+            raise AppError(409, "duplicate", _l("The member already has this role here."),
+                           {"role": ["already granted"]})
+    grant = RoleGrant(member=member, role=role, org_unit_id=org_unit_id,
+                      supermarket_id=supermarket_id, granted_by_id=actor.id)
+    db.session.add(grant)
+    record_audit(actor, "role.grant", member, after={
+        "role": role, "org_unit_id": org_unit_id, "supermarket_id": supermarket_id})
+    _commit()
+    db.session.expire(member, ["grants"])
+    return grant
+
+
+def revoke_role(actor: Member, member: Member, grant_id: int, reason: str | None = None) -> RoleGrant:
+    """Revoke one of a member's active grants."""
+    grant = db.session.get(RoleGrant, grant_id)
+    if grant is None or grant.member_id != member.id or grant.revoked_at is not None:
+        raise AppError(404, errors={"grant_id": ["no such active grant for this member"]})
+    require(actor, "role.manage", grant.supermarket or grant.org_unit)
+    grant.revoked_at = utcnow()
+    grant.revoked_by_id = actor.id
+    record_audit(actor, "role.revoke", member, before={
+        "role": grant.role, "org_unit_id": grant.org_unit_id,
+        "supermarket_id": grant.supermarket_id}, reason=reason)
+    _commit()
+    db.session.expire(member, ["grants"])
+    return grant
+
+
+def list_grants(actor: Member, member: Member) -> list[RoleGrant]:
+    """List a member's active grants (their own, or anyone's in the actor's scope)."""
+    read_member(actor, member)
+    return list(member.grants)
+
+
+# --- supermarkets --------------------------------------------------------------------------
+
+def create_supermarket(actor: Member, name: str, org_unit_id: int, address: str,
+                       opening_hours: str | None = None) -> Supermarket:
+    """Open a safety supermarket in an org unit of the admin's scope."""
+    unit = get_org_unit(org_unit_id)
+    require(actor, "supermarket.manage", unit)
+    supermarket = Supermarket(name=name, org_unit=unit, address=address, opening_hours=opening_hours)
+    db.session.add(supermarket)
+    record_audit(actor, "supermarket.create", supermarket,
+                 after={"name": name, "org_unit_id": org_unit_id, "address": address})
+    _commit()
+    return supermarket
+
+
+def list_supermarkets(page: int, page_size: int) -> dict:
+    """List the supermarkets (every member may see where to redeem)."""
+    return paginate(sa.select(Supermarket).order_by(Supermarket.id), page, page_size)
+
+
+# --- sign-in -------------------------------------------------------------------------------
+
+def authenticate(phone: str, password: str) -> Member:
+    """Check a phone and password; a wrong pair and an unknown phone look and take the same."""
+    member = db.session.scalar(sa.select(Member).where(Member.phone == phone))
+    if not verify_password(member.password_hash if member else None, password):
+        raise AppError(401, "unauthorized", _l("The phone number or password is not correct."))
+    if not member.is_active:
+        raise AppError(403, "forbidden", _l("This account is suspended."))
+    if needs_rehash(member.password_hash):
+        member.password_hash = hash_password(password)
+        db.session.commit()
+    return member
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_token(member: Member, ttl: timedelta) -> tuple[str, ApiToken]:
+    """Create a bearer token for a signed-in member; only its hash is stored."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    row = ApiToken(member=member, token_hash=_token_hash(token), expires_at=utcnow() + ttl)
+    db.session.add(row)
+    db.session.commit()
+    return token, row
+
+
+def find_token(token: str, now: datetime | None = None) -> ApiToken | None:
+    """Return the live token row for a bearer token, or None when unknown, expired or revoked."""
+    if not token.startswith(TOKEN_PREFIX):
+        return None
+    row = db.session.scalar(sa.select(ApiToken).where(ApiToken.token_hash == _token_hash(token)))
+    now = now or utcnow()
+    if row is None or row.revoked_at is not None or row.expires_at <= now or not row.member.is_active:
+        return None
+    return row
+
+
+def revoke_token(row: ApiToken) -> None:
+    """Revoke one token (signing out of one device)."""
+    row.revoked_at = utcnow()
+    db.session.commit()
+
+
+def ensure_global_admin(phone: str, password: str, name: str) -> tuple[Member, bool]:
+    """Create or update a global administrator; answer the member and whether anything changed."""
+    if not PHONE_PATTERN.match(phone):
+        raise AppError(422, "validation_error", errors={"phone": ["must be a mainland mobile number"]})
+    _check_password(password)
+    changed = False
+    member = db.session.scalar(sa.select(Member).where(Member.phone == phone))
+    if member is None:
+        member = Member(name=name, phone=phone, password_hash=hash_password(password))
+        db.session.add(member)
+        record_audit(None, "member.create", member, after={"name": name, "phone": phone})
+        changed = True
+    elif not verify_password(member.password_hash, password) or member.name != name \
+            or member.status != "active":
+        member.password_hash = hash_password(password)
+        member.name = name
+        member.status = "active"
+        record_audit(None, "member.update", member, after={"name": name, "status": "active"},
+                     reason="flask create-admin")
+        changed = True
+    if not any(grant.is_global for grant in member.grants):
+        db.session.add(RoleGrant(member=member, role="admin"))
+        record_audit(None, "role.grant", member, after={"role": "admin", "org_unit_id": None},
+                     reason="flask create-admin")
+        changed = True
+    db.session.commit()
+    db.session.expire(member, ["grants"])
+    return member, changed

@@ -1,0 +1,70 @@
+"""Identity pages: sign in, sign out, my account."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import login_required, login_user, logout_user
+
+from core.errors import AppError
+from core.identity import services
+from core.identity.auth import current_member, failed_sign_in, limiter, login_limit, login_phone_key
+from core.identity.forms import ChangePasswordForm, SignInForm
+from core.views import safe_next
+
+bp = Blueprint("identity_pages", __name__)
+
+ROLE_NAMES = {"grid_worker": _l("Grid worker"), "organiser": _l("Organiser"),
+              "admin": _l("Administrator"), "clerk": _l("Supermarket clerk")}
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(login_limit, key_func=login_phone_key, deduct_when=failed_sign_in, methods=["POST"])
+def login():
+    """Show the sign-in form and sign the member in."""
+    form = SignInForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            member = services.authenticate(form.phone.data, form.password.data)
+        except AppError as error:
+            form.password.errors.append(error.message)
+            status = error.status
+        else:
+            login_user(member, remember=True)
+            return redirect(safe_next(request.args.get("next")) if request.args.get("next")
+                            else url_for("identity_pages.account"))
+    elif form.is_submitted():
+        status = 422
+    return render_template("identity/login.html", form=form), status
+
+
+@bp.post("/logout")
+def logout():
+    """Sign out of this browser."""
+    logout_user()
+    return redirect(url_for("core.home"))
+
+
+@bp.route("/account", methods=["GET", "POST"])
+@login_required
+def account():
+    """Show my account and let me change my password."""
+    member = current_member()
+    form = ChangePasswordForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            services.change_own_password(member, form.current_password.data, form.new_password.data)
+        except AppError as error:
+            form.current_password.errors.extend(error.errors.get("current_password", [error.message]))
+            status = error.status
+        else:
+            login_user(member, remember=True)  # the new session version keeps this browser signed in
+            flash(_("Your password has been changed."))
+            return redirect(url_for("identity_pages.account"))
+    elif form.is_submitted():
+        status = 422
+    return render_template("identity/account.html", member=member, form=form,
+                           role_names=ROLE_NAMES), status
