@@ -12,7 +12,7 @@ from core.config import load_config
 
 #: Every module that defines models: imported at start so that the metadata (and so
 #: migrations and their tests) always sees every table.
-MODEL_MODULES: tuple[str, ...] = ("core.identity.models", "core.audit")
+MODEL_MODULES: tuple[str, ...] = ("core.identity.models", "core.audit", "core.qr.models")
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -20,11 +20,21 @@ def create_app(config: dict | None = None) -> Flask:
     app = Flask(__name__, static_folder="core/static", template_folder="core/templates",
                 instance_relative_config=True)
     load_config(app, config)
+    trust_proxies(app)
     register_extensions(app)
     register_blueprints(app)
     register_errors(app)
     register_cli(app)
     return app
+
+
+def trust_proxies(app: Flask) -> None:
+    """Read the client's address from ``X-Forwarded-*`` when behind ``TRUSTED_PROXIES`` proxies."""
+    hops = int(app.config.get("TRUSTED_PROXIES") or 0)
+    if hops:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
 
 def register_extensions(app: Flask) -> None:

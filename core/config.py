@@ -52,6 +52,8 @@ class BaseConfig:
 
     #: How long an API token lives before the member must sign in again.
     TOKEN_TTL_DAYS = 30
+    #: Reverse proxies in front of the app whose X-Forwarded-For may be trusted (0: none).
+    TRUSTED_PROXIES = 0
     #: Failed sign-ins allowed per phone number; signed-in calls allowed per member.
     LOGIN_FAILURE_LIMIT = "5 per 15 minutes"
     RATELIMIT_DEFAULT = "300 per minute"
@@ -130,6 +132,8 @@ def load_config(app, overrides: dict | None = None) -> None:
         app.config["SQLALCHEMY_DATABASE_URI"] = env["DATABASE_URL"]
     if env.get("RATELIMIT_STORAGE_URI"):
         app.config["RATELIMIT_STORAGE_URI"] = env["RATELIMIT_STORAGE_URI"]
+    if env.get("TRUSTED_PROXIES"):
+        app.config["TRUSTED_PROXIES"] = int(env["TRUSTED_PROXIES"])
     app.config.update(overrides)
 
     if mode == "production":

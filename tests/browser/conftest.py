@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -39,19 +40,41 @@ def browser():
         chromium.close()
 
 
-@pytest.fixture
-def live_server(tmp_path, sqlite_template):
-    """The app served over HTTP on 127.0.0.1 and a free port; yields its base URL."""
+@contextmanager
+def serve(tmp_path, sqlite_template, prepare=None):
+    """Serve the app over HTTP on 127.0.0.1 and a free port; yield its base URL and prepare's answer."""
     path = tmp_path / "live.db"
     shutil.copyfile(sqlite_template, path)
     app = make_app(f"sqlite:///{path}")
+    prepared = None
+    if prepare is not None:
+        with app.app_context():
+            prepared = prepare()
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=10)
-    dispose(app)
+    try:
+        yield f"http://127.0.0.1:{server.server_port}", prepared
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        dispose(app)
+
+
+@pytest.fixture
+def live_server(tmp_path, sqlite_template):
+    """The app on an empty database, served on loopback; yields its base URL."""
+    with serve(tmp_path, sqlite_template) as (url, _nothing):
+        yield url
+
+
+@pytest.fixture
+def live_server_with_world(tmp_path, sqlite_template):
+    """The app with the standard test world; yields the URL and a resident's phone and password."""
+    from tests.factories import PASSWORD, build_world
+
+    with serve(tmp_path, sqlite_template, build_world) as (url, world):
+        yield url, world.phones["resident"], PASSWORD
 
 
 @pytest.fixture

@@ -72,3 +72,18 @@ def test_development_generates_a_secret_once_and_keeps_it(monkeypatch, tmp_path)
 ])
 def test_database_urls_use_psycopg_3(given, expected):
     assert normalise_database_url(given) == expected
+
+
+def test_behind_a_trusted_proxy_the_client_address_comes_from_x_forwarded_for(monkeypatch, tmp_path):
+    monkeypatch.setenv("APP_ENV", "test")
+    monkeypatch.setenv("TRUSTED_PROXIES", "1")
+    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/p.db"})
+
+    @app.get("/probe-address")
+    def probe_address():
+        from flask import request
+
+        return request.remote_addr
+
+    response = app.test_client().get("/probe-address", headers={"X-Forwarded-For": "10.1.2.3"})
+    assert response.get_data(as_text=True) == "10.1.2.3"
