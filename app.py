@@ -12,11 +12,13 @@ from core.config import load_config
 
 #: Every module that defines models: imported at start so that the metadata (and so
 #: migrations and their tests) always sees every table.
-MODEL_MODULES: tuple[str, ...] = ("core.identity.models", "core.audit", "core.qr.models")
+MODEL_MODULES: tuple[str, ...] = (
+    "core.identity.models", "core.audit", "core.qr.models", "core.idempotency", "points.models",
+)
 
 
 def create_app(config: dict | None = None) -> Flask:
-    """Build the application: config → extensions → blueprints → errors → CLI."""
+    """Build the application: config → extensions → blueprints → errors → CLI → hooks."""
     app = Flask(__name__, static_folder="core/static", template_folder="core/templates",
                 instance_relative_config=True)
     load_config(app, config)
@@ -25,6 +27,7 @@ def create_app(config: dict | None = None) -> Flask:
     register_blueprints(app)
     register_errors(app)
     register_cli(app)
+    register_hooks(app)
     return app
 
 
@@ -101,5 +104,22 @@ def register_cli(app: Flask) -> None:
     from core.cli import init_cli
 
     from core.identity.demo import seed_identity_demo
+    from core.idempotency import init_idempotency_cli
+    from core.qr.cli import init_qr_cli
+    from points.cli import init_points_cli
+    from points.demo import seed_points_demo
 
-    init_cli(app, seeders=[seed_identity_demo])
+    init_cli(app, seeders=[seed_identity_demo, seed_points_demo])
+    init_qr_cli(app)
+    init_idempotency_cli(app)
+    init_points_cli(app)
+
+
+def register_hooks(app: Flask) -> None:
+    """Let packages fill the platform's hooks: ``GET /me`` details and the header's links."""
+    from core.identity.hooks import register_me_extension, register_nav_links
+    from points.services import points_for_me
+    from points.views import navigation
+
+    register_me_extension(app, points_for_me)
+    register_nav_links(app, navigation)

@@ -52,6 +52,11 @@ class BaseConfig:
 
     #: How long an API token lives before the member must sign in again.
     TOKEN_TTL_DAYS = 30
+    #: A font with Chinese glyphs for posters and printouts (default: Debian's usual places).
+    CJK_FONT_PATH: str | None = None
+    #: The address residents reach the service at, for the URLs inside QR codes
+    #: (default: the address of the request that asks for the code).
+    PUBLIC_BASE_URL: str | None = None
     #: Reverse proxies in front of the app whose X-Forwarded-For may be trusted (0: none).
     TRUSTED_PROXIES = 0
     #: Failed sign-ins allowed per phone number; signed-in calls allowed per member.
@@ -132,6 +137,9 @@ def load_config(app, overrides: dict | None = None) -> None:
         app.config["SQLALCHEMY_DATABASE_URI"] = env["DATABASE_URL"]
     if env.get("RATELIMIT_STORAGE_URI"):
         app.config["RATELIMIT_STORAGE_URI"] = env["RATELIMIT_STORAGE_URI"]
+    for name in ("CJK_FONT_PATH", "PUBLIC_BASE_URL"):
+        if env.get(name):
+            app.config[name] = env[name]
     if env.get("TRUSTED_PROXIES"):
         app.config["TRUSTED_PROXIES"] = int(env["TRUSTED_PROXIES"])
     app.config.update(overrides)

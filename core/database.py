@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from datetime import datetime, timezone
 
 import sqlalchemy as sa
-from sqlalchemy.orm import DeclarativeBase, registry
+from sqlalchemy.orm import DeclarativeBase, registry, scoped_session
 
 #: Stable constraint names, so Alembic revisions agree across SQLite and PostgreSQL.
 NAMING_CONVENTION = {
@@ -58,8 +59,18 @@ class Base(DeclarativeBase):
     )
 
 
+#: Set while a writing transaction begins, so SQLite starts it with BEGIN IMMEDIATE.
+_begin_immediate: ContextVar[bool] = ContextVar("begin_immediate", default=False)
+
+
 def configure_sqlite(engine: sa.Engine, busy_timeout_ms: int, synchronous: str = "FULL") -> None:
-    """Put every SQLite connection in WAL mode with a busy timeout and foreign keys on."""
+    """Put every SQLite connection in WAL mode with a busy timeout and foreign keys on.
+
+    SQLAlchemy, not the driver, starts transactions (the documented pysqlite
+    recipe), so that a writer can begin with ``BEGIN IMMEDIATE``: it then waits
+    for the write lock up front instead of failing with "database is locked"
+    when it upgrades a read snapshot that another writer has since changed.
+    """
     if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
         raise ValueError(f"SQLITE_SYNCHRONOUS must be OFF, NORMAL, FULL or EXTRA, not {synchronous!r}")
 
@@ -71,3 +82,35 @@ def configure_sqlite(engine: sa.Engine, busy_timeout_ms: int, synchronous: str =
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA synchronous={synchronous.upper()}")
         cursor.close()
+        dbapi_connection.isolation_level = None  # the driver must not BEGIN by itself
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(connection):
+        immediate = _begin_immediate.get()
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        connection.info["immediate"] = immediate
+
+
+def begin_writing(session) -> None:
+    """Start the session's transaction as a writer: BEGIN IMMEDIATE on SQLite.
+
+    Call it first in a service that writes, before reading what it will change.
+    On PostgreSQL it does nothing (services lock rows with ``FOR UPDATE``). On
+    SQLite, a transaction that has only read so far is rolled back and begun
+    again as a writer (the session reloads what it had read).
+    """
+    if isinstance(session, scoped_session):
+        session = session()
+    if session.get_bind().dialect.name != "sqlite":
+        return
+    if session.in_transaction():
+        if session.connection().info.get("immediate"):
+            return
+        if session.new or session.dirty or session.deleted:
+            raise RuntimeError("begin_writing() must come before the first change")
+        session.rollback()
+    token = _begin_immediate.set(True)
+    try:
+        session.connection()
+    finally:
+        _begin_immediate.reset(token)

@@ -7,6 +7,7 @@ import logging
 from flask import Flask, jsonify, render_template, request
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 log = logging.getLogger(__name__)
@@ -116,8 +117,22 @@ def handle_internal_error(error):
     return error_response(500, code, message)
 
 
+def handle_database_busy(error: OperationalError):
+    """Answer 503 with Retry-After when the database stays locked or unreachable; never a 500."""
+    from core.extensions import db
+
+    db.session.rollback()
+    text = str(error.orig).lower()
+    if "locked" in text or "busy" in text:
+        log.warning("database busy on %s %s: %s", request.method, request.path, error.orig)
+        return error_response(503, "unavailable", DEFAULTS[503][1], headers={"Retry-After": "1"})
+    log.error("database unavailable on %s %s: %s", request.method, request.path, error.orig)
+    return error_response(503, "unavailable", DEFAULTS[503][1], headers={"Retry-After": "5"})
+
+
 def register_error_handlers(app: Flask) -> None:
     """Register the handlers once, at app level."""
     app.register_error_handler(AppError, handle_app_error)
+    app.register_error_handler(OperationalError, handle_database_busy)
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(InternalServerError, handle_internal_error)

@@ -1,5 +1,243 @@
-"""JSON endpoints of the points package."""
+"""JSON endpoints of the points package: activities, contributions, ledgers."""
 
+from __future__ import annotations
+
+from flask import Response, current_app, request
+from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from core.api import PageQuerySchema, page_schema
+from core.identity.auth import current_member
+from core.idempotency import idempotent
+from core.qr.render import render_svg
+from points import events, services
+from points.poster import render_poster
+from points.schemas import (
+    ActivityQuerySchema, ActivitySchema, CheckinRequestSchema, CheckinSchema, ContributionQuerySchema,
+    ContributionSchema, CreateActivitySchema, CreateContributionSchema, CreateEventSchema,
+    EventSchema, LedgerEntrySchema, ReasonSchema, ReverseSchema, UpdateActivitySchema,
+)
+
 blp = Blueprint("points", __name__, url_prefix="/api/v1", description="Earning points")
+
+
+@blp.route("/activities")
+class Activities(MethodView):
+    @blp.arguments(ActivityQuerySchema, location="query")
+    @blp.response(200, page_schema(ActivitySchema))
+    def get(self, query):
+        """List what earns points."""
+        current_member()
+        return services.list_activities(query["include_retired"], query["page"], query["page_size"])
+
+    @blp.arguments(CreateActivitySchema)
+    @blp.response(201, ActivitySchema)
+    def post(self, body):
+        """Define an activity (organisers and admins, in their scope)."""
+        return services.create_activity(current_member(), body)
+
+
+@blp.route("/activities/<code>")
+class ActivityItem(MethodView):
+    @blp.response(200, ActivitySchema)
+    def get(self, code):
+        """Show one activity."""
+        current_member()
+        return services.get_activity(code, "code")
+
+    @blp.arguments(UpdateActivitySchema)
+    @blp.response(200, ActivitySchema)
+    def patch(self, body, code):
+        """Edit or retire an activity; past awards keep their points."""
+        actor = current_member()
+        return services.update_activity(actor, services.get_activity(code, "code"), body)
+
+
+@blp.route("/contributions")
+class Contributions(MethodView):
+    @blp.arguments(ContributionQuerySchema, location="query")
+    @blp.response(200, page_schema(ContributionSchema))
+    def get(self, query):
+        """List contributions: one's own, or those in one's review scope (filter by status)."""
+        return services.list_contributions(current_member(), member_id=query["member_id"],
+                                           status=query["status"], page=query["page"],
+                                           page_size=query["page_size"])
+
+    @blp.arguments(CreateContributionSchema)
+    @idempotent
+    @blp.response(201, ContributionSchema)
+    def post(self, body):
+        """Record a contribution for someone in scope (approved), or claim one's own (pending)."""
+        return services.record_contribution(current_member(), **body)
+
+
+@blp.route("/contributions/<int:contribution_id>")
+class ContributionItem(MethodView):
+    @blp.response(200, ContributionSchema)
+    def get(self, contribution_id):
+        """Show one contribution (one's own, or one in one's review scope)."""
+        return services.read_contribution(current_member(), contribution_id)
+
+
+@blp.route("/contributions/<int:contribution_id>/approve")
+class ApproveContribution(MethodView):
+    @idempotent
+    @blp.response(200, ContributionSchema)
+    def post(self, contribution_id):
+        """Approve someone else's pending claim and award its points."""
+        return services.approve_contribution(current_member(), contribution_id)
+
+
+@blp.route("/contributions/<int:contribution_id>/reject")
+class RejectContribution(MethodView):
+    @blp.arguments(ReasonSchema)
+    @idempotent
+    @blp.response(200, ContributionSchema)
+    def post(self, body, contribution_id):
+        """Reject someone else's pending claim, with a reason."""
+        return services.reject_contribution(current_member(), contribution_id, body["reason"])
+
+
+@blp.route("/contributions/<int:contribution_id>/reverse")
+class ReverseContribution(MethodView):
+    @blp.arguments(ReverseSchema)
+    @idempotent
+    @blp.response(200, ContributionSchema)
+    def post(self, body, contribution_id):
+        """Reverse an approved contribution with a compensating entry and a reason."""
+        return services.reverse_contribution(current_member(), contribution_id, body["reason"],
+                                             body["force"])
+
+
+@blp.route("/members/<int:member_id>/ledger")
+class MemberLedger(MethodView):
+    @blp.arguments(PageQuerySchema, location="query")
+    @blp.response(200, page_schema(LedgerEntrySchema))
+    def get(self, query, member_id):
+        """A member's ledger entries, newest first, each with the available balance after it."""
+        return services.member_ledger(current_member(), member_id, query["page"], query["page_size"])
+
+
+class EventView:
+    """An event with the text of its check-in code, for the schema."""
+
+    def __init__(self, event):
+        self._event = event
+        self.checkin_url = events.checkin_url(event, public_base_url())
+
+    def __getattr__(self, name):
+        return getattr(self._event, name)
+
+
+def public_base_url() -> str:
+    """The address residents reach the service at (``PUBLIC_BASE_URL``, else this request's)."""
+    return current_app.config.get("PUBLIC_BASE_URL") or request.host_url
+
+
+@blp.route("/events")
+class Events(MethodView):
+    @blp.arguments(PageQuerySchema, location="query")
+    @blp.response(200, page_schema(EventSchema))
+    def get(self, query):
+        """List the events in one's scope (organisers and admins)."""
+        page = events.list_events(current_member(), query["page"], query["page_size"])
+        page["items"] = [EventView(event) for event in page["items"]]
+        return page
+
+    @blp.arguments(CreateEventSchema)
+    @blp.response(201, EventSchema)
+    def post(self, body):
+        """Schedule an event with a check-in QR code (organisers and admins in scope)."""
+        return EventView(events.create_event(current_member(), **body))
+
+
+@blp.route("/events/<int:event_id>")
+class EventItem(MethodView):
+    @blp.response(200, EventSchema)
+    def get(self, event_id):
+        """Show one event with its check-in code's text."""
+        return EventView(events.read_event(current_member(), event_id))
+
+
+@blp.route("/events/<int:event_id>/qr.svg")
+class EventCode(MethodView):
+    @blp.response(200, content_type="image/svg+xml")
+    def get(self, event_id):
+        """The event's check-in QR code as SVG."""
+        event = events.read_event(current_member(), event_id)
+        return Response(render_svg(events.checkin_url(event, public_base_url())), mimetype="image/svg+xml")
+
+
+@blp.route("/events/<int:event_id>/poster.png")
+class EventPoster(MethodView):
+    @blp.response(200, content_type="image/png")
+    def get(self, event_id):
+        """The event's printable A4 check-in poster (PNG, Chinese text)."""
+        event = events.read_event(current_member(), event_id)
+        png = render_poster(event, events.checkin_url(event, public_base_url()))
+        return Response(png, mimetype="image/png",
+                        headers={"Content-Disposition": f'inline; filename="event-{event.id}-poster.png"'})
+
+
+@blp.route("/events/<int:event_id>/close")
+class CloseEvent(MethodView):
+    @idempotent
+    @blp.response(200, EventSchema)
+    def post(self, event_id):
+        """Close an event; members still checked in get their hours."""
+        return EventView(events.close_event(current_member(), event_id))
+
+
+@blp.route("/checkins")
+class Checkins(MethodView):
+    @blp.arguments(CheckinRequestSchema)
+    @idempotent
+    @blp.response(201, CheckinSchema)
+    def post(self, body):
+        """Check in with the scanned code: once, inside the event's window."""
+        return events.check_in(current_member(), body["payload"])
+
+
+@blp.route("/checkins/<int:checkin_id>/checkout")
+class Checkout(MethodView):
+    @idempotent
+    @blp.response(200, CheckinSchema)
+    def post(self, checkin_id):
+        """Check out; hourly activities award the whole half hours spent."""
+        return events.check_out(current_member(), checkin_id)
+
+
+# --- evidence photos (imports kept with the endpoints they serve) -------------------------------
+from core.api import accepts_uploads  # noqa: E402
+from points import photos  # noqa: E402
+from points.schemas import PhotoSchema, UploadPhotoSchema  # noqa: E402
+
+PHOTO_CACHE_CONTROL = "private, max-age=86400"  # a stored photo never changes; only its viewer may keep it
+
+
+@blp.url_value_preprocessor
+def allow_photo_uploads(endpoint, _values):
+    """Raise the body limit to 5 MB for photo uploads before anything (CSRF, webargs) reads the body."""
+    if endpoint == "points.Photos" and request.method == "POST":
+        request.max_content_length = photos.MAX_UPLOAD_BYTES
+
+
+@blp.route("/photos")
+class Photos(MethodView):
+    @accepts_uploads
+    @blp.arguments(UploadPhotoSchema, location="files")
+    @blp.response(201, PhotoSchema)
+    def post(self, files):
+        """Upload a JPEG or PNG photo as evidence (multipart/form-data field ``photo``, up to 5 MB)."""
+        request.max_content_length = photos.MAX_UPLOAD_BYTES
+        return photos.store_photo(current_member(), files["photo"])
+
+
+@blp.route("/photos/<int:photo_id>")
+class PhotoItem(MethodView):
+    @blp.response(200, content_type="image/jpeg")
+    def get(self, photo_id):
+        """The photo as JPEG (its uploader, or staff who may review the claim it is attached to)."""
+        photo = photos.read_photo(current_member(), photo_id)
+        return Response(photo.content, mimetype=photo.mimetype,
+                        headers={"Cache-Control": PHOTO_CACHE_CONTROL})

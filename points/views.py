@@ -1,5 +1,210 @@
-"""Pages of the points package."""
+"""Pages of the points package: the check-in landing page, my points, claims and the review list."""
 
-from flask import Blueprint
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import login_required
+
+from core.errors import AppError
+from core.identity.access import scope_units
+from core.identity.auth import current_member
+from points import events, photos, services
+from points.forms import ClaimForm, RejectForm
+from points.services import SHANGHAI
 
 bp = Blueprint("points_pages", __name__, template_folder="templates")
+
+
+@bp.route("/E/<token>", methods=["GET", "POST"])
+@bp.route("/e/<token>", methods=["GET", "POST"])
+@login_required
+def checkin_landing(token: str):
+    """Show the event a scanned code names; check in with one tap."""
+    status, checkin, problem = 200, None, None
+    try:
+        event = events.event_from_code(token)
+        if request.method == "POST":
+            checkin = events.check_in(current_member(), token)
+    except AppError as error:
+        event = None if error.code == "invalid_code" else locals().get("event")
+        status, problem = error.status, error
+    return render_template("points/checkin.html", event=event, checkin=checkin, problem=problem), status
+
+
+# --- my points, claims and the review list ---------------------------------------------------
+
+PAGE_SIZE = 20
+
+KIND_NAMES = {"award": _l("Earned"), "reversal": _l("Taken back"), "hold": _l("Reserved for a voucher"),
+              "release": _l("Returned from a voucher"), "spend": _l("Spent at the supermarket"),
+              "opening": _l("Opening balance")}
+
+#: Where a service's refusal belongs on the claim form, and what to tell the member there.
+CLAIM_FIELDS = {"activity_code": "activity", "quantity": "quantity", "occurred_at": "occurred_at",
+                "note": "note", "photo": "photo", "photo_id": "photo"}
+CLAIM_HINTS = {
+    "activity": _l("This activity cannot be claimed for you now."),
+    "quantity": _l("Count whole items, or hours in steps of half an hour."),
+    "occurred_at": _l("Choose a time in the last 31 days, not in the future, within the activity's dates."),
+    "note": _l("The note is too long."),
+}
+
+
+@bp.url_value_preprocessor
+def allow_photo_uploads(endpoint, _values):
+    """Raise the body limit to 5 MB for the claim form before the CSRF check reads the body."""
+    if endpoint == "points_pages.new_claim" and request.method == "POST":
+        request.max_content_length = photos.MAX_UPLOAD_BYTES
+
+
+def navigation(actor) -> list:
+    """Links of the header for a signed-in member (the review list only for reviewers)."""
+    links = [(url_for("points_pages.my_points"), _("My points")),
+             (url_for("points_pages.new_claim"), _("Claim points"))]
+    if scope_units(actor, "claim.review") != []:
+        links.append((url_for("points_pages.review"), _("Review")))
+    return links
+
+
+def _page_number() -> int:
+    """The ``page`` query parameter, 1 when missing or nonsense."""
+    return max(request.args.get("page", 1, type=int), 1)
+
+
+@bp.get("/me/points")
+@login_required
+def my_points():
+    """Show my balances, my ledger with the balance after each entry, and my pending claims."""
+    actor = current_member()
+    history = services.member_ledger(actor, actor.id, _page_number(), PAGE_SIZE)
+    pending = services.list_contributions(actor, member_id=actor.id, status="pending", page=1,
+                                          page_size=PAGE_SIZE)
+    return render_template("points/my_points.html", points=services.points_for_me(actor),
+                           history=history, pending=pending, kind_names=KIND_NAMES,
+                           pages=-(-history["total"] // PAGE_SIZE))
+
+
+def _claimable_activities(member) -> list:
+    """Active activities whose scope covers the member's grid (the service checks again)."""
+    items = services.list_activities(False, 1, 100)["items"]
+    return [activity for activity in items
+            if activity.org_unit is None or activity.org_unit.contains(member.org_unit)]
+
+
+def _activity_label(activity) -> str:
+    """Name an activity in the select with what it pays."""
+    name = activity.name_en if str(get_locale()) == "en" and activity.name_en else activity.name
+    if activity.unit == "hour":
+        return _("%(name)s · %(points)d points an hour", name=name, points=activity.points)
+    return _("%(name)s · %(points)d points each", name=name, points=activity.points)
+
+
+def _show_claim_refusal(form: ClaimForm, error: AppError) -> None:
+    """Put a service's refusal next to the fields it concerns."""
+    for key in error.errors:
+        name = CLAIM_FIELDS.get(key)
+        if name is not None:
+            getattr(form, name).errors = [*getattr(form, name).errors,
+                                          CLAIM_HINTS.get(name, error.message)]
+
+
+def _claim_photo_id(actor, form: ClaimForm) -> int | None:
+    """Store a newly chosen photo, or reuse the one kept from a refused attempt (if it is the actor's)."""
+    if form.photo.data:
+        photo = photos.store_photo(actor, form.photo.data)
+        form.photo_id.data = str(photo.id)  # kept in the form should the claim itself be refused
+        return photo.id
+    if form.photo_id.data:
+        try:
+            photo_id = int(form.photo_id.data)
+        except ValueError:
+            raise AppError(422, errors={"photo_id": ["not a photo id"]}) from None
+        photos.check_photo_owner(actor, photo_id)
+        return photo_id
+    return None
+
+
+@bp.route("/me/claims/new", methods=["GET", "POST"])
+@login_required
+def new_claim():
+    """Show the claim form and send my claim for review."""
+    actor = current_member()
+    form = ClaimForm()
+    form.activity.choices = [("", _("Choose…"))] + [
+        (activity.code, _activity_label(activity)) for activity in _claimable_activities(actor)]
+    status, problem = 200, None
+    if form.validate_on_submit():
+        try:
+            photo_id = _claim_photo_id(actor, form)
+            contribution = services.record_contribution(
+                actor, actor.id, form.activity.data, form.quantity.data,
+                form.occurred_at.data.replace(tzinfo=SHANGHAI), note=form.note.data or None,
+                photo_id=photo_id)
+        except AppError as error:
+            _show_claim_refusal(form, error)
+            status, problem = error.status, error
+        else:
+            if contribution.status == "approved":
+                flash(_("Claim approved: +%(points)d points.", points=contribution.points))
+            else:
+                flash(_("Your claim has been sent for review."))
+            return redirect(url_for("points_pages.my_points"), 303)
+    elif form.is_submitted():
+        status = 422
+    elif form.occurred_at.data is None:
+        form.occurred_at.data = datetime.now(SHANGHAI).replace(tzinfo=None, second=0, microsecond=0)
+    return render_template("points/claim.html", form=form, problem=problem), status
+
+
+@bp.get("/review")
+@login_required
+def review():
+    """List the pending claims in my scope, each with one-tap approve and reject."""
+    actor = current_member()
+    if scope_units(actor, "claim.review") == []:
+        raise AppError(403)
+    claims = services.list_contributions(actor, member_id=None, status="pending", page=_page_number(),
+                                         page_size=PAGE_SIZE)
+    return render_template("points/review.html", claims=claims,
+                           pages=-(-claims["total"] // PAGE_SIZE))
+
+
+def _back_to_review():
+    """Go back to the page of the review list the reviewer acted on."""
+    return redirect(url_for("points_pages.review", page=request.args.get("page", type=int)), 303)
+
+
+@bp.post("/review/<int:contribution_id>/approve")
+@login_required
+def approve_claim(contribution_id: int):
+    """Approve a pending claim, then go back to the list with what happened (CSRF: core.security)."""
+    try:
+        contribution = services.approve_contribution(current_member(), contribution_id)
+    except AppError as error:
+        flash(str(error.message), "error")
+    else:
+        flash(_("Approved: %(name)s, +%(points)d points.", name=contribution.member.name,
+                points=contribution.points))
+    return _back_to_review()
+
+
+@bp.post("/review/<int:contribution_id>/reject")
+@login_required
+def reject_claim(contribution_id: int):
+    """Reject a pending claim with a reason, then go back to the list with what happened."""
+    form = RejectForm()
+    if not form.validate_on_submit():
+        flash(_("Give a reason to reject."), "error")
+        return _back_to_review()
+    try:
+        contribution = services.reject_contribution(current_member(), contribution_id, form.reason.data)
+    except AppError as error:
+        flash(str(error.message), "error")
+    else:
+        flash(_("Rejected: %(name)s.", name=contribution.member.name))
+    return _back_to_review()

@@ -133,3 +133,17 @@ def build_world() -> World:
         phones={key: member.phone for key, member in people.items()},
         headers=headers,
     )
+
+
+def make_activity(code: str = "patrol", *, points: int = 10, unit: str = "each",
+                  daily_cap: int | None = None, needs_review: bool = True,
+                  category: str = "patrol", org_unit: OrgUnit | None = None, **fields):
+    """Add an activity."""
+    from points.models import Activity
+
+    activity = Activity(code=code, name=fields.pop("name", code), category=category, points=points,
+                        unit=unit, daily_cap=daily_cap, needs_review=needs_review, org_unit=org_unit,
+                        **fields)
+    db.session.add(activity)
+    db.session.commit()
+    return activity

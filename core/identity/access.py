@@ -9,6 +9,8 @@ checked by the services as "is this mine?", not here.
 
 from __future__ import annotations
 
+import sqlalchemy as sa
+
 from core.errors import AppError
 from core.identity.models import Member, OrgUnit, RoleGrant, Supermarket
 
@@ -88,3 +90,17 @@ def scope_units(member: Member, action: str) -> list[OrgUnit] | None:
         if grant.org_unit is not None:
             units.append(grant.org_unit)
     return units
+
+
+def scope_condition(member: Member, action: str):
+    """A WHERE condition on ``OrgUnit.path`` for the units ``member`` may do ``action`` in.
+
+    Answers ``sa.true()`` for everywhere; refuses with 403 when the member may do it nowhere.
+    The caller joins ``OrgUnit`` to the rows it lists.
+    """
+    units = scope_units(member, action)
+    if units == []:
+        raise AppError(403)
+    if units is None:
+        return sa.true()
+    return sa.or_(*[OrgUnit.path.startswith(unit.path) for unit in units])

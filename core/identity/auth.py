@@ -10,6 +10,7 @@ from flask_login import LoginManager, current_user
 
 from core.errors import AppError
 from core.extensions import db
+from core.identity.hooks import nav_links
 from core.identity.models import ApiToken, Member
 from core.identity.services import find_token
 
@@ -121,7 +122,8 @@ def init_auth(app: Flask) -> None:
 
     @app.context_processor
     def inject_member():
-        return {"member": current_member(required=False)}
+        member = current_member(required=False)
+        return {"member": member, "nav_links": nav_links(member)}
 
 
 __all__ = ["current_member", "current_token", "init_auth", "limiter", "login_manager"]

@@ -1,4 +1,5 @@
-"""Hooks other packages fill: ``GET /me`` details (points adds balances, level, stars, badges)."""
+"""Hooks other packages fill: ``GET /me`` details (points adds balances, level, stars, badges)
+and the header's links for a signed-in member."""
 
 from __future__ import annotations
 
@@ -14,6 +15,21 @@ MeExtension = Callable[[Member], dict]
 def register_me_extension(app: Flask, extension: MeExtension) -> None:
     """Add a function whose answer is merged into ``GET /me``."""
     app.extensions.setdefault("me_extensions", []).append(extension)
+
+
+NavProvider = Callable[[Member], list]
+
+
+def register_nav_links(app: Flask, provider: NavProvider) -> None:
+    """Add a function answering ``[(url, label), ...]`` for the header of a signed-in member."""
+    app.extensions.setdefault("nav_providers", []).append(provider)
+
+
+def nav_links(member: Member | None) -> list:
+    """Collect the header links every package offers this member."""
+    if member is None:
+        return []
+    return [link for provider in current_app.extensions.get("nav_providers", []) for link in provider(member)]
 
 
 def me_details(member: Member) -> dict:

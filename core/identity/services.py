@@ -16,7 +16,7 @@ from core.audit import record_audit
 from core.database import utcnow
 from core.errors import AppError
 from core.extensions import db
-from core.identity.access import require, scope_units
+from core.identity.access import require, scope_condition
 from core.identity.models import ORG_UNIT_KINDS, ApiToken, Member, OrgUnit, RoleGrant, Supermarket
 from core.identity.passwords import MIN_LENGTH, hash_password, needs_rehash, verify_password
 
@@ -241,12 +241,8 @@ def _end_sessions(member: Member) -> None:
 def list_members(actor: Member, *, org_unit_id: int | None, query: str | None,
                  page: int, page_size: int) -> dict:
     """List the members the actor may read, optionally within one unit or matching a name or phone."""
-    units = scope_units(actor, "member.read")
-    if units == []:
-        raise AppError(403)
-    statement = sa.select(Member).outerjoin(OrgUnit, Member.org_unit_id == OrgUnit.id)
-    if units is not None:
-        statement = statement.where(sa.or_(*[OrgUnit.path.startswith(u.path) for u in units]))
+    statement = (sa.select(Member).outerjoin(OrgUnit, Member.org_unit_id == OrgUnit.id)
+                 .where(scope_condition(actor, "member.read")))
     if org_unit_id is not None:
         unit = get_org_unit(org_unit_id)
         statement = statement.where(OrgUnit.path.startswith(unit.path))

@@ -1,0 +1,58 @@
+"""Demo data for points: the seed articles' kinds of safety work, and a few approved contributions."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from core.database import begin_writing, utcnow
+from core.extensions import db
+from core.identity.models import Member
+from points import ledger
+from points.models import Activity, Contribution
+
+#: (code, name, English name, category, points, unit, daily cap, needs review)
+ACTIVITIES = [
+    ("publicity", "平安建设宣传", "Safety publicity", "publicity", 5, "each", 20, True),
+    ("mediation", "调解矛盾纠纷", "Mediating a dispute", "mediation", 20, "each", 60, True),
+    ("night_patrol", "治安巡逻防范", "Safety patrol", "patrol", 10, "hour", 40, True),
+    ("assistance", "帮扶困难群众", "Helping a resident in difficulty", "assistance", 10, "each", 30, True),
+    ("volunteer_hours", "志愿服务", "Volunteer service", "volunteer_service", 5, "hour", 40, True),
+    ("hazard_report", "隐患排查上报", "Reporting a hazard", "hazard_report", 5, "each", 15, True),
+    ("daily_checkin", "每日报平安", "Daily safety check-in", "daily_checkin", 1, "each", 1, False),
+]
+#: (resident phone, activity code, quantity, days ago)
+CONTRIBUTIONS = [("13800000005", "publicity", 2, 3), ("13800000005", "night_patrol", 2, 2),
+                 ("13800000006", "mediation", 1, 5), ("13800000007", "assistance", 1, 1)]
+
+
+def seed_points_demo() -> list[str]:
+    """Add the demo activities and contributions that are missing."""
+    begin_writing(db.session)
+    for code, name, name_en, category, points, unit, cap, review in ACTIVITIES:
+        if db.session.scalar(sa.select(Activity.id).where(Activity.code == code)) is None:
+            db.session.add(Activity(code=code, name=name, name_en=name_en, category=category,
+                                    points=points, unit=unit, daily_cap=cap, needs_review=review))
+    db.session.flush()
+    recorder = db.session.scalar(sa.select(Member).where(Member.phone == "13800000003"))
+    added = 0
+    for phone, code, quantity, days_ago in CONTRIBUTIONS:
+        member = db.session.scalar(sa.select(Member).where(Member.phone == phone))
+        activity = db.session.scalar(sa.select(Activity).where(Activity.code == code))
+        if member is None or recorder is None or db.session.scalar(
+                sa.select(Contribution.id).where(Contribution.member_id == member.id,
+                                                 Contribution.activity_id == activity.id)):
+            continue
+        occurred_at = utcnow() - timedelta(days=days_ago)
+        contribution = Contribution(member=member, activity=activity, quantity=quantity,
+                                    points=activity.points * quantity, occurred_at=occurred_at,
+                                    status="approved", recorded_by_id=recorder.id,
+                                    reviewed_by_id=recorder.id, reviewed_at=utcnow())
+        db.session.add(contribution)
+        db.session.flush()
+        ledger.award(member.id, contribution.points, occurred_at=occurred_at, actor_id=recorder.id,
+                     contribution_id=contribution.id, activity_id=activity.id, memo=activity.name)
+        added += 1
+    db.session.commit()
+    return [f"Activities: {len(ACTIVITIES)} kinds of safety work; {added} demo contributions added."]

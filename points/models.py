@@ -1,0 +1,200 @@
+"""Activities, contributions, events and check-ins, evidence photos, and the double-entry ledger."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from core.database import utcnow
+from core.extensions import db
+from core.identity.models import Member, OrgUnit
+
+CATEGORIES = ("publicity", "mediation", "patrol", "assistance", "volunteer_service",
+              "hazard_report", "daily_checkin", "other")
+UNITS = ("each", "hour")
+CONTRIBUTION_STATUSES = ("pending", "approved", "rejected", "reversed")
+
+#: Member accounts carry a cached balance in ``member_balance``; system accounts are sums.
+MEMBER_ACCOUNTS = ("available", "held")
+SYSTEM_ACCOUNTS = ("issued", "redeemed", "expired", "written_off", "opening")
+TRANSACTION_KINDS = ("award", "reversal", "hold", "release", "spend", "opening")
+
+
+class Activity(db.Model):
+    """What earns points (积分规则): points per item or per hour, a daily cap, a scope and a window."""
+
+    __tablename__ = "activity"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(sa.String(40), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(100))
+    name_en: Mapped[str | None] = mapped_column(sa.String(100))
+    category: Mapped[str] = mapped_column(sa.String(30))
+    points: Mapped[int]
+    unit: Mapped[str] = mapped_column(sa.String(10), default="each")
+    #: The most points one member may earn from it in one Asia/Shanghai day (None: no cap).
+    daily_cap: Mapped[int | None]
+    needs_review: Mapped[bool] = mapped_column(default=True)
+    starts_at: Mapped[datetime | None]
+    ends_at: Mapped[datetime | None]
+    #: The subtree where it applies (None: the whole tree).
+    org_unit_id: Mapped[int | None] = mapped_column(sa.ForeignKey("org_unit.id"))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("member.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    org_unit: Mapped[OrgUnit | None] = relationship()
+
+
+class EvidencePhoto(db.Model):
+    """A resized photo kept in the database, so that any app server can serve it."""
+
+    __tablename__ = "evidence_photo"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uploaded_by_id: Mapped[int] = mapped_column(sa.ForeignKey("member.id"), index=True)
+    mimetype: Mapped[str] = mapped_column(sa.String(30))
+    width: Mapped[int]
+    height: Mapped[int]
+    content: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Contribution(db.Model):
+    """A member did an activity: recorded by staff (approved at once) or claimed (pending)."""
+
+    __tablename__ = "contribution"
+    __table_args__ = (
+        sa.Index("ix_contribution_member_activity_occurred", "member_id", "activity_id", "occurred_at"),
+        sa.Index("ix_contribution_status", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(sa.ForeignKey("member.id"))
+    activity_id: Mapped[int] = mapped_column(sa.ForeignKey("activity.id"))
+    #: Items, or hours in steps of half an hour.
+    quantity: Mapped[Decimal] = mapped_column(sa.Numeric(7, 1))
+    #: Fixed when recorded: editing the activity later never changes it.
+    points: Mapped[int]
+    status: Mapped[str] = mapped_column(sa.String(20), default="pending")
+    occurred_at: Mapped[datetime]
+    note: Mapped[str | None] = mapped_column(sa.Text)
+    photo_id: Mapped[int | None] = mapped_column(sa.ForeignKey("evidence_photo.id"))
+    recorded_by_id: Mapped[int] = mapped_column(sa.ForeignKey("member.id"))
+    reviewed_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("member.id"))
+    reviewed_at: Mapped[datetime | None]
+    review_reason: Mapped[str | None] = mapped_column(sa.Text)
+    reversed_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("member.id"))
+    reversed_at: Mapped[datetime | None]
+    reverse_reason: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    member: Mapped[Member] = relationship(foreign_keys=[member_id])
+    activity: Mapped[Activity] = relationship()
+    recorded_by: Mapped[Member] = relationship(foreign_keys=[recorded_by_id])
+
+
+class Event(db.Model):
+    """A scheduled activity (a night patrol, a publicity day) with a check-in QR code."""
+
+    __tablename__ = "event"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(sa.String(100))
+    activity_id: Mapped[int] = mapped_column(sa.ForeignKey("activity.id"))
+    org_unit_id: Mapped[int] = mapped_column(sa.ForeignKey("org_unit.id"), index=True)
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    created_by_id: Mapped[int] = mapped_column(sa.ForeignKey("member.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    closed_at: Mapped[datetime | None]
+
+    activity: Mapped[Activity] = relationship()
+    org_unit: Mapped[OrgUnit] = relationship()
+
+
+class Checkin(db.Model):
+    """A member checked in at an event (once), and maybe out again."""
+
+    __tablename__ = "checkin"
+    __table_args__ = (sa.UniqueConstraint("event_id", "member_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(sa.ForeignKey("event.id"))
+    member_id: Mapped[int] = mapped_column(sa.ForeignKey("member.id"), index=True)
+    checked_in_at: Mapped[datetime] = mapped_column(default=utcnow)
+    checked_out_at: Mapped[datetime | None]
+    contribution_id: Mapped[int | None] = mapped_column(sa.ForeignKey("contribution.id"))
+
+    event: Mapped[Event] = relationship()
+    member: Mapped[Member] = relationship()
+    contribution: Mapped[Contribution | None] = relationship()
+
+
+class MemberBalance(db.Model):
+    """A member's cached balances, updated in the same transaction as their postings.
+
+    The row is locked (``FOR UPDATE`` on PostgreSQL; the whole database on SQLite,
+    through ``BEGIN IMMEDIATE``) before any posting, so balances never race.
+    """
+
+    __tablename__ = "member_balance"
+    __table_args__ = (
+        sa.CheckConstraint("available >= 0", name="available_not_negative"),
+        sa.CheckConstraint("held >= 0", name="held_not_negative"),
+    )
+
+    member_id: Mapped[int] = mapped_column(sa.ForeignKey("member.id"), primary_key=True)
+    available: Mapped[int] = mapped_column(default=0)
+    held: Mapped[int] = mapped_column(default=0)
+    #: Approved awards minus their reversals (opening balances and spending never change it).
+    lifetime_earned: Mapped[int] = mapped_column(default=0)
+
+
+class LedgerTransaction(db.Model):
+    """One movement of points: its postings sum to zero. Never updated, never deleted."""
+
+    __tablename__ = "ledger_transaction"
+    __table_args__ = (
+        sa.Index("ix_ledger_transaction_member_id_id", "member_id", "id"),
+        sa.Index("ix_ledger_transaction_kind_occurred_at", "kind", "occurred_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(sa.String(20))
+    member_id: Mapped[int] = mapped_column(sa.ForeignKey("member.id"))
+    #: The change to the member's available balance, and the balance after it.
+    available_change: Mapped[int]
+    available_after: Mapped[int]
+    held_after: Mapped[int]
+    #: When the points were earned (for awards and their reversals: the contribution's time).
+    occurred_at: Mapped[datetime]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor_id: Mapped[int | None] = mapped_column(sa.ForeignKey("member.id"))
+    contribution_id: Mapped[int | None] = mapped_column(sa.ForeignKey("contribution.id"), index=True)
+    activity_id: Mapped[int | None] = mapped_column(sa.ForeignKey("activity.id"))
+    reverses_id: Mapped[int | None] = mapped_column(sa.ForeignKey("ledger_transaction.id"), unique=True)
+    #: What another package's object this moves points for, e.g. "voucher:42".
+    reference: Mapped[str | None] = mapped_column(sa.String(60), index=True)
+    memo: Mapped[str | None] = mapped_column(sa.Text)
+
+    postings: Mapped[list[LedgerPosting]] = relationship(back_populates="transaction")
+
+
+class LedgerPosting(db.Model):
+    """One leg of a transaction: an amount on a member account or a system account."""
+
+    __tablename__ = "ledger_posting"
+    __table_args__ = (sa.Index("ix_ledger_posting_member_id_account", "member_id", "account"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    transaction_id: Mapped[int] = mapped_column(sa.ForeignKey("ledger_transaction.id"), index=True)
+    #: The member for ``available`` and ``held``; None for system accounts.
+    member_id: Mapped[int | None] = mapped_column(sa.ForeignKey("member.id"))
+    account: Mapped[str] = mapped_column(sa.String(20))
+    amount: Mapped[int]
+
+    transaction: Mapped[LedgerTransaction] = relationship(back_populates="postings")

@@ -1,0 +1,127 @@
+"""Photo evidence: check, clean and shrink an uploaded photo, keep it in the database, serve it.
+
+Photos live in ``evidence_photo`` (not on a disk) so that every app server can serve
+every photo. What is kept is always a fresh JPEG re-encoded here: no metadata (EXIF
+holds GPS positions of people's homes), the EXIF orientation applied, at most 1280 px.
+"""
+
+from __future__ import annotations
+
+import io
+
+import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from core.database import begin_writing
+from core.errors import AppError
+from core.extensions import db
+from core.identity.access import can
+from core.identity.models import Member
+from points.models import Contribution, EvidencePhoto
+
+MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+MAX_SIDE = 1280
+JPEG_QUALITY = 80
+ACCEPTED_FORMATS = frozenset({"JPEG", "PNG"})
+#: A 5 MB file can still unpack into gigabytes of pixels; no phone camera comes near this.
+MAX_PIXELS = 60_000_000
+
+
+def _unsupported() -> AppError:
+    return AppError(415, "unsupported_media_type", _l("Send a JPEG or PNG photo."),
+                    {"photo": ["not a JPEG or PNG image"]})
+
+
+def _broken() -> AppError:
+    return AppError(422, "validation_error", _l("This photo could not be read."),
+                    {"photo": ["the image is damaged or incomplete"]})
+
+
+def _read_upload(file_storage) -> bytes:
+    """Return the uploaded bytes, refusing a missing, empty or too large file."""
+    if file_storage is None:
+        raise AppError(422, errors={"photo": ["choose a photo"]})
+    data = file_storage.read(MAX_UPLOAD_BYTES + 1)
+    if not data:
+        raise AppError(422, errors={"photo": ["the file is empty"]})
+    if len(data) > MAX_UPLOAD_BYTES:  # a body sent without Content-Length slips past the request limit
+        raise AppError(413, "payload_too_large", _l("The photo is larger than 5 MB."),
+                       {"photo": ["at most 5 MB"]})
+    return data
+
+
+def _flatten(image: Image.Image) -> Image.Image:
+    """Return an RGB image, laying any transparency on white (JPEG has no alpha)."""
+    if image.mode in ("RGBA", "LA", "P", "PA"):
+        image = image.convert("RGBA")
+        background = Image.new("RGB", image.size, (255, 255, 255))
+        background.paste(image, mask=image.getchannel("A"))
+        return background
+    return image.convert("RGB")
+
+
+def clean_photo(data: bytes) -> tuple[bytes, int, int]:
+    """Verify an upload is a JPEG or PNG and answer it re-encoded: (jpeg bytes, width, height)."""
+    try:
+        with Image.open(io.BytesIO(data)) as probe:
+            if probe.format not in ACCEPTED_FORMATS:
+                raise _unsupported()
+            if probe.width * probe.height > MAX_PIXELS:
+                raise _broken()
+            probe.verify()
+        # verify() leaves the image unusable: open it again to decode it.
+        with Image.open(io.BytesIO(data)) as image:
+            image.draft("RGB", (MAX_SIDE, MAX_SIDE))  # JPEG decodes at a smaller scale: faster, less memory
+            image = ImageOps.exif_transpose(image)
+            image = _flatten(image)
+            image.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.LANCZOS)
+            out = io.BytesIO()
+            # Saved without exif= or icc_profile=: the copy carries no metadata at all.
+            image.save(out, "JPEG", quality=JPEG_QUALITY, optimize=True, progressive=True)
+    except UnidentifiedImageError:
+        raise _unsupported() from None
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        raise _broken() from None
+    return out.getvalue(), image.width, image.height
+
+
+def store_photo(actor: Member, file_storage) -> EvidencePhoto:
+    """Keep an uploaded JPEG or PNG (up to 5 MB) as a clean JPEG of at most 1280 px."""
+    content, width, height = clean_photo(_read_upload(file_storage))
+    begin_writing(db.session)  # after the slow image work, so the write lock is held briefly
+    photo = EvidencePhoto(uploaded_by_id=actor.id, mimetype="image/jpeg", width=width, height=height,
+                          content=content)
+    db.session.add(photo)
+    db.session.commit()
+    return photo
+
+
+def get_photo(photo_id: int) -> EvidencePhoto:
+    """Return a photo or refuse with 404."""
+    photo = db.session.get(EvidencePhoto, photo_id)
+    if photo is None:
+        raise AppError(404, errors={"photo_id": ["no such photo"]})
+    return photo
+
+
+def read_photo(actor: Member, photo_id: int) -> EvidencePhoto:
+    """Return a photo to its uploader, or to staff who may review a contribution it is attached to."""
+    photo = get_photo(photo_id)
+    if photo.uploaded_by_id == actor.id:
+        return photo
+    contributions = db.session.scalars(sa.select(Contribution).where(Contribution.photo_id == photo.id))
+    if not any(can(actor, "claim.review", contribution.member) for contribution in contributions):
+        raise AppError(403)
+    return photo
+
+
+def check_photo_owner(actor: Member, photo_id: int | None) -> None:
+    """Refuse to attach a photo the actor did not upload (nothing to check without a photo)."""
+    if photo_id is None:
+        return
+    photo = db.session.get(EvidencePhoto, photo_id)
+    if photo is None:
+        raise AppError(422, errors={"photo_id": ["no such photo"]})
+    if photo.uploaded_by_id != actor.id:
+        raise AppError(403, errors={"photo_id": ["attach only a photo you uploaded"]})

@@ -1,0 +1,200 @@
+"""Schemas of the points package."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+from flask_smorest.fields import Upload
+from marshmallow import fields, validate
+
+from core.api import PageQuerySchema
+from core.identity.schemas import RefSchema, name_field
+from points.models import CATEGORIES, CONTRIBUTION_STATUSES, UNITS
+
+CODE = validate.Regexp(r"^[a-z][a-z0-9_]{1,39}$", error="lower-case letters, digits and _, 2–40 long")
+
+
+def aware(value):
+    """Refuse a time without an offset: times are ISO 8601 with offset."""
+    if value.tzinfo is None:
+        raise ma.ValidationError("give the time with its offset, e.g. 2026-11-22T09:30:00+08:00")
+
+
+class ActivitySchema(ma.Schema):
+    """An activity (积分规则)."""
+
+    id = fields.Integer()
+    code = fields.String()
+    name = fields.String()
+    name_en = fields.String(allow_none=True)
+    category = fields.String()
+    points = fields.Integer()
+    unit = fields.String()
+    daily_cap = fields.Integer(allow_none=True)
+    needs_review = fields.Boolean()
+    starts_at = fields.DateTime(allow_none=True)
+    ends_at = fields.DateTime(allow_none=True)
+    org_unit = fields.Nested(RefSchema, allow_none=True)
+    active = fields.Boolean()
+
+
+class CreateActivitySchema(ma.Schema):
+    """Define an activity; its scope defaults to the creator's."""
+
+    code = fields.String(required=True, validate=CODE)
+    name = name_field(100, required=True)
+    name_en = fields.String(load_default=None, validate=validate.Length(max=100))
+    category = fields.String(required=True, validate=validate.OneOf(CATEGORIES))
+    points = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=10_000))
+    unit = fields.String(required=True, validate=validate.OneOf(UNITS))
+    daily_cap = fields.Integer(required=True, allow_none=True, strict=True,
+                               validate=validate.Range(min=0, max=1_000_000))
+    needs_review = fields.Boolean(required=True)
+    starts_at = fields.AwareDateTime(load_default=None, allow_none=True)
+    ends_at = fields.AwareDateTime(load_default=None, allow_none=True)
+    org_unit_id = fields.Integer(load_default=None, allow_none=True)
+
+    @ma.validates_schema
+    def window_in_order(self, data, **_kwargs):
+        """Refuse a window that ends before it starts."""
+        if data.get("starts_at") and data.get("ends_at") and data["ends_at"] <= data["starts_at"]:
+            raise ma.ValidationError("must be after starts_at", "ends_at")
+
+
+class UpdateActivitySchema(ma.Schema):
+    """Edit or retire an activity (points already recorded keep their value)."""
+
+    name = name_field(100)
+    name_en = fields.String(allow_none=True, validate=validate.Length(max=100))
+    points = fields.Integer(strict=True, validate=validate.Range(min=0, max=10_000))
+    daily_cap = fields.Integer(allow_none=True, strict=True, validate=validate.Range(min=0))
+    needs_review = fields.Boolean()
+    starts_at = fields.AwareDateTime(allow_none=True)
+    ends_at = fields.AwareDateTime(allow_none=True)
+    active = fields.Boolean()
+
+
+class ActivityQuerySchema(PageQuerySchema):
+    """Include retired activities?"""
+
+    include_retired = fields.Boolean(load_default=False)
+
+
+class ContributionSchema(ma.Schema):
+    """A contribution and where it stands."""
+
+    id = fields.Integer()
+    member = fields.Nested(RefSchema)
+    activity_code = fields.String(attribute="activity.code")
+    activity_name = fields.String(attribute="activity.name")
+    quantity = fields.Decimal(as_string=True)
+    points = fields.Integer()
+    status = fields.String()
+    occurred_at = fields.DateTime()
+    note = fields.String(allow_none=True)
+    photo_id = fields.Integer(allow_none=True)
+    recorded_by = fields.Nested(RefSchema)
+    reviewed_at = fields.DateTime(allow_none=True)
+    review_reason = fields.String(allow_none=True)
+    reversed_at = fields.DateTime(allow_none=True)
+    reverse_reason = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+
+
+class CreateContributionSchema(ma.Schema):
+    """Record a contribution for someone in scope, or claim one's own."""
+
+    member_id = fields.Integer(required=True, strict=True)
+    activity_code = fields.String(required=True, validate=validate.Length(max=40))
+    quantity = fields.Decimal(required=True, places=1, validate=validate.Range(min=0, max=1000),
+                              metadata={"minimum": 0, "maximum": 1000})
+    occurred_at = fields.AwareDateTime(required=True)
+    note = fields.String(load_default=None, validate=validate.Length(max=1000))
+    photo_id = fields.Integer(load_default=None, allow_none=True)
+
+
+class ReasonSchema(ma.Schema):
+    """Why (kept with the contribution and in the audit log)."""
+
+    reason = fields.String(required=True, validate=[validate.Length(min=1, max=500)])
+
+
+class ReverseSchema(ReasonSchema):
+    """Reverse an approved contribution; ``force`` (admins) writes off what is not available."""
+
+    force = fields.Boolean(load_default=False)
+
+
+class ContributionQuerySchema(PageQuerySchema):
+    """Filter contributions by member and status."""
+
+    member_id = fields.Integer(load_default=None)
+    status = fields.String(load_default=None, validate=validate.OneOf(CONTRIBUTION_STATUSES))
+
+
+class LedgerEntrySchema(ma.Schema):
+    """One ledger transaction as the member sees it, with the available balance after it."""
+
+    id = fields.Integer()
+    kind = fields.String()
+    points = fields.Integer(attribute="available_change")
+    balance_after = fields.Integer(attribute="available_after")
+    held_after = fields.Integer()
+    occurred_at = fields.DateTime()
+    created_at = fields.DateTime()
+    contribution_id = fields.Integer(allow_none=True)
+    reference = fields.String(allow_none=True)
+    memo = fields.String(allow_none=True)
+
+
+class EventSchema(ma.Schema):
+    """An event with its check-in code's text."""
+
+    id = fields.Integer()
+    title = fields.String()
+    activity_code = fields.String(attribute="activity.code")
+    org_unit = fields.Nested(RefSchema)
+    starts_at = fields.DateTime()
+    ends_at = fields.DateTime()
+    closed_at = fields.DateTime(allow_none=True)
+    checkin_url = fields.String(metadata={"description": "exactly the text the check-in QR code holds"})
+
+
+class CreateEventSchema(ma.Schema):
+    """Schedule an event."""
+
+    title = name_field(100, required=True)
+    activity_code = fields.String(required=True, validate=validate.Length(max=40))
+    org_unit_id = fields.Integer(required=True, strict=True)
+    starts_at = fields.AwareDateTime(required=True)
+    ends_at = fields.AwareDateTime(required=True)
+
+
+class CheckinRequestSchema(ma.Schema):
+    """What the scanned code holds."""
+
+    payload = fields.String(required=True, validate=validate.Length(min=1, max=1000))
+
+
+class CheckinSchema(ma.Schema):
+    """A check-in, with the contribution it earned (``each`` activities at once, ``hour`` at check-out)."""
+
+    id = fields.Integer()
+    event_id = fields.Integer()
+    event_title = fields.String(attribute="event.title")
+    checked_in_at = fields.DateTime()
+    checked_out_at = fields.DateTime(allow_none=True)
+    contribution = fields.Nested(ContributionSchema, allow_none=True)
+
+
+class UploadPhotoSchema(ma.Schema):
+    """A photo as evidence: the ``photo`` part of a multipart/form-data body (JPEG or PNG, up to 5 MB)."""
+
+    photo = Upload(required=True)
+
+
+class PhotoSchema(ma.Schema):
+    """A stored evidence photo (always a JPEG of at most 1280 px)."""
+
+    id = fields.Integer()
+    width = fields.Integer()
+    height = fields.Integer()

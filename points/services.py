@@ -1,0 +1,304 @@
+"""Points services: activities, contributions (record, claim, approve, reject, reverse).
+
+One public call is one transaction: each starts as a writer (``begin_writing``),
+does its checks under the member's lock, posts through ``points.ledger`` and commits.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from decimal import ROUND_FLOOR, Decimal
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
+from sqlalchemy.exc import IntegrityError
+
+from core.audit import record_audit
+from core.database import begin_writing, utcnow
+from core.errors import AppError
+from core.extensions import db
+from core.identity.access import require, scope_condition, scope_units
+from core.identity.models import Member, OrgUnit
+from core.identity.services import get_member, get_org_unit
+from points import ledger
+from points.photos import check_photo_owner
+from points.models import Activity, Contribution, LedgerPosting, LedgerTransaction
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+MAX_BACKDATE = timedelta(days=31)
+HALF = Decimal("0.5")
+
+
+def _not_found(what: str, field: str):
+    return AppError(404, errors={field: [f"no such {what}"]})
+
+
+def shanghai_day(moment: datetime) -> tuple[datetime, datetime]:
+    """Return the start and end (UTC) of the Asia/Shanghai calendar day containing ``moment``."""
+    local = moment.astimezone(SHANGHAI).date()
+    start = datetime.combine(local, time.min, tzinfo=SHANGHAI)
+    return start, start + timedelta(days=1)
+
+
+# --- activities ----------------------------------------------------------------------------
+
+def get_activity(code: str, field: str = "activity_code") -> Activity:
+    """Return an activity by code or refuse with 404."""
+    activity = db.session.scalar(sa.select(Activity).where(Activity.code == code))
+    if activity is None:
+        raise _not_found("activity", field)
+    return activity
+
+
+def create_activity(actor: Member, fields: dict) -> Activity:
+    """Define what earns points, in the actor's scope (default: the actor's own scope)."""
+    org_unit_id = fields.pop("org_unit_id", None)
+    if org_unit_id is None:
+        units = scope_units(actor, "activity.manage")
+        if units == []:
+            raise AppError(403)
+        if units is None:
+            unit = None
+        elif len(units) == 1:
+            unit = units[0]
+        else:
+            raise AppError(422, errors={"org_unit_id": ["say which of your org units it applies to"]})
+    else:
+        unit = get_org_unit(org_unit_id)
+    require(actor, "activity.manage", unit)
+    if db.session.scalar(sa.select(Activity.id).where(Activity.code == fields["code"])):
+        raise AppError(409, "duplicate", _l("An activity with this code exists."), {"code": ["already used"]})
+    activity = Activity(org_unit=unit, created_by_id=actor.id, **fields)
+    db.session.add(activity)
+    record_audit(actor, "activity.create", activity, after={**fields, "org_unit_id": unit.id if unit else None})
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise AppError(409, "duplicate", _l("An activity with this code exists."), {"code": ["already used"]}) from None
+    return activity
+
+
+def update_activity(actor: Member, activity: Activity, changes: dict) -> Activity:
+    """Edit or retire an activity; points already recorded keep their value."""
+    require(actor, "activity.manage", activity.org_unit)
+    before = {key: getattr(activity, key) for key in changes}
+    for key, value in changes.items():
+        setattr(activity, key, value)
+    record_audit(actor, "activity.update", activity, before=before, after=changes)
+    db.session.commit()
+    return activity
+
+
+def list_activities(include_retired: bool, page: int, page_size: int) -> dict:
+    """List the activities (every member may see what earns points)."""
+    from core.api import paginate
+
+    statement = sa.select(Activity).order_by(Activity.code)
+    if not include_retired:
+        statement = statement.where(Activity.active.is_(True))
+    return paginate(statement, page, page_size)
+
+
+def points_for(activity: Activity, quantity: Decimal) -> int:
+    """Points for a quantity: per item, or per hour in half hours, rounded down."""
+    quantity = Decimal(str(quantity))
+    if quantity <= 0:
+        raise AppError(422, errors={"quantity": ["must be more than 0"]})
+    if activity.unit == "each" and quantity != quantity.to_integral_value():
+        raise AppError(422, errors={"quantity": ["count whole items"]})
+    if activity.unit == "hour" and (quantity / HALF) != (quantity / HALF).to_integral_value():
+        raise AppError(422, errors={"quantity": ["hours go in steps of half an hour"]})
+    return int((Decimal(activity.points) * quantity).to_integral_value(rounding=ROUND_FLOOR))
+
+
+def check_activity_applies(activity: Activity, member: Member, occurred_at: datetime) -> None:
+    if not activity.active:
+        raise AppError(422, errors={"activity_code": ["this activity is retired"]})
+    if activity.starts_at and occurred_at < activity.starts_at or activity.ends_at and occurred_at > activity.ends_at:
+        raise AppError(422, errors={"occurred_at": ["outside the activity's active window"]})
+    if activity.org_unit is not None and not activity.org_unit.contains(member.org_unit):
+        raise AppError(422, errors={"activity_code": ["this activity does not apply to the member's grid"]})
+
+
+def _check_occurred_at(occurred_at: datetime, now: datetime) -> None:
+    if occurred_at > now + timedelta(minutes=5):  # a little clock skew between phones
+        raise AppError(422, errors={"occurred_at": ["cannot be in the future"]})
+    if occurred_at < now - MAX_BACKDATE:
+        raise AppError(422, errors={"occurred_at": ["may lie at most 31 days back"]})
+
+
+# --- contributions -------------------------------------------------------------------------
+
+def get_contribution(contribution_id: int) -> Contribution:
+    """Return a contribution or refuse with 404."""
+    contribution = db.session.get(Contribution, contribution_id)
+    if contribution is None:
+        raise _not_found("contribution", "contribution_id")
+    return contribution
+
+
+def read_contribution(actor: Member, contribution_id: int) -> Contribution:
+    """Return a contribution to its member, or to someone who may review it."""
+    contribution = get_contribution(contribution_id)
+    if contribution.member_id != actor.id:
+        require(actor, "claim.review", contribution.member)
+    return contribution
+
+
+def earned_today(member_id: int, activity_id: int, occurred_at: datetime) -> int:
+    """Points the member earned from an activity on the Shanghai day of ``occurred_at``.
+
+    Read from the ``issued`` postings: an award issues its points and its reversal
+    takes all of them back, even a forced one that wrote part of them off.
+    """
+    start, end = shanghai_day(occurred_at)
+    return -int(db.session.scalar(
+        sa.select(sa.func.coalesce(sa.func.sum(LedgerPosting.amount), 0))
+        .join(LedgerTransaction, LedgerTransaction.id == LedgerPosting.transaction_id)
+        .where(LedgerTransaction.member_id == member_id, LedgerTransaction.activity_id == activity_id,
+               LedgerPosting.account == "issued",
+               LedgerTransaction.occurred_at >= start, LedgerTransaction.occurred_at < end)) or 0)
+
+
+def award_contribution(contribution: Contribution, actor_id: int) -> None:
+    """Approve a contribution and post its points under the member's lock, within the daily cap."""
+    ledger.lock_balances(contribution.member_id)
+    activity = contribution.activity
+    if activity.daily_cap is not None:
+        already = earned_today(contribution.member_id, activity.id, contribution.occurred_at)
+        if already + contribution.points > activity.daily_cap:
+            raise AppError(409, "daily_cap_reached", _l("The daily limit for this activity is reached."),
+                           {"points": [f"{already} of {activity.daily_cap} already earned that day"]})
+    contribution.status = "approved"
+    db.session.flush()
+    if contribution.points > 0:
+        ledger.award(contribution.member_id, contribution.points, occurred_at=contribution.occurred_at,
+                     actor_id=actor_id, contribution_id=contribution.id, activity_id=activity.id,
+                     memo=activity.name)
+
+
+def record_contribution(actor: Member, member_id: int, activity_code: str, quantity: Decimal,
+                        occurred_at: datetime, note: str | None = None,
+                        photo_id: int | None = None, now: datetime | None = None) -> Contribution:
+    """Record a contribution: staff for someone else (approved at once), or a member's own claim."""
+    begin_writing(db.session)
+    now = now or utcnow()
+    member = get_member(member_id)
+    activity = get_activity(activity_code)
+    _check_occurred_at(occurred_at, now)
+    check_photo_owner(actor, photo_id)
+    points = points_for(activity, quantity)
+    quantity = Decimal(str(quantity))
+    own = member.id == actor.id
+    if not own:
+        require(actor, "contribution.record", member)
+    if not member.is_active:
+        raise AppError(409, "invalid_state", _l("This member is suspended."))
+    check_activity_applies(activity, member, occurred_at)
+    contribution = Contribution(member=member, activity=activity, quantity=quantity, points=points,
+                                occurred_at=occurred_at, note=note, photo_id=photo_id,
+                                recorded_by_id=actor.id, status="pending")
+    db.session.add(contribution)
+    db.session.flush()
+    if not own or not activity.needs_review:
+        contribution.reviewed_by_id = actor.id
+        contribution.reviewed_at = now
+        award_contribution(contribution, actor.id)
+    record_audit(actor, "contribution.record" if not own else "contribution.claim", contribution,
+                 after={"member_id": member.id, "activity": activity.code, "quantity": str(quantity),
+                        "points": points, "status": contribution.status})
+    db.session.commit()
+    return contribution
+
+
+def _review(actor: Member, contribution_id: int) -> Contribution:
+    """Load a pending claim the actor may review, under a writer's transaction."""
+    begin_writing(db.session)
+    contribution = get_contribution(contribution_id)
+    require(actor, "claim.review", contribution.member)
+    if contribution.member_id == actor.id:
+        raise AppError(403, "self_review", _l("Nobody reviews their own claim."))
+    if contribution.status != "pending":
+        raise AppError(409, "invalid_state", _l("This contribution is no longer pending."),
+                       {"status": [contribution.status]})
+    return contribution
+
+
+def approve_contribution(actor: Member, contribution_id: int) -> Contribution:
+    """Approve a pending claim and award its points (within the daily cap)."""
+    contribution = _review(actor, contribution_id)
+    contribution.reviewed_by_id, contribution.reviewed_at = actor.id, utcnow()
+    award_contribution(contribution, actor.id)
+    record_audit(actor, "contribution.approve", contribution, after={"points": contribution.points})
+    db.session.commit()
+    return contribution
+
+
+def reject_contribution(actor: Member, contribution_id: int, reason: str) -> Contribution:
+    """Reject a pending claim with a reason."""
+    contribution = _review(actor, contribution_id)
+    contribution.status = "rejected"
+    contribution.reviewed_by_id, contribution.reviewed_at = actor.id, utcnow()
+    contribution.review_reason = reason
+    record_audit(actor, "contribution.reject", contribution, reason=reason)
+    db.session.commit()
+    return contribution
+
+
+def reverse_contribution(actor: Member, contribution_id: int, reason: str,
+                         force: bool = False) -> Contribution:
+    """Reverse an approved contribution with a compensating entry (forced: admins only)."""
+    begin_writing(db.session)
+    contribution = get_contribution(contribution_id)
+    require(actor, "contribution.force_reverse" if force else "contribution.reverse", contribution.member)
+    if contribution.status != "approved":
+        raise AppError(409, "invalid_state", _l("Only an approved contribution can be reversed."),
+                       {"status": [contribution.status]})
+    award = db.session.scalar(sa.select(LedgerTransaction).where(
+        LedgerTransaction.contribution_id == contribution.id, LedgerTransaction.kind == "award"))
+    if award is not None:
+        ledger.reverse_award(award, actor_id=actor.id, reason=reason, force=force)
+    contribution.status = "reversed"
+    contribution.reversed_by_id, contribution.reversed_at = actor.id, utcnow()
+    contribution.reverse_reason = reason
+    record_audit(actor, "contribution.reverse", contribution, reason=reason,
+                 after={"points": contribution.points, "forced": force})
+    db.session.commit()
+    return contribution
+
+
+def list_contributions(actor: Member, *, member_id: int | None, status: str | None,
+                       page: int, page_size: int) -> dict:
+    """List contributions: one's own, or those of members in the actor's review scope."""
+    from core.api import paginate
+
+    statement = sa.select(Contribution).join(Member, Member.id == Contribution.member_id)
+    reviews_somewhere = scope_units(actor, "claim.review") != []
+    if member_id == actor.id or (member_id is None and not reviews_somewhere):
+        statement = statement.where(Contribution.member_id == actor.id)
+    else:
+        statement = (statement.outerjoin(OrgUnit, OrgUnit.id == Member.org_unit_id)
+                     .where(scope_condition(actor, "claim.review")))
+        if member_id is not None:
+            statement = statement.where(Contribution.member_id == member_id)
+    if status is not None:
+        statement = statement.where(Contribution.status == status)
+    return paginate(statement.order_by(Contribution.id.desc()), page, page_size)
+
+
+def member_ledger(actor: Member, member_id: int, page: int, page_size: int) -> dict:
+    """A member's ledger, newest first (their own, or a member's in the actor's scope)."""
+    member = get_member(member_id)
+    if member.id != actor.id:
+        require(actor, "member.read", member)
+    return ledger.ledger_page(member.id, page, page_size)
+
+
+def points_for_me(member: Member) -> dict:
+    """What ``GET /me`` shows of points: balances and lifetime earned."""
+    balance = ledger.balance_of(member.id)
+    return {"balance": {"available": balance.available, "held": balance.held},
+            "lifetime_earned": balance.lifetime_earned}
+
