@@ -14,6 +14,7 @@ from core.config import load_config
 #: migrations and their tests) always sees every table.
 MODEL_MODULES: tuple[str, ...] = (
     "core.identity.models", "core.audit", "core.qr.models", "core.idempotency", "points.models",
+    "rewards.models",
 )
 
 

@@ -1,0 +1,116 @@
+"""Rewards, stock per supermarket with its history, and vouchers (兑换券)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from core.database import utcnow
+from core.extensions import db
+from core.identity.models import Member, Supermarket
+
+VOUCHER_STATUSES = ("reserved", "fulfilled", "cancelled", "expired")
+STOCK_MOVEMENTS = ("received", "reserved", "released", "handed_over", "corrected")
+
+
+class Reward(db.Model):
+    """Goods a member can exchange points for, at a points price."""
+
+    __tablename__ = "reward"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(100))
+    name_en: Mapped[str | None] = mapped_column(sa.String(100))
+    description: Mapped[str | None] = mapped_column(sa.Text)
+    points_cost: Mapped[int]
+    #: Units one member may take per Asia/Shanghai calendar month (reserved and fulfilled); None: no limit.
+    per_member_limit: Mapped[int | None]
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Stock(db.Model):
+    """Units of a reward at one supermarket: on hand, and reserved by open vouchers."""
+
+    __tablename__ = "stock"
+    __table_args__ = (
+        sa.CheckConstraint("reserved >= 0", name="reserved_not_negative"),
+        sa.CheckConstraint("on_hand >= reserved", name="reserved_within_on_hand"),
+    )
+
+    supermarket_id: Mapped[int] = mapped_column(sa.ForeignKey("supermarket.id"), primary_key=True)
+    reward_id: Mapped[int] = mapped_column(sa.ForeignKey("reward.id"), primary_key=True)
+    on_hand: Mapped[int] = mapped_column(default=0)
+    reserved: Mapped[int] = mapped_column(default=0)
+
+    reward: Mapped[Reward] = relationship()
+
+    @property
+    def available(self) -> int:
+        """Units that may still be reserved."""
+        return self.on_hand - self.reserved
+
+
+class StockMovement(db.Model):
+    """One change of stock, with who and why: the stock's history. Never updated."""
+
+    __tablename__ = "stock_movement"
+    __table_args__ = (sa.Index("ix_stock_movement_supermarket_reward", "supermarket_id", "reward_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    supermarket_id: Mapped[int] = mapped_column(sa.ForeignKey("supermarket.id"))
+    reward_id: Mapped[int] = mapped_column(sa.ForeignKey("reward.id"))
+    kind: Mapped[str] = mapped_column(sa.String(20))
+    #: The change to on-hand and to reserved units.
+    on_hand_change: Mapped[int] = mapped_column(default=0)
+    reserved_change: Mapped[int] = mapped_column(default=0)
+    on_hand_after: Mapped[int]
+    reserved_after: Mapped[int]
+    voucher_id: Mapped[int | None] = mapped_column(sa.ForeignKey("voucher.id"), index=True)
+    actor_id: Mapped[int | None] = mapped_column(sa.ForeignKey("member.id"))
+    reason: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Voucher(db.Model):
+    """A member's reserved rewards at one supermarket, redeemed at the counter by its QR code."""
+
+    __tablename__ = "voucher"
+    __table_args__ = (sa.Index("ix_voucher_member_id_created_at", "member_id", "created_at"),
+                      sa.Index("ix_voucher_status_expires_at", "status", "expires_at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(sa.ForeignKey("member.id"))
+    supermarket_id: Mapped[int] = mapped_column(sa.ForeignKey("supermarket.id"), index=True)
+    #: 8 characters without look-alikes, for typing when the camera fails.
+    short_code: Mapped[str] = mapped_column(sa.String(8), unique=True)
+    points: Mapped[int]
+    status: Mapped[str] = mapped_column(sa.String(20), default="reserved")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    fulfilled_at: Mapped[datetime | None]
+    fulfilled_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("member.id"))
+    cancelled_at: Mapped[datetime | None]
+    cancelled_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("member.id"))
+
+    member: Mapped[Member] = relationship(foreign_keys=[member_id])
+    supermarket: Mapped[Supermarket] = relationship()
+    items: Mapped[list[VoucherItem]] = relationship(back_populates="voucher", lazy="selectin",
+                                                    order_by="VoucherItem.id")
+
+
+class VoucherItem(db.Model):
+    """A line of a voucher: units of one reward at the price when reserved."""
+
+    __tablename__ = "voucher_item"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    voucher_id: Mapped[int] = mapped_column(sa.ForeignKey("voucher.id"), index=True)
+    reward_id: Mapped[int] = mapped_column(sa.ForeignKey("reward.id"))
+    quantity: Mapped[int]
+    points_each: Mapped[int]
+
+    voucher: Mapped[Voucher] = relationship(back_populates="items")
+    reward: Mapped[Reward] = relationship(lazy="joined")
