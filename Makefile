@@ -44,5 +44,10 @@ run: $(VENV)/.runtime translations
 test: $(VENV)/.dev translations
 	$(BIN)/python -m pytest
 
+## bench: benchmark the service under gunicorn beside a bare-Flask floor (SQLite and PostgreSQL);
+## BENCH_SECONDS, BENCH_MEMBERS, BENCH_CONNECTIONS, BENCH_WORKERS… tune it (see bench/README.md)
+bench: $(VENV)/.dev translations
+	$(BIN)/python -m bench
+
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -1,0 +1,49 @@
+"""``python -m bench``: benchmark each engine beside the bare floor; print one table, keep JSON."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import sys
+from datetime import datetime
+
+from bench.databases import EngineMissing
+from bench.report import header, summary, table, write_json
+from bench.runner import bench_engine, say
+from bench.settings import Settings
+
+
+def main() -> int:
+    """Run every engine in ``BENCH_ENGINES``; answer 1 if the ledger check failed anywhere."""
+    sys.stdout.reconfigure(line_buffering=True)  # keep the table after the progress lines
+    settings = Settings.from_env()
+    results = {
+        "started_at": datetime.now().astimezone().isoformat(timespec="seconds"),
+        "settings": settings.as_dict(),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "load_average_at_start": round(os.getloadavg()[0], 2),
+                    "load_generator": "wrk is not installed: bench.load (Python, one process, selectors)"
+                    if shutil.which("wrk") is None else "bench.load (Python, one process, selectors)"},
+        "engines": {},
+    }
+    for engine in settings.engines:
+        try:
+            results["engines"][engine] = bench_engine(engine, settings)
+        except EngineMissing as missing:
+            say(f"[{engine}] skipped: {missing}")
+            results["engines"][engine] = {"skipped": str(missing)}
+    print()
+    print(header(results))
+    print(table(results))
+    print()
+    print(summary(results))
+    print(f"load average (1 min): {results['machine']['load_average_at_start']} at the start, "
+          f"{os.getloadavg()[0]:.2f} at the end, on {os.cpu_count()} CPUs")
+    print(f"\nresults: {write_json(results)}")
+    ledgers = [outcome["ledger"]["ok"] for outcome in results["engines"].values() if "ledger" in outcome]
+    return 0 if all(ledgers) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

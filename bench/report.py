@@ -1,0 +1,91 @@
+"""The one table a run prints, the design targets beneath it, and the JSON it keeps."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+from bench.scenarios import AWARD_SCENARIO
+from bench.settings import RESULTS_DIR
+
+#: The design targets: an award reaches 40 % of the bare floor's rate, with p99 under 50 ms.
+AWARD_FLOOR_TARGET = 40.0
+P99_TARGET_MS = 50.0
+
+COLUMNS = (("engine", "<"), ("scenario", "<"), ("rate/s", ">"), ("unit", "<"), ("p50 ms", ">"),
+           ("p95 ms", ">"), ("p99 ms", ">"), ("errors", ">"), ("% floor", ">"), ("client CPU", ">"))
+
+
+def _number(value: float | None, digits: int = 1) -> str:
+    return "—" if value is None else f"{value:,.{digits}f}"
+
+
+def _cells(engine: str, row: dict) -> list[str]:
+    errors = str(row["error_count"])
+    if row["errors"]:
+        errors += " (" + ", ".join(f"{code}×{count}" for code, count in sorted(row["errors"].items())) + ")"
+    return [engine, row["scenario"], _number(row["rate"], 0), row["unit"], _number(row["p50_ms"]),
+            _number(row["p95_ms"]), _number(row["p99_ms"]), errors, _number(row["floor_percent"], 0) + " %",
+            _number(row["client_cpu_percent"], 0) + " %"]
+
+
+def table(results: dict) -> str:
+    """The rows of every engine as one aligned plain-text table."""
+    lines = [[name for name, _align in COLUMNS]]
+    for engine, outcome in results["engines"].items():
+        if "skipped" in outcome:
+            lines.append([engine, f"skipped: {outcome['skipped']}"] + [""] * (len(COLUMNS) - 2))
+            continue
+        lines += [_cells(engine, row) for row in outcome["rows"]]
+    widths = [max(len(line[index]) for line in lines) for index in range(len(COLUMNS))]
+    rendered = ["  ".join(f"{cell:{align}{width}}" for cell, (_name, align), width
+                          in zip(line, COLUMNS, widths)).rstrip() for line in lines]
+    rendered.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(rendered)
+
+
+def _memory(workers: list[dict]) -> str:
+    return ", ".join(f"{worker['rss_mib']:.0f} MiB (peak {worker['peak_mib']:.0f})" for worker in workers)
+
+
+def summary(results: dict) -> str:
+    """Memory, the ledger's verdict and the design targets, per engine."""
+    lines = []
+    for engine, outcome in results["engines"].items():
+        if "skipped" in outcome:
+            lines.append(f"{engine}: the {engine} rows were skipped — {outcome['skipped']}")
+            continue
+        award = next(row for row in outcome["rows"] if row["scenario"] == AWARD_SCENARIO)
+        share, p99 = award["floor_percent"] or 0, award["p99_ms"] or float("inf")
+        lines += [
+            f"{engine}: gunicorn workers RSS after the run: {_memory(outcome['workers'])}"
+            f" (floor app: {_memory(outcome['floor_workers'])})",
+            f"{engine}: flask ledger verify: {'OK' if outcome['ledger']['ok'] else 'FAILED'} — "
+            f"{outcome['ledger']['verdict']}",
+            f"{engine}: gunicorn log: {outcome['server_log']['lines']} lines, "
+            f"{outcome['server_log']['busy']} 'database busy' warnings",
+            f"{engine}: targets: award {share:.0f} % of the floor (≥ {AWARD_FLOOR_TARGET:.0f} %: "
+            f"{'met' if share >= AWARD_FLOOR_TARGET else 'MISSED'}); award p99 {p99:.1f} ms "
+            f"(< {P99_TARGET_MS:.0f} ms: {'met' if p99 < P99_TARGET_MS else 'MISSED'})",
+        ]
+    return "\n".join(lines)
+
+
+def header(results: dict) -> str:
+    """One line saying how the figures were taken."""
+    settings = results["settings"]
+    return (f"Ping'an Points benchmark {results['started_at']} — {settings['connections']} connections, "
+            f"{settings['seconds']:g} s per scenario after {settings['warmup']:g} s warm-up, "
+            f"gunicorn {settings['workers']} workers × {settings['threads']} threads, "
+            f"{settings['members']:,} members, {results['machine']['cpus']} CPUs, "
+            f"load generator: {results['machine']['load_generator']}")
+
+
+def write_json(results: dict) -> Path:
+    """Keep the results in ``bench/results/<timestamp>.json``; answer the path."""
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.fromisoformat(results["started_at"]).strftime("%Y%m%dT%H%M%S")
+    path = RESULTS_DIR / f"{stamp}.json"
+    path.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    return path

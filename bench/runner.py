@@ -1,0 +1,96 @@
+"""One engine's run: database, migration, dataset, the floor, the scenarios, memory, ledger check."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from bench.databases import DATABASES
+from bench.load import run_load
+from bench.scenarios import FLOOR, FLOOR_AGAIN, SCENARIOS, Context, Scenario
+from bench.server import Gunicorn, production_env, run_flask
+from bench.settings import ROOT, Settings
+
+
+def say(message: str) -> None:
+    """Report progress on stderr (the table goes to stdout)."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def measure(scenario: Scenario, server: Gunicorn, fixture: dict, settings: Settings) -> dict:
+    """Run one scenario against a server; answer its row (without the floor comparison)."""
+    context = Context(fixture=fixture, port=server.port, seconds=settings.seconds + settings.warmup)
+    result = run_load(server.port, scenario.operations(context), connections=settings.connections,
+                      seconds=settings.seconds, warmup=settings.warmup)
+    row = {"scenario": scenario.name, "floor": scenario.floor, "unit": scenario.unit,
+           "rate": result.rate, "request_rate": result.request_rate, "operations": result.operations,
+           "seconds": result.seconds, "p50_ms": result.percentile(0.50), "p95_ms": result.percentile(0.95),
+           "p99_ms": result.percentile(0.99), "errors": dict(result.errors),
+           "error_count": sum(result.errors.values()), "client_cpu_percent": result.client_cpu_percent}
+    say(f"  {scenario.name:<28} {row['rate']:8.0f} {scenario.unit}/s  p99 {row['p99_ms'] or 0:6.1f} ms"
+        f"  errors {row['error_count']}")
+    return row
+
+
+def compare_with_floor(rows: list[dict]) -> None:
+    """Add each row's requests/s as a % of the first floor row of the same method (GET or POST)."""
+    floors = {}
+    for row in rows:
+        if row["scenario"].startswith("floor"):
+            floors.setdefault(row["floor"], row["request_rate"])  # the floor measured first
+    for row in rows:
+        floor = floors.get(row["floor"])
+        row["floor_percent"] = 100 * row["request_rate"] / floor if floor else None
+
+
+def prepare(env: dict[str, str], settings: Settings, workdir: Path) -> dict:
+    """Migrate the database and load the dataset in their own processes; answer the fixture."""
+    migrated = run_flask(env, "db", "upgrade")
+    if migrated.returncode != 0:
+        raise RuntimeError(f"flask db upgrade failed:\n{migrated.stderr[-2000:]}")
+    fixture_path = workdir / "fixture.json"
+    loaded = subprocess.run([sys.executable, "-m", "bench.data", str(fixture_path), str(settings.members),
+                             str(settings.grid_workers)], cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=600)
+    if loaded.returncode != 0:
+        raise RuntimeError(f"loading the dataset failed:\n{loaded.stderr[-2000:]}")
+    say("  " + loaded.stdout.strip())
+    return json.loads(fixture_path.read_text())
+
+
+def verify_ledger(env: dict[str, str]) -> dict:
+    """Run ``flask ledger verify``; answer whether it passed and what it said."""
+    verified = run_flask(env, "ledger", "verify")
+    output = (verified.stdout + verified.stderr).strip().splitlines()
+    return {"ok": verified.returncode == 0, "exit_code": verified.returncode,
+            "verdict": output[-1] if verified.returncode == 0 and output else "\n".join(output[-10:])}
+
+
+def bench_engine(engine: str, settings: Settings) -> dict:
+    """Benchmark the service on one engine, with the floor measured right before it."""
+    say(f"[{engine}] preparing {settings.members} members")
+    with DATABASES[engine]() as database_url, tempfile.TemporaryDirectory(prefix="pingan-bench-") as workdir:
+        env = production_env(database_url)
+        fixture = prepare(env, settings, Path(workdir))
+        rows = []
+        say(f"[{engine}] floor: bench.floor:app, {settings.workers} workers × {settings.threads} threads")
+        with Gunicorn("bench.floor:app", env, settings.workers, settings.threads, "/floor") as floor:
+            rows += [measure(scenario, floor, fixture, settings) for scenario in FLOOR]
+            floor_memory = floor.worker_memory()
+            say(f"[{engine}] service: wsgi:app")
+            with Gunicorn("wsgi:app", env, settings.workers, settings.threads, "/healthz") as service:
+                rows += [measure(scenario, service, fixture, settings) for scenario in SCENARIOS]
+                service_memory = service.worker_memory()
+                service_log = service.log_tail(2000).splitlines()
+            # The idle floor server waited meanwhile: measure it again to show how much the
+            # machine drifted during the scenarios (its "% floor" is the drift).
+            rows.append(measure(FLOOR_AGAIN, floor, fixture, settings))
+        compare_with_floor(rows)
+        ledger = verify_ledger(env)
+        say(f"[{engine}] flask ledger verify: {ledger['verdict']}")
+    return {"rows": rows, "workers": service_memory, "floor_workers": floor_memory, "ledger": ledger,
+            "server_log": {"lines": len(service_log), "busy": sum("database busy" in line for line in service_log),
+                           "tail": service_log[-5:]}}
