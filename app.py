@@ -44,7 +44,7 @@ def trust_proxies(app: Flask) -> None:
 def register_extensions(app: Flask) -> None:
     """Bind storage, migrations, the API, languages and security to the app."""
     from core.api import Api, require_json_body
-    from core.database import configure_sqlite
+    from core.database import configure_sqlite, write_requests_begin_immediate
     from core.extensions import babel, db, migrate
     from core.i18n import HTML_LANG, LANGUAGE_NAMES, html_lang, select_locale
     from core.identity.auth import init_auth
@@ -57,6 +57,7 @@ def register_extensions(app: Flask) -> None:
         if db.engine.dialect.name == "sqlite":
             configure_sqlite(db.engine, app.config["SQLITE_BUSY_TIMEOUT_MS"],
                              app.config["SQLITE_SYNCHRONOUS"])
+            write_requests_begin_immediate(app)
     migrate.init_app(app, db, directory=os.path.join(app.root_path, "migrations"),
                      render_as_batch=True, compare_type=True)
     babel.init_app(app, locale_selector=select_locale,

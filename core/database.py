@@ -114,3 +114,28 @@ def begin_writing(session) -> None:
         session.connection()
     finally:
         _begin_immediate.reset(token)
+
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def write_requests_begin_immediate(app) -> None:
+    """On SQLite, begin every transaction of a POST, PUT, PATCH or DELETE as a writer.
+
+    A request that reads, spends time (argon2, say) and then writes would otherwise
+    fail at once with "database is locked" whenever another writer committed in
+    between; beginning as a writer makes it wait its turn (up to the busy timeout).
+    Reads keep deferred transactions, so they never wait for writers (WAL).
+    """
+    from flask import g, request
+
+    @app.before_request
+    def _writer_transactions():
+        if request.method not in SAFE_METHODS:
+            g.begin_immediate_token = _begin_immediate.set(True)
+
+    @app.teardown_request
+    def _reset_writer_transactions(_error=None):
+        token = g.pop("begin_immediate_token", None)
+        if token is not None:
+            _begin_immediate.reset(token)

@@ -126,3 +126,23 @@ def test_a_validation_error_wins_over_a_bad_token(client):
     response = client.post("/api/v1/members", json={"phone": "12"},
                            headers={"Authorization": "Bearer pa_forged"})
     assert response.status_code == 422
+
+
+def test_members_signing_in_at_the_same_moment_all_succeed(app, world):
+    """Each sign-in reads, hashes for a while, then writes: concurrent ones must wait, not fail."""
+    import threading
+
+    people = ["resident", "villager", "neighbour", "outsider", "organiser", "grid_worker", "clerk", "admin"]
+    barrier, statuses = threading.Barrier(len(people)), []
+
+    def sign_in_as(who):
+        client = app.test_client()
+        barrier.wait()
+        statuses.append(sign_in(client, world.phones[who]).status_code)
+
+    threads = [threading.Thread(target=sign_in_as, args=(who,)) for who in people]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert statuses == [201] * len(people)
