@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime, timezone
 
@@ -112,6 +113,20 @@ def begin_writing(session) -> None:
     token = _begin_immediate.set(True)
     try:
         session.connection()
+    finally:
+        _begin_immediate.reset(token)
+
+
+@contextmanager
+def deferred_reads():
+    """Begin transactions inside the block as readers, even in a write request.
+
+    For a second session that only reads while the request's own session holds
+    SQLite's write lock: a reader never waits for it (WAL).
+    """
+    token = _begin_immediate.set(False)
+    try:
+        yield
     finally:
         _begin_immediate.reset(token)
 

@@ -16,13 +16,15 @@ from datetime import datetime
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
 
 from core.database import utcnow
 from core.errors import AppError
 from core.extensions import db
 from points.models import LedgerPosting, LedgerTransaction, MemberBalance
 
-Leg = tuple[str, int | None, int]  # (account, member id or None for a system account, amount)
+Leg = tuple[str, int | None, int]
+LOCKED = "locked_member_balances"  # session.info key: balance rows locked in this transaction  # (account, member id or None for a system account, amount)
 
 
 def _insert_missing_balances(member_ids: list[int]) -> None:
@@ -36,17 +38,29 @@ def _insert_missing_balances(member_ids: list[int]) -> None:
 
 
 def lock_balances(*member_ids: int) -> dict[int, MemberBalance]:
-    """Lock (creating if needed) the balance rows of members, in id order; answer them by id."""
-    session = db.session
+    """Lock (creating if needed) the balance rows of members, in id order; answer them by id.
+
+    Rows already locked in this transaction are not locked again.
+    """
+    session = db.session()
     if session.get_bind().dialect.name == "sqlite" and not session.connection().info.get("immediate"):
         raise RuntimeError("ledger writes need begin_writing(db.session) first")
-    ids = sorted(set(member_ids))
-    _insert_missing_balances(ids)
-    rows = session.scalars(
-        sa.select(MemberBalance).where(MemberBalance.member_id.in_(ids))
-        .order_by(MemberBalance.member_id).with_for_update()
-        .execution_options(populate_existing=True))
-    return {row.member_id: row for row in rows}
+    locked = session.info.setdefault(LOCKED, {})
+    missing = sorted(set(member_ids) - set(locked))
+    if missing:
+        _insert_missing_balances(missing)
+        locked.update((row.member_id, row) for row in session.scalars(
+            sa.select(MemberBalance).where(MemberBalance.member_id.in_(missing))
+            .order_by(MemberBalance.member_id).with_for_update()
+            .execution_options(populate_existing=True)))
+    return {member_id: locked[member_id] for member_id in member_ids}
+
+
+@sa.event.listens_for(Session, "after_transaction_end")
+def _forget_locks(session, transaction):
+    """Locks end with the database transaction; so does the memory of them."""
+    if transaction.parent is None:
+        session.info.pop(LOCKED, None)
 
 
 def balance_of(member_id: int) -> MemberBalance:

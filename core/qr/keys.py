@@ -35,7 +35,7 @@ from flask import current_app
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core.database import begin_writing, utcnow
+from core.database import SAFE_METHODS, begin_writing, deferred_reads, utcnow
 from core.extensions import db
 from core.qr.models import SigningKey
 
@@ -175,11 +175,12 @@ def current_signing_key() -> KeyPair:
     if pair is not None:
         return pair
     for _attempt in range(CREATE_ATTEMPTS):
-        with Session(db.engine, expire_on_commit=False) as session:
+        with deferred_reads(), Session(db.engine, expire_on_commit=False) as session:
             newest, _highest = _newest_active_and_highest_id(session)
             if newest is not None:
                 return store.remember_current(newest)
             if _caller_holds_sqlite_write_lock():
+                # A second connection would wait for the caller's own lock: stay in its transaction.
                 return _current_key_in_callers_transaction(store)
             # Read again as a writer: on SQLite nobody else can add a key until we commit.
             begin_writing(session)
@@ -230,13 +231,28 @@ def rotate_signing_key() -> KeyPair:
     raise SigningKeyError(f"could not add a signing key in {CREATE_ATTEMPTS} attempts")
 
 
+def warm_signing_key() -> None:
+    """Learn (or create) the current key before a write request takes any lock.
+
+    Creating the first key needs SQLite's write lock; done here, before the request's
+    own transaction begins, it never waits for the request itself.
+    """
+    from flask import request
+
+    if request.method not in SAFE_METHODS:
+        try:
+            current_signing_key()
+        except SigningKeyError as error:  # only requests that sign codes need the key: they say why
+            current_app.logger.error("QR signing key unusable: %s", error)
+
+
 def public_key(key_id: int) -> Ed25519PublicKey | None:
     """Return the public key with this id, asking the database once when it is new here."""
     store = _store()
     known = store.public.get(key_id)
     if known is not None or not 0 < key_id <= MAX_KEY_ID:
         return known
-    with Session(db.engine) as session:
+    with deferred_reads(), Session(db.engine) as session:
         raw = session.scalar(sa.select(SigningKey.public_key).where(SigningKey.id == key_id))
     if raw is None:
         return None
