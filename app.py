@@ -48,11 +48,13 @@ def register_extensions(app: Flask) -> None:
     from core.extensions import babel, db, migrate
     from core.i18n import HTML_LANG, LANGUAGE_NAMES, html_lang, select_locale
     from core.identity.auth import init_auth
+    from core.qr.keys import warm_signing_key
     from core.security import init_security
 
     for module in MODEL_MODULES:
         importlib.import_module(module)
     db.init_app(app)
+    app.before_request(warm_signing_key)  # first: before any hook opens a transaction
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             configure_sqlite(db.engine, app.config["SQLITE_BUSY_TIMEOUT_MS"],
@@ -109,19 +111,23 @@ def register_cli(app: Flask) -> None:
     from core.idempotency import init_idempotency_cli
     from core.qr.cli import init_qr_cli
     from points.cli import init_points_cli
+    from rewards.cli import init_rewards_cli
     from points.demo import seed_points_demo
 
     init_cli(app, seeders=[seed_identity_demo, seed_points_demo])
     init_qr_cli(app)
     init_idempotency_cli(app)
     init_points_cli(app)
+    init_rewards_cli(app)
 
 
 def register_hooks(app: Flask) -> None:
     """Let packages fill the platform's hooks: ``GET /me`` details and the header's links."""
     from core.identity.hooks import register_me_extension, register_nav_links
     from points.services import points_for_me
-    from points.views import navigation
+    import points.views
+    import rewards.views
 
     register_me_extension(app, points_for_me)
-    register_nav_links(app, navigation)
+    register_nav_links(app, points.views.navigation)
+    register_nav_links(app, rewards.views.navigation)

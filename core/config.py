@@ -52,6 +52,8 @@ class BaseConfig:
 
     #: How long an API token lives before the member must sign in again.
     TOKEN_TTL_DAYS = 30
+    #: Days a reserved voucher stays open before its points and stock are released.
+    VOUCHER_TTL_DAYS = 7
     #: A font with Chinese glyphs for posters and printouts (default: Debian's usual places).
     CJK_FONT_PATH: str | None = None
     #: The address residents reach the service at, for the URLs inside QR codes

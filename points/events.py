@@ -81,7 +81,7 @@ def event_from_code(text: str) -> Event:
     """Verify a scanned check-in code and return its event (``invalid_code`` otherwise)."""
     event = db.session.get(Event, verify_payload(text, EVENT_CHECKIN)["event_id"])
     if event is None:
-        raise InvalidCode("unknown_event")
+        raise InvalidCode("unknown")
     return event
 
 

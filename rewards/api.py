@@ -1,5 +1,179 @@
-"""JSON endpoints of the rewards package."""
+"""JSON endpoints of the rewards package: rewards, stock, catalogue and vouchers."""
 
+from __future__ import annotations
+
+from flask import Response
+from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from core.api import PageQuerySchema, page_schema
+from core.identity.auth import current_member
+from core.idempotency import idempotent
+from core.qr.render import render_png, render_svg
+from points.api import public_base_url
+from rewards import services, stock, vouchers
+from rewards.schemas import (
+    CatalogueItemSchema, CorrectStockSchema, CreateRewardSchema, ReceiveStockSchema, RewardQuerySchema,
+    RewardSchema, ReserveVoucherSchema, ScannedVoucherSchema, StockHistoryQuerySchema,
+    StockMovementSchema, StockSchema, UpdateRewardSchema, VoucherCodeSchema, VoucherQuerySchema,
+    VoucherSchema,
+)
+
 blp = Blueprint("rewards", __name__, url_prefix="/api/v1", description="Rewards and vouchers")
+
+
+class VoucherView:
+    """A voucher with the text of its QR code, for the schema."""
+
+    def __init__(self, voucher):
+        self._voucher = voucher
+        self.payload = vouchers.voucher_payload(voucher, public_base_url())
+
+    def __getattr__(self, name):
+        return getattr(self._voucher, name)
+
+
+@blp.route("/rewards")
+class Rewards(MethodView):
+    @blp.arguments(RewardQuerySchema, location="query")
+    @blp.response(200, page_schema(RewardSchema))
+    def get(self, query):
+        """List the rewards of the catalogue."""
+        current_member()
+        return services.list_rewards(query["include_inactive"], query["page"], query["page_size"])
+
+    @blp.arguments(CreateRewardSchema)
+    @blp.response(201, RewardSchema)
+    def post(self, body):
+        """Add a reward to the catalogue (admins)."""
+        return services.create_reward(current_member(), body)
+
+
+@blp.route("/rewards/<int:reward_id>")
+class RewardItem(MethodView):
+    @blp.response(200, RewardSchema)
+    def get(self, reward_id):
+        """Show one reward."""
+        current_member()
+        return services.get_reward(reward_id)
+
+    @blp.arguments(UpdateRewardSchema)
+    @blp.response(200, RewardSchema)
+    def patch(self, body, reward_id):
+        """Edit or retire a reward (admins); reserved vouchers keep their price."""
+        return services.update_reward(current_member(), reward_id, body)
+
+
+@blp.route("/supermarkets/<int:supermarket_id>/catalogue")
+class Catalogue(MethodView):
+    @blp.arguments(PageQuerySchema, location="query")
+    @blp.response(200, page_schema(CatalogueItemSchema))
+    def get(self, query, supermarket_id):
+        """The rewards a supermarket offers, with price and available units."""
+        current_member()
+        return services.catalogue_page(supermarket_id, query["page"], query["page_size"])
+
+
+@blp.route("/supermarkets/<int:supermarket_id>/stock")
+class StockHistory(MethodView):
+    @blp.arguments(StockHistoryQuerySchema, location="query")
+    @blp.response(200, page_schema(StockMovementSchema))
+    def get(self, query, supermarket_id):
+        """The supermarket's stock history, newest first (its clerks, admins in scope)."""
+        return stock.stock_history(current_member(), supermarket_id, query["reward_id"],
+                                   query["page"], query["page_size"])
+
+
+@blp.route("/supermarkets/<int:supermarket_id>/stock/<int:reward_id>")
+class StockItem(MethodView):
+    @blp.arguments(CorrectStockSchema)
+    @blp.response(200, StockSchema)
+    def put(self, body, supermarket_id, reward_id):
+        """Set the units on hand to a stocktake's count, with a reason (never below what is reserved)."""
+        return stock.correct_stock(current_member(), supermarket_id, reward_id, body["quantity"], body["reason"])
+
+
+@blp.route("/supermarkets/<int:supermarket_id>/stock/<int:reward_id>/receipts")
+class StockReceipts(MethodView):
+    @blp.arguments(ReceiveStockSchema)
+    @idempotent
+    @blp.response(201, StockSchema)
+    def post(self, body, supermarket_id, reward_id):
+        """Add units received (the supermarket's clerks, admins in scope)."""
+        return stock.receive_stock(current_member(), supermarket_id, reward_id, body["quantity"],
+                                   body["reason"])
+
+
+@blp.route("/vouchers")
+class Vouchers(MethodView):
+    @blp.arguments(VoucherQuerySchema, location="query")
+    @blp.response(200, page_schema(VoucherSchema))
+    def get(self, query):
+        """List one's own vouchers, newest first."""
+        page = vouchers.list_vouchers(current_member(), query["status"], query["page"], query["page_size"])
+        page["items"] = [VoucherView(voucher) for voucher in page["items"]]
+        return page
+
+    @blp.arguments(ReserveVoucherSchema)
+    @idempotent
+    @blp.response(201, VoucherSchema)
+    def post(self, body):
+        """Reserve rewards at one supermarket: points are held and stock reserved until the counter."""
+        return VoucherView(vouchers.reserve_voucher(current_member(), body["supermarket_id"], body["items"]))
+
+
+@blp.route("/vouchers/scan")
+class ScanVoucher(MethodView):
+    @blp.arguments(VoucherCodeSchema)
+    @blp.response(200, ScannedVoucherSchema)
+    def post(self, body):
+        """Read a resident's code at the counter: what to hand over. Changes nothing."""
+        return vouchers.scan_voucher(current_member(), body["payload"], body["short_code"])
+
+
+@blp.route("/vouchers/<int:voucher_id>")
+class VoucherItem(MethodView):
+    @blp.response(200, VoucherSchema)
+    def get(self, voucher_id):
+        """Show a voucher (its owner, or a clerk of its supermarket)."""
+        return VoucherView(vouchers.get_voucher(current_member(), voucher_id))
+
+
+@blp.route("/vouchers/<int:voucher_id>/fulfil")
+class FulfilVoucher(MethodView):
+    @blp.arguments(VoucherCodeSchema)
+    @idempotent
+    @blp.response(200, VoucherSchema)
+    def post(self, body, voucher_id):
+        """Hand the rewards over against the resident's code; the held points are spent, once."""
+        return VoucherView(vouchers.fulfil_voucher(current_member(), voucher_id, body["payload"],
+                                                   body["short_code"]))
+
+
+@blp.route("/vouchers/<int:voucher_id>/cancel")
+class CancelVoucher(MethodView):
+    @idempotent
+    @blp.response(200, VoucherSchema)
+    def post(self, voucher_id):
+        """Cancel a reserved voucher (its owner, or a clerk of its supermarket); points and stock go back."""
+        return VoucherView(vouchers.cancel_voucher(current_member(), voucher_id))
+
+
+@blp.route("/vouchers/<int:voucher_id>/qr.svg")
+class VoucherCodeSvg(MethodView):
+    @blp.response(200, content_type="image/svg+xml")
+    def get(self, voucher_id):
+        """The voucher's QR code as SVG (its owner, or a clerk of its supermarket)."""
+        voucher = vouchers.get_voucher(current_member(), voucher_id)
+        return Response(render_svg(vouchers.voucher_payload(voucher, public_base_url())),
+                        mimetype="image/svg+xml", headers={"Cache-Control": "private, no-store"})
+
+
+@blp.route("/vouchers/<int:voucher_id>/qr.png")
+class VoucherCodePng(MethodView):
+    @blp.response(200, content_type="image/png")
+    def get(self, voucher_id):
+        """The voucher's QR code as PNG (its owner, or a clerk of its supermarket)."""
+        voucher = vouchers.get_voucher(current_member(), voucher_id)
+        return Response(render_png(vouchers.voucher_payload(voucher, public_base_url())),
+                        mimetype="image/png", headers={"Cache-Control": "private, no-store"})

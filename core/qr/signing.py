@@ -46,7 +46,10 @@ INTEGER_CODES = frozenset("bBhHiIlLqQ")
 QR_ALPHANUMERIC = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:")
 _BASE32_ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
 
-REASONS = ("malformed", "wrong_kind", "unknown_key", "bad_signature")
+#: Why a code is refused: the first four come from decoding; the rest from the package that
+#: looks up what a well-signed code names (nothing, something else, another object).
+REASONS = ("malformed", "wrong_kind", "unknown_key", "bad_signature", "unknown", "mismatch",
+           "another_voucher")
 
 
 class InvalidCode(AppError):

@@ -157,3 +157,14 @@ def test_without_a_chinese_font_the_poster_is_refused_clearly(client, activities
     app.config["CJK_FONT_PATH"] = "/nonexistent/font.ttc"
     response = client.get(f"/api/v1/events/{event['id']}/poster.png", headers=world.headers["organiser"])
     assert response.status_code == 503 and response.get_json()["code"] == "font_missing"
+
+
+def test_a_well_signed_code_for_an_event_that_does_not_exist_is_invalid(client, activities, app):
+    from core.qr.signing import code_url, sign_payload
+    from points.events import EVENT_CHECKIN
+
+    world = activities
+    with app.test_request_context():
+        url = code_url("https://jifen.example.cn", "E", sign_payload(EVENT_CHECKIN, event_id=999999))
+    response = check_in(client, world, "resident", url)
+    assert response.status_code == 400 and response.get_json()["errors"] == {"payload": ["unknown"]}

@@ -1,0 +1,194 @@
+"""Schemas of the rewards package."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from core.api import PageQuerySchema
+from core.identity.schemas import RefSchema, name_field
+from rewards.models import VOUCHER_STATUSES
+from rewards.vouchers import MAX_QUANTITY
+
+MAX_POINTS_COST = 1_000_000
+MAX_ITEMS = 50
+
+
+class RewardSchema(ma.Schema):
+    """A reward of the catalogue."""
+
+    id = fields.Integer()
+    name = fields.String()
+    name_en = fields.String(allow_none=True)
+    description = fields.String(allow_none=True)
+    points_cost = fields.Integer()
+    per_member_limit = fields.Integer(allow_none=True)
+    active = fields.Boolean()
+    created_at = fields.DateTime()
+
+
+class CreateRewardSchema(ma.Schema):
+    """Add a reward: its points price and how many units one member may take a month."""
+
+    name = name_field(100, required=True)
+    name_en = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=100))
+    description = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
+    points_cost = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=MAX_POINTS_COST))
+    per_member_limit = fields.Integer(required=True, allow_none=True, strict=True,
+                                      validate=validate.Range(min=1, max=10_000))
+    active = fields.Boolean(load_default=True)
+
+
+class UpdateRewardSchema(ma.Schema):
+    """Edit or retire a reward (vouchers already reserved keep their price)."""
+
+    name = name_field(100)
+    name_en = fields.String(allow_none=True, validate=validate.Length(max=100))
+    description = fields.String(allow_none=True, validate=validate.Length(max=2000))
+    points_cost = fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_POINTS_COST))
+    per_member_limit = fields.Integer(allow_none=True, strict=True, validate=validate.Range(min=1, max=10_000))
+    active = fields.Boolean()
+
+
+class RewardQuerySchema(PageQuerySchema):
+    """Include retired rewards?"""
+
+    include_inactive = fields.Boolean(load_default=False)
+
+
+class CatalogueItemSchema(ma.Schema):
+    """A reward offered at a supermarket, with its price and the units still available."""
+
+    reward_id = fields.Integer()
+    name = fields.String()
+    name_en = fields.String(allow_none=True)
+    description = fields.String(allow_none=True)
+    points_cost = fields.Integer()
+    per_member_limit = fields.Integer(allow_none=True)
+    available = fields.Integer()
+
+
+class StockSchema(ma.Schema):
+    """Units of a reward at a supermarket."""
+
+    supermarket_id = fields.Integer()
+    reward = fields.Nested(RefSchema)
+    on_hand = fields.Integer()
+    reserved = fields.Integer()
+    available = fields.Integer()
+
+
+class CorrectStockSchema(ma.Schema):
+    """A stocktake: the counted units on hand, and why the count changed."""
+
+    quantity = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=1_000_000))
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+
+
+class ReceiveStockSchema(ma.Schema):
+    """Units received (added to those on hand)."""
+
+    quantity = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=1_000_000))
+    reason = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=500))
+
+
+class StockMovementSchema(ma.Schema):
+    """One change of stock, with the counts after it, who and why."""
+
+    id = fields.Integer()
+    supermarket_id = fields.Integer()
+    reward_id = fields.Integer()
+    kind = fields.String()
+    on_hand_change = fields.Integer()
+    reserved_change = fields.Integer()
+    on_hand_after = fields.Integer()
+    reserved_after = fields.Integer()
+    voucher_id = fields.Integer(allow_none=True)
+    actor_id = fields.Integer(allow_none=True)
+    reason = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+
+
+class StockHistoryQuerySchema(PageQuerySchema):
+    """Filter a supermarket's stock history by reward."""
+
+    reward_id = fields.Integer(load_default=None)
+
+
+class VoucherItemSchema(ma.Schema):
+    """A line of a voucher."""
+
+    reward_id = fields.Integer()
+    name = fields.String(attribute="reward.name")
+    quantity = fields.Integer()
+    points_each = fields.Integer()
+
+
+class VoucherSchema(ma.Schema):
+    """A voucher, with ``payload``: exactly the text its QR code holds."""
+
+    id = fields.Integer()
+    short_code = fields.String()
+    payload = fields.String()
+    points = fields.Integer()
+    status = fields.String()
+    supermarket = fields.Nested(RefSchema)
+    items = fields.List(fields.Nested(VoucherItemSchema))
+    created_at = fields.DateTime()
+    expires_at = fields.DateTime()
+    fulfilled_at = fields.DateTime(allow_none=True)
+    cancelled_at = fields.DateTime(allow_none=True)
+
+
+class VoucherLineSchema(ma.Schema):
+    """One reward and how many units of it."""
+
+    reward_id = fields.Integer(required=True, strict=True)
+    quantity = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=MAX_QUANTITY))
+
+
+class ReserveVoucherSchema(ma.Schema):
+    """Reserve rewards at one supermarket (lines of the same reward are merged)."""
+
+    supermarket_id = fields.Integer(required=True, strict=True)
+    items = fields.List(fields.Nested(VoucherLineSchema), required=True,
+                        validate=validate.Length(min=1, max=MAX_ITEMS))
+
+
+class VoucherQuerySchema(PageQuerySchema):
+    """Filter one's vouchers by status."""
+
+    status = fields.String(load_default=None, validate=validate.OneOf(VOUCHER_STATUSES))
+
+
+class VoucherCodeSchema(ma.Schema):
+    """The resident's code: ``payload`` (exactly what the QR code holds) or the 8-character ``short_code``."""
+
+    payload = fields.String(load_default=None, validate=validate.Length(max=1000))
+    short_code = fields.String(load_default=None, validate=validate.Length(max=20))
+
+    @ma.validates_schema
+    def one_of_them(self, data, **_kwargs):
+        """Refuse neither or both."""
+        if (data.get("payload") is None) == (data.get("short_code") is None):
+            raise ma.ValidationError("give the payload or the short code, one of them", "payload")
+
+
+class CounterMemberSchema(ma.Schema):
+    """The resident as the counter sees them."""
+
+    display_name = fields.String()
+
+
+class ScannedVoucherSchema(ma.Schema):
+    """What the clerk must see before handing rewards over."""
+
+    id = fields.Integer()
+    short_code = fields.String()
+    status = fields.String()
+    points = fields.Integer()
+    supermarket = fields.Nested(RefSchema)
+    member = fields.Nested(CounterMemberSchema)
+    items = fields.List(fields.Nested(VoucherItemSchema))
+    created_at = fields.DateTime()
+    expires_at = fields.DateTime()

@@ -1,0 +1,118 @@
+"""Rewards services: the global catalogue of rewards and what one supermarket offers.
+
+Stock lives in ``rewards.stock`` and vouchers in ``rewards.vouchers``. Every writing
+call there is one transaction (``one_transaction``): it begins as a writer, and a
+refusal rolls back everything it did, so nothing is ever half written.
+"""
+
+from __future__ import annotations
+
+from functools import wraps
+
+import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
+
+from core.api import MAX_PAGE_SIZE
+from core.audit import record_audit
+from core.database import begin_writing
+from core.errors import AppError
+from core.extensions import db
+from core.identity.access import scope_units
+from core.identity.models import Member
+from core.identity.services import get_supermarket
+from rewards.models import Reward, Stock
+
+REWARD_FIELDS = ("name", "name_en", "description", "points_cost", "per_member_limit", "active")
+
+
+def one_transaction(service):
+    """Run a writing service as one transaction: begin as a writer; roll back on any refusal."""
+
+    @wraps(service)
+    def wrapper(*args, **kwargs):
+        begin_writing(db.session)
+        try:
+            return service(*args, **kwargs)
+        except BaseException:
+            db.session.rollback()
+            raise
+
+    return wrapper
+
+
+def get_reward(reward_id: int, field: str = "reward_id") -> Reward:
+    """Return a reward or refuse with 404."""
+    reward = db.session.get(Reward, reward_id)
+    if reward is None:
+        raise AppError(404, errors={field: ["no such reward"]})
+    return reward
+
+
+def require_reward_manager(actor: Member | None) -> None:
+    """Rewards are one global catalogue: any member holding an admin grant anywhere manages it."""
+    if actor is None:
+        raise AppError(401)
+    if not actor.is_active or scope_units(actor, "reward.manage") == []:
+        raise AppError(403)
+
+
+@one_transaction
+def create_reward(actor: Member, fields: dict) -> Reward:
+    """Add a reward to the catalogue (admins)."""
+    require_reward_manager(actor)
+    reward = Reward(**{key: value for key, value in fields.items() if key in REWARD_FIELDS})
+    db.session.add(reward)
+    record_audit(actor, "reward.create", reward, after={key: getattr(reward, key) for key in REWARD_FIELDS})
+    db.session.commit()
+    return reward
+
+
+@one_transaction
+def update_reward(actor: Member, reward_id: int, changes: dict) -> Reward:
+    """Edit, retire or bring back a reward; vouchers already reserved keep their price."""
+    require_reward_manager(actor)
+    reward = get_reward(reward_id)
+    changes = {key: value for key, value in changes.items() if key in REWARD_FIELDS}
+    before = {key: getattr(reward, key) for key in changes}
+    for key, value in changes.items():
+        setattr(reward, key, value)
+    record_audit(actor, "reward.update", reward, before=before, after=changes)
+    db.session.commit()
+    return reward
+
+
+def list_rewards(include_inactive: bool, page: int, page_size: int) -> dict:
+    """List the catalogue (every member may see it), active rewards only unless asked."""
+    from core.api import paginate
+
+    statement = sa.select(Reward).order_by(Reward.id)
+    if not include_inactive:
+        statement = statement.where(Reward.active.is_(True))
+    return paginate(statement, page, page_size)
+
+
+def catalogue(supermarket_id: int) -> list[dict]:
+    """Active rewards stocked at a supermarket, with their price and available units (on hand − reserved)."""
+    get_supermarket(supermarket_id)
+    rows = db.session.execute(
+        sa.select(Reward, Stock.on_hand - Stock.reserved)
+        .join(Stock, sa.and_(Stock.reward_id == Reward.id, Stock.supermarket_id == supermarket_id))
+        .where(Reward.active.is_(True)).order_by(Reward.points_cost, Reward.id))
+    return [{"id": reward.id, "reward_id": reward.id, "name": reward.name, "name_en": reward.name_en,
+             "description": reward.description, "points_cost": reward.points_cost,
+             "per_member_limit": reward.per_member_limit, "available": int(available)}
+            for reward, available in rows]
+
+
+def catalogue_page(supermarket_id: int, page: int = 1, page_size: int = MAX_PAGE_SIZE) -> dict:
+    """One page of a supermarket's catalogue, in the API's list shape."""
+    items = catalogue(supermarket_id)
+    start = (page - 1) * page_size
+    return {"items": items[start:start + page_size], "page": page, "page_size": page_size,
+            "total": len(items)}
+
+
+def inactive_reward(reward: Reward) -> AppError:
+    """The refusal for a reward that is no longer offered."""
+    return AppError(409, "invalid_state", _l("This reward is no longer offered."),
+                    {"items": [f"reward {reward.id} is retired"]})

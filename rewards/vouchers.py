@@ -1,0 +1,392 @@
+"""Vouchers (兑换券): reserve, scan, fulfil exactly once, cancel, expire.
+
+Reserving holds the member's points and reserves stock in one transaction; the voucher's
+QR code holds ``HTTPS://HOST/V/<TOKEN>``, an Ed25519-signed payload naming the voucher,
+its supermarket, points and expiry, so an altered code is refused. A clerk scans it
+(nothing is written), then fulfils it: the held points are spent and the units leave the
+shelf. Cancelled or expired vouchers give points and stock back.
+
+Locks, always in this order: stock rows (by reward), the member's balance, the voucher.
+Fulfilling re-reads the voucher's status under its lock, so it happens at most once.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+from sqlalchemy.exc import IntegrityError
+
+from core.api import paginate
+from core.audit import record_audit
+from core.database import utcnow
+from core.errors import AppError
+from core.extensions import db
+from core.identity.access import COUNTER, can
+from core.identity.models import Member
+from core.identity.services import get_supermarket
+from core.qr.signing import InvalidCode, PayloadKind, code_url, sign_payload, verify_payload
+from points import ledger
+from rewards.models import Reward, Voucher, VoucherItem
+from rewards.services import inactive_reward, one_transaction
+from rewards.stock import lock_stock, move_stock
+
+VOUCHER = PayloadKind("voucher", tag=2, fields=(("voucher_id", "I"), ("supermarket_id", "I"),
+                                                ("points", "I"), ("expires", "I")))
+ROUTE_LETTER = "V"
+#: No look-alikes: no 0/O, 1/I/L, 2/Z, 5/S, 8/B.
+SHORT_CODE_ALPHABET = "ACDEFGHJKLMNPQRTUVWXY34679"
+SHORT_CODE_LENGTH = 8
+SHORT_CODE_ATTEMPTS = 5
+MAX_QUANTITY = 99
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+OPEN_OR_USED = ("reserved", "fulfilled")
+
+
+# --- codes ---------------------------------------------------------------------------------
+
+def voucher_payload(voucher: Voucher, base_url: str) -> str:
+    """Return the exact text of the voucher's QR code."""
+    token = sign_payload(VOUCHER, voucher_id=voucher.id, supermarket_id=voucher.supermarket_id,
+                         points=voucher.points, expires=_unix(voucher.expires_at))
+    return code_url(base_url, ROUTE_LETTER, token)
+
+
+def _unix(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
+def new_short_code() -> str:
+    """Return a random short code (8 characters without look-alikes)."""
+    return "".join(secrets.choice(SHORT_CODE_ALPHABET) for _ in range(SHORT_CODE_LENGTH))
+
+
+def normalise_short_code(text: str) -> str:
+    """Upper-case a typed short code and drop spaces and dashes; refuse one that cannot be ours."""
+    code = "".join(str(text).split()).replace("-", "").upper()
+    if len(code) != SHORT_CODE_LENGTH or not set(code) <= set(SHORT_CODE_ALPHABET):
+        raise InvalidCode("malformed", "short_code")
+    return code
+
+
+def voucher_from_code(payload: str | None = None, short_code: str | None = None) -> Voucher:
+    """Find the voucher a resident's code names (payload or short code), or refuse ``invalid_code``."""
+    if (payload is None) == (short_code is None):
+        raise AppError(422, errors={"payload": ["give the payload or the short code, one of them"]})
+    if short_code is not None:
+        voucher = db.session.scalar(sa.select(Voucher).where(
+            Voucher.short_code == normalise_short_code(short_code)))
+        if voucher is None:
+            raise InvalidCode("unknown", "short_code")
+        return voucher
+    fields = verify_payload(payload, VOUCHER)
+    voucher = db.session.get(Voucher, fields["voucher_id"])
+    if voucher is None:
+        raise InvalidCode("unknown", "payload")
+    if (fields["supermarket_id"], fields["points"], fields["expires"]) != (
+            voucher.supermarket_id, voucher.points, _unix(voucher.expires_at)):
+        raise InvalidCode("mismatch", "payload")
+    return voucher
+
+
+def masked_name(name: str) -> str:
+    """Mask a name for the counter: 张*明, 张*, A***b."""
+    if len(name) <= 1:
+        return name
+    if len(name) == 2:
+        return name[0] + "*"
+    return name[0] + "*" * (len(name) - 2) + name[-1]
+
+
+# --- rights and states -----------------------------------------------------------------------
+
+def _require_counter(actor: Member | None, voucher: Voucher) -> None:
+    """Refuse unless the actor handles vouchers at this voucher's supermarket."""
+    if actor is None:
+        raise AppError(401)
+    if can(actor, "voucher.handle", voucher.supermarket):
+        return
+    if actor.is_active and any(grant.role in COUNTER for grant in actor.grants):
+        raise AppError(403, "wrong_supermarket", _l("This voucher belongs to another supermarket."),
+                       {"supermarket_id": [f"the voucher is for supermarket {voucher.supermarket_id}"]})
+    raise AppError(403)
+
+
+def is_due(voucher: Voucher, now: datetime) -> bool:
+    """Tell whether a voucher is still reserved past its expiry."""
+    return voucher.status == "reserved" and now > voucher.expires_at
+
+
+def _refuse_unless_open(voucher: Voucher, now: datetime) -> None:
+    """Refuse a voucher that is no longer reserved (or is past its expiry)."""
+    if voucher.status == "fulfilled":
+        by = db.session.get(Member, voucher.fulfilled_by_id) if voucher.fulfilled_by_id else None
+        raise AppError(409, "already_fulfilled", _l("This voucher has already been redeemed."),
+                       {"fulfilled_at": [voucher.fulfilled_at.isoformat()],
+                        "fulfilled_by": [by.name if by else ""]})
+    if voucher.status == "expired" or is_due(voucher, now):
+        raise AppError(410, "expired", _l("This voucher has expired."),
+                       {"expires_at": [voucher.expires_at.isoformat()]})
+    if voucher.status != "reserved":
+        raise AppError(409, "invalid_state", _l("This voucher is no longer open."),
+                       {"status": [voucher.status]})
+
+
+def _lock_voucher(voucher: Voucher) -> Voucher:
+    """Lock, in the package's order, the voucher's stock rows, its member's balance and itself."""
+    lock_stock(voucher.supermarket_id, [item.reward_id for item in voucher.items])
+    ledger.lock_balances(voucher.member_id)
+    return db.session.scalar(sa.select(Voucher).where(Voucher.id == voucher.id).with_for_update()
+                             .execution_options(populate_existing=True))
+
+
+def _give_back(voucher: Voucher, status: str, actor: Member | None) -> None:
+    """Release a locked reserved voucher's points and stock and close it as cancelled or expired."""
+    reference = f"voucher:{voucher.id}"
+    ledger.release(voucher.member_id, voucher.points, reference=reference,
+                   actor_id=actor.id if actor else None, memo=status)
+    stock = lock_stock(voucher.supermarket_id, [item.reward_id for item in voucher.items])
+    for item in voucher.items:
+        move_stock(stock[item.reward_id], "released", reserved_change=-item.quantity,
+                   actor_id=actor.id if actor else None, voucher_id=voucher.id, reason=status)
+    voucher.status = status
+    if status == "cancelled":
+        voucher.cancelled_at, voucher.cancelled_by_id = utcnow(), actor.id
+    record_audit(actor, f"voucher.{'cancel' if status == 'cancelled' else 'expire'}", voucher,
+                 after={"status": status, "points": voucher.points})
+
+
+# --- reserving -------------------------------------------------------------------------------
+
+def month_start(moment: datetime) -> datetime:
+    """Return the start of the Asia/Shanghai calendar month containing ``moment``."""
+    local = moment.astimezone(SHANGHAI).date().replace(day=1)
+    return datetime.combine(local, time.min, tzinfo=SHANGHAI)
+
+
+def units_this_month(member_id: int, reward_id: int, now: datetime) -> int:
+    """Units of a reward in a member's reserved and fulfilled vouchers created this Shanghai month."""
+    return int(db.session.scalar(
+        sa.select(sa.func.coalesce(sa.func.sum(VoucherItem.quantity), 0))
+        .join(Voucher, Voucher.id == VoucherItem.voucher_id)
+        .where(Voucher.member_id == member_id, VoucherItem.reward_id == reward_id,
+               Voucher.status.in_(OPEN_OR_USED), Voucher.created_at >= month_start(now))) or 0)
+
+
+def _merge_items(items) -> dict[int, int]:
+    """Merge the requested lines by reward; refuse none, and quantities outside 1..99."""
+    if not items:
+        raise AppError(422, errors={"items": ["choose at least one reward"]})
+    merged: dict[int, int] = {}
+    for item in items:
+        quantity = item.get("quantity")
+        if not isinstance(quantity, int) or not 1 <= quantity <= MAX_QUANTITY:
+            raise AppError(422, errors={"items": [f"quantity must be 1 to {MAX_QUANTITY}"]})
+        merged[item["reward_id"]] = merged.get(item["reward_id"], 0) + quantity
+    if any(quantity > MAX_QUANTITY for quantity in merged.values()):
+        raise AppError(422, errors={"items": [f"at most {MAX_QUANTITY} units of one reward"]})
+    return merged
+
+
+@one_transaction
+def reserve_voucher(member: Member, supermarket_id: int, items, *, now: datetime | None = None,
+                    ttl: timedelta | None = None) -> Voucher:
+    """Reserve rewards at one supermarket: hold the points, reserve the stock, issue the voucher."""
+    now = now or utcnow()
+    wanted = _merge_items(items)
+    supermarket = get_supermarket(supermarket_id)
+    rewards = {reward.id: reward for reward in db.session.scalars(
+        sa.select(Reward).where(Reward.id.in_(wanted)))}
+    missing = sorted(set(wanted) - set(rewards))
+    if missing:
+        raise AppError(404, errors={"items": [f"no such reward: {reward_id}" for reward_id in missing]})
+    if not member.is_active:
+        raise AppError(403)
+    stock = lock_stock(supermarket.id, wanted)
+    ledger.lock_balances(member.id)  # the monthly limit is counted under the member's lock
+    for reward_id, quantity in sorted(wanted.items()):
+        reward = rewards[reward_id]
+        if not reward.active:
+            raise inactive_reward(reward)
+        row = stock.get(reward_id)
+        if row is None or row.available < quantity:
+            raise AppError(409, "out_of_stock", _l("Not enough of this reward in stock."),
+                           {"items": [f"reward {reward_id}: {row.available if row else 0} available"]})
+        if reward.per_member_limit is not None:
+            taken = units_this_month(member.id, reward_id, now)
+            if taken + quantity > reward.per_member_limit:
+                raise AppError(409, "limit_reached", _l("You have reached this month's limit for this reward."),
+                               {"items": [f"reward {reward_id}: {taken} of {reward.per_member_limit} "
+                                          "taken this month"]})
+    total = sum(rewards[reward_id].points_cost * quantity for reward_id, quantity in wanted.items())
+    voucher = Voucher(member_id=member.id, supermarket_id=supermarket.id, points=total, status="reserved",
+                      created_at=now, expires_at=(now + (ttl or _ttl())).replace(microsecond=0),
+                      items=[VoucherItem(reward_id=reward_id, quantity=quantity,
+                                         points_each=rewards[reward_id].points_cost)
+                             for reward_id, quantity in sorted(wanted.items())])
+    _insert_with_short_code(voucher)
+    ledger.hold(member.id, total, reference=f"voucher:{voucher.id}", actor_id=member.id)
+    for item in voucher.items:
+        move_stock(stock[item.reward_id], "reserved", reserved_change=item.quantity, actor_id=member.id,
+                   voucher_id=voucher.id)
+    record_audit(member, "voucher.reserve", voucher, after={
+        "supermarket_id": supermarket.id, "points": total,
+        "items": [{"reward_id": item.reward_id, "quantity": item.quantity} for item in voucher.items]})
+    db.session.commit()
+    return voucher
+
+
+def _ttl() -> timedelta:
+    return timedelta(days=current_app.config.get("VOUCHER_TTL_DAYS", 7))
+
+
+def _insert_with_short_code(voucher: Voucher) -> None:
+    """Insert the voucher with a short code no other voucher has (retrying on a collision)."""
+    for _attempt in range(SHORT_CODE_ATTEMPTS):
+        code = new_short_code()
+        if db.session.scalar(sa.select(Voucher.id).where(Voucher.short_code == code)) is not None:
+            continue
+        voucher.short_code = code
+        try:
+            with db.session.begin_nested():
+                db.session.add(voucher)
+                db.session.flush()
+            return
+        except IntegrityError:
+            continue
+    raise RuntimeError("no free short code after several attempts")
+
+
+# --- at the counter ----------------------------------------------------------------------------
+
+def scan_voucher(clerk: Member, payload: str | None = None, short_code: str | None = None,
+                 now: datetime | None = None) -> dict:
+    """Show the clerk what to hand over for a resident's code; change nothing."""
+    voucher = voucher_from_code(payload, short_code)
+    _require_counter(clerk, voucher)
+    _refuse_unless_open(voucher, now or utcnow())
+    return counter_view(voucher)
+
+
+def counter_view(voucher: Voucher) -> dict:
+    """What the clerk sees: the voucher, the resident's masked name, the items and points."""
+    return {"id": voucher.id, "short_code": voucher.short_code, "status": voucher.status,
+            "points": voucher.points, "created_at": voucher.created_at, "expires_at": voucher.expires_at,
+            "supermarket": voucher.supermarket, "member": {"display_name": masked_name(voucher.member.name)},
+            "items": voucher.items}
+
+
+@one_transaction
+def fulfil_voucher(clerk: Member, voucher_id: int, payload: str | None = None,
+                   short_code: str | None = None, now: datetime | None = None) -> Voucher:
+    """Hand the rewards over against the resident's code: spend the held points, exactly once."""
+    now = now or utcnow()
+    voucher = voucher_from_code(payload, short_code)
+    if voucher.id != voucher_id:
+        raise InvalidCode("another_voucher", "payload" if payload is not None else "short_code")
+    _require_counter(clerk, voucher)
+    _refuse_unless_open(voucher, now)  # fulfilled is final: no need to wait for a lock to say so
+    voucher = _lock_voucher(voucher)
+    _refuse_unless_open(voucher, now)
+    ledger.spend(voucher.member_id, voucher.points, reference=f"voucher:{voucher.id}", actor_id=clerk.id)
+    stock = lock_stock(voucher.supermarket_id, [item.reward_id for item in voucher.items])
+    for item in voucher.items:
+        move_stock(stock[item.reward_id], "handed_over", on_hand_change=-item.quantity,
+                   reserved_change=-item.quantity, actor_id=clerk.id, voucher_id=voucher.id)
+    voucher.status = "fulfilled"
+    voucher.fulfilled_at, voucher.fulfilled_by_id = now, clerk.id
+    record_audit(clerk, "voucher.fulfil", voucher, after={"status": "fulfilled", "points": voucher.points})
+    db.session.commit()
+    return voucher
+
+
+@one_transaction
+def cancel_voucher(actor: Member, voucher_id: int) -> Voucher:
+    """Cancel a reserved voucher (its owner, or a clerk of its supermarket): points and stock go back."""
+    voucher = get_voucher_row(voucher_id)
+    if actor is None:
+        raise AppError(401)
+    if voucher.member_id != actor.id:
+        _require_counter(actor, voucher)
+    voucher = _lock_voucher(voucher)
+    if voucher.status == "fulfilled":
+        _refuse_unless_open(voucher, utcnow())
+    if voucher.status != "reserved":
+        raise AppError(409, "invalid_state", _l("This voucher is no longer open."), {"status": [voucher.status]})
+    _give_back(voucher, "cancelled", actor)
+    db.session.commit()
+    return voucher
+
+
+# --- expiry ------------------------------------------------------------------------------------
+
+@one_transaction
+def _expire_one(voucher_id: int, now: datetime) -> bool:
+    """Expire one voucher if it is still reserved past its expiry; tell whether it did."""
+    voucher = db.session.get(Voucher, voucher_id)
+    if voucher is None or not is_due(voucher, now):
+        db.session.rollback()
+        return False
+    voucher = _lock_voucher(voucher)
+    if not is_due(voucher, now):
+        db.session.rollback()
+        return False
+    _give_back(voucher, "expired", None)
+    db.session.commit()
+    return True
+
+
+def _due_ids(now: datetime, member_id: int | None = None) -> list[int]:
+    statement = sa.select(Voucher.id).where(Voucher.status == "reserved", Voucher.expires_at < now)
+    if member_id is not None:
+        statement = statement.where(Voucher.member_id == member_id)
+    return list(db.session.scalars(statement.order_by(Voucher.id)))
+
+
+def expire_vouchers(now: datetime | None = None) -> int:
+    """Expire every voucher past its expiry, releasing points and stock; answer how many.
+
+    Each voucher is its own short transaction, so a long run never holds many locks.
+    """
+    now = now or utcnow()
+    return sum(_expire_one(voucher_id, now) for voucher_id in _due_ids(now))
+
+
+# --- reading -----------------------------------------------------------------------------------
+
+def get_voucher_row(voucher_id: int) -> Voucher:
+    """Return a voucher or refuse with 404."""
+    voucher = db.session.get(Voucher, voucher_id)
+    if voucher is None:
+        raise AppError(404, errors={"voucher_id": ["no such voucher"]})
+    return voucher
+
+
+def get_voucher(actor: Member, voucher_id: int, now: datetime | None = None) -> Voucher:
+    """Return a voucher to its owner or a clerk of its supermarket (expiring it if it is due)."""
+    voucher = get_voucher_row(voucher_id)
+    if actor is None:
+        raise AppError(401)
+    if voucher.member_id != actor.id:
+        _require_counter(actor, voucher)
+    now = now or utcnow()
+    if is_due(voucher, now):
+        _expire_one(voucher.id, now)
+        voucher = get_voucher_row(voucher_id)
+    return voucher
+
+
+def list_vouchers(member: Member, status: str | None = None, page: int = 1, page_size: int = 20,
+                  now: datetime | None = None) -> dict:
+    """List a member's own vouchers, newest first (expiring those that are due)."""
+    now = now or utcnow()
+    for voucher_id in _due_ids(now, member.id):
+        _expire_one(voucher_id, now)
+    statement = sa.select(Voucher).where(Voucher.member_id == member.id)
+    if status is not None:
+        statement = statement.where(Voucher.status == status)
+    return paginate(statement.order_by(Voucher.id.desc()), page, page_size)

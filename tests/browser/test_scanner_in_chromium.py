@@ -1,0 +1,62 @@
+"""The clerk's scanner in real Chromium: a fake camera shows a resident's voucher code."""
+
+from core.extensions import db
+from points.ledger import balance_of
+from rewards.models import Voucher
+from tests.browser.camera import launch_with_camera, write_qr_video
+from tests.browser.conftest import CHROMIUM_ARGS, CHROMIUM_PATH, serve
+from tests.factories import PASSWORD
+from tests.rewards.test_pages import build_shop_world, reserve
+
+
+def test_a_clerk_scans_a_voucher_with_the_camera_and_hands_it_over(browser, tmp_path, sqlite_template):
+    video = tmp_path / "voucher.y4m"
+
+    def prepare():
+        world = build_shop_world()
+        voucher_id, _short_code, payload = reserve(world)
+        write_qr_video(video, payload)
+        return world, voucher_id
+
+    with serve(tmp_path, sqlite_template, prepare) as (base, (world, voucher_id)):
+        chromium = launch_with_camera(browser.browser_type, CHROMIUM_PATH, CHROMIUM_ARGS, video)
+        try:
+            context = chromium.new_context(locale="zh-CN", viewport={"width": 390, "height": 844},
+                                           is_mobile=True, has_touch=True)
+            context.grant_permissions(["camera"], origin=base)
+            page = context.new_page()
+            page.set_default_timeout(10_000)
+            errors = []
+            page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+
+            page.goto(base + "/counter/scan")
+            page.wait_for_url(lambda url: "/login" in url)
+            page.get_by_label("手机号").fill(world.phones["clerk"])
+            page.get_by_label("密码").fill(PASSWORD)
+            page.get_by_role("button", name="登录").click()
+            page.wait_for_url(base + "/counter/scan")
+
+            # The camera sees the code; the page looks it up and shows what to hand over.
+            page.wait_for_url(lambda url: f"/counter/vouchers/{voucher_id}?code=" in url)
+            items = page.locator(".items").inner_text()
+            assert "肥皂" in items and "× 2" in items and "食用油" in items
+            assert page.locator("[data-member]").inner_text() == "张*民"
+            assert "90" in page.locator("[data-points]").inner_text()
+
+            page.get_by_role("button", name="确认兑换").click()
+            page.wait_for_url(base + f"/counter/vouchers/{voucher_id}")
+            assert page.locator("#voucher").get_attribute("data-status") == "fulfilled"
+            assert "已兑换" in page.locator(".done").inner_text()
+            assert errors == [], f"console errors (CSP, script or a missing asset): {errors}"
+        finally:
+            chromium.close()
+
+    from tests.conftest import make_app
+
+    app = make_app(f"sqlite:///{tmp_path / 'live.db'}")
+    with app.app_context():
+        voucher = db.session.get(Voucher, voucher_id)
+        assert voucher.status == "fulfilled" and voucher.fulfilled_by_id == world.people["clerk"]
+        balance = balance_of(world.people["resident"])
+        assert (balance.available, balance.held) == (110, 0)
+        db.engine.dispose()
