@@ -112,9 +112,10 @@ def register_cli(app: Flask) -> None:
     from core.qr.cli import init_qr_cli
     from points.cli import init_points_cli
     from rewards.cli import init_rewards_cli
+    from rewards.demo import seed_rewards_demo
     from points.demo import seed_points_demo
 
-    init_cli(app, seeders=[seed_identity_demo, seed_points_demo])
+    init_cli(app, seeders=[seed_identity_demo, seed_points_demo, seed_rewards_demo])
     init_qr_cli(app)
     init_idempotency_cli(app)
     init_points_cli(app)

@@ -38,9 +38,15 @@ def test_seed_demo_loads_every_role_once_and_prints_the_logins(app, runner):
     first = runner.invoke(args=["seed-demo"])
     assert first.exit_code == 0
     assert "13800000001" in first.output and "pingan2026" in first.output
-    sizes = (count(app, Member), count(app, OrgUnit), count(app, RoleGrant))
+    from points.models import Activity, Contribution
+    from rewards.models import Reward, StockMovement
+
+    models = (Member, OrgUnit, RoleGrant, Activity, Contribution, Reward, StockMovement)
+    sizes = [count(app, model) for model in models]
+    assert all(sizes), dict(zip([m.__name__ for m in models], sizes))
     assert runner.invoke(args=["seed-demo"]).exit_code == 0
-    assert (count(app, Member), count(app, OrgUnit), count(app, RoleGrant)) == sizes
+    assert [count(app, model) for model in models] == sizes
+    assert runner.invoke(args=["ledger", "verify"]).exit_code == 0
     with app.app_context():
         roles = set(db.session.scalars(sa.select(RoleGrant.role)))
     assert roles == {"admin", "organiser", "grid_worker", "clerk"}
