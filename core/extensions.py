@@ -11,7 +11,9 @@ from flask_wtf.csrf import CSRFProtect
 
 from core.database import Base
 
-db = SQLAlchemy(model_class=Base)
+#: Objects stay readable after a commit (no reload per attribute while a response is dumped);
+#: services that need fresh rows read them again under a lock (``populate_existing``).
+db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 migrate = Migrate()
 babel = Babel()
 csrf = CSRFProtect()

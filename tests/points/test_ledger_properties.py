@@ -7,22 +7,19 @@ and a retried review changes nothing.
 
 from __future__ import annotations
 
-import shutil
 from datetime import timedelta
 
 import sqlalchemy as sa
 from hypothesis import settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from hypothesis.stateful import initialize, invariant, precondition, rule
 
 from core.database import begin_writing, utcnow
-from core.errors import AppError
 from core.extensions import db
-from core.identity.models import Member
 from points import ledger, services
 from points.models import Contribution, MemberBalance
-from tests.conftest import dispose, empty_postgres_database, make_app
-from tests.factories import build_world, make_activity
+from tests.factories import make_activity
+from tests.support.machines import WorldMachine
 
 MEMBERS = ("resident", "villager")
 
@@ -30,39 +27,14 @@ MEMBERS = ("resident", "villager")
 def machine_for(database_url: str, sqlite_template):
     """A state machine class bound to one database, reset before each example."""
 
-    class LedgerMachine(RuleBasedStateMachine):
+    class LedgerMachine(WorldMachine.bind(database_url, sqlite_template)):
         @initialize()
         def start(self):
-            if database_url.startswith("sqlite"):
-                shutil.copyfile(sqlite_template, database_url.removeprefix("sqlite:///"))
-            else:
-                empty_postgres_database(database_url)
-            self.app = make_app(database_url)
-            self.context = self.app.app_context()
-            self.context.push()
-            world = build_world()
+            self.start_world()
             make_activity("small", points=3, daily_cap=12)
             make_activity("big", points=20)
-            self.people = world.people
             self.occurred_at = utcnow() - timedelta(hours=2)
             self.pending, self.approved, self.held = [], [], {name: [] for name in MEMBERS}
-
-        def teardown(self):
-            if hasattr(self, "context"):
-                db.session.remove()
-                self.context.pop()
-                dispose(self.app)
-
-        def actor(self, key):
-            return db.session.get(Member, self.people[key])
-
-        def attempt(self, call):
-            """Run one service call; a refusal must leave nothing behind."""
-            try:
-                return call()
-            except AppError:
-                db.session.rollback()
-                return None
 
         @rule(member=st.sampled_from(MEMBERS), activity=st.sampled_from(["small", "big"]),
               quantity=st.integers(1, 3))

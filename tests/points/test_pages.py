@@ -8,22 +8,12 @@ from zoneinfo import ZoneInfo
 
 from PIL import Image
 
-from tests.factories import PASSWORD, make_member
+from tests.factories import make_member
+from tests.support.pages import csrf_token, signed_in
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
-def csrf_token(html: str) -> str:
-    return re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html).group(1)
-
-
-def signed_in(app, world, who):
-    """A browser of its own, signed in through the sign-in page."""
-    browser = app.test_client()
-    token = csrf_token(browser.get("/login").get_data(as_text=True))
-    response = browser.post("/login", data={"csrf_token": token, "phone": world.phones[who], "password": PASSWORD})
-    assert response.status_code == 302
-    return browser
 
 
 def jpeg(size=(1600, 1200)):

@@ -12,7 +12,8 @@ from core.identity.models import Member
 from points import ledger
 from rewards import services, stock, vouchers
 from rewards.models import Stock, Voucher
-from tests.factories import PASSWORD, build_world
+from tests.factories import build_world
+from tests.support.pages import csrf_token, signed_in
 
 
 def build_shop_world(points: int = 200):
@@ -40,17 +41,6 @@ def reserve(world, who="resident", items=None):
     return voucher.id, voucher.short_code, vouchers.voucher_payload(voucher, "http://127.0.0.1")
 
 
-def csrf_token(html: str) -> str:
-    return re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html).group(1)
-
-
-def signed_in(app, world, who):
-    """A browser of its own, signed in through the sign-in page."""
-    browser = app.test_client()
-    token = csrf_token(browser.get("/login").get_data(as_text=True))
-    response = browser.post("/login", data={"csrf_token": token, "phone": world.phones[who], "password": PASSWORD})
-    assert response.status_code == 302
-    return browser
 
 
 def shop_world(app):

@@ -7,23 +7,20 @@ was handed over, reserved stock equals the open vouchers' units, and the ledger 
 
 from __future__ import annotations
 
-import shutil
 from datetime import timedelta
 
 import sqlalchemy as sa
 from hypothesis import settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from hypothesis.stateful import initialize, invariant, precondition, rule
 
 from core.database import utcnow
-from core.errors import AppError
 from core.extensions import db
 from core.identity.models import Member
 from points import ledger
 from rewards import stock, vouchers
 from rewards.models import Stock, Voucher, VoucherItem
-from tests.conftest import dispose, empty_postgres_database, make_app
-from tests.factories import build_world
+from tests.support.machines import WorldMachine
 from tests.rewards.conftest import give_points, make_reward
 
 MEMBERS = ("resident", "villager")
@@ -34,39 +31,16 @@ AWARDED = 300
 def machine_for(database_url: str, sqlite_template):
     """A state machine class bound to one database, reset before each example."""
 
-    class VoucherMachine(RuleBasedStateMachine):
+    class VoucherMachine(WorldMachine.bind(database_url, sqlite_template)):
         @initialize()
         def start(self):
-            if database_url.startswith("sqlite"):
-                shutil.copyfile(sqlite_template, database_url.removeprefix("sqlite:///"))
-            else:
-                empty_postgres_database(database_url)
-            self.app = make_app(database_url)
-            self.context = self.app.app_context()
-            self.context.push()
-            world = build_world()
-            self.people, self.shop = world.people, world.shops["a"]
+            world = self.start_world()
+            self.shop = world.shops["a"]
             self.rewards = {"soap": make_reward("肥皂", 20), "oil": make_reward("食用油", 70, per_member_limit=2)}
             self.on_hand = {name: 0 for name in REWARDS}
             for key in MEMBERS:
                 give_points(self.people[key], AWARDED)
             self.open = []
-
-        def teardown(self):
-            if hasattr(self, "context"):
-                db.session.remove()
-                self.context.pop()
-                dispose(self.app)
-
-        def actor(self, key):
-            return db.session.get(Member, self.people[key])
-
-        def attempt(self, call):
-            try:
-                return call()
-            except AppError:
-                db.session.rollback()
-                return None
 
         @rule(reward=st.sampled_from(REWARDS), quantity=st.integers(1, 6))
         def receive(self, reward, quantity):

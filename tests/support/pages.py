@@ -1,0 +1,21 @@
+"""Helpers for page tests: CSRF tokens and browsers signed in through the sign-in page."""
+
+from __future__ import annotations
+
+import re
+
+from tests.factories import PASSWORD
+
+
+def csrf_token(html: str) -> str:
+    """The CSRF token of the first form in a page."""
+    return re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html).group(1)
+
+
+def signed_in(app, world, who):
+    """A browser of its own, signed in through the sign-in page."""
+    browser = app.test_client()
+    token = csrf_token(browser.get("/login").get_data(as_text=True))
+    response = browser.post("/login", data={"csrf_token": token, "phone": world.phones[who], "password": PASSWORD})
+    assert response.status_code == 302
+    return browser
