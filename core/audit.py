@@ -44,6 +44,18 @@ def record_audit(actor, action: str, subject, *, before: dict | None = None,
     return entry
 
 
+def change_audited(actor, action: str, subject, changes: dict, reason: str | None = None) -> dict:
+    """Set ``changes`` on ``subject`` and audit the fields that really changed; answer those."""
+    before = {key: getattr(subject, key) for key in changes}
+    changed = {key: value for key, value in changes.items() if before[key] != value}
+    for key, value in changed.items():
+        setattr(subject, key, value)
+    if changed:
+        record_audit(actor, action, subject, before={key: before[key] for key in changed},
+                     after=changed, reason=reason)
+    return changed
+
+
 def _plain(values: dict | None) -> dict | None:
     """Make values JSON-safe (datetimes as ISO 8601)."""
     if values is None:

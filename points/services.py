@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
 
-from core.audit import record_audit
+from core.audit import change_audited, record_audit
 from core.database import begin_writing, utcnow
 from core.errors import AppError
 from core.extensions import db
@@ -83,10 +83,7 @@ def create_activity(actor: Member, fields: dict) -> Activity:
 def update_activity(actor: Member, activity: Activity, changes: dict) -> Activity:
     """Edit or retire an activity; points already recorded keep their value."""
     require(actor, "activity.manage", activity.org_unit)
-    before = {key: getattr(activity, key) for key in changes}
-    for key, value in changes.items():
-        setattr(activity, key, value)
-    record_audit(actor, "activity.update", activity, before=before, after=changes)
+    change_audited(actor, "activity.update", activity, changes)
     db.session.commit()
     return activity
 

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
 from core.api import MAX_PAGE_SIZE
-from core.audit import record_audit
+from core.audit import change_audited, record_audit
 from core.database import begin_writing
 from core.errors import AppError
 from core.extensions import db
@@ -73,10 +73,7 @@ def update_reward(actor: Member, reward_id: int, changes: dict) -> Reward:
     require_reward_manager(actor)
     reward = get_reward(reward_id)
     changes = {key: value for key, value in changes.items() if key in REWARD_FIELDS}
-    before = {key: getattr(reward, key) for key in changes}
-    for key, value in changes.items():
-        setattr(reward, key, value)
-    record_audit(actor, "reward.update", reward, before=before, after=changes)
+    change_audited(actor, "reward.update", reward, changes)
     db.session.commit()
     return reward
 

@@ -208,22 +208,22 @@ def update_own_profile(member: Member, changes: dict) -> Member:
 def reset_password(actor: Member, member: Member, new_password: str) -> Member:
     """Set a new password for a member in scope; their sessions and tokens end."""
     require(actor, "member.manage", member)
-    _check_password(new_password)
-    member.password_hash = hash_password(new_password)
-    _end_sessions(member)
-    record_audit(actor, "member.reset_password", member)
-    _commit()
-    return member
+    return _set_password(actor, member, new_password, "member.reset_password")
 
 
 def change_own_password(member: Member, current_password: str, new_password: str) -> Member:
     """Change one's own password after checking the current one; other sessions end."""
     if not verify_password(member.password_hash, current_password):
         raise AppError(422, "validation_error", errors={"current_password": ["is not correct"]})
+    return _set_password(member, member, new_password, "member.change_password")
+
+
+def _set_password(actor: Member, member: Member, new_password: str, action: str) -> Member:
+    """Hash and store a new password, end every other session and token, audit it."""
     _check_password(new_password)
     member.password_hash = hash_password(new_password)
     _end_sessions(member)
-    record_audit(member, "member.change_password", member)
+    record_audit(actor, action, member)
     _commit()
     return member
 

@@ -250,3 +250,17 @@ def test_the_same_award_posted_concurrently_with_one_key_posts_once(app, activit
         dispose(server)
     assert set(statuses) <= {201, 409} and 201 in statuses
     assert balance(app.test_client(), world, "resident") == 20
+
+
+def test_editing_an_activity_audits_only_what_changed(client, activities, app):
+    import sqlalchemy as sa
+
+    from core.audit import AuditEntry
+    from core.extensions import db
+
+    world = activities
+    client.patch("/api/v1/activities/mediation", json={"points": 25, "name": "mediation"},
+                 headers=world.headers["global_admin"])
+    with app.app_context():
+        entry = db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "activity.update")).one()
+        assert (entry.before, entry.after) == ({"points": 20}, {"points": 25})
