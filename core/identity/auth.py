@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import math
+import time
+
 from flask import Flask, current_app, request
 from flask_babel import lazy_gettext as _l
-from flask_limiter import Limiter
+from flask_limiter import Limiter, RateLimitExceeded
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager, current_user
 
-from core.errors import AppError
+from core.errors import DEFAULTS, AppError, error_response
 from core.extensions import db
 from core.identity.hooks import nav_links
 from core.identity.models import ApiToken, Member
@@ -51,7 +54,19 @@ def default_limit() -> str:
 #: One limiter for every app in the process: settings that differ per app are read
 #: through callables (the limiter keeps the first app's plain settings).
 limiter = Limiter(key_func=rate_limit_key, default_limits=[default_limit],
-                  strategy="moving-window", headers_enabled=True)
+                  strategy="moving-window")
+
+
+def handle_rate_limited(_error: RateLimitExceeded):
+    """Answer 429 ``rate_limited`` with Retry-After: the seconds until the limit lets a call through.
+
+    Set here rather than by Flask-Limiter's headers, which would also rewrite the
+    Retry-After of every other answer (a 503's one second, say) to the limit's window.
+    """
+    limit = limiter.current_limit
+    wait = math.ceil(limit.reset_at - time.time()) if limit is not None else 60
+    code, message = DEFAULTS[429]
+    return error_response(429, code, message, headers={"Retry-After": str(max(wait, 1))})
 
 
 @login_manager.user_loader
@@ -119,6 +134,7 @@ def init_auth(app: Flask) -> None:
     """Bind sign-in (Flask-Login) and rate limits (Flask-Limiter) to the app."""
     login_manager.init_app(app)
     limiter.init_app(app)
+    app.register_error_handler(RateLimitExceeded, handle_rate_limited)
 
     @app.context_processor
     def inject_member():

@@ -161,3 +161,17 @@ def test_healthz_answers_when_the_database_does(client):
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response.get_json()["database"] == "ok"
+
+
+@probe.get("/locked")
+def locked():
+    """Fail as SQLite does when the write lock stays taken past the busy timeout."""
+    import sqlite3
+
+    raise sa.exc.OperationalError("UPDATE x", {}, sqlite3.OperationalError("database is locked"))
+
+
+def test_a_locked_database_is_a_503_with_retry_after_one_second_never_a_500(client):
+    response = client.get("/api/v1/probe/locked")
+    assert_error(response, 503, "unavailable")
+    assert response.headers["Retry-After"] == "1"
