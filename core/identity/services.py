@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from core.api import paginate
 from core.audit import record_audit
-from core.database import utcnow
+from core.database import begin_writing, deferred_reads, utcnow
 from core.errors import AppError
 from core.extensions import db
 from core.identity.access import require, scope_condition
@@ -330,10 +330,17 @@ def list_supermarkets(page: int, page_size: int) -> dict:
 # --- sign-in -------------------------------------------------------------------------------
 
 def authenticate(phone: str, password: str) -> Member:
-    """Check a phone and password; a wrong pair and an unknown phone look and take the same."""
-    member = db.session.scalar(sa.select(Member).where(Member.phone == phone))
-    if not verify_password(member.password_hash if member else None, password):
+    """Check a phone and password; a wrong pair and an unknown phone look and take the same.
+
+    The slow hash is checked in a reading transaction, so that on SQLite sign-ins do not
+    hold the write lock while they hash; the writer's transaction begins after it.
+    """
+    with deferred_reads():
+        member = db.session.scalar(sa.select(Member).where(Member.phone == phone))
+        verified = verify_password(member.password_hash if member else None, password)
+    if not verified:
         raise AppError(401, "unauthorized", _l("The phone number or password is not correct."))
+    begin_writing(db.session)
     if not member.is_active:
         raise AppError(403, "forbidden", _l("This account is suspended."))
     if needs_rehash(member.password_hash):
