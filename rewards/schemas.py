@@ -56,15 +56,13 @@ class RewardQuerySchema(PageQuerySchema):
     include_inactive = fields.Boolean(load_default=False)
 
 
-class CatalogueItemSchema(ma.Schema):
+class CatalogueItemSchema(RewardSchema):
     """A reward offered at a supermarket, with its price and the units still available."""
 
+    class Meta:
+        exclude = ("id", "active", "created_at")
+
     reward_id = fields.Integer()
-    name = fields.String()
-    name_en = fields.String(allow_none=True)
-    description = fields.String(allow_none=True)
-    points_cost = fields.Integer()
-    per_member_limit = fields.Integer(allow_none=True)
     available = fields.Integer()
 
 
