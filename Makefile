@@ -6,6 +6,8 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 2
 export FLASK_APP := wsgi
+#: Packages with their own message catalogue (as TRANSLATED_PACKAGES in app.py).
+TRANSLATED := core points rewards admin
 
 .PHONY: run test bench translations extract-messages clean
 
@@ -20,16 +22,23 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $(VENV)/.runtime $@
 
-## translations: compile the message catalogues (.po → .mo)
+## translations: compile the message catalogues (.po → .mo), one per package
 translations: $(VENV)/.runtime
-	$(BIN)/pybabel compile --use-fuzzy -d core/translations --statistics
+	@for package in $(TRANSLATED); do \
+	  $(BIN)/pybabel compile --use-fuzzy -d $$package/translations --statistics || exit 1; done
 
-## extract-messages: refresh the template and the catalogues after changing texts
+## extract-messages: refresh each package's template and catalogue after changing texts
 extract-messages: $(VENV)/.runtime
-	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --no-location --sort-output \
-	  --project "Pingan Points" --ignore-dirs=".venv instance node_modules" \
-	  -o core/translations/messages.pot .
-	$(BIN)/pybabel update -i core/translations/messages.pot -d core/translations --no-fuzzy-matching
+	@for package in $(TRANSLATED); do \
+	  sources=$$package; [ $$package = core ] && sources="core app.py"; mkdir -p $$package/translations; \
+	  $(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --no-location --sort-output \
+	    --project "Pingan Points" -o $$package/translations/messages.pot $$sources || exit 1; \
+	  if [ -f $$package/translations/zh/LC_MESSAGES/messages.po ]; then \
+	    $(BIN)/pybabel update -i $$package/translations/messages.pot -d $$package/translations \
+	      --no-fuzzy-matching || exit 1; \
+	  else \
+	    $(BIN)/pybabel init -l zh -i $$package/translations/messages.pot -d $$package/translations \
+	      || exit 1; fi; done
 
 ## run: install, migrate SQLite, load demo data, serve under gunicorn on http://$(HOST):$(PORT)/
 run: $(VENV)/.runtime translations

@@ -16,6 +16,9 @@ MODEL_MODULES: tuple[str, ...] = (
     "core.identity.models", "core.audit", "core.qr.models", "core.idempotency", "points.models",
     "rewards.models",
 )
+#: Packages with their own message catalogue (``<package>/translations``), merged at run time;
+#: ``core``'s also holds the texts of ``app.py``.
+TRANSLATED_PACKAGES: tuple[str, ...] = ("core", "points", "rewards", "admin")
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -63,7 +66,8 @@ def register_extensions(app: Flask) -> None:
     migrate.init_app(app, db, directory=os.path.join(app.root_path, "migrations"),
                      render_as_batch=True, compare_type=True)
     babel.init_app(app, locale_selector=select_locale,
-                   default_translation_directories="core/translations")
+                   default_translation_directories=";".join(
+                       f"{package}/translations" for package in TRANSLATED_PACKAGES))
     init_security(app)
     init_auth(app)
     app.extensions["api"] = Api(app)
