@@ -2,9 +2,10 @@
 
 Run as its own process with the server's environment (``python -m bench.data FIXTURE.json
 MEMBERS GRID_WORKERS``): a county tree, residents in its grids (all sharing one argon2 hash),
-grid workers and an organiser with roles on the county, the scenarios' activities, and a
-bearer token for everyone (stored as SHA-256, as sign-in would). The tokens and ids the load
-generator needs are written to FIXTURE.json.
+grid workers and an organiser with roles on the county, the scenarios' activities, a
+safety supermarket with as many clerks as grid workers and vouchers reserved there for the
+counter's scenario, and a bearer token for everyone (stored as SHA-256, as sign-in would). The
+tokens, ids and voucher codes the load generator needs are written to FIXTURE.json.
 """
 
 from __future__ import annotations
@@ -20,16 +21,26 @@ import sqlalchemy as sa
 
 from core.database import utcnow
 from core.extensions import db
-from core.identity.models import ApiToken, Member, OrgUnit, RoleGrant
+from core.identity.models import ApiToken, Member, OrgUnit, RoleGrant, Supermarket
 from core.identity.passwords import hash_password
 from core.identity.services import TOKEN_PREFIX
+from points import ledger
 from points.models import Activity
+from rewards import vouchers
+from rewards.models import Reward, Stock
 
 PASSWORD = "bench-password-2026"
 TOWNS, COMMUNITIES_PER_TOWN, GRIDS_PER_COMMUNITY = 5, 10, 10
 RESIDENT_PHONES, STAFF_PHONES = 15_000_000_000, 13_700_000_000
 #: code → (points, needs_review): no daily cap, so every award in a run is accepted.
 ACTIVITIES = {"bench_award": (10, False), "bench_claim": (5, True), "bench_checkin": (2, False)}
+#: Vouchers reserved for the counter's scenario (one per resident, at most this many): enough for
+#: a default run (11 s) at up to 180 pairs a second; the runs here reach 15–20.
+VOUCHERS = 2000
+VOUCHER_POINTS = 10
+#: Where the vouchers' QR codes point; the service verifies the signed token, not the host.
+VOUCHER_BASE_URL = "http://127.0.0.1"
+CLERK_PHONES = 13_800_000_000
 
 
 def add_units(name: str, kind: str, parents: list[OrgUnit | None], per_parent: int) -> list[OrgUnit]:
@@ -67,6 +78,34 @@ def issue_tokens(member_ids: list[int]) -> list[str]:
     return tokens
 
 
+def build_counter(county: OrgUnit, resident_ids: list[int], clerks: int, password_hash: str) -> dict:
+    """A supermarket with ``clerks`` clerks, and vouchers reserved there through the real service.
+
+    Each voucher's owner gets an opening balance for it (no leaderboard counts it); reserving
+    holds those points and one unit of stock, exactly as a resident's reservation does.
+    """
+    shop = Supermarket(name="基准平安超市", org_unit_id=county.id, address="基准路1号")
+    reward = Reward(name="基准肥皂", points_cost=VOUCHER_POINTS, per_member_limit=None)
+    db.session.add_all([shop, reward])
+    db.session.flush()
+    owners = resident_ids[:VOUCHERS]
+    db.session.add(Stock(supermarket_id=shop.id, reward_id=reward.id, on_hand=len(owners), reserved=0))
+    clerk_ids = add_members([{"name": f"店员{index}", "phone": str(CLERK_PHONES + index),
+                              "password_hash": password_hash, "org_unit_id": None} for index in range(clerks)])
+    db.session.execute(sa.insert(RoleGrant), [{"member_id": member_id, "role": "clerk", "supermarket_id": shop.id}
+                                              for member_id in clerk_ids])
+    ledger.open_new_balances({member_id: VOUCHER_POINTS for member_id in owners}, actor_id=None,
+                             memo="benchmark vouchers")
+    clerk_tokens = issue_tokens(clerk_ids)
+    db.session.commit()
+    codes = []
+    for owner in db.session.scalars(sa.select(Member).where(Member.id.in_(owners)).order_by(Member.id)):
+        voucher = vouchers.reserve_voucher(owner, shop.id, [{"reward_id": reward.id, "quantity": 1}])
+        codes.append([voucher.id, vouchers.voucher_payload(voucher, VOUCHER_BASE_URL)])
+    return {"supermarket_id": shop.id, "clerks": [[member_id, token] for member_id, token
+                                                  in zip(clerk_ids, clerk_tokens)], "vouchers": codes}
+
+
 def build_dataset(residents: int, grid_workers: int) -> dict:
     """Write the whole dataset in one transaction; answer the fixture the scenarios use."""
     password_hash = hash_password(PASSWORD)  # once: argon2 per member would take minutes
@@ -87,7 +126,9 @@ def build_dataset(residents: int, grid_workers: int) -> dict:
     resident_tokens = issue_tokens(resident_ids)
     staff_tokens = issue_tokens(staff_ids)
     db.session.commit()
+    counter = build_counter(county, resident_ids, grid_workers, password_hash)
     return {
+        **counter,
         "county_id": county.id,
         "password": PASSWORD,
         "residents": [[member_id, str(RESIDENT_PHONES + index), token]
@@ -102,11 +143,12 @@ def main(fixture_path: str, residents: str, grid_workers: str) -> None:
     from app import create_app
 
     started = time.perf_counter()
-    with create_app().app_context():
+    # The loader's own commits skip SQLite's fsync (the dataset is thrown away); the server keeps FULL.
+    with create_app({"SQLITE_SYNCHRONOUS": "NORMAL"}).app_context():
         fixture = build_dataset(int(residents), int(grid_workers))
     with open(fixture_path, "w") as handle:
         json.dump(fixture, handle)
-    print(f"dataset: {residents} residents, {grid_workers} grid workers, "
+    print(f"dataset: {residents} residents, {grid_workers} grid workers, {len(fixture['vouchers'])} vouchers, "
           f"{TOWNS * COMMUNITIES_PER_TOWN * GRIDS_PER_COMMUNITY} grids in {time.perf_counter() - started:.1f} s")
 
 

@@ -135,6 +135,18 @@ def _checkin(context: Context) -> Callable[[], Operation]:
     return operation
 
 
+def _scan_and_fulfil(context: Context) -> Callable[[], Operation]:
+    # Each pre-reserved voucher once, in order; a run that outlasts them shows already_fulfilled errors.
+    codes, clerks, rng = itertools.cycle(context.fixture["vouchers"]), context.fixture["clerks"], random.Random(6)
+
+    def operation():
+        voucher_id, payload = next(codes)
+        _clerk_id, token = rng.choice(clerks)
+        yield Request("POST", f"{API}/vouchers/scan", {"payload": payload}, token)
+        yield Request("POST", f"{API}/vouchers/{voucher_id}/fulfil", {"payload": payload}, token)
+    return operation
+
+
 FLOOR = (Scenario("floor GET /floor", "GET", "req", 1, _floor_get),
          Scenario("floor POST /floor", "POST", "req", 1, _floor_post))
 #: The POST floor once more after the scenarios: how far the machine drifted meanwhile.
@@ -145,4 +157,5 @@ SCENARIOS = (
     Scenario("claim + approve", "POST", "pair", 2, _claim_and_approve),
     Scenario("login POST /auth/tokens", "POST", "req", 1, _login),
     Scenario("check-in POST /checkins", "POST", "req", 1, _checkin),
+    Scenario("scan + fulfil a voucher", "POST", "pair", 2, _scan_and_fulfil),
 )

@@ -3,6 +3,7 @@
 Photos live in ``evidence_photo`` (not on a disk) so that every app server can serve
 every photo. What is kept is always a fresh JPEG re-encoded here: no metadata (EXIF
 holds GPS positions of people's homes), the EXIF orientation applied, at most 1280 px.
+``read_upload`` and ``clean_image`` serve every uploaded image (reward pictures too).
 """
 
 from __future__ import annotations
@@ -28,26 +29,26 @@ ACCEPTED_FORMATS = frozenset({"JPEG", "PNG"})
 MAX_PIXELS = 60_000_000
 
 
-def _unsupported() -> AppError:
+def _unsupported(field: str) -> AppError:
     return AppError(415, "unsupported_media_type", _l("Send a JPEG or PNG photo."),
-                    {"photo": ["not a JPEG or PNG image"]})
+                    {field: ["not a JPEG or PNG image"]})
 
 
-def _broken() -> AppError:
+def _broken(field: str) -> AppError:
     return AppError(422, "validation_error", _l("This photo could not be read."),
-                    {"photo": ["the image is damaged or incomplete"]})
+                    {field: ["the image is damaged or incomplete"]})
 
 
-def _read_upload(file_storage) -> bytes:
-    """Return the uploaded bytes, refusing a missing, empty or too large file."""
+def read_upload(file_storage, field: str = "photo") -> bytes:
+    """Return the uploaded bytes, refusing a missing, empty or too large file (errors under ``field``)."""
     if file_storage is None:
-        raise AppError(422, errors={"photo": ["choose a photo"]})
+        raise AppError(422, errors={field: ["choose a photo"]})
     data = file_storage.read(MAX_UPLOAD_BYTES + 1)
     if not data:
-        raise AppError(422, errors={"photo": ["the file is empty"]})
+        raise AppError(422, errors={field: ["the file is empty"]})
     if len(data) > MAX_UPLOAD_BYTES:  # a body sent without Content-Length slips past the request limit
         raise AppError(413, "payload_too_large", _l("The photo is larger than 5 MB."),
-                       {"photo": ["at most 5 MB"]})
+                       {field: ["at most 5 MB"]})
     return data
 
 
@@ -61,36 +62,54 @@ def _flatten(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def clean_photo(data: bytes) -> tuple[bytes, int, int]:
-    """Verify an upload is a JPEG or PNG and answer it re-encoded: (jpeg bytes, width, height)."""
+def _encode(image: Image.Image, as_png: bool) -> tuple[bytes, str]:
+    """Encode a decoded image afresh: (bytes, mimetype)."""
+    out = io.BytesIO()
+    # Saved without exif= or icc_profile=: the copy carries no metadata at all.
+    if as_png:
+        image.save(out, "PNG", optimize=True)
+        return out.getvalue(), "image/png"
+    image.save(out, "JPEG", quality=JPEG_QUALITY, optimize=True, progressive=True)
+    return out.getvalue(), "image/jpeg"
+
+
+def clean_image(data: bytes, max_side: int = MAX_SIDE, *, keep_png: bool = False,
+                field: str = "photo") -> tuple[bytes, str, int, int]:
+    """Verify an upload is a JPEG or PNG, turn it upright, shrink it to ``max_side`` and re-encode it.
+
+    Answers (bytes, mimetype, width, height): a JPEG, or a PNG when ``keep_png`` and the
+    upload was one (so transparency survives). Refusals name ``field``.
+    """
     try:
         with Image.open(io.BytesIO(data)) as probe:
             if probe.format not in ACCEPTED_FORMATS:
-                raise _unsupported()
+                raise _unsupported(field)
             if probe.width * probe.height > MAX_PIXELS:
-                raise _broken()
+                raise _broken(field)
+            as_png = keep_png and probe.format == "PNG"
             probe.verify()
         # verify() leaves the image unusable: open it again to decode it.
         with Image.open(io.BytesIO(data)) as image:
-            image.draft("RGB", (MAX_SIDE, MAX_SIDE))  # JPEG decodes at a smaller scale: faster, less memory
+            image.draft("RGB", (max_side, max_side))  # JPEG decodes at a smaller scale: faster, less memory
             image = ImageOps.exif_transpose(image)
-            image = _flatten(image)
-            image.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.LANCZOS)
-            out = io.BytesIO()
-            # Saved without exif= or icc_profile=: the copy carries no metadata at all.
-            image.save(out, "JPEG", quality=JPEG_QUALITY, optimize=True, progressive=True)
+            if as_png:  # keeps its transparency; JPEG has none, so it is laid on white
+                image = image.convert("RGBA" if image.mode in ("RGBA", "LA", "P", "PA") else "RGB")
+            else:
+                image = _flatten(image)
+            image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+            content, mimetype = _encode(image, as_png)
     except UnidentifiedImageError:
-        raise _unsupported() from None
+        raise _unsupported(field) from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
-        raise _broken() from None
-    return out.getvalue(), image.width, image.height
+        raise _broken(field) from None
+    return content, mimetype, image.width, image.height
 
 
 def store_photo(actor: Member, file_storage) -> EvidencePhoto:
     """Keep an uploaded JPEG or PNG (up to 5 MB) as a clean JPEG of at most 1280 px."""
-    content, width, height = clean_photo(_read_upload(file_storage))
+    content, mimetype, width, height = clean_image(read_upload(file_storage))
     begin_writing(db.session)  # after the slow image work, so the write lock is held briefly
-    photo = EvidencePhoto(uploaded_by_id=actor.id, mimetype="image/jpeg", width=width, height=height,
+    photo = EvidencePhoto(uploaded_by_id=actor.id, mimetype=mimetype, width=width, height=height,
                           content=content)
     db.session.add(photo)
     db.session.commit()

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-from flask import Response
+from flask import Response, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from core.api import PageQuerySchema, page_schema
+from core.api import PageQuerySchema, accepts_uploads, page_schema
 from core.identity.auth import current_member
 from core.idempotency import idempotent
 from core.qr.render import render_png, render_svg
 from points.api import public_base_url
-from rewards import services, stock, vouchers
+from points.photos import MAX_UPLOAD_BYTES
+from rewards import images, services, stock, vouchers
 from rewards.schemas import (
     CatalogueItemSchema, CorrectStockSchema, CreateRewardSchema, ReceiveStockSchema, RewardQuerySchema,
     RewardSchema, ReserveVoucherSchema, ScannedVoucherSchema, StockHistoryQuerySchema,
-    StockMovementSchema, StockSchema, UpdateRewardSchema, VoucherCodeSchema, VoucherQuerySchema,
-    VoucherSchema,
+    StockMovementSchema, StockSchema, UpdateRewardSchema, UploadRewardImageSchema, VoucherCodeSchema,
+    VoucherQuerySchema, VoucherSchema,
 )
 
 blp = Blueprint("rewards", __name__, url_prefix="/api/v1", description="Rewards and vouchers")
@@ -62,6 +63,45 @@ class RewardItem(MethodView):
     def patch(self, body, reward_id):
         """Edit or retire a reward (admins); reserved vouchers keep their price."""
         return services.update_reward(current_member(), reward_id, body)
+
+
+#: A picture's URL names its digest, so the bytes behind that URL never change.
+IMAGE_CACHE_CONTROL = "private, max-age=31536000, immutable"
+
+
+@blp.url_value_preprocessor
+def allow_image_uploads(endpoint, _values):
+    """Raise the body limit to 5 MB for a reward's picture before anything reads the body."""
+    if endpoint == "rewards.RewardImageItem" and request.method == "PUT":
+        request.max_content_length = MAX_UPLOAD_BYTES
+
+
+@blp.route("/rewards/<int:reward_id>/image")
+class RewardImageItem(MethodView):
+    @blp.response(200, content_type="image/jpeg")
+    @blp.alt_response(304, description="Not modified: the picture named by If-None-Match")
+    def get(self, reward_id):
+        """The reward's picture (JPEG or PNG, at most 640 px), with a strong ETag."""
+        current_member()
+        image = images.read_reward_image(reward_id)
+        # An old ?v= may still be in a page: answer today's picture, but let no one keep it long.
+        cache_control = IMAGE_CACHE_CONTROL if request.args.get("v") == image.digest else "private, no-cache"
+        headers = {"Cache-Control": cache_control, "ETag": f'"{image.digest}"'}
+        if request.if_none_match.contains(image.digest):
+            return Response(status=304, headers=headers)  # the bytes are never loaded
+        return Response(image.content, mimetype=image.mimetype, headers=headers)
+
+    @accepts_uploads
+    @blp.arguments(UploadRewardImageSchema, location="files")
+    @blp.response(200, RewardSchema)
+    def put(self, files, reward_id):
+        """Add or replace the picture (admins): multipart/form-data field ``image``, JPEG or PNG up to 5 MB."""
+        return images.set_reward_image(current_member(), reward_id, files["image"])
+
+    @blp.response(204)
+    def delete(self, reward_id):
+        """Remove the picture (admins)."""
+        images.delete_reward_image(current_member(), reward_id)
 
 
 @blp.route("/supermarkets/<int:supermarket_id>/catalogue")

@@ -30,6 +30,25 @@ class Reward(db.Model):
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
+    #: For ``image_url``: lists load it with ``selectinload``; the picture's bytes stay deferred.
+    image: Mapped[RewardImage | None] = relationship(cascade="all, delete-orphan")
+
+
+class RewardImage(db.Model):
+    """A reward's picture, shrunk and re-encoded, in its own table so lists never load the bytes."""
+
+    __tablename__ = "reward_image"
+
+    reward_id: Mapped[int] = mapped_column(sa.ForeignKey("reward.id"), primary_key=True)
+    #: SHA-256 of ``content`` in hex: the strong ETag and the ``v`` of the picture's URL.
+    digest: Mapped[str] = mapped_column(sa.String(64))
+    mimetype: Mapped[str] = mapped_column(sa.String(30))
+    width: Mapped[int]
+    height: Mapped[int]
+    content: Mapped[bytes] = mapped_column(sa.LargeBinary, deferred=True)
+    uploaded_by_id: Mapped[int] = mapped_column(sa.ForeignKey("member.id"))
+    uploaded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
 
 class Stock(db.Model):
     """Units of a reward at one supermarket: on hand, and reserved by open vouchers."""

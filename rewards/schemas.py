@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import marshmallow as ma
+from flask_smorest.fields import Upload
 from marshmallow import fields, validate
 
 from core.api import PageQuerySchema
 from core.identity.schemas import RefSchema, name_field
 from rewards.models import VOUCHER_STATUSES
+from rewards.services import reward_image_url
 from rewards.vouchers import MAX_QUANTITY
 
 MAX_POINTS_COST = 1_000_000
@@ -25,6 +27,14 @@ class RewardSchema(ma.Schema):
     per_member_limit = fields.Integer(allow_none=True)
     active = fields.Boolean()
     created_at = fields.DateTime()
+    image_url = fields.Function(reward_image_url, allow_none=True,
+                                metadata={"description": "The picture (changes when it does), or null"})
+
+
+class UploadRewardImageSchema(ma.Schema):
+    """A reward's picture: the ``image`` part of a multipart/form-data body (JPEG or PNG, up to 5 MB)."""
+
+    image = Upload(required=True)
 
 
 class CreateRewardSchema(ma.Schema):
@@ -64,6 +74,7 @@ class CatalogueItemSchema(RewardSchema):
 
     reward_id = fields.Integer()
     available = fields.Integer()
+    image_url = fields.String(allow_none=True)
 
 
 class StockSchema(ma.Schema):

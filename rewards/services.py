@@ -10,7 +10,9 @@ from __future__ import annotations
 from functools import wraps
 
 import sqlalchemy as sa
+from flask import url_for
 from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm import selectinload
 
 from core.api import MAX_PAGE_SIZE
 from core.audit import change_audited, record_audit
@@ -82,22 +84,30 @@ def list_rewards(include_inactive: bool, page: int, page_size: int) -> dict:
     """List the catalogue (every member may see it), active rewards only unless asked."""
     from core.api import paginate
 
-    statement = sa.select(Reward).order_by(Reward.id)
+    statement = sa.select(Reward).options(selectinload(Reward.image)).order_by(Reward.id)
     if not include_inactive:
         statement = statement.where(Reward.active.is_(True))
     return paginate(statement, page, page_size)
+
+
+def reward_image_url(reward: Reward) -> str | None:
+    """The picture's content-addressed URL, or None when the reward has none."""
+    if reward.image is None:
+        return None
+    return url_for("rewards.RewardImageItem", reward_id=reward.id, v=reward.image.digest)
 
 
 def catalogue(supermarket_id: int) -> list[dict]:
     """Active rewards stocked at a supermarket, with their price and available units (on hand − reserved)."""
     get_supermarket(supermarket_id)
     rows = db.session.execute(
-        sa.select(Reward, Stock.on_hand - Stock.reserved)
+        sa.select(Reward, Stock.on_hand - Stock.reserved).options(selectinload(Reward.image))
         .join(Stock, sa.and_(Stock.reward_id == Reward.id, Stock.supermarket_id == supermarket_id))
         .where(Reward.active.is_(True)).order_by(Reward.points_cost, Reward.id))
     return [{"id": reward.id, "reward_id": reward.id, "name": reward.name, "name_en": reward.name_en,
              "description": reward.description, "points_cost": reward.points_cost,
-             "per_member_limit": reward.per_member_limit, "available": int(available)}
+             "per_member_limit": reward.per_member_limit, "available": int(available),
+             "image_url": reward_image_url(reward)}
             for reward, available in rows]
 
 

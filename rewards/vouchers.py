@@ -12,7 +12,6 @@ Fulfilling re-reads the voucher's status under its lock, so it happens at most o
 
 from __future__ import annotations
 
-import secrets
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -23,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 
 from core.api import paginate
 from core.audit import record_audit
+from core.codes import CODE_ALPHABET, CODE_LENGTH, new_code, normalise_code
 from core.database import utcnow
 from core.errors import AppError
 from core.extensions import db
@@ -31,20 +31,21 @@ from core.identity.models import Member
 from core.identity.services import get_supermarket
 from core.qr.signing import InvalidCode, PayloadKind, code_url, sign_payload, verify_payload
 from points import ledger
-from rewards.models import Reward, Voucher, VoucherItem
+from rewards.models import Reward, Stock, Voucher, VoucherItem
 from rewards.services import inactive_reward, one_transaction
 from rewards.stock import lock_stock, move_stock
 
 VOUCHER = PayloadKind("voucher", tag=2, fields=(("voucher_id", "I"), ("supermarket_id", "I"),
                                                 ("points", "I"), ("expires", "I")))
 ROUTE_LETTER = "V"
-#: No look-alikes: no 0/O, 1/I/L, 2/Z, 5/S, 8/B.
-SHORT_CODE_ALPHABET = "ACDEFGHJKLMNPQRTUVWXY34679"
-SHORT_CODE_LENGTH = 8
+SHORT_CODE_ALPHABET = CODE_ALPHABET
+SHORT_CODE_LENGTH = CODE_LENGTH
 SHORT_CODE_ATTEMPTS = 5
 MAX_QUANTITY = 99
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 OPEN_OR_USED = ("reserved", "fulfilled")
+#: What may change on a voucher once issued: read again under its lock.
+VOUCHER_STATE = ("status", "fulfilled_at", "fulfilled_by_id", "cancelled_at", "cancelled_by_id")
 
 
 # --- codes ---------------------------------------------------------------------------------
@@ -62,13 +63,13 @@ def _unix(moment: datetime) -> int:
 
 def new_short_code() -> str:
     """Return a random short code (8 characters without look-alikes)."""
-    return "".join(secrets.choice(SHORT_CODE_ALPHABET) for _ in range(SHORT_CODE_LENGTH))
+    return new_code()
 
 
 def normalise_short_code(text: str) -> str:
     """Upper-case a typed short code and drop spaces and dashes; refuse one that cannot be ours."""
-    code = "".join(str(text).split()).replace("-", "").upper()
-    if len(code) != SHORT_CODE_LENGTH or not set(code) <= set(SHORT_CODE_ALPHABET):
+    code = normalise_code(text)
+    if code is None:
         raise InvalidCode("malformed", "short_code")
     return code
 
@@ -136,20 +137,23 @@ def _refuse_unless_open(voucher: Voucher, now: datetime) -> None:
                        {"status": [voucher.status]})
 
 
-def _lock_voucher(voucher: Voucher) -> Voucher:
-    """Lock, in the package's order, the voucher's stock rows, its member's balance and itself."""
-    lock_stock(voucher.supermarket_id, [item.reward_id for item in voucher.items])
+def _lock_voucher(voucher: Voucher) -> dict[int, Stock]:
+    """Lock, in the package's order, the voucher's stock rows, its member's balance and itself.
+
+    The voucher's state is read again under its lock (its lines never change); answers the
+    locked stock rows by reward id.
+    """
+    stock = lock_stock(voucher.supermarket_id, [item.reward_id for item in voucher.items])
     ledger.lock_balances(voucher.member_id)
-    return db.session.scalar(sa.select(Voucher).where(Voucher.id == voucher.id).with_for_update()
-                             .execution_options(populate_existing=True))
+    db.session.refresh(voucher, VOUCHER_STATE, with_for_update=True)
+    return stock
 
 
-def _give_back(voucher: Voucher, status: str, actor: Member | None) -> None:
+def _give_back(voucher: Voucher, stock: dict[int, Stock], status: str, actor: Member | None) -> None:
     """Release a locked reserved voucher's points and stock and close it as cancelled or expired."""
     reference = f"voucher:{voucher.id}"
     ledger.release(voucher.member_id, voucher.points, reference=reference,
                    actor_id=actor.id if actor else None, memo=status)
-    stock = lock_stock(voucher.supermarket_id, [item.reward_id for item in voucher.items])
     for item in voucher.items:
         move_stock(stock[item.reward_id], "released", reserved_change=-item.quantity,
                    actor_id=actor.id if actor else None, voucher_id=voucher.id, reason=status)
@@ -272,11 +276,16 @@ def scan_voucher(clerk: Member, payload: str | None = None, short_code: str | No
     return counter_view(voucher)
 
 
+def _member_name(voucher: Voucher) -> str:
+    """The voucher owner's name, without loading the member and their roles."""
+    return db.session.scalar(sa.select(Member.name).where(Member.id == voucher.member_id))
+
+
 def counter_view(voucher: Voucher) -> dict:
     """What the clerk sees: the voucher, the resident's masked name, the items and points."""
     return {"id": voucher.id, "short_code": voucher.short_code, "status": voucher.status,
             "points": voucher.points, "created_at": voucher.created_at, "expires_at": voucher.expires_at,
-            "supermarket": voucher.supermarket, "member": {"display_name": masked_name(voucher.member.name)},
+            "supermarket": voucher.supermarket, "member": {"display_name": masked_name(_member_name(voucher))},
             "items": voucher.items}
 
 
@@ -290,10 +299,9 @@ def fulfil_voucher(clerk: Member, voucher_id: int, payload: str | None = None,
         raise InvalidCode("another_voucher", "payload" if payload is not None else "short_code")
     _require_counter(clerk, voucher)
     _refuse_unless_open(voucher, now)  # fulfilled is final: no need to wait for a lock to say so
-    voucher = _lock_voucher(voucher)
+    stock = _lock_voucher(voucher)
     _refuse_unless_open(voucher, now)
     ledger.spend(voucher.member_id, voucher.points, reference=f"voucher:{voucher.id}", actor_id=clerk.id)
-    stock = lock_stock(voucher.supermarket_id, [item.reward_id for item in voucher.items])
     for item in voucher.items:
         move_stock(stock[item.reward_id], "handed_over", on_hand_change=-item.quantity,
                    reserved_change=-item.quantity, actor_id=clerk.id, voucher_id=voucher.id)
@@ -312,12 +320,12 @@ def cancel_voucher(actor: Member, voucher_id: int) -> Voucher:
         raise AppError(401)
     if voucher.member_id != actor.id:
         _require_counter(actor, voucher)
-    voucher = _lock_voucher(voucher)
+    stock = _lock_voucher(voucher)
     if voucher.status == "fulfilled":
         _refuse_unless_open(voucher, utcnow())
     if voucher.status != "reserved":
         raise AppError(409, "invalid_state", _l("This voucher is no longer open."), {"status": [voucher.status]})
-    _give_back(voucher, "cancelled", actor)
+    _give_back(voucher, stock, "cancelled", actor)
     db.session.commit()
     return voucher
 
@@ -331,11 +339,11 @@ def _expire_one(voucher_id: int, now: datetime) -> bool:
     if voucher is None or not is_due(voucher, now):
         db.session.rollback()
         return False
-    voucher = _lock_voucher(voucher)
+    stock = _lock_voucher(voucher)
     if not is_due(voucher, now):
         db.session.rollback()
         return False
-    _give_back(voucher, "expired", None)
+    _give_back(voucher, stock, "expired", None)
     db.session.commit()
     return True
 

@@ -1,6 +1,7 @@
 // The counter's scanner: read a resident's voucher QR code with the camera, then send it with
 // the page's own short-code form (so the server checks it exactly as a typed code).
-// Native BarcodeDetector where the browser has it, else jsQR served from this server.
+// Native BarcodeDetector where the browser has it, else qr-scanner served from this server: its
+// decoder runs in a Worker started from our own static file (the CSP allows workers from 'self').
 // No inline script anywhere: the CSP forbids it.
 (function () {
   "use strict";
@@ -14,11 +15,10 @@
   var input = form.querySelector("[name=code]");
   var refused = root.getAttribute("data-refused") || "";
   var SCAN_EVERY_MS = 150;
-  var MAX_WIDTH = 800; // pixels handed to jsQR: enough for a phone-sized code, quick to decode
+  var MAX_WIDTH = 800; // pixels handed to the decoder: enough for a phone-sized code, quick to decode
 
   var stream = null;
   var decode = null;
-  var canvas = null;
   var finished = false;
   var timer = null;
 
@@ -51,7 +51,7 @@
 
   function loadScript(src) {
     return new Promise(function (resolve, reject) {
-      if (window.jsQR) { resolve(); return; }
+      if (window.QrScanner) { resolve(); return; }
       var script = document.createElement("script");
       script.src = src;
       script.onload = resolve;
@@ -60,21 +60,23 @@
     });
   }
 
-  function jsqrDecoder() {
+  function workerDecoder() {
     return loadScript(root.getAttribute("data-decoder")).then(function () {
-      canvas = document.createElement("canvas");
-      var context = canvas.getContext("2d", { willReadFrequently: true });
+      var engine = new Worker(root.getAttribute("data-decoder-worker"));
+      // Codes shown light on dark (a phone in dark mode) read as well as dark on light.
+      engine.postMessage({ id: -1, type: "inversionMode", data: "both" });
+      var canvas = document.createElement("canvas");
       return function () {
-        var scale = Math.min(1, MAX_WIDTH / video.videoWidth);
-        var width = Math.round(video.videoWidth * scale);
-        var height = Math.round(video.videoHeight * scale);
+        var width = video.videoWidth;
+        var height = video.videoHeight;
         if (!width || !height) return Promise.resolve(null);
-        canvas.width = width;
-        canvas.height = height;
-        context.drawImage(video, 0, 0, width, height);
-        var image = context.getImageData(0, 0, width, height);
-        var found = window.jsQR(image.data, width, height, { inversionAttempts: "attemptBoth" });
-        return Promise.resolve(found && found.data ? found.data : null);
+        var scale = Math.min(1, MAX_WIDTH / width);
+        // The whole frame, not qr-scanner's default centre square: the code may be anywhere in it.
+        var region = { x: 0, y: 0, width: width, height: height,
+                       downScaledWidth: Math.round(width * scale), downScaledHeight: Math.round(height * scale) };
+        return window.QrScanner.scanImage(video, {
+          qrEngine: engine, canvas: canvas, scanRegion: region, returnDetailedScanResult: true
+        }).then(function (result) { return result.data || null; }, function () { return null; });
       };
     });
   }
@@ -82,7 +84,7 @@
   function chooseDecoder() {
     if (decode) return Promise.resolve(decode);
     return nativeDecoder().then(function (native) {
-      return native || jsqrDecoder();
+      return native || workerDecoder();
     }).then(function (chosen) {
       decode = chosen;
       return decode;

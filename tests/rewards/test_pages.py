@@ -69,9 +69,36 @@ def test_the_scanner_is_for_counter_staff_only(app):
     page = signed_in(app, world, "clerk").get("/counter/scan")
     html = page.get_data(as_text=True)
     assert page.status_code == 200 and len(page.data) < 100 * 1024
-    assert "扫码兑换" in html and "/static/rewards/scanner.js" in html and "vendor/jsqr/jsQR.js" in html
+    assert "扫码兑换" in html and "/static/rewards/scanner.js" in html
+    assert "vendor/qr-scanner/qr-scanner.umd.min.js" in html
+    assert "vendor/qr-scanner/qr-scanner-worker.js" in html
     assert "<script>" not in html and 'name="code"' in html
     assert signed_in(app, world, "global_admin").get("/counter/scan").status_code == 200
+
+
+#: What a clerk's phone downloads for the scanner page, uncompressed: HTML, CSS and JS with the decoder.
+SCAN_PAGE_BUDGET = 100 * 1024
+#: A same-origin file the page links (src, href) or its scanner loads (data-decoder, data-decoder-worker).
+SAME_ORIGIN_ASSET = r'(?:src|href|data-decoder(?:-worker)?)="(/[^"/][^"]*\.(?:js|css|svg|png))"'
+
+
+def test_the_scanner_page_with_everything_it_loads_weighs_at_most_100_kb(app):
+    world = shop_world(app)
+    clerk = signed_in(app, world, "clerk")
+    page = clerk.get("/counter/scan")
+    html = page.get_data(as_text=True)
+    assets = sorted(set(re.findall(SAME_ORIGIN_ASSET, html)))
+    assert any(asset.endswith("qr-scanner.umd.min.js") for asset in assets)
+    assert any(asset.endswith("qr-scanner-worker.js") for asset in assets)
+    assert any(asset.endswith(".css") for asset in assets)
+    sizes = {}
+    for asset in assets:
+        response = clerk.get(asset)
+        assert response.status_code == 200, asset
+        sizes[asset] = len(response.data)
+        response.close()
+    total = len(page.data) + sum(sizes.values())
+    assert total <= SCAN_PAGE_BUDGET, (total, sizes)
 
 
 def test_a_typed_short_code_shows_the_voucher_and_the_clerk_hands_it_over(app):

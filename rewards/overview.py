@@ -1,0 +1,68 @@
+"""What staff oversee at the supermarkets they reach: which ones, vouchers waiting, low stock,
+and a supermarket's voucher history."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from core.api import paginate
+from core.extensions import db
+from core.identity.access import PERMISSIONS, require, scope_units
+from core.identity.models import Member, OrgUnit, Supermarket
+from core.identity.services import get_supermarket
+from rewards.models import Reward, Stock, Voucher
+
+#: Units available (on hand − reserved) at or below which a reward shows as running low.
+LOW_STOCK_THRESHOLD = 5
+
+
+def _reached(actor: Member, action: str):
+    """A condition on ``Supermarket`` (joined to ``OrgUnit``) for where the actor may do ``action``."""
+    units = scope_units(actor, action)
+    if units is None:
+        return sa.true()
+    conditions = [OrgUnit.path.startswith(unit.path) for unit in units]
+    if "clerk" in PERMISSIONS[action]:
+        clerk_of = [grant.supermarket_id for grant in actor.grants if grant.role == "clerk"]
+        if clerk_of:
+            conditions.append(Supermarket.id.in_(clerk_of))
+    return sa.or_(*conditions) if conditions else sa.false()
+
+
+def list_staffed_supermarkets(actor: Member, action: str = "stock.receive") -> list[Supermarket]:
+    """The supermarkets where the actor may do ``action``: a clerk's own, or those an admin reaches."""
+    return list(db.session.scalars(
+        sa.select(Supermarket).join(OrgUnit, OrgUnit.id == Supermarket.org_unit_id)
+        .where(_reached(actor, action)).order_by(Supermarket.id)))
+
+
+def count_waiting_vouchers(actor: Member, action: str = "member.manage") -> int:
+    """Vouchers reserved and not yet collected at supermarkets in the actor's subtree."""
+    return int(db.session.scalar(
+        sa.select(sa.func.count(Voucher.id)).join(Supermarket, Supermarket.id == Voucher.supermarket_id)
+        .join(OrgUnit, OrgUnit.id == Supermarket.org_unit_id)
+        .where(Voucher.status == "reserved", _reached(actor, action))) or 0)
+
+
+def list_low_stock(actor: Member, action: str = "member.manage",
+                   threshold: int = LOW_STOCK_THRESHOLD) -> list[tuple[Supermarket, Reward, int]]:
+    """Active rewards with at most ``threshold`` units available, at supermarkets in the subtree."""
+    available = Stock.on_hand - Stock.reserved
+    rows = db.session.execute(
+        sa.select(Supermarket, Reward, available)
+        .join(Stock, Stock.supermarket_id == Supermarket.id).join(Reward, Reward.id == Stock.reward_id)
+        .join(OrgUnit, OrgUnit.id == Supermarket.org_unit_id)
+        .where(Reward.active.is_(True), available <= threshold, _reached(actor, action))
+        .order_by(available, Supermarket.id, Reward.id))
+    return [(shop, reward, int(units)) for shop, reward, units in rows]
+
+
+def list_supermarket_vouchers(actor: Member, supermarket_id: int, status: str | None,
+                              page: int, page_size: int) -> dict:
+    """A supermarket's vouchers, newest first (its clerks, and admins in scope)."""
+    supermarket = get_supermarket(supermarket_id)
+    require(actor, "voucher.handle", supermarket)
+    statement = sa.select(Voucher).where(Voucher.supermarket_id == supermarket.id)
+    if status is not None:
+        statement = statement.where(Voucher.status == status)
+    return paginate(statement.order_by(Voucher.id.desc()), page, page_size)
