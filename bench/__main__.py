@@ -42,6 +42,10 @@ def main() -> int:
           f"{os.getloadavg()[0]:.2f} at the end, on {os.cpu_count()} CPUs")
     print(f"\nresults: {write_json(results)}")
     ledgers = [outcome["ledger"]["ok"] for outcome in results["engines"].values() if "ledger" in outcome]
+    if int(os.environ.get("BENCH_LEADERBOARD_MEMBERS") or 0) > 0:
+        from bench import leaderboards
+
+        leaderboards.main()  # its own table: boards at county scale, loaded once into bench/data/
     return 0 if all(ledgers) else 1
 
 

@@ -10,11 +10,11 @@ from core.api import PageQuerySchema, page_schema
 from core.identity.auth import current_member
 from core.idempotency import idempotent
 from core.qr.render import render_svg
-from points import events, services
+from points import events, gamification, services
 from points.poster import render_poster
 from points.schemas import (
     ActivityQuerySchema, ActivitySchema, CheckinRequestSchema, CheckinSchema, ContributionQuerySchema,
-    ContributionSchema, CreateActivitySchema, CreateContributionSchema, CreateEventSchema,
+    ContributionSchema, CreateActivitySchema, CreateContributionSchema, CreateEventSchema, DailyCheckinSchema,
     EventSchema, LedgerEntrySchema, ReasonSchema, ReverseSchema, UpdateActivitySchema,
 )
 
@@ -241,3 +241,15 @@ class PhotoItem(MethodView):
         photo = photos.read_photo(current_member(), photo_id)
         return Response(photo.content, mimetype=photo.mimetype,
                         headers={"Cache-Control": PHOTO_CACHE_CONTROL})
+
+
+# --- the daily 报平安 check-in -----------------------------------------------------------------
+
+
+@blp.route("/me/checkins")
+class DailyCheckins(MethodView):
+    @idempotent
+    @blp.response(201, DailyCheckinSchema)
+    def post(self):
+        """Check in for today (报平安): once a day, small points, more on a streak."""
+        return gamification.check_in_daily(current_member())

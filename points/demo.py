@@ -20,8 +20,8 @@ ACTIVITIES = [
     ("assistance", "帮扶困难群众", "Helping a resident in difficulty", "assistance", 10, "each", 30, True),
     ("volunteer_hours", "志愿服务", "Volunteer service", "volunteer_service", 5, "hour", 40, True),
     ("hazard_report", "隐患排查上报", "Reporting a hazard", "hazard_report", 5, "each", 15, True),
-    ("daily_checkin", "每日报平安", "Daily safety check-in", "daily_checkin", 1, "each", 1, False),
 ]
+# The daily 报平安 check-in is a button of its own (POST /me/checkins), not an activity to claim.
 #: (resident phone, activity code, quantity, days ago)
 CONTRIBUTIONS = [("13800000005", "publicity", 2, 3), ("13800000005", "night_patrol", 2, 2),
                  ("13800000006", "mediation", 1, 5), ("13800000007", "assistance", 1, 1)]

@@ -77,6 +77,13 @@ def list_events(actor: Member, page: int, page_size: int) -> dict:
     return paginate(statement.order_by(Event.starts_at.desc()), page, page_size)
 
 
+def list_checkins(actor: Member, event_id: int, page: int, page_size: int) -> dict:
+    """List who checked in to an event, in the order they came (staff who manage its org unit)."""
+    event = read_event(actor, event_id)
+    statement = sa.select(Checkin).where(Checkin.event_id == event.id).order_by(Checkin.checked_in_at, Checkin.id)
+    return paginate(statement, page, page_size)
+
+
 def event_from_code(text: str) -> Event:
     """Verify a scanned check-in code and return its event (``invalid_code`` otherwise)."""
     event = db.session.get(Event, verify_payload(text, EVENT_CHECKIN)["event_id"])

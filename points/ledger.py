@@ -18,7 +18,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from core.database import utcnow
+from core.database import insert_rows, utcnow
 from core.errors import AppError
 from core.extensions import db
 from points.models import LedgerPosting, LedgerTransaction, MemberBalance
@@ -79,7 +79,8 @@ def _post(kind: str, member_id: int, legs: Iterable[Leg], *, occurred_at: dateti
     change = {"available": 0, "held": 0}
     for account, leg_member, amount in legs:
         if account in change:
-            assert leg_member == member_id, "a transaction moves one member's points"
+            if leg_member != member_id:
+                raise ValueError(f"{kind} must move one member's points, not {leg_member}'s")
             change[account] += amount
     if balance.available + change["available"] < 0 or balance.held + change["held"] < 0:
         raise AppError(409, "insufficient_points", _l("Not enough points."),
@@ -96,6 +97,10 @@ def _post(kind: str, member_id: int, legs: Iterable[Leg], *, occurred_at: dateti
                             for account, leg_member, amount in legs]
     db.session.add(transaction)
     db.session.flush()
+    # Counters and badges move in the posting's own transaction (imported here: it imports us).
+    from points.gamification import note_posting
+
+    note_posting(transaction)
     return transaction
 
 
@@ -107,12 +112,22 @@ def _positive(points: int) -> int:
 
 def award(member_id: int, points: int, *, occurred_at: datetime, actor_id: int | None,
           contribution_id: int | None = None, activity_id: int | None = None,
-          memo: str | None = None) -> LedgerTransaction:
+          memo: str | None = None, reference: str | None = None) -> LedgerTransaction:
     """Issue earned points to a member's available balance (raises lifetime earned)."""
     points = _positive(points)
-    return _post("award", member_id, [("issued", None, -points), ("available", member_id, points)],
-                 occurred_at=occurred_at, lifetime_change=points, actor_id=actor_id,
-                 contribution_id=contribution_id, activity_id=activity_id, memo=memo)
+    transaction = _post("award", member_id, [("issued", None, -points), ("available", member_id, points)],
+                        occurred_at=occurred_at, lifetime_change=points, actor_id=actor_id,
+                        contribution_id=contribution_id, activity_id=activity_id, memo=memo,
+                        reference=reference)
+    _count_on_leaderboards(transaction, points)
+    return transaction
+
+
+def _count_on_leaderboards(transaction: LedgerTransaction, points: int) -> None:
+    """Move the member's leaderboard totals in the same transaction (negative for a reversal)."""
+    from points.leaderboards import record_earning
+
+    record_earning(transaction, points)
 
 
 def reverse_award(original: LedgerTransaction, *, actor_id: int | None, reason: str,
@@ -129,10 +144,12 @@ def reverse_award(original: LedgerTransaction, *, actor_id: int | None, reason: 
     taken = min(points, balance.available) if force else points
     legs = [("available", original.member_id, -taken), ("issued", None, points),
             ("written_off", None, -(points - taken))]
-    return _post("reversal", original.member_id, legs, occurred_at=original.occurred_at,
-                 lifetime_change=-points, actor_id=actor_id, reverses_id=original.id,
-                 contribution_id=original.contribution_id, activity_id=original.activity_id,
-                 memo=reason)
+    transaction = _post("reversal", original.member_id, legs, occurred_at=original.occurred_at,
+                        lifetime_change=-points, actor_id=actor_id, reverses_id=original.id,
+                        contribution_id=original.contribution_id, activity_id=original.activity_id,
+                        memo=reason)
+    _count_on_leaderboards(transaction, -points)
+    return transaction
 
 
 def hold(member_id: int, points: int, *, reference: str, actor_id: int | None,
@@ -165,6 +182,37 @@ def open_balance(member_id: int, points: int, *, actor_id: int | None,
     points = _positive(points)
     return _post("opening", member_id, [("opening", None, -points), ("available", member_id, points)],
                  actor_id=actor_id, memo=memo)
+
+
+def open_new_balances(points_by_member: dict[int, int], *, actor_id: int | None,
+                      memo: str | None = None) -> int:
+    """Carry balances over for members who have none yet, all at once; answer the transactions made.
+
+    The bulk form of ``open_balance`` for a roll imported at once: the same transactions and
+    postings, the rows inserted together (``insert_rows``) and each posting pair copied from
+    its transaction by one INSERT … SELECT. The balance rows are created here, so a member who
+    already has one is refused by the database and the caller's transaction fails whole.
+    """
+    entries = [(member_id, _positive(points)) for member_id, points in points_by_member.items() if points]
+    if not entries:
+        return 0
+    now = utcnow()
+    transactions = LedgerTransaction.__table__
+    insert_rows(db.session, MemberBalance.__table__, [
+        {"member_id": member_id, "available": points, "held": 0, "lifetime_earned": 0} for member_id, points in entries])
+    insert_rows(db.session, transactions, [
+        {"kind": "opening", "member_id": member_id, "available_change": points, "available_after": points,
+         "held_after": 0, "occurred_at": now, "created_at": now, "actor_id": actor_id, "memo": memo}
+        for member_id, points in entries])
+    # Their balance rows were just created, so these members have no other transaction yet.
+    opened = transactions.c.member_id.in_(sa.bindparam(  # ids as literals: no placeholders to parse
+        "ids", [member_id for member_id, _points in entries], expanding=True, literal_execute=True))
+    for account, member, amount in (("available", transactions.c.member_id, transactions.c.available_change),
+                                    ("opening", sa.null(), -transactions.c.available_change)):
+        db.session.execute(LedgerPosting.__table__.insert().from_select(
+            ["transaction_id", "account", "member_id", "amount"],
+            sa.select(transactions.c.id, sa.literal(account), member, amount).where(opened)))
+    return len(entries)
 
 
 def ledger_page(member_id: int, page: int, page_size: int) -> dict:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 import sqlalchemy as sa
@@ -198,3 +198,132 @@ class LedgerPosting(db.Model):
     amount: Mapped[int]
 
     transaction: Mapped[LedgerTransaction] = relationship(back_populates="postings")
+
+
+# --- gamification: badges, running counters, active months and the daily check-in ---------------
+
+class MemberBadge(db.Model):
+    """A badge a member earned, once, with the time it was awarded (never taken back)."""
+
+    __tablename__ = "member_badge"
+    __table_args__ = (sa.UniqueConstraint("member_id", "code"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(sa.ForeignKey("member.id"))
+    code: Mapped[str] = mapped_column(sa.String(40))
+    awarded_at: Mapped[datetime]
+
+
+class MemberGameStats(db.Model):
+    """A member's running counters for badges and stars, moved in the posting's own transaction."""
+
+    __tablename__ = "member_game_stats"
+
+    member_id: Mapped[int] = mapped_column(sa.ForeignKey("member.id"), primary_key=True)
+    #: Approved patrol and mediation contributions, net of reversals.
+    patrols: Mapped[int] = mapped_column(default=0)
+    mediations: Mapped[int] = mapped_column(default=0)
+    #: Verified volunteer hours (hourly volunteer_service activities), net of reversals, in half hours.
+    volunteer_half_hours: Mapped[int] = mapped_column(default=0)
+
+
+class MemberActiveMonth(db.Model):
+    """Points a member earned (net) in one Asia/Shanghai calendar month: active when above zero."""
+
+    __tablename__ = "member_active_month"
+
+    member_id: Mapped[int] = mapped_column(sa.ForeignKey("member.id"), primary_key=True)
+    #: The month as year × 12 + month − 1, so that consecutive months differ by one.
+    month: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    points: Mapped[int] = mapped_column(default=0)
+
+
+class DailyCheckin(db.Model):
+    """One daily 报平安 check-in: one per member and Asia/Shanghai day, with its streak."""
+
+    __tablename__ = "daily_checkin"
+    __table_args__ = (sa.UniqueConstraint("member_id", "day"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(sa.ForeignKey("member.id"))
+    day: Mapped[date]
+    #: Consecutive days checked in, this one included.
+    streak: Mapped[int]
+    points: Mapped[int]
+    checked_in_at: Mapped[datetime]
+    transaction_id: Mapped[int] = mapped_column(sa.ForeignKey("ledger_transaction.id"))
+
+
+# --- leaderboards: per-member period totals and the honour roll ------------------------------
+
+#: How deep the org tree goes (county → town → community → grid): one scope column per depth.
+SCOPE_DEPTHS = 4
+
+
+def _scope_index(depth: int) -> sa.Index:
+    """An index that answers "top N" and "how many above" inside any unit at ``depth``."""
+    return sa.Index(f"ix_leaderboard_total_scope{depth}", "period_key", "eligible", f"scope{depth}_id",
+                    "score", "reach_key", "member_id")
+
+
+class LeaderboardTotal(db.Model):
+    """A member's earned points in one period (read model of the ledger, kept in the award's transaction).
+
+    ``period_key`` names the period ("2026-W48", "2026-11", "2026-Q4", "2026", "all");
+    ``scope0_id``…``scope3_id`` are the ids along the member's org-unit path, so one index
+    per depth keeps every subtree's board in order; ``eligible`` is false for staff,
+    hidden and suspended members, whose points count on no board.
+    """
+
+    __tablename__ = "leaderboard_total"
+    __table_args__ = tuple(_scope_index(depth) for depth in range(SCOPE_DEPTHS))
+
+    member_id: Mapped[int] = mapped_column(sa.ForeignKey("member.id"), primary_key=True)
+    period_key: Mapped[str] = mapped_column(sa.String(10), primary_key=True)
+    score: Mapped[int] = mapped_column(default=0)
+    #: When the member reached this score (the last award or reversal counted here): ties go to the earlier.
+    reached_at: Mapped[datetime]
+    #: Minus ``reached_at`` in microseconds since the epoch: read backwards, the ascending index
+    #: lists the highest score first and, among equals, who reached it first.
+    reach_key: Mapped[int] = mapped_column(sa.BigInteger)
+    eligible: Mapped[bool] = mapped_column(default=True)
+    scope0_id: Mapped[int | None]
+    scope1_id: Mapped[int | None]
+    scope2_id: Mapped[int | None]
+    scope3_id: Mapped[int | None]
+
+
+class HonourRoll(db.Model):
+    """A closed month's published ranks in one org unit (光荣榜): written once, never changed."""
+
+    __tablename__ = "honour_roll"
+    __table_args__ = (sa.UniqueConstraint("month", "org_unit_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    month: Mapped[str] = mapped_column(sa.String(7))
+    org_unit_id: Mapped[int] = mapped_column(sa.ForeignKey("org_unit.id"))
+    #: How many members were ranked in the unit that month.
+    ranked: Mapped[int] = mapped_column(default=0)
+    closed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    org_unit: Mapped[OrgUnit] = relationship()
+    entries: Mapped[list[HonourRollEntry]] = relationship(order_by="HonourRollEntry.position",
+                                                          lazy="selectin")
+
+
+class HonourRollEntry(db.Model):
+    """One member on a closed month's honour roll, with the masked name as published."""
+
+    __tablename__ = "honour_roll_entry"
+    __table_args__ = (sa.UniqueConstraint("roll_id", "position"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    roll_id: Mapped[int] = mapped_column(sa.ForeignKey("honour_roll.id"))
+    position: Mapped[int]
+    rank: Mapped[int]
+    member_id: Mapped[int] = mapped_column(sa.ForeignKey("member.id"))
+    display_name: Mapped[str] = mapped_column(sa.String(50))
+    anonymous: Mapped[bool] = mapped_column(default=False)
+    grid_id: Mapped[int | None] = mapped_column(sa.ForeignKey("org_unit.id"))
+    grid_name: Mapped[str | None] = mapped_column(sa.String(100))
+    points: Mapped[int]

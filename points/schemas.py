@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import marshmallow as ma
 from flask_smorest.fields import Upload
 from marshmallow import fields, validate
@@ -198,3 +200,123 @@ class PhotoSchema(ma.Schema):
     id = fields.Integer()
     width = fields.Integer()
     height = fields.Integer()
+
+
+class DailyCheckinSchema(ma.Schema):
+    """A daily 报平安 check-in: the Asia/Shanghai day, the streak it makes and the points it earned."""
+
+    id = fields.Integer()
+    day = fields.Date()
+    streak = fields.Integer()
+    points = fields.Integer()
+    checked_in_at = fields.DateTime()
+
+
+# --- leaderboards ----------------------------------------------------------------------------
+
+LEADERBOARD_PERIODS = ("week", "month", "quarter", "year", "all")
+#: Boards exist for this century only: older dates would meet local mean time in the zone database.
+EARLIEST_BOARD_DATE, LATEST_BOARD_DATE = date(2000, 1, 1), date(2099, 12, 31)
+
+
+class BoardQueryFields(ma.Schema):
+    """``period`` (default month) and ``at`` (a date in it, default today) of a board."""
+
+    period = fields.String(load_default="month", validate=validate.OneOf(LEADERBOARD_PERIODS))
+    at = fields.Date(load_default=None, validate=validate.Range(
+        min=EARLIEST_BOARD_DATE, max=LATEST_BOARD_DATE, error="give a date from 2000 to 2099"))
+
+
+class MemberBoardQuerySchema(BoardQueryFields):
+    """Which member board: an org unit's subtree, a period, and how many from the top."""
+
+    org_unit_id = fields.Integer(required=True)
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=100))
+
+
+class OrgUnitBoardQuerySchema(BoardQueryFields):
+    """Which org-unit board: the children of ``parent_id`` (the roots when missing), by a metric."""
+
+    parent_id = fields.Integer(load_default=None, allow_none=True)
+    metric = fields.String(load_default="total", validate=validate.OneOf(("total", "per_capita")))
+
+
+class HonourRollQuerySchema(ma.Schema):
+    """Which honour roll: an org unit and a closed month."""
+
+    org_unit_id = fields.Integer(required=True)
+    month = fields.String(required=True, validate=validate.Regexp(r"^20\d\d-(0[1-9]|1[0-2])$",
+                                                                  error="give the month as YYYY-MM"))
+
+
+class BoardPeriodSchema(ma.Schema):
+    """A board's period: its kind, key and bounds (Asia/Shanghai, end exclusive; none for all time)."""
+
+    name = fields.String()
+    key = fields.String()
+    start = fields.DateTime(allow_none=True)
+    end = fields.DateTime(allow_none=True)
+
+
+class HonourRollEntrySchema(ma.Schema):
+    """One member on a board: shared rank, masked (or anonymous) name, grid, points."""
+
+    rank = fields.Integer()
+    display_name = fields.String()
+    org_unit = fields.Nested(RefSchema, allow_none=True)
+    points = fields.Integer()
+
+
+class BoardEntrySchema(HonourRollEntrySchema):
+    """One member on a live board; ``is_me`` marks the viewer."""
+
+    is_me = fields.Boolean()
+
+
+class BoardMeSchema(ma.Schema):
+    """The viewer's place: rank (null when unranked), points, how many ranked, to pass the next."""
+
+    rank = fields.Integer(allow_none=True)
+    points = fields.Integer()
+    total = fields.Integer()
+    to_next = fields.Integer(allow_none=True)
+    above = fields.Nested(BoardEntrySchema, allow_none=True)
+    below = fields.Nested(BoardEntrySchema, allow_none=True)
+
+
+class MemberBoardSchema(ma.Schema):
+    """A member board: the top entries and "me" (null for staff)."""
+
+    period = fields.Nested(BoardPeriodSchema)
+    org_unit = fields.Nested(RefSchema, allow_none=True)
+    entries = fields.List(fields.Nested(BoardEntrySchema))
+    me = fields.Nested(BoardMeSchema, allow_none=True)
+
+
+class OrgUnitBoardEntrySchema(ma.Schema):
+    """One org unit on a board: points of its eligible members, residents, points per resident."""
+
+    rank = fields.Integer()
+    org_unit = fields.Nested(RefSchema)
+    points = fields.Integer()
+    residents = fields.Integer()
+    per_capita = fields.Float()
+
+
+class OrgUnitBoardSchema(ma.Schema):
+    """The children of an org unit ranked by ``metric``, empty ones included."""
+
+    period = fields.Nested(BoardPeriodSchema)
+    metric = fields.String()
+    parent = fields.Nested(RefSchema, allow_none=True)
+    entries = fields.List(fields.Nested(OrgUnitBoardEntrySchema))
+
+
+class HonourRollSchema(ma.Schema):
+    """A closed month's published honour roll (光荣榜) of one org unit."""
+
+    month = fields.String()
+    org_unit = fields.Nested(RefSchema)
+    closed_at = fields.DateTime()
+    ranked = fields.Integer()
+    entries = fields.List(fields.Nested(HonourRollEntrySchema))

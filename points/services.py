@@ -98,6 +98,18 @@ def list_activities(include_retired: bool, page: int, page_size: int) -> dict:
     return paginate(statement, page, page_size)
 
 
+def list_managed_activities(actor: Member, include_retired: bool, page: int, page_size: int) -> dict:
+    """List the activities of the actor's subtree, and the tree-wide ones (editable by global admins)."""
+    from core.api import paginate
+
+    statement = (sa.select(Activity).outerjoin(OrgUnit, OrgUnit.id == Activity.org_unit_id)
+                 .where(sa.or_(Activity.org_unit_id.is_(None), scope_condition(actor, "activity.manage")))
+                 .order_by(Activity.active.desc(), Activity.code))
+    if not include_retired:
+        statement = statement.where(Activity.active.is_(True))
+    return paginate(statement, page, page_size)
+
+
 def points_for(activity: Activity, quantity: Decimal) -> int:
     """Points for a quantity: per item, or per hour in half hours, rounded down."""
     quantity = Decimal(str(quantity))
@@ -128,9 +140,14 @@ def _check_occurred_at(occurred_at: datetime, now: datetime) -> None:
 
 # --- contributions -------------------------------------------------------------------------
 
-def get_contribution(contribution_id: int) -> Contribution:
-    """Return a contribution or refuse with 404."""
-    contribution = db.session.get(Contribution, contribution_id)
+def get_contribution(contribution_id: int, lock: bool = False) -> Contribution:
+    """Return a contribution (locked for this transaction when ``lock``) or refuse with 404."""
+    if lock:  # two reviewers at once: the second waits, then sees the first one's decision
+        contribution = db.session.scalar(
+            sa.select(Contribution).where(Contribution.id == contribution_id).with_for_update()
+            .execution_options(populate_existing=True))
+    else:
+        contribution = db.session.get(Contribution, contribution_id)
     if contribution is None:
         raise _not_found("contribution", "contribution_id")
     return contribution
@@ -213,7 +230,7 @@ def record_contribution(actor: Member, member_id: int, activity_code: str, quant
 def _review(actor: Member, contribution_id: int) -> Contribution:
     """Load a pending claim the actor may review, under a writer's transaction."""
     begin_writing(db.session)
-    contribution = get_contribution(contribution_id)
+    contribution = get_contribution(contribution_id, lock=True)
     require(actor, "claim.review", contribution.member)
     if contribution.member_id == actor.id:
         raise AppError(403, "self_review", _l("Nobody reviews their own claim."))
@@ -242,6 +259,28 @@ def reject_contribution(actor: Member, contribution_id: int, reason: str) -> Con
     record_audit(actor, "contribution.reject", contribution, reason=reason)
     db.session.commit()
     return contribution
+
+
+def review_contributions(actor: Member, contribution_ids: list[int], decision: str,
+                         reason: str | None = None) -> dict[int, Contribution | AppError]:
+    """Approve or reject several claims, each in its own transaction; answer each one's outcome.
+
+    A refusal (one's own claim, another's subtree, no longer pending, a daily cap) is that
+    claim's answer and leaves nothing of it written; the others still go through.
+    """
+    if decision not in ("approve", "reject"):
+        raise AppError(422, errors={"decision": ["approve or reject"]})
+    if decision == "reject" and not (reason or "").strip():
+        raise AppError(422, errors={"reason": ["say why the claims are rejected"]})
+    outcomes: dict[int, Contribution | AppError] = {}
+    for contribution_id in dict.fromkeys(contribution_ids):
+        try:
+            outcomes[contribution_id] = (approve_contribution(actor, contribution_id) if decision == "approve"
+                                         else reject_contribution(actor, contribution_id, reason))
+        except AppError as error:
+            db.session.rollback()
+            outcomes[contribution_id] = error
+    return outcomes
 
 
 def reverse_contribution(actor: Member, contribution_id: int, reason: str,
@@ -294,8 +333,11 @@ def member_ledger(actor: Member, member_id: int, page: int, page_size: int) -> d
 
 
 def points_for_me(member: Member) -> dict:
-    """What ``GET /me`` shows of points: balances and lifetime earned."""
+    """What ``GET /me`` shows of points: balances, lifetime earned, level, stars, badges, streak."""
+    from points.gamification import honours_for  # it reads this module's time zone
+
     balance = ledger.balance_of(member.id)
     return {"balance": {"available": balance.available, "held": balance.held},
-            "lifetime_earned": balance.lifetime_earned}
+            "lifetime_earned": balance.lifetime_earned,
+            **honours_for(member.id, balance.lifetime_earned)}
 

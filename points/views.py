@@ -13,7 +13,7 @@ from flask_login import login_required
 from core.errors import AppError
 from core.identity.access import scope_units
 from core.identity.auth import current_member
-from points import events, photos, services
+from points import events, gamification, leaderboards, photos, services
 from points.forms import ClaimForm, RejectForm
 from points.services import SHANGHAI
 
@@ -87,6 +87,20 @@ def my_points():
     return render_template("points/my_points.html", points=services.points_for_me(actor),
                            history=history, pending=pending, kind_names=KIND_NAMES,
                            pages=-(-history["total"] // PAGE_SIZE))
+
+
+@bp.post("/me/checkin")
+@login_required
+def daily_checkin():
+    """Check in for today (报平安) with one tap, then go back to my points (CSRF: core.security)."""
+    try:
+        checkin = gamification.check_in_daily(current_member())
+    except AppError as error:
+        flash(str(error.message), "error")
+    else:
+        flash(_("Checked in: +%(points)d points, day %(days)d of your streak.", points=checkin.points,
+                days=checkin.streak))
+    return redirect(url_for("points_pages.my_points"), 303)
 
 
 def _claimable_activities(member) -> list:
@@ -208,3 +222,55 @@ def reject_claim(contribution_id: int):
     else:
         flash(_("Rejected: %(name)s.", name=contribution.member.name))
     return _back_to_review()
+
+
+# --- leaderboards and the honour roll --------------------------------------------------------
+
+PERIOD_NAMES = {"week": _l("This week"), "month": _l("This month"), "quarter": _l("This quarter"),
+                "year": _l("This year"), "all": _l("All time")}
+
+
+def leaderboard_navigation(actor) -> list:
+    """The header's link to the leaderboards."""
+    return [(url_for("points_pages.leaderboard"), _("Leaderboards"))]
+
+
+def _board_area(actor) -> tuple[list, int | None]:
+    """The areas the member may switch between and the one asked for (default: the widest)."""
+    areas = leaderboards.board_areas(actor)
+    wanted = request.args.get("org_unit_id", type=int)
+    return areas, wanted if wanted is not None else (areas[0].id if areas else None)
+
+
+@bp.get("/leaderboards")
+@login_required
+def leaderboard():
+    """The members board of an area and period, with my place pinned on top."""
+    actor = current_member()
+    period = request.args.get("period", "month")
+    period = period if period in leaderboards.PERIODS else "month"
+    areas, unit_id = _board_area(actor)
+    result = leaderboards.member_board(actor, unit_id, period) if unit_id is not None else None
+    return render_template("points/leaderboard.html", board=result, areas=areas, unit_id=unit_id,
+                           period=period, period_names=PERIOD_NAMES,
+                           last_month=leaderboards.last_month())
+
+
+@bp.get("/leaderboards/honour-roll")
+@login_required
+def honour_roll():
+    """A closed month's honour roll (光荣榜) of an area; says so when it is not published yet."""
+    actor = current_member()
+    areas, unit_id = _board_area(actor)
+    month = request.args.get("month") or leaderboards.last_month()
+    roll, status = None, 200
+    if unit_id is not None:
+        try:
+            roll = leaderboards.honour_roll(unit_id, month)
+        except AppError as error:
+            if error.status != 404 or "month" not in error.errors:
+                raise
+            status = 404
+    months = leaderboards.closed_months(unit_id) if unit_id is not None else []
+    return render_template("points/leaderboard_honour_roll.html", roll=roll, areas=areas,
+                           unit_id=unit_id, month=month, months=months), status

@@ -107,9 +107,10 @@ class MeSchema(MemberSchema):
     balance = fields.Dict(keys=fields.String(), values=fields.Integer(),
                           metadata={"description": "available and held points"})
     lifetime_earned = fields.Integer()
-    level = fields.Dict()
-    stars = fields.Integer()
-    badges = fields.List(fields.Dict())
+    level = fields.Dict(metadata={"description": "code, name, min_points, next_at, to_next"})
+    stars = fields.Dict(metadata={"description": "volunteer stars: count, hours, next_at, to_next"})
+    badges = fields.List(fields.Dict(), metadata={"description": "each with code, name, awarded_at"})
+    streak = fields.Dict(metadata={"description": "daily check-in streak: days, checked_in_today"})
 
 
 class CreateMemberSchema(ma.Schema):
@@ -165,6 +166,15 @@ class SignInSchema(ma.Schema):
 
     phone = fields.String(required=True, validate=validate.Length(max=20))
     password = fields.String(required=True, load_only=True, validate=validate.Length(max=MAX_LENGTH))
+
+
+class ActivateSchema(ma.Schema):
+    """Set one's first password with the activation code from the printed slip."""
+
+    phone = fields.String(required=True, validate=validate.Length(max=20))
+    code = fields.String(required=True, load_only=True, validate=validate.Length(max=20))
+    password = fields.String(required=True, load_only=True,
+                             validate=validate.Length(min=MIN_LENGTH, max=MAX_LENGTH))
 
 
 class TokenSchema(ma.Schema):

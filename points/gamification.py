@@ -1,0 +1,373 @@
+"""Gamification: levels, badges, volunteer stars and the daily 报平安 check-in.
+
+Badges and stars move with the ledger: ``points.ledger`` hands every transaction it
+writes to ``note_posting``, in the same database transaction and under the member's
+balance lock, so counters never race and a badge is awarded with the posting that
+earns it. ``rebuild_gamification`` replays the ledger through the same rules, so a
+rebuild gives exactly what was awarded live.
+
+- **Levels** come from lifetime earned points (``GAMIFICATION_LEVELS``: code, points
+  from, Chinese name, English name — names are given in the config, not the catalogue).
+- **Badges** are awarded once, with the time of the posting that earned them, and a
+  reversal never takes one back. Counters (patrols, mediations, volunteer hours, a
+  month's points) are net of reversals, so a badge needs the threshold crossed again
+  only if it was never awarded.
+- **Stars** come from verified volunteer hours (hourly ``volunteer_service`` activities
+  whose contributions posted points), net of reversals: stars can fall after a reversal.
+- **The daily check-in** posts through ``ledger.award`` (reference
+  ``daily_checkin:<member>:<day>``), one per Asia/Shanghai day, with a streak bonus; the rules
+  read it as a contribution of the ``daily_checkin`` category (so the first earns its badge).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from functools import cache
+
+import sqlalchemy as sa
+from flask import current_app
+from flask_babel import get_locale
+from flask_babel import lazy_gettext as _l
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+
+from core.audit import record_audit
+from core.database import begin_writing, utcnow
+from core.errors import AppError
+from core.extensions import db
+from core.identity.models import Member
+from points import ledger
+from points.models import (
+    Activity, Contribution, DailyCheckin, LedgerPosting, LedgerTransaction, MemberActiveMonth,
+    MemberBadge, MemberGameStats,
+)
+from points.services import SHANGHAI
+
+#: (code, lifetime earned points from, Chinese name, English name); override with GAMIFICATION_LEVELS.
+DEFAULT_LEVELS = (
+    ("newcomer", 0, "平安新兵", "Newcomer"),
+    ("guardian", 100, "平安卫士", "Guardian"),
+    ("pacesetter", 500, "平安标兵", "Pacesetter"),
+    ("pioneer", 2000, "平安先锋", "Pioneer"),
+    ("exemplar", 5000, "平安楷模", "Exemplar"),
+)
+#: Verified volunteer hours for 1★ … 5★ (the national volunteer-record convention).
+STAR_HOURS = (100, 300, 600, 1000, 1500)
+#: Activity category → (counter, the counts that earn a badge).
+COUNTED_CATEGORIES = {"patrol": ("patrols", (10, 50)), "mediation": ("mediations", (10, 50))}
+VOLUNTEER_CATEGORY = "volunteer_service"
+#: Consecutive active months (any net points earned) that earn a badge.
+ACTIVE_MONTH_RUNS = (3, 6, 12)
+#: The daily check-in: base points, +1 for every full step of days in the streak, up to the cap.
+DEFAULT_CHECKIN_POINTS = 1
+DEFAULT_CHECKIN_STREAK_STEP = 7
+DEFAULT_CHECKIN_BONUS_CAP = 3
+CHECKIN_MEMO = "每日报平安"
+CHECKIN_CATEGORY = "daily_checkin"
+
+BADGE_NAMES = {
+    "first_publicity": _l("First safety publicity"),
+    "first_mediation": _l("First dispute mediated"),
+    "first_patrol": _l("First patrol"),
+    "first_assistance": _l("First help for a resident in difficulty"),
+    "first_volunteer_service": _l("First volunteer service"),
+    "first_hazard_report": _l("First hazard reported"),
+    "first_daily_checkin": _l("First daily check-in"),
+    "first_other": _l("First other contribution"),
+    "patrols_10": _l("10 patrols"),
+    "patrols_50": _l("50 patrols"),
+    "mediations_10": _l("10 mediations"),
+    "mediations_50": _l("50 mediations"),
+    "active_months_3": _l("Active 3 months in a row"),
+    "active_months_6": _l("Active 6 months in a row"),
+    "active_months_12": _l("Active 12 months in a row"),
+    "first_redemption": _l("First reward redeemed"),
+}
+
+
+# --- levels and stars ---------------------------------------------------------------------------
+
+def level_ladder() -> list[tuple[str, int, str, str]]:
+    """The configured levels, lowest first; the first must start at 0 points."""
+    ladder = sorted(current_app.config.get("GAMIFICATION_LEVELS") or DEFAULT_LEVELS,
+                    key=lambda level: level[1])
+    if not ladder or ladder[0][1] != 0:
+        raise ValueError("GAMIFICATION_LEVELS must start with a level from 0 points")
+    return ladder
+
+
+def _english() -> bool:
+    """Tell whether the current request reads English (Chinese is the default)."""
+    return str(get_locale() or "zh") == "en"
+
+
+def level_for(lifetime_earned: int) -> dict:
+    """The level of a lifetime earned total, with the points where the next one starts."""
+    ladder = level_ladder()
+    index = max(i for i, level in enumerate(ladder) if level[1] <= max(lifetime_earned, 0))
+    code, start, name_zh, name_en = ladder[index]
+    next_at = ladder[index + 1][1] if index + 1 < len(ladder) else None
+    return {"code": code, "name": name_en if _english() else name_zh, "min_points": start,
+            "next_at": next_at, "to_next": None if next_at is None else next_at - lifetime_earned}
+
+
+def stars_for(volunteer_half_hours: int) -> dict:
+    """Volunteer stars for verified hours (kept in half hours), with the hours of the next star."""
+    hours = volunteer_half_hours / 2
+    count = sum(1 for needed in STAR_HOURS if hours >= needed)
+    next_at = STAR_HOURS[count] if count < len(STAR_HOURS) else None
+    return {"count": count, "hours": hours, "next_at": next_at,
+            "to_next": None if next_at is None else next_at - hours}
+
+
+def badge_name(code: str) -> str:
+    """The badge's name in the reader's language."""
+    return str(BADGE_NAMES.get(code, code))
+
+
+# --- what GET /me and the pages show ------------------------------------------------------------
+
+def member_badges(member_id: int) -> list[MemberBadge]:
+    """A member's badges, in the order they were awarded."""
+    return list(db.session.scalars(sa.select(MemberBadge).where(MemberBadge.member_id == member_id)
+                                   .order_by(MemberBadge.awarded_at, MemberBadge.id)))
+
+
+def shanghai_date(moment: datetime) -> date:
+    """The Asia/Shanghai calendar day of a moment."""
+    return moment.astimezone(SHANGHAI).date()
+
+
+def streak_of(member_id: int, now: datetime | None = None) -> dict:
+    """The member's check-in streak as of ``now``: days, and whether today is done."""
+    today = shanghai_date(now or utcnow())
+    last = db.session.scalar(sa.select(DailyCheckin).where(
+        DailyCheckin.member_id == member_id, DailyCheckin.day <= today)
+        .order_by(DailyCheckin.day.desc()).limit(1))
+    alive = last is not None and last.day >= today - timedelta(days=1)
+    return {"days": last.streak if alive else 0, "checked_in_today": alive and last.day == today}
+
+
+def honours_for(member_id: int, lifetime_earned: int, now: datetime | None = None) -> dict:
+    """Level, stars, badges and streak of a member (a few indexed reads, no ledger scan)."""
+    stats = db.session.get(MemberGameStats, member_id)
+    return {
+        "level": level_for(lifetime_earned),
+        "stars": stars_for(stats.volunteer_half_hours if stats else 0),
+        "badges": [{"code": badge.code, "name": badge_name(badge.code),
+                    "awarded_at": badge.awarded_at.astimezone(SHANGHAI).isoformat()}
+                   for badge in member_badges(member_id)],
+        "streak": streak_of(member_id, now),
+    }
+
+
+# --- the daily check-in -------------------------------------------------------------------------
+
+def checkin_points(streak: int) -> int:
+    """Points for a check-in that makes a streak of ``streak`` days (base plus capped bonus)."""
+    config = current_app.config
+    step = config.get("CHECKIN_STREAK_STEP", DEFAULT_CHECKIN_STREAK_STEP)
+    bonus = min(streak // step, config.get("CHECKIN_BONUS_CAP", DEFAULT_CHECKIN_BONUS_CAP))
+    return config.get("CHECKIN_POINTS", DEFAULT_CHECKIN_POINTS) + bonus
+
+
+def _already_checked_in() -> AppError:
+    return AppError(409, "already_checked_in", _l("You have already checked in today."))
+
+
+def check_in_daily(member: Member, now: datetime | None = None) -> DailyCheckin:
+    """Check in for today (Asia/Shanghai) once: small points, more on a streak of days."""
+    begin_writing(db.session)
+    now = now or utcnow()
+    if not member.is_active:
+        raise AppError(409, "invalid_state", _l("This member is suspended."))
+    ledger.lock_balances(member.id)  # one check-in at a time per member, on both engines
+    today = shanghai_date(now)
+    recent = {row.day: row for row in db.session.scalars(sa.select(DailyCheckin).where(
+        DailyCheckin.member_id == member.id, DailyCheckin.day >= today - timedelta(days=1),
+        DailyCheckin.day <= today))}
+    if today in recent:
+        raise _already_checked_in()
+    yesterday = recent.get(today - timedelta(days=1))
+    streak = yesterday.streak + 1 if yesterday else 1
+    points = checkin_points(streak)
+    transaction = ledger.award(member.id, points, occurred_at=now, actor_id=member.id, memo=CHECKIN_MEMO,
+                               reference=f"{CHECKIN_CATEGORY}:{member.id}:{today.isoformat()}")
+    checkin = DailyCheckin(member_id=member.id, day=today, streak=streak, points=points,
+                           checked_in_at=now, transaction_id=transaction.id)
+    db.session.add(checkin)
+    try:
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()
+        raise _already_checked_in() from None
+    record_audit(member, "checkin.daily", checkin, after={"day": today.isoformat(), "streak": streak,
+                                                         "points": points})
+    db.session.commit()
+    return checkin
+
+
+# --- badges and counters, moved with every posting ----------------------------------------------
+
+@dataclass(frozen=True)
+class PostingFacts:
+    """What the rules need to know of one ledger transaction."""
+
+    kind: str
+    member_id: int
+    occurred_at: datetime
+    created_at: datetime
+    #: Points earned (+) or taken back (−) by an award or its reversal.
+    earned: int = 0
+    category: str | None = None
+    hourly: bool = False
+    quantity: Decimal | None = None
+
+
+def category_of(activity_category: str | None, reference: str | None) -> str | None:
+    """The category the rules count a posting in: its activity's, or the daily check-in's."""
+    if activity_category is None and (reference or "").startswith(CHECKIN_CATEGORY + ":"):
+        return CHECKIN_CATEGORY
+    return activity_category
+
+
+def note_posting(transaction: LedgerTransaction) -> None:
+    """Move the member's counters with a transaction just posted and award the badges it earns."""
+    if transaction.kind not in ("award", "reversal", "spend"):
+        return
+    activity = db.session.get(Activity, transaction.activity_id) if transaction.activity_id else None
+    contribution = (db.session.get(Contribution, transaction.contribution_id)
+                    if transaction.contribution_id else None)
+    issued = sum(leg.amount for leg in transaction.postings if leg.account == "issued")
+    apply_posting(PostingFacts(
+        kind=transaction.kind, member_id=transaction.member_id, occurred_at=transaction.occurred_at,
+        created_at=transaction.created_at, earned=-issued,
+        category=category_of(activity.category if activity else None, transaction.reference),
+        hourly=bool(activity and activity.unit == "hour"),
+        quantity=contribution.quantity if contribution else None))
+
+
+def month_index(moment: datetime) -> int:
+    """The Asia/Shanghai month of a moment as year × 12 + month − 1 (consecutive months differ by 1)."""
+    local = moment.astimezone(SHANGHAI)
+    return local.year * 12 + local.month - 1
+
+
+def _insert(model):
+    """An INSERT that can say ON CONFLICT on this engine."""
+    dialect = db.session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
+
+
+@cache
+def _adder(dialect: str, model, keys: tuple[str, ...], names: tuple[str, ...]):
+    """The upsert that adds to counters ``names`` of the row at ``keys`` (built once per shape)."""
+    columns = model.__table__.c
+    statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model).values(
+        {name: sa.bindparam(name) for name in keys + names})
+    statement = statement.on_conflict_do_update(
+        index_elements=list(keys), set_={name: columns[name] + statement.excluded[name] for name in names})
+    return statement.returning(*(columns[name] for name in names))
+
+
+def _add_to(model, keys: dict, increments: dict) -> sa.Row:
+    """Add to a member's counter row (creating it), answering the counters after."""
+    statement = _adder(db.session.get_bind().dialect.name, model, tuple(keys), tuple(increments))
+    return db.session.execute(statement, {**keys, **increments}).one()
+
+
+def _active_run(member_id: int, month: int) -> int:
+    """The length of the run of consecutive active months through ``month``."""
+    longest = max(ACTIVE_MONTH_RUNS) - 1
+    active = set(db.session.scalars(sa.select(MemberActiveMonth.month).where(
+        MemberActiveMonth.member_id == member_id, MemberActiveMonth.points > 0,
+        MemberActiveMonth.month.between(month - longest, month + longest))))
+    first, last = month, month
+    while first - 1 in active:
+        first -= 1
+    while last + 1 in active:
+        last += 1
+    return last - first + 1
+
+
+def _grant(member_id: int, codes: list[str], awarded_at: datetime) -> None:
+    """Award badges the member does not have yet (the unique constraint decides, on both engines)."""
+    if codes:
+        db.session.execute(_insert(MemberBadge).values(
+            [{"member_id": member_id, "code": code, "awarded_at": awarded_at} for code in codes])
+            .on_conflict_do_nothing(index_elements=["member_id", "code"]))
+
+
+def apply_posting(facts: PostingFacts) -> None:
+    """Apply the badge and star rules to one posting (live, or replayed by a rebuild)."""
+    if facts.kind == "spend":
+        _grant(facts.member_id, ["first_redemption"], facts.created_at)
+        return
+    if facts.kind not in ("award", "reversal") or facts.earned == 0:
+        return
+    badges = []
+    month = month_index(facts.occurred_at)
+    (after,) = _add_to(MemberActiveMonth, {"member_id": facts.member_id, "month": month},
+                       {"points": facts.earned})
+    if after - facts.earned <= 0 < after:
+        run = _active_run(facts.member_id, month)
+        badges += [f"active_months_{length}" for length in ACTIVE_MONTH_RUNS if run >= length]
+    step = 1 if facts.earned > 0 else -1
+    if facts.category is not None and step > 0:
+        badges.append(f"first_{facts.category}")
+    increments = {}
+    if facts.category in COUNTED_CATEGORIES:
+        increments[COUNTED_CATEGORIES[facts.category][0]] = step
+    if facts.category == VOLUNTEER_CATEGORY and facts.hourly and facts.quantity:
+        increments["volunteer_half_hours"] = step * int(Decimal(facts.quantity) * 2)
+    if increments:
+        counters = dict(zip(increments, _add_to(MemberGameStats, {"member_id": facts.member_id}, increments)))
+        if facts.category in COUNTED_CATEGORIES and step > 0:
+            name, thresholds = COUNTED_CATEGORIES[facts.category]
+            badges += [f"{name}_{count}" for count in thresholds if counters[name] == count]
+    _grant(facts.member_id, badges, facts.created_at)
+
+
+# --- rebuilding from the ledger -----------------------------------------------------------------
+
+def _ledger_facts(batch: int = 5000):
+    """Every award, reversal and spend in posting order, as the rules read them, in batches."""
+    issued = (sa.select(LedgerPosting.transaction_id, LedgerPosting.amount)
+              .where(LedgerPosting.account == "issued").subquery())
+    statement = (
+        sa.select(LedgerTransaction.id, LedgerTransaction.kind, LedgerTransaction.member_id,
+                  LedgerTransaction.occurred_at, LedgerTransaction.created_at, LedgerTransaction.reference,
+                  issued.c.amount, Activity.category, Activity.unit, Contribution.quantity)
+        .outerjoin(issued, issued.c.transaction_id == LedgerTransaction.id)
+        .outerjoin(Activity, Activity.id == LedgerTransaction.activity_id)
+        .outerjoin(Contribution, Contribution.id == LedgerTransaction.contribution_id)
+        .where(LedgerTransaction.kind.in_(("award", "reversal", "spend")))
+        .order_by(LedgerTransaction.id).limit(batch))
+    last_id = 0
+    while rows := db.session.execute(statement.where(LedgerTransaction.id > last_id)).all():
+        for _id, kind, member_id, occurred_at, created_at, reference, amount, category, unit, quantity in rows:
+            yield PostingFacts(kind=kind, member_id=member_id, occurred_at=occurred_at,
+                               created_at=created_at, earned=-(amount or 0),
+                               category=category_of(category, reference),
+                               hourly=unit == "hour", quantity=quantity)
+        last_id = rows[-1].id
+
+
+def rebuild_gamification() -> dict:
+    """Forget every badge and counter and derive them again from the ledger; answer counts."""
+    begin_writing(db.session)
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(sa.text(  # postings wait until the rebuild commits
+            "LOCK TABLE member_badge, member_game_stats, member_active_month IN EXCLUSIVE MODE"))
+    for model in (MemberBadge, MemberGameStats, MemberActiveMonth):
+        db.session.execute(sa.delete(model))
+    postings = 0
+    for facts in _ledger_facts():
+        apply_posting(facts)
+        postings += 1
+    badges = db.session.scalar(sa.select(sa.func.count()).select_from(MemberBadge))
+    record_audit(None, "gamification.rebuild", None, after={"postings": postings, "badges": badges})
+    db.session.commit()
+    return {"postings": postings, "badges": badges}
