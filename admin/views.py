@@ -1,5 +1,113 @@
-"""Pages of the organisers' console, under ``/admin``."""
+"""Pages of the organisers' console, under ``/admin``: the console home, its menu and shared helpers.
 
-from flask import Blueprint
+Each section lives in its own module (dashboard, review, activities, events, members, catalogue,
+audit) and adds its routes to ``bp``; every page is limited to the signed-in member's subtree
+by the services it calls (``core.identity.access``).
+"""
 
-bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="templates")
+from __future__ import annotations
+
+from flask import Blueprint, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import login_required
+
+from core.errors import AppError
+from core.identity.access import scope_units
+from core.identity.auth import current_member
+
+bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="templates",
+               static_folder="static", static_url_path="/static")
+
+#: Rows on one page of every console list.
+PAGE_SIZE = 20
+#: Roles that open the console (grid workers review from /review; residents never see it).
+CONSOLE_ROLES = frozenset({"organiser", "admin", "clerk"})
+
+
+def reaches(actor, action: str) -> bool:
+    """Tell whether the actor may do ``action`` somewhere (an org unit or, for clerks, a supermarket)."""
+    if actor is None or not actor.is_active:
+        return False
+    if any(grant.role == "clerk" for grant in actor.grants) and action in ("stock.receive", "voucher.handle"):
+        return True
+    return scope_units(actor, action) != []
+
+
+def require_reach(actor, action: str) -> None:
+    """Refuse a console page with 403 to a member who may do ``action`` nowhere."""
+    if not reaches(actor, action):
+        raise AppError(403)
+
+
+def page_number() -> int:
+    """The ``page`` query parameter, 1 when missing or nonsense."""
+    return max(request.args.get("page", 1, type=int), 1)
+
+
+def page_count(listing: dict) -> int:
+    """How many pages a paginated listing has."""
+    return max(-(-listing["total"] // listing["page_size"]), 1)
+
+
+def show_refusal(form, error: AppError, names: dict | None = None) -> None:
+    """Put a service's refusal, in the reader's language, beside the form fields it names
+    (``names`` maps the service's field names to the form's), or on the first field."""
+    placed = False
+    for key in error.errors:
+        field = getattr(form, (names or {}).get(key, key), None)
+        if field is not None and hasattr(field, "errors"):
+            field.errors = [*field.errors, str(error.message)]
+            placed = True
+    if not placed:
+        first = next(field for field in form if field.type not in ("CSRFTokenField", "HiddenField"))
+        first.errors = [*first.errors, str(error.message)]
+
+
+#: The console's sections: endpoint, label, and the action that opens them.
+SECTIONS = (
+    ("admin.dashboard", _l("Dashboard"), "member.manage"),
+    ("admin.review", _l("Review queue"), "claim.review"),
+    ("admin.activities", _l("Activities"), "activity.manage"),
+    ("admin.events", _l("Events"), "event.manage"),
+    ("admin.members", _l("Members"), "member.manage"),
+    ("admin.imports", _l("Import members"), "member.manage"),
+    ("admin.supermarkets", _l("Supermarkets and stock"), "stock.receive"),
+    ("admin.reports", _l("Monthly report"), "member.manage"),
+    ("admin.audit", _l("Audit log"), "audit.read"),
+)
+
+
+def sections_for(actor) -> list[tuple[str, str]]:
+    """The sections the actor may open, as ``(url, label)``."""
+    return [(url_for(endpoint), str(label)) for endpoint, label, action in SECTIONS if reaches(actor, action)]
+
+
+def is_console_user(actor) -> bool:
+    """Tell whether the actor holds a role that opens the console."""
+    return actor is not None and actor.is_active and any(grant.role in CONSOLE_ROLES for grant in actor.grants)
+
+
+def navigation(actor) -> list:
+    """The header's link to the console, for organisers, administrators and clerks."""
+    return [(url_for("admin.home"), _("Console"))] if is_console_user(actor) else []
+
+
+@bp.context_processor
+def inject_console_sections():
+    """Give the console's menu to its templates."""
+    return {"console_sections": sections_for}
+
+
+@bp.get("/")
+@login_required
+def home():
+    """List the console's sections this member may open."""
+    actor = current_member()
+    sections = sections_for(actor)
+    if not is_console_user(actor) or not sections:
+        raise AppError(403)
+    return render_template("admin/home.html", sections=sections)
+
+
+from admin import activities, audit, catalogue, dashboard, events, members, review  # noqa: E402,F401

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.database import utcnow
 from core.extensions import db
+
+if TYPE_CHECKING:
+    from core.identity.models import Member
 
 
 class AuditEntry(db.Model):
@@ -27,6 +30,8 @@ class AuditEntry(db.Model):
     before: Mapped[dict | None] = mapped_column(sa.JSON)
     after: Mapped[dict | None] = mapped_column(sa.JSON)
     reason: Mapped[str | None] = mapped_column(sa.Text)
+
+    actor: Mapped[Member | None] = relationship(foreign_keys=[actor_id], lazy="joined")
 
 
 def record_audit(actor, action: str, subject, *, before: dict | None = None,
@@ -54,6 +59,62 @@ def change_audited(actor, action: str, subject, changes: dict, reason: str | Non
         record_audit(actor, action, subject, before={key: before[key] for key in changed},
                      after=changed, reason=reason)
     return changed
+
+
+def _visible_to(actor):
+    """A condition on ``AuditEntry`` for what the actor may read: everything for a global admin;
+    else entries by or about members of their subtree, or by staff granted a role there."""
+    from core.identity.access import scope_condition
+    from core.identity.models import Member, OrgUnit, RoleGrant
+
+    condition = scope_condition(actor, "audit.read")
+    if isinstance(condition, sa.sql.elements.True_):
+        return condition
+    members = sa.select(Member.id).join(OrgUnit, OrgUnit.id == Member.org_unit_id).where(condition)
+    staff = (sa.select(RoleGrant.member_id).join(OrgUnit, OrgUnit.id == RoleGrant.org_unit_id)
+             .where(condition))
+    return sa.or_(AuditEntry.actor_id.in_(members), AuditEntry.actor_id.in_(staff),
+                  sa.and_(AuditEntry.subject_type == "member", AuditEntry.subject_id.in_(members)))
+
+
+def _search_audit(actor, *, actor_text: str | None = None, subject_type: str | None = None,
+                  subject_id: int | None = None, action: str | None = None,
+                  since: datetime | None = None, until: datetime | None = None) -> sa.Select:
+    """The audit entries the actor may read that match the filters, newest first."""
+    from core.identity.models import Member
+
+    statement = sa.select(AuditEntry).where(_visible_to(actor))
+    if actor_text:
+        statement = statement.where(AuditEntry.actor_id.in_(sa.select(Member.id).where(sa.or_(
+            Member.name.contains(actor_text, autoescape=True),
+            Member.phone.contains(actor_text, autoescape=True)))))
+    if subject_type:
+        statement = statement.where(AuditEntry.subject_type == subject_type)
+    if subject_id is not None:
+        statement = statement.where(AuditEntry.subject_id == subject_id)
+    if action:
+        statement = statement.where(AuditEntry.action.startswith(action, autoescape=True))
+    if since is not None:
+        statement = statement.where(AuditEntry.at >= since)
+    if until is not None:
+        statement = statement.where(AuditEntry.at < until)
+    return statement.order_by(AuditEntry.id.desc())
+
+
+def list_audit_entries(actor, page: int, page_size: int, **filters) -> dict:
+    """One page of the audit log the actor may read (admins: their subtree; 403 otherwise)."""
+    from core.api import paginate
+
+    return paginate(_search_audit(actor, **filters), page, page_size)
+
+
+def iter_audit_entries(actor, chunk: int = 1000, **filters):
+    """Every matching audit entry the actor may read, newest first, loaded ``chunk`` rows at a time."""
+    statement = _search_audit(actor, **filters)
+    rows = list(db.session.scalars(statement.limit(chunk)))
+    while rows:
+        yield from rows
+        rows = list(db.session.scalars(statement.where(AuditEntry.id < rows[-1].id).limit(chunk)))
 
 
 def _plain(values: dict | None) -> dict | None:

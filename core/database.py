@@ -154,3 +154,27 @@ def write_requests_begin_immediate(app) -> None:
         token = g.pop("begin_immediate_token", None)
         if token is not None:
             _begin_immediate.reset(token)
+
+
+def insert_rows(session, table: sa.Table, rows: list[dict]) -> None:
+    """Insert many rows into ``table`` in the session's transaction, in one go.
+
+    PostgreSQL gets them through COPY (a bulk import of 20,000 members would otherwise spend
+    seconds in per-row statements); other engines through one executemany.
+    """
+    if not rows:
+        return
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        connection.execute(sa.insert(table), rows)
+        return
+    columns = list(rows[0])
+    names = ", ".join(connection.dialect.identifier_preparer.quote(name) for name in columns)
+    statement = f"COPY {table.name} ({names}) FROM STDIN"
+    dbapi = connection.dialect.loaded_dbapi
+    try:
+        with connection.connection.dbapi_connection.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row([row[name] for name in columns])
+    except dbapi.Error as error:  # as SQLAlchemy's own statements raise it (IntegrityError, …)
+        raise sa.exc.DBAPIError.instance(statement, None, error, dbapi.Error) from error

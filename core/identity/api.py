@@ -11,12 +11,13 @@ from flask_smorest import Blueprint
 from core.api import PageQuerySchema, page_schema
 from core.errors import AppError
 from core.identity import services
+from core.identity.activation import activate_member, failed_activation
 from core.identity.auth import (
     current_member, current_token, failed_sign_in, limiter, login_limit, login_phone_key,
 )
 from core.identity.hooks import MeProfile
 from core.identity.schemas import (
-    ChangePasswordSchema, CreateMemberSchema, CreateOrgUnitSchema, CreateSupermarketSchema,
+    ActivateSchema, ChangePasswordSchema, CreateMemberSchema, CreateOrgUnitSchema, CreateSupermarketSchema,
     GrantRoleSchema, MemberQuerySchema, MemberSchema, MeSchema, OrgUnitQuerySchema, OrgUnitSchema,
     ResetPasswordSchema, RevokeRoleQuerySchema, RoleGrantSchema, SignInSchema, SupermarketSchema,
     TokenSchema, UpdateMemberSchema, UpdateMeSchema, UpdateOrgUnitSchema,
@@ -34,10 +35,26 @@ class Tokens(MethodView):
     @blp.response(201, TokenSchema)
     def post(self, body):
         """Sign in: exchange a phone number and password for a bearer token."""
-        member = services.authenticate(body["phone"], body["password"])
-        ttl = timedelta(days=current_app.config["TOKEN_TTL_DAYS"])
-        token, row = services.issue_token(member, ttl)
-        return {"token": token, "expires_at": row.expires_at, "member": member}
+        return _token_for(services.authenticate(body["phone"], body["password"]))
+
+
+def _token_for(member) -> dict:
+    """Issue a bearer token for a member who just proved who they are."""
+    ttl = timedelta(days=current_app.config["TOKEN_TTL_DAYS"])
+    token, row = services.issue_token(member, ttl)
+    return {"token": token, "expires_at": row.expires_at, "member": member}
+
+
+@blp.route("/auth/activate")
+class Activate(MethodView):
+    decorators = [limiter.limit(login_limit, key_func=login_phone_key, deduct_when=failed_activation)]
+
+    @blp.arguments(ActivateSchema)
+    @blp.response(201, TokenSchema)
+    def post(self, body):
+        """Activate an imported member: set the first password with the slip's code; answer a token."""
+        member = activate_member(body["phone"], body["code"], body["password"])
+        return _token_for(member)
 
 
 @blp.route("/auth/tokens/current")

@@ -8,7 +8,7 @@ from core.extensions import db
 from core.identity.models import Member, OrgUnit, RoleGrant, Supermarket
 from core.identity.passwords import hash_password
 
-DEMO_PASSWORD = "pingan2026"
+DEMO_PASSWORD = "pingan2026"  # nosec B105: the published demo login that `make run` prints
 COUNTY = "平安县"
 #: town → community → grids
 TREE = {

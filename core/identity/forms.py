@@ -25,3 +25,16 @@ class ChangePasswordForm(FlaskForm):
                                message=_l("Use %(min)d to %(max)d characters.", min=MIN_LENGTH, max=MAX_LENGTH))])
     confirm = PasswordField(_l("New password again"), validators=[
         DataRequired(), EqualTo("new_password", message=_l("The two new passwords differ."))])
+
+
+class ActivateForm(FlaskForm):
+    """Set one's first password with the activation code from the printed slip."""
+
+    phone = StringField(_l("Phone number"), validators=[
+        DataRequired(), Regexp(r"^1[3-9]\d{9}$", message=_l("Enter an 11-digit mobile number."))])
+    code = StringField(_l("Activation code"), validators=[DataRequired(), Length(max=20)])
+    new_password = PasswordField(_l("New password"), validators=[
+        DataRequired(), Length(min=MIN_LENGTH, max=MAX_LENGTH,
+                               message=_l("Use %(min)d to %(max)d characters.", min=MIN_LENGTH, max=MAX_LENGTH))])
+    confirm = PasswordField(_l("New password again"), validators=[
+        DataRequired(), EqualTo("new_password", message=_l("The two new passwords differ."))])

@@ -151,3 +151,22 @@ class ApiToken(db.Model):
     revoked_at: Mapped[datetime | None]
 
     member: Mapped[Member] = relationship()
+
+
+class ActivationCode(db.Model):
+    """A one-time code that lets a member imported in bulk set their first password.
+
+    Only the SHA-256 of the member's id and the code is stored: the code itself is shown
+    once, on the printed slip. A new code for the same member revokes the older ones.
+    """
+
+    __tablename__ = "activation_code"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(sa.ForeignKey("member.id"), index=True)
+    code_hash: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("member.id"))
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]

@@ -21,7 +21,7 @@ from core.identity.models import ORG_UNIT_KINDS, ApiToken, Member, OrgUnit, Role
 from core.identity.passwords import MIN_LENGTH, hash_password, needs_rehash, verify_password
 
 PHONE_PATTERN = re.compile(r"^1[3-9]\d{9}$")
-TOKEN_PREFIX = "pa_"
+TOKEN_PREFIX = "pa_"  # nosec B105: a marker in front of every token, not a secret
 
 
 def _get(model, object_id: int | None, field: str):
@@ -119,6 +119,14 @@ def list_org_units(actor: Member, parent_id: int | None, page: int, page_size: i
     statement = statement.where(OrgUnit.parent_id == parent_id if parent_id is not None
                                 else OrgUnit.parent_id.is_(None))
     return paginate(statement, page, page_size)
+
+
+def list_units_in_scope(actor: Member, action: str, kind: str | None = None) -> list[OrgUnit]:
+    """The org units (of one kind, if given) where the actor may do ``action``, in tree order."""
+    statement = sa.select(OrgUnit).where(scope_condition(actor, action)).order_by(OrgUnit.path)
+    if kind is not None:
+        statement = statement.where(OrgUnit.kind == kind)
+    return list(db.session.scalars(statement))
 
 
 # --- members -------------------------------------------------------------------------------

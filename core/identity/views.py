@@ -9,8 +9,9 @@ from flask_login import login_required, login_user, logout_user
 
 from core.errors import AppError
 from core.identity import services
+from core.identity.activation import activate_member, failed_activation
 from core.identity.auth import current_member, failed_sign_in, limiter, login_limit, login_phone_key
-from core.identity.forms import ChangePasswordForm, SignInForm
+from core.identity.forms import ActivateForm, ChangePasswordForm, SignInForm
 from core.views import safe_next
 
 bp = Blueprint("identity_pages", __name__)
@@ -38,6 +39,27 @@ def login():
     elif form.is_submitted():
         status = 422
     return render_template("identity/login.html", form=form), status
+
+
+@bp.route("/activate", methods=["GET", "POST"])
+@limiter.limit(login_limit, key_func=login_phone_key, deduct_when=failed_activation, methods=["POST"])
+def activate():
+    """Let an imported member set their first password with the slip's code, then sign them in."""
+    form = ActivateForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            member = activate_member(form.phone.data, form.code.data, form.new_password.data)
+        except AppError as error:
+            form.code.errors.append(error.message)
+            status = error.status
+        else:
+            login_user(member, remember=True)
+            flash(_("Your account is ready. Welcome!"))
+            return redirect(url_for("identity_pages.account"))
+    elif form.is_submitted():
+        status = 422
+    return render_template("identity/activate.html", form=form), status
 
 
 @bp.post("/logout")

@@ -1,0 +1,118 @@
+"""The console's activities (积分规则): list, create, edit and retire. Editing never changes
+points already awarded: a contribution keeps the points it was recorded with."""
+
+from __future__ import annotations
+
+from flask import flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import login_required
+
+from admin.forms import CATEGORY_NAMES, ActivityForm
+from admin.views import PAGE_SIZE, bp, page_count, page_number, require_reach, show_refusal
+from core.errors import AppError
+from core.identity.access import can, require, scope_units
+from core.identity.auth import current_member
+from core.identity.services import list_units_in_scope
+from points import services
+from points.services import SHANGHAI
+
+#: Form fields an edit may change (the code names the activity and stays).
+EDITABLE = ("name", "name_en", "category", "points", "unit", "daily_cap", "needs_review", "starts_at", "ends_at")
+
+
+def _unit_choices(actor) -> list[tuple[str, str]]:
+    """Where an activity may apply: the whole tree (global admins) or a unit of the actor's scope."""
+    units = list_units_in_scope(actor, "activity.manage")
+    everywhere = [("", _("Everywhere"))] if scope_units(actor, "activity.manage") is None else []
+    return everywhere + [(str(unit.id), "　" * unit.depth + unit.name) for unit in units]
+
+
+def _fields(form: ActivityForm) -> dict:
+    """The service's fields from the form (local times are Asia/Shanghai)."""
+    fields = {name: getattr(form, name).data for name in EDITABLE}
+    fields["name_en"] = fields["name_en"] or None
+    for name in ("starts_at", "ends_at"):
+        if fields[name] is not None:
+            fields[name] = fields[name].replace(tzinfo=SHANGHAI)
+    return fields
+
+
+@bp.get("/activities")
+@login_required
+def activities():
+    """List the activities of my subtree (and the tree-wide ones), retired ones last."""
+    actor = current_member()
+    require_reach(actor, "activity.manage")
+    listing = services.list_managed_activities(actor, True, page_number(), PAGE_SIZE)
+    return render_template("admin/activities.html", activities=listing, pages=page_count(listing),
+                           category_names=CATEGORY_NAMES,
+                           can_edit=lambda activity: can(actor, "activity.manage", activity.org_unit))
+
+
+@bp.route("/activities/new", methods=["GET", "POST"])
+@login_required
+def new_activity():
+    """Define a new activity in my subtree."""
+    actor = current_member()
+    require_reach(actor, "activity.manage")
+    form = ActivityForm()
+    form.org_unit.choices = _unit_choices(actor)
+    status, problem = 200, None
+    if form.validate_on_submit():
+        fields = {"code": form.code.data, **_fields(form),
+                  "org_unit_id": int(form.org_unit.data) if form.org_unit.data else None}
+        try:
+            activity = services.create_activity(actor, fields)
+        except AppError as error:
+            show_refusal(form, error, {"org_unit_id": "org_unit", "activity_code": "code"})
+            status, problem = error.status, error
+        else:
+            flash(_("Activity %(name)s created.", name=activity.name))
+            return redirect(url_for("admin.activities"), 303)
+    elif form.is_submitted():
+        status = 422
+    return render_template("admin/activity_form.html", form=form, problem=problem, activity=None), status
+
+
+@bp.route("/activities/<code>", methods=["GET", "POST"])
+@login_required
+def edit_activity(code: str):
+    """Edit an activity of my subtree; points already awarded keep their value."""
+    actor = current_member()
+    activity = services.get_activity(code, "code")
+    require(actor, "activity.manage", activity.org_unit)
+    form = ActivityForm(obj=activity if request.method == "GET" else None)
+    form.org_unit.choices = [(str(activity.org_unit_id or ""), activity.org_unit.name if activity.org_unit
+                              else _("Everywhere"))]
+    form.org_unit.data = str(activity.org_unit_id or "")
+    form.code.data = activity.code
+    if request.method == "GET":
+        for name in ("starts_at", "ends_at"):
+            if getattr(activity, name) is not None:
+                getattr(form, name).data = getattr(activity, name).astimezone(SHANGHAI).replace(tzinfo=None)
+    status, problem = 200, None
+    if form.validate_on_submit():
+        try:
+            services.update_activity(actor, activity, _fields(form))
+        except AppError as error:
+            show_refusal(form, error, {"org_unit_id": "org_unit", "activity_code": "code"})
+            status, problem = error.status, error
+        else:
+            flash(_("Activity %(name)s saved.", name=activity.name))
+            return redirect(url_for("admin.activities"), 303)
+    elif form.is_submitted():
+        status = 422
+    return render_template("admin/activity_form.html", form=form, problem=problem, activity=activity), status
+
+
+@bp.post("/activities/<code>/active")
+@login_required
+def retire_activity(code: str):
+    """Retire an activity (no new points from it), or bring it back."""
+    actor = current_member()
+    activity = services.get_activity(code, "code")
+    retire = request.form.get("active") != "1"
+    services.update_activity(actor, activity, {"active": not retire})
+    flash(_("Activity %(name)s retired.", name=activity.name) if retire
+          else _("Activity %(name)s is active again.", name=activity.name))
+    return redirect(url_for("admin.activities"), 303)

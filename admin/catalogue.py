@@ -1,0 +1,108 @@
+"""The console's supermarkets: the rewards and stock of each, receipts, stocktake corrections with a
+reason, the stock's history and the voucher history — through rewards' services. Clerks see their
+own supermarket only; administrators those of their subtree."""
+
+from __future__ import annotations
+
+from flask import flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import login_required
+
+from admin.forms import ReceiveRewardForm
+from admin.views import PAGE_SIZE, bp, page_count, page_number, require_reach, show_refusal
+from core.errors import AppError
+from core.identity.auth import current_member
+from core.identity.services import get_supermarket
+from rewards import overview, services
+from rewards import stock as stock_service
+from rewards.forms import CorrectStockForm
+from rewards.models import VOUCHER_STATUSES
+from rewards.views import STATUS_NAMES
+
+
+@bp.get("/supermarkets")
+@login_required
+def supermarkets():
+    """List the supermarkets whose stock I keep."""
+    actor = current_member()
+    require_reach(actor, "stock.receive")
+    return render_template("admin/supermarkets.html", shops=overview.list_staffed_supermarkets(actor))
+
+
+def _receive_form(formdata=None) -> ReceiveRewardForm:
+    """The receipt form with every active reward of the catalogue to choose from."""
+    form = ReceiveRewardForm() if formdata else ReceiveRewardForm(formdata=None)
+    form.reward.choices = [("", _("Choose…"))] + [
+        (str(reward.id), reward.name) for reward in services.list_rewards(False, 1, 100)["items"]]
+    return form
+
+
+def _supermarket_page(actor, supermarket_id: int, status: int = 200, receive=None, correct=None,
+                      corrected: int | None = None):
+    """Render a supermarket's stock, history and forms (a refused form keeps what was typed)."""
+    levels = stock_service.stock_levels(actor, supermarket_id)
+    history = stock_service.stock_history(actor, supermarket_id, None, page_number(), PAGE_SIZE)
+    return render_template(
+        "admin/supermarket.html", shop=get_supermarket(supermarket_id), levels=levels, history=history,
+        pages=page_count(history), receive=receive or _receive_form(),
+        correct=correct or CorrectStockForm(formdata=None), corrected=corrected,
+        low=overview.LOW_STOCK_THRESHOLD), status
+
+
+@bp.get("/supermarkets/<int:supermarket_id>")
+@login_required
+def supermarket(supermarket_id: int):
+    """Show a supermarket's rewards with units on hand, reserved and available, and the stock's history."""
+    return _supermarket_page(current_member(), supermarket_id)
+
+
+@bp.post("/supermarkets/<int:supermarket_id>/receive")
+@login_required
+def receive(supermarket_id: int):
+    """Add units received of one reward."""
+    actor = current_member()
+    form = _receive_form(request.form)
+    if not form.validate_on_submit():
+        stock_service.stock_levels(actor, supermarket_id)  # refuse other supermarkets before saying more
+        return _supermarket_page(actor, supermarket_id, 422, receive=form)
+    try:
+        row = stock_service.receive_stock(actor, supermarket_id, int(form.reward.data), form.quantity.data)
+    except AppError as error:
+        if error.status in (403, 404) and "reward_id" not in error.errors:
+            raise
+        show_refusal(form, error, {"reward_id": "reward"})
+        return _supermarket_page(actor, supermarket_id, error.status, receive=form)
+    flash(_("Received %(quantity)d: %(on_hand)d on hand now.", quantity=form.quantity.data, on_hand=row.on_hand))
+    return redirect(url_for("admin.supermarket", supermarket_id=supermarket_id), 303)
+
+
+@bp.post("/supermarkets/<int:supermarket_id>/stock/<int:reward_id>/correct")
+@login_required
+def correct(supermarket_id: int, reward_id: int):
+    """Set the units on hand to a stocktake's count, with a reason; never below what is reserved."""
+    actor = current_member()
+    form = CorrectStockForm()
+    if not form.validate_on_submit():
+        stock_service.stock_levels(actor, supermarket_id)
+        return _supermarket_page(actor, supermarket_id, 422, correct=form, corrected=reward_id)
+    try:
+        row = stock_service.correct_stock(actor, supermarket_id, reward_id, form.quantity.data, form.reason.data)
+    except AppError as error:
+        if error.status in (403, 404):
+            raise
+        show_refusal(form, error)
+        return _supermarket_page(actor, supermarket_id, error.status, correct=form, corrected=reward_id)
+    flash(_("Corrected: %(on_hand)d on hand now.", on_hand=row.on_hand))
+    return redirect(url_for("admin.supermarket", supermarket_id=supermarket_id), 303)
+
+
+@bp.get("/supermarkets/<int:supermarket_id>/vouchers")
+@login_required
+def vouchers(supermarket_id: int):
+    """List a supermarket's vouchers, newest first, optionally of one status."""
+    actor = current_member()
+    status = request.args.get("status") if request.args.get("status") in VOUCHER_STATUSES else None
+    listing = overview.list_supermarket_vouchers(actor, supermarket_id, status, page_number(), PAGE_SIZE)
+    return render_template("admin/vouchers.html", shop=get_supermarket(supermarket_id), vouchers=listing,
+                           pages=page_count(listing), status=status, statuses=VOUCHER_STATUSES,
+                           status_names=STATUS_NAMES)

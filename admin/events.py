@@ -1,0 +1,86 @@
+"""The console's events: list, create, the printable check-in poster, who checked in, close."""
+
+from __future__ import annotations
+
+from flask import flash, redirect, render_template, url_for
+from flask_babel import gettext as _
+from flask_login import login_required
+
+from admin.forms import EventForm
+from admin.views import PAGE_SIZE, bp, page_count, page_number, require_reach, show_refusal
+from core.errors import AppError
+from core.identity.auth import current_member
+from core.identity.services import list_units_in_scope
+from points import events as event_service
+from points import services
+from points.services import SHANGHAI
+
+
+def _event_form(actor) -> EventForm:
+    """The event form with the activities and places the actor may choose."""
+    form = EventForm()
+    form.activity.choices = [("", _("Choose…"))] + [
+        (activity.code, activity.name)
+        for activity in services.list_managed_activities(actor, False, 1, 100)["items"]]
+    form.org_unit.choices = [("", _("Choose…"))] + [
+        (str(unit.id), "　" * unit.depth + unit.name) for unit in list_units_in_scope(actor, "event.manage")]
+    return form
+
+
+@bp.get("/events")
+@login_required
+def events():
+    """List the events of my subtree, newest first."""
+    actor = current_member()
+    require_reach(actor, "event.manage")
+    listing = event_service.list_events(actor, page_number(), PAGE_SIZE)
+    return render_template("admin/events.html", events=listing, pages=page_count(listing))
+
+
+@bp.route("/events/new", methods=["GET", "POST"])
+@login_required
+def new_event():
+    """Schedule an event; its check-in code and poster follow."""
+    actor = current_member()
+    require_reach(actor, "event.manage")
+    form = _event_form(actor)
+    status, problem = 200, None
+    if form.validate_on_submit():
+        try:
+            event = event_service.create_event(
+                actor, form.title.data, form.activity.data, int(form.org_unit.data),
+                form.starts_at.data.replace(tzinfo=SHANGHAI), form.ends_at.data.replace(tzinfo=SHANGHAI))
+        except AppError as error:
+            status, problem = error.status, error
+            show_refusal(form, error, {"activity_code": "activity", "org_unit_id": "org_unit"})
+        else:
+            flash(_("Event %(title)s scheduled.", title=event.title))
+            return redirect(url_for("admin.event", event_id=event.id), 303)
+    elif form.is_submitted():
+        status = 422
+    return render_template("admin/event_form.html", form=form, problem=problem), status
+
+
+@bp.get("/events/<int:event_id>")
+@login_required
+def event(event_id: int):
+    """Show an event: its poster link, who checked in, and the close button."""
+    actor = current_member()
+    shown = event_service.read_event(actor, event_id)
+    checkins = event_service.list_checkins(actor, event_id, page_number(), PAGE_SIZE)
+    return render_template("admin/event.html", event=shown, checkins=checkins, pages=page_count(checkins))
+
+
+@bp.post("/events/<int:event_id>/close")
+@login_required
+def close_event(event_id: int):
+    """Close an event: members still checked in are checked out and awarded their hours."""
+    try:
+        event_service.close_event(current_member(), event_id)
+    except AppError as error:
+        if error.status in (403, 404):
+            raise
+        flash(str(error.message), "error")
+    else:
+        flash(_("Event closed; hours awarded."))
+    return redirect(url_for("admin.event", event_id=event_id), 303)

@@ -1,0 +1,125 @@
+"""Page forms of the organisers' console (Flask-WTF: every posted form carries a CSRF token)."""
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import (BooleanField, DateField, DateTimeLocalField, IntegerField, PasswordField, SelectField,
+                     StringField)
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
+
+from core.identity.passwords import MAX_LENGTH, MIN_LENGTH
+from core.identity.views import ROLE_NAMES
+from points.models import CATEGORIES
+from rewards.forms import ReceiveStockForm
+
+PHONE = Regexp(r"^1[3-9]\d{9}$", message=_l("Enter an 11-digit mobile number."))
+LOCAL_TIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
+
+CATEGORY_NAMES = {
+    "publicity": _l("Safety publicity"), "mediation": _l("Mediating disputes"), "patrol": _l("Patrols"),
+    "assistance": _l("Helping residents in difficulty"), "volunteer_service": _l("Volunteer service"),
+    "hazard_report": _l("Reporting hazards"), "daily_checkin": _l("Daily check-in"), "other": _l("Other"),
+}
+
+
+class ReviewForm(FlaskForm):
+    """Approve or reject the ticked claims; a rejection needs a reason."""
+
+    decision = SelectField(_l("Decision"), choices=[("approve", _l("Approve")), ("reject", _l("Reject"))],
+                           validators=[DataRequired()])
+    reason = StringField(_l("Reason (needed to reject)"), validators=[Optional(), Length(max=500)])
+
+
+class ActivityForm(FlaskForm):
+    """Define or edit what earns points."""
+
+    code = StringField(_l("Code"), validators=[
+        DataRequired(message=_l("Enter a code.")), Length(max=40),
+        Regexp(r"^[a-z0-9_]+$", message=_l("Use lower-case letters, digits and underscores."))])
+    name = StringField(_l("Name"), validators=[DataRequired(message=_l("Enter a name.")), Length(max=100)])
+    name_en = StringField(_l("English name (optional)"), validators=[Optional(), Length(max=100)])
+    category = SelectField(_l("Category"), choices=[(key, CATEGORY_NAMES[key]) for key in CATEGORIES])
+    points = IntegerField(_l("Points"), validators=[
+        InputRequired(message=_l("Enter a number.")),
+        NumberRange(min=1, max=10000, message=_l("Enter a number from 1 to 10000."))])
+    unit = SelectField(_l("Per"), choices=[("each", _l("item")), ("hour", _l("hour"))])
+    daily_cap = IntegerField(_l("Daily cap (optional)"), validators=[
+        Optional(), NumberRange(min=1, max=100000, message=_l("Enter a number from 1 to 100000."))])
+    needs_review = BooleanField(_l("Members' claims need review"), default=True)
+    org_unit = SelectField(_l("Applies in"), coerce=str)
+    starts_at = DateTimeLocalField(_l("From (optional)"), format=LOCAL_TIME_FORMATS, validators=[Optional()])
+    ends_at = DateTimeLocalField(_l("Until (optional)"), format=LOCAL_TIME_FORMATS, validators=[Optional()])
+
+
+class EventForm(FlaskForm):
+    """Schedule an event with a check-in code."""
+
+    title = StringField(_l("Title"), validators=[DataRequired(message=_l("Enter a title.")), Length(max=100)])
+    activity = SelectField(_l("Activity"), validators=[DataRequired(message=_l("Choose an activity."))])
+    org_unit = SelectField(_l("Where"), validators=[DataRequired(message=_l("Choose where."))])
+    starts_at = DateTimeLocalField(_l("Starts"), format=LOCAL_TIME_FORMATS,
+                                   validators=[InputRequired(message=_l("Enter the date and time."))])
+    ends_at = DateTimeLocalField(_l("Ends"), format=LOCAL_TIME_FORMATS,
+                                 validators=[InputRequired(message=_l("Enter the date and time."))])
+
+
+class MemberForm(FlaskForm):
+    """A member's name, phone and grid (the password only when creating)."""
+
+    name = StringField(_l("Name"), validators=[DataRequired(message=_l("Enter a name.")), Length(max=50)])
+    phone = StringField(_l("Phone number"), validators=[DataRequired(message=_l("Enter a phone number.")), PHONE])
+    org_unit = SelectField(_l("Grid"), validators=[DataRequired(message=_l("Choose a grid."))])
+
+
+class NewMemberForm(MemberForm):
+    """Create a member with a first password."""
+
+    password = PasswordField(_l("First password"), validators=[
+        DataRequired(), Length(min=MIN_LENGTH, max=MAX_LENGTH, message=_l(
+            "Use %(min)d to %(max)d characters.", min=MIN_LENGTH, max=MAX_LENGTH))])
+
+
+class ResetPasswordForm(FlaskForm):
+    """Set a new password for a member (their sessions end)."""
+
+    password = PasswordField(_l("New password"), validators=[
+        DataRequired(), Length(min=MIN_LENGTH, max=MAX_LENGTH, message=_l(
+            "Use %(min)d to %(max)d characters.", min=MIN_LENGTH, max=MAX_LENGTH))])
+
+
+class StatusForm(FlaskForm):
+    """Suspend a member, or let them back in."""
+
+    status = SelectField(choices=[("suspended", _l("Suspend")), ("active", _l("Unsuspend"))])
+
+
+class GrantRoleForm(FlaskForm):
+    """Grant a role on an org unit, or clerk at a supermarket."""
+
+    role = SelectField(_l("Role"), choices=list(ROLE_NAMES.items()))
+    target = SelectField(_l("On"), validators=[DataRequired(message=_l("Choose where."))])
+
+
+class RevokeRoleForm(FlaskForm):
+    """Revoke a role, with an optional reason."""
+
+    reason = StringField(_l("Reason"), validators=[Optional(), Length(max=500)])
+
+
+class AuditFilterForm(FlaskForm):
+    """Filter the audit log (a GET form: nothing changes, so no CSRF token)."""
+
+    class Meta:
+        csrf = False
+
+    who = StringField(_l("Who (name or phone)"), validators=[Optional(), Length(max=50)])
+    action = StringField(_l("Action"), validators=[Optional(), Length(max=60)])
+    subject_type = StringField(_l("Subject type"), validators=[Optional(), Length(max=40)])
+    subject_id = IntegerField(_l("Subject id"), validators=[Optional()])
+    since = DateField(_l("From"), validators=[Optional()])
+    until = DateField(_l("Until"), validators=[Optional()])
+
+
+class ReceiveRewardForm(ReceiveStockForm):
+    """Units of a chosen reward received at the supermarket (any reward of the catalogue)."""
+
+    reward = SelectField(_l("Reward"), validators=[DataRequired(message=_l("Choose a reward."))])

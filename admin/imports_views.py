@@ -1,0 +1,153 @@
+"""Pages of the roll import: upload → dry-run report → confirm (the same file again) → slips."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from flask import Response, current_app, render_template, request
+from flask_babel import lazy_gettext as _l
+from flask_login import login_required
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from openpyxl import Workbook
+
+from admin.imports import CONFIRM_MAX_AGE, MAX_UPLOAD_BYTES, check_file, import_roll, mask_phone, read_roll
+from admin.imports_forms import ReissueCodeForm, RollConfirmForm, RollUploadForm
+from admin.views import bp, require_reach
+from core.errors import AppError
+from core.identity.activation import find_member_by_phone, reissue_activation_code
+from core.identity.auth import current_member
+from core.identity.roll import GridIndex
+from core.identity.services import list_units_in_scope
+
+TEMPLATE_HEADER = ["姓名", "手机号", "网格", "期初积分"]
+UPLOAD_ENDPOINTS = frozenset({"admin.imports", "admin.confirm_import"})
+
+
+@bp.url_value_preprocessor
+def allow_roll_uploads(endpoint, _values):
+    """Raise the body limit to 20 MB for roll uploads before the CSRF check reads the body."""
+    if endpoint in UPLOAD_ENDPOINTS and request.method == "POST":
+        request.max_content_length = MAX_UPLOAD_BYTES
+
+
+def _serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="admin.roll-import")
+
+
+def _uploaded(form: RollUploadForm):
+    """Read the chosen file of a form."""
+    upload = form.roll.data
+    return read_roll(upload.filename or "", upload.read())
+
+
+def _render_report(actor, roll, checked, status: int):
+    """Show the dry run: every bad row and why, or what will be imported and the confirm form."""
+    confirm = RollConfirmForm(formdata=None)
+    confirm.checked.data = _serializer().dumps({"sha256": roll.digest, "actor": actor.id})
+    opening = sum(member["opening_balance"] for member in checked.members)
+    return render_template("admin/import_report.html", roll=roll, checked=checked, confirm=confirm,
+                           opening=opening), status
+
+
+def _upload_page(status: int, form=None, reissue=None):
+    """Show the upload page with its two forms (either one kept as the user sent it)."""
+    return render_template("admin/import.html", form=form or RollUploadForm(formdata=None),
+                           reissue=reissue or ReissueCodeForm(formdata=None)), status
+
+
+def _console_member():
+    """The signed-in member, refused unless they manage members somewhere."""
+    actor = current_member()
+    require_reach(actor, "member.manage")
+    return actor
+
+
+@bp.route("/import", methods=["GET", "POST"])
+@login_required
+def imports():
+    """Show the upload form; a posted file gets its dry run (nothing is written)."""
+    actor = _console_member()
+    form = RollUploadForm()
+    if form.validate_on_submit():
+        roll = _uploaded(form)
+        checked = check_file(actor, roll)
+        return _render_report(actor, roll, checked, 422 if checked.problems else 200)
+    return _upload_page(422 if form.is_submitted() else 200, form=form)
+
+
+@bp.post("/import/confirm")
+@login_required
+def confirm_import():
+    """Import the file the dry run checked, all or nothing, and print the activation slips."""
+    actor = _console_member()
+    form = RollConfirmForm()
+    if not form.validate_on_submit():
+        return _upload_page(422, form=form)
+    roll = _uploaded(form)
+    try:
+        proof = _serializer().loads(form.checked.data, max_age=CONFIRM_MAX_AGE)
+    except BadSignature:
+        proof = None
+    if not proof or proof.get("sha256") != roll.digest or proof.get("actor") != actor.id:
+        form.roll.errors = [*form.roll.errors, _l("This is not the file you checked, or the check is more "
+                                                 "than an hour old: check the file again.")]
+        return _upload_page(422, form=form)
+    checked, slips, expires_at = import_roll(actor, roll)
+    if checked.problems:
+        return _render_report(actor, roll, checked, 422)
+    return render_template("admin/import_slips.html", slips=slips, expires_at=expires_at, imported=True)
+
+
+@bp.post("/import/reissue")
+@login_required
+def reissue_code():
+    """Give one member a new activation code and print their slip (the old code stops working)."""
+    actor = _console_member()
+    form = ReissueCodeForm()
+    if form.validate_on_submit():
+        try:
+            member = find_member_by_phone(form.phone.data)
+            code, expires_at = reissue_activation_code(actor, member)
+        except AppError as error:
+            form.phone.errors = [*form.phone.errors, error.message]
+            return _upload_page(error.status, reissue=form)
+        slip = {"name": member.name, "grid": GridIndex().paths.get(member.org_unit_id, ""),
+                "phone": mask_phone(member.phone), "code": code}
+        return render_template("admin/import_slips.html", slips=[slip], expires_at=expires_at, imported=False)
+    return _upload_page(422, reissue=form)
+
+
+def _example_rows(actor) -> list[list[str]]:
+    """Two example rows naming grids of the actor's own area, as the template shows them."""
+    grids = list_units_in_scope(actor, "member.manage", kind="grid")[:2]
+    paths = GridIndex().paths
+    first = paths[grids[0].id] if grids else "城关镇/东街社区/东街一网格"
+    return [["张三", "13800000000", first, "0"], ["李四", "13900000000", paths[grids[-1].id] if grids else first, ""]]
+
+
+@bp.get("/import/template.<fmt>")
+@login_required
+def import_template(fmt: str):
+    """Download an empty roll with its header and two example rows (CSV or XLSX)."""
+    actor = _console_member()
+    rows = [TEMPLATE_HEADER, *_example_rows(actor)]
+    if fmt == "csv":
+        text = io.StringIO()
+        csv.writer(text).writerows(rows)
+        body, mimetype = ("\ufeff" + text.getvalue()).encode(), "text/csv; charset=utf-8"
+    elif fmt == "xlsx":
+        workbook = Workbook()
+        sheet = workbook.active
+        for row in rows:
+            sheet.append(row)
+        for column in ("B",):  # phone numbers stay text, not numbers Excel would reformat
+            for cell in sheet[column]:
+                cell.number_format = "@"
+        output = io.BytesIO()
+        workbook.save(output)
+        body, mimetype = output.getvalue(), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    else:
+        raise AppError(404)
+    return Response(body, mimetype=mimetype,
+                    headers={"Content-Disposition": f"attachment; filename=roll-template.{fmt}"})

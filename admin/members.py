@@ -1,0 +1,183 @@
+"""The console's members: search by name or phone, create, edit, move to another grid, suspend
+and unsuspend, reset the password, grant and revoke roles — through identity's services, which
+check every right again."""
+
+from __future__ import annotations
+
+from flask import flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import login_required
+
+from admin.forms import GrantRoleForm, MemberForm, NewMemberForm, ResetPasswordForm, RevokeRoleForm, StatusForm
+from admin.views import PAGE_SIZE, bp, page_count, page_number, reaches, require_reach, show_refusal
+from core.errors import AppError
+from core.identity import services
+from core.identity.access import require, scope_units
+from core.identity.auth import current_member
+from core.identity.views import ROLE_NAMES
+from points.ledger import balance_of
+from rewards.overview import list_staffed_supermarkets
+
+
+def _grid_choices(actor) -> list[tuple[str, str]]:
+    """The grids the actor manages members in."""
+    return [("", _("Choose…"))] + [(str(unit.id), unit.name)
+                                   for unit in services.list_units_in_scope(actor, "member.manage", "grid")]
+
+
+def _target_choices(actor) -> list[tuple[str, str]]:
+    """Where the actor may grant roles: org units (``u:<id>``, ``u:`` everywhere) and supermarkets."""
+    choices = [("u:", _("Everywhere"))] if scope_units(actor, "role.manage") is None else []
+    choices += [(f"u:{unit.id}", "　" * unit.depth + unit.name)
+                for unit in services.list_units_in_scope(actor, "role.manage")]
+    choices += [(f"s:{shop.id}", shop.name) for shop in list_staffed_supermarkets(actor, "role.manage")]
+    return choices
+
+
+@bp.get("/members")
+@login_required
+def members():
+    """Search the members of my subtree by name or phone."""
+    actor = current_member()
+    require_reach(actor, "member.manage")
+    query = (request.args.get("q") or "").strip()[:50]
+    listing = services.list_members(actor, org_unit_id=None, query=query or None, page=page_number(),
+                                    page_size=PAGE_SIZE)
+    return render_template("admin/members.html", members=listing, pages=page_count(listing), query=query)
+
+
+@bp.route("/members/new", methods=["GET", "POST"])
+@login_required
+def new_member():
+    """Create a member in a grid of my subtree."""
+    actor = current_member()
+    require_reach(actor, "member.manage")
+    form = NewMemberForm()
+    form.org_unit.choices = _grid_choices(actor)
+    status = 200
+    if form.validate_on_submit():
+        try:
+            member = services.create_member(actor, form.name.data, form.phone.data, form.password.data,
+                                            int(form.org_unit.data))
+        except AppError as error:
+            show_refusal(form, error, {"org_unit_id": "org_unit"})
+            status = error.status
+        else:
+            flash(_("Member %(name)s created.", name=member.name))
+            return redirect(url_for("admin.member", member_id=member.id), 303)
+    elif form.is_submitted():
+        status = 422
+    return render_template("admin/member_new.html", form=form), status
+
+
+def _member_page(actor, member, status: int = 200, **forms):
+    """Render a member's page with its forms (those given keep what was typed)."""
+    edit = forms.get("edit") or MemberForm(formdata=None, obj=member, org_unit=str(member.org_unit_id or ""))
+    edit.org_unit.choices = _grid_choices(actor)
+    grant = forms.get("grant") or GrantRoleForm(formdata=None)
+    grant.target.choices = _target_choices(actor) if reaches(actor, "role.manage") else []
+    return render_template(
+        "admin/member.html", person=member, edit=edit, grant=grant, role_names=ROLE_NAMES,
+        status_form=forms.get("status") or StatusForm(formdata=None),
+        password=forms.get("password") or ResetPasswordForm(formdata=None),
+        revoke=RevokeRoleForm(formdata=None), grants=services.list_grants(actor, member),
+        balance=balance_of(member.id),
+        may_grant=reaches(actor, "role.manage")), status
+
+
+def _managed_member(actor, member_id: int):
+    """A member the actor manages (404 when unknown, 403 outside the actor's subtree)."""
+    member = services.get_member(member_id)
+    require(actor, "member.manage", member)
+    return member
+
+
+@bp.route("/members/<int:member_id>", methods=["GET", "POST"])
+@login_required
+def member(member_id: int):
+    """Show a member; edit their name, phone and grid (moving them to another grid)."""
+    actor = current_member()
+    person = _managed_member(actor, member_id)
+    if request.method == "GET":
+        return _member_page(actor, person)
+    form = MemberForm()
+    form.org_unit.choices = _grid_choices(actor)
+    if not form.validate_on_submit():
+        return _member_page(actor, person, 422, edit=form)
+    try:
+        services.update_member(actor, person, {"name": form.name.data, "phone": form.phone.data,
+                                               "org_unit_id": int(form.org_unit.data)})
+    except AppError as error:
+        show_refusal(form, error, {"org_unit_id": "org_unit"})
+        return _member_page(actor, person, error.status, edit=form)
+    flash(_("Saved."))
+    return redirect(url_for("admin.member", member_id=member_id), 303)
+
+
+@bp.post("/members/<int:member_id>/status")
+@login_required
+def member_status(member_id: int):
+    """Suspend a member (their sessions end) or let them back in."""
+    actor = current_member()
+    person = _managed_member(actor, member_id)
+    form = StatusForm()
+    if not form.validate_on_submit():
+        return _member_page(actor, person, 422, status=form)
+    try:
+        services.update_member(actor, person, {"status": form.status.data})
+    except AppError as error:
+        show_refusal(form, error, {})
+        return _member_page(actor, person, error.status, status=form)
+    flash(_("Suspended.") if form.status.data == "suspended" else _("Active again."))
+    return redirect(url_for("admin.member", member_id=member_id), 303)
+
+
+@bp.post("/members/<int:member_id>/password")
+@login_required
+def member_password(member_id: int):
+    """Set a new password for a member; their sessions and tokens end."""
+    actor = current_member()
+    person = _managed_member(actor, member_id)
+    form = ResetPasswordForm()
+    if not form.validate_on_submit():
+        return _member_page(actor, person, 422, password=form)
+    services.reset_password(actor, person, form.password.data)
+    flash(_("The password has been reset."))
+    return redirect(url_for("admin.member", member_id=member_id), 303)
+
+
+@bp.post("/members/<int:member_id>/roles")
+@login_required
+def grant_member_role(member_id: int):
+    """Grant a role on an org unit, or clerk at a supermarket (administrators)."""
+    actor = current_member()
+    person = services.get_member(member_id)
+    services.read_member(actor, person)
+    form = GrantRoleForm()
+    form.target.choices = _target_choices(actor)
+    if not form.validate_on_submit():
+        return _member_page(actor, person, 422, grant=form)
+    kind, _sep, target_id = form.target.data.partition(":")
+    target = int(target_id) if target_id else None
+    try:
+        services.grant_role(actor, person, form.role.data, target if kind == "u" else None,
+                            target if kind == "s" else None)
+    except AppError as error:
+        show_refusal(form, error, {"org_unit_id": "target", "supermarket_id": "target"})
+        return _member_page(actor, person, error.status, grant=form)
+    flash(_("Role granted."))
+    return redirect(url_for("admin.member", member_id=member_id), 303)
+
+
+@bp.post("/members/<int:member_id>/roles/<int:grant_id>/revoke")
+@login_required
+def revoke_member_role(member_id: int, grant_id: int):
+    """Revoke one of a member's roles (administrators)."""
+    actor = current_member()
+    person = services.get_member(member_id)
+    services.read_member(actor, person)
+    form = RevokeRoleForm()
+    form.validate_on_submit()
+    services.revoke_role(actor, person, grant_id, form.reason.data or None)
+    flash(_("Role revoked."))
+    return redirect(url_for("admin.member", member_id=member_id), 303)

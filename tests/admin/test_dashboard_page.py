@@ -1,0 +1,31 @@
+"""The dashboard: this month's figures and bars for the organiser's town, and month boundaries in Shanghai."""
+
+import re
+from datetime import datetime, timezone
+
+from points import services
+from points.stats import month_bounds
+from tests.rewards.conftest import person
+from tests.support.pages import signed_in
+
+
+def test_the_dashboard_shows_this_months_points_members_and_categories(app, console):
+    with app.app_context():
+        for key in ("resident", "villager", "outsider"):
+            services.approve_contribution(person(console, "global_admin"), console.claims[key])
+    page = signed_in(app, console, "organiser").get("/admin/dashboard").get_data(as_text=True)
+    this_month = page.split('id="month-2"')[0]
+    assert '<dd class="issued">40</dd>' in this_month  # the outsider's 20 are town B's
+    assert '<dd class="active">2</dd>' in this_month
+    assert '<dd class="pending">0</dd>' in page
+    chart = re.findall(r'<svg class="chart".*?</svg>', page, re.S)[-1]
+    assert "调解矛盾纠纷" in chart and re.search(r'<rect class="bar" [^>]*width="(\d+)"', chart).group(1) != "0"
+    assert "style=" not in page and "<script" not in page
+
+
+def test_months_are_counted_in_shanghai_time():
+    start, end = month_bounds(datetime(2026, 12, 31, 17, 0, tzinfo=timezone.utc))  # 01:00 on 1 January there
+    assert (start.year, start.month, start.day, end.year, end.month) == (2027, 1, 1, 2027, 2)
+    start, end = month_bounds(datetime(2026, 12, 31, 15, 0, tzinfo=timezone.utc))
+    assert (start.month, end.year, end.month, end.day) == (12, 2027, 1, 1)
+    assert start.utcoffset().total_seconds() == 8 * 3600
