@@ -8,8 +8,10 @@ WORKERS ?= 2
 export FLASK_APP := wsgi
 #: Packages with their own message catalogue (as TRANSLATED_PACKAGES in app.py).
 TRANSLATED := core points rewards admin
+#: The application's code, scanned by bandit in `make test`.
+SCANNED := app.py wsgi.py gunicorn.conf.py core points rewards admin
 
-.PHONY: run test bench translations extract-messages clean
+.PHONY: run test bench audit translations extract-messages clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,10 +49,11 @@ run: $(VENV)/.runtime translations
 	@echo
 	@echo "Ping'an Points is at http://$(HOST):$(PORT)/  (API docs: http://$(HOST):$(PORT)/api/v1/docs)"
 	@echo
-	$(BIN)/gunicorn --bind $(HOST):$(PORT) --workers $(WORKERS) --access-logfile - wsgi:app
+	$(BIN)/gunicorn --bind $(HOST):$(PORT) --workers $(WORKERS) wsgi:app
 
 ## test: install test tools and run every test (SQLite and PostgreSQL, browser tests in Chromium)
 test: $(VENV)/.dev translations
+	$(BIN)/bandit --quiet --configfile pyproject.toml --recursive $(SCANNED)
 	$(BIN)/python -m pytest
 
 ## bench: benchmark the service under gunicorn beside a bare-Flask floor (SQLite and PostgreSQL);
@@ -58,5 +61,13 @@ test: $(VENV)/.dev translations
 bench: $(VENV)/.dev translations
 	$(BIN)/python -m bench
 
+## audit: look the pinned packages up in the vulnerability database (needs the network;
+## pip-audit lives in its own virtualenv so the test environment stays as pinned)
+audit:
+	test -x .venv-audit/bin/pip-audit || ($(PYTHON) -m venv .venv-audit && \
+	  .venv-audit/bin/pip install --quiet pip-audit==2.10.1)
+	.venv-audit/bin/pip-audit --strict --disable-pip --no-deps --progress-spinner off \
+	  --requirement requirements.txt --requirement requirements-dev.txt
+
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis
+	rm -rf $(VENV) .venv-audit .pytest_cache .hypothesis

@@ -46,11 +46,12 @@ def trust_proxies(app: Flask) -> None:
 
 def register_extensions(app: Flask) -> None:
     """Bind storage, migrations, the API, languages and security to the app."""
-    from core.api import Api, require_json_body
+    from core.api import Api, IdConverter, require_json_body
     from core.database import configure_sqlite, write_requests_begin_immediate
     from core.extensions import babel, db, migrate
     from core.i18n import HTML_LANG, LANGUAGE_NAMES, html_lang, select_locale
     from core.identity.auth import init_auth
+    from core.observability import init_observability
     from core.qr.keys import warm_signing_key
     from core.security import init_security
 
@@ -69,7 +70,9 @@ def register_extensions(app: Flask) -> None:
                    default_translation_directories=";".join(
                        f"{package}/translations" for package in TRANSLATED_PACKAGES))
     init_security(app)
+    init_observability(app)
     init_auth(app)
+    app.url_map.converters["int"] = IdConverter  # before any route is added
     app.extensions["api"] = Api(app)
     app.before_request(require_json_body)
 
@@ -87,6 +90,7 @@ def register_blueprints(app: Flask) -> None:
     import core.identity.views
     import core.views
     import points.api
+    import points.leaderboard_api
     import points.views
     import rewards.api
     import rewards.views
@@ -94,7 +98,8 @@ def register_blueprints(app: Flask) -> None:
     api = app.extensions["api"]
     app.register_blueprint(core.views.bp)
     app.register_blueprint(core.identity.views.bp)
-    for blueprint in (core.identity.api.blp, points.api.blp, rewards.api.blp):
+    for blueprint in (core.identity.api.blp, points.api.blp, points.leaderboard_api.blp,
+                      rewards.api.blp):
         api.register_blueprint(blueprint)
     for blueprint in (points.views.bp, rewards.views.bp, admin.views.bp):
         app.register_blueprint(blueprint)
@@ -114,7 +119,7 @@ def register_cli(app: Flask) -> None:
     from core.identity.demo import seed_identity_demo
     from core.idempotency import init_idempotency_cli
     from core.qr.cli import init_qr_cli
-    from points.cli import init_points_cli
+    from points.cli import init_leaderboards_cli, init_points_cli
     from rewards.cli import init_rewards_cli
     from rewards.demo import seed_rewards_demo
     from points.demo import seed_points_demo
@@ -123,6 +128,7 @@ def register_cli(app: Flask) -> None:
     init_qr_cli(app)
     init_idempotency_cli(app)
     init_points_cli(app)
+    init_leaderboards_cli(app)
     init_rewards_cli(app)
 
 
@@ -130,9 +136,12 @@ def register_hooks(app: Flask) -> None:
     """Let packages fill the platform's hooks: ``GET /me`` details and the header's links."""
     from core.identity.hooks import register_me_extension, register_nav_links
     from points.services import points_for_me
+    import admin.views
     import points.views
     import rewards.views
 
     register_me_extension(app, points_for_me)
     register_nav_links(app, points.views.navigation)
+    register_nav_links(app, points.views.leaderboard_navigation)
     register_nav_links(app, rewards.views.navigation)
+    register_nav_links(app, admin.views.navigation)

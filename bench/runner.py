@@ -11,7 +11,7 @@ from pathlib import Path
 from bench.databases import DATABASES
 from bench.load import run_load
 from bench.scenarios import FLOOR, FLOOR_AGAIN, SCENARIOS, Context, Scenario
-from bench.server import Gunicorn, production_env, run_flask
+from tests.support.gunicorn import Gunicorn, production_env, run_flask
 from bench.settings import ROOT, Settings
 
 

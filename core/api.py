@@ -8,11 +8,16 @@ import flask_smorest
 import marshmallow as ma
 from flask import request
 from marshmallow import fields, validate
+from werkzeug.routing import IntegerConverter
 
 from core.errors import AppError
 
 API_PREFIX = "/api/v1"
 MAX_PAGE_SIZE = 100
+#: The largest id there can be: both engines store ids as signed 64-bit integers.
+MAX_ID = 2**63 - 1
+#: Pages beyond this are refused rather than turned into an offset no database takes.
+MAX_PAGE = 1_000_000
 #: Methods whose body must be JSON unless the view accepts uploads.
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
@@ -42,10 +47,18 @@ class Api(flask_smorest.Api):
         """Leave error handling to ``core.errors.register_error_handlers``."""
 
 
+class IdConverter(IntegerConverter):
+    """``<int:…>`` in URLs, bounded to what the databases hold: a larger number matches no route (404)."""
+
+    def __init__(self, url_map, *args, **kwargs):
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(url_map, *args, **kwargs)
+
+
 class PageQuerySchema(ma.Schema):
     """``page`` and ``page_size`` of a list (page size at most 100)."""
 
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))
     page_size = fields.Integer(load_default=20, validate=validate.Range(min=1, max=MAX_PAGE_SIZE))
 
 

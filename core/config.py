@@ -54,6 +54,8 @@ class BaseConfig:
     TOKEN_TTL_DAYS = 30
     #: Days a reserved voucher stays open before its points and stock are released.
     VOUCHER_TTL_DAYS = 7
+    #: Days the activation code of a member imported in bulk stays valid.
+    ACTIVATION_CODE_TTL_DAYS = 30
     #: A font with Chinese glyphs for posters and printouts (default: Debian's usual places).
     CJK_FONT_PATH: str | None = None
     #: The address residents reach the service at, for the URLs inside QR codes
@@ -65,6 +67,11 @@ class BaseConfig:
     LOGIN_FAILURE_LIMIT = "5 per 15 minutes"
     RATELIMIT_DEFAULT = "300 per minute"
     RATELIMIT_STORAGE_URI = "memory://"
+
+    #: One JSON line per request on stderr (request id, route, status, latency, member).
+    ACCESS_LOG = True
+    #: The bearer token a Prometheus scraper sends to ``/metrics`` (unset: no metrics page).
+    METRICS_TOKEN: str | None = None
 
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
@@ -87,7 +94,8 @@ class TestConfig(BaseConfig):
     TESTING = True
     PROPAGATE_EXCEPTIONS = False  # tests see the 500 a client would see
     SQLITE_SYNCHRONOUS = "NORMAL"  # test databases are thrown away: skip the fsync per commit
-    SECRET_KEY = "test-secret-key-that-is-long-enough-for-tests"
+    ACCESS_LOG = False
+    SECRET_KEY = "test-secret-key-that-is-long-enough-for-tests"  # nosec B105: production refuses it
 
 
 class ProductionConfig(BaseConfig):
@@ -139,9 +147,11 @@ def load_config(app, overrides: dict | None = None) -> None:
         app.config["SQLALCHEMY_DATABASE_URI"] = env["DATABASE_URL"]
     if env.get("RATELIMIT_STORAGE_URI"):
         app.config["RATELIMIT_STORAGE_URI"] = env["RATELIMIT_STORAGE_URI"]
-    for name in ("CJK_FONT_PATH", "PUBLIC_BASE_URL"):
+    for name in ("CJK_FONT_PATH", "PUBLIC_BASE_URL", "METRICS_TOKEN"):
         if env.get(name):
             app.config[name] = env[name]
+    if env.get("ACCESS_LOG"):
+        app.config["ACCESS_LOG"] = env["ACCESS_LOG"].lower() not in ("0", "false", "no", "off")
     if env.get("TRUSTED_PROXIES"):
         app.config["TRUSTED_PROXIES"] = int(env["TRUSTED_PROXIES"])
     app.config.update(overrides)

@@ -7,7 +7,7 @@ import logging
 from flask import Flask, jsonify, render_template, request
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 log = logging.getLogger(__name__)
@@ -130,9 +130,24 @@ def handle_database_busy(error: OperationalError):
     return error_response(503, "unavailable", DEFAULTS[503][1], headers={"Retry-After": "5"})
 
 
+def handle_value_out_of_range(error: Exception):
+    """Answer 422 when a number or text is beyond what the database column holds; write nothing.
+
+    Schemas bound what they can; this catches the rest (an id beyond 64 bits on SQLite,
+    ``integer out of range`` or ``value too long`` on PostgreSQL).
+    """
+    from core.extensions import db
+
+    db.session.rollback()
+    log.info("value out of range on %s %s: %s", request.method, request.path, error)
+    return error_response(422, "validation_error", _l("A value is out of range."))
+
+
 def register_error_handlers(app: Flask) -> None:
     """Register the handlers once, at app level."""
     app.register_error_handler(AppError, handle_app_error)
     app.register_error_handler(OperationalError, handle_database_busy)
+    app.register_error_handler(OverflowError, handle_value_out_of_range)
+    app.register_error_handler(DataError, handle_value_out_of_range)
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(InternalServerError, handle_internal_error)

@@ -63,6 +63,11 @@ class Cluster:
         """Create the cluster and start it tuned for tests (no fsync: data is thrown away)."""
         self._run("initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust",
                   "-E", "UTF8", "--locale=C", "--no-sync")
+        self.resume()
+        return self
+
+    def resume(self) -> None:
+        """Start the server (again) on the same port with the same settings, and wait for it."""
         options = " ".join([
             f"-p {self.port}", "-c listen_addresses=127.0.0.1", f"-c unix_socket_directories={self.root}",
             "-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off",
@@ -71,7 +76,10 @@ class Cluster:
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "server.log"),
                   "-o", options, "-w", "-t", "60", "start")
         self._wait_ready()
-        return self
+
+    def pause(self) -> None:
+        """Stop the server with a fast shutdown (sessions cut, as in a crash), keeping its data."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "-t", "60", "stop")
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + 30
