@@ -24,11 +24,13 @@ blp = Blueprint("rewards", __name__, url_prefix="/api/v1", description="Rewards 
 
 
 class VoucherView:
-    """A voucher with the text of its QR code, for the schema."""
+    """A voucher for the schema, with the text of its QR code and its short code for its owner only."""
 
-    def __init__(self, voucher):
+    def __init__(self, voucher, viewer):
         self._voucher = voucher
-        self.payload = vouchers.voucher_payload(voucher, public_base_url())
+        shown = vouchers.shows_code_to(viewer, voucher)
+        self.payload = vouchers.voucher_payload(voucher, public_base_url()) if shown else None
+        self.short_code = voucher.short_code if shown else None
 
     def __getattr__(self, name):
         return getattr(self._voucher, name)
@@ -150,8 +152,9 @@ class Vouchers(MethodView):
     @blp.response(200, page_schema(VoucherSchema))
     def get(self, query):
         """List one's own vouchers, newest first."""
-        page = vouchers.list_vouchers(current_member(), query["status"], query["page"], query["page_size"])
-        page["items"] = [VoucherView(voucher) for voucher in page["items"]]
+        member = current_member()
+        page = vouchers.list_vouchers(member, query["status"], query["page"], query["page_size"])
+        page["items"] = [VoucherView(voucher, member) for voucher in page["items"]]
         return page
 
     @blp.arguments(ReserveVoucherSchema)
@@ -159,7 +162,8 @@ class Vouchers(MethodView):
     @blp.response(201, VoucherSchema)
     def post(self, body):
         """Reserve rewards at one supermarket: points are held and stock reserved until the counter."""
-        return VoucherView(vouchers.reserve_voucher(current_member(), body["supermarket_id"], body["items"]))
+        member = current_member()
+        return VoucherView(vouchers.reserve_voucher(member, body["supermarket_id"], body["items"]), member)
 
 
 @blp.route("/vouchers/scan")
@@ -175,8 +179,9 @@ class ScanVoucher(MethodView):
 class VoucherItem(MethodView):
     @blp.response(200, VoucherSchema)
     def get(self, voucher_id):
-        """Show a voucher (its owner, or a clerk of its supermarket)."""
-        return VoucherView(vouchers.get_voucher(current_member(), voucher_id))
+        """Show a voucher (its owner, or a clerk of its supermarket — without its code)."""
+        member = current_member()
+        return VoucherView(vouchers.get_voucher(member, voucher_id), member)
 
 
 @blp.route("/vouchers/<int:voucher_id>/fulfil")
@@ -186,8 +191,9 @@ class FulfilVoucher(MethodView):
     @blp.response(200, VoucherSchema)
     def post(self, body, voucher_id):
         """Hand the rewards over against the resident's code; the held points are spent, once."""
-        return VoucherView(vouchers.fulfil_voucher(current_member(), voucher_id, body["payload"],
-                                                   body["short_code"]))
+        member = current_member()
+        return VoucherView(vouchers.fulfil_voucher(member, voucher_id, body["payload"], body["short_code"]),
+                           member)
 
 
 @blp.route("/vouchers/<int:voucher_id>/cancel")
@@ -196,15 +202,16 @@ class CancelVoucher(MethodView):
     @blp.response(200, VoucherSchema)
     def post(self, voucher_id):
         """Cancel a reserved voucher (its owner, or a clerk of its supermarket); points and stock go back."""
-        return VoucherView(vouchers.cancel_voucher(current_member(), voucher_id))
+        member = current_member()
+        return VoucherView(vouchers.cancel_voucher(member, voucher_id), member)
 
 
 @blp.route("/vouchers/<int:voucher_id>/qr.svg")
 class VoucherCodeSvg(MethodView):
     @blp.response(200, content_type="image/svg+xml")
     def get(self, voucher_id):
-        """The voucher's QR code as SVG (its owner, or a clerk of its supermarket)."""
-        voucher = vouchers.get_voucher(current_member(), voucher_id)
+        """The voucher's QR code as SVG (its owner only)."""
+        voucher = vouchers.get_own_voucher(current_member(), voucher_id)
         return Response(render_svg(vouchers.voucher_payload(voucher, public_base_url())),
                         mimetype="image/svg+xml", headers={"Cache-Control": "private, no-store"})
 
@@ -213,7 +220,7 @@ class VoucherCodeSvg(MethodView):
 class VoucherCodePng(MethodView):
     @blp.response(200, content_type="image/png")
     def get(self, voucher_id):
-        """The voucher's QR code as PNG (its owner, or a clerk of its supermarket)."""
-        voucher = vouchers.get_voucher(current_member(), voucher_id)
+        """The voucher's QR code as PNG (its owner only)."""
+        voucher = vouchers.get_own_voucher(current_member(), voucher_id)
         return Response(render_png(vouchers.voucher_payload(voucher, public_base_url())),
                         mimetype="image/png", headers={"Cache-Control": "private, no-store"})

@@ -134,11 +134,11 @@ class VoucherItemSchema(ma.Schema):
 
 
 class VoucherSchema(ma.Schema):
-    """A voucher, with ``payload``: exactly the text its QR code holds."""
+    """A voucher; to its owner also ``payload`` (exactly the text its QR code holds) and ``short_code``."""
 
     id = fields.Integer()
-    short_code = fields.String()
-    payload = fields.String()
+    short_code = fields.String(allow_none=True, metadata={"description": "null except for the owner"})
+    payload = fields.String(allow_none=True, metadata={"description": "null except for the owner"})
     points = fields.Integer()
     status = fields.String()
     supermarket = fields.Nested(RefSchema)

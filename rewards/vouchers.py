@@ -388,6 +388,24 @@ def get_voucher(actor: Member, voucher_id: int, now: datetime | None = None) -> 
     return voucher
 
 
+def shows_code_to(actor: Member, voucher: Voucher) -> bool:
+    """Whether ``actor`` may see the voucher's code: only its owner, since the code spends the points.
+
+    Clerks and admins read a voucher to hand its goods over, but get its code only by scanning
+    the resident's phone (or being told the short code) — never from the service.
+    """
+    return voucher.member_id == actor.id
+
+
+def get_own_voucher(actor: Member, voucher_id: int, now: datetime | None = None) -> Voucher:
+    """Return a voucher to its owner only (for its QR code); anyone else is refused."""
+    if actor is None:
+        raise AppError(401)
+    if get_voucher_row(voucher_id).member_id != actor.id:
+        raise AppError(403, message=_l("Only the voucher's owner may see its code."))
+    return get_voucher(actor, voucher_id, now)
+
+
 def list_vouchers(member: Member, status: str | None = None, page: int = 1, page_size: int = 20,
                   now: datetime | None = None) -> dict:
     """List a member's own vouchers, newest first (expiring those that are due)."""

@@ -132,6 +132,18 @@ def test_a_typed_short_code_shows_the_voucher_and_the_clerk_hands_it_over(app):
     assert old.status_code == 409 and "赵店员" in old.get_data(as_text=True)
 
 
+def test_the_counter_never_shows_a_reserved_voucher_s_code_without_the_resident(app):
+    world = shop_world(app)
+    with app.app_context():
+        voucher_id, short_code, _payload = reserve(world)
+    clerk = signed_in(app, world, "clerk")
+    for url in (f"/counter/vouchers/{voucher_id}", f"/counter/vouchers/{voucher_id}?code=WRONGCODE"):
+        html = clerk.get(url).get_data(as_text=True)
+        assert short_code not in html and 'id="fulfil"' not in html, url
+    history = clerk.get(f"/admin/supermarkets/{world.shops['a']}/vouchers").get_data(as_text=True)
+    assert short_code not in history
+
+
 def test_the_counter_refuses_bad_codes_in_plain_chinese(app):
     world = shop_world(app)
     with app.app_context():

@@ -241,12 +241,15 @@ def test_the_voucher_api_end_to_end(app, client, stocked):
     replay = client.post("/api/v1/vouchers", json=body, headers={**resident, "Idempotency-Key": "k1"})
     assert replay.json["id"] == voucher["id"]
     assert client.get("/api/v1/vouchers", headers=resident).json["total"] == 1
-    assert client.get(f"/api/v1/vouchers/{voucher['id']}", headers=clerk).status_code == 200
+    as_clerk = client.get(f"/api/v1/vouchers/{voucher['id']}", headers=clerk)
+    assert as_clerk.status_code == 200 and as_clerk.json["payload"] is None and as_clerk.json["short_code"] is None
     assert client.get(f"/api/v1/vouchers/{voucher['id']}", headers=stocked.headers["villager"]).status_code == 403
     svg = client.get(f"/api/v1/vouchers/{voucher['id']}/qr.svg", headers=resident)
     assert svg.status_code == 200 and svg.mimetype == "image/svg+xml"
-    png = client.get(f"/api/v1/vouchers/{voucher['id']}/qr.png", headers=clerk)
+    png = client.get(f"/api/v1/vouchers/{voucher['id']}/qr.png", headers=resident)
     assert png.status_code == 200 and png.data.startswith(b"\x89PNG")
+    for image in ("qr.png", "qr.svg"):  # the code spends the points: only its owner sees it
+        assert client.get(f"/api/v1/vouchers/{voucher['id']}/{image}", headers=clerk).status_code == 403
     scan = client.post("/api/v1/vouchers/scan", json={"payload": voucher["payload"]}, headers=clerk)
     assert scan.status_code == 200 and scan.json["member"]["display_name"] == "张*民"
     assert client.post("/api/v1/vouchers/scan", json={}, headers=clerk).status_code == 422
