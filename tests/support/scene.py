@@ -1,0 +1,196 @@
+"""A world with something of each kind in both towns, for tests that call every endpoint.
+
+``build_scene`` adds to ``tests/factories.py``'s world: a tree-wide activity and one
+scoped to each town, a reward with a picture stocked at both supermarkets, points for
+everybody, an open event, a pending claim with a photo and a reserved voucher in each
+town, and last month's published honour rolls. Its ``fresh_*`` methods add one more
+object each, for calls that use one up (approve, fulfil, close …).
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal
+
+import sqlalchemy as sa
+from PIL import Image
+from werkzeug.datastructures import FileStorage
+
+from core.database import begin_writing, utcnow
+from core.extensions import db
+from core.identity.activation import issue_activation_codes
+from core.identity.models import Member, OrgUnit, RoleGrant
+from points import events, ledger, services
+from points.leaderboards.honour import close_month, last_month
+from points.photos import store_photo
+from rewards import images, stock, vouchers
+from rewards.services import create_reward
+from tests.factories import auth, build_world, make_activity, make_member, password_hash
+
+BASE_URL = "http://localhost/"
+POINTS_EACH = 1000
+STOCK_EACH = 500
+
+
+def picture(fmt: str = "PNG", size: tuple[int, int] = (64, 48)) -> bytes:
+    """A small picture's bytes."""
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (200, 40, 40)).save(buffer, fmt)
+    return buffer.getvalue()
+
+
+def upload(fmt: str = "PNG", name: str = "picture.png") -> FileStorage:
+    """A picture as an uploaded file."""
+    return FileStorage(io.BytesIO(picture(fmt)), filename=name, content_type=f"image/{fmt.lower()}")
+
+
+def _with_grant(member: Member) -> tuple[int, int]:
+    """A new member's id and the id of their one grant."""
+    return member.id, db.session.scalar(sa.select(RoleGrant.id).where(RoleGrant.member_id == member.id))
+
+
+@dataclass
+class Scene:
+    """Ids of the world and of one object of each kind per side ("inside" town A, "outside" town B)."""
+
+    world: object
+    ids: dict[str, dict[str, int]] = field(default_factory=dict)
+    codes: dict[str, str] = field(default_factory=dict)
+    reward_id: int = 0
+
+    # --- sides ---------------------------------------------------------------------------------
+
+    def unit(self, scope: str, inside: str, outside: str) -> int:
+        """An org unit's id on the given side."""
+        return self.world.units[inside if scope == "inside" else outside]
+
+    def shop(self, scope: str) -> int:
+        """The supermarket's id on the given side."""
+        return self.world.shops["a" if scope == "inside" else "b"]
+
+    def owner(self, scope: str) -> int:
+        """The resident whose objects lie on the given side (not one of the actors)."""
+        return self.world.people["villager" if scope == "inside" else "outsider"]
+
+    def person(self, key: str) -> Member:
+        """Load one of the world's members."""
+        return db.session.get(Member, self.world.people[key])
+
+    def member(self, member_id: int) -> Member:
+        """Load a member by id."""
+        return db.session.get(Member, member_id)
+
+    # --- fresh objects (call inside an app context) ------------------------------------------
+
+    def fresh_member(self, scope: str) -> int:
+        """A new resident in the side's grid."""
+        unit = db.session.get(OrgUnit, self.unit(scope, "grid_a", "grid_b"))
+        return make_member("新居民", unit).id
+
+    def fresh_grant(self, scope: str) -> tuple[int, int]:
+        """A new grid worker of the side's grid: answer (member id, grant id)."""
+        unit = db.session.get(OrgUnit, self.unit(scope, "grid_a", "grid_b"))
+        return _with_grant(make_member("新网格员", unit, role="grid_worker", on=unit))
+
+    def fresh_global_grant(self) -> tuple[int, int]:
+        """A new global admin (an admin grant on no org unit): answer (member id, grant id)."""
+        return _with_grant(make_member("新管理员", role="admin", on=None))
+
+    def fresh_activation(self, scope: str) -> tuple[str, str]:
+        """A new imported resident with an activation code: answer (phone, code)."""
+        member = self.member(self.fresh_member(scope))
+        code = issue_activation_codes([member.id], None)[member.id]
+        db.session.commit()
+        return member.phone, code
+
+    def fresh_claim(self, member_id: int, photo_id: int | None = None) -> int:
+        """A member's own pending claim of the tree-wide activity."""
+        member = self.member(member_id)
+        return services.record_contribution(member, member_id, "patrol", Decimal(1),
+                                            utcnow() - timedelta(hours=1), photo_id=photo_id).id
+
+    def fresh_award(self, member_id: int) -> int:
+        """A contribution recorded (approved at once) by the global admin."""
+        return services.record_contribution(self.person("global_admin"), member_id, "patrol", Decimal(1),
+                                            utcnow() - timedelta(hours=1)).id
+
+    def fresh_event(self, scope: str) -> int:
+        """An event running now in the side's town."""
+        now = utcnow()
+        return events.create_event(self.person("global_admin"), "夜间巡逻", "patrol",
+                                   self.unit(scope, "town_a", "town_b"), now - timedelta(hours=1),
+                                   now + timedelta(hours=2)).id
+
+    def event_code(self, event_id: int) -> str:
+        """The text of an event's check-in code."""
+        return events.checkin_url(events.get_event(event_id), BASE_URL)
+
+    def fresh_checkin(self, member_id: int, scope: str) -> int:
+        """A member checked in to a new event on the side."""
+        event_id = self.fresh_event(scope)
+        return events.check_in(self.member(member_id), self.event_code(event_id)).id
+
+    def fresh_voucher(self, member_id: int, scope: str) -> int:
+        """A member's reserved voucher for one unit of the reward at the side's supermarket."""
+        return vouchers.reserve_voucher(self.member(member_id), self.shop(scope),
+                                        [{"reward_id": self.reward_id, "quantity": 1}]).id
+
+    def voucher_code(self, voucher_id: int) -> str:
+        """The text of a voucher's QR code."""
+        return vouchers.voucher_payload(vouchers.get_voucher_row(voucher_id), BASE_URL)
+
+    def fresh_token(self, key: str, *, reset_password: bool = False) -> dict:
+        """Bearer headers of a new token of one of the world's members (their password reset first)."""
+        member = self.person(key)
+        if reset_password:
+            member.password_hash = password_hash()
+        return auth(member)
+
+    def ensure_picture(self) -> None:
+        """Give the reward its picture again if a call removed it."""
+        images.set_reward_image(self.person("global_admin"), self.reward_id, upload())
+
+
+def give_points(member_ids, points: int) -> None:
+    """Award points straight through the ledger, in one transaction."""
+    begin_writing(db.session)
+    for member_id in member_ids:
+        ledger.award(member_id, points, occurred_at=utcnow(), actor_id=None)
+    db.session.commit()
+
+
+def build_scene() -> Scene:
+    """Build the world and one object of each kind on each side (call inside an app context)."""
+    world = build_world()
+    scene = Scene(world)
+    admin = scene.person("global_admin")
+    make_activity("patrol", points=10)
+    for scope, town in (("inside", "town_a"), ("outside", "town_b")):
+        code = f"drill_{town}"
+        make_activity(code, points=5, org_unit=db.session.get(OrgUnit, world.units[town]))
+        scene.codes[scope] = code
+    scene.reward_id = create_reward(admin, {"name": "肥皂", "points_cost": 10, "per_member_limit": None}).id
+    scene.ensure_picture()
+    for shop_id in world.shops.values():
+        stock.receive_stock(admin, shop_id, scene.reward_id, STOCK_EACH)
+    give_points(world.people.values(), POINTS_EACH)
+    for scope in ("inside", "outside"):
+        owner = scene.owner(scope)
+        photo = store_photo(scene.member(owner), upload("JPEG", "evidence.jpg"))
+        scene.ids[scope] = {"event": scene.fresh_event(scope), "photo": photo.id,
+                            "claim": scene.fresh_claim(owner, photo.id),
+                            "voucher": scene.fresh_voucher(owner, scope)}
+    close_month(last_month())
+    scene.event_code(scene.ids["inside"]["event"])  # makes the QR signing key before any call
+    return scene
+
+
+def snapshot() -> dict[str, list]:
+    """Every row of every table, to show that a refused call wrote nothing."""
+    db.session.rollback()
+    rows = {}
+    for table in db.metadata.sorted_tables:
+        rows[table.name] = sorted(tuple(map(repr, row)) for row in db.session.execute(sa.select(table)))
+    return rows
