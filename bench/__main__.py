@@ -1,4 +1,11 @@
-"""``python -m bench``: benchmark each engine beside the bare floor; print one table, keep JSON."""
+"""``python -m bench``: benchmark each engine beside the bare floor; print one table, keep JSON.
+
+Tuned by ``BENCH_*`` environment variables (see bench/README.md): BENCH_SECONDS, BENCH_WARMUP,
+BENCH_MEMBERS (default 200000), BENCH_SCENARIOS (e.g. "award,fulfil"; keys: me, leaderboard,
+award, claim, login, checkin, reserve, fulfil), BENCH_CONNECTIONS, BENCH_WORKERS, BENCH_THREADS,
+BENCH_GRID_WORKERS, BENCH_ENGINES. The first run for a size and schema builds the dataset into
+bench/data/ once. Compare two runs with ``python -m bench.compare OLD.json NEW.json``.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +23,9 @@ from bench.settings import Settings
 
 def main() -> int:
     """Run every engine in ``BENCH_ENGINES``; answer 1 if the ledger check failed anywhere."""
+    if {"-h", "--help"} & set(sys.argv[1:]):
+        print(__doc__)
+        return 0
     sys.stdout.reconfigure(line_buffering=True)  # keep the table after the progress lines
     settings = Settings.from_env()
     results = {

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from openpyxl import Workbook
 
 from app import create_app
-from bench.databases import DATABASES, EngineMissing
+from bench.databases import EMPTY_DATABASES, EngineMissing
 from core.extensions import db
 from core.identity.models import Member
 from points.ledger import verify_ledger
@@ -61,7 +61,7 @@ def _token(html: str, name: str = "csrf_token") -> str:
 def run_engine(engine: str) -> list[tuple]:
     """Import a CSV and an XLSX roll on one engine; answer (engine, format, dry run s, import s, members)."""
     results = []
-    with DATABASES[engine]() as url:
+    with EMPTY_DATABASES[engine]() as url:
         app = create_app({"APP_ENV": "test", "SQLALCHEMY_DATABASE_URI": url, "SQLITE_SYNCHRONOUS": "FULL",
                           "RATELIMIT_ENABLED": False})
         with app.app_context():
@@ -116,4 +116,4 @@ def main(engines: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:] or list(DATABASES))
+    main(sys.argv[1:] or list(EMPTY_DATABASES))

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from bench.databases import EngineMissing
+from bench.databases import EngineMissing, schema_revision
 from bench.settings import ROOT
 from tests.support.postgres import Cluster, execute_autocommit, find_bin_dir
 
@@ -213,7 +213,7 @@ class KeptCluster(Cluster):
 def prepared(engine: str, members: int, awards: int) -> tuple[str, KeptCluster | None, dict]:
     """The dataset's URL on ``engine`` (loaded the first time), the cluster to pause, and its facts."""
     DATA_DIR.mkdir(parents=True, exist_ok=True)
-    name = f"leaderboards_{members}_{awards}"
+    name = f"leaderboards_{members}_{awards}_{schema_revision()}"  # a schema change means a new load
     marker = DATA_DIR / f"{name}.{engine}.json"
     now = datetime.now(timezone.utc).replace(microsecond=0)
     if engine == "sqlite":

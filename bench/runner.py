@@ -1,18 +1,14 @@
-"""One engine's run: database, migration, dataset, the floor, the scenarios, memory, ledger check."""
+"""One engine's run: a pristine copy of the dataset, the floor, the scenarios, memory, ledger check."""
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
-import tempfile
-from pathlib import Path
 
 from bench.databases import DATABASES
 from bench.load import run_load
 from bench.scenarios import FLOOR, FLOOR_AGAIN, SCENARIOS, Context, Scenario
-from tests.support.gunicorn import Gunicorn, production_env, run_flask
-from bench.settings import ROOT, Settings
+from bench.settings import Settings
+from tests.support.gunicorn import Gunicorn, run_flask
 
 
 def say(message: str) -> None:
@@ -46,21 +42,6 @@ def compare_with_floor(rows: list[dict]) -> None:
         row["floor_percent"] = 100 * row["request_rate"] / floor if floor else None
 
 
-def prepare(env: dict[str, str], settings: Settings, workdir: Path) -> dict:
-    """Migrate the database and load the dataset in their own processes; answer the fixture."""
-    migrated = run_flask(env, "db", "upgrade")
-    if migrated.returncode != 0:
-        raise RuntimeError(f"flask db upgrade failed:\n{migrated.stderr[-2000:]}")
-    fixture_path = workdir / "fixture.json"
-    loaded = subprocess.run([sys.executable, "-m", "bench.data", str(fixture_path), str(settings.members),
-                             str(settings.grid_workers)], cwd=ROOT, env=env, capture_output=True,
-                            text=True, timeout=600)
-    if loaded.returncode != 0:
-        raise RuntimeError(f"loading the dataset failed:\n{loaded.stderr[-2000:]}")
-    say("  " + loaded.stdout.strip())
-    return json.loads(fixture_path.read_text())
-
-
 def verify_ledger(env: dict[str, str]) -> dict:
     """Run ``flask ledger verify``; answer whether it passed and what it said."""
     verified = run_flask(env, "ledger", "verify")
@@ -71,10 +52,9 @@ def verify_ledger(env: dict[str, str]) -> dict:
 
 def bench_engine(engine: str, settings: Settings) -> dict:
     """Benchmark the service on one engine, with the floor measured right before it."""
-    say(f"[{engine}] preparing {settings.members} members")
-    with DATABASES[engine]() as database_url, tempfile.TemporaryDirectory(prefix="pingan-bench-") as workdir:
-        env = production_env(database_url)
-        fixture = prepare(env, settings, Path(workdir))
+    say(f"[{engine}] preparing {settings.members:,} members (built once, then copied)")
+    scenarios = settings.selected(SCENARIOS)
+    with DATABASES[engine](settings) as (env, fixture):
         rows = []
         say(f"[{engine}] floor: bench.floor:app, {settings.workers} workers × {settings.threads} threads")
         with Gunicorn("bench.floor:app", env, settings.workers, settings.threads, "/floor") as floor:
@@ -82,9 +62,11 @@ def bench_engine(engine: str, settings: Settings) -> dict:
             floor_memory = floor.worker_memory()
             say(f"[{engine}] service: wsgi:app")
             with Gunicorn("wsgi:app", env, settings.workers, settings.threads, "/healthz") as service:
-                rows += [measure(scenario, service, fixture, settings) for scenario in SCENARIOS]
+                rows += [measure(scenario, service, fixture, settings) for scenario in scenarios]
                 service_memory = service.worker_memory()
-                service_log = service.log_tail(2000).splitlines()
+                # The whole log: the JSON access log writes a line per request, so a tail would
+                # hide the warnings of all but the last scenario.
+                service_log = service.log.read_text(errors="replace").splitlines()
             # The idle floor server waited meanwhile: measure it again to show how much the
             # machine drifted during the scenarios (its "% floor" is the drift).
             rows.append(measure(FLOOR_AGAIN, floor, fixture, settings))

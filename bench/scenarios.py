@@ -20,8 +20,10 @@ from bench.load import Operation, Request, call
 API = "/api/v1"
 #: A ceiling on any scenario's rate here, to make enough events for distinct check-ins.
 MAX_CHECKINS_PER_SECOND = 3000
-#: The scenario DESIGN.md's targets are about.
+#: The scenarios the design targets are about.
 AWARD_SCENARIO = "award POST /contributions"
+FULFIL_SCENARIO = "scan + fulfil a voucher"
+LEADERBOARD_SCENARIO = "leaderboard top 50 + me"
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,7 @@ class Context:
 class Scenario:
     """A named load: its operations, what one operation is, and the floor it is compared with."""
 
+    key: str  # what BENCH_SCENARIOS selects it by
     name: str
     floor: str  # the floor row it is compared with: "GET" or "POST"
     unit: str  # what one operation is: "req", or "pair" for two requests
@@ -147,15 +150,38 @@ def _scan_and_fulfil(context: Context) -> Callable[[], Operation]:
     return operation
 
 
-FLOOR = (Scenario("floor GET /floor", "GET", "req", 1, _floor_get),
-         Scenario("floor POST /floor", "POST", "req", 1, _floor_post))
+def _reserve(context: Context) -> Callable[[], Operation]:
+    rng, residents, fixture = random.Random(7), context.fixture["residents"], context.fixture
+
+    def operation():
+        _member_id, _phone, token = rng.choice(residents)
+        yield Request("POST", f"{API}/vouchers", {"supermarket_id": fixture["supermarket_id"],
+                                                 "items": [{"reward_id": fixture["reward_id"], "quantity": 1}]}, token)
+    return operation
+
+
+def _leaderboard(context: Context) -> Callable[[], Operation]:
+    # A random resident's month board, top 50 + me, at their county, town or grid (the scope is random).
+    rng, residents, scopes = random.Random(8), context.fixture["residents"], context.fixture["scopes"]
+
+    def operation():
+        index = rng.randrange(len(residents))
+        yield Request("GET", f"{API}/leaderboards/members?org_unit_id={rng.choice(scopes[index])}&period=month"
+                             f"&limit=50", token=residents[index][2])
+    return operation
+
+
+FLOOR = (Scenario("floor_get", "floor GET /floor", "GET", "req", 1, _floor_get),
+         Scenario("floor_post", "floor POST /floor", "POST", "req", 1, _floor_post))
 #: The POST floor once more after the scenarios: how far the machine drifted meanwhile.
-FLOOR_AGAIN = Scenario("floor POST /floor, again after", "POST", "req", 1, _floor_post)
+FLOOR_AGAIN = Scenario("floor_again", "floor POST /floor, again after", "POST", "req", 1, _floor_post)
 SCENARIOS = (
-    Scenario("GET /me", "GET", "req", 1, _me),
-    Scenario(AWARD_SCENARIO, "POST", "req", 1, _award),
-    Scenario("claim + approve", "POST", "pair", 2, _claim_and_approve),
-    Scenario("login POST /auth/tokens", "POST", "req", 1, _login),
-    Scenario("check-in POST /checkins", "POST", "req", 1, _checkin),
-    Scenario("scan + fulfil a voucher", "POST", "pair", 2, _scan_and_fulfil),
+    Scenario("me", "GET /me", "GET", "req", 1, _me),
+    Scenario("leaderboard", LEADERBOARD_SCENARIO, "GET", "req", 1, _leaderboard),
+    Scenario("award", AWARD_SCENARIO, "POST", "req", 1, _award),
+    Scenario("claim", "claim + approve", "POST", "pair", 2, _claim_and_approve),
+    Scenario("login", "login POST /auth/tokens", "POST", "req", 1, _login),
+    Scenario("checkin", "check-in POST /checkins", "POST", "req", 1, _checkin),
+    Scenario("reserve", "voucher reserve POST /vouchers", "POST", "req", 1, _reserve),
+    Scenario("fulfil", FULFIL_SCENARIO, "POST", "pair", 2, _scan_and_fulfil),
 )
