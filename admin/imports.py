@@ -152,7 +152,7 @@ def read_roll(filename: str, data: bytes) -> RollFile:
     if not numbered:
         roll.problems.append((FILE, "", _l("The file is empty.")))
         return roll
-    (_first, header), data_records = numbered[0], numbered[1:]
+    header, data_records = numbered[0][1], numbered[1:]
     positions = _header(header, roll.problems)
     if len(data_records) > MAX_ROWS:
         roll.problems.append((FILE, "", _l("The file has more than %(count)d rows: split it into "

@@ -24,6 +24,7 @@ from core.identity.access import require
 from core.identity.models import ActivationCode, Member
 from core.identity.services import PHONE_PATTERN, _check_password, _set_password
 
+
 def code_hash(member_id: int, code: str) -> str:
     """Return the stored form of a member's code: SHA-256 of the member id and the code."""
     return hashlib.sha256(f"{member_id}:{code}".encode()).hexdigest()

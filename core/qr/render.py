@@ -15,7 +15,6 @@ from functools import lru_cache
 import qrcode
 from PIL import Image
 from qrcode.constants import ERROR_CORRECT_M
-from qrcode.exceptions import DataOverflowError
 
 ERROR_CORRECTION = ERROR_CORRECT_M
 #: Any mask scans; fixing one saves the library's eight trial layouts.

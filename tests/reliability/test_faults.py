@@ -26,7 +26,7 @@ from points import ledger
 from points.models import Contribution, LedgerTransaction
 from rewards.models import Stock, StockMovement, Voucher
 from tests.conftest import dispose, make_app, migrate_database
-from tests.factories import auth, build_world, make_activity
+from tests.factories import build_world, make_activity
 from tests.support.gunicorn import Gunicorn, production_env, run_flask
 from tests.support.postgres import Cluster, find_bin_dir
 
