@@ -8,7 +8,7 @@ filtered by the org units the actor reaches, so a town's organiser sees only the
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 import sqlalchemy.orm
@@ -17,6 +17,7 @@ from core.identity.access import scope_condition
 from core.identity.models import Member, OrgUnit
 from core.extensions import db
 from points.models import Activity, Contribution, LedgerPosting, LedgerTransaction, MemberBalance
+from points.leaderboards.totals import period_bounds
 from points.services import SHANGHAI
 
 
@@ -40,10 +41,7 @@ class MonthFigures:
 
 def month_bounds(moment: datetime) -> tuple[datetime, datetime]:
     """Return the start and end of the Asia/Shanghai calendar month containing ``moment``."""
-    local = moment.astimezone(SHANGHAI).date().replace(day=1)
-    following = date(local.year + local.month // 12, local.month % 12 + 1, 1)
-    return (datetime.combine(local, time.min, tzinfo=SHANGHAI),
-            datetime.combine(following, time.min, tzinfo=SHANGHAI))
+    return period_bounds("month", moment.astimezone(SHANGHAI).date())
 
 
 def _members_in(condition) -> sa.Select:

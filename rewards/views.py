@@ -13,7 +13,7 @@ from markupsafe import Markup
 from core.errors import AppError
 from core.identity.access import COUNTER, can
 from core.identity.auth import current_member
-from core.identity.services import get_supermarket, list_supermarkets
+from core.identity.services import get_supermarket, list_supermarkets, mask_name
 from core.qr.render import render_svg
 from points.api import public_base_url
 from rewards import services, vouchers
@@ -123,7 +123,7 @@ def _member_name(voucher) -> str:
     """The resident's masked name, from the counter's view or from the voucher itself."""
     if isinstance(voucher, dict):
         return voucher["member"]["display_name"]
-    return vouchers.masked_name(voucher.member.name)
+    return mask_name(voucher.member.name)
 
 
 @bp.get("/counter/vouchers/<int:voucher_id>")

@@ -13,7 +13,6 @@ Fulfilling re-reads the voucher's status under its lock, so it happens at most o
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask import current_app
@@ -28,9 +27,10 @@ from core.errors import AppError
 from core.extensions import db
 from core.identity.access import COUNTER, can
 from core.identity.models import Member
-from core.identity.services import get_supermarket
+from core.identity.services import get_supermarket, mask_name
 from core.qr.signing import InvalidCode, PayloadKind, code_url, sign_payload, verify_payload
 from points import ledger
+from points.services import SHANGHAI
 from rewards.models import Reward, Stock, Voucher, VoucherItem
 from rewards.services import inactive_reward, one_transaction
 from rewards.stock import lock_stock, move_stock
@@ -42,7 +42,6 @@ SHORT_CODE_ALPHABET = CODE_ALPHABET
 SHORT_CODE_LENGTH = CODE_LENGTH
 SHORT_CODE_ATTEMPTS = 5
 MAX_QUANTITY = 99
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 OPEN_OR_USED = ("reserved", "fulfilled")
 #: What may change on a voucher once issued: read again under its lock.
 VOUCHER_STATE = ("status", "fulfilled_at", "fulfilled_by_id", "cancelled_at", "cancelled_by_id")
@@ -92,15 +91,6 @@ def voucher_from_code(payload: str | None = None, short_code: str | None = None)
             voucher.supermarket_id, voucher.points, _unix(voucher.expires_at)):
         raise InvalidCode("mismatch", "payload")
     return voucher
-
-
-def masked_name(name: str) -> str:
-    """Mask a name for the counter: 张*明, 张*, A***b."""
-    if len(name) <= 1:
-        return name
-    if len(name) == 2:
-        return name[0] + "*"
-    return name[0] + "*" * (len(name) - 2) + name[-1]
 
 
 # --- rights and states -----------------------------------------------------------------------
@@ -285,7 +275,7 @@ def counter_view(voucher: Voucher) -> dict:
     """What the clerk sees: the voucher, the resident's masked name, the items and points."""
     return {"id": voucher.id, "short_code": voucher.short_code, "status": voucher.status,
             "points": voucher.points, "created_at": voucher.created_at, "expires_at": voucher.expires_at,
-            "supermarket": voucher.supermarket, "member": {"display_name": masked_name(_member_name(voucher))},
+            "supermarket": voucher.supermarket, "member": {"display_name": mask_name(_member_name(voucher))},
             "items": voucher.items}
 
 

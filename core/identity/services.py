@@ -24,6 +24,15 @@ PHONE_PATTERN = re.compile(r"^1[3-9]\d{9}$")
 TOKEN_PREFIX = "pa_"  # nosec B105: a marker in front of every token, not a secret
 
 
+
+def mask_name(name: str) -> str:
+    """Mask a name wherever others see it (boards, the counter): 张三明 → 张*明, 张三 → 张*, 王 → *."""
+    if len(name) <= 1:
+        return "*"
+    if len(name) == 2:
+        return name[0] + "*"
+    return name[0] + "*" * (len(name) - 2) + name[-1]
+
 def _get(model, object_id: int | None, field: str):
     """Load a row by id or refuse with 404 naming the field that pointed at it."""
     row = db.session.get(model, object_id) if object_id is not None else None

@@ -20,7 +20,6 @@ import bisect
 import threading
 import time as clock
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask import current_app
@@ -29,10 +28,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from core.extensions import db
+from core.identity.services import mask_name
 from core.identity.models import STAFF_ROLES, Member, OrgUnit, RoleGrant
 from points.models import SCOPE_DEPTHS, LedgerPosting, LedgerTransaction, LeaderboardTotal
+from points.services import SHANGHAI
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 PERIODS = ("week", "month", "quarter", "year", "all")
 METRICS = ("total", "per_capita")
 SCOPES = tuple(f"scope{depth}_id" for depth in range(SCOPE_DEPTHS))
@@ -259,15 +259,6 @@ def rebuild_totals() -> dict:
 
 
 # --- reading boards ------------------------------------------------------------------------
-
-def mask_name(name: str) -> str:
-    """Mask a name for public boards: 张三明 → 张*明, 张三 → 张*."""
-    if len(name) <= 1:
-        return "*"
-    if len(name) == 2:
-        return name[0] + "*"
-    return name[0] + "*" * (len(name) - 2) + name[-1]
-
 
 def display_name(name: str, anonymous: bool):
     """The name a public board shows: masked, or 匿名 for a member who chose anonymity."""
