@@ -227,7 +227,7 @@ def test_refusals_on_the_review_page_are_flashed_never_a_500(app, client, activi
     assert "flash-error" in reviewer.get("/review").get_data(as_text=True)
     assert contributions(client, world, who="grid_worker", status="pending")[0]["id"] == own["id"]
     outsider = signed_in(app, world, "grid_worker_b")
-    token_b = csrf_token(outsider.get("/review").get_data(as_text=True))
+    token_b = csrf_token(outsider.get("/me").get_data(as_text=True))
     assert outsider.post(f"/review/{own['id']}/reject", data={"csrf_token": token_b, "reason": "x"}).status_code == 303
     assert contributions(client, world, who="grid_worker", status="pending")[0]["id"] == own["id"]
 
