@@ -38,7 +38,8 @@ SUBJECT_NAMES = {
     "member": _l("Member"), "org_unit": _l("Org unit"), "role_grant": _l("Role"),
     "supermarket": _l("Supermarket"), "activity": _l("Activity"), "contribution": _l("Contribution"),
     "event": _l("Event"), "checkin": _l("Check-in"), "daily_checkin": _l("Daily check-in"),
-    "reward": _l("Reward"), "stock": _l("Stock"), "voucher": _l("Voucher"), "system": _l("System"),
+    "reward": _l("Reward"), "stock_movement": _l("Stock movement"), "voucher": _l("Voucher"),
+    "system": _l("System"),
 }
 
 #: The roll's columns as its header names them in Chinese (the file's own language).

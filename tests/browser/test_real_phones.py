@@ -10,6 +10,9 @@ from urllib.parse import urlsplit
 
 from PIL import Image
 
+from core.extensions import db
+from core.identity.models import Member
+
 from tests.browser.conftest import new_phone, sign_in
 from tests.factories import PASSWORD
 from tests.support.pages import signed_in
@@ -191,6 +194,9 @@ def test_no_page_of_any_role_scrolls_sideways_at_360_px(browser, live_scene):
     world = scene.world
     paths = page_paths(live_app, scene)
     assert len(paths) > 40
+    with live_app.app_context():  # a long name must not push anything off the screen either
+        db.session.get(Member, world.people["villager"]).name = "长" * 50
+        db.session.commit()
     wide, visited = [], 0
     roles = [("villager", False), ("villager", True), ("grid_worker", False), ("clerk", False),
              ("organiser", False), ("admin", False)]

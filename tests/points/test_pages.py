@@ -106,6 +106,21 @@ def test_the_claim_form_creates_a_pending_claim_with_a_photo(app, client, activi
     assert photo.status_code == 200 and Image.open(io.BytesIO(photo.data)).size == (1280, 960)
 
 
+def test_the_claim_form_takes_a_camera_photo_of_six_megabytes_sent_without_the_shrinking_script(app, client, activities):
+    world = activities
+    out = io.BytesIO()
+    Image.frombytes("RGB", (4000, 3000), random.Random(6).randbytes(4000 * 3000 * 3)).save(out, "JPEG", quality=70)
+    assert len(out.getvalue()) > 6 * 1024 * 1024
+    resident = signed_in(app, world, "resident")
+    form = resident.get("/me/claims/new").get_data(as_text=True)
+    assert 'data-shrink="1600"' in form and f'data-max-bytes="{20 * 1024 * 1024}"' in form
+    response = claim_form(resident, photo=(io.BytesIO(out.getvalue()), "IMG_0001.jpg"))
+    assert response.status_code == 303
+    photo = client.get(f"/api/v1/photos/{contributions(client, world)[0]['photo_id']}",
+                       headers=world.headers["resident"])
+    assert Image.open(io.BytesIO(photo.data)).size == (1280, 960)
+
+
 def test_the_claim_form_takes_a_phone_sized_photo_above_the_one_megabyte_limit(app, client, activities):
     world = activities
     out = io.BytesIO()
