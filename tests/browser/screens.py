@@ -25,14 +25,37 @@ SHOTS = [("resident-home.png", "13800000005", "/"),
          ("clerk-stock.png", "13800000004", "/counter/stock")]
 
 
+#: A colour for each demo reward's picture.
+COLOURS = ("#f3d9a4", "#f2c1b6", "#cfe3c1", "#c6dcef", "#e2cfe9")
+
+
+def picture_of(name: str, colour: str):
+    """A simple square picture naming a reward, as an uploaded file."""
+    import io
+
+    from PIL import Image, ImageDraw
+    from werkzeug.datastructures import FileStorage
+
+    from core.fonts import cjk_font
+
+    image = Image.new("RGB", (320, 320), colour)
+    ImageDraw.Draw(image).text((160, 160), name[:2], font=cjk_font(120), fill="#5b3a1a", anchor="mm")
+    data = io.BytesIO()
+    image.save(data, "PNG")
+    data.seek(0)
+    return FileStorage(data, filename="reward.png", content_type="image/png")
+
+
 def build_demo(app) -> None:
-    """The demo data of ``make run``, and an event coming up in the resident's town."""
+    """The demo data of ``make run`` with a picture for each reward, and an event coming up in town."""
     from core.database import utcnow
     from core.identity.demo import DEMO_PASSWORD, seed_identity_demo
     from core.identity.models import Member, OrgUnit
     from points import events
     from points.demo import seed_points_demo
+    from rewards import images
     from rewards.demo import seed_rewards_demo
+    from rewards.models import Reward
 
     assert DEMO_PASSWORD
     with app.app_context():
@@ -40,14 +63,26 @@ def build_demo(app) -> None:
 
         for seed in (seed_identity_demo, seed_points_demo, seed_rewards_demo):
             seed()
+        admin = db.session.scalar(sa.select(Member).where(Member.phone == "13800000001"))
+        for reward, colour in zip(db.session.scalars(sa.select(Reward).order_by(Reward.id)), COLOURS):
+            images.set_reward_image(admin, reward.id, picture_of(reward.name, colour))
         organiser = db.session.scalar(sa.select(Member).where(Member.phone == "13800000002"))
         town = db.session.scalar(sa.select(OrgUnit).where(OrgUnit.name == "城关镇"))
         start = utcnow() + timedelta(days=1)
         events.create_event(organiser, "周末治安巡逻", "night_patrol", town.id, start, start + timedelta(hours=3))
 
 
-def take(directory: Path) -> list[Path]:
-    """Serve the demo and photograph each page of ``SHOTS`` into ``directory``."""
+def shrink_png(path: Path) -> None:
+    """Keep a screenshot small: 128 colours are plenty for flat pages and text."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        small = image.convert("RGB").quantize(colors=128)
+    small.save(path, "PNG", optimize=True)
+
+
+def take(directory: Path, shots=SHOTS, width: int = WIDTH, full_page: bool = False) -> list[Path]:
+    """Serve the demo and photograph each page of ``shots`` into ``directory``."""
     from playwright.sync_api import sync_playwright
 
     directory.mkdir(parents=True, exist_ok=True)
@@ -63,8 +98,8 @@ def take(directory: Path) -> list[Path]:
         try:
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(executable_path=CHROMIUM_PATH, args=CHROMIUM_ARGS)
-                for filename, phone, path in SHOTS:
-                    context = browser.new_context(locale="zh-CN", viewport={"width": WIDTH, "height": 740},
+                for filename, phone, path in shots:
+                    context = browser.new_context(locale="zh-CN", viewport={"width": width, "height": 740},
                                                   device_scale_factor=1, is_mobile=True, has_touch=True)
                     page = context.new_page()
                     page.goto(base + "/login")
@@ -74,7 +109,8 @@ def take(directory: Path) -> list[Path]:
                     page.wait_for_load_state()
                     page.goto(base + path)
                     target = directory / filename
-                    page.screenshot(path=str(target))  # one phone screen, as a resident sees it first
+                    page.screenshot(path=str(target), full_page=full_page)  # a phone's first screen by default
+                    shrink_png(target)
                     written.append(target)
                     context.close()
                 browser.close()
