@@ -35,7 +35,9 @@ new key, and the claim's start under ``errors["Idempotency-Key"]``.
 than the 24 hours keys are kept; the key is then free again.
 
 The answer's status and body are kept, not its headers (no endpoint that moves
-points or stock sets any of its own); decorate JSON endpoints only.
+points or stock sets any of its own); decorate JSON endpoints only. Page forms use
+the same keys, claims and stored answers with a one-time form token in place of the
+header (``core.form_tokens``).
 """
 
 from __future__ import annotations

@@ -30,9 +30,19 @@ TABS[RESIDENT].insert(0, Tab(0, "core.home", _l("Home"), "home"))
 
 @bp.app_context_processor
 def inject_page_chrome():
-    """Give every page the member's tab bar and whether elder mode is on."""
+    """Give every page the member's tab bar, whether elder mode is on, and after a refused form
+    post the page it came from (on this site only)."""
     return {"tabs": tabs_for(current_member(required=False)),
-            "elder_mode": request.cookies.get(ELDER_COOKIE) == "1"}
+            "elder_mode": request.cookies.get(ELDER_COOKIE) == "1",
+            "back_url": _form_page() if request.method == "POST" else None}
+
+
+def _form_page() -> str | None:
+    """The page of this site a form was posted from (its Referer), or None."""
+    parts = urlsplit(request.referrer or "")
+    if parts.netloc != request.host:
+        return None
+    return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
 @bp.get("/")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 import threading
 from urllib.parse import urlsplit
@@ -182,3 +183,18 @@ def test_every_page_form_that_writes_carries_a_token_its_view_honours(app, scene
             if 'name="form_token"' not in form:
                 missing.append(f"{path} → {target}")
     assert checked >= 3 and not missing, missing
+
+
+def test_a_photo_too_large_for_the_server_says_so_and_leads_back_to_the_form(app, world):
+    browser = signed_in(app, world, "resident")
+    fields = form_fields(browser.get("/me/claims/new").get_data(as_text=True))
+    huge = b"\xff\xd8" + b"\0" * (21 * 1024 * 1024)
+    refused = browser.post("/me/claims/new", data={**fields, "photo": (io.BytesIO(huge), "IMG.jpg")},
+                           content_type="multipart/form-data",
+                           headers={"Referer": "http://localhost/me/claims/new"})
+    html = refused.get_data(as_text=True)
+    assert refused.status_code == 413 and "20 MB" in html
+    assert '<a class="button" href="/me/claims/new" data-back>' in html
+    other_site = browser.post("/me/claims/new", data={**fields, "photo": (io.BytesIO(huge), "IMG.jpg")},
+                              content_type="multipart/form-data", headers={"Referer": "https://evil.example/x"})
+    assert "data-back" not in other_site.get_data(as_text=True)

@@ -4,7 +4,8 @@
 // - Photos are shrunk before upload (input[type=file][data-shrink]): long side at most
 //   data-shrink pixels, JPEG at 0.8, turned upright by their EXIF orientation; a file still
 //   larger than data-max-bytes is stopped here with the field's message.
-// - Small helpers: a "select all" box for a list of checkboxes, and links that close a <details>.
+// - Small helpers: a "select all" box for a list of checkboxes, links that close a <details>, and
+//   "go back" on an error page (the browser's back keeps what was typed).
 (function () {
   "use strict";
 
@@ -166,6 +167,15 @@
     box.addEventListener("change", function () {
       Array.prototype.forEach.call(scope.querySelectorAll("input[type=checkbox][name='" + name + "']"),
         function (each) { each.checked = box.checked; });
+    });
+  });
+
+  // "Go back" on an error page: the browser's own back keeps what was typed in the form.
+  Array.prototype.forEach.call(document.querySelectorAll("a[data-back]"), function (link) {
+    link.addEventListener("click", function (event) {
+      if (window.history.length < 2) return;
+      event.preventDefault();
+      window.history.back();
     });
   });
 
