@@ -72,7 +72,8 @@ def earned_by_category(condition, start: datetime, end: datetime) -> list[tuple[
     alike: awards less their reversals, each counted in the Asia/Shanghai period of its
     ``occurred_at`` (as the leaderboards count it), for the members whose grid ``condition`` (on
     ``OrgUnit``) selects — ``sa.true()`` for everyone. Daily check-ins, which have no activity,
-    count as ``daily_checkin``; opening balances count nowhere. Most points first.
+    count as ``daily_checkin``; opening balances count nowhere. A category whose awards were all
+    reversed is left out. Most points first.
 
     A reversal takes back exactly its award's points (a forced one writes part of them off),
     so its points are read from the award it reverses, with no need to read the postings.
@@ -92,8 +93,8 @@ def earned_by_category(condition, start: datetime, end: datetime) -> list[tuple[
         .outerjoin(Activity, Activity.id == LedgerTransaction.activity_id)
         .where(_in_period(("award", "reversal"), start, end), _scoped(LedgerTransaction.member_id, condition))
         .group_by(category))
-    return sorted(((name, int(count or 0), int(issued or 0)) for name, count, issued in rows),
-                  key=lambda row: (-row[2], row[0]))
+    totals = [(name, int(count or 0), int(issued or 0)) for name, count, issued in rows]
+    return sorted((row for row in totals if row[1] or row[2]), key=lambda row: (-row[2], row[0]))
 
 
 def _account_change(condition, kinds: tuple[str, ...], account: str, start: datetime | None,
@@ -131,7 +132,6 @@ def month_figures(actor: Member, moment: datetime, now: datetime, action: str = 
     figures = MonthFigures(start=start, end=end)
     figures.by_category = earned_by_category(condition, start, until)
     figures.issued = sum(points for _category, _count, points in figures.by_category)
-    figures.by_category = [row for row in figures.by_category if row[1] or row[2]]
     figures.redeemed = _account_change(condition, ("spend",), "redeemed", start, until)
     figures.held = _held_at(condition, until, now)
     figures.active_members = int(db.session.scalar(
