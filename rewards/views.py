@@ -26,7 +26,6 @@ from points.services import shanghai_day
 from rewards import overview, services, vouchers
 from rewards import stock as stock_service
 from rewards.forms import CorrectStockForm, FulfilForm, ReceiveStockForm, ScanForm
-from rewards.models import Voucher
 
 bp = Blueprint("rewards_pages", __name__, template_folder="templates", static_folder="static",
                static_url_path="/static/rewards")

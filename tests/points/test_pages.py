@@ -51,7 +51,7 @@ def balance(client, world, who="resident"):
     return client.get("/api/v1/me", headers=world.headers[who]).get_json()["balance"]["available"]
 
 
-def test_the_header_links_to_the_points_pages_only_when_signed_in(app, client, activities):
+def test_the_home_links_to_the_points_pages_only_when_signed_in(app, client, activities):
     world = activities
     assert "/me/points" not in client.get("/").get_data(as_text=True)
     assert client.get("/me/points").status_code == 302

@@ -291,7 +291,7 @@ def test_forms_without_the_csrf_token_are_refused(app):
         assert db.session.get(Voucher, voucher_id).status == "reserved"
 
 
-def test_the_header_links_follow_the_member_s_roles(app):
+def test_the_links_of_me_follow_the_member_s_roles(app):
     from rewards.views import navigation
 
     world = shop_world(app)
