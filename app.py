@@ -49,6 +49,7 @@ def register_extensions(app: Flask) -> None:
     from core.api import Api, IdConverter, require_json_body
     from core.database import configure_sqlite, write_requests_begin_immediate
     from core.extensions import babel, db, migrate
+    from core.form_tokens import init_form_tokens
     from core.i18n import HTML_LANG, LANGUAGE_NAMES, html_lang, select_locale
     from core.identity.auth import init_auth
     from core.observability import init_observability
@@ -70,6 +71,7 @@ def register_extensions(app: Flask) -> None:
                    default_translation_directories=";".join(
                        f"{package}/translations" for package in TRANSLATED_PACKAGES))
     init_security(app)
+    init_form_tokens(app)
     init_observability(app)
     init_auth(app)
     app.url_map.converters["int"] = IdConverter  # before any route is added
@@ -133,10 +135,13 @@ def register_cli(app: Flask) -> None:
 
 
 def register_hooks(app: Flask) -> None:
-    """Let packages fill the platform's hooks: ``GET /me`` details and the header's links."""
+    """Let packages fill the platform's hooks: ``GET /me`` details, the links of "Me", the tab
+    bar and home page of each role, and the names of ledger entries."""
     from core.identity.hooks import register_me_extension, register_nav_links
+    from core.navigation import CLERK, ORGANISER, RESIDENT, register_home, register_tabs
     from points.services import points_for_me
     import admin.views
+    import core.views
     import points.views
     import rewards.views
 
@@ -145,3 +150,9 @@ def register_hooks(app: Flask) -> None:
     register_nav_links(app, points.views.leaderboard_navigation)
     register_nav_links(app, rewards.views.navigation)
     register_nav_links(app, admin.views.navigation)
+    for package in (core.views, points.views, rewards.views, admin.views):
+        register_tabs(app, package.TABS)
+    register_home(app, RESIDENT, points.views.resident_home)
+    register_home(app, CLERK, rewards.views.clerk_home)
+    register_home(app, ORGANISER, admin.views.organiser_home)
+    points.views.register_entry_labels(app, rewards.views.voucher_entry_labels)

@@ -10,6 +10,7 @@ from flask_login import login_required
 from admin.forms import CATEGORY_NAMES, ActivityForm
 from admin.views import PAGE_SIZE, bp, page_count, page_number, require_reach, show_refusal
 from core.errors import AppError
+from core.form_tokens import once_per_form
 from core.identity.access import can, require, scope_units
 from core.identity.auth import current_member
 from core.identity.services import list_units_in_scope
@@ -51,6 +52,7 @@ def activities():
 
 @bp.route("/activities/new", methods=["GET", "POST"])
 @login_required
+@once_per_form
 def new_activity():
     """Define a new activity in my subtree."""
     actor = current_member()
@@ -76,6 +78,7 @@ def new_activity():
 
 @bp.route("/activities/<code>", methods=["GET", "POST"])
 @login_required
+@once_per_form
 def edit_activity(code: str):
     """Edit an activity of my subtree; points already awarded keep their value."""
     actor = current_member()
@@ -107,6 +110,7 @@ def edit_activity(code: str):
 
 @bp.post("/activities/<code>/active")
 @login_required
+@once_per_form
 def retire_activity(code: str):
     """Retire an activity (no new points from it), or bring it back."""
     actor = current_member()

@@ -12,6 +12,7 @@ from flask import Response, render_template, request, stream_with_context
 from flask_login import login_required
 
 from admin.forms import AuditFilterForm
+from admin.labels import AUDIT_ACTION_NAMES, SUBJECT_NAMES
 from admin.views import PAGE_SIZE, bp, page_count, page_number, require_reach
 from core.audit import iter_audit_entries, list_audit_entries
 from core.identity.auth import current_member
@@ -53,7 +54,8 @@ def audit():
     require_reach(actor, "audit.read")
     form = _filter_form()
     listing = list_audit_entries(actor, page_number(), PAGE_SIZE, **_filters(form))
-    return render_template("admin/audit.html", form=form, entries=listing, pages=page_count(listing))
+    return render_template("admin/audit.html", form=form, entries=listing, pages=page_count(listing),
+                           action_names=AUDIT_ACTION_NAMES, subject_names=SUBJECT_NAMES)
 
 
 #: A text cell starting with one of these would run as a formula in Excel; a leading ' keeps it text.

@@ -1,6 +1,7 @@
-"""The console's supermarkets: the rewards and stock of each, receipts, stocktake corrections with a
-reason, the stock's history and the voucher history — through rewards' services. Clerks see their
-own supermarket only; administrators those of their subtree."""
+"""The console's supermarkets: open and edit them (administrators), the rewards and stock of each,
+receipts, stocktake corrections with a reason, the stock's history and the voucher history —
+through identity's and rewards' services. Clerks see their own supermarket only; administrators
+those of their subtree."""
 
 from __future__ import annotations
 
@@ -8,9 +9,13 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import login_required
 
-from admin.forms import ReceiveRewardForm
-from admin.views import PAGE_SIZE, bp, page_count, page_number, require_reach, show_refusal
+from admin.forms import ReceiveRewardForm, SupermarketForm
+from admin.labels import STOCK_MOVEMENT_NAMES
+from admin.views import PAGE_SIZE, bp, page_count, page_number, reaches, require_reach, show_refusal
 from core.errors import AppError
+from core.form_tokens import once_per_form
+from core.identity import services as identity
+from core.identity.access import require
 from core.identity.auth import current_member
 from core.identity.services import get_supermarket
 from rewards import overview, services
@@ -26,7 +31,73 @@ def supermarkets():
     """List the supermarkets whose stock I keep."""
     actor = current_member()
     require_reach(actor, "stock.receive")
-    return render_template("admin/supermarkets.html", shops=overview.list_staffed_supermarkets(actor))
+    return render_template("admin/supermarkets.html", shops=overview.list_staffed_supermarkets(actor),
+                           may_manage=reaches(actor, "supermarket.manage"))
+
+
+def _supermarket_form(actor, **kwargs) -> SupermarketForm:
+    """The supermarket form with the org units the actor opens supermarkets in."""
+    form = SupermarketForm(**kwargs)
+    form.org_unit.choices = [("", _("Choose…"))] + [
+        (str(unit.id), "　" * unit.depth + unit.name)
+        for unit in identity.list_units_in_scope(actor, "supermarket.manage")]
+    return form
+
+
+def _supermarket_fields(form: SupermarketForm) -> dict:
+    """The service's fields from the form."""
+    return {"name": form.name.data.strip(), "org_unit_id": int(form.org_unit.data),
+            "address": form.address.data.strip(), "opening_hours": (form.opening_hours.data or "").strip() or None}
+
+
+@bp.route("/supermarkets/new", methods=["GET", "POST"])
+@login_required
+@once_per_form
+def new_supermarket():
+    """Open a safety supermarket in an org unit of my subtree."""
+    actor = current_member()
+    require_reach(actor, "supermarket.manage")
+    form = _supermarket_form(actor)
+    status = 200
+    if form.validate_on_submit():
+        fields = _supermarket_fields(form)
+        try:
+            shop = identity.create_supermarket(actor, fields["name"], fields["org_unit_id"], fields["address"],
+                                               fields["opening_hours"])
+        except AppError as error:
+            show_refusal(form, error, {"org_unit_id": "org_unit"})
+            status = error.status
+        else:
+            flash(_("Supermarket %(name)s opened.", name=shop.name))
+            return redirect(url_for("admin.supermarkets"), 303)
+    elif form.is_submitted():
+        status = 422
+    return render_template("admin/supermarket_form.html", form=form, shop=None), status
+
+
+@bp.route("/supermarkets/<int:supermarket_id>/edit", methods=["GET", "POST"])
+@login_required
+@once_per_form
+def edit_supermarket(supermarket_id: int):
+    """Edit a supermarket's name, org unit, address and opening hours."""
+    actor = current_member()
+    shop = get_supermarket(supermarket_id)
+    require(actor, "supermarket.manage", shop)
+    form = _supermarket_form(actor, data={"name": shop.name, "org_unit": str(shop.org_unit_id),
+                                          "address": shop.address, "opening_hours": shop.opening_hours or ""})
+    status = 200
+    if form.validate_on_submit():
+        try:
+            identity.update_supermarket(actor, shop, _supermarket_fields(form))
+        except AppError as error:
+            show_refusal(form, error, {"org_unit_id": "org_unit"})
+            status = error.status
+        else:
+            flash(_("Saved."))
+            return redirect(url_for("admin.supermarkets"), 303)
+    elif form.is_submitted():
+        status = 422
+    return render_template("admin/supermarket_form.html", form=form, shop=shop), status
 
 
 def _receive_form(formdata=None) -> ReceiveRewardForm:
@@ -46,7 +117,8 @@ def _supermarket_page(actor, supermarket_id: int, status: int = 200, receive=Non
         "admin/supermarket.html", shop=get_supermarket(supermarket_id), levels=levels, history=history,
         pages=page_count(history), receive=receive or _receive_form(),
         correct=correct or CorrectStockForm(formdata=None), corrected=corrected,
-        low=overview.LOW_STOCK_THRESHOLD), status
+        low=overview.LOW_STOCK_THRESHOLD, movement_names=STOCK_MOVEMENT_NAMES,
+        reward_names={row.reward_id: row.reward.name for row in levels}), status
 
 
 @bp.get("/supermarkets/<int:supermarket_id>")
@@ -58,6 +130,7 @@ def supermarket(supermarket_id: int):
 
 @bp.post("/supermarkets/<int:supermarket_id>/receive")
 @login_required
+@once_per_form
 def receive(supermarket_id: int):
     """Add units received of one reward."""
     actor = current_member()
@@ -78,6 +151,7 @@ def receive(supermarket_id: int):
 
 @bp.post("/supermarkets/<int:supermarket_id>/stock/<int:reward_id>/correct")
 @login_required
+@once_per_form
 def correct(supermarket_id: int, reward_id: int):
     """Set the units on hand to a stocktake's count, with a reason; never below what is reserved."""
     actor = current_member()

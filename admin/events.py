@@ -9,6 +9,7 @@ from flask_login import login_required
 from admin.forms import EventForm
 from admin.views import PAGE_SIZE, bp, page_count, page_number, require_reach, show_refusal
 from core.errors import AppError
+from core.form_tokens import once_per_form
 from core.identity.auth import current_member
 from core.identity.services import list_units_in_scope
 from points import events as event_service
@@ -39,6 +40,7 @@ def events():
 
 @bp.route("/events/new", methods=["GET", "POST"])
 @login_required
+@once_per_form
 def new_event():
     """Schedule an event; its check-in code and poster follow."""
     actor = current_member()
@@ -73,6 +75,7 @@ def event(event_id: int):
 
 @bp.post("/events/<int:event_id>/close")
 @login_required
+@once_per_form
 def close_event(event_id: int):
     """Close an event: members still checked in are checked out and awarded their hours."""
     try:

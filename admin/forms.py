@@ -2,10 +2,12 @@
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
 from wtforms import (BooleanField, DateField, DateTimeLocalField, IntegerField, PasswordField, SelectField,
-                     StringField)
+                     StringField, TextAreaField)
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
 
+from core.identity.models import ORG_UNIT_KINDS
 from core.identity.passwords import MAX_LENGTH, MIN_LENGTH
 from core.identity.views import ROLE_NAMES
 from points.models import CATEGORIES
@@ -123,3 +125,47 @@ class ReceiveRewardForm(ReceiveStockForm):
     """Units of a chosen reward received at the supermarket (any reward of the catalogue)."""
 
     reward = SelectField(_l("Reward"), validators=[DataRequired(message=_l("Choose a reward."))])
+
+
+class RewardForm(FlaskForm):
+    """A reward of the catalogue: its names and description, its prices, whether it is offered."""
+
+    name = StringField(_l("Name"), validators=[DataRequired(message=_l("Enter a name.")), Length(max=100)])
+    name_en = StringField(_l("English name (optional)"), validators=[Optional(), Length(max=100)])
+    description = TextAreaField(_l("Description (optional)"), validators=[Optional(), Length(max=2000)])
+    points_cost = IntegerField(_l("Price in points"), validators=[
+        InputRequired(message=_l("Enter a number.")),
+        NumberRange(min=1, max=1000000, message=_l("Enter a number from 1 to 1000000."))])
+    per_member_limit = IntegerField(_l("Most units one member may take a month (optional)"), validators=[
+        Optional(), NumberRange(min=1, max=10000, message=_l("Enter a number from 1 to 10000."))])
+    active = BooleanField(_l("Offered (untick to retire it)"), default=True)
+    #: The fields of the price, shown together on the form.
+    PRICE_FIELDS = ("points_cost", "per_member_limit")
+
+
+class RewardPictureForm(FlaskForm):
+    """A new picture for a reward (JPEG or PNG up to 5 MB)."""
+
+    image = FileField(_l("Picture (JPEG or PNG, up to 5 MB)"))
+
+
+class SupermarketForm(FlaskForm):
+    """A safety supermarket: its name, where it belongs, its address and opening hours."""
+
+    name = StringField(_l("Name"), validators=[DataRequired(message=_l("Enter a name.")), Length(max=100)])
+    org_unit = SelectField(_l("Belongs to"), validators=[DataRequired(message=_l("Choose where."))])
+    address = StringField(_l("Address"), validators=[DataRequired(message=_l("Enter the address.")),
+                                                     Length(max=255)])
+    opening_hours = StringField(_l("Opening hours (optional)"), validators=[Optional(), Length(max=100)])
+
+
+ORG_UNIT_KIND_NAMES = {"county": _l("County"), "town": _l("Town or street"),
+                       "community": _l("Community or village"), "grid": _l("Grid")}
+
+
+class OrgUnitForm(FlaskForm):
+    """An org unit: its name, its kind (when new) and the unit above it."""
+
+    name = StringField(_l("Name"), validators=[DataRequired(message=_l("Enter a name.")), Length(max=100)])
+    kind = SelectField(_l("Kind"), choices=[(kind, ORG_UNIT_KIND_NAMES[kind]) for kind in ORG_UNIT_KINDS])
+    parent = SelectField(_l("Under"), coerce=str)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
-from flask import Response, current_app, render_template, request
+from flask import Response, current_app, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import login_required
 from itsdangerous import BadSignature, URLSafeTimedSerializer
@@ -13,12 +13,16 @@ from openpyxl import Workbook
 
 from admin.imports import CONFIRM_MAX_AGE, MAX_UPLOAD_BYTES, check_file, import_roll, mask_phone, read_roll
 from admin.imports_forms import ReissueCodeForm, RollConfirmForm, RollUploadForm
+from admin.labels import IMPORT_COLUMN_NAMES
 from admin.views import bp, require_reach
 from core.errors import AppError
+from core.form_tokens import once_per_form
 from core.identity.activation import find_member_by_phone, reissue_activation_code
 from core.identity.auth import current_member
 from core.identity.roll import GridIndex
 from core.identity.services import list_units_in_scope
+from core.qr.render import render_svg
+from points.api import public_base_url
 
 TEMPLATE_HEADER = ["姓名", "手机号", "网格", "期初积分"]
 UPLOAD_ENDPOINTS = frozenset({"admin.imports", "admin.confirm_import"})
@@ -47,7 +51,7 @@ def _render_report(actor, roll, checked, status: int):
     confirm.checked.data = _serializer().dumps({"sha256": roll.digest, "actor": actor.id})
     opening = sum(member["opening_balance"] for member in checked.members)
     return render_template("admin/import_report.html", roll=roll, checked=checked, confirm=confirm,
-                           opening=opening), status
+                           opening=opening, column_names=IMPORT_COLUMN_NAMES), status
 
 
 def _upload_page(status: int, form=None, reissue=None):
@@ -78,6 +82,7 @@ def imports():
 
 @bp.post("/import/confirm")
 @login_required
+@once_per_form(keep_answer=False)
 def confirm_import():
     """Import the file the dry run checked, all or nothing, and print the activation slips."""
     actor = _console_member()
@@ -96,11 +101,12 @@ def confirm_import():
     checked, slips, expires_at = import_roll(actor, roll)
     if checked.problems:
         return _render_report(actor, roll, checked, 422)
-    return render_template("admin/import_slips.html", slips=slips, expires_at=expires_at, imported=True)
+    return _slips_page(slips, expires_at, imported=True)
 
 
 @bp.post("/import/reissue")
 @login_required
+@once_per_form(keep_answer=False)
 def reissue_code():
     """Give one member a new activation code and print their slip (the old code stops working)."""
     actor = _console_member()
@@ -114,8 +120,28 @@ def reissue_code():
             return _upload_page(error.status, reissue=form)
         slip = {"name": member.name, "grid": GridIndex().paths.get(member.org_unit_id, ""),
                 "phone": mask_phone(member.phone), "code": code}
-        return render_template("admin/import_slips.html", slips=[slip], expires_at=expires_at, imported=False)
+        return _slips_page([slip], expires_at, imported=False)
     return _upload_page(422, reissue=form)
+
+
+def _activation_url() -> str:
+    """The address of the activation page, as residents reach it (``PUBLIC_BASE_URL``)."""
+    return public_base_url().rstrip("/") + url_for("identity_pages.activate")
+
+
+def _slips_page(slips: list[dict], expires_at, imported: bool):
+    """The printable sheet of activation slips, each with the QR code of the activation page."""
+    return render_template("admin/import_slips.html", slips=slips, expires_at=expires_at, imported=imported,
+                           activation_url=_activation_url())
+
+
+@bp.get("/import/activation-qr.svg")
+@login_required
+def activation_qr():
+    """The QR code of the activation page, printed on every slip (one image the browser loads once)."""
+    _console_member()
+    return Response(render_svg(_activation_url()), mimetype="image/svg+xml",
+                    headers={"Cache-Control": "private, max-age=86400"})
 
 
 def _example_rows(actor) -> list[list[str]]:

@@ -11,6 +11,7 @@ from flask_login import login_required
 from admin.forms import GrantRoleForm, MemberForm, NewMemberForm, ResetPasswordForm, RevokeRoleForm, StatusForm
 from admin.views import PAGE_SIZE, bp, page_count, page_number, reaches, require_reach, show_refusal
 from core.errors import AppError
+from core.form_tokens import once_per_form
 from core.identity import services
 from core.identity.access import require, scope_units
 from core.identity.auth import current_member
@@ -48,6 +49,7 @@ def members():
 
 @bp.route("/members/new", methods=["GET", "POST"])
 @login_required
+@once_per_form
 def new_member():
     """Create a member in a grid of my subtree."""
     actor = current_member()
@@ -72,7 +74,10 @@ def new_member():
 
 def _member_page(actor, member, status: int = 200, **forms):
     """Render a member's page with its forms (those given keep what was typed)."""
-    edit = forms.get("edit") or MemberForm(formdata=None, obj=member, org_unit=str(member.org_unit_id or ""))
+    # Filled from a mapping, not the record: the record's ``org_unit`` is an object, not the
+    # grid's id the select needs (so the grid showed "Choose…" and saving always failed).
+    edit = forms.get("edit") or MemberForm(formdata=None, data={
+        "name": member.name, "phone": member.phone, "org_unit": str(member.org_unit_id or "")})
     edit.org_unit.choices = _grid_choices(actor)
     grant = forms.get("grant") or GrantRoleForm(formdata=None)
     grant.target.choices = _target_choices(actor) if reaches(actor, "role.manage") else []
@@ -94,6 +99,7 @@ def _managed_member(actor, member_id: int):
 
 @bp.route("/members/<int:member_id>", methods=["GET", "POST"])
 @login_required
+@once_per_form
 def member(member_id: int):
     """Show a member; edit their name, phone and grid (moving them to another grid)."""
     actor = current_member()
@@ -116,6 +122,7 @@ def member(member_id: int):
 
 @bp.post("/members/<int:member_id>/status")
 @login_required
+@once_per_form
 def member_status(member_id: int):
     """Suspend a member (their sessions end) or let them back in."""
     actor = current_member()
@@ -134,6 +141,7 @@ def member_status(member_id: int):
 
 @bp.post("/members/<int:member_id>/password")
 @login_required
+@once_per_form
 def member_password(member_id: int):
     """Set a new password for a member; their sessions and tokens end."""
     actor = current_member()
@@ -148,6 +156,7 @@ def member_password(member_id: int):
 
 @bp.post("/members/<int:member_id>/roles")
 @login_required
+@once_per_form
 def grant_member_role(member_id: int):
     """Grant a role on an org unit, or clerk at a supermarket (administrators)."""
     actor = current_member()
@@ -171,6 +180,7 @@ def grant_member_role(member_id: int):
 
 @bp.post("/members/<int:member_id>/roles/<int:grant_id>/revoke")
 @login_required
+@once_per_form
 def revoke_member_role(member_id: int, grant_id: int):
     """Revoke one of a member's roles (administrators)."""
     actor = current_member()

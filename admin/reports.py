@@ -23,6 +23,7 @@ from core.identity.access import require
 from core.identity.models import Member, OrgUnit
 from core.identity.services import get_org_unit
 from points import reports as points_reports
+from points.stats import earned_by_category
 from points.leaderboards import honour_roll
 from points.leaderboards.boards import shared_ranks
 from points.leaderboards.honour import parse_month
@@ -88,7 +89,7 @@ def build_report(actor: Member, org_unit_id: int, month: str) -> MonthlyReport:
     tables = [
         Table("categories", _("Points by category"), [_("Category"), _("Awards"), _("Points")],
               [[str(CATEGORY_NAMES.get(category, category)), awards, points]
-               for category, awards, points in points_reports.points_by_category(unit, start, end)]),
+               for category, awards, points in earned_by_category(OrgUnit.path.startswith(unit.path), start, end)]),
         Table("units", _("Points by unit"), [_("Unit"), _("Members who earned"), _("Points")],
               [[child.name, members, points]
                for child, members, points in points_reports.points_by_child_unit(unit, start, end)]),

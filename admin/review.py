@@ -1,5 +1,6 @@
 """The console's review queue: pending claims in scope with their photos, approved or rejected
-one or many at a time. One's own claim is refused on its row; the others still go through."""
+one or many at a time (a box ticks them all). One's own claim is refused on its row; the others
+still go through. Duplicates and unusually large claims carry a warning."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ from flask_login import login_required
 from admin.forms import ReviewForm
 from admin.views import PAGE_SIZE, bp, page_count, page_number, require_reach
 from core.errors import AppError
+from core.form_tokens import once_per_form
 from core.identity.auth import current_member
 from points import services
-from points.ledger import balance_of
 
 #: What a refused row says, by the service's code.
 REFUSALS = {
@@ -23,6 +24,13 @@ REFUSALS = {
     "not_found": _l("No such claim."),
 }
 
+#: What each warning of ``points.services.claim_warnings`` tells the reviewer.
+WARNINGS = {
+    "duplicate": _l("Looks like a duplicate: the same activity, amount and day as another claim of this member."),
+    "over_daily_cap": _l("More points than the activity's daily cap: approving it will be refused."),
+    "large": _l("Unusually large: more than %(count)d items or hours.", count=services.LARGE_CLAIM_QUANTITY),
+}
+
 
 def _claim_ids() -> list[int]:
     """The ticked claims' ids (anything that is not a number is ignored)."""
@@ -31,6 +39,7 @@ def _claim_ids() -> list[int]:
 
 @bp.route("/review", methods=["GET", "POST"])
 @login_required
+@once_per_form
 def review():
     """List pending claims; approve or reject the ticked ones with a reason."""
     actor = current_member()
@@ -48,8 +57,9 @@ def review():
         else:
             outcomes = services.review_contributions(actor, sorted(ticked), form.decision.data,
                                                      form.reason.data or None)
-            done = [(outcome, balance_of(outcome.member_id).available)
-                    for outcome in outcomes.values() if not isinstance(outcome, AppError)]
+            decided = [outcome for outcome in outcomes.values() if not isinstance(outcome, AppError)]
+            balances = services.balances_after_awards([claim.id for claim in decided])
+            done = [(claim, balances.get(claim.id)) for claim in decided]
             refused = {claim_id: REFUSALS.get(error.code, error.message)
                        for claim_id, error in outcomes.items() if isinstance(error, AppError)}
             ticked = set(refused)
@@ -59,4 +69,5 @@ def review():
     claims = services.list_contributions(actor, member_id=None, status="pending", page=page_number(),
                                          page_size=PAGE_SIZE)
     return render_template("admin/review.html", form=form, claims=claims, pages=page_count(claims),
-                           done=done, refused=refused, ticked=ticked), status
+                           done=done, refused=refused, ticked=ticked, warning_texts=WARNINGS,
+                           warnings=services.claim_warnings(claims["items"])), status

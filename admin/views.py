@@ -7,7 +7,7 @@ by the services it calls (``core.identity.access``).
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template, request, url_for
+from flask import Blueprint, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import login_required
@@ -15,6 +15,7 @@ from flask_login import login_required
 from core.errors import AppError
 from core.identity.access import scope_units
 from core.identity.auth import current_member
+from core.navigation import ORGANISER, Tab
 
 bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="templates",
                static_folder="static", static_url_path="/static")
@@ -73,9 +74,22 @@ SECTIONS = (
     ("admin.members", _l("Members"), "member.manage"),
     ("admin.imports", _l("Import members"), "member.manage"),
     ("admin.supermarkets", _l("Supermarkets and stock"), "stock.receive"),
+    ("admin.rewards", _l("Rewards"), "reward.manage"),
+    ("admin.org_units", _l("Org units"), "org_unit.manage"),
     ("admin.reports", _l("Monthly report"), "member.manage"),
     ("admin.audit", _l("Audit log"), "audit.read"),
 )
+
+#: The organiser's tab bar: the dashboard is their home.
+TABS = {ORGANISER: [Tab(0, "admin.dashboard", _l("Home"), "home"),
+                    Tab(20, "admin.review", _l("Review"), "review"),
+                    Tab(30, "admin.members", _l("Members"), "members", ("/admin/import",)),
+                    Tab(40, "admin.home", _l("Console"), "console")]}
+
+
+def organiser_home():
+    """The organiser's home is the console's dashboard."""
+    return redirect(url_for("admin.dashboard"))
 
 
 def sections_for(actor) -> list[tuple[str, str]]:
@@ -89,7 +103,7 @@ def is_console_user(actor) -> bool:
 
 
 def navigation(actor) -> list:
-    """The header's link to the console, for organisers, administrators and clerks."""
+    """The link of "Me" to the console, for organisers, administrators and clerks."""
     return [(url_for("admin.home"), _("Console"))] if is_console_user(actor) else []
 
 
@@ -110,4 +124,5 @@ def home():
     return render_template("admin/home.html", sections=sections)
 
 
-from admin import activities, audit, catalogue, dashboard, events, members, review  # noqa: E402,F401
+from admin import (activities, audit, catalogue, dashboard, events, members, org_units, review,  # noqa: E402,F401
+                   rewards)

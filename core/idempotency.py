@@ -35,7 +35,9 @@ new key, and the claim's start under ``errors["Idempotency-Key"]``.
 than the 24 hours keys are kept; the key is then free again.
 
 The answer's status and body are kept, not its headers (no endpoint that moves
-points or stock sets any of its own); decorate JSON endpoints only.
+points or stock sets any of its own); decorate JSON endpoints only. Page forms use
+the same keys, claims and stored answers with a one-time form token in place of the
+header (``core.form_tokens``).
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 from werkzeug.exceptions import HTTPException
 
-from core.database import begin_writing, utcnow
+from core.database import begin_writing, deferred_reads, utcnow
 from core.errors import AppError, handle_app_error, handle_http_exception
 from core.extensions import db
 from core.identity.auth import current_member
@@ -135,18 +137,18 @@ def idempotent(view):
         if key is None:
             return view(*args, **kwargs)
         member = current_member()
-        request_hash = _request_hash()
-        claim = _claim(member.id, request.path, key, request_hash)
+        digest = request_hash()
+        claim = claim_key(member.id, request.path, key, digest)
         if not claim.owned:
-            return _answer_retry(claim, request_hash)
-        return _run_claimed(claim, view, args, kwargs)
+            return _answer_retry(claim, digest)
+        return run_claimed(claim, view, args, kwargs, _store)
 
     wrapper._apidoc = _documented(getattr(wrapper, "_apidoc", {}))
     wrapper.is_idempotent = True  # lets a test list the POSTs that honour the header
     return wrapper
 
 
-def _request_hash() -> str:
+def request_hash() -> str:
     """Return the SHA-256 of the request itself: method, path, query and canonical body."""
     parts: dict = {
         "method": request.method,
@@ -215,7 +217,7 @@ def _file_digest(stream) -> str:
     return digest.hexdigest()
 
 
-def _claim(member_id: int, path: str, key: str, request_hash: str) -> _Claim:
+def claim_key(member_id: int, path: str, key: str, request_hash: str) -> _Claim:
     """Claim the key for this request, or read the claim another request holds."""
     # The request's session has only read so far (the caller's token). On SQLite
     # that read snapshot would predate the claim's commit, and a view that then
@@ -235,16 +237,29 @@ def _claim(member_id: int, path: str, key: str, request_hash: str) -> _Claim:
                 session.rollback()  # taken: the unique constraint decided the race
             else:
                 return _Claim(id=row.id, owned=True, request_hash=request_hash)
-            existing = session.scalar(sa.select(IdempotencyKey).where(
-                IdempotencyKey.member_id == member_id, IdempotencyKey.path == path,
-                IdempotencyKey.key == key))
+            existing = _read_claim(session, member_id, path, key)
             if existing is not None:
-                return _Claim(id=existing.id, owned=False, request_hash=existing.request_hash,
-                              state=existing.state, response_status=existing.response_status,
-                              response_body=existing.response_body,
-                              created_at=existing.created_at)
+                return existing
         # The holder failed and freed the key between our insert and our read: claim again.
     raise AppError(409, "request_in_progress", _IN_PROGRESS_MESSAGE)
+
+
+def read_claim(member_id: int, path: str, key: str) -> _Claim | None:
+    """Read a key as it stands now (on a connection of its own, as a reader that never waits for
+    SQLite's write lock), or None when nobody holds it."""
+    with deferred_reads(), Session(db.engine) as session:
+        return _read_claim(session, member_id, path, key)
+
+
+def _read_claim(session: Session, member_id: int, path: str, key: str) -> _Claim | None:
+    """Read a key held by another request, or None."""
+    existing = session.scalar(sa.select(IdempotencyKey).where(
+        IdempotencyKey.member_id == member_id, IdempotencyKey.path == path, IdempotencyKey.key == key))
+    if existing is None:
+        return None
+    return _Claim(id=existing.id, owned=False, request_hash=existing.request_hash, state=existing.state,
+                  response_status=existing.response_status, response_body=existing.response_body,
+                  created_at=existing.created_at)
 
 
 def _answer_retry(claim: _Claim, request_hash: str):
@@ -268,53 +283,58 @@ def _answer_retry(claim: _Claim, request_hash: str):
     raise AppError(409, "request_in_progress", _IN_PROGRESS_MESSAGE)
 
 
-def _run_claimed(claim: _Claim, view, args, kwargs):
-    """Run the view under the claim: store its answer, or free the key when it failed."""
+def run_claimed(claim: _Claim, view, args, kwargs, store) -> object:
+    """Run the view under the claim: ``store(claim, response)`` its answer (an expected 4xx
+    refusal too), or free the key when it failed."""
     try:
         result = view(*args, **kwargs)
     except AppError as error:
         if error.status >= 500:
-            _release(claim)
+            release_key(claim)
         else:
-            _store(claim, handle_app_error(error))
+            store(claim, handle_app_error(error))
         raise
     except HTTPException as error:
         if error.code is not None and 400 <= error.code < 500:
-            _store(claim, handle_http_exception(error))
+            store(claim, handle_http_exception(error))
         else:
-            _release(claim)
+            release_key(claim)
         raise
     except BaseException:
-        _release(claim)
+        release_key(claim)
         raise
     try:
         response = current_app.make_response(result)
     except TypeError as error:
-        _release(claim)
+        release_key(claim)
         raise TypeError("@idempotent must sit above @blp.response (it stores the final "
                         "response)") from error
     if response.status_code >= 500:
-        _release(claim)
+        release_key(claim)
     else:
-        _store(claim, response)
+        store(claim, response)
     return response
 
 
 def _store(claim: _Claim, response) -> None:
     """Keep the answer the client gets, so that retries get it too."""
+    store_answer(claim, response.status_code, response.get_data(as_text=True))
+
+
+def store_answer(claim: _Claim, status: int, body: str) -> None:
+    """Keep an answer under a claimed key and mark it done (a failure to store is only logged)."""
     try:
         _end_request_transaction()
         with Session(db.engine) as session:
             begin_writing(session)
             session.execute(sa.update(IdempotencyKey).where(IdempotencyKey.id == claim.id).values(
-                state=DONE, response_status=response.status_code,
-                response_body=response.get_data(as_text=True)))
+                state=DONE, response_status=status, response_body=body))
             session.commit()
     except Exception:  # noqa: BLE001 - the work is done: answer it; retries get 409 (the crash window)
         log.exception("could not store the answer for idempotency key %s", claim.id)
 
 
-def _release(claim: _Claim) -> None:
+def release_key(claim: _Claim) -> None:
     """Delete a claim whose request failed, so that the client may try again."""
     try:
         _end_request_transaction()
@@ -353,5 +373,6 @@ def _documented(apidoc: dict) -> dict:
     return apidoc
 
 
-__all__ = ["HEADER", "REPLAYED_HEADER", "IdempotencyKey", "idempotent", "init_idempotency_cli",
-           "purge_idempotency_keys"]
+__all__ = ["DONE", "HEADER", "REPLAYED_HEADER", "IdempotencyKey", "claim_key", "idempotent",
+           "init_idempotency_cli", "purge_idempotency_keys", "read_claim", "release_key", "request_hash",
+           "run_claimed", "store_answer"]

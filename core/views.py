@@ -1,4 +1,4 @@
-"""Platform pages: home, language switch, API docs, and the health check."""
+"""Platform pages: home, "me", the language and elder-mode switches, API docs, and the health check."""
 
 from __future__ import annotations
 
@@ -6,21 +6,72 @@ from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from flask import Blueprint, current_app, jsonify, redirect, render_template, request
+from flask_babel import lazy_gettext as _l
+from flask_login import login_required
 
 from core.api import API_PREFIX
 from core.errors import AppError
 from core.extensions import db
 from core.i18n import LANGUAGE_COOKIE, normalise_locale
+from core.identity.auth import current_member
+from core.navigation import RESIDENT, ROLES, Tab, home_for, tabs_for
 
 bp = Blueprint("core", __name__)
 
 ONE_YEAR = 365 * 24 * 3600
+#: The cookie that remembers 长辈模式 (elder mode: large type, high contrast) on this phone.
+ELDER_COOKIE = "elder"
+
+#: The tabs core adds: "Me" for everyone, last; the resident's home, first.
+ME_TAB = Tab(100, "core.me", _l("Me"), "me", ("/me", "/account"))
+TABS = {role: [ME_TAB] for role in ROLES}
+TABS[RESIDENT].insert(0, Tab(0, "core.home", _l("Home"), "home"))
+
+
+@bp.app_context_processor
+def inject_page_chrome():
+    """Give every page the member's tab bar, whether elder mode is on, and after a refused form
+    post the page it came from (on this site only)."""
+    return {"tabs": tabs_for(current_member(required=False)),
+            "elder_mode": request.cookies.get(ELDER_COOKIE) == "1",
+            "back_url": _form_page() if request.method == "POST" else None}
+
+
+def _form_page() -> str | None:
+    """The page of this site a form was posted from (its Referer), or None."""
+    parts = urlsplit(request.referrer or "")
+    if parts.netloc != request.host:
+        return None
+    return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
 @bp.get("/")
 def home():
-    """Show the home page."""
-    return render_template("core/home.html")
+    """The home page of the signed-in member's role; a welcome with sign-in for everyone else."""
+    member = current_member(required=False)
+    if member is None:
+        return render_template("core/home.html")
+    return home_for(member)
+
+
+@bp.get("/me")
+@login_required
+def me():
+    """Me: who I am, links to everything of mine, elder mode, language, password, sign out."""
+    from core.identity.views import ROLE_NAMES  # it imports this module
+
+    return render_template("core/me.html", role_names=ROLE_NAMES)
+
+
+@bp.get("/elder/<state>")
+def switch_elder_mode(state: str):
+    """Turn elder mode (large type, high contrast) on or off on this phone, and go back."""
+    if state not in ("on", "off"):
+        raise AppError(404)
+    response = redirect(safe_next(request.args.get("next")))
+    response.set_cookie(ELDER_COOKIE, "1" if state == "on" else "0", max_age=ONE_YEAR, samesite="Lax",
+                        httponly=True, secure=current_app.config["SESSION_COOKIE_SECURE"])
+    return response
 
 
 @bp.get("/lang/<code>")

@@ -217,9 +217,9 @@ PHOTO_CACHE_CONTROL = "private, max-age=86400"  # a stored photo never changes; 
 
 @blp.url_value_preprocessor
 def allow_photo_uploads(endpoint, _values):
-    """Raise the body limit to 5 MB for photo uploads before anything (CSRF, webargs) reads the body."""
+    """Raise the body limit to 20 MB for photo uploads before anything (CSRF, webargs) reads the body."""
     if endpoint == "points.Photos" and request.method == "POST":
-        request.max_content_length = photos.MAX_UPLOAD_BYTES
+        request.max_content_length = photos.PHOTO_MAX_BYTES
 
 
 @blp.route("/photos")
@@ -228,8 +228,8 @@ class Photos(MethodView):
     @blp.arguments(UploadPhotoSchema, location="files")
     @blp.response(201, PhotoSchema)
     def post(self, files):
-        """Upload a JPEG or PNG photo as evidence (multipart/form-data field ``photo``, up to 5 MB)."""
-        request.max_content_length = photos.MAX_UPLOAD_BYTES
+        """Upload a JPEG or PNG photo as evidence (multipart/form-data field ``photo``, up to 20 MB)."""
+        request.max_content_length = photos.PHOTO_MAX_BYTES
         return photos.store_photo(current_member(), files["photo"])
 
 

@@ -77,6 +77,17 @@ def list_events(actor: Member, page: int, page_size: int) -> dict:
     return paginate(statement.order_by(Event.starts_at.desc()), page, page_size)
 
 
+def upcoming_events(member: Member, now: datetime | None = None, limit: int = 5) -> list[Event]:
+    """Open events around a member (in their grid or any unit above it) not yet over, soonest first."""
+    if member.org_unit is None:
+        return []
+    around = [int(unit_id) for unit_id in member.org_unit.path.strip("/").split("/") if unit_id]
+    statement = (sa.select(Event).where(Event.org_unit_id.in_(around), Event.closed_at.is_(None),
+                                        Event.ends_at > (now or utcnow()))
+                 .order_by(Event.starts_at, Event.id).limit(limit))
+    return list(db.session.scalars(statement))
+
+
 def list_checkins(actor: Member, event_id: int, page: int, page_size: int) -> dict:
     """List who checked in to an event, in the order they came (staff who manage its org unit)."""
     event = read_event(actor, event_id)

@@ -215,12 +215,15 @@ def open_new_balances(points_by_member: dict[int, int], *, actor_id: int | None,
     return len(entries)
 
 
-def ledger_page(member_id: int, page: int, page_size: int) -> dict:
-    """List a member's ledger entries, newest first, each with the balance after it."""
+def ledger_page(member_id: int, page: int, page_size: int, available_only: bool = False) -> dict:
+    """List a member's ledger entries, newest first, each with the balance after it (with
+    ``available_only``, leave out those that did not move it: a held voucher's spend)."""
     from core.api import paginate
 
     statement = (sa.select(LedgerTransaction).where(LedgerTransaction.member_id == member_id)
                  .order_by(LedgerTransaction.id.desc()))
+    if available_only:
+        statement = statement.where(LedgerTransaction.available_change != 0)
     return paginate(statement, page, page_size)
 
 

@@ -4,6 +4,10 @@ Photos live in ``evidence_photo`` (not on a disk) so that every app server can s
 every photo. What is kept is always a fresh JPEG re-encoded here: no metadata (EXIF
 holds GPS positions of people's homes), the EXIF orientation applied, at most 1280 px.
 ``read_upload`` and ``clean_image`` serve every uploaded image (reward pictures too).
+
+Pages shrink a photo in the browser before sending it (``core/static/js/forms.js``); a phone
+without that script sends the camera's file, so evidence photos are taken up to 20 MB
+(``PHOTO_MAX_BYTES``). Reward pictures, chosen by administrators, stay at 5 MB.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from core.identity.models import Member
 from points.models import Contribution, EvidencePhoto
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+#: Evidence photos straight from a phone's camera (no shrinking script) reach 10–20 MB.
+PHOTO_MAX_BYTES = 20 * 1024 * 1024
 MAX_SIDE = 1280
 JPEG_QUALITY = 80
 ACCEPTED_FORMATS = frozenset({"JPEG", "PNG"})
@@ -39,16 +45,17 @@ def _broken(field: str) -> AppError:
                     {field: ["the image is damaged or incomplete"]})
 
 
-def read_upload(file_storage, field: str = "photo") -> bytes:
+def read_upload(file_storage, field: str = "photo", limit: int = MAX_UPLOAD_BYTES) -> bytes:
     """Return the uploaded bytes, refusing a missing, empty or too large file (errors under ``field``)."""
     if file_storage is None:
         raise AppError(422, errors={field: ["choose a photo"]})
-    data = file_storage.read(MAX_UPLOAD_BYTES + 1)
+    data = file_storage.read(limit + 1)
     if not data:
         raise AppError(422, errors={field: ["the file is empty"]})
-    if len(data) > MAX_UPLOAD_BYTES:  # a body sent without Content-Length slips past the request limit
-        raise AppError(413, "payload_too_large", _l("The photo is larger than 5 MB."),
-                       {field: ["at most 5 MB"]})
+    if len(data) > limit:  # a body sent without Content-Length slips past the request limit
+        megabytes = limit // (1024 * 1024)
+        raise AppError(413, "payload_too_large", _l("The photo is larger than %(mb)d MB.", mb=megabytes),
+                       {field: [f"at most {megabytes} MB"]})
     return data
 
 
@@ -106,8 +113,8 @@ def clean_image(data: bytes, max_side: int = MAX_SIDE, *, keep_png: bool = False
 
 
 def store_photo(actor: Member, file_storage) -> EvidencePhoto:
-    """Keep an uploaded JPEG or PNG (up to 5 MB) as a clean JPEG of at most 1280 px."""
-    content, mimetype, width, height = clean_image(read_upload(file_storage))
+    """Keep an uploaded JPEG or PNG (up to 20 MB) as a clean JPEG of at most 1280 px."""
+    content, mimetype, width, height = clean_image(read_upload(file_storage, limit=PHOTO_MAX_BYTES))
     begin_writing(db.session)  # after the slow image work, so the write lock is held briefly
     photo = EvidencePhoto(uploaded_by_id=actor.id, mimetype=mimetype, width=width, height=height,
                           content=content)

@@ -1,6 +1,7 @@
-"""Figures of the monthly report (平安动态) for one org unit: points by category, by child unit,
-and the top members — all derived from the ledger, each point counted in the Asia/Shanghai month
-of its ``occurred_at`` (as the leaderboards count it); opening balances count nowhere here.
+"""Figures of the monthly report (平安动态) for one org unit: points by child unit and the top
+members — derived from the ledger, each point counted in the Asia/Shanghai month of its
+``occurred_at`` (as the leaderboards count it); opening balances count nowhere here. Points by
+category come from ``points.stats.earned_by_category``, the dashboard's own query.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import sqlalchemy as sa
 
 from core.extensions import db
 from core.identity.models import STAFF_ROLES, Member, OrgUnit, RoleGrant
-from points.models import Activity, LedgerPosting, LedgerTransaction
+from points.models import LedgerPosting, LedgerTransaction
 
 EARNING_KINDS = ("award", "reversal")
 
@@ -27,17 +28,6 @@ def _earned_in(unit: OrgUnit, start: datetime, end: datetime) -> tuple[sa.Column
                         LedgerTransaction.occurred_at >= start, LedgerTransaction.occurred_at < end,
                         OrgUnit.path.startswith(unit.path)))
     return points, statement
-
-
-def points_by_category(unit: OrgUnit, start: datetime, end: datetime) -> list[tuple[str, int, int]]:
-    """Category → (awards not reversed, points earned) in the subtree, most points first."""
-    points, statement = _earned_in(unit, start, end)
-    awards = sa.func.sum(sa.case((LedgerTransaction.kind == "award", 1), else_=-1))  # less those reversed
-    rows = db.session.execute(statement.with_only_columns(Activity.category, awards, points)
-                              .join(Activity, Activity.id == LedgerTransaction.activity_id)
-                              .group_by(Activity.category))
-    return sorted(((category, int(count), int(total)) for category, count, total in rows),
-                  key=lambda row: (-row[2], row[0]))
 
 
 def points_by_child_unit(unit: OrgUnit, start: datetime, end: datetime) -> list[tuple[OrgUnit, int, int]]:

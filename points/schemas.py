@@ -189,7 +189,7 @@ class CheckinSchema(ma.Schema):
 
 
 class UploadPhotoSchema(ma.Schema):
-    """A photo as evidence: the ``photo`` part of a multipart/form-data body (JPEG or PNG, up to 5 MB)."""
+    """A photo as evidence: the ``photo`` part of a multipart/form-data body (JPEG or PNG, up to 20 MB)."""
 
     photo = Upload(required=True)
 

@@ -283,6 +283,42 @@ def review_contributions(actor: Member, contribution_ids: list[int], decision: s
     return outcomes
 
 
+def balances_after_awards(contribution_ids: list[int]) -> dict[int, int]:
+    """The member's available balance right after each contribution's award (by contribution id)."""
+    if not contribution_ids:
+        return {}
+    return dict(db.session.execute(
+        sa.select(LedgerTransaction.contribution_id, LedgerTransaction.available_after)
+        .where(LedgerTransaction.contribution_id.in_(contribution_ids), LedgerTransaction.kind == "award")).all())
+
+
+#: A claim worth more than this many items (or hours) of its activity is flagged as unusually large.
+LARGE_CLAIM_QUANTITY = 10
+
+
+def claim_warnings(claims: list[Contribution]) -> dict[int, list[str]]:
+    """What a reviewer should look at twice, by claim id: ``duplicate`` (the same member, activity,
+    quantity and Shanghai day as another pending or approved contribution), ``over_daily_cap`` (more
+    points than the activity's daily cap: approving it is refused) and ``large`` (over
+    ``LARGE_CLAIM_QUANTITY`` items or hours)."""
+    warnings: dict[int, list[str]] = {claim.id: [] for claim in claims}
+    for claim in claims:
+        start, end = shanghai_day(claim.occurred_at)
+        twin = db.session.scalar(sa.select(Contribution.id).where(
+            Contribution.member_id == claim.member_id, Contribution.activity_id == claim.activity_id,
+            Contribution.quantity == claim.quantity, Contribution.id != claim.id,
+            Contribution.status.in_(("pending", "approved")),
+            Contribution.occurred_at >= start, Contribution.occurred_at < end).limit(1))
+        if twin is not None:
+            warnings[claim.id].append("duplicate")
+        cap = claim.activity.daily_cap
+        if cap is not None and claim.points > cap:
+            warnings[claim.id].append("over_daily_cap")
+        if claim.quantity > LARGE_CLAIM_QUANTITY:
+            warnings[claim.id].append("large")
+    return warnings
+
+
 def reverse_contribution(actor: Member, contribution_id: int, reason: str,
                          force: bool = False) -> Contribution:
     """Reverse an approved contribution with a compensating entry (forced: admins only)."""
@@ -324,12 +360,14 @@ def list_contributions(actor: Member, *, member_id: int | None, status: str | No
     return paginate(statement.order_by(Contribution.id.desc()), page, page_size)
 
 
-def member_ledger(actor: Member, member_id: int, page: int, page_size: int) -> dict:
-    """A member's ledger, newest first (their own, or a member's in the actor's scope)."""
+def member_ledger(actor: Member, member_id: int, page: int, page_size: int,
+                  available_only: bool = False) -> dict:
+    """A member's ledger, newest first (their own, or a member's in the actor's scope); with
+    ``available_only``, only the entries that moved the available balance."""
     member = get_member(member_id)
     if member.id != actor.id:
         require(actor, "member.read", member)
-    return ledger.ledger_page(member.id, page, page_size)
+    return ledger.ledger_page(member.id, page, page_size, available_only)
 
 
 def points_for_me(member: Member) -> dict:

@@ -16,6 +16,7 @@ import sqlalchemy.orm
 from core.identity.access import scope_condition
 from core.identity.models import Member, OrgUnit
 from core.extensions import db
+from points.gamification import CHECKIN_CATEGORY
 from points.models import Activity, Contribution, LedgerPosting, LedgerTransaction, MemberBalance
 from points.leaderboards.totals import period_bounds
 from points.services import SHANGHAI
@@ -64,8 +65,15 @@ def _in_period(kinds: tuple[str, ...], start: datetime | None, end: datetime):
     return sa.and_(*conditions)
 
 
-def _issued_by_category(condition, start: datetime, end: datetime) -> list[tuple[str, int, int]]:
-    """Net awards and points issued per activity category: awards less their reversals.
+def earned_by_category(condition, start: datetime, end: datetime) -> list[tuple[str, int, int]]:
+    """Points earned in a period, by category: (category, awards less their reversals, points).
+
+    The one answer to "points earned in a period", read by the dashboard and the monthly report
+    alike: awards less their reversals, each counted in the Asia/Shanghai period of its
+    ``occurred_at`` (as the leaderboards count it), for the members whose grid ``condition`` (on
+    ``OrgUnit``) selects — ``sa.true()`` for everyone. Daily check-ins, which have no activity,
+    count as ``daily_checkin``; opening balances count nowhere. A category whose awards were all
+    reversed is left out. Most points first.
 
     A reversal takes back exactly its award's points (a forced one writes part of them off),
     so its points are read from the award it reverses, with no need to read the postings.
@@ -73,21 +81,20 @@ def _issued_by_category(condition, start: datetime, end: datetime) -> list[tuple
     award = sa.orm.aliased(LedgerTransaction)
     points = sa.case((LedgerTransaction.kind == "award", LedgerTransaction.available_change),
                      else_=-award.available_change)
+    category = sa.case(
+        (Activity.category.is_not(None), Activity.category),
+        (LedgerTransaction.reference.startswith(CHECKIN_CATEGORY + ":"), CHECKIN_CATEGORY),
+        else_="other")
     rows = db.session.execute(
-        sa.select(Activity.category,
-                  sa.func.sum(sa.case((LedgerTransaction.kind == "award", 1), else_=-1)), sa.func.sum(points))
+        sa.select(category, sa.func.sum(sa.case((LedgerTransaction.kind == "award", 1), else_=-1)),
+                  sa.func.sum(points))
         .select_from(LedgerTransaction)
         .outerjoin(award, award.id == LedgerTransaction.reverses_id)
         .outerjoin(Activity, Activity.id == LedgerTransaction.activity_id)
         .where(_in_period(("award", "reversal"), start, end), _scoped(LedgerTransaction.member_id, condition))
-        .group_by(Activity.category))
-    totals: dict[str, list[int]] = {}
-    for category, count, issued in rows:
-        total = totals.setdefault(category or "other", [0, 0])
-        total[0] += int(count or 0)
-        total[1] += int(issued or 0)
-    return sorted(((category, count, issued) for category, (count, issued) in totals.items()),
-                  key=lambda row: (-row[2], row[0]))
+        .group_by(category))
+    totals = [(name, int(count or 0), int(issued or 0)) for name, count, issued in rows]
+    return sorted((row for row in totals if row[1] or row[2]), key=lambda row: (-row[2], row[0]))
 
 
 def _account_change(condition, kinds: tuple[str, ...], account: str, start: datetime | None,
@@ -123,9 +130,8 @@ def month_figures(actor: Member, moment: datetime, now: datetime, action: str = 
     start, end = month_bounds(moment)
     until = min(end, now)
     figures = MonthFigures(start=start, end=end)
-    figures.by_category = _issued_by_category(condition, start, until)
+    figures.by_category = earned_by_category(condition, start, until)
     figures.issued = sum(points for _category, _count, points in figures.by_category)
-    figures.by_category = [row for row in figures.by_category if row[1] or row[2]]
     figures.redeemed = _account_change(condition, ("spend",), "redeemed", start, until)
     figures.held = _held_at(condition, until, now)
     figures.active_members = int(db.session.scalar(

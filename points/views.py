@@ -1,28 +1,37 @@
-"""Pages of the points package: the check-in landing page, my points, claims and the review list."""
+"""Pages of the points package: the resident's home, earning, the check-in landing page, my points,
+claims, the review list and the leaderboards."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import login_required
 
 from core.errors import AppError
+from core.form_tokens import once_per_form
 from core.identity.access import scope_units
 from core.identity.auth import current_member
+from core.navigation import RESIDENT, Tab
+from core.views import safe_next
 from points import events, gamification, leaderboards, photos, services
 from points.forms import ClaimForm, RejectForm
 from points.services import SHANGHAI
 
 bp = Blueprint("points_pages", __name__, template_folder="templates")
 
+#: The resident's tabs for earning and ranking.
+TABS = {RESIDENT: [Tab(20, "points_pages.earn", _l("Earn points"), "earn", ("/me/claims", "/E/", "/e/")),
+                   Tab(40, "points_pages.leaderboard", _l("Rankings"), "rank")]}
+
 
 @bp.route("/E/<token>", methods=["GET", "POST"])
 @bp.route("/e/<token>", methods=["GET", "POST"])
 @login_required
+@once_per_form
 def checkin_landing(token: str):
     """Show the event a scanned code names; check in with one tap."""
     status, checkin, problem = 200, None, None
@@ -34,6 +43,27 @@ def checkin_landing(token: str):
         event = None if error.code == "invalid_code" else locals().get("event")
         status, problem = error.status, error
     return render_template("points/checkin.html", event=event, checkin=checkin, problem=problem), status
+
+
+# --- home and earning -------------------------------------------------------------------------
+
+def resident_home():
+    """The resident's home: balance, the 报平安 button, events around, shortcuts to everything."""
+    actor = current_member()
+    reviewing = scope_units(actor, "claim.review") != []
+    waiting = services.list_contributions(actor, member_id=None, status="pending", page=1,
+                                          page_size=1)["total"] if reviewing else None
+    return render_template("points/home.html", points=services.points_for_me(actor),
+                           events=events.upcoming_events(actor), waiting=waiting)
+
+
+@bp.get("/earn")
+@login_required
+def earn():
+    """Ways to earn: the daily check-in, a claim, events around, and what each activity pays."""
+    actor = current_member()
+    return render_template("points/earn.html", points=services.points_for_me(actor),
+                           events=events.upcoming_events(actor), activities=_claimable_activities(actor))
 
 
 # --- my points, claims and the review list ---------------------------------------------------
@@ -57,13 +87,27 @@ CLAIM_HINTS = {
 
 @bp.url_value_preprocessor
 def allow_photo_uploads(endpoint, _values):
-    """Raise the body limit to 5 MB for the claim form before the CSRF check reads the body."""
+    """Raise the body limit to 20 MB for the claim form before the CSRF check reads the body."""
     if endpoint == "points_pages.new_claim" and request.method == "POST":
-        request.max_content_length = photos.MAX_UPLOAD_BYTES
+        request.max_content_length = photos.PHOTO_MAX_BYTES
+
+
+def register_entry_labels(app, provider) -> None:
+    """Add a function naming a member's ledger entries: ``provider(member, entries) → {entry id:
+    (label, url)}`` (rewards names the goods of a voucher's entries)."""
+    app.extensions.setdefault("ledger_entry_labels", []).append(provider)
+
+
+def _entry_labels(member, entries) -> dict:
+    """What every registered provider says about these ledger entries of the member."""
+    labels: dict = {}
+    for provider in current_app.extensions.get("ledger_entry_labels", []):
+        labels.update(provider(member, entries))
+    return labels
 
 
 def navigation(actor) -> list:
-    """Links of the header for a signed-in member (the review list only for reviewers)."""
+    """Links of "Me" for a signed-in member (the review list only for reviewers)."""
     links = [(url_for("points_pages.my_points"), _("My points")),
              (url_for("points_pages.new_claim"), _("Claim points"))]
     if scope_units(actor, "claim.review") != []:
@@ -81,18 +125,19 @@ def _page_number() -> int:
 def my_points():
     """Show my balances, my ledger with the balance after each entry, and my pending claims."""
     actor = current_member()
-    history = services.member_ledger(actor, actor.id, _page_number(), PAGE_SIZE)
+    history = services.member_ledger(actor, actor.id, _page_number(), PAGE_SIZE, available_only=True)
     pending = services.list_contributions(actor, member_id=actor.id, status="pending", page=1,
                                           page_size=PAGE_SIZE)
     return render_template("points/my_points.html", points=services.points_for_me(actor),
                            history=history, pending=pending, kind_names=KIND_NAMES,
-                           pages=-(-history["total"] // PAGE_SIZE))
+                           labels=_entry_labels(actor, history["items"]), pages=-(-history["total"] // PAGE_SIZE))
 
 
 @bp.post("/me/checkin")
 @login_required
+@once_per_form
 def daily_checkin():
-    """Check in for today (报平安) with one tap, then go back to my points (CSRF: core.security)."""
+    """Check in for today (报平安) with one tap, then go back to the page it was on (my points)."""
     try:
         checkin = gamification.check_in_daily(current_member())
     except AppError as error:
@@ -100,7 +145,8 @@ def daily_checkin():
     else:
         flash(_("Checked in: +%(points)d points, day %(days)d of your streak.", points=checkin.points,
                 days=checkin.streak))
-    return redirect(url_for("points_pages.my_points"), 303)
+    back = request.args.get("next")
+    return redirect(safe_next(back) if back else url_for("points_pages.my_points"), 303)
 
 
 def _claimable_activities(member) -> list:
@@ -145,6 +191,7 @@ def _claim_photo_id(actor, form: ClaimForm) -> int | None:
 
 @bp.route("/me/claims/new", methods=["GET", "POST"])
 @login_required
+@once_per_form
 def new_claim():
     """Show the claim form and send my claim for review."""
     actor = current_member()
@@ -172,7 +219,8 @@ def new_claim():
         status = 422
     elif form.occurred_at.data is None:
         form.occurred_at.data = datetime.now(SHANGHAI).replace(tzinfo=None, second=0, microsecond=0)
-    return render_template("points/claim.html", form=form, problem=problem), status
+    return render_template("points/claim.html", form=form, problem=problem,
+                           photo_max_bytes=photos.PHOTO_MAX_BYTES), status
 
 
 @bp.get("/review")
@@ -195,6 +243,7 @@ def _back_to_review():
 
 @bp.post("/review/<int:contribution_id>/approve")
 @login_required
+@once_per_form
 def approve_claim(contribution_id: int):
     """Approve a pending claim, then go back to the list with what happened (CSRF: core.security)."""
     try:
@@ -209,6 +258,7 @@ def approve_claim(contribution_id: int):
 
 @bp.post("/review/<int:contribution_id>/reject")
 @login_required
+@once_per_form
 def reject_claim(contribution_id: int):
     """Reject a pending claim with a reason, then go back to the list with what happened."""
     form = RejectForm()
@@ -231,7 +281,7 @@ PERIOD_NAMES = {"week": _l("This week"), "month": _l("This month"), "quarter": _
 
 
 def leaderboard_navigation(actor) -> list:
-    """The header's link to the leaderboards."""
+    """The link of "Me" to the leaderboards."""
     return [(url_for("points_pages.leaderboard"), _("Leaderboards"))]
 
 
@@ -259,18 +309,17 @@ def leaderboard():
 @bp.get("/leaderboards/honour-roll")
 @login_required
 def honour_roll():
-    """A closed month's honour roll (光荣榜) of an area; says so when it is not published yet."""
+    """A closed month's honour roll (光荣榜) of an area; a page saying so when it is not published yet."""
     actor = current_member()
     areas, unit_id = _board_area(actor)
     month = request.args.get("month") or leaderboards.last_month()
-    roll, status = None, 200
+    roll = None
     if unit_id is not None:
         try:
             roll = leaderboards.honour_roll(unit_id, month)
         except AppError as error:
             if error.status != 404 or "month" not in error.errors:
                 raise
-            status = 404
     months = leaderboards.closed_months(unit_id) if unit_id is not None else []
     return render_template("points/leaderboard_honour_roll.html", roll=roll, areas=areas,
-                           unit_id=unit_id, month=month, months=months), status
+                           unit_id=unit_id, month=month, months=months)

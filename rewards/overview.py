@@ -1,9 +1,12 @@
 """What staff oversee at the supermarkets they reach: which ones, vouchers waiting, low stock,
-and a supermarket's voucher history."""
+and a supermarket's voucher history; and a member's own vouchers looked up by id."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import sqlalchemy as sa
+from sqlalchemy.orm import selectinload
 
 from core.api import paginate
 from core.extensions import db
@@ -58,11 +61,22 @@ def list_low_stock(actor: Member, action: str = "member.manage",
 
 
 def list_supermarket_vouchers(actor: Member, supermarket_id: int, status: str | None,
-                              page: int, page_size: int) -> dict:
-    """A supermarket's vouchers, newest first (its clerks, and admins in scope)."""
+                              page: int, page_size: int, fulfilled_since: datetime | None = None) -> dict:
+    """A supermarket's vouchers, newest first (its clerks, and admins in scope); optionally only
+    those of one status, or those handed over since a moment (the counter's "today")."""
     supermarket = get_supermarket(supermarket_id)
     require(actor, "voucher.handle", supermarket)
     statement = sa.select(Voucher).where(Voucher.supermarket_id == supermarket.id)
     if status is not None:
         statement = statement.where(Voucher.status == status)
+    if fulfilled_since is not None:
+        statement = statement.where(Voucher.fulfilled_at >= fulfilled_since)
     return paginate(statement.order_by(Voucher.id.desc()), page, page_size)
+
+
+def own_vouchers_by_id(member: Member, voucher_ids) -> dict[int, Voucher]:
+    """A member's own vouchers among ``voucher_ids``, with their goods, by id (others are left out)."""
+    found = db.session.scalars(sa.select(Voucher).where(Voucher.id.in_(list(voucher_ids)),
+                                                        Voucher.member_id == member.id)
+                               .options(selectinload(Voucher.items)))
+    return {voucher.id: voucher for voucher in found}

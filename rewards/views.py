@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from flask import Blueprint, flash, make_response, redirect, render_template, request, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import login_required
 from markupsafe import Markup
 
+from core.database import utcnow
 from core.errors import AppError
+from core.form_tokens import once_per_form
 from core.identity.access import COUNTER, can
 from core.identity.auth import current_member
 from core.identity.services import get_supermarket, list_supermarkets, mask_name
+from core.navigation import CLERK, RESIDENT, Tab
 from core.qr.render import render_svg
 from points.api import public_base_url
-from rewards import services, vouchers
+from points.ledger import balance_of
+from points.services import shanghai_day
+from rewards import overview, services, vouchers
 from rewards import stock as stock_service
 from rewards.forms import CorrectStockForm, FulfilForm, ReceiveStockForm, ScanForm
 
@@ -40,6 +47,19 @@ REFUSALS = {
 
 STATUS_NAMES = {"reserved": _l("Ready to collect"), "fulfilled": _l("Handed over"),
                 "cancelled": _l("Cancelled"), "expired": _l("Expired")}
+#: What residents read of their own vouchers: the goods were collected, not "handed over".
+RESIDENT_STATUS_NAMES = {**STATUS_NAMES, "fulfilled": _l("Collected")}
+
+#: The resident's exchange tab and the clerk's counter tabs.
+TABS = {RESIDENT: [Tab(30, "rewards_pages.shops", _l("Exchange"), "exchange", ("/shops", "/me/vouchers"))],
+        CLERK: [Tab(0, "rewards_pages.scan", _l("Scan"), "scan", ("/counter/vouchers", "/V/", "/v/")),
+                Tab(10, "rewards_pages.stock", _l("Stock"), "stock"),
+                Tab(20, "rewards_pages.today", _l("Today"), "today")]}
+
+
+def clerk_home():
+    """The clerk's home is the scanner."""
+    return redirect(url_for("rewards_pages.scan"))
 
 
 def is_counter_staff(member) -> bool:
@@ -48,13 +68,34 @@ def is_counter_staff(member) -> bool:
 
 
 def navigation(actor) -> list:
-    """Links of the header: my vouchers for everyone, the scanner and stock for counter staff."""
+    """Links of "Me": rewards and my vouchers for everyone, the counter's pages for counter staff."""
     links = [(url_for("rewards_pages.shops"), _("Rewards")),
              (url_for("rewards_pages.my_vouchers"), _("My vouchers"))]
     if is_counter_staff(actor):
         links += [(url_for("rewards_pages.scan"), _("Scan vouchers")),
-                  (url_for("rewards_pages.stock"), _("Stock"))]
+                  (url_for("rewards_pages.stock"), _("Stock")),
+                  (url_for("rewards_pages.today"), _("Handed over today"))]
     return links
+
+
+def voucher_entry_labels(member, entries) -> dict:
+    """Name the goods of the member's ledger entries that hold, release or spend a voucher's points."""
+    references = {entry.id: int(entry.reference.split(":", 1)[1]) for entry in entries
+                  if (entry.reference or "").startswith("voucher:")}
+    found = overview.own_vouchers_by_id(member, set(references.values())) if references else {}
+    labels = {}
+    for entry_id, voucher_id in references.items():
+        voucher = found.get(voucher_id)
+        if voucher is not None:
+            separator = ", " if str(get_locale()) == "en" else "、"
+            goods = separator.join(f"{reward_name(item.reward)} ×{item.quantity}" for item in voucher.items)
+            labels[entry_id] = (goods, url_for("rewards_pages.my_voucher", voucher_id=voucher.id))
+    return labels
+
+
+def reward_name(reward) -> str:
+    """A reward's name in the reader's language."""
+    return reward.name_en if str(get_locale()) == "en" and reward.name_en else reward.name
 
 
 def _require_counter_staff(actor) -> None:
@@ -161,6 +202,7 @@ def _counter_confirm(actor, voucher_id: int | None, code: str):
 
 @bp.post("/counter/vouchers/<int:voucher_id>/fulfil")
 @login_required
+@once_per_form
 def fulfil(voucher_id: int):
     """Hand over the goods: fulfil the voucher with the resident's code, then show the result."""
     actor = current_member()
@@ -209,21 +251,43 @@ def _counter_supermarkets(actor) -> list:
     return shops
 
 
-@bp.route("/counter/stock", methods=["GET"])
-@login_required
-def stock():
-    """List the stock at my supermarket, each reward with a receive and a correct form."""
-    actor = current_member()
-    _require_counter_staff(actor)
+def _chosen_supermarket(actor) -> tuple[list, object]:
+    """The supermarkets the actor keeps, and the one asked for (``?supermarket=``; the only one
+    when there is one); 403 for one the actor does not keep."""
     shops = _counter_supermarkets(actor)
     chosen = request.args.get("supermarket", type=int)
     shop = next((shop for shop in shops if shop.id == chosen), None) if chosen else (
         shops[0] if len(shops) == 1 else None)
     if chosen and shop is None:
         raise AppError(403)
+    return shops, shop
+
+
+@bp.route("/counter/stock", methods=["GET"])
+@login_required
+def stock():
+    """List the stock at my supermarket, each reward with a receive and a correct form."""
+    actor = current_member()
+    _require_counter_staff(actor)
+    shops, shop = _chosen_supermarket(actor)
     levels = stock_service.stock_levels(actor, shop.id) if shop else []
     return render_template("rewards/stock.html", shops=shops, shop=shop, levels=levels,
                            receive_form=ReceiveStockForm(), correct_form=CorrectStockForm())
+
+
+@bp.get("/counter/today")
+@login_required
+def today():
+    """What my supermarket handed over today (Asia/Shanghai), newest first."""
+    actor = current_member()
+    _require_counter_staff(actor)
+    shops, shop = _chosen_supermarket(actor)
+    listing = None
+    if shop is not None:
+        start, _end = shanghai_day(utcnow())
+        listing = overview.list_supermarket_vouchers(actor, shop.id, "fulfilled", 1, 100, fulfilled_since=start)
+    return render_template("rewards/today.html", shops=shops, shop=shop, vouchers=listing,
+                           mask_name=mask_name)
 
 
 def _back_to_stock(supermarket_id: int):
@@ -233,6 +297,7 @@ def _back_to_stock(supermarket_id: int):
 
 @bp.post("/counter/stock/<int:supermarket_id>/<int:reward_id>/receive")
 @login_required
+@once_per_form
 def receive(supermarket_id: int, reward_id: int):
     """Add units received, then go back to the stock list with what happened."""
     actor = current_member()
@@ -253,6 +318,7 @@ def receive(supermarket_id: int, reward_id: int):
 
 @bp.post("/counter/stock/<int:supermarket_id>/<int:reward_id>/correct")
 @login_required
+@once_per_form
 def correct(supermarket_id: int, reward_id: int):
     """Set the units on hand to a stocktake's count with a reason, then go back to the list."""
     actor = current_member()
@@ -280,6 +346,22 @@ def shops():
     return render_template("rewards/shops.html", shops=list_supermarkets(1, 100)["items"])
 
 
+def _quantity_problem(text: str, available: int) -> str | None:
+    """Why a typed quantity cannot be taken (None when it can): said, never silently ignored."""
+    if re.fullmatch(r"-\s*\d+([.,]\d*)?", text):
+        return _("A quantity cannot be negative.")
+    if re.fullmatch(r"\d*[.,]\d+", text):
+        return _("Whole units only: %(text)s is not a whole number.", text=text)
+    if not re.fullmatch(r"\d+", text):
+        return _("Enter a whole number, such as 1 or 2.")
+    quantity = int(text)
+    if quantity > vouchers.MAX_QUANTITY:
+        return _("At most %(count)d at a time.", count=vouchers.MAX_QUANTITY)
+    if quantity > available:
+        return _("Only %(count)d left.", count=available)
+    return None
+
+
 def _basket(form_data, offered: list[dict]) -> tuple[list[dict], dict]:
     """Read the quantities typed for each offered reward: the items, and the fields in error."""
     items, errors = [], {}
@@ -287,17 +369,26 @@ def _basket(form_data, offered: list[dict]) -> tuple[list[dict], dict]:
         text = (form_data.get(f"quantity-{reward['id']}") or "").strip()
         if not text:
             continue
-        if not text.isdigit() or int(text) > 99:
-            errors[reward["id"]] = _("Enter a whole number from 0 to 99.")
+        problem = _quantity_problem(text, reward["available"])
+        if problem:
+            errors[reward["id"]] = problem
         elif int(text):
             items.append({"reward_id": reward["id"], "quantity": int(text)})
     return items, errors
 
 
+def _refusal_text(error: AppError, have: int, need: int) -> str:
+    """A reserve's refusal in words: not enough points says what I have and what it needs."""
+    if error.code == "insufficient_points":
+        return _("Not enough points: you have %(have)d, this needs %(need)d.", have=have, need=need)
+    return str(error.message)
+
+
 @bp.route("/shops/<int:supermarket_id>", methods=["GET", "POST"])
 @login_required
+@once_per_form
 def catalogue(supermarket_id: int):
-    """Show a supermarket's rewards with available stock; reserve the basket as a voucher."""
+    """Show a supermarket's rewards with available stock and my balance; reserve the basket."""
     actor = current_member()
     shop = get_supermarket(supermarket_id)
     offered = services.catalogue(supermarket_id)
@@ -312,12 +403,14 @@ def catalogue(supermarket_id: int):
             try:
                 voucher = vouchers.reserve_voucher(actor, supermarket_id, items)
             except AppError as error:
-                status, problem = error.status, error.message
+                prices = {reward["id"]: reward["points_cost"] for reward in offered}
+                need = sum(prices[item["reward_id"]] * item["quantity"] for item in items)
+                status, problem = error.status, _refusal_text(error, balance_of(actor.id).available, need)
             else:
                 flash(_("Reserved. Show this code at the counter."))
                 return redirect(url_for("rewards_pages.my_voucher", voucher_id=_voucher_id(voucher)), 303)
     return render_template("rewards/catalogue.html", shop=shop, offered=offered, errors=errors,
-                           problem=problem, typed=request.form), status
+                           problem=problem, typed=request.form, balance=balance_of(actor.id).available), status
 
 
 @bp.get("/me/vouchers")
@@ -327,7 +420,7 @@ def my_vouchers():
     actor = current_member()
     listed = vouchers.list_vouchers(actor, page=max(request.args.get("page", 1, type=int), 1),
                                     page_size=20)
-    return render_template("rewards/my_vouchers.html", vouchers=listed, status_names=STATUS_NAMES,
+    return render_template("rewards/my_vouchers.html", vouchers=listed, status_names=RESIDENT_STATUS_NAMES,
                            pages=-(-listed["total"] // 20))
 
 
@@ -345,13 +438,14 @@ def my_voucher(voucher_id: int):
         code = Markup(render_svg(vouchers.voucher_payload(voucher, public_base_url()))  # nosec B704
                       .decode("ascii").split("?>", 1)[1])
     response = make_response(render_template("rewards/my_voucher.html", voucher=voucher, qr_svg=code,
-                                             status_names=STATUS_NAMES))
+                                             status_names=RESIDENT_STATUS_NAMES))
     response.headers["Cache-Control"] = f"private, max-age={VOUCHER_PAGE_MAX_AGE}"
     return response
 
 
 @bp.post("/me/vouchers/<int:voucher_id>/cancel")
 @login_required
+@once_per_form
 def cancel(voucher_id: int):
     """Cancel my voucher: points and stock go back."""
     try:

@@ -1,5 +1,5 @@
 """Hooks other packages fill: ``GET /me`` details (points adds balances, level, stars, badges)
-and the header's links for a signed-in member."""
+and the links of a signed-in member's "Me" page (and the resident's shortcuts)."""
 
 from __future__ import annotations
 
@@ -21,12 +21,12 @@ NavProvider = Callable[[Member], list]
 
 
 def register_nav_links(app: Flask, provider: NavProvider) -> None:
-    """Add a function answering ``[(url, label), ...]`` for the header of a signed-in member."""
+    """Add a function answering ``[(url, label), ...]`` for the "Me" page of a signed-in member."""
     app.extensions.setdefault("nav_providers", []).append(provider)
 
 
 def nav_links(member: Member | None) -> list:
-    """Collect the header links every package offers this member."""
+    """Collect the links every package offers this member."""
     if member is None:
         return []
     return [link for provider in current_app.extensions.get("nav_providers", []) for link in provider(member)]

@@ -339,6 +339,26 @@ def create_supermarket(actor: Member, name: str, org_unit_id: int, address: str,
     return supermarket
 
 
+def update_supermarket(actor: Member, supermarket: Supermarket, changes: dict) -> Supermarket:
+    """Rename a supermarket, move it to another org unit, or change its address or hours (admins
+    in scope of where it is and of where it goes)."""
+    require(actor, "supermarket.manage", supermarket)
+    fields = ("name", "org_unit_id", "address", "opening_hours")
+    before = {key: getattr(supermarket, key) for key in fields}
+    if "org_unit_id" in changes and changes["org_unit_id"] != supermarket.org_unit_id:
+        require(actor, "supermarket.manage", get_org_unit(changes["org_unit_id"]))
+    for key in fields:
+        if key in changes:
+            setattr(supermarket, key, changes[key])
+    db.session.flush()
+    db.session.expire(supermarket, ["org_unit"])
+    after = {key: getattr(supermarket, key) for key in fields}
+    if after != before:
+        record_audit(actor, "supermarket.update", supermarket, before=before, after=after)
+    _commit()
+    return supermarket
+
+
 def list_supermarkets(page: int, page_size: int) -> dict:
     """List the supermarkets (every member may see where to redeem)."""
     return paginate(sa.select(Supermarket).order_by(Supermarket.id), page, page_size)

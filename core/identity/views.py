@@ -8,6 +8,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import login_required, login_user, logout_user
 
 from core.errors import AppError
+from core.form_tokens import once_per_form
 from core.identity import services
 from core.identity.activation import activate_member, failed_activation
 from core.identity.auth import current_member, failed_sign_in, limiter, login_limit, login_phone_key
@@ -35,7 +36,7 @@ def login():
         else:
             login_user(member, remember=True)
             return redirect(safe_next(request.args.get("next")) if request.args.get("next")
-                            else url_for("identity_pages.account"))
+                            else url_for("core.home"))
     elif form.is_submitted():
         status = 422
     return render_template("identity/login.html", form=form), status
@@ -56,7 +57,7 @@ def activate():
         else:
             login_user(member, remember=True)
             flash(_("Your account is ready. Welcome!"))
-            return redirect(url_for("identity_pages.account"))
+            return redirect(url_for("core.home"))
     elif form.is_submitted():
         status = 422
     return render_template("identity/activate.html", form=form), status
@@ -71,6 +72,7 @@ def logout():
 
 @bp.route("/account", methods=["GET", "POST"])
 @login_required
+@once_per_form
 def account():
     """Show my account and let me change my password."""
     member = current_member()

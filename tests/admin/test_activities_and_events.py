@@ -71,7 +71,7 @@ def test_editing_an_activity_keeps_the_points_of_past_awards(app, client, consol
         "occurred_at": (utcnow() - timedelta(hours=1)).isoformat()})
     assert again.get_json()["points"] == 50
     audit = signed_in(app, console, "admin").get("/admin/audit?action=activity.update").get_data(as_text=True)
-    assert "points: 10 → 50" in audit
+    assert "<dt>points</dt><dd>10 → 50</dd>" in audit
 
 
 def test_retiring_an_activity_stops_new_points_and_can_be_undone(app, client, console):

@@ -240,7 +240,7 @@ def test_an_organiser_of_one_town_cannot_import_into_another(app, world):
         checked, slips, _expires = import_roll(person(world, "organiser"), read_roll("roll.csv", data))
         assert {(line, column) for line, column, _message in checked.problems} == {(2, "grid"), (3, "grid")}
         assert slips == []
-        assert {str(message) for _line, _column, message in checked.problems} == {"不在你的管辖范围内"}
+        assert {str(message) for _line, _column, message in checked.problems} == {"不在您的管辖范围内"}
         global_checked = check_file(person(world, "global_admin"), read_roll("roll.csv", data))
         assert global_checked.problems == []
 

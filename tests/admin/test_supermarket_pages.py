@@ -20,7 +20,7 @@ def test_a_clerk_receives_stock_and_the_history_shows_it(app, console):
         "csrf_token": csrf_token(page), "reward": str(soap), "quantity": "5"})
     assert received.status_code == 303
     after = clerk.get(f"/admin/supermarkets/{shop}").get_data(as_text=True)
-    assert ">15<" in stock_row(after, soap) and "received +5" in after
+    assert ">15<" in stock_row(after, soap) and "入库 +5" in after
 
 
 def test_a_refused_receipt_keeps_what_was_typed(app, console):

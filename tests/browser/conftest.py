@@ -41,8 +41,9 @@ def browser():
 
 
 @contextmanager
-def serve(tmp_path, sqlite_template, prepare=None):
-    """Serve the app over HTTP on 127.0.0.1 and a free port; yield its base URL and prepare's answer."""
+def serve(tmp_path, sqlite_template, prepare=None, with_app=False):
+    """Serve the app over HTTP on 127.0.0.1 and a free port; yield its base URL and prepare's answer
+    (and the app itself, ``with_app``)."""
     path = tmp_path / "live.db"
     shutil.copyfile(sqlite_template, path)
     app = make_app(f"sqlite:///{path}")
@@ -54,7 +55,8 @@ def serve(tmp_path, sqlite_template, prepare=None):
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_port}", prepared
+        base = f"http://127.0.0.1:{server.server_port}"
+        yield (base, prepared, app) if with_app else (base, prepared)
     finally:
         server.shutdown()
         thread.join(timeout=10)
@@ -86,3 +88,27 @@ def page(browser):
     tab.set_default_timeout(10_000)
     yield tab
     context.close()
+
+
+@pytest.fixture
+def live_scene(tmp_path, sqlite_template):
+    """The app with something of each kind in both towns (tests/support/scene.py); yields URL, scene, app."""
+    from tests.support.scene import build_scene
+
+    with serve(tmp_path, sqlite_template, build_scene, with_app=True) as served:
+        yield served
+
+
+def new_phone(browser, width: int = 390):
+    """A fresh browser context as on a phone set to Chinese, ``width`` pixels wide."""
+    return browser.new_context(locale="zh-CN", viewport={"width": width, "height": 780},
+                               is_mobile=True, has_touch=True)
+
+
+def sign_in(tab, base: str, phone: str, password: str) -> None:
+    """Sign in through the sign-in page and wait for the home page."""
+    tab.goto(base + "/login")
+    tab.get_by_label("手机号").fill(phone)
+    tab.get_by_label("密码").fill(password)
+    tab.get_by_role("button", name="登录").click()
+    tab.wait_for_url(lambda url: "/login" not in url)

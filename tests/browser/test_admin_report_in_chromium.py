@@ -12,9 +12,8 @@ from core.database import begin_writing, utcnow
 from core.extensions import db
 from points import ledger
 from points.models import Activity
-from tests.browser.conftest import serve
-from tests.browser.test_admin_import_in_chromium import sign_in
-from tests.factories import build_world, make_activity
+from tests.browser.conftest import serve, sign_in
+from tests.factories import PASSWORD, build_world, make_activity
 
 
 def world_with_points():
@@ -39,7 +38,7 @@ def test_the_organiser_downloads_the_monthly_report(page, report_server, tmp_pat
     base, world = report_server
     errors = []
     page.on("console", lambda message: message.type == "error" and errors.append(message.text))
-    sign_in(page, base, world.phones["organiser"])
+    sign_in(page, base, world.phones["organiser"], PASSWORD)
     page.goto(base + "/admin/reports")
     page.get_by_label("组织单位").select_option(str(world.units["town_a"]))
     page.get_by_role("button", name="查看").click()

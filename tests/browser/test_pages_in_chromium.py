@@ -30,15 +30,17 @@ def test_the_api_docs_render_under_the_csp(page, live_server):
     assert not [e for e in errors if "Content Security Policy" in e], errors
 
 
-def test_a_member_signs_in_on_a_phone_and_sees_their_account(page, live_server_with_world):
+def test_a_member_signs_in_on_a_phone_and_signs_out_from_me(page, live_server_with_world):
     base, phone, password = live_server_with_world
     page.goto(base + "/account")
     page.wait_for_url(lambda url: "/login" in url)
     page.get_by_label("手机号").fill(phone)
     page.get_by_label("密码").fill(password)
     page.get_by_role("button", name="登录").click()
-    page.wait_for_url(base + "/account")
+    page.wait_for_url(base + "/account")  # back to the page asked for
     assert "张居民" in page.locator("main").inner_text()
+    page.get_by_role("link", name="我的").click()
+    page.wait_for_url(base + "/me")
     page.get_by_role("button", name="退出登录").click()
     page.wait_for_url(base + "/")
-    assert page.get_by_role("link", name="登录").is_visible()
+    assert page.get_by_role("banner").get_by_role("link", name="登录").is_visible()

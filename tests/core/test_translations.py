@@ -35,3 +35,11 @@ def test_every_text_has_a_chinese_translation_in_its_package(package):
                   and not message.fuzzy}
     missing = sorted(texts_in(package) - translated)
     assert not missing, "untranslated (run `make extract-messages`, then translate): " + "; ".join(missing)
+
+
+@pytest.mark.parametrize("package", TRANSLATED_PACKAGES)
+def test_the_chinese_texts_address_the_reader_as_nin(package):
+    with open(ROOT / package / "translations/zh/LC_MESSAGES/messages.po", "rb") as handle:
+        catalogue = read_po(handle, locale="zh")
+    familiar = [message.id for message in catalogue if message.id and "你" in str(message.string)]
+    assert not familiar, "say 您, not 你: " + "; ".join(familiar)

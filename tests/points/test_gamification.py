@@ -377,11 +377,12 @@ def test_my_points_page_shows_level_stars_badges_and_a_one_tap_checkin(app, game
     assert "<script>" not in html and " style=" not in html and "onclick" not in html
     refused = browser.post("/me/checkin", data={})
     assert refused.status_code == 400
-    done = browser.post("/me/checkin", data={"csrf_token": csrf_token(html)})
+    token = csrf_token(html)
+    done = browser.post("/me/checkin", data={"csrf_token": token})
     assert done.status_code == 303
     html = browser.get("/me/points").get_data(as_text=True)
     assert 'data-streak="1"' in html and 'action="/me/checkin"' not in html
-    again = browser.post("/me/checkin", data={"csrf_token": csrf_token(html)}, follow_redirects=True)
+    again = browser.post("/me/checkin", data={"csrf_token": token}, follow_redirects=True)
     assert "今天已经报过平安" in again.get_data(as_text=True)
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(LedgerTransaction).where(

@@ -51,7 +51,7 @@ def balance(client, world, who="resident"):
     return client.get("/api/v1/me", headers=world.headers[who]).get_json()["balance"]["available"]
 
 
-def test_the_header_links_to_the_points_pages_only_when_signed_in(app, client, activities):
+def test_the_home_links_to_the_points_pages_only_when_signed_in(app, client, activities):
     world = activities
     assert "/me/points" not in client.get("/").get_data(as_text=True)
     assert client.get("/me/points").status_code == 302
@@ -104,6 +104,21 @@ def test_the_claim_form_creates_a_pending_claim_with_a_photo(app, client, activi
     assert abs(datetime.fromisoformat(claim["occurred_at"]) - typed) < timedelta(minutes=2)
     photo = client.get(f"/api/v1/photos/{claim['photo_id']}", headers=world.headers["grid_worker"])
     assert photo.status_code == 200 and Image.open(io.BytesIO(photo.data)).size == (1280, 960)
+
+
+def test_the_claim_form_takes_a_camera_photo_of_six_megabytes_sent_without_the_shrinking_script(app, client, activities):
+    world = activities
+    out = io.BytesIO()
+    Image.frombytes("RGB", (4000, 3000), random.Random(6).randbytes(4000 * 3000 * 3)).save(out, "JPEG", quality=70)
+    assert len(out.getvalue()) > 6 * 1024 * 1024
+    resident = signed_in(app, world, "resident")
+    form = resident.get("/me/claims/new").get_data(as_text=True)
+    assert 'data-shrink="1600"' in form and f'data-max-bytes="{20 * 1024 * 1024}"' in form
+    response = claim_form(resident, photo=(io.BytesIO(out.getvalue()), "IMG_0001.jpg"))
+    assert response.status_code == 303
+    photo = client.get(f"/api/v1/photos/{contributions(client, world)[0]['photo_id']}",
+                       headers=world.headers["resident"])
+    assert Image.open(io.BytesIO(photo.data)).size == (1280, 960)
 
 
 def test_the_claim_form_takes_a_phone_sized_photo_above_the_one_megabyte_limit(app, client, activities):
@@ -227,7 +242,7 @@ def test_refusals_on_the_review_page_are_flashed_never_a_500(app, client, activi
     assert "flash-error" in reviewer.get("/review").get_data(as_text=True)
     assert contributions(client, world, who="grid_worker", status="pending")[0]["id"] == own["id"]
     outsider = signed_in(app, world, "grid_worker_b")
-    token_b = csrf_token(outsider.get("/review").get_data(as_text=True))
+    token_b = csrf_token(outsider.get("/me").get_data(as_text=True))
     assert outsider.post(f"/review/{own['id']}/reject", data={"csrf_token": token_b, "reason": "x"}).status_code == 303
     assert contributions(client, world, who="grid_worker", status="pending")[0]["id"] == own["id"]
 

@@ -1,4 +1,4 @@
-"""Photo evidence: JPEG or PNG up to 5 MB, cleaned and shrunk, readable by its uploader and reviewers."""
+"""Photo evidence: JPEG or PNG up to 20 MB, cleaned and shrunk, readable by its uploader and reviewers."""
 
 import io
 import random
@@ -78,8 +78,8 @@ def test_an_upload_without_a_photo_is_refused(client, world):
     assert response.status_code == 422 and "photo" in response.get_json()["errors"]
 
 
-def test_six_megabytes_are_refused_with_413(client, world):
-    response = upload(client, world, "resident", b"\xff\xd8" + b"\0" * (6 * 1024 * 1024))
+def test_more_than_twenty_megabytes_are_refused_with_413(client, world):
+    response = upload(client, world, "resident", b"\xff\xd8" + b"\0" * (21 * 1024 * 1024))
     assert response.status_code == 413 and response.get_json()["code"] == "payload_too_large"
 
 

@@ -204,8 +204,8 @@ def test_the_catalogue_shows_the_picture_without_loading_its_bytes(app, client, 
 
     html = signed_in(app, world, "resident").get(f"/shops/{world.shops['a']}").get_data(as_text=True)
     assert html.count("<img ") == 1
-    assert f'<img class="thumb" src="{url.replace("&", "&amp;")}" alt="" loading="lazy"' in html
-    assert 'width="88" height="88"' in html
+    assert f'<img class="reward-picture" src="{url.replace("&", "&amp;")}" alt="" loading="lazy"' in html
+    assert 'width="64" height="64"' in html
 
     with app.app_context():
         rewards = db.session.scalars(sa.select(Reward).order_by(Reward.id)).all()

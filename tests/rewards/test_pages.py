@@ -215,14 +215,21 @@ def test_a_resident_reserves_from_the_catalogue_and_sees_the_code_to_show(app):
     assert signed_in(app, world, "villager").get(location).status_code in (403, 404)
 
 
-def test_the_catalogue_refuses_nonsense_quantities_and_too_much(app):
+def test_the_catalogue_says_why_a_quantity_is_refused_and_keeps_it(app):
     world = shop_world(app)
     resident = signed_in(app, world, "resident")
     html = resident.get(f"/shops/{world.shops['a']}").get_data(as_text=True)
-    oil = world.rewards["oil"]
-    assert resident.post(f"/shops/{world.shops['a']}", data={
-        "csrf_token": csrf_token(html), f"quantity-{oil}": "-1"}).status_code == 422
+    soap, oil = world.rewards["soap"], world.rewards["oil"]
+    for typed, said in (("-1", "数量不能是负数。"), ("1.5", "只能填整数：1.5 不是整数。"), ("两个", "请填整数"),
+                        ("4", "只剩 3 件。"), ("100", "一次最多 99 件。")):
+        refused = resident.post(f"/shops/{world.shops['a']}", data={
+            "csrf_token": csrf_token(html), f"quantity-{oil}": typed, f"quantity-{soap}": "1"})
+        page = refused.get_data(as_text=True)
+        assert refused.status_code == 422 and said in page, typed
+        assert f'value="{typed}"' in page and 'aria-invalid="true"' in page
     assert resident.post(f"/shops/{world.shops['a']}", data={"csrf_token": csrf_token(html)}).status_code == 422
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count(Voucher.id))) == 0
     too_many = resident.post(f"/shops/{world.shops['a']}", data={
         "csrf_token": csrf_token(html), f"quantity-{oil}": "3"})
     assert too_many.status_code == 409 and "上限" in too_many.get_data(as_text=True)
@@ -237,7 +244,7 @@ def test_a_resident_cancels_a_voucher_from_its_page(app):
     response = resident.post(f"/me/vouchers/{voucher_id}/cancel", data={"csrf_token": csrf_token(html)})
     assert response.status_code == 303
     html = resident.get(response.headers["Location"]).get_data(as_text=True)
-    assert "已取消" in html and "<svg" not in html
+    assert "已取消" in html and 'class="qr-code"' not in html
     with app.app_context():
         assert db.session.get(Voucher, voucher_id).status == "cancelled"
         assert ledger.balance_of(world.people["resident"]).available == 200
@@ -284,7 +291,7 @@ def test_forms_without_the_csrf_token_are_refused(app):
         assert db.session.get(Voucher, voucher_id).status == "reserved"
 
 
-def test_the_header_links_follow_the_member_s_roles(app):
+def test_the_links_of_me_follow_the_member_s_roles(app):
     from rewards.views import navigation
 
     world = shop_world(app)
@@ -293,3 +300,65 @@ def test_the_header_links_follow_the_member_s_roles(app):
         clerk = [url for url, _label in navigation(db.session.get(Member, world.people["clerk"]))]
     assert "/me/vouchers" in resident and "/counter/scan" not in resident
     assert "/counter/scan" in clerk and "/counter/stock" in clerk
+
+
+def test_the_catalogue_shows_my_balance_and_what_i_cannot_afford_yet(app):
+    with app.app_context():
+        world = build_shop_world(points=30)
+    resident = signed_in(app, world, "resident")
+    html = resident.get(f"/shops/{world.shops['a']}").get_data(as_text=True)
+    assert 'data-balance="30"' in html
+    oil = re.search(rf'<article class="card reward[^"]*" id="reward-{world.rewards["oil"]}">.*?</article>', html, re.S)
+    assert "unaffordable" in oil.group(0) and "还差 20 分。" in oil.group(0)
+    soap = re.search(rf'<article class="card reward[^"]*" id="reward-{world.rewards["soap"]}">.*?</article>', html, re.S)
+    assert "还差" not in soap.group(0)
+    refused = resident.post(f"/shops/{world.shops['a']}", data={
+        "csrf_token": csrf_token(html), f"quantity-{world.rewards['soap']}": "2"})
+    assert refused.status_code == 409
+    assert "积分不足：您有 30 分，这次兑换需要 40 分。" in refused.get_data(as_text=True)
+
+
+def test_my_vouchers_list_the_goods_and_a_collected_one_reads_collected(app):
+    world = shop_world(app)
+    with app.app_context():
+        voucher_id, short_code, _payload = reserve(world)
+        vouchers.fulfil_voucher(db.session.get(Member, world.people["clerk"]), voucher_id, short_code=short_code)
+    resident = signed_in(app, world, "resident")
+    listing = resident.get("/me/vouchers").get_data(as_text=True)
+    assert "肥皂 ×2、食用油 ×1" in listing and "已领取" in listing and "已兑出" not in listing
+    page = resident.get(f"/me/vouchers/{voucher_id}").get_data(as_text=True)
+    assert re.search(r'id="voucher-state"[^>]*>已领取', page) and 'class="qr-code"' not in page
+
+
+def test_cancelling_a_voucher_asks_first_and_the_page_watches_for_the_clerk(app):
+    world = shop_world(app)
+    with app.app_context():
+        voucher_id, _short_code, _payload = reserve(world)
+    page = signed_in(app, world, "resident").get(f"/me/vouchers/{voucher_id}").get_data(as_text=True)
+    question = re.search(r'<details class="confirm[^"]*">.*?</details>', page, re.S).group(0)
+    assert "取消兑换" in question and "关闭" in question and "积分会退回" in question
+    assert f'data-status-url="/api/v1/vouchers/{voucher_id}"' in page and "voucher.js" in page
+    assert 'data-label-fulfilled="已领取"' in page
+
+
+def test_the_clerk_s_today_page_lists_what_was_handed_over_today(app):
+    world = shop_world(app)
+    with app.app_context():
+        voucher_id, short_code, _payload = reserve(world)
+        vouchers.fulfil_voucher(db.session.get(Member, world.people["clerk"]), voucher_id, short_code=short_code)
+        reserve(world, items=[{"reward_id": world.rewards["soap"], "quantity": 1}])  # not handed over
+    page = signed_in(app, world, "clerk").get("/counter/today").get_data(as_text=True)
+    assert '<dd class="big" data-count>1</dd>' in page and "肥皂 ×2、食用油 ×1" in page and "张*民" in page
+    assert signed_in(app, world, "resident").get("/counter/today").status_code == 403
+
+
+def test_my_points_names_the_goods_of_a_voucher_and_shows_no_zero_rows(app):
+    world = shop_world(app)
+    with app.app_context():
+        voucher_id, short_code, _payload = reserve(world)
+        vouchers.fulfil_voucher(db.session.get(Member, world.people["clerk"]), voucher_id, short_code=short_code)
+    page = signed_in(app, world, "resident").get("/me/points").get_data(as_text=True)
+    history = re.search(r'<table class="card ledger">.*?</table>', page, re.S).group(0)
+    assert f'<a href="/me/vouchers/{voucher_id}">肥皂 ×2、食用油 ×1</a>' in history
+    changes = re.findall(r'<td class="num (?:plus|minus)">([^<]+)</td>', history)
+    assert changes == ["-90", "+200"]  # the hold and the award; the spend moved no available points

@@ -8,13 +8,12 @@ import re
 import pytest
 from werkzeug.routing import Rule
 
-from tests.support.pages import signed_in
+from tests.support.pages import INLINE_SCRIPT, signed_in
 
 SKIPPED_PREFIXES = ("/api/", "/static/", "/metrics", "/healthz", "/lang/", "/logout")
 #: Sample values for URL arguments, by converter: ids that exist in the world or not, either is fine
 #: for the headers (a 404 page must carry them too).
 SAMPLE_ARGUMENTS = {"IdConverter": "1", "IntegerConverter": "1", "UnicodeConverter": "X", "PathConverter": "x"}
-INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>", re.IGNORECASE)
 INLINE_STYLE = re.compile(r"<style\b|\sstyle=\"", re.IGNORECASE)
 INLINE_HANDLER = re.compile(r"\son[a-z]+=\"", re.IGNORECASE)
 

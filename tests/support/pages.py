@@ -6,6 +6,9 @@ import re
 
 from tests.factories import PASSWORD
 
+#: A <script> element with no src: inline code, which the CSP forbids.
+INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>", re.IGNORECASE)
+
 
 def csrf_token(html: str) -> str:
     """The CSRF token of the first form in a page."""

@@ -18,7 +18,7 @@ def sign_in(client, phone, password=PASSWORD, next_path=None):
 
 def test_a_member_signs_in_on_the_page_and_sees_their_account(client, world):
     response = sign_in(client, world.phones["organiser"])
-    assert response.status_code == 302 and response.headers["Location"] == "/account"
+    assert response.status_code == 302 and response.headers["Location"] == "/"
     html = client.get("/account").get_data(as_text=True)
     assert "李组织" in html and "组织者" in html and "城关镇" in html
 

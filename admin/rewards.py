@@ -1,0 +1,123 @@
+"""The console's rewards: the catalogue every supermarket stocks from — list, create, edit (price,
+monthly limit, retire and bring back) and the picture — through rewards' services (administrators)."""
+
+from __future__ import annotations
+
+from flask import flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import login_required
+
+from admin.forms import RewardForm, RewardPictureForm
+from admin.views import PAGE_SIZE, bp, page_count, page_number, require_reach, show_refusal
+from core.errors import AppError
+from core.form_tokens import once_per_form
+from core.identity.auth import current_member
+from points.photos import MAX_UPLOAD_BYTES
+from rewards import images, services
+
+#: Form fields the service takes as they are (blank optional texts become None).
+FIELDS = ("name", "name_en", "description", "points_cost", "per_member_limit", "active")
+
+
+def _fields(form: RewardForm) -> dict:
+    """The service's fields from the form."""
+    fields = {name: getattr(form, name).data for name in FIELDS}
+    for name in ("name_en", "description"):
+        fields[name] = (fields[name] or "").strip() or None
+    return fields
+
+
+@bp.get("/rewards")
+@login_required
+def rewards():
+    """List the catalogue, retired rewards too, each with its picture and price."""
+    actor = current_member()
+    require_reach(actor, "reward.manage")
+    listing = services.list_rewards(True, page_number(), PAGE_SIZE)
+    return render_template("admin/rewards.html", rewards=listing, pages=page_count(listing),
+                           image_url=services.reward_image_url)
+
+
+@bp.route("/rewards/new", methods=["GET", "POST"])
+@login_required
+@once_per_form
+def new_reward():
+    """Add a reward to the catalogue."""
+    actor = current_member()
+    require_reach(actor, "reward.manage")
+    form = RewardForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            reward = services.create_reward(actor, _fields(form))
+        except AppError as error:
+            show_refusal(form, error)
+            status = error.status
+        else:
+            flash(_("Reward %(name)s created. Add its picture below.", name=reward.name))
+            return redirect(url_for("admin.edit_reward", reward_id=reward.id), 303)
+    elif form.is_submitted():
+        status = 422
+    return render_template("admin/reward_form.html", form=form, reward=None, picture=None), status
+
+
+@bp.route("/rewards/<int:reward_id>", methods=["GET", "POST"])
+@login_required
+@once_per_form
+def edit_reward(reward_id: int):
+    """Edit a reward: names, price, monthly limit, offered or retired (reserved vouchers keep their price)."""
+    actor = current_member()
+    require_reach(actor, "reward.manage")
+    reward = services.get_reward(reward_id)
+    form = RewardForm(obj=reward if request.method == "GET" else None)
+    status = 200
+    if form.validate_on_submit():
+        try:
+            services.update_reward(actor, reward.id, _fields(form))
+        except AppError as error:
+            show_refusal(form, error)
+            status = error.status
+        else:
+            flash(_("Reward %(name)s saved.", name=reward.name))
+            return redirect(url_for("admin.rewards"), 303)
+    elif form.is_submitted():
+        status = 422
+    return _reward_page(reward, form, RewardPictureForm(formdata=None), status)
+
+
+def _reward_page(reward, form: RewardForm, picture: RewardPictureForm, status: int):
+    """A reward's page: its form and its picture's (either one keeps what was sent)."""
+    return render_template("admin/reward_form.html", form=form, reward=reward, picture=picture,
+                           image_url=services.reward_image_url(reward)), status
+
+
+@bp.url_value_preprocessor
+def allow_picture_uploads(endpoint, _values):
+    """Raise the body limit to 5 MB for a reward's picture before the CSRF check reads the body."""
+    if endpoint == "admin.reward_picture" and request.method == "POST":
+        request.max_content_length = MAX_UPLOAD_BYTES
+
+
+@bp.post("/rewards/<int:reward_id>/picture")
+@login_required
+@once_per_form
+def reward_picture(reward_id: int):
+    """Add or replace a reward's picture (checked, turned upright, shrunk to 640 px)."""
+    actor = current_member()
+    require_reach(actor, "reward.manage")
+    reward = services.get_reward(reward_id)
+    picture = RewardPictureForm()
+    status = 200
+    if picture.validate_on_submit() and picture.image.data:
+        try:
+            images.set_reward_image(actor, reward.id, picture.image.data)
+        except AppError as error:
+            picture.image.errors = [*picture.image.errors, str(error.message)]
+            status = error.status
+        else:
+            flash(_("Picture saved."))
+            return redirect(url_for("admin.edit_reward", reward_id=reward.id), 303)
+    else:
+        picture.image.errors = [*picture.image.errors, _("Choose a JPEG or PNG picture.")]
+        status = 422
+    return _reward_page(reward, RewardForm(formdata=None, obj=reward), picture, status)
