@@ -22,7 +22,7 @@ rebuild gives exactly what was awarded live.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import cache
 
@@ -34,6 +34,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from core.audit import record_audit
+from core.clock import SHANGHAI, month_index, shanghai_date
 from core.database import begin_writing, utcnow
 from core.errors import AppError
 from core.extensions import db
@@ -43,7 +44,6 @@ from points.models import (
     Activity, Contribution, DailyCheckin, LedgerPosting, LedgerTransaction, MemberActiveMonth,
     MemberBadge, MemberGameStats,
 )
-from points.services import SHANGHAI
 
 #: (code, lifetime earned points from, Chinese name, English name); override with GAMIFICATION_LEVELS.
 DEFAULT_LEVELS = (
@@ -133,11 +133,6 @@ def member_badges(member_id: int) -> list[MemberBadge]:
     """A member's badges, in the order they were awarded."""
     return list(db.session.scalars(sa.select(MemberBadge).where(MemberBadge.member_id == member_id)
                                    .order_by(MemberBadge.awarded_at, MemberBadge.id)))
-
-
-def shanghai_date(moment: datetime) -> date:
-    """The Asia/Shanghai calendar day of a moment."""
-    return moment.astimezone(SHANGHAI).date()
 
 
 def streak_of(member_id: int, now: datetime | None = None) -> dict:
@@ -247,12 +242,6 @@ def note_posting(transaction: LedgerTransaction) -> None:
         category=category_of(activity.category if activity else None, transaction.reference),
         hourly=bool(activity and activity.unit == "hour"),
         quantity=contribution.quantity if contribution else None))
-
-
-def month_index(moment: datetime) -> int:
-    """The Asia/Shanghai month of a moment as year × 12 + month − 1 (consecutive months differ by 1)."""
-    local = moment.astimezone(SHANGHAI)
-    return local.year * 12 + local.month - 1
 
 
 def _insert(model):

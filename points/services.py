@@ -6,15 +6,15 @@ does its checks under the member's lock, posts through ``points.ledger`` and com
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
 
 from core.audit import change_audited, record_audit
+from core.clock import bounds_of
 from core.database import begin_writing, utcnow
 from core.errors import AppError
 from core.extensions import db
@@ -25,20 +25,12 @@ from points import ledger
 from points.photos import check_photo_owner
 from points.models import Activity, Contribution, LedgerPosting, LedgerTransaction
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 MAX_BACKDATE = timedelta(days=31)
 HALF = Decimal("0.5")
 
 
 def _not_found(what: str, field: str):
     return AppError(404, errors={field: [f"no such {what}"]})
-
-
-def shanghai_day(moment: datetime) -> tuple[datetime, datetime]:
-    """Return the start and end (UTC) of the Asia/Shanghai calendar day containing ``moment``."""
-    local = moment.astimezone(SHANGHAI).date()
-    start = datetime.combine(local, time.min, tzinfo=SHANGHAI)
-    return start, start + timedelta(days=1)
 
 
 # --- activities ----------------------------------------------------------------------------
@@ -167,7 +159,7 @@ def earned_today(member_id: int, activity_id: int, occurred_at: datetime) -> int
     Read from the ``issued`` postings: an award issues its points and its reversal
     takes all of them back, even a forced one that wrote part of them off.
     """
-    start, end = shanghai_day(occurred_at)
+    start, end = bounds_of("day", occurred_at)
     return -int(db.session.scalar(
         sa.select(sa.func.coalesce(sa.func.sum(LedgerPosting.amount), 0))
         .join(LedgerTransaction, LedgerTransaction.id == LedgerPosting.transaction_id)

@@ -15,7 +15,7 @@ from core.identity.access import scope_units
 from core.identity.auth import current_member
 from points import events, gamification, leaderboards, photos, services
 from points.forms import ClaimForm, RejectForm
-from points.services import SHANGHAI
+from core.clock import SHANGHAI
 
 bp = Blueprint("points_pages", __name__, template_folder="templates")
 

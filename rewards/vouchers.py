@@ -12,7 +12,7 @@ Fulfilling re-reads the voucher's status under its lock, so it happens at most o
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask import current_app
@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from core.api import paginate
 from core.audit import record_audit
+from core.clock import bounds_of
 from core.codes import CODE_ALPHABET, CODE_LENGTH, new_code, normalise_code
 from core.database import utcnow
 from core.errors import AppError
@@ -30,7 +31,6 @@ from core.identity.models import Member
 from core.identity.services import get_supermarket, mask_name
 from core.qr.signing import InvalidCode, PayloadKind, code_url, sign_payload, verify_payload
 from points import ledger
-from points.services import SHANGHAI
 from rewards.models import Reward, Stock, Voucher, VoucherItem
 from rewards.services import inactive_reward, one_transaction
 from rewards.stock import lock_stock, move_stock
@@ -156,19 +156,13 @@ def _give_back(voucher: Voucher, stock: dict[int, Stock], status: str, actor: Me
 
 # --- reserving -------------------------------------------------------------------------------
 
-def month_start(moment: datetime) -> datetime:
-    """Return the start of the Asia/Shanghai calendar month containing ``moment``."""
-    local = moment.astimezone(SHANGHAI).date().replace(day=1)
-    return datetime.combine(local, time.min, tzinfo=SHANGHAI)
-
-
 def units_this_month(member_id: int, reward_id: int, now: datetime) -> int:
     """Units of a reward in a member's reserved and fulfilled vouchers created this Shanghai month."""
     return int(db.session.scalar(
         sa.select(sa.func.coalesce(sa.func.sum(VoucherItem.quantity), 0))
         .join(Voucher, Voucher.id == VoucherItem.voucher_id)
         .where(Voucher.member_id == member_id, VoucherItem.reward_id == reward_id,
-               Voucher.status.in_(OPEN_OR_USED), Voucher.created_at >= month_start(now))) or 0)
+               Voucher.status.in_(OPEN_OR_USED), Voucher.created_at >= bounds_of("month", now)[0])) or 0)
 
 
 def _merge_items(items) -> dict[int, int]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import bisect
 import threading
 import time as clock
-from datetime import date, datetime, time, timedelta
+from datetime import datetime
 
 import sqlalchemy as sa
 from flask import current_app
@@ -27,13 +27,12 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from core.clock import period_keys
 from core.extensions import db
 from core.identity.services import mask_name
 from core.identity.models import STAFF_ROLES, Member, OrgUnit, RoleGrant
 from points.models import SCOPE_DEPTHS, LedgerPosting, LedgerTransaction, LeaderboardTotal
-from points.services import SHANGHAI
 
-PERIODS = ("week", "month", "quarter", "year", "all")
 METRICS = ("total", "per_capita")
 SCOPES = tuple(f"scope{depth}_id" for depth in range(SCOPE_DEPTHS))
 STALE_MEMBERS = "leaderboard_stale_members"  # session.info: members whose rows need new facts
@@ -41,52 +40,6 @@ MOVED_UNITS = "leaderboard_moved_units"  # session.info: units whose subtree mov
 #: Board order: most points first; among equals, who reached the score first (then the higher id).
 ORDER = (LeaderboardTotal.score.desc(), LeaderboardTotal.reach_key.desc(), LeaderboardTotal.member_id.desc())
 CHUNK = 5000
-
-
-# --- periods -------------------------------------------------------------------------------
-
-def period_key(period: str, day: date) -> str:
-    """Name the period of kind ``period`` that contains the Asia/Shanghai date ``day``."""
-    if period == "week":
-        year, week, _weekday = day.isocalendar()
-        return f"{year}-W{week:02d}"
-    if period == "month":
-        return f"{day.year}-{day.month:02d}"
-    if period == "quarter":
-        return f"{day.year}-Q{(day.month - 1) // 3 + 1}"
-    if period == "year":
-        return str(day.year)
-    return "all"
-
-
-def period_bounds(period: str, day: date) -> tuple[datetime | None, datetime | None]:
-    """Return the start and end (exclusive, Asia/Shanghai) of the period containing ``day``."""
-    if period == "all":
-        return None, None
-    if period == "week":
-        start = day - timedelta(days=day.weekday())
-        end = start + timedelta(days=7)
-    elif period == "year":
-        start, end = date(day.year, 1, 1), date(day.year + 1, 1, 1)
-    else:
-        months = 1 if period == "month" else 3
-        first = day.month if period == "month" else (day.month - 1) // 3 * 3 + 1
-        start = date(day.year, first, 1)
-        following = first - 1 + months
-        end = date(day.year + following // 12, following % 12 + 1, 1)
-    return (datetime.combine(start, time.min, tzinfo=SHANGHAI),
-            datetime.combine(end, time.min, tzinfo=SHANGHAI))
-
-
-def shanghai_today() -> date:
-    """Return today's date in Asia/Shanghai."""
-    return datetime.now(SHANGHAI).date()
-
-
-def period_keys(moment: datetime) -> list[str]:
-    """Name every period (week … all time) that a point earned at ``moment`` counts in."""
-    day = moment.astimezone(SHANGHAI).date()
-    return [period_key(period, day) for period in PERIODS]
 
 
 # --- the read model: facts about members, the award hook, the identity hooks ---------------

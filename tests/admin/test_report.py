@@ -21,7 +21,7 @@ from core.extensions import db
 from core.identity.models import Member, OrgUnit
 from points import ledger
 from points.leaderboards import close_month
-from points.leaderboards.totals import SHANGHAI, shanghai_today
+from core.clock import SHANGHAI, shanghai_today
 from points.models import Activity, LedgerTransaction
 from rewards import stock, vouchers
 from tests.factories import make_activity, make_member, make_unit, next_phone
