@@ -8,16 +8,17 @@ import pytest
 
 from bench import compare
 from bench.report import targets
-from bench.scenarios import AWARD_SCENARIO, FLOOR, FULFIL_SCENARIO, LEADERBOARD_SCENARIO, SCENARIOS
+from bench.scenarios import AWARD_SCENARIO, FLOOR, FULFIL_SCENARIO, LEADERBOARD_SCENARIO, ME_SCENARIO, SCENARIOS
 from bench.settings import Settings
 
 
 def row(scenario: str, rate: float, p99: float, *, p95: float = 5.0, floor: float | None = 50.0,
-        errors: int = 0) -> dict:
+        errors: int = 0, statements: float | None = None) -> dict:
     """A result row as ``python -m bench`` writes it."""
     return {"scenario": scenario, "floor": "POST", "unit": "req", "rate": rate, "request_rate": rate,
             "p50_ms": p99 / 2, "p95_ms": p95, "p99_ms": p99, "errors": {"409": errors} if errors else {},
-            "error_count": errors, "floor_percent": floor, "client_cpu_percent": 3.0}
+            "error_count": errors, "floor_percent": floor, "client_cpu_percent": 3.0,
+            "app_cpu_ms": 2.0, "db_cpu_ms": None, "statements": statements}
 
 
 def run(started_at: str, rows: list[dict], peak_mib: float, connections: int = 32) -> dict:
@@ -61,21 +62,25 @@ def test_change_is_blank_without_a_baseline():
     assert compare.change(10, 12.5) == "+25 %"
 
 
-def test_targets_judge_each_goal_of_the_issue():
-    outcome = {"rows": [row(AWARD_SCENARIO, 100, 900.0, floor=45.0), row(FULFIL_SCENARIO, 20, 60.0),
-                        row(LEADERBOARD_SCENARIO, 300, 40.0, p95=9.5, errors=1)],
+def test_targets_judge_each_goal_per_engine():
+    outcome = {"rows": [row(AWARD_SCENARIO, 100, 900.0, floor=17.0, statements=11.0),
+                        row(ME_SCENARIO, 900, 60.0, floor=38.0),
+                        row(LEADERBOARD_SCENARIO, 300, 40.0, floor=31.0, errors=1)],
                "workers": [{"pid": 1, "rss_mib": 140.0, "peak_mib": 151.0}]}
 
-    verdicts = {what.split(" ")[0] + " " + goal: met for what, goal, met in targets(outcome)}
+    def verdicts(engine):
+        return {what.split(" ")[0] + " " + goal: met for what, goal, met in targets(engine, outcome)}
 
-    assert verdicts == {"award ≥ 40 %": True, "scan < 50 ms": False, "leaderboard < 10 ms": True,
-                        "1 0": False, "worker < 150 MiB": False}
+    assert verdicts("sqlite") == {"GET ≥ 40 %": False, "leaderboard ≥ 30 %": True, "award ≥ 15 %": True,
+                                  "statements ≤ 12": True, "1 0": False, "worker < 150 MiB": False}
+    assert verdicts("postgresql") == {"GET ≥ 35 %": True, "leaderboard ≥ 25 %": True, "award ≥ 20 %": False,
+                                      "statements ≤ 12": True, "1 0": False, "worker < 150 MiB": False}
 
 
 def test_targets_leave_out_the_scenarios_a_run_skipped():
-    outcome = {"rows": [row("GET /me", 200, 100.0)], "workers": []}
+    outcome = {"rows": [row(FULFIL_SCENARIO, 200, 100.0)], "workers": []}
 
-    assert [goal for _what, goal, _met in targets(outcome)] == ["0", "< 150 MiB"]
+    assert [goal for _what, goal, _met in targets("sqlite", outcome)] == ["0", "< 150 MiB"]
 
 
 def test_bench_scenarios_selects_scenarios_by_key(monkeypatch):
