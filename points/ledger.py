@@ -157,7 +157,7 @@ def _post(kind: str, member_id: int, legs: Iterable[Leg], *, occurred_at: dateti
         available_after=available, held_after=held, occurred_at=occurred_at or now, created_at=now, **fields)
     db.session.add(transaction)
     db.session.flush()
-    db.session.execute(sa.insert(LedgerPosting), [
+    db.session.execute(sa.insert(LedgerPosting.__table__), [  # one executemany
         {"transaction_id": transaction.id, "account": account, "member_id": leg_member, "amount": amount}
         for account, leg_member, amount in legs])
     _publish(Posted(transaction_id=transaction.id, kind=kind, member_id=member_id,

@@ -135,12 +135,19 @@ def _check_occurred_at(occurred_at: datetime, now: datetime) -> None:
 
 # --- contributions -------------------------------------------------------------------------
 
+#: A contribution locked for review, with its member (and grid, for the reviewer's scope) and activity.
+_LOCKED_CONTRIBUTION = (
+    sa.select(Contribution).where(Contribution.id == sa.bindparam("id"))
+    .options(sa.orm.joinedload(Contribution.member).options(sa.orm.joinedload(Member.org_unit),
+                                                            sa.orm.lazyload(Member.grants)),
+             sa.orm.joinedload(Contribution.activity))
+    .with_for_update(of=Contribution).execution_options(populate_existing=True))
+
+
 def get_contribution(contribution_id: int, lock: bool = False) -> Contribution:
     """Return a contribution (locked for this transaction when ``lock``) or refuse with 404."""
     if lock:  # two reviewers at once: the second waits, then sees the first one's decision
-        contribution = db.session.scalar(
-            sa.select(Contribution).where(Contribution.id == contribution_id).with_for_update()
-            .execution_options(populate_existing=True))
+        contribution = db.session.scalar(_LOCKED_CONTRIBUTION, {"id": contribution_id})
     else:
         contribution = db.session.get(Contribution, contribution_id)
     if contribution is None:

@@ -401,11 +401,17 @@ def issue_token(member: Member, ttl: timedelta) -> tuple[str, ApiToken]:
     return token, row
 
 
+#: A token with its member, their grid and their live grants (with the grants' units): one query.
+_TOKEN = (sa.select(ApiToken).where(ApiToken.token_hash == sa.bindparam("token_hash"))
+          .options(sa.orm.joinedload(ApiToken.member).options(sa.orm.joinedload(Member.org_unit),
+                                                              sa.orm.joinedload(Member.grants))))
+
+
 def find_token(token: str, now: datetime | None = None) -> ApiToken | None:
     """Return the live token row for a bearer token, or None when unknown, expired or revoked."""
     if not token.startswith(TOKEN_PREFIX):
         return None
-    row = db.session.scalar(sa.select(ApiToken).where(ApiToken.token_hash == _token_hash(token)))
+    row = db.session.scalars(_TOKEN, {"token_hash": _token_hash(token)}).unique().first()
     now = now or utcnow()
     if row is None or row.revoked_at is not None or row.expires_at <= now or not row.member.is_active:
         return None
