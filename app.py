@@ -46,7 +46,7 @@ def trust_proxies(app: Flask) -> None:
 
 def register_extensions(app: Flask) -> None:
     """Bind storage, migrations, the API, languages and security to the app."""
-    from core.api import Api, IdConverter, require_json_body
+    from core.api import Api, IdConverter, JsonProvider, require_json_body
     from core.database import configure_sqlite, write_requests_begin_late
     from core.extensions import babel, db, migrate
     from core.i18n import HTML_LANG, LANGUAGE_NAMES, html_lang, select_locale
@@ -73,6 +73,7 @@ def register_extensions(app: Flask) -> None:
     init_observability(app)
     init_auth(app)
     app.url_map.converters["int"] = IdConverter  # before any route is added
+    app.json = JsonProvider(app)
     app.extensions["api"] = Api(app)
     app.before_request(require_json_body)
 

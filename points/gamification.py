@@ -41,7 +41,7 @@ from core.identity.models import Member
 from points import ledger
 from points.models import (
     Activity, Contribution, DailyCheckin, LedgerPosting, LedgerTransaction, MemberActiveMonth,
-    MemberBadge, MemberGameStats,
+    MemberBadge, MemberBalance, MemberGameStats,
 )
 
 #: (code, lifetime earned points from, Chinese name, English name); override with GAMIFICATION_LEVELS.
@@ -134,27 +134,44 @@ def member_badges(member_id: int) -> list[MemberBadge]:
                                    .order_by(MemberBadge.awarded_at, MemberBadge.id)))
 
 
-def streak_of(member_id: int, now: datetime | None = None) -> dict:
-    """The member's check-in streak as of ``now``: days, and whether today is done."""
+def _latest_checkin(column):
+    """The member's latest check-in up to today: one of its columns, as a subquery."""
+    return (sa.select(column).where(DailyCheckin.member_id == sa.bindparam("member_id"),
+                                    DailyCheckin.day <= sa.bindparam("today"))
+            .order_by(DailyCheckin.day.desc()).limit(1).scalar_subquery())
+
+
+#: A member's balances, volunteer hours and latest check-in, in one query (zeros when none yet).
+_ACCOUNT = (sa.select(MemberBalance.available, MemberBalance.held, MemberBalance.lifetime_earned,
+                      MemberGameStats.volunteer_half_hours, _latest_checkin(DailyCheckin.day),
+                      _latest_checkin(DailyCheckin.streak))
+            .select_from(Member)
+            .outerjoin(MemberBalance, MemberBalance.member_id == Member.id)
+            .outerjoin(MemberGameStats, MemberGameStats.member_id == Member.id)
+            .where(Member.id == sa.bindparam("member_id")))
+
+
+def account_of(member_id: int, now: datetime | None = None) -> dict:
+    """Balances, lifetime earned, level, stars, badges and check-in streak of a member (two reads)."""
     today = shanghai_date(now or utcnow())
-    last = db.session.scalar(sa.select(DailyCheckin).where(
-        DailyCheckin.member_id == member_id, DailyCheckin.day <= today)
-        .order_by(DailyCheckin.day.desc()).limit(1))
-    alive = last is not None and last.day >= today - timedelta(days=1)
-    return {"days": last.streak if alive else 0, "checked_in_today": alive and last.day == today}
-
-
-def honours_for(member_id: int, lifetime_earned: int, now: datetime | None = None) -> dict:
-    """Level, stars, badges and streak of a member (a few indexed reads, no ledger scan)."""
-    stats = db.session.get(MemberGameStats, member_id)
+    available, held, lifetime, half_hours, last_day, last_streak = db.session.execute(
+        _ACCOUNT, {"member_id": member_id, "today": today}).one()
+    alive = last_day is not None and last_day >= today - timedelta(days=1)
     return {
-        "level": level_for(lifetime_earned),
-        "stars": stars_for(stats.volunteer_half_hours if stats else 0),
+        "balance": {"available": available or 0, "held": held or 0},
+        "lifetime_earned": lifetime or 0,
+        "level": level_for(lifetime or 0),
+        "stars": stars_for(half_hours or 0),
         "badges": [{"code": badge.code, "name": badge_name(badge.code),
                     "awarded_at": badge.awarded_at.astimezone(SHANGHAI).isoformat()}
                    for badge in member_badges(member_id)],
-        "streak": streak_of(member_id, now),
+        "streak": {"days": last_streak if alive else 0, "checked_in_today": alive and last_day == today},
     }
+
+
+def streak_of(member_id: int, now: datetime | None = None) -> dict:
+    """The member's check-in streak as of ``now``: days, and whether today is done."""
+    return account_of(member_id, now)["streak"]
 
 
 # --- the daily check-in -------------------------------------------------------------------------

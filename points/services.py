@@ -369,10 +369,7 @@ def member_ledger(actor: Member, member_id: int, page: int, page_size: int) -> d
 
 def points_for_me(member: Member) -> dict:
     """What ``GET /me`` shows of points: balances, lifetime earned, level, stars, badges, streak."""
-    from points.gamification import honours_for  # it reads this module's time zone
+    from points.gamification import account_of  # it imports the ledger, as this module does
 
-    balance = ledger.balance_of(member.id)
-    return {"balance": {"available": balance.available, "held": balance.held},
-            "lifetime_earned": balance.lifetime_earned,
-            **honours_for(member.id, balance.lifetime_earned)}
+    return account_of(member.id)
 

@@ -32,10 +32,11 @@ def test_compare_prints_the_change_of_each_scenario_between_two_runs(tmp_path, c
     old = tmp_path / "old.json"
     new = tmp_path / "new.json"
     old.write_text(json.dumps(run("2026-11-28T10:00:00+00:00",
-                                  [row(AWARD_SCENARIO, 40, 800.0), row("GET /me", 200, 150.0)], 120,
+                                  [row(AWARD_SCENARIO, 40, 800.0, statements=23.0), row("GET /me", 200, 150.0)], 120,
                                   connections=1)))
     new.write_text(json.dumps(run("2026-11-29T10:00:00+00:00",
-                                  [row(AWARD_SCENARIO, 60, 400.0, errors=2), row(LEADERBOARD_SCENARIO, 90, 30.0)],
+                                  [row(AWARD_SCENARIO, 60, 400.0, errors=2, statements=11.0),
+                                   row(LEADERBOARD_SCENARIO, 90, 30.0)],
                                   132)))
 
     assert compare.main([str(old), str(new)]) == 0
@@ -44,7 +45,7 @@ def test_compare_prints_the_change_of_each_scenario_between_two_runs(tmp_path, c
     award = next(line for line in lines if AWARD_SCENARIO in line)
     assert "40 → 60" in award and "+50 %" in award
     assert "800.0 → 400.0" in award and "-50 %" in award
-    assert "0 → 2" in award
+    assert "0 → 2" in award and "23.0 → 11.0" in award
     assert "only in the old run" in next(line for line in lines if "GET /me" in line)
     assert "only in the new run" in next(line for line in lines if LEADERBOARD_SCENARIO in line)
     assert "120 → 132" in next(line for line in lines if "worker RSS" in line)
