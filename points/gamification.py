@@ -269,8 +269,8 @@ def _adder(model) -> tuple[tuple[str, ...], sa.TextClause]:
     keys = tuple(column.name for column in table.primary_key)
     names = tuple(column.name for column in table.columns if column.name not in keys)
     columns = keys + names
-    return names, sa.text(
-        f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join(':' + name for name in columns)}) "
+    return names, sa.text(  # names from the model's own table; every value is a bound parameter
+        f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join(':' + name for name in columns)}) "  # nosec B608
         f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET "
         + ", ".join(f"{name} = {table.name}.{name} + excluded.{name}" for name in names)
         + f" RETURNING {', '.join(names)}")

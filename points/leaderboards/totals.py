@@ -73,15 +73,16 @@ def member_facts(member_ids) -> dict[int, dict]:
     return facts
 
 
+# Built once from the table's own column names; every value is a bound parameter.
 _FACTS = ", ".join(["eligible", *SCOPES])
-_UPSERT = (f"INSERT INTO leaderboard_total (member_id, period_key, score, reached_at, reach_key, {_FACTS}) {{rows}} "
+_UPSERT = (f"INSERT INTO leaderboard_total (member_id, period_key, score, reached_at, reach_key, {_FACTS}) {{rows}} "  # nosec B608
            "ON CONFLICT (member_id, period_key) DO UPDATE SET score = leaderboard_total.score + excluded.score, "
            "reached_at = excluded.reached_at, reach_key = excluded.reach_key")
 _TYPES = (sa.bindparam("reached_at", type_=UTCDateTime),)
 #: The five periods' rows at once, with the member's facts copied from their all-time row
 #: (nothing is inserted when the member has none yet: their first earning).
 _EARN_KNOWN = sa.text(_UPSERT.format(rows=(
-    "SELECT :member_id, period.key, :score, :reached_at, :reach_key, "
+    "SELECT :member_id, period.key, :score, :reached_at, :reach_key, "  # nosec B608: names from SCOPES
     + ", ".join(f"known.{column}" for column in ["eligible", *SCOPES])
     + " FROM leaderboard_total AS known, ("
     + " UNION ALL ".join(f"SELECT :key{index} AS key" for index in range(len(PERIODS)))
