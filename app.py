@@ -46,8 +46,8 @@ def trust_proxies(app: Flask) -> None:
 
 def register_extensions(app: Flask) -> None:
     """Bind storage, migrations, the API, languages and security to the app."""
-    from core.api import Api, IdConverter, require_json_body
-    from core.database import configure_sqlite, write_requests_begin_immediate
+    from core.api import Api, IdConverter, JsonProvider, require_json_body
+    from core.database import configure_sqlite, write_requests_begin_late
     from core.extensions import babel, db, migrate
     from core.form_tokens import init_form_tokens
     from core.i18n import HTML_LANG, LANGUAGE_NAMES, html_lang, select_locale
@@ -64,7 +64,7 @@ def register_extensions(app: Flask) -> None:
         if db.engine.dialect.name == "sqlite":
             configure_sqlite(db.engine, app.config["SQLITE_BUSY_TIMEOUT_MS"],
                              app.config["SQLITE_SYNCHRONOUS"])
-            write_requests_begin_immediate(app)
+            write_requests_begin_late(app)
     migrate.init_app(app, db, directory=os.path.join(app.root_path, "migrations"),
                      render_as_batch=True, compare_type=True)
     babel.init_app(app, locale_selector=select_locale,
@@ -75,6 +75,7 @@ def register_extensions(app: Flask) -> None:
     init_observability(app)
     init_auth(app)
     app.url_map.converters["int"] = IdConverter  # before any route is added
+    app.json = JsonProvider(app)
     app.extensions["api"] = Api(app)
     app.before_request(require_json_body)
 
@@ -135,15 +136,29 @@ def register_cli(app: Flask) -> None:
 
 
 def register_hooks(app: Flask) -> None:
-    """Let packages fill the platform's hooks: ``GET /me`` details, the links of "Me", the tab
-    bar and home page of each role, and the names of ledger entries."""
-    from core.identity.hooks import register_me_extension, register_nav_links
+    """Let packages fill the platform's hooks: ledger subscribers, identity changes, ``GET /me``
+    details, the links of "Me", the tab bar and home page of each role, and the names of ledger
+    entries. Every read model the ledger moves is listed here."""
+    from core.identity.hooks import (
+        register_me_extension, register_member_changes, register_nav_links, register_unit_moves,
+    )
     from core.navigation import CLERK, ORGANISER, RESIDENT, register_home, register_tabs
+    from points.gamification import note_posting
+    from points.leaderboards.totals import record_earning, refresh_members, refresh_subtree
+    from points.ledger import register_subscriber
     from points.services import points_for_me
     import admin.views
     import core.views
     import points.views
     import rewards.views
+
+    # Each ledger transaction (an award, a reversal, a hold, a spend…) goes to these, in this
+    # order, inside the transaction that posts it:
+    register_subscriber(app, record_earning)  # leaderboard totals of the member's periods
+    register_subscriber(app, note_posting)  # badges, volunteer stars and their counters
+    # Changes to who counts on the boards, and where: made by the identity services.
+    register_member_changes(app, refresh_members)
+    register_unit_moves(app, refresh_subtree)
 
     register_me_extension(app, points_for_me)
     register_nav_links(app, points.views.navigation)

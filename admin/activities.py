@@ -15,7 +15,7 @@ from core.identity.access import can, require, scope_units
 from core.identity.auth import current_member
 from core.identity.services import list_units_in_scope
 from points import services
-from points.services import SHANGHAI
+from core.clock import SHANGHAI
 
 #: Form fields an edit may change (the code names the activity and stays).
 EDITABLE = ("name", "name_en", "category", "points", "unit", "daily_cap", "needs_review", "starts_at", "ends_at")

@@ -16,7 +16,7 @@ from admin.labels import AUDIT_ACTION_NAMES, SUBJECT_NAMES
 from admin.views import PAGE_SIZE, bp, page_count, page_number, require_reach
 from core.audit import iter_audit_entries, list_audit_entries
 from core.identity.auth import current_member
-from points.services import SHANGHAI
+from core.clock import SHANGHAI
 
 CSV_COLUMNS = ("id", "at", "actor_id", "actor", "action", "subject_type", "subject_id", "before", "after",
                "reason")

@@ -14,7 +14,7 @@ from core.identity.auth import current_member
 from core.identity.services import list_units_in_scope
 from points import events as event_service
 from points import services
-from points.services import SHANGHAI
+from core.clock import SHANGHAI
 
 
 def _event_form(actor) -> EventForm:

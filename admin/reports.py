@@ -27,7 +27,8 @@ from points.stats import earned_by_category
 from points.leaderboards import honour_roll
 from points.leaderboards.boards import shared_ranks
 from points.leaderboards.honour import parse_month
-from points.leaderboards.totals import display_name, mask_name, period_bounds
+from core.clock import period_bounds
+from points.leaderboards.totals import display_name, mask_name
 from points.poster import A4, MARGIN, _centred
 from rewards import reports as rewards_reports
 

@@ -12,7 +12,7 @@ from admin.views import bp, require_reach
 from core.errors import AppError
 from core.identity.auth import current_member
 from core.identity.services import list_units_in_scope
-from points.leaderboards.totals import shanghai_today
+from core.clock import shanghai_today
 
 #: The report's files: how each is written, and its type.
 FILES = {

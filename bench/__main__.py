@@ -12,13 +12,23 @@ from __future__ import annotations
 import os
 import platform
 import shutil
+import subprocess
 import sys
 from datetime import datetime
 
 from bench.databases import EngineMissing
 from bench.report import header, summary, table, write_json
 from bench.runner import bench_engine, say
+from bench.wrk import WrkMissing
 from bench.settings import Settings
+
+
+def _wrk_version() -> str:
+    """wrk's version line, or why there is none."""
+    if shutil.which("wrk") is None:
+        return "wrk is not installed"
+    completed = subprocess.run(["wrk", "--version"], capture_output=True, text=True)
+    return (completed.stdout or completed.stderr).splitlines()[0].split(" Copyright")[0]
 
 
 def main() -> int:
@@ -32,15 +42,13 @@ def main() -> int:
         "started_at": datetime.now().astimezone().isoformat(timespec="seconds"),
         "settings": settings.as_dict(),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                    "load_average_at_start": round(os.getloadavg()[0], 2),
-                    "load_generator": "wrk is not installed: bench.load (Python, one process, selectors)"
-                    if shutil.which("wrk") is None else "bench.load (Python, one process, selectors)"},
+                    "load_average_at_start": round(os.getloadavg()[0], 2), "load_generator": _wrk_version()},
         "engines": {},
     }
     for engine in settings.engines:
         try:
             results["engines"][engine] = bench_engine(engine, settings)
-        except EngineMissing as missing:
+        except (EngineMissing, WrkMissing) as missing:
             say(f"[{engine}] skipped: {missing}")
             results["engines"][engine] = {"skipped": str(missing)}
     print()

@@ -1,7 +1,8 @@
 """``python -m bench.compare OLD.json NEW.json``: the change per scenario between two benchmark runs.
 
-For every engine and scenario in both runs: the rate, the p99 latency, the share of the floor
-and the errors, old → new with the change in per cent; then each engine's largest worker RSS.
+For every engine and scenario in both runs: the rate, the p99 latency, the share of the floor,
+the CPU and SQL statements per operation and the errors, old → new with the change in per cent;
+then each engine's largest worker RSS.
 Rows in only one of the runs are listed as such. Remember the machine: compare the "% floor"
 column first, since absolute rates move with whatever else the two cores were doing.
 """
@@ -13,7 +14,7 @@ import sys
 from pathlib import Path
 
 COLUMNS = ("engine", "scenario", "rate/s old → new", "change", "p99 ms old → new", "change",
-           "% floor old → new", "errors old → new")
+           "% floor old → new", "app CPU ms/op old → new", "SQL/op old → new", "errors old → new")
 
 
 def load(path: str | Path) -> dict:
@@ -52,17 +53,19 @@ def compare(old: dict, new: dict) -> list[list[str]]:
         for scenario in dict.fromkeys([*before, *after]):
             if scenario not in before or scenario not in after:
                 lines.append([engine, scenario, f"only in the {'new' if scenario in after else 'old'} run",
-                              "", "", "", "", ""])
+                              "", "", "", "", "", "", ""])
                 continue
             was, now = before[scenario], after[scenario]
             lines.append([engine, scenario, _pair(was["rate"], now["rate"], 0), change(was["rate"], now["rate"]),
                           _pair(was["p99_ms"], now["p99_ms"], 1), change(was["p99_ms"], now["p99_ms"]),
                           _pair(was.get("floor_percent"), now.get("floor_percent"), 0),
+                          _pair(was.get("app_cpu_ms"), now.get("app_cpu_ms"), 2),
+                          _pair(was.get("statements"), now.get("statements"), 1),
                           f"{was['error_count']} → {now['error_count']}"])
         rss_old, rss_new = _peak_rss(old, engine), _peak_rss(new, engine)
         if rss_old is not None or rss_new is not None:
             lines.append([engine, "worker RSS peak (MiB)", _pair(rss_old, rss_new, 0), change(rss_old, rss_new),
-                          "", "", "", ""])
+                          "", "", "", "", "", ""])
     return lines
 
 

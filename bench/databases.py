@@ -7,7 +7,9 @@ leaderboard totals), copies it, migrates the copy to the head revision and compl
 file, and a template database on the PostgreSQL cluster kept in ``bench/data/`` — with the
 fixture beside it; a ``….json`` marker says it is complete (delete it to build again). Each run
 then gets a fresh copy in seconds: a file copy on SQLite, ``CREATE DATABASE … TEMPLATE`` on
-PostgreSQL, so the scenarios' writes never reach the kept dataset.
+PostgreSQL, so the scenarios' writes never reach the kept dataset. The kept cluster loads with
+``fsync`` off; the runs restart it with PostgreSQL's default durability (every commit waits for
+the disk), as production has it.
 """
 
 from __future__ import annotations
@@ -46,8 +48,10 @@ def schema_revision() -> str:
 
 
 def dataset_name(settings: Settings) -> str:
-    """The kept dataset's name: its size, its staff and its schema revision."""
-    return f"county_{settings.members}_{settings.grid_workers}gw_{schema_revision()}"
+    """The kept dataset's name: its size, its staff, its vouchers and its schema revision."""
+    from bench.data import VOUCHERS
+
+    return f"county_{settings.members}_{settings.grid_workers}gw_{VOUCHERS}v_{schema_revision()}"
 
 
 def _progress(message: str) -> None:
@@ -77,8 +81,11 @@ def _new_facts() -> dict:
 
 
 @contextmanager
-def sqlite_dataset(settings: Settings) -> Iterator[tuple[dict[str, str], dict]]:
-    """A fresh copy of the kept SQLite dataset (built the first time); answer its env and fixture."""
+def sqlite_dataset(settings: Settings) -> Iterator[tuple[dict[str, str], dict, None]]:
+    """A fresh copy of the kept SQLite dataset (built the first time); answer its env and fixture.
+
+    No database server: SQLite works inside the service's own processes.
+    """
     from bench import leaderboards
 
     name = dataset_name(settings)
@@ -103,14 +110,15 @@ def sqlite_dataset(settings: Settings) -> Iterator[tuple[dict[str, str], dict]]:
         started = time.perf_counter()
         shutil.copyfile(kept, directory / "bench.db")
         _progress(f"  restored a pristine copy of {kept.name} in {time.perf_counter() - started:.1f} s")
-        yield _server_env(f"sqlite:///{directory / 'bench.db'}", facts), json.loads(fixture.read_text())
+        yield _server_env(f"sqlite:///{directory / 'bench.db'}", facts), json.loads(fixture.read_text()), None
     finally:
         shutil.rmtree(directory, ignore_errors=True)
 
 
 @contextmanager
-def postgresql_dataset(settings: Settings) -> Iterator[tuple[dict[str, str], dict]]:
-    """A fresh database cloned from the kept template (built the first time); answer its env and fixture."""
+def postgresql_dataset(settings: Settings) -> Iterator[tuple[dict[str, str], dict, int]]:
+    """A fresh database cloned from the kept template (built the first time) on the cluster restarted
+    with default durability; answer its env, fixture and the server's main process id."""
     from bench import leaderboards
 
     bin_dir = find_bin_dir()
@@ -131,13 +139,20 @@ def postgresql_dataset(settings: Settings) -> Iterator[tuple[dict[str, str], dic
             facts["seconds"] = round(time.perf_counter() - started)
             marker.write_text(json.dumps(facts))
         else:
-            cluster = leaderboards.KeptCluster(bin_dir, leaderboards.DATA_DIR / "leaderboards-pg").open()
+            cluster = leaderboards.KeptCluster(bin_dir, leaderboards.DATA_DIR / "leaderboards-pg")
+            cluster.durable = True
+            cluster.open()
         facts = json.loads(marker.read_text())
+        if not cluster.durable:
+            cluster.pause()
+            cluster.durable = True
+            cluster.resume()
         started = time.perf_counter()
         execute_autocommit(cluster.url, f"DROP DATABASE IF EXISTS {RUN_DATABASE}",
                            f"CREATE DATABASE {RUN_DATABASE} TEMPLATE {name}")
         _progress(f"  cloned {name} in {time.perf_counter() - started:.1f} s")
-        yield _server_env(_plain(f"{cluster.url}/{RUN_DATABASE}"), facts), json.loads(fixture.read_text())
+        yield (_server_env(_plain(f"{cluster.url}/{RUN_DATABASE}"), facts), json.loads(fixture.read_text()),
+               cluster.postmaster_pid())
         execute_autocommit(cluster.url, f"DROP DATABASE IF EXISTS {RUN_DATABASE}")
     finally:
         if cluster is not None:

@@ -69,7 +69,8 @@ def org_units() -> list[tuple[int, str, str, int | None, str]]:
 
 def generate(members: int, awards: int, now: datetime):
     """Yield the dataset table by table: (table, columns, rows) with rows as lists."""
-    from points.leaderboards.totals import period_keys, reach_key, scopes_of
+    from core.clock import period_keys
+    from points.leaderboards.totals import reach_key, scopes_of
 
     rng = random.Random(2026)
     units = org_units()
@@ -373,7 +374,7 @@ def bench_engine(engine: str, members: int, awards: int) -> dict:
     """Load (once) and measure one engine."""
     from app import create_app
     from core.extensions import db
-    from points.leaderboards.totals import SHANGHAI
+    from core.clock import SHANGHAI
 
     started = time.perf_counter()
     url, cluster, facts = prepared(engine, members, awards)

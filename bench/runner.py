@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import math
 import sys
+import tempfile
+from pathlib import Path
 
+from bench.cpu import tree_cpu_seconds
 from bench.databases import DATABASES
-from bench.load import run_load
-from bench.scenarios import FLOOR, FLOOR_AGAIN, SCENARIOS, Context, Scenario
+from bench.scenarios import FLOOR, FLOOR_AGAIN, SCENARIOS, USED_ONCE, Scenario, checkin_events_needed, create_events
 from bench.settings import Settings
+from bench.wrk import run_wrk, write_data
 from tests.support.gunicorn import Gunicorn, run_flask
+
+#: Seconds of the counting pass after each scenario (one connection, statements per answer).
+COUNTING_SECONDS = 2
 
 
 def say(message: str) -> None:
@@ -16,19 +23,49 @@ def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def measure(scenario: Scenario, server: Gunicorn, fixture: dict, settings: Settings) -> dict:
-    """Run one scenario against a server; answer its row (without the floor comparison)."""
-    context = Context(fixture=fixture, port=server.port, seconds=settings.seconds + settings.warmup)
-    result = run_load(server.port, scenario.operations(context), connections=settings.connections,
-                      seconds=settings.seconds, warmup=settings.warmup)
-    row = {"scenario": scenario.name, "floor": scenario.floor, "unit": scenario.unit,
-           "rate": result.rate, "request_rate": result.request_rate, "operations": result.operations,
-           "seconds": result.seconds, "p50_ms": result.percentile(0.50), "p95_ms": result.percentile(0.95),
-           "p99_ms": result.percentile(0.99), "errors": dict(result.errors),
-           "error_count": sum(result.errors.values()), "client_cpu_percent": result.client_cpu_percent}
-    say(f"  {scenario.name:<28} {row['rate']:8.0f} {scenario.unit}/s  p99 {row['p99_ms'] or 0:6.1f} ms"
-        f"  errors {row['error_count']}")
-    return row
+class Run:
+    """One engine's servers and data: where each scenario's items used once have got to."""
+
+    def __init__(self, settings: Settings, data: Path, db_pid: int | None):
+        self.settings, self.data, self.db_pid = settings, data, db_pid
+        self.offsets: dict[str, int] = {}
+
+    def _wrk(self, port: int, scenario: Scenario, seconds: int, connections: int):
+        result = run_wrk(port, scenario.key, self.data, connections=connections, seconds=seconds,
+                         offset=self.offsets.get(scenario.key, 0))
+        if scenario.key in USED_ONCE and result.last_index >= 0:
+            self.offsets[scenario.key] = result.last_index + connections
+        return result
+
+    def measure(self, scenario: Scenario, server: Gunicorn, counting: Gunicorn | None = None) -> dict:
+        """Warm up, run one scenario, then count its statements; answer its row (no floor comparison)."""
+        settings = self.settings
+        if settings.warmup > 0:
+            self._wrk(server.port, scenario, math.ceil(settings.warmup), settings.connections)
+        app_before, db_before = tree_cpu_seconds(server.process.pid), self._db_cpu()
+        result = self._wrk(server.port, scenario, round(settings.seconds), settings.connections)
+        app_cpu = tree_cpu_seconds(server.process.pid) - app_before
+        db_cpu = None if db_before is None else self._db_cpu() - db_before
+        requests = max(result.requests, 1)
+        row = {"scenario": scenario.name, "floor": scenario.floor, "unit": scenario.unit,
+               "rate": result.rate, "request_rate": result.request_rate, "operations": result.operations,
+               "seconds": result.seconds, "p50_ms": result.p50_ms, "p95_ms": result.p95_ms,
+               "p99_ms": result.p99_ms, "errors": result.errors, "error_count": sum(result.errors.values()),
+               "client_cpu_percent": result.client_cpu_percent,
+               # CPU per operation: every request the servers answered in the window, failed ones too.
+               "app_cpu_ms": 1000 * app_cpu * scenario.requests_per_operation / requests,
+               "db_cpu_ms": None if db_cpu is None else 1000 * db_cpu * scenario.requests_per_operation / requests,
+               "statements": None}
+        if counting is not None:
+            counted = self._wrk(counting.port, scenario, COUNTING_SECONDS, 1)
+            if counted.operations:
+                row["statements"] = counted.statements / counted.operations
+        say(f"  {scenario.name:<32} {row['rate']:8.0f} {scenario.unit}/s  p99 {row['p99_ms'] or 0:7.1f} ms  "
+            f"errors {row['error_count']}  app CPU {row['app_cpu_ms']:.2f} ms/op  statements {row['statements']}")
+        return row
+
+    def _db_cpu(self) -> float | None:
+        return None if self.db_pid is None else tree_cpu_seconds(self.db_pid)
 
 
 def compare_with_floor(rows: list[dict]) -> None:
@@ -54,22 +91,31 @@ def bench_engine(engine: str, settings: Settings) -> dict:
     """Benchmark the service on one engine, with the floor measured right before it."""
     say(f"[{engine}] preparing {settings.members:,} members (built once, then copied)")
     scenarios = settings.selected(SCENARIOS)
-    with DATABASES[engine](settings) as (env, fixture):
+    workers, threads = settings.workers, settings.threads
+    with DATABASES[engine](settings) as (env, fixture, db_pid), tempfile.TemporaryDirectory() as scratch:
+        data = Path(scratch) / "data.tsv"
+        write_data(data, fixture)
+        run = Run(settings, data, db_pid)
         rows = []
-        say(f"[{engine}] floor: bench.floor:app, {settings.workers} workers × {settings.threads} threads")
-        with Gunicorn("bench.floor:app", env, settings.workers, settings.threads, "/floor") as floor:
-            rows += [measure(scenario, floor, fixture, settings) for scenario in FLOOR]
+        say(f"[{engine}] floor: bench.floor:app, {workers} workers × {threads} threads")
+        with Gunicorn("bench.floor:app", env, workers, threads, "/floor") as floor:
+            rows += [run.measure(scenario, floor) for scenario in FLOOR]
             floor_memory = floor.worker_memory()
-            say(f"[{engine}] service: wsgi:app")
-            with Gunicorn("wsgi:app", env, settings.workers, settings.threads, "/healthz") as service:
-                rows += [measure(scenario, service, fixture, settings) for scenario in scenarios]
+            say(f"[{engine}] service: wsgi:app, and bench.counting:app (1 worker) for the statements")
+            with Gunicorn("wsgi:app", env, workers, threads, "/healthz") as service, \
+                    Gunicorn("bench.counting:app", env, 1, 1, "/healthz") as counting:
+                if any(scenario.key == "checkin" for scenario in scenarios):
+                    seconds = settings.warmup + settings.seconds + COUNTING_SECONDS
+                    codes = create_events(service.port, fixture, checkin_events_needed(fixture, seconds))
+                    write_data(data, fixture, codes)
+                rows += [run.measure(scenario, service, counting) for scenario in scenarios]
                 service_memory = service.worker_memory()
                 # The whole log: the JSON access log writes a line per request, so a tail would
                 # hide the warnings of all but the last scenario.
                 service_log = service.log.read_text(errors="replace").splitlines()
             # The idle floor server waited meanwhile: measure it again to show how much the
             # machine drifted during the scenarios (its "% floor" is the drift).
-            rows.append(measure(FLOOR_AGAIN, floor, fixture, settings))
+            rows.append(run.measure(FLOOR_AGAIN, floor))
         compare_with_floor(rows)
         ledger = verify_ledger(env)
         say(f"[{engine}] flask ledger verify: {ledger['verdict']}")

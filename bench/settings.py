@@ -36,7 +36,7 @@ class Settings:
     connections: int = 32  # BENCH_CONNECTIONS: concurrent connections of the load generator
     workers: int = 2  # BENCH_WORKERS: gunicorn worker processes
     threads: int = 1  # BENCH_THREADS: threads per worker (1: the sync worker)
-    grid_workers: int = 64  # BENCH_GRID_WORKERS: staff sharing the award and approve traffic
+    grid_workers: int = 256  # BENCH_GRID_WORKERS: staff sharing the award and approve traffic
     engines: tuple[str, ...] = ENGINES  # BENCH_ENGINES: e.g. "sqlite" or "sqlite postgresql"
     scenarios: tuple[str, ...] = ()  # BENCH_SCENARIOS: scenario keys to run, e.g. "award,fulfil"; all if empty
 

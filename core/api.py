@@ -1,4 +1,4 @@
-"""API conventions: the smorest ``Api``, the error schema, pagination and body checks."""
+"""API conventions: the smorest ``Api``, the error schema, pagination, body checks and the JSON writer."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ from functools import lru_cache
 
 import flask_smorest
 import marshmallow as ma
+import orjson
 from flask import request
+from flask.json.provider import DefaultJSONProvider
 from marshmallow import fields, validate
 from werkzeug.routing import IntegerConverter
 
@@ -45,6 +47,21 @@ class Api(flask_smorest.Api):
 
     def _register_error_handlers(self):
         """Leave error handling to ``core.errors.register_error_handlers``."""
+
+
+class JsonProvider(DefaultJSONProvider):
+    """Flask's JSON, written by orjson: the same documents (keys sorted), several times faster.
+
+    Reading request bodies is left as it was. What orjson does not know (lazy translations,
+    dates, decimals) goes through Flask's own ``default``, so nothing is written differently
+    but non-ASCII text, which is sent as UTF-8 instead of ``\\u`` escapes.
+    """
+
+    OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+
+    def dumps(self, obj, **kwargs) -> str:
+        """Serialise ``obj`` to a JSON string."""
+        return orjson.dumps(obj, default=self.default, option=self.OPTIONS).decode()
 
 
 class IdConverter(IntegerConverter):

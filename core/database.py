@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime, timezone
 
@@ -60,17 +59,20 @@ class Base(DeclarativeBase):
     )
 
 
-#: Set while a writing transaction begins, so SQLite starts it with BEGIN IMMEDIATE.
-_begin_immediate: ContextVar[bool] = ContextVar("begin_immediate", default=False)
+#: How SQLite begins a transaction: "deferred" (BEGIN: one read snapshot), "immediate" (BEGIN
+#: IMMEDIATE: the write lock, set by ``begin_writing``) or "none" (no BEGIN: each read sees the
+#: latest commit, as PostgreSQL's READ COMMITTED does; writes are refused until ``begin_writing``).
+_begin_mode: ContextVar[str] = ContextVar("sqlite_begin_mode", default="deferred")
+_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLAC")
 
 
 def configure_sqlite(engine: sa.Engine, busy_timeout_ms: int, synchronous: str = "FULL") -> None:
     """Put every SQLite connection in WAL mode with a busy timeout and foreign keys on.
 
-    SQLAlchemy, not the driver, starts transactions (the documented pysqlite
-    recipe), so that a writer can begin with ``BEGIN IMMEDIATE``: it then waits
-    for the write lock up front instead of failing with "database is locked"
-    when it upgrades a read snapshot that another writer has since changed.
+    SQLAlchemy, not the driver, starts transactions (the documented pysqlite recipe), as
+    ``_begin_mode`` says, so that a writer begins with ``BEGIN IMMEDIATE`` (``begin_writing``):
+    it then waits for the write lock up front instead of failing with "database is locked" when
+    it upgrades a read snapshot that another writer has since changed.
     """
     if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
         raise ValueError(f"SQLITE_SYNCHRONOUS must be OFF, NORMAL, FULL or EXTRA, not {synchronous!r}")
@@ -87,73 +89,73 @@ def configure_sqlite(engine: sa.Engine, busy_timeout_ms: int, synchronous: str =
 
     @sa.event.listens_for(engine, "begin")
     def _on_begin(connection):
-        immediate = _begin_immediate.get()
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-        connection.info["immediate"] = immediate
+        mode = _begin_mode.get()
+        if mode != "none":
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if mode == "immediate" else "BEGIN")
+        connection.info.update(immediate=mode == "immediate", unbegun=mode == "none", wrote=False)
+
+    @sa.event.listens_for(engine, "before_cursor_execute")
+    def _on_execute(connection, _cursor, statement, _parameters, _context, _executemany):
+        if statement.lstrip()[:6].upper() not in _WRITES:
+            return
+        if connection.info.get("unbegun"):  # it would commit on its own, outside any transaction
+            raise RuntimeError("a write outside begin_writing(): the service must begin writing first")
+        connection.info["wrote"] = True
 
 
 def begin_writing(session) -> None:
-    """Start the session's transaction as a writer: BEGIN IMMEDIATE on SQLite.
+    """Begin writing in the session's transaction: the one way every write service starts to write.
 
-    Call it first in a service that writes, before reading what it will change.
-    On PostgreSQL it does nothing (services lock rows with ``FOR UPDATE``). On
-    SQLite, a transaction that has only read so far is rolled back and begun
-    again as a writer (the session reloads what it had read).
+    Call it after the checks that need no lock, right before the first locked read or write. On
+    SQLite it takes the write lock (``BEGIN IMMEDIATE``), ending the read snapshot the session
+    had, if any, without forgetting what it loaded: rows that must be current are read again
+    under the lock (``populate_existing``), as on PostgreSQL, where it does nothing (services lock
+    rows with ``FOR UPDATE``). The CLI and the API begin the same way.
     """
     if isinstance(session, scoped_session):
         session = session()
     if session.get_bind().dialect.name != "sqlite":
         return
-    if session.in_transaction():
-        if session.connection().info.get("immediate"):
-            return
-        if session.new or session.dirty or session.deleted:
-            raise RuntimeError("begin_writing() must come before the first change")
-        session.rollback()
-    token = _begin_immediate.set(True)
-    try:
-        session.connection()
-    finally:
-        _begin_immediate.reset(token)
-
-
-@contextmanager
-def deferred_reads():
-    """Begin transactions inside the block as readers, even in a write request.
-
-    For a second session that only reads while the request's own session holds
-    SQLite's write lock: a reader never waits for it (WAL).
-    """
-    token = _begin_immediate.set(False)
-    try:
-        yield
-    finally:
-        _begin_immediate.reset(token)
+    if not session.in_transaction():
+        token = _begin_mode.set("immediate")
+        try:
+            session.connection()
+        finally:
+            _begin_mode.reset(token)
+        return
+    connection = session.connection()
+    if connection.info.get("immediate"):
+        return
+    if session.new or session.dirty or session.deleted or connection.info.get("wrote"):
+        raise RuntimeError("begin_writing() must come before the first change")
+    if not connection.info.get("unbegun"):
+        connection.exec_driver_sql("COMMIT")  # the read snapshot: it wrote nothing
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    connection.info.update(immediate=True, unbegun=False)
 
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def write_requests_begin_immediate(app) -> None:
-    """On SQLite, begin every transaction of a POST, PUT, PATCH or DELETE as a writer.
+def write_requests_begin_late(app) -> None:
+    """On SQLite, let a POST, PUT, PATCH or DELETE read without a transaction until it writes.
 
-    A request that reads, spends time (argon2, say) and then writes would otherwise
-    fail at once with "database is locked" whenever another writer committed in
-    between; beginning as a writer makes it wait its turn (up to the busy timeout).
-    Reads keep deferred transactions, so they never wait for writers (WAL).
+    Signing in, loading and checking hold no lock and no snapshot; the service's
+    ``begin_writing`` takes the write lock for the writes alone, so two workers' requests
+    overlap everywhere but there. Reads of a GET keep one snapshot (``BEGIN``).
     """
     from flask import g, request
 
     @app.before_request
-    def _writer_transactions():
+    def _reads_without_a_transaction():
         if request.method not in SAFE_METHODS:
-            g.begin_immediate_token = _begin_immediate.set(True)
+            g.sqlite_begin_token = _begin_mode.set("none")
 
     @app.teardown_request
-    def _reset_writer_transactions(_error=None):
-        token = g.pop("begin_immediate_token", None)
+    def _reset_begin_mode(_error=None):
+        token = g.pop("sqlite_begin_token", None)
         if token is not None:
-            _begin_immediate.reset(token)
+            _begin_mode.reset(token)
 
 
 def insert_rows(session, table: sa.Table, rows: list[dict]) -> None:

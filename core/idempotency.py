@@ -60,7 +60,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 from werkzeug.exceptions import HTTPException
 
-from core.database import begin_writing, deferred_reads, utcnow
+from core.database import begin_writing, utcnow
 from core.errors import AppError, handle_app_error, handle_http_exception
 from core.extensions import db
 from core.identity.auth import current_member
@@ -247,7 +247,7 @@ def claim_key(member_id: int, path: str, key: str, request_hash: str) -> _Claim:
 def read_claim(member_id: int, path: str, key: str) -> _Claim | None:
     """Read a key as it stands now (on a connection of its own, as a reader that never waits for
     SQLite's write lock), or None when nobody holds it."""
-    with deferred_reads(), Session(db.engine) as session:
+    with Session(db.engine) as session:
         return _read_claim(session, member_id, path, key)
 
 

@@ -54,6 +54,7 @@ def create_event(actor: Member, title: str, activity_code: str, org_unit_id: int
     require(actor, "event.manage", unit)
     if not activity.active:
         raise AppError(422, errors={"activity_code": ["this activity is retired"]})
+    begin_writing(db.session)
     event = Event(title=title, activity=activity, org_unit=unit, starts_at=starts_at, ends_at=ends_at,
                   created_by_id=actor.id)
     db.session.add(event)
@@ -133,14 +134,10 @@ def _award(member: Member, event: Event, quantity: Decimal, occurred_at: datetim
     """Record an event's contribution as approved (the code vouches for presence)."""
     activity = event.activity
     services.check_activity_applies(activity, member, occurred_at)
-    contribution = Contribution(member=member, activity=activity, quantity=quantity,
-                                points=services.points_for(activity, quantity), occurred_at=occurred_at,
-                                note=event.title, recorded_by_id=event.created_by_id, status="pending",
-                                reviewed_by_id=event.created_by_id, reviewed_at=utcnow())
-    db.session.add(contribution)
-    db.session.flush()
-    services.award_contribution(contribution, event.created_by_id)
-    return contribution
+    return services.add_approved_contribution(
+        activity, event.created_by_id, utcnow(), member=member, quantity=quantity,
+        points=services.points_for(activity, quantity), occurred_at=occurred_at, note=event.title,
+        recorded_by_id=event.created_by_id)
 
 
 def _hours(start: datetime, end: datetime) -> Decimal:

@@ -1,9 +1,9 @@
 """Gamification: levels, badges, volunteer stars and the daily 报平安 check-in.
 
-Badges and stars move with the ledger: ``points.ledger`` hands every transaction it
-writes to ``note_posting``, in the same database transaction and under the member's
-balance lock, so counters never race and a badge is awarded with the posting that
-earns it. ``rebuild_gamification`` replays the ledger through the same rules, so a
+Badges and stars move with the ledger: ``note_posting`` is a ledger subscriber (see
+app.py), handed every transaction the ledger posts, in the same database transaction and
+under the member's balance lock, so counters never race and a badge is awarded with the
+posting that earns it. ``rebuild_gamification`` replays the ledger through the same rules, so a
 rebuild gives exactly what was awarded live.
 
 - **Levels** come from lifetime earned points (``GAMIFICATION_LEVELS``: code, points
@@ -22,7 +22,7 @@ rebuild gives exactly what was awarded live.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import cache
 
@@ -30,20 +30,19 @@ import sqlalchemy as sa
 from flask import current_app
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from core.audit import record_audit
-from core.database import begin_writing, utcnow
+from core.clock import SHANGHAI, month_index, shanghai_date
+from core.database import UTCDateTime, begin_writing, utcnow
 from core.errors import AppError
 from core.extensions import db
 from core.identity.models import Member
 from points import ledger
 from points.models import (
     Activity, Contribution, DailyCheckin, LedgerPosting, LedgerTransaction, MemberActiveMonth,
-    MemberBadge, MemberGameStats,
+    MemberBadge, MemberBalance, MemberGameStats,
 )
-from points.services import SHANGHAI
 
 #: (code, lifetime earned points from, Chinese name, English name); override with GAMIFICATION_LEVELS.
 DEFAULT_LEVELS = (
@@ -135,32 +134,44 @@ def member_badges(member_id: int) -> list[MemberBadge]:
                                    .order_by(MemberBadge.awarded_at, MemberBadge.id)))
 
 
-def shanghai_date(moment: datetime) -> date:
-    """The Asia/Shanghai calendar day of a moment."""
-    return moment.astimezone(SHANGHAI).date()
+def _latest_checkin(column):
+    """The member's latest check-in up to today: one of its columns, as a subquery."""
+    return (sa.select(column).where(DailyCheckin.member_id == sa.bindparam("member_id"),
+                                    DailyCheckin.day <= sa.bindparam("today"))
+            .order_by(DailyCheckin.day.desc()).limit(1).scalar_subquery())
+
+
+#: A member's balances, volunteer hours and latest check-in, in one query (zeros when none yet).
+_ACCOUNT = (sa.select(MemberBalance.available, MemberBalance.held, MemberBalance.lifetime_earned,
+                      MemberGameStats.volunteer_half_hours, _latest_checkin(DailyCheckin.day),
+                      _latest_checkin(DailyCheckin.streak))
+            .select_from(Member)
+            .outerjoin(MemberBalance, MemberBalance.member_id == Member.id)
+            .outerjoin(MemberGameStats, MemberGameStats.member_id == Member.id)
+            .where(Member.id == sa.bindparam("member_id")))
+
+
+def account_of(member_id: int, now: datetime | None = None) -> dict:
+    """Balances, lifetime earned, level, stars, badges and check-in streak of a member (two reads)."""
+    today = shanghai_date(now or utcnow())
+    available, held, lifetime, half_hours, last_day, last_streak = db.session.execute(
+        _ACCOUNT, {"member_id": member_id, "today": today}).one()
+    alive = last_day is not None and last_day >= today - timedelta(days=1)
+    return {
+        "balance": {"available": available or 0, "held": held or 0},
+        "lifetime_earned": lifetime or 0,
+        "level": level_for(lifetime or 0),
+        "stars": stars_for(half_hours or 0),
+        "badges": [{"code": badge.code, "name": badge_name(badge.code),
+                    "awarded_at": badge.awarded_at.astimezone(SHANGHAI).isoformat()}
+                   for badge in member_badges(member_id)],
+        "streak": {"days": last_streak if alive else 0, "checked_in_today": alive and last_day == today},
+    }
 
 
 def streak_of(member_id: int, now: datetime | None = None) -> dict:
     """The member's check-in streak as of ``now``: days, and whether today is done."""
-    today = shanghai_date(now or utcnow())
-    last = db.session.scalar(sa.select(DailyCheckin).where(
-        DailyCheckin.member_id == member_id, DailyCheckin.day <= today)
-        .order_by(DailyCheckin.day.desc()).limit(1))
-    alive = last is not None and last.day >= today - timedelta(days=1)
-    return {"days": last.streak if alive else 0, "checked_in_today": alive and last.day == today}
-
-
-def honours_for(member_id: int, lifetime_earned: int, now: datetime | None = None) -> dict:
-    """Level, stars, badges and streak of a member (a few indexed reads, no ledger scan)."""
-    stats = db.session.get(MemberGameStats, member_id)
-    return {
-        "level": level_for(lifetime_earned),
-        "stars": stars_for(stats.volunteer_half_hours if stats else 0),
-        "badges": [{"code": badge.code, "name": badge_name(badge.code),
-                    "awarded_at": badge.awarded_at.astimezone(SHANGHAI).isoformat()}
-                   for badge in member_badges(member_id)],
-        "streak": streak_of(member_id, now),
-    }
+    return account_of(member_id, now)["streak"]
 
 
 # --- the daily check-in -------------------------------------------------------------------------
@@ -233,49 +244,43 @@ def category_of(activity_category: str | None, reference: str | None) -> str | N
     return activity_category
 
 
-def note_posting(transaction: LedgerTransaction) -> None:
-    """Move the member's counters with a transaction just posted and award the badges it earns."""
-    if transaction.kind not in ("award", "reversal", "spend"):
+def note_posting(posted: ledger.Posted) -> None:
+    """Move the member's counters with a transaction just posted and award the badges it earns.
+
+    A ledger subscriber; the activity and contribution are usually in the session already.
+    """
+    if posted.kind not in ("award", "reversal", "spend"):
         return
-    activity = db.session.get(Activity, transaction.activity_id) if transaction.activity_id else None
-    contribution = (db.session.get(Contribution, transaction.contribution_id)
-                    if transaction.contribution_id else None)
-    issued = sum(leg.amount for leg in transaction.postings if leg.account == "issued")
+    activity = db.session.get(Activity, posted.activity_id) if posted.activity_id else None
+    contribution = db.session.get(Contribution, posted.contribution_id) if posted.contribution_id else None
     apply_posting(PostingFacts(
-        kind=transaction.kind, member_id=transaction.member_id, occurred_at=transaction.occurred_at,
-        created_at=transaction.created_at, earned=-issued,
-        category=category_of(activity.category if activity else None, transaction.reference),
+        kind=posted.kind, member_id=posted.member_id, occurred_at=posted.occurred_at,
+        created_at=posted.created_at, earned=posted.earned,
+        category=category_of(activity.category if activity else None, posted.reference),
         hourly=bool(activity and activity.unit == "hour"),
         quantity=contribution.quantity if contribution else None))
 
 
-def month_index(moment: datetime) -> int:
-    """The Asia/Shanghai month of a moment as year × 12 + month − 1 (consecutive months differ by 1)."""
-    local = moment.astimezone(SHANGHAI)
-    return local.year * 12 + local.month - 1
-
-
-def _insert(model):
-    """An INSERT that can say ON CONFLICT on this engine."""
-    dialect = db.session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
-
-
 @cache
-def _adder(dialect: str, model, keys: tuple[str, ...], names: tuple[str, ...]):
-    """The upsert that adds to counters ``names`` of the row at ``keys`` (built once per shape)."""
-    columns = model.__table__.c
-    statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model).values(
-        {name: sa.bindparam(name) for name in keys + names})
-    statement = statement.on_conflict_do_update(
-        index_elements=list(keys), set_={name: columns[name] + statement.excluded[name] for name in names})
-    return statement.returning(*(columns[name] for name in names))
+def _adder(model) -> tuple[tuple[str, ...], sa.TextClause]:
+    """A counter table's counters and the upsert that adds to them at the row's key (built once
+    per table; the same SQL on SQLite and PostgreSQL, so it is compiled once per engine)."""
+    table = model.__table__
+    keys = tuple(column.name for column in table.primary_key)
+    names = tuple(column.name for column in table.columns if column.name not in keys)
+    columns = keys + names
+    return names, sa.text(  # names from the model's own table; every value is a bound parameter
+        f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join(':' + name for name in columns)}) "  # nosec B608
+        f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET "
+        + ", ".join(f"{name} = {table.name}.{name} + excluded.{name}" for name in names)
+        + f" RETURNING {', '.join(names)}")
 
 
-def _add_to(model, keys: dict, increments: dict) -> sa.Row:
-    """Add to a member's counter row (creating it), answering the counters after."""
-    statement = _adder(db.session.get_bind().dialect.name, model, tuple(keys), tuple(increments))
-    return db.session.execute(statement, {**keys, **increments}).one()
+def _add_to(model, keys: dict, increments: dict) -> dict[str, int]:
+    """Add to a member's counter row (creating it at zero), answering every counter after."""
+    names, statement = _adder(model)
+    after = db.session.execute(statement, {**keys, **dict.fromkeys(names, 0), **increments}).one()
+    return dict(zip(names, after))
 
 
 def _active_run(member_id: int, month: int) -> int:
@@ -292,12 +297,15 @@ def _active_run(member_id: int, month: int) -> int:
     return last - first + 1
 
 
+_GRANT = sa.text("INSERT INTO member_badge (member_id, code, awarded_at) VALUES (:member_id, :code, :awarded_at) "
+                 "ON CONFLICT (member_id, code) DO NOTHING").bindparams(sa.bindparam("awarded_at", type_=UTCDateTime))
+
+
 def _grant(member_id: int, codes: list[str], awarded_at: datetime) -> None:
     """Award badges the member does not have yet (the unique constraint decides, on both engines)."""
     if codes:
-        db.session.execute(_insert(MemberBadge).values(
-            [{"member_id": member_id, "code": code, "awarded_at": awarded_at} for code in codes])
-            .on_conflict_do_nothing(index_elements=["member_id", "code"]))
+        db.session.execute(_GRANT, [{"member_id": member_id, "code": code, "awarded_at": awarded_at}
+                                    for code in codes])
 
 
 def apply_posting(facts: PostingFacts) -> None:
@@ -309,8 +317,8 @@ def apply_posting(facts: PostingFacts) -> None:
         return
     badges = []
     month = month_index(facts.occurred_at)
-    (after,) = _add_to(MemberActiveMonth, {"member_id": facts.member_id, "month": month},
-                       {"points": facts.earned})
+    after = _add_to(MemberActiveMonth, {"member_id": facts.member_id, "month": month},
+                    {"points": facts.earned})["points"]
     if after - facts.earned <= 0 < after:
         run = _active_run(facts.member_id, month)
         badges += [f"active_months_{length}" for length in ACTIVE_MONTH_RUNS if run >= length]
@@ -323,7 +331,7 @@ def apply_posting(facts: PostingFacts) -> None:
     if facts.category == VOLUNTEER_CATEGORY and facts.hourly and facts.quantity:
         increments["volunteer_half_hours"] = step * int(Decimal(facts.quantity) * 2)
     if increments:
-        counters = dict(zip(increments, _add_to(MemberGameStats, {"member_id": facts.member_id}, increments)))
+        counters = _add_to(MemberGameStats, {"member_id": facts.member_id}, increments)
         if facts.category in COUNTED_CATEGORIES and step > 0:
             name, thresholds = COUNTED_CATEGORIES[facts.category]
             badges += [f"{name}_{count}" for count in thresholds if counters[name] == count]

@@ -1,66 +1,110 @@
 """The double-entry ledger: award, reverse, hold, release, spend and opening balances; verify.
 
 Every function here joins the caller's transaction and never commits: the outermost
-service commits once. Callers start writing transactions with
-``core.database.begin_writing`` (BEGIN IMMEDIATE on SQLite); the functions lock the
-member's balance row (``FOR UPDATE`` on PostgreSQL) before reading it, in member-id
-order when several are involved, so concurrent movements serialise per member and
-never deadlock.
+service commits once. Callers start writing with ``core.database.begin_writing`` (BEGIN
+IMMEDIATE on SQLite). A posting moves the member's cached balances in one statement that
+also locks the row (an upsert for credits; a guarded UPDATE for debits, which refuses to go
+below zero); callers that must read under the member's lock first take ``lock_balances``
+(``FOR UPDATE`` on PostgreSQL), in member-id order when several are involved, so concurrent
+movements serialise per member and never deadlock.
+
+Each transaction posted is published, in the same database transaction, as one ``Posted``
+event to the subscribers the application registered with ``register_subscriber`` (see
+``register_hooks`` in app.py: leaderboard totals, then badges and stars). The ledger knows
+none of them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
+from flask import Flask, current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from core.database import insert_rows, utcnow
 from core.errors import AppError
 from core.extensions import db
 from points.models import LedgerPosting, LedgerTransaction, MemberBalance
 
-Leg = tuple[str, int | None, int]
-LOCKED = "locked_member_balances"  # session.info key: balance rows locked in this transaction  # (account, member id or None for a system account, amount)
+Leg = tuple[str, int | None, int]  # (account, member id or None for a system account, amount)
+SUBSCRIBERS = "ledger_subscribers"  # app.extensions key: the functions each posting goes to
 
 
-def _insert_missing_balances(member_ids: list[int]) -> None:
-    """Create the balance rows that do not exist yet, racing safely with other transactions."""
-    dialect = db.session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    db.session.execute(
-        insert(MemberBalance).values([{"member_id": member_id, "available": 0, "held": 0,
-                                       "lifetime_earned": 0} for member_id in member_ids])
-        .on_conflict_do_nothing(index_elements=["member_id"]))
+@dataclass(frozen=True, slots=True)
+class Posted:
+    """One ledger transaction as its subscribers read it, published once, inside its transaction."""
+
+    transaction_id: int
+    kind: str
+    member_id: int
+    occurred_at: datetime
+    created_at: datetime
+    #: Points issued (+, an award) or taken back (−, its reversal); 0 for other kinds.
+    earned: int
+    activity_id: int | None = None
+    contribution_id: int | None = None
+    reference: str | None = None
 
 
-def lock_balances(*member_ids: int) -> dict[int, MemberBalance]:
-    """Lock (creating if needed) the balance rows of members, in id order; answer them by id.
+Subscriber = Callable[[Posted], None]
 
-    Rows already locked in this transaction are not locked again.
-    """
+
+def register_subscriber(app: Flask, subscriber: Subscriber) -> None:
+    """Have ``subscriber`` called with every transaction the ledger posts, in that transaction."""
+    app.extensions.setdefault(SUBSCRIBERS, []).append(subscriber)
+
+
+def _publish(posted: Posted) -> None:
+    """Hand a posting to every subscriber; refuse to post in an app that registered none."""
+    subscribers = current_app.extensions.get(SUBSCRIBERS)
+    if not subscribers:
+        raise RuntimeError("no ledger subscribers: build the app with create_app(), which registers them")
+    for subscriber in subscribers:
+        subscriber(posted)
+
+
+#: A member's balances after a credit (nothing below zero): one statement that creates, locks and moves.
+_CREDIT = sa.text("""
+    INSERT INTO member_balance (member_id, available, held, lifetime_earned)
+    VALUES (:member_id, :available, :held, :lifetime)
+    ON CONFLICT (member_id) DO UPDATE SET available = member_balance.available + excluded.available,
+        held = member_balance.held + excluded.held,
+        lifetime_earned = member_balance.lifetime_earned + excluded.lifetime_earned
+    RETURNING available, held, lifetime_earned""")
+#: A member's balances after a debit, only if nothing goes below zero (no row answered: refused).
+_DEBIT = sa.text("""
+    UPDATE member_balance SET available = available + :available, held = held + :held,
+        lifetime_earned = lifetime_earned + :lifetime
+    WHERE member_id = :member_id AND available + :available >= 0 AND held + :held >= 0
+    RETURNING available, held, lifetime_earned""")
+_LOCK = (sa.select(MemberBalance).where(MemberBalance.member_id.in_(sa.bindparam("ids", expanding=True)))
+         .order_by(MemberBalance.member_id).with_for_update().execution_options(populate_existing=True))
+
+
+def _require_writer() -> None:
+    """On SQLite, refuse ledger writes outside a writer's transaction (``begin_writing``)."""
     session = db.session()
     if session.get_bind().dialect.name == "sqlite" and not session.connection().info.get("immediate"):
         raise RuntimeError("ledger writes need begin_writing(db.session) first")
-    locked = session.info.setdefault(LOCKED, {})
-    missing = sorted(set(member_ids) - set(locked))
-    if missing:
-        _insert_missing_balances(missing)
-        locked.update((row.member_id, row) for row in session.scalars(
-            sa.select(MemberBalance).where(MemberBalance.member_id.in_(missing))
-            .order_by(MemberBalance.member_id).with_for_update()
-            .execution_options(populate_existing=True)))
-    return {member_id: locked[member_id] for member_id in member_ids}
 
 
-@sa.event.listens_for(Session, "after_transaction_end")
-def _forget_locks(session, transaction):
-    """Locks end with the database transaction; so does the memory of them."""
-    if transaction.parent is None:
-        session.info.pop(LOCKED, None)
+def lock_balances(*member_ids: int) -> dict[int, MemberBalance]:
+    """Lock (creating if needed) the balance rows of members, in id order; answer them by id."""
+    _require_writer()
+    ids = sorted(set(member_ids))
+    rows = {row.member_id: row for row in db.session.scalars(_LOCK, {"ids": ids})}
+    missing = [member_id for member_id in ids if member_id not in rows]
+    if missing:  # members with no movement yet: create their rows, racing safely with others
+        db.session.execute(sa.text(
+            "INSERT INTO member_balance (member_id, available, held, lifetime_earned) "
+            "VALUES (:member_id, 0, 0, 0) ON CONFLICT (member_id) DO NOTHING"),
+            [{"member_id": member_id} for member_id in missing])
+        rows.update((row.member_id, row) for row in db.session.scalars(_LOCK, {"ids": missing}))
+    return {member_id: rows[member_id] for member_id in member_ids}
 
 
 def balance_of(member_id: int) -> MemberBalance:
@@ -69,38 +113,58 @@ def balance_of(member_id: int) -> MemberBalance:
     return row or MemberBalance(member_id=member_id, available=0, held=0, lifetime_earned=0)
 
 
+def insufficient_points(available: int, needed: int) -> AppError:
+    """The refusal of a movement that would take more points than are available."""
+    return AppError(409, "insufficient_points", _l("Not enough points."),
+                    {"points": [f"available {available}, needed {needed}"]})
+
+
+def _move_balance(member_id: int, available: int, held: int, lifetime: int) -> tuple[int, int, int]:
+    """Move a member's cached balances in one statement; answer (available, held, lifetime earned).
+
+    Refuses with ``insufficient_points`` when available or held would fall below zero. A balance
+    row this session already holds is brought up to date, so later reads see the new figures.
+    """
+    statement = _DEBIT if min(available, held, lifetime) < 0 else _CREDIT
+    after = db.session.execute(statement, {"member_id": member_id, "available": available, "held": held,
+                                           "lifetime": lifetime}).first()
+    if after is None:
+        raise insufficient_points(balance_of(member_id).available, -available)
+    loaded = db.session.identity_map.get(sa.inspect(MemberBalance).identity_key_from_primary_key((member_id,)))
+    if loaded is not None:
+        for name, value in zip(("available", "held", "lifetime_earned"), after):
+            set_committed_value(loaded, name, value)
+    return tuple(after)
+
+
 def _post(kind: str, member_id: int, legs: Iterable[Leg], *, occurred_at: datetime | None = None,
           lifetime_change: int = 0, **fields) -> LedgerTransaction:
-    """Write one balanced transaction and update the member's cached balances with it."""
+    """Write one balanced transaction, move the member's cached balances and publish it."""
     legs = [leg for leg in legs if leg[2] != 0]
     if sum(amount for _account, _member, amount in legs) != 0:
         raise ValueError(f"unbalanced {kind}: {legs}")
-    balance = lock_balances(member_id)[member_id]
     change = {"available": 0, "held": 0}
     for account, leg_member, amount in legs:
         if account in change:
             if leg_member != member_id:
                 raise ValueError(f"{kind} must move one member's points, not {leg_member}'s")
             change[account] += amount
-    if balance.available + change["available"] < 0 or balance.held + change["held"] < 0:
-        raise AppError(409, "insufficient_points", _l("Not enough points."),
-                       {"points": [f"available {balance.available}, needed {-change['available']}"]})
-    balance.available += change["available"]
-    balance.held += change["held"]
-    balance.lifetime_earned += lifetime_change
+    _require_writer()
+    available, held, _lifetime = _move_balance(member_id, change["available"], change["held"], lifetime_change)
     now = utcnow()
     transaction = LedgerTransaction(
         kind=kind, member_id=member_id, available_change=change["available"],
-        available_after=balance.available, held_after=balance.held,
-        occurred_at=occurred_at or now, created_at=now, **fields)
-    transaction.postings = [LedgerPosting(account=account, member_id=leg_member, amount=amount)
-                            for account, leg_member, amount in legs]
+        available_after=available, held_after=held, occurred_at=occurred_at or now, created_at=now, **fields)
     db.session.add(transaction)
     db.session.flush()
-    # Counters and badges move in the posting's own transaction (imported here: it imports us).
-    from points.gamification import note_posting
-
-    note_posting(transaction)
+    db.session.execute(sa.insert(LedgerPosting.__table__), [  # one executemany
+        {"transaction_id": transaction.id, "account": account, "member_id": leg_member, "amount": amount}
+        for account, leg_member, amount in legs])
+    _publish(Posted(transaction_id=transaction.id, kind=kind, member_id=member_id,
+                    occurred_at=transaction.occurred_at, created_at=now,
+                    earned=-sum(amount for account, _member, amount in legs if account == "issued"),
+                    activity_id=transaction.activity_id, contribution_id=transaction.contribution_id,
+                    reference=transaction.reference))
     return transaction
 
 
@@ -115,19 +179,9 @@ def award(member_id: int, points: int, *, occurred_at: datetime, actor_id: int |
           memo: str | None = None, reference: str | None = None) -> LedgerTransaction:
     """Issue earned points to a member's available balance (raises lifetime earned)."""
     points = _positive(points)
-    transaction = _post("award", member_id, [("issued", None, -points), ("available", member_id, points)],
-                        occurred_at=occurred_at, lifetime_change=points, actor_id=actor_id,
-                        contribution_id=contribution_id, activity_id=activity_id, memo=memo,
-                        reference=reference)
-    _count_on_leaderboards(transaction, points)
-    return transaction
-
-
-def _count_on_leaderboards(transaction: LedgerTransaction, points: int) -> None:
-    """Move the member's leaderboard totals in the same transaction (negative for a reversal)."""
-    from points.leaderboards import record_earning
-
-    record_earning(transaction, points)
+    return _post("award", member_id, [("issued", None, -points), ("available", member_id, points)],
+                 occurred_at=occurred_at, lifetime_change=points, actor_id=actor_id,
+                 contribution_id=contribution_id, activity_id=activity_id, memo=memo, reference=reference)
 
 
 def reverse_award(original: LedgerTransaction, *, actor_id: int | None, reason: str,
@@ -144,12 +198,9 @@ def reverse_award(original: LedgerTransaction, *, actor_id: int | None, reason: 
     taken = min(points, balance.available) if force else points
     legs = [("available", original.member_id, -taken), ("issued", None, points),
             ("written_off", None, -(points - taken))]
-    transaction = _post("reversal", original.member_id, legs, occurred_at=original.occurred_at,
-                        lifetime_change=-points, actor_id=actor_id, reverses_id=original.id,
-                        contribution_id=original.contribution_id, activity_id=original.activity_id,
-                        memo=reason)
-    _count_on_leaderboards(transaction, -points)
-    return transaction
+    return _post("reversal", original.member_id, legs, occurred_at=original.occurred_at,
+                 lifetime_change=-points, actor_id=actor_id, reverses_id=original.id,
+                 contribution_id=original.contribution_id, activity_id=original.activity_id, memo=reason)
 
 
 def hold(member_id: int, points: int, *, reference: str, actor_id: int | None,

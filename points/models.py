@@ -137,8 +137,8 @@ class Checkin(db.Model):
 class MemberBalance(db.Model):
     """A member's cached balances, updated in the same transaction as their postings.
 
-    The row is locked (``FOR UPDATE`` on PostgreSQL; the whole database on SQLite,
-    through ``BEGIN IMMEDIATE``) before any posting, so balances never race.
+    A posting moves it in one statement that locks the row (the whole database on SQLite,
+    through ``BEGIN IMMEDIATE``), so balances never race.
     """
 
     __tablename__ = "member_balance"

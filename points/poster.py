@@ -9,7 +9,7 @@ from PIL import Image, ImageDraw
 
 from core.fonts import cjk_font
 from core.qr.render import render_png
-from points.services import SHANGHAI
+from core.clock import SHANGHAI
 from points.models import Event
 
 #: A4 at 150 dots per inch: sharp when printed, small enough to send over a weak signal.

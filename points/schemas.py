@@ -9,6 +9,7 @@ from flask_smorest.fields import Upload
 from marshmallow import fields, validate
 
 from core.api import PageQuerySchema
+from core.clock import PERIODS
 from core.identity.schemas import RefSchema, name_field
 from points.models import CATEGORIES, CONTRIBUTION_STATUSES, UNITS
 
@@ -214,7 +215,6 @@ class DailyCheckinSchema(ma.Schema):
 
 # --- leaderboards ----------------------------------------------------------------------------
 
-LEADERBOARD_PERIODS = ("week", "month", "quarter", "year", "all")
 #: Boards exist for this century only: older dates would meet local mean time in the zone database.
 EARLIEST_BOARD_DATE, LATEST_BOARD_DATE = date(2000, 1, 1), date(2099, 12, 31)
 
@@ -222,7 +222,7 @@ EARLIEST_BOARD_DATE, LATEST_BOARD_DATE = date(2000, 1, 1), date(2099, 12, 31)
 class BoardQueryFields(ma.Schema):
     """``period`` (default month) and ``at`` (a date in it, default today) of a board."""
 
-    period = fields.String(load_default="month", validate=validate.OneOf(LEADERBOARD_PERIODS))
+    period = fields.String(load_default="month", validate=validate.OneOf(PERIODS))
     at = fields.Date(load_default=None, validate=validate.Range(
         min=EARLIEST_BOARD_DATE, max=LATEST_BOARD_DATE, error="give a date from 2000 to 2099"))
 

@@ -1,20 +1,21 @@
 """Points services: activities, contributions (record, claim, approve, reject, reverse).
 
-One public call is one transaction: each starts as a writer (``begin_writing``),
-does its checks under the member's lock, posts through ``points.ledger`` and commits.
+One public call is one transaction: each checks what needs no lock, then begins writing
+(``begin_writing``: the write lock on SQLite) just before its first locked read or write,
+posts through ``points.ledger`` and commits.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
 
 from core.audit import change_audited, record_audit
+from core.clock import bounds_of
 from core.database import begin_writing, utcnow
 from core.errors import AppError
 from core.extensions import db
@@ -25,20 +26,12 @@ from points import ledger
 from points.photos import check_photo_owner
 from points.models import Activity, Contribution, LedgerPosting, LedgerTransaction
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 MAX_BACKDATE = timedelta(days=31)
 HALF = Decimal("0.5")
 
 
 def _not_found(what: str, field: str):
     return AppError(404, errors={field: [f"no such {what}"]})
-
-
-def shanghai_day(moment: datetime) -> tuple[datetime, datetime]:
-    """Return the start and end (UTC) of the Asia/Shanghai calendar day containing ``moment``."""
-    local = moment.astimezone(SHANGHAI).date()
-    start = datetime.combine(local, time.min, tzinfo=SHANGHAI)
-    return start, start + timedelta(days=1)
 
 
 # --- activities ----------------------------------------------------------------------------
@@ -69,6 +62,7 @@ def create_activity(actor: Member, fields: dict) -> Activity:
     require(actor, "activity.manage", unit)
     if db.session.scalar(sa.select(Activity.id).where(Activity.code == fields["code"])):
         raise AppError(409, "duplicate", _l("An activity with this code exists."), {"code": ["already used"]})
+    begin_writing(db.session)
     activity = Activity(org_unit=unit, created_by_id=actor.id, **fields)
     db.session.add(activity)
     record_audit(actor, "activity.create", activity, after={**fields, "org_unit_id": unit.id if unit else None})
@@ -83,6 +77,7 @@ def create_activity(actor: Member, fields: dict) -> Activity:
 def update_activity(actor: Member, activity: Activity, changes: dict) -> Activity:
     """Edit or retire an activity; points already recorded keep their value."""
     require(actor, "activity.manage", activity.org_unit)
+    begin_writing(db.session)
     change_audited(actor, "activity.update", activity, changes)
     db.session.commit()
     return activity
@@ -140,12 +135,19 @@ def _check_occurred_at(occurred_at: datetime, now: datetime) -> None:
 
 # --- contributions -------------------------------------------------------------------------
 
+#: A contribution locked for review, with its member (and grid, for the reviewer's scope) and activity.
+_LOCKED_CONTRIBUTION = (
+    sa.select(Contribution).where(Contribution.id == sa.bindparam("id"))
+    .options(sa.orm.joinedload(Contribution.member).options(sa.orm.joinedload(Member.org_unit),
+                                                            sa.orm.lazyload(Member.grants)),
+             sa.orm.joinedload(Contribution.activity))
+    .with_for_update(of=Contribution).execution_options(populate_existing=True))
+
+
 def get_contribution(contribution_id: int, lock: bool = False) -> Contribution:
     """Return a contribution (locked for this transaction when ``lock``) or refuse with 404."""
     if lock:  # two reviewers at once: the second waits, then sees the first one's decision
-        contribution = db.session.scalar(
-            sa.select(Contribution).where(Contribution.id == contribution_id).with_for_update()
-            .execution_options(populate_existing=True))
+        contribution = db.session.scalar(_LOCKED_CONTRIBUTION, {"id": contribution_id})
     else:
         contribution = db.session.get(Contribution, contribution_id)
     if contribution is None:
@@ -167,7 +169,7 @@ def earned_today(member_id: int, activity_id: int, occurred_at: datetime) -> int
     Read from the ``issued`` postings: an award issues its points and its reversal
     takes all of them back, even a forced one that wrote part of them off.
     """
-    start, end = shanghai_day(occurred_at)
+    start, end = bounds_of("day", occurred_at)
     return -int(db.session.scalar(
         sa.select(sa.func.coalesce(sa.func.sum(LedgerPosting.amount), 0))
         .join(LedgerTransaction, LedgerTransaction.id == LedgerPosting.transaction_id)
@@ -176,31 +178,65 @@ def earned_today(member_id: int, activity_id: int, occurred_at: datetime) -> int
                LedgerTransaction.occurred_at >= start, LedgerTransaction.occurred_at < end)) or 0)
 
 
-def award_contribution(contribution: Contribution, actor_id: int) -> None:
-    """Approve a contribution and post its points under the member's lock, within the daily cap."""
-    ledger.lock_balances(contribution.member_id)
-    activity = contribution.activity
-    if activity.daily_cap is not None:
-        already = earned_today(contribution.member_id, activity.id, contribution.occurred_at)
-        if already + contribution.points > activity.daily_cap:
-            raise AppError(409, "daily_cap_reached", _l("The daily limit for this activity is reached."),
-                           {"points": [f"{already} of {activity.daily_cap} already earned that day"]})
-    contribution.status = "approved"
-    db.session.flush()
+def _check_daily_cap(member_id: int, activity: Activity, occurred_at: datetime, points: int) -> None:
+    """Refuse points beyond the activity's daily cap, counted under the member's lock."""
+    if activity.daily_cap is None:
+        return
+    ledger.lock_balances(member_id)
+    already = earned_today(member_id, activity.id, occurred_at)
+    if already + points > activity.daily_cap:
+        raise AppError(409, "daily_cap_reached", _l("The daily limit for this activity is reached."),
+                       {"points": [f"{already} of {activity.daily_cap} already earned that day"]})
+
+
+def _post_award(contribution: Contribution, activity: Activity, actor_id: int) -> None:
+    """Post an approved contribution's points."""
     if contribution.points > 0:
         ledger.award(contribution.member_id, contribution.points, occurred_at=contribution.occurred_at,
                      actor_id=actor_id, contribution_id=contribution.id, activity_id=activity.id,
                      memo=activity.name)
 
 
+def award_contribution(contribution: Contribution, actor_id: int) -> None:
+    """Approve a pending contribution and post its points, within the daily cap."""
+    _check_daily_cap(contribution.member_id, contribution.activity, contribution.occurred_at, contribution.points)
+    contribution.status = "approved"
+    _post_award(contribution, contribution.activity, actor_id)
+
+
+def add_approved_contribution(activity: Activity, actor_id: int, reviewed_at: datetime,
+                              **fields) -> Contribution:
+    """Add a contribution approved at once (inserted as approved) and post its points, within the cap."""
+    _check_daily_cap(fields["member"].id, activity, fields["occurred_at"], fields["points"])
+    contribution = Contribution(activity=activity, status="approved", reviewed_by_id=actor_id,
+                                reviewed_at=reviewed_at, **fields)
+    db.session.add(contribution)
+    db.session.flush()
+    _post_award(contribution, activity, actor_id)
+    return contribution
+
+
+_MEMBER_AND_ACTIVITY = (
+    sa.select(Member, Activity).join(Activity, Activity.code == sa.bindparam("code"))
+    .where(Member.id == sa.bindparam("member_id"))
+    .options(sa.orm.joinedload(Member.org_unit), sa.orm.lazyload(Member.grants)))
+
+
+def _member_and_activity(member_id: int, activity_code: str) -> tuple[Member, Activity]:
+    """Load a member (with their grid, not their roles) and an activity in one query, or refuse with 404."""
+    row = db.session.execute(_MEMBER_AND_ACTIVITY, {"member_id": member_id, "code": activity_code}).first()
+    if row is None:
+        get_member(member_id)  # whichever is missing refuses
+        get_activity(activity_code)
+    return row
+
+
 def record_contribution(actor: Member, member_id: int, activity_code: str, quantity: Decimal,
                         occurred_at: datetime, note: str | None = None,
                         photo_id: int | None = None, now: datetime | None = None) -> Contribution:
     """Record a contribution: staff for someone else (approved at once), or a member's own claim."""
-    begin_writing(db.session)
     now = now or utcnow()
-    member = get_member(member_id)
-    activity = get_activity(activity_code)
+    member, activity = _member_and_activity(member_id, activity_code)
     _check_occurred_at(occurred_at, now)
     check_photo_owner(actor, photo_id)
     points = points_for(activity, quantity)
@@ -211,15 +247,14 @@ def record_contribution(actor: Member, member_id: int, activity_code: str, quant
     if not member.is_active:
         raise AppError(409, "invalid_state", _l("This member is suspended."))
     check_activity_applies(activity, member, occurred_at)
-    contribution = Contribution(member=member, activity=activity, quantity=quantity, points=points,
-                                occurred_at=occurred_at, note=note, photo_id=photo_id,
-                                recorded_by_id=actor.id, status="pending")
-    db.session.add(contribution)
-    db.session.flush()
-    if not own or not activity.needs_review:
-        contribution.reviewed_by_id = actor.id
-        contribution.reviewed_at = now
-        award_contribution(contribution, actor.id)
+    fields = {"member": member, "quantity": quantity, "points": points, "occurred_at": occurred_at,
+              "note": note, "photo_id": photo_id, "recorded_by_id": actor.id}
+    begin_writing(db.session)
+    if own and activity.needs_review:
+        contribution = Contribution(activity=activity, status="pending", **fields)
+        db.session.add(contribution)
+    else:
+        contribution = add_approved_contribution(activity, actor.id, now, **fields)
     record_audit(actor, "contribution.record" if not own else "contribution.claim", contribution,
                  after={"member_id": member.id, "activity": activity.code, "quantity": str(quantity),
                         "points": points, "status": contribution.status})
@@ -303,7 +338,7 @@ def claim_warnings(claims: list[Contribution]) -> dict[int, list[str]]:
     ``LARGE_CLAIM_QUANTITY`` items or hours)."""
     warnings: dict[int, list[str]] = {claim.id: [] for claim in claims}
     for claim in claims:
-        start, end = shanghai_day(claim.occurred_at)
+        start, end = bounds_of("day", claim.occurred_at)
         twin = db.session.scalar(sa.select(Contribution.id).where(
             Contribution.member_id == claim.member_id, Contribution.activity_id == claim.activity_id,
             Contribution.quantity == claim.quantity, Contribution.id != claim.id,
@@ -372,10 +407,7 @@ def member_ledger(actor: Member, member_id: int, page: int, page_size: int,
 
 def points_for_me(member: Member) -> dict:
     """What ``GET /me`` shows of points: balances, lifetime earned, level, stars, badges, streak."""
-    from points.gamification import honours_for  # it reads this module's time zone
+    from points.gamification import account_of  # it imports the ledger, as this module does
 
-    balance = ledger.balance_of(member.id)
-    return {"balance": {"available": balance.available, "held": balance.held},
-            "lifetime_earned": balance.lifetime_earned,
-            **honours_for(member.id, balance.lifetime_earned)}
+    return account_of(member.id)
 

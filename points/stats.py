@@ -13,13 +13,12 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 import sqlalchemy.orm
 
+from core.clock import bounds_of
 from core.identity.access import scope_condition
 from core.identity.models import Member, OrgUnit
 from core.extensions import db
 from points.gamification import CHECKIN_CATEGORY
 from points.models import Activity, Contribution, LedgerPosting, LedgerTransaction, MemberBalance
-from points.leaderboards.totals import period_bounds
-from points.services import SHANGHAI
 
 
 #: Transactions that move points in or out of members' ``held`` accounts.
@@ -38,11 +37,6 @@ class MonthFigures:
     active_members: int = 0
     #: (category, awards less reversals, points issued), most points first.
     by_category: list[tuple[str, int, int]] = field(default_factory=list)
-
-
-def month_bounds(moment: datetime) -> tuple[datetime, datetime]:
-    """Return the start and end of the Asia/Shanghai calendar month containing ``moment``."""
-    return period_bounds("month", moment.astimezone(SHANGHAI).date())
 
 
 def _members_in(condition) -> sa.Select:
@@ -127,7 +121,7 @@ def month_figures(actor: Member, moment: datetime, now: datetime, action: str = 
     vouchers held at the month's end (or now); active members earned points in the month.
     """
     condition = scope_condition(actor, action)
-    start, end = month_bounds(moment)
+    start, end = bounds_of("month", moment)
     until = min(end, now)
     figures = MonthFigures(start=start, end=end)
     figures.by_category = earned_by_category(condition, start, until)

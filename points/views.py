@@ -19,7 +19,7 @@ from core.navigation import RESIDENT, Tab
 from core.views import safe_next
 from points import events, gamification, leaderboards, photos, services
 from points.forms import ClaimForm, RejectForm
-from points.services import SHANGHAI
+from core.clock import SHANGHAI
 
 bp = Blueprint("points_pages", __name__, template_folder="templates")
 

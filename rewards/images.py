@@ -12,13 +12,13 @@ import hashlib
 import sqlalchemy as sa
 
 from core.audit import record_audit
-from core.database import utcnow
+from core.database import begin_writing, utcnow
 from core.errors import AppError
 from core.extensions import db
 from core.identity.models import Member
 from points.photos import clean_image, read_upload
 from rewards.models import Reward, RewardImage
-from rewards.services import get_reward, one_transaction, require_reward_manager
+from rewards.services import get_reward, require_reward_manager
 
 #: Pictures are shown small on phones; 640 px is sharp at twice the size shown.
 IMAGE_SIDE = 640
@@ -49,11 +49,11 @@ def set_reward_image(actor: Member, reward_id: int, file_storage) -> Reward:
     return _store_reward_image(actor, reward_id, content, mimetype, width, height)
 
 
-@one_transaction
 def _store_reward_image(actor: Member, reward_id: int, content: bytes, mimetype: str, width: int,
                         height: int) -> Reward:
     """Write a cleaned picture in place of the reward's old one, audited."""
     require_reward_manager(actor)
+    begin_writing(db.session)
     reward = _lock_reward(reward_id)
     before = _picture_facts(reward.image)
     facts = {"digest": hashlib.sha256(content).hexdigest(), "mimetype": mimetype, "width": width,
@@ -71,10 +71,10 @@ def _store_reward_image(actor: Member, reward_id: int, content: bytes, mimetype:
     return reward
 
 
-@one_transaction
 def delete_reward_image(actor: Member, reward_id: int) -> None:
     """Remove a reward's picture (admins); nothing to do when it has none."""
     require_reward_manager(actor)
+    begin_writing(db.session)
     reward = _lock_reward(reward_id)
     if reward.image is None:
         db.session.rollback()

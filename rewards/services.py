@@ -1,13 +1,11 @@
 """Rewards services: the global catalogue of rewards and what one supermarket offers.
 
 Stock lives in ``rewards.stock`` and vouchers in ``rewards.vouchers``. Every writing
-call there is one transaction (``one_transaction``): it begins as a writer, and a
-refusal rolls back everything it did, so nothing is ever half written.
+call there is one transaction: it makes its checks, begins writing (``begin_writing``) and
+commits once; a refusal comes before anything is written.
 """
 
 from __future__ import annotations
-
-from functools import wraps
 
 import sqlalchemy as sa
 from flask import url_for
@@ -27,21 +25,6 @@ from rewards.models import Reward, Stock
 REWARD_FIELDS = ("name", "name_en", "description", "points_cost", "per_member_limit", "active")
 
 
-def one_transaction(service):
-    """Run a writing service as one transaction: begin as a writer; roll back on any refusal."""
-
-    @wraps(service)
-    def wrapper(*args, **kwargs):
-        begin_writing(db.session)
-        try:
-            return service(*args, **kwargs)
-        except BaseException:
-            db.session.rollback()
-            raise
-
-    return wrapper
-
-
 def get_reward(reward_id: int, field: str = "reward_id") -> Reward:
     """Return a reward or refuse with 404."""
     reward = db.session.get(Reward, reward_id)
@@ -58,10 +41,10 @@ def require_reward_manager(actor: Member | None) -> None:
         raise AppError(403)
 
 
-@one_transaction
 def create_reward(actor: Member, fields: dict) -> Reward:
     """Add a reward to the catalogue (admins)."""
     require_reward_manager(actor)
+    begin_writing(db.session)
     reward = Reward(**{key: value for key, value in fields.items() if key in REWARD_FIELDS})
     db.session.add(reward)
     record_audit(actor, "reward.create", reward, after={key: getattr(reward, key) for key in REWARD_FIELDS})
@@ -69,11 +52,11 @@ def create_reward(actor: Member, fields: dict) -> Reward:
     return reward
 
 
-@one_transaction
 def update_reward(actor: Member, reward_id: int, changes: dict) -> Reward:
     """Edit, retire or bring back a reward; vouchers already reserved keep their price."""
     require_reward_manager(actor)
     reward = get_reward(reward_id)
+    begin_writing(db.session)
     changes = {key: value for key, value in changes.items() if key in REWARD_FIELDS}
     change_audited(actor, "reward.update", reward, changes)
     db.session.commit()

@@ -14,13 +14,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from core.api import paginate
 from core.audit import record_audit
+from core.database import begin_writing
 from core.errors import AppError
 from core.extensions import db
 from core.identity.access import require
 from core.identity.models import Member
 from core.identity.services import get_supermarket
 from rewards.models import Stock, StockMovement
-from rewards.services import get_reward, one_transaction
+from rewards.services import get_reward
 
 
 def _insert_missing_stock(supermarket_id: int, reward_ids: list[int]) -> None:
@@ -65,7 +66,6 @@ def move_stock(stock: Stock, kind: str, *, on_hand_change: int = 0, reserved_cha
     return movement
 
 
-@one_transaction
 def receive_stock(actor: Member, supermarket_id: int, reward_id: int, quantity: int,
                   reason: str | None = None) -> Stock:
     """Add received units (a clerk of the supermarket, or an admin in scope)."""
@@ -74,6 +74,7 @@ def receive_stock(actor: Member, supermarket_id: int, reward_id: int, quantity: 
     supermarket = get_supermarket(supermarket_id)
     reward = get_reward(reward_id)
     require(actor, "stock.receive", supermarket)
+    begin_writing(db.session)
     stock = lock_stock(supermarket.id, [reward.id], create=True)[reward.id]
     movement = move_stock(stock, "received", on_hand_change=quantity, actor_id=actor.id, reason=reason)
     record_audit(actor, "stock.receive", movement, reason=reason,
@@ -83,7 +84,6 @@ def receive_stock(actor: Member, supermarket_id: int, reward_id: int, quantity: 
     return stock
 
 
-@one_transaction
 def correct_stock(actor: Member, supermarket_id: int, reward_id: int, counted: int, reason: str) -> Stock:
     """Set the units on hand to a stocktake's count, with a reason; never below what is reserved."""
     if not isinstance(counted, int) or counted < 0:
@@ -93,6 +93,7 @@ def correct_stock(actor: Member, supermarket_id: int, reward_id: int, counted: i
     supermarket = get_supermarket(supermarket_id)
     reward = get_reward(reward_id)
     require(actor, "stock.correct", supermarket)
+    begin_writing(db.session)
     stock = lock_stock(supermarket.id, [reward.id], create=True)[reward.id]
     if counted < stock.reserved:
         raise AppError(409, "invalid_state", _l("Open vouchers have reserved more units than that."),

@@ -12,6 +12,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import login_required
 from markupsafe import Markup
 
+from core.clock import bounds_of
 from core.database import utcnow
 from core.errors import AppError
 from core.form_tokens import once_per_form
@@ -22,7 +23,6 @@ from core.navigation import CLERK, RESIDENT, Tab
 from core.qr.render import render_svg
 from points.api import public_base_url
 from points.ledger import balance_of
-from points.services import shanghai_day
 from rewards import overview, services, vouchers
 from rewards import stock as stock_service
 from rewards.forms import CorrectStockForm, FulfilForm, ReceiveStockForm, ScanForm
@@ -284,7 +284,7 @@ def today():
     shops, shop = _chosen_supermarket(actor)
     listing = None
     if shop is not None:
-        start, _end = shanghai_day(utcnow())
+        start, _end = bounds_of("day", utcnow())
         listing = overview.list_supermarket_vouchers(actor, shop.id, "fulfilled", 1, 100, fulfilled_since=start)
     return render_template("rewards/today.html", shops=shops, shop=shop, vouchers=listing,
                            mask_name=mask_name)

@@ -12,7 +12,7 @@ Fulfilling re-reads the voucher's status under its lock, so it happens at most o
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask import current_app
@@ -21,8 +21,9 @@ from sqlalchemy.exc import IntegrityError
 
 from core.api import paginate
 from core.audit import record_audit
+from core.clock import bounds_of
 from core.codes import CODE_ALPHABET, CODE_LENGTH, new_code, normalise_code
-from core.database import utcnow
+from core.database import begin_writing, utcnow
 from core.errors import AppError
 from core.extensions import db
 from core.identity.access import COUNTER, can
@@ -30,9 +31,8 @@ from core.identity.models import Member
 from core.identity.services import get_supermarket, mask_name
 from core.qr.signing import InvalidCode, PayloadKind, code_url, sign_payload, verify_payload
 from points import ledger
-from points.services import SHANGHAI
 from rewards.models import Reward, Stock, Voucher, VoucherItem
-from rewards.services import inactive_reward, one_transaction
+from rewards.services import inactive_reward
 from rewards.stock import lock_stock, move_stock
 
 VOUCHER = PayloadKind("voucher", tag=2, fields=(("voucher_id", "I"), ("supermarket_id", "I"),
@@ -156,19 +156,13 @@ def _give_back(voucher: Voucher, stock: dict[int, Stock], status: str, actor: Me
 
 # --- reserving -------------------------------------------------------------------------------
 
-def month_start(moment: datetime) -> datetime:
-    """Return the start of the Asia/Shanghai calendar month containing ``moment``."""
-    local = moment.astimezone(SHANGHAI).date().replace(day=1)
-    return datetime.combine(local, time.min, tzinfo=SHANGHAI)
-
-
 def units_this_month(member_id: int, reward_id: int, now: datetime) -> int:
     """Units of a reward in a member's reserved and fulfilled vouchers created this Shanghai month."""
     return int(db.session.scalar(
         sa.select(sa.func.coalesce(sa.func.sum(VoucherItem.quantity), 0))
         .join(Voucher, Voucher.id == VoucherItem.voucher_id)
         .where(Voucher.member_id == member_id, VoucherItem.reward_id == reward_id,
-               Voucher.status.in_(OPEN_OR_USED), Voucher.created_at >= month_start(now))) or 0)
+               Voucher.status.in_(OPEN_OR_USED), Voucher.created_at >= bounds_of("month", now)[0])) or 0)
 
 
 def _merge_items(items) -> dict[int, int]:
@@ -186,7 +180,6 @@ def _merge_items(items) -> dict[int, int]:
     return merged
 
 
-@one_transaction
 def reserve_voucher(member: Member, supermarket_id: int, items, *, now: datetime | None = None,
                     ttl: timedelta | None = None) -> Voucher:
     """Reserve rewards at one supermarket: hold the points, reserve the stock, issue the voucher."""
@@ -200,12 +193,16 @@ def reserve_voucher(member: Member, supermarket_id: int, items, *, now: datetime
         raise AppError(404, errors={"items": [f"no such reward: {reward_id}" for reward_id in missing]})
     if not member.is_active:
         raise AppError(403)
+    for reward_id in sorted(wanted):
+        if not rewards[reward_id].active:
+            raise inactive_reward(rewards[reward_id])
+    total = sum(rewards[reward_id].points_cost * quantity for reward_id, quantity in wanted.items())
+    begin_writing(db.session)
     stock = lock_stock(supermarket.id, wanted)
-    ledger.lock_balances(member.id)  # the monthly limit is counted under the member's lock
+    # The monthly limits and the points are checked under the member's lock, before anything is written.
+    balance = ledger.lock_balances(member.id)[member.id]
     for reward_id, quantity in sorted(wanted.items()):
         reward = rewards[reward_id]
-        if not reward.active:
-            raise inactive_reward(reward)
         row = stock.get(reward_id)
         if row is None or row.available < quantity:
             raise AppError(409, "out_of_stock", _l("Not enough of this reward in stock."),
@@ -216,7 +213,8 @@ def reserve_voucher(member: Member, supermarket_id: int, items, *, now: datetime
                 raise AppError(409, "limit_reached", _l("You have reached this month's limit for this reward."),
                                {"items": [f"reward {reward_id}: {taken} of {reward.per_member_limit} "
                                           "taken this month"]})
-    total = sum(rewards[reward_id].points_cost * quantity for reward_id, quantity in wanted.items())
+    if balance.available < total:
+        raise ledger.insufficient_points(balance.available, total)
     voucher = Voucher(member_id=member.id, supermarket_id=supermarket.id, points=total, status="reserved",
                       created_at=now, expires_at=(now + (ttl or _ttl())).replace(microsecond=0),
                       items=[VoucherItem(reward_id=reward_id, quantity=quantity,
@@ -241,10 +239,7 @@ def _ttl() -> timedelta:
 def _insert_with_short_code(voucher: Voucher) -> None:
     """Insert the voucher with a short code no other voucher has (retrying on a collision)."""
     for _attempt in range(SHORT_CODE_ATTEMPTS):
-        code = new_short_code()
-        if db.session.scalar(sa.select(Voucher.id).where(Voucher.short_code == code)) is not None:
-            continue
-        voucher.short_code = code
+        voucher.short_code = new_short_code()  # a collision is refused by the unique index: try again
         try:
             with db.session.begin_nested():
                 db.session.add(voucher)
@@ -279,7 +274,6 @@ def counter_view(voucher: Voucher) -> dict:
             "items": voucher.items}
 
 
-@one_transaction
 def fulfil_voucher(clerk: Member, voucher_id: int, payload: str | None = None,
                    short_code: str | None = None, now: datetime | None = None) -> Voucher:
     """Hand the rewards over against the resident's code: spend the held points, exactly once."""
@@ -289,6 +283,7 @@ def fulfil_voucher(clerk: Member, voucher_id: int, payload: str | None = None,
         raise InvalidCode("another_voucher", "payload" if payload is not None else "short_code")
     _require_counter(clerk, voucher)
     _refuse_unless_open(voucher, now)  # fulfilled is final: no need to wait for a lock to say so
+    begin_writing(db.session)
     stock = _lock_voucher(voucher)
     _refuse_unless_open(voucher, now)
     ledger.spend(voucher.member_id, voucher.points, reference=f"voucher:{voucher.id}", actor_id=clerk.id)
@@ -302,7 +297,6 @@ def fulfil_voucher(clerk: Member, voucher_id: int, payload: str | None = None,
     return voucher
 
 
-@one_transaction
 def cancel_voucher(actor: Member, voucher_id: int) -> Voucher:
     """Cancel a reserved voucher (its owner, or a clerk of its supermarket): points and stock go back."""
     voucher = get_voucher_row(voucher_id)
@@ -310,6 +304,7 @@ def cancel_voucher(actor: Member, voucher_id: int) -> Voucher:
         raise AppError(401)
     if voucher.member_id != actor.id:
         _require_counter(actor, voucher)
+    begin_writing(db.session)
     stock = _lock_voucher(voucher)
     if voucher.status == "fulfilled":
         _refuse_unless_open(voucher, utcnow())
@@ -322,13 +317,13 @@ def cancel_voucher(actor: Member, voucher_id: int) -> Voucher:
 
 # --- expiry ------------------------------------------------------------------------------------
 
-@one_transaction
 def _expire_one(voucher_id: int, now: datetime) -> bool:
     """Expire one voucher if it is still reserved past its expiry; tell whether it did."""
     voucher = db.session.get(Voucher, voucher_id)
     if voucher is None or not is_due(voucher, now):
         db.session.rollback()
         return False
+    begin_writing(db.session)
     stock = _lock_voucher(voucher)
     if not is_due(voucher, now):
         db.session.rollback()

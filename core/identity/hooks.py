@@ -1,5 +1,12 @@
-"""Hooks other packages fill: ``GET /me`` details (points adds balances, level, stars, badges)
-and the links of a signed-in member's "Me" page (and the resident's shortcuts)."""
+"""Hooks other packages fill: ``GET /me`` details (points adds balances, level, stars, badges),
+the links of a signed-in member's "Me" page (and the resident's shortcuts), and who hears of
+changes to members and org units.
+
+Identity knows no package above it: the identity services call ``members_changed`` when a
+member's status, hidden flag, grid or staff roles change, and ``units_moved`` when an org unit
+moves in the tree, in the transaction that makes the change; app.py registers the functions
+that follow them (the leaderboards' eligibility and scopes).
+"""
 
 from __future__ import annotations
 
@@ -51,3 +58,29 @@ class MeProfile:
         if name in self._details:
             return self._details[name]
         return getattr(self._member, name)
+
+
+MembersChanged = Callable[[list[int]], None]
+UnitsMoved = Callable[[list[int]], None]
+
+
+def register_member_changes(app: Flask, subscriber: MembersChanged) -> None:
+    """Have ``subscriber`` called with the ids of members whose status, hidden flag, grid or staff roles changed."""
+    app.extensions.setdefault("member_change_subscribers", []).append(subscriber)
+
+
+def register_unit_moves(app: Flask, subscriber: UnitsMoved) -> None:
+    """Have ``subscriber`` called with the ids of org units that moved under another parent."""
+    app.extensions.setdefault("unit_move_subscribers", []).append(subscriber)
+
+
+def members_changed(member_ids: list[int]) -> None:
+    """Tell the subscribers, inside the caller's transaction, that these members changed."""
+    for subscriber in current_app.extensions.get("member_change_subscribers", []):
+        subscriber(member_ids)
+
+
+def units_moved(unit_ids: list[int]) -> None:
+    """Tell the subscribers, inside the caller's transaction, that these org units moved."""
+    for subscriber in current_app.extensions.get("unit_move_subscribers", []):
+        subscriber(unit_ids)

@@ -13,11 +13,12 @@ from sqlalchemy.exc import IntegrityError
 
 from core.api import paginate
 from core.audit import record_audit
-from core.database import begin_writing, deferred_reads, utcnow
+from core.database import begin_writing, utcnow
 from core.errors import AppError
 from core.extensions import db
 from core.identity.access import require, scope_condition
-from core.identity.models import ORG_UNIT_KINDS, ApiToken, Member, OrgUnit, RoleGrant, Supermarket
+from core.identity.hooks import members_changed, units_moved
+from core.identity.models import ORG_UNIT_KINDS, STAFF_ROLES, ApiToken, Member, OrgUnit, RoleGrant, Supermarket
 from core.identity.passwords import MIN_LENGTH, hash_password, needs_rehash, verify_password
 
 PHONE_PATTERN = re.compile(r"^1[3-9]\d{9}$")
@@ -81,6 +82,7 @@ def create_org_unit(actor: Member, name: str, kind: str, parent_id: int | None) 
     parent = get_org_unit(parent_id, "parent_id") if parent_id is not None else None
     require(actor, "org_unit.manage", parent)
     _check_kind(kind, parent)
+    begin_writing(db.session)
     unit = OrgUnit(name=name, kind=kind, parent=parent, path="")
     db.session.add(unit)
     _commit("name", flush_only=True)
@@ -94,6 +96,7 @@ def update_org_unit(actor: Member, unit: OrgUnit, *, name: str | None = None,
                     parent_id: int | None = None, move: bool = False) -> OrgUnit:
     """Rename a unit, or move it (with its subtree) under another parent."""
     require(actor, "org_unit.manage", unit)
+    begin_writing(db.session)
     before = {"name": unit.name, "parent_id": unit.parent_id}
     if name is not None:
         unit.name = name
@@ -114,6 +117,8 @@ def update_org_unit(actor: Member, unit: OrgUnit, *, name: str | None = None,
             .values(path=new_path + sa.func.substr(OrgUnit.path, len(old_path) + 1))
             .execution_options(synchronize_session=False)
         )
+        db.session.flush()
+        units_moved([unit.id])
     after = {"name": unit.name, "parent_id": unit.parent_id}
     if after != before:
         record_audit(actor, "org_unit.update", unit, before=before, after=after)
@@ -165,7 +170,9 @@ def create_member(actor: Member, name: str, phone: str, password: str,
         raise AppError(422, "validation_error", errors={"org_unit_id": ["must be a grid"]})
     _check_phone(phone)
     _check_password(password)
-    member = Member(name=name, phone=phone, password_hash=hash_password(password), org_unit=unit)
+    password_hash = hash_password(password)  # slow: before the write lock
+    begin_writing(db.session)
+    member = Member(name=name, phone=phone, password_hash=password_hash, org_unit=unit)
     db.session.add(member)
     record_audit(actor, "member.create", member,
                  after={"name": name, "phone": phone, "org_unit_id": org_unit_id})
@@ -187,6 +194,7 @@ def update_member(actor: Member, member: Member, changes: dict) -> Member:
         require(actor, "member.hide", member)
     if actor.id == member.id and changes.get("status") == "suspended":
         raise AppError(422, "validation_error", errors={"status": ["you cannot suspend yourself"]})
+    begin_writing(db.session)
     fields = ("name", "phone", "org_unit_id", "status", "hidden")
     before = {field: getattr(member, field) for field in fields}
     if "phone" in changes and changes["phone"] != member.phone:
@@ -208,12 +216,15 @@ def update_member(actor: Member, member: Member, changes: dict) -> Member:
     if changed:
         record_audit(actor, "member.update", member,
                      before={k: before[k] for k in changed}, after={k: after[k] for k in changed})
+    if changed & {"org_unit_id", "status", "hidden"}:
+        members_changed([member.id])
     _commit("phone")
     return member
 
 
 def update_own_profile(member: Member, changes: dict) -> Member:
     """Let a member change their own display choices (anonymous on boards)."""
+    begin_writing(db.session)
     if "anonymous" in changes and changes["anonymous"] != member.anonymous:
         record_audit(member, "member.update", member, before={"anonymous": member.anonymous},
                      after={"anonymous": changes["anonymous"]})
@@ -238,7 +249,9 @@ def change_own_password(member: Member, current_password: str, new_password: str
 def _set_password(actor: Member, member: Member, new_password: str, action: str) -> Member:
     """Hash and store a new password, end every other session and token, audit it."""
     _check_password(new_password)
-    member.password_hash = hash_password(new_password)
+    password_hash = hash_password(new_password)  # slow: before the write lock
+    begin_writing(db.session)
+    member.password_hash = password_hash
     _end_sessions(member)
     record_audit(actor, action, member)
     _commit()
@@ -292,11 +305,15 @@ def grant_role(actor: Member, member: Member, role: str, org_unit_id: int | None
         if (grant.role, grant.org_unit_id, grant.supermarket_id) == (role, org_unit_id, supermarket_id):
             raise AppError(409, "duplicate", _l("The member already has this role here."),
                            {"role": ["already granted"]})
+    begin_writing(db.session)
     grant = RoleGrant(member=member, role=role, org_unit_id=org_unit_id,
                       supermarket_id=supermarket_id, granted_by_id=actor.id)
     db.session.add(grant)
     record_audit(actor, "role.grant", member, after={
         "role": role, "org_unit_id": org_unit_id, "supermarket_id": supermarket_id})
+    if role in STAFF_ROLES:
+        db.session.flush()
+        members_changed([member.id])
     _commit()
     db.session.expire(member, ["grants"])
     return grant
@@ -308,11 +325,15 @@ def revoke_role(actor: Member, member: Member, grant_id: int, reason: str | None
     if grant is None or grant.member_id != member.id or grant.revoked_at is not None:
         raise AppError(404, errors={"grant_id": ["no such active grant for this member"]})
     require(actor, "role.manage", grant.supermarket or grant.org_unit)
+    begin_writing(db.session)
     grant.revoked_at = utcnow()
     grant.revoked_by_id = actor.id
     record_audit(actor, "role.revoke", member, before={
         "role": grant.role, "org_unit_id": grant.org_unit_id,
         "supermarket_id": grant.supermarket_id}, reason=reason)
+    if grant.role in STAFF_ROLES:
+        db.session.flush()
+        members_changed([member.id])
     _commit()
     db.session.expire(member, ["grants"])
     return grant
@@ -331,6 +352,7 @@ def create_supermarket(actor: Member, name: str, org_unit_id: int, address: str,
     """Open a safety supermarket in an org unit of the admin's scope."""
     unit = get_org_unit(org_unit_id)
     require(actor, "supermarket.manage", unit)
+    begin_writing(db.session)
     supermarket = Supermarket(name=name, org_unit=unit, address=address, opening_hours=opening_hours)
     db.session.add(supermarket)
     record_audit(actor, "supermarket.create", supermarket,
@@ -347,6 +369,7 @@ def update_supermarket(actor: Member, supermarket: Supermarket, changes: dict) -
     before = {key: getattr(supermarket, key) for key in fields}
     if "org_unit_id" in changes and changes["org_unit_id"] != supermarket.org_unit_id:
         require(actor, "supermarket.manage", get_org_unit(changes["org_unit_id"]))
+    begin_writing(db.session)
     for key in fields:
         if key in changes:
             setattr(supermarket, key, changes[key])
@@ -372,9 +395,8 @@ def authenticate(phone: str, password: str) -> Member:
     The slow hash is checked in a reading transaction, so that on SQLite sign-ins do not
     hold the write lock while they hash; the writer's transaction begins after it.
     """
-    with deferred_reads():
-        member = db.session.scalar(sa.select(Member).where(Member.phone == phone))
-        verified = verify_password(member.password_hash if member else None, password)
+    member = db.session.scalar(sa.select(Member).where(Member.phone == phone))
+    verified = verify_password(member.password_hash if member else None, password)
     if not verified:
         raise AppError(401, "unauthorized", _l("The phone number or password is not correct."))
     begin_writing(db.session)
@@ -393,17 +415,24 @@ def _token_hash(token: str) -> str:
 def issue_token(member: Member, ttl: timedelta) -> tuple[str, ApiToken]:
     """Create a bearer token for a signed-in member; only its hash is stored."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    begin_writing(db.session)
     row = ApiToken(member=member, token_hash=_token_hash(token), expires_at=utcnow() + ttl)
     db.session.add(row)
     db.session.commit()
     return token, row
 
 
+#: A token with its member, their grid and their live grants (with the grants' units): one query.
+_TOKEN = (sa.select(ApiToken).where(ApiToken.token_hash == sa.bindparam("token_hash"))
+          .options(sa.orm.joinedload(ApiToken.member).options(sa.orm.joinedload(Member.org_unit),
+                                                              sa.orm.joinedload(Member.grants))))
+
+
 def find_token(token: str, now: datetime | None = None) -> ApiToken | None:
     """Return the live token row for a bearer token, or None when unknown, expired or revoked."""
     if not token.startswith(TOKEN_PREFIX):
         return None
-    row = db.session.scalar(sa.select(ApiToken).where(ApiToken.token_hash == _token_hash(token)))
+    row = db.session.scalars(_TOKEN, {"token_hash": _token_hash(token)}).unique().first()
     now = now or utcnow()
     if row is None or row.revoked_at is not None or row.expires_at <= now or not row.member.is_active:
         return None
@@ -412,6 +441,7 @@ def find_token(token: str, now: datetime | None = None) -> ApiToken | None:
 
 def revoke_token(row: ApiToken) -> None:
     """Revoke one token (signing out of one device)."""
+    begin_writing(db.session)
     row.revoked_at = utcnow()
     db.session.commit()
 
@@ -421,6 +451,7 @@ def ensure_global_admin(phone: str, password: str, name: str) -> tuple[Member, b
     if not PHONE_PATTERN.match(phone):
         raise AppError(422, "validation_error", errors={"phone": ["must be a mainland mobile number"]})
     _check_password(password)
+    begin_writing(db.session)
     changed = False
     member = db.session.scalar(sa.select(Member).where(Member.phone == phone))
     if member is None:
@@ -441,6 +472,9 @@ def ensure_global_admin(phone: str, password: str, name: str) -> tuple[Member, b
         record_audit(None, "role.grant", member, after={"role": "admin", "org_unit_id": None},
                      reason="flask create-admin")
         changed = True
+    if changed:
+        db.session.flush()
+        members_changed([member.id])
     db.session.commit()
     db.session.expire(member, ["grants"])
     return member, changed

@@ -35,7 +35,7 @@ from flask import current_app
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core.database import SAFE_METHODS, begin_writing, deferred_reads, utcnow
+from core.database import SAFE_METHODS, begin_writing, utcnow
 from core.extensions import db
 from core.qr.models import SigningKey
 
@@ -175,7 +175,7 @@ def current_signing_key() -> KeyPair:
     if pair is not None:
         return pair
     for _attempt in range(CREATE_ATTEMPTS):
-        with deferred_reads(), Session(db.engine, expire_on_commit=False) as session:
+        with Session(db.engine, expire_on_commit=False) as session:
             newest, _highest = _newest_active_and_highest_id(session)
             if newest is not None:
                 return store.remember_current(newest)
@@ -252,7 +252,7 @@ def public_key(key_id: int) -> Ed25519PublicKey | None:
     known = store.public.get(key_id)
     if known is not None or not 0 < key_id <= MAX_KEY_ID:
         return known
-    with deferred_reads(), Session(db.engine) as session:
+    with Session(db.engine) as session:
         raw = session.scalar(sa.select(SigningKey.public_key).where(SigningKey.id == key_id))
     if raw is None:
         return None

@@ -9,9 +9,8 @@ import sqlalchemy as sa
 from core.extensions import db
 from core.identity.models import STAFF_ROLES, Member, OrgUnit, RoleGrant
 from core.identity.services import get_org_unit
-from points.leaderboards.totals import (
-    SCOPES, Scope, display_name, period_bounds, period_key, shanghai_today,
-)
+from core.clock import period_bounds, period_key, shanghai_today
+from points.leaderboards.totals import SCOPES, Scope, display_name
 from points.models import SCOPE_DEPTHS, LeaderboardTotal
 
 

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
+from core.clock import bounds_of, period_bounds
 from core.database import begin_writing, utcnow
 from core.errors import AppError
 from core.extensions import db
 from core.identity.models import Member, OrgUnit
 from core.identity.services import get_org_unit
 from points.leaderboards.boards import shared_ranks
-from points.leaderboards.totals import SHANGHAI, Scope, mask_name, period_bounds
+from points.leaderboards.totals import Scope, mask_name
 from points.models import HonourRoll, HonourRollEntry
 
 MONTH_FORMAT = "%Y-%m"
@@ -29,9 +30,8 @@ def parse_month(month: str, field: str = "month") -> date:
 
 def last_month(now: datetime | None = None) -> str:
     """Name the Asia/Shanghai month before the current one."""
-    today = (now or utcnow()).astimezone(SHANGHAI).date().replace(day=1)
-    return (date(today.year - 1, 12, 1) if today.month == 1
-            else date(today.year, today.month - 1, 1)).strftime(MONTH_FORMAT)
+    start, _end = bounds_of("month", now or utcnow())
+    return bounds_of("month", start - timedelta(days=1))[0].strftime(MONTH_FORMAT)
 
 
 def close_month(month: str | None = None, *, top: int = 20, now: datetime | None = None) -> int:

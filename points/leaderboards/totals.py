@@ -2,16 +2,18 @@
 
 The read model is ``LeaderboardTotal``: one row per member and period (week, month,
 quarter, year, all time), each point counted in the period of its ``occurred_at`` in
-Asia/Shanghai; a reversal counts in the periods of the award it reverses. An award
-upserts only its own member's rows (no shared row: see DESIGN.md on hot rows). Each row
-carries the member's org-unit ids by depth (``scope0_id``…) and an ``eligible`` flag
-(not staff, hidden or suspended), kept right by the session hooks below whenever a
-member, a role grant or an org unit's place changes, so every board is one index range.
+Asia/Shanghai; a reversal counts in the periods of the award it reverses. ``record_earning``
+(a ledger subscriber, see app.py) upserts only its own member's rows, all five in one
+statement (no shared row, so awards never wait on each other). Each row carries the member's
+org-unit ids by depth (``scope0_id``…) and an ``eligible`` flag (not staff, hidden or
+suspended); the identity services call ``refresh_members`` and ``refresh_subtree`` (through
+the hooks app.py registers) whenever a member, a role grant or an org unit's place changes,
+so every board is one index range.
 
 "How many are above me" is counted in the index while that is cheap (up to
 ``LEADERBOARD_EXACT_COUNT`` rows); deeper down a county-wide board it is read from a
 score histogram of the scope that each worker refreshes every
-``LEADERBOARD_HISTOGRAM_SECONDS`` (DESIGN.md: totals for org units "refreshed within seconds").
+``LEADERBOARD_HISTOGRAM_SECONDS`` (totals for org units are "refreshed within seconds").
 """
 
 from __future__ import annotations
@@ -19,77 +21,28 @@ from __future__ import annotations
 import bisect
 import threading
 import time as clock
-from datetime import date, datetime, time, timedelta
+from datetime import datetime
 
 import sqlalchemy as sa
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
 
+from core.clock import PERIODS, period_keys
+from core.database import UTCDateTime
 from core.extensions import db
 from core.identity.services import mask_name
 from core.identity.models import STAFF_ROLES, Member, OrgUnit, RoleGrant
+from points.ledger import Posted
 from points.models import SCOPE_DEPTHS, LedgerPosting, LedgerTransaction, LeaderboardTotal
-from points.services import SHANGHAI
 
-PERIODS = ("week", "month", "quarter", "year", "all")
 METRICS = ("total", "per_capita")
 SCOPES = tuple(f"scope{depth}_id" for depth in range(SCOPE_DEPTHS))
-STALE_MEMBERS = "leaderboard_stale_members"  # session.info: members whose rows need new facts
-MOVED_UNITS = "leaderboard_moved_units"  # session.info: units whose subtree moved
 #: Board order: most points first; among equals, who reached the score first (then the higher id).
 ORDER = (LeaderboardTotal.score.desc(), LeaderboardTotal.reach_key.desc(), LeaderboardTotal.member_id.desc())
 CHUNK = 5000
 
 
-# --- periods -------------------------------------------------------------------------------
-
-def period_key(period: str, day: date) -> str:
-    """Name the period of kind ``period`` that contains the Asia/Shanghai date ``day``."""
-    if period == "week":
-        year, week, _weekday = day.isocalendar()
-        return f"{year}-W{week:02d}"
-    if period == "month":
-        return f"{day.year}-{day.month:02d}"
-    if period == "quarter":
-        return f"{day.year}-Q{(day.month - 1) // 3 + 1}"
-    if period == "year":
-        return str(day.year)
-    return "all"
-
-
-def period_bounds(period: str, day: date) -> tuple[datetime | None, datetime | None]:
-    """Return the start and end (exclusive, Asia/Shanghai) of the period containing ``day``."""
-    if period == "all":
-        return None, None
-    if period == "week":
-        start = day - timedelta(days=day.weekday())
-        end = start + timedelta(days=7)
-    elif period == "year":
-        start, end = date(day.year, 1, 1), date(day.year + 1, 1, 1)
-    else:
-        months = 1 if period == "month" else 3
-        first = day.month if period == "month" else (day.month - 1) // 3 * 3 + 1
-        start = date(day.year, first, 1)
-        following = first - 1 + months
-        end = date(day.year + following // 12, following % 12 + 1, 1)
-    return (datetime.combine(start, time.min, tzinfo=SHANGHAI),
-            datetime.combine(end, time.min, tzinfo=SHANGHAI))
-
-
-def shanghai_today() -> date:
-    """Return today's date in Asia/Shanghai."""
-    return datetime.now(SHANGHAI).date()
-
-
-def period_keys(moment: datetime) -> list[str]:
-    """Name every period (week … all time) that a point earned at ``moment`` counts in."""
-    day = moment.astimezone(SHANGHAI).date()
-    return [period_key(period, day) for period in PERIODS]
-
-
-# --- the read model: facts about members, the award hook, the identity hooks ---------------
+# --- the read model: facts about members, the ledger's subscriber, identity changes --------
 
 def reach_key(moment: datetime) -> int:
     """The sort key of the time a score was reached: earlier times are larger keys."""
@@ -120,30 +73,40 @@ def member_facts(member_ids) -> dict[int, dict]:
     return facts
 
 
-def _insert():
-    """The dialect's INSERT that knows ON CONFLICT."""
-    return (postgresql.insert if db.session.get_bind().dialect.name == "postgresql" else sqlite.insert)(
-        LeaderboardTotal)
+# Built once from the table's own column names; every value is a bound parameter.
+_FACTS = ", ".join(["eligible", *SCOPES])
+_UPSERT = (f"INSERT INTO leaderboard_total (member_id, period_key, score, reached_at, reach_key, {_FACTS}) {{rows}} "  # nosec B608
+           "ON CONFLICT (member_id, period_key) DO UPDATE SET score = leaderboard_total.score + excluded.score, "
+           "reached_at = excluded.reached_at, reach_key = excluded.reach_key")
+_TYPES = (sa.bindparam("reached_at", type_=UTCDateTime),)
+#: The five periods' rows at once, with the member's facts copied from their all-time row
+#: (nothing is inserted when the member has none yet: their first earning).
+_EARN_KNOWN = sa.text(_UPSERT.format(rows=(
+    "SELECT :member_id, period.key, :score, :reached_at, :reach_key, "  # nosec B608: names from SCOPES
+    + ", ".join(f"known.{column}" for column in ["eligible", *SCOPES])
+    + " FROM leaderboard_total AS known, ("
+    + " UNION ALL ".join(f"SELECT :key{index} AS key" for index in range(len(PERIODS)))
+    + ") AS period WHERE known.member_id = :member_id AND known.period_key = 'all'"))).bindparams(*_TYPES)
+#: One period's row with the facts given (a member's first earning), for executemany.
+_EARN_NEW = sa.text(_UPSERT.format(rows=(
+    "VALUES (:member_id, :key, :score, :reached_at, :reach_key, "
+    + ", ".join(f":{column}" for column in ["eligible", *SCOPES]) + ")"))).bindparams(*_TYPES)
 
 
-def record_earning(transaction: LedgerTransaction, points: int) -> None:
-    """Add ``points`` (negative for a reversal) to the member's totals of the transaction's periods.
+def record_earning(posted: Posted) -> None:
+    """Add an award's points (or take a reversal's back) to the member's totals of its periods.
 
-    Called by the ledger inside the award's transaction, under the member's balance lock.
+    A ledger subscriber: called inside the posting's transaction, under the member's balance lock.
     """
-    table = LeaderboardTotal.__table__
-    known = db.session.execute(
-        sa.select(table.c.eligible, *[table.c[column] for column in SCOPES])
-        .where(table.c.member_id == transaction.member_id, table.c.period_key == "all")).first()
-    facts = dict(known._mapping) if known else member_facts([transaction.member_id])[transaction.member_id]
-    statement = _insert().values([
-        {"member_id": transaction.member_id, "period_key": key, "score": points,
-         "reached_at": transaction.created_at, "reach_key": reach_key(transaction.created_at), **facts}
-        for key in period_keys(transaction.occurred_at)])
-    db.session.execute(statement.on_conflict_do_update(
-        index_elements=["member_id", "period_key"],
-        set_={"score": table.c.score + statement.excluded.score,
-              "reached_at": statement.excluded.reached_at, "reach_key": statement.excluded.reach_key}))
+    if posted.earned == 0:
+        return
+    keys = period_keys(posted.occurred_at)
+    values = {"member_id": posted.member_id, "score": posted.earned, "reached_at": posted.created_at,
+              "reach_key": reach_key(posted.created_at)}
+    written = db.session.execute(_EARN_KNOWN, {**values, **{f"key{index}": key for index, key in enumerate(keys)}})
+    if written.rowcount == 0:
+        facts = member_facts([posted.member_id])[posted.member_id]
+        db.session.execute(_EARN_NEW, [{**values, **facts, "key": key} for key in keys])
 
 
 def refresh_members(member_ids) -> None:
@@ -167,48 +130,6 @@ def refresh_subtree(unit_ids) -> None:
                 sa.update(table).where(table.c.member_id.in_(
                     sa.select(Member.id).where(Member.org_unit_id == unit_id_below)))
                 .values(**scopes_of(path)))
-
-
-def _changed(obj, *names: str) -> bool:
-    """Tell whether any of these attributes of ``obj`` changed in the flush."""
-    state = sa.inspect(obj)
-    return any(state.attrs[name].history.has_changes() for name in names)
-
-
-@sa.event.listens_for(Session, "after_flush")
-def _note_identity_changes(session, _flush_context):
-    """Remember members whose role, status, hidden flag or grid changed, and units that moved."""
-    stale = session.info.setdefault(STALE_MEMBERS, set())
-    moved = session.info.setdefault(MOVED_UNITS, set())
-    for obj in list(session.new) + list(session.dirty):
-        if isinstance(obj, RoleGrant) and (obj in session.new or _changed(obj, "revoked_at")):
-            stale.add(obj.member_id)
-        elif isinstance(obj, Member) and obj not in session.new and _changed(
-                obj, "status", "hidden", "org_unit_id"):
-            stale.add(obj.id)
-        elif isinstance(obj, OrgUnit) and obj not in session.new and _changed(obj, "parent_id"):
-            moved.add(obj.id)
-
-
-@sa.event.listens_for(Session, "before_commit")
-def _refresh_before_commit(session):
-    """Apply the remembered identity changes to the totals rows, in the same transaction."""
-    session.flush()  # commit flushes only after this hook: note this flush's changes first
-    if not session.info.get(STALE_MEMBERS) and not session.info.get(MOVED_UNITS):
-        return
-    stale, moved = session.info.pop(STALE_MEMBERS, set()), session.info.pop(MOVED_UNITS, set())
-    if stale:
-        refresh_members(sorted(stale))
-    if moved:
-        refresh_subtree(sorted(moved))
-
-
-@sa.event.listens_for(Session, "after_transaction_end")
-def _forget_identity_changes(session, transaction):
-    """A rolled-back change leaves nothing to apply."""
-    if transaction.parent is None:
-        session.info.pop(STALE_MEMBERS, None)
-        session.info.pop(MOVED_UNITS, None)
 
 
 def earned_rows():

@@ -4,7 +4,7 @@ import re
 from datetime import datetime, timezone
 
 from points import services
-from points.stats import month_bounds
+from core.clock import bounds_of
 from tests.rewards.conftest import person
 from tests.support.pages import INLINE_SCRIPT, signed_in
 
@@ -24,8 +24,8 @@ def test_the_dashboard_shows_this_months_points_members_and_categories(app, cons
 
 
 def test_months_are_counted_in_shanghai_time():
-    start, end = month_bounds(datetime(2026, 12, 31, 17, 0, tzinfo=timezone.utc))  # 01:00 on 1 January there
+    start, end = bounds_of("month", datetime(2026, 12, 31, 17, 0, tzinfo=timezone.utc))  # 01:00 on 1 January there
     assert (start.year, start.month, start.day, end.year, end.month) == (2027, 1, 1, 2027, 2)
-    start, end = month_bounds(datetime(2026, 12, 31, 15, 0, tzinfo=timezone.utc))
+    start, end = bounds_of("month", datetime(2026, 12, 31, 15, 0, tzinfo=timezone.utc))
     assert (start.month, end.year, end.month, end.day) == (12, 2027, 1, 1)
     assert start.utcoffset().total_seconds() == 8 * 3600

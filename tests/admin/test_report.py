@@ -16,12 +16,13 @@ from PIL import Image
 from admin.forms import CATEGORY_NAMES
 from admin.reports import build_report
 from core.database import begin_writing
+from core.identity.services import update_member
 from core.errors import AppError
 from core.extensions import db
 from core.identity.models import Member, OrgUnit
 from points import ledger
 from points.leaderboards import close_month
-from points.leaderboards.totals import SHANGHAI, shanghai_today
+from core.clock import SHANGHAI, shanghai_today
 from points.models import Activity, LedgerTransaction
 from rewards import stock, vouchers
 from tests.factories import make_activity, make_member, make_unit, next_phone
@@ -65,8 +66,9 @@ def earned(app, world):
         transactions = [award(world.people[key], code, points, when) for key, code, points, when in plan]
         begin_writing(db.session)
         ledger.reverse_award(db.session.get(LedgerTransaction, transactions[3].id), actor_id=None, reason="重复登记")
-        db.session.get(Member, world.people["neighbour"]).hidden = True
         db.session.commit()
+        update_member(person(world, "global_admin"), db.session.get(Member, world.people["neighbour"]),
+                      {"hidden": True})
     world.month = month
     world.counted = [(key, code, points) for index, (key, code, points, when) in enumerate(plan)
                      if start <= when < end and index != 3]

@@ -4,7 +4,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from points.services import SHANGHAI
+from core.clock import SHANGHAI
 
 NOW = datetime.now(timezone.utc)
 

@@ -15,7 +15,8 @@ from core.errors import AppError
 from core.extensions import db
 from core.identity.models import Member
 from points import gamification, ledger, services
-from points.gamification import level_for, month_index, stars_for
+from core.clock import month_index
+from points.gamification import level_for, stars_for
 from points.ledger import verify_ledger
 from points.models import (
     LedgerTransaction, MemberActiveMonth, MemberBadge, MemberGameStats,

@@ -12,7 +12,8 @@ from core.extensions import db
 from core.identity import services as identity
 from core.identity.models import Member, OrgUnit
 from points import ledger, leaderboards
-from points.leaderboards.totals import mask_name, period_bounds, period_key
+from core.clock import period_bounds, period_key
+from points.leaderboards.totals import mask_name
 from points.models import LeaderboardTotal, LedgerTransaction
 from tests.factories import make_member, make_unit
 

@@ -7,9 +7,10 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import sqlalchemy as sa
 
+from core.clock import SHANGHAI
 from core.database import begin_writing, utcnow
 from core.extensions import db
-from points import ledger, leaderboards
+from points import ledger
 from points.models import HonourRoll, HonourRollEntry
 from tests.support.pages import INLINE_SCRIPT, signed_in
 
@@ -100,7 +101,7 @@ def test_a_closed_month_keeps_its_honour_roll_while_live_boards_move_on(app, cli
 
 
 def test_a_month_that_has_not_ended_cannot_be_closed(runner, world):
-    this_month = datetime.now(leaderboards.totals.SHANGHAI).strftime("%Y-%m")
+    this_month = datetime.now(SHANGHAI).strftime("%Y-%m")
     result = runner.invoke(args=["leaderboards", "close-month", "--month", this_month])
     assert result.exit_code != 0 and "has not ended yet" in result.output
     assert runner.invoke(args=["leaderboards", "close-month", "--month", "October"]).exit_code != 0

@@ -15,7 +15,7 @@ from core.extensions import db
 from core.identity import services as identity
 from core.identity.models import Member, OrgUnit
 from points import ledger, leaderboards
-from points.leaderboards.totals import SHANGHAI, period_key
+from core.clock import SHANGHAI, period_key
 from points.models import LeaderboardTotal, LedgerPosting, LedgerTransaction
 from tests.support.machines import WorldMachine
 

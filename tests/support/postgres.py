@@ -35,7 +35,13 @@ def free_port() -> int:
 
 
 class Cluster:
-    """Start, use and stop one cluster; ``initdb`` refuses root, so root runs it as postgres."""
+    """Start, use and stop one cluster; ``initdb`` refuses root, so root runs it as postgres.
+
+    Tuned for tests (no fsync: data is thrown away) unless ``durable``: then every commit waits
+    for the disk, as PostgreSQL's defaults have it.
+    """
+
+    durable = False
 
     def __init__(self, bin_dir: Path):
         self.bin_dir = bin_dir
@@ -60,7 +66,7 @@ class Cluster:
                        stderr=subprocess.PIPE, cwd=self.root, timeout=120)
 
     def start(self) -> "Cluster":
-        """Create the cluster and start it tuned for tests (no fsync: data is thrown away)."""
+        """Create the cluster and start it."""
         self._run("initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust",
                   "-E", "UTF8", "--locale=C", "--no-sync")
         self.resume()
@@ -68,10 +74,10 @@ class Cluster:
 
     def resume(self) -> None:
         """Start the server (again) on the same port with the same settings, and wait for it."""
+        fast = [] if self.durable else ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
         options = " ".join([
             f"-p {self.port}", "-c listen_addresses=127.0.0.1", f"-c unix_socket_directories={self.root}",
-            "-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off",
-            "-c max_connections=300", "-c shared_buffers=128MB",
+            *fast, "-c max_connections=300", "-c shared_buffers=128MB",
         ])
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "server.log"),
                   "-o", options, "-w", "-t", "60", "start")
@@ -90,6 +96,10 @@ class Cluster:
             except OSError:
                 time.sleep(0.1)
         raise RuntimeError("PostgreSQL did not start; see " + str(self.root / "server.log"))
+
+    def postmaster_pid(self) -> int:
+        """The server's main process (its backends are its children)."""
+        return int((self.data / "postmaster.pid").read_text().split()[0])
 
     def stop(self) -> None:
         """Stop the server and delete its files."""

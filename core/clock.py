@@ -1,0 +1,85 @@
+"""The service's calendar: Asia/Shanghai days, weeks, months, quarters and years.
+
+Points count in the Shanghai day, week (Monday first), month, quarter and year of the moment
+they were earned: daily caps, leaderboards, monthly limits, honour rolls and reports all ask
+this module, so they agree at every edge (midnight in Shanghai is 16:00 UTC).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from core.database import utcnow
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+#: The periods a point counts in, shortest first ("all": all time).
+PERIODS = ("week", "month", "quarter", "year", "all")
+
+
+def shanghai_date(moment: datetime) -> date:
+    """The Asia/Shanghai calendar day of a moment."""
+    return moment.astimezone(SHANGHAI).date()
+
+
+def shanghai_today(now: datetime | None = None) -> date:
+    """Today's date in Asia/Shanghai (as of ``now``, default the current time)."""
+    return shanghai_date(now or utcnow())
+
+
+def period_key(period: str, day: date) -> str:
+    """Name the period of kind ``period`` that contains the Asia/Shanghai date ``day``."""
+    if period == "day":
+        return day.isoformat()
+    if period == "week":
+        year, week, _weekday = day.isocalendar()
+        return f"{year}-W{week:02d}"
+    if period == "month":
+        return f"{day.year}-{day.month:02d}"
+    if period == "quarter":
+        return f"{day.year}-Q{(day.month - 1) // 3 + 1}"
+    if period == "year":
+        return str(day.year)
+    return "all"
+
+
+def period_bounds(period: str, day: date) -> tuple[datetime | None, datetime | None]:
+    """Return the start and end (exclusive, Asia/Shanghai) of the period containing ``day``.
+
+    ``period`` is one of ``day`` and ``PERIODS``; all time has no bounds (None, None).
+    """
+    if period == "all":
+        return None, None
+    if period == "day":
+        start, end = day, day + timedelta(days=1)
+    elif period == "week":
+        start = day - timedelta(days=day.weekday())
+        end = start + timedelta(days=7)
+    elif period == "year":
+        start, end = date(day.year, 1, 1), date(day.year + 1, 1, 1)
+    else:
+        months = 1 if period == "month" else 3
+        first = day.month if period == "month" else (day.month - 1) // 3 * 3 + 1
+        start = date(day.year, first, 1)
+        following = first - 1 + months
+        end = date(day.year + following // 12, following % 12 + 1, 1)
+    return (datetime.combine(start, time.min, tzinfo=SHANGHAI),
+            datetime.combine(end, time.min, tzinfo=SHANGHAI))
+
+
+def bounds_of(period: str, moment: datetime) -> tuple[datetime | None, datetime | None]:
+    """The start and end of the Asia/Shanghai period (day, week, month…) containing ``moment``."""
+    return period_bounds(period, shanghai_date(moment))
+
+
+def period_keys(moment: datetime) -> list[str]:
+    """Name every period (week … all time) that a point earned at ``moment`` counts in."""
+    day = shanghai_date(moment)
+    return [period_key(period, day) for period in PERIODS]
+
+
+def month_index(moment: datetime) -> int:
+    """The Asia/Shanghai month of a moment as year × 12 + month − 1 (consecutive months differ by 1)."""
+    local = moment.astimezone(SHANGHAI)
+    return local.year * 12 + local.month - 1
+
