@@ -63,9 +63,13 @@ def _cell(value):
     return "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
 
 
+#: One encoder for every cell of an export (``json.dumps`` with options builds one per call).
+JSON_CELL = json.JSONEncoder(ensure_ascii=False, sort_keys=True)
+
+
 def _json_cell(value) -> str:
     """A before/after mapping as compact JSON (Chinese kept readable)."""
-    return json.dumps(value, ensure_ascii=False, sort_keys=True) if value is not None else ""
+    return JSON_CELL.encode(value) if value is not None else ""
 
 
 def _csv_text(rows) -> str:

@@ -6,6 +6,7 @@ import re
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from core.audit import iter_audit_pages
 from rewards import stock
 from tests.rewards.conftest import person
 from tests.support.pages import signed_in
@@ -88,3 +89,15 @@ def test_the_csv_keeps_text_that_excel_would_run_as_a_formula_as_text(app, conso
     body = signed_in(app, console, "global_admin").get("/admin/audit.csv?action=stock.correct").get_data()
     [row] = exported(body)
     assert row["reason"] == '\'=HYPERLINK("http://evil.example","盘点")'
+
+
+def test_the_export_reads_page_after_page_below_the_last_id_and_misses_none(app, console):
+    with app.app_context():
+        for _ in range(7):
+            stock.receive_stock(person(console, "clerk"), console.shops["a"], console.rewards["soap"], 1)
+        pages = list(iter_audit_pages(person(console, "global_admin"), page_size=3, action="stock"))
+    assert [len(page) for page in pages] == [3, 3, 3, 1]
+    ids = [row.id for page in pages for row in page]
+    assert ids == sorted(set(ids), reverse=True)
+    body = signed_in(app, console, "global_admin").get("/admin/audit.csv?action=stock").get_data()
+    assert [int(row["id"]) for row in exported(body)] == ids
