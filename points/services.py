@@ -176,7 +176,7 @@ def earned_today(member_id: int, activity_id: int, occurred_at: datetime) -> int
                LedgerTransaction.occurred_at >= start, LedgerTransaction.occurred_at < end)) or 0)
 
 
-def award_contribution(contribution: Contribution, actor_id: int) -> None:
+def award_contribution(contribution: Contribution, actor_id: int | None) -> None:
     """Approve a contribution and post its points under the member's lock, within the daily cap."""
     ledger.lock_balances(contribution.member_id)
     activity = contribution.activity
@@ -191,6 +191,20 @@ def award_contribution(contribution: Contribution, actor_id: int) -> None:
         ledger.award(contribution.member_id, contribution.points, occurred_at=contribution.occurred_at,
                      actor_id=actor_id, contribution_id=contribution.id, activity_id=activity.id,
                      memo=activity.name)
+
+
+def settle_contribution(contribution: Contribution, approver_id: int | None, now: datetime) -> None:
+    """Approve a new contribution in the name of whoever vouches for it (None: a rule nobody
+    set up, like the built-in ones) and post its points — unless that is the member themself.
+
+    Nobody's points are approved by their own act, by any path: a contribution the member
+    would vouch for themself (their own event, their own activity that needs no review) stays
+    a pending claim that someone else in scope approves or rejects.
+    """
+    if approver_id is not None and approver_id == contribution.member_id:
+        return
+    contribution.reviewed_by_id, contribution.reviewed_at = approver_id, now
+    award_contribution(contribution, approver_id)
 
 
 def record_contribution(actor: Member, member_id: int, activity_code: str, quantity: Decimal,
@@ -216,10 +230,10 @@ def record_contribution(actor: Member, member_id: int, activity_code: str, quant
                                 recorded_by_id=actor.id, status="pending")
     db.session.add(contribution)
     db.session.flush()
-    if not own or not activity.needs_review:
-        contribution.reviewed_by_id = actor.id
-        contribution.reviewed_at = now
-        award_contribution(contribution, actor.id)
+    if not own:
+        settle_contribution(contribution, actor.id, now)
+    elif not activity.needs_review:  # the activity's own rule approves it, in its author's name
+        settle_contribution(contribution, activity.created_by_id, now)
     record_audit(actor, "contribution.record" if not own else "contribution.claim", contribution,
                  after={"member_id": member.id, "activity": activity.code, "quantity": str(quantity),
                         "points": points, "status": contribution.status})
