@@ -31,6 +31,7 @@ from core.database import begin_writing, utcnow
 from core.errors import AppError
 from core.extensions import db
 from core.identity.activation import code_lifetime, issue_activation_codes
+from core.identity.phones import normalise_phone
 from core.identity.roll import CheckedRoll, RollRow, add_members, check_roll
 from points import ledger
 
@@ -62,7 +63,8 @@ COLUMNS = {
     "opening_balance": ("opening_balance", "期初积分", "结转积分"),
 }
 REQUIRED = ("name", "phone", "grid")
-#: Cells that a spreadsheet would run as a formula (CSV injection) — unless a plain number.
+#: Cells that a spreadsheet would run as a formula (CSV injection) — unless a plain number or a
+#: phone number as people type it ("+86 139 0000 0016").
 FORMULA_START = ("=", "+", "-", "@")
 PLAIN_NUMBER = re.compile(r"^[+-]?\d+(\.\d+)?$")
 FILE = 0  # the "line" of problems about the whole file
@@ -140,7 +142,8 @@ def _csv_records(data: bytes) -> Iterator[Record]:
             cells = []
             for cell in record[:MAX_COLUMNS]:
                 cell = cell.strip()
-                cells.append((cell, cell.startswith(FORMULA_START) and not PLAIN_NUMBER.match(cell)))
+                cells.append((cell, cell.startswith(FORMULA_START) and not PLAIN_NUMBER.match(cell)
+                              and normalise_phone(cell) is None))
             yield cells
     except csv.Error:
         raise Unreadable(_l("The file is not a readable CSV file.")) from None

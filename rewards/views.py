@@ -10,15 +10,16 @@ from flask_babel import lazy_gettext as _l
 from flask_login import login_required
 from markupsafe import Markup
 
+from core.config import public_base_url
 from core.errors import AppError
-from core.identity.access import COUNTER, can
+from core.identity.access import COUNTER, can, holds_role
 from core.identity.auth import current_member
 from core.identity.services import get_supermarket, list_supermarkets, mask_name
 from core.qr.render import render_svg
-from points.api import public_base_url
 from rewards import services, vouchers
 from rewards import stock as stock_service
 from rewards.forms import CorrectStockForm, FulfilForm, ReceiveStockForm, ScanForm
+from rewards.overview import list_staffed_supermarkets
 
 bp = Blueprint("rewards_pages", __name__, template_folder="templates", static_folder="static",
                static_url_path="/static/rewards")
@@ -44,7 +45,7 @@ STATUS_NAMES = {"reserved": _l("Ready to collect"), "fulfilled": _l("Handed over
 
 def is_counter_staff(member) -> bool:
     """Tell whether the member holds a clerk or admin role (the service checks the supermarket)."""
-    return any(grant.role in COUNTER for grant in member.grants)
+    return holds_role(member, COUNTER)
 
 
 def navigation(actor) -> list:
@@ -200,22 +201,13 @@ def voucher_link(token: str):
 
 # --- the counter: stock ------------------------------------------------------------------------
 
-def _counter_supermarkets(actor) -> list:
-    """The supermarkets whose stock the actor keeps: a clerk's own, or those an admin reaches."""
-    shops = [grant.supermarket for grant in actor.grants if grant.role == "clerk" and grant.supermarket]
-    if any(grant.role == "admin" for grant in actor.grants):
-        shops += [shop for shop in list_supermarkets(1, 100)["items"]
-                  if shop not in shops and can(actor, "stock.receive", shop)]
-    return shops
-
-
 @bp.route("/counter/stock", methods=["GET"])
 @login_required
 def stock():
     """List the stock at my supermarket, each reward with a receive and a correct form."""
     actor = current_member()
     _require_counter_staff(actor)
-    shops = _counter_supermarkets(actor)
+    shops = list_staffed_supermarkets(actor, "stock.receive")
     chosen = request.args.get("supermarket", type=int)
     shop = next((shop for shop in shops if shop.id == chosen), None) if chosen else (
         shops[0] if len(shops) == 1 else None)
