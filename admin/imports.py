@@ -287,8 +287,8 @@ def read_roll(filename: str, data: bytes) -> RollFile:
         with closing(_xlsx_records(data) if is_xlsx else _csv_records(data)) as records:
             for line, record in enumerate(records, start=1):
                 if line > MAX_SCANNED_ROWS:
-                    raise Unreadable(_l("The file has more than %(count)d lines, blank ones included: "
-                                        "remove the blank lines or split the file.", count=MAX_SCANNED_ROWS))
+                    raise Unreadable(_l("The file reaches past row %(count)d, empty rows included: delete "
+                                        "the empty rows below the roll, or split the file.", count=MAX_SCANNED_ROWS))
                 if not any(text for text, _formula in record):
                     continue
                 if positions is None:

@@ -77,9 +77,12 @@ def hand_made_xlsx(rows_xml: str, dimension: str = "A1:D2", shared_strings: str 
     return output.getvalue()
 
 
-def declared_dimension_bomb(grid: str = "东街一网格") -> bytes:
-    """About 1.6 kB: a header and one member, in a sheet that declares A1:CV1048576 (100 × 1,048,576 cells)."""
+def declared_dimension_bomb(grid: str = "东街一网格", corner: bool = True) -> bytes:
+    """About 1.6 kB: a header and one member in a sheet that declares A1:CV1048576 (100 × 1,048,576
+    cells) and, with ``corner``, holds one empty cell in that last corner — a million rows apart."""
     rows = _row(1, HEADER[:3]) + _row(2, ["张三", "13800000000", grid])
+    if corner:
+        rows += '<row r="1048576"><c r="CV1048576"/></row>'
     return hand_made_xlsx(rows, dimension="A1:CV1048576")
 
 
