@@ -22,7 +22,7 @@ import flask_migrate
 import sqlalchemy as sa
 
 from app import create_app
-from bench.databases import EMPTY_DATABASES, EngineMissing
+from bench.databases import EMPTY_DATABASES, run_on_engines
 from core.audit import AuditEntry
 from core.database import utcnow
 from core.extensions import db
@@ -47,8 +47,8 @@ def fill_audit_log(actor_id: int) -> None:
         db.session.commit()
 
 
-def run_engine(engine: str) -> tuple:
-    """Fill one engine's audit log and download it; answer (engine, seconds, bytes, lines, complete)."""
+def run_engine(engine: str) -> list[tuple]:
+    """Fill one engine's audit log and download it; answer [(engine, seconds, bytes, lines, complete)]."""
     with EMPTY_DATABASES[engine]() as url:
         app = create_app({"APP_ENV": "test", "SQLALCHEMY_DATABASE_URI": url, "RATELIMIT_ENABLED": False})
         with app.app_context():
@@ -69,17 +69,12 @@ def run_engine(engine: str) -> tuple:
         with app.app_context():
             db.session.remove()
             db.engine.dispose()
-    return engine, seconds, size, lines, last.strip().endswith(f"# end of export: {ROWS} entries".encode())
+    return [(engine, seconds, size, lines, last.strip().endswith(f"# end of export: {ROWS} entries".encode()))]
 
 
 def main(engines: list[str]) -> None:
     """Run the engines asked for and print the table."""
-    rows = []
-    for engine in engines:
-        try:
-            rows.append(run_engine(engine))
-        except EngineMissing as missing:
-            print(f"{engine}: skipped ({missing})")
+    rows = run_on_engines(engines, run_engine)
     print(f"\n{ROWS} audit entries, exported by a global administrator")
     print(f"{'engine':<11}{'seconds':>9}{'entries/s':>11}{'size':>10}{'lines':>9}  complete")
     for engine, seconds, size, lines, complete in rows:

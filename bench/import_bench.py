@@ -22,7 +22,7 @@ import flask_migrate
 import sqlalchemy as sa
 
 from app import create_app
-from bench.databases import EMPTY_DATABASES, EngineMissing
+from bench.databases import EMPTY_DATABASES, run_on_engines
 from core.extensions import db
 from core.identity.models import Member
 from points.ledger import verify_ledger
@@ -84,12 +84,7 @@ def run_engine(engine: str, formats: tuple[str, ...] = ("csv", "xlsx")) -> list[
 
 def main(engines: list[str]) -> None:
     """Run the engines asked for and print the table."""
-    rows = []
-    for engine in engines:
-        try:
-            rows += run_engine(engine)
-        except EngineMissing as missing:
-            print(f"{engine}: skipped ({missing})")
+    rows = run_on_engines(engines, run_engine)
     print(f"\n{ROWS} rows, every one with an opening balance")
     print(f"{'engine':<11}{'format':<7}{'file':>10}{'dry run s':>11}{'import s':>10}")
     for engine, fmt, size, dry_run, imported in rows:

@@ -32,7 +32,7 @@ def test_what_people_type_becomes_the_eleven_digits(typed, canonical):
 
 
 @pytest.mark.parametrize("typed", [
-    "13900000016\n1", "1390000001", "139000000161", "12900000016", "٠١٣٩٠٠٠٠٠٠١٦", "١٣٩٠٠٠٠٠٠١٦",
+    "13900000016\n1", "1390000001", "139000000161", "12900000016", "139٠٠٠٠٠٠١٦", "١٣٩٠٠٠٠٠٠١٦",
     "13900000016x", "+8513900000016", "86 1390000001", "", "1" * 200, None, 13900000016,
 ])
 def test_anything_else_is_no_mobile_number(typed):
@@ -44,7 +44,7 @@ def create(client, world, phone):
         "name": "新居民", "phone": phone, "password": "a-good-password", "org_unit_id": world.units["grid_a"]})
 
 
-@pytest.mark.parametrize("look_alike", ["13900000016\n", "１３９００００００１６", "+86 139 0000 0016"])
+@pytest.mark.parametrize("look_alike", ["13900000016\n", "139００００００１６", "１３９００００００１６", "+86 139 0000 0016"])
 def test_a_number_that_looks_the_same_as_a_members_is_a_duplicate(client, world, app, look_alike):
     first = create(client, world, "13900000016")
     assert first.status_code == 201 and first.get_json()["phone"] == "13900000016"
@@ -55,7 +55,7 @@ def test_a_number_that_looks_the_same_as_a_members_is_a_duplicate(client, world,
                                  .where(Member.phone.like("%13900000016%"))) == 1
 
 
-@pytest.mark.parametrize("foreign", ["١٣٩٠٠٠٠٠٠١٦", "13900000016\n7"])
+@pytest.mark.parametrize("foreign", ["139٠٠٠٠٠٠١٦", "١٣٩٠٠٠٠٠٠١٦", "13900000016\n7"])
 def test_digits_of_other_scripts_and_trailing_text_are_refused(client, world, foreign):
     response = create(client, world, foreign)
     assert response.status_code == 422 and "phone" in response.get_json()["errors"]
