@@ -1,9 +1,9 @@
 """Imports read a file as a stream with caps checked before anything expands: no file an
 organiser can upload makes a worker build millions of rows, and every refusal is a clear message.
 
-The two files of the field report — a 1.6 kB XLSX declaring A1:CV1048576 and a 19 MB CSV of
-blank lines — are read in a process whose address space is capped at 1 GiB: a reader that
-expands them (3.5 GB and 1.7 GB before) dies there instead of passing.
+The two worst files — a 1.6 kB XLSX declaring A1:CV1048576 with one cell in that far corner, and
+a 19 MB CSV of blank lines — are read in a process whose address space is capped at 1 GiB: a
+reader that expands them (to gigabytes) dies there instead of passing.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """Nobody's points are approved by their own act, by any path.
 
-The field report: an organiser defined an activity, created an event for it and checked in; the
-contribution was approved with recorder = reviewer = themselves. Their own check-in (and its
-hours, at check-out or when the event closes) now waits as a claim for someone else in scope;
-so does their own claim of an activity they defined without review.
+The path to close: an organiser defines an activity, creates an event for it and checks in, and
+the contribution is approved with recorder = reviewer = themselves. Their own check-in (and its
+hours, at check-out or when the event closes) waits as a claim for someone else in scope; so does
+their own claim of an activity they defined without review.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Acting on a member's account needs grants that reach above every grant the member holds:
 nobody takes over an account that can do more than their own.
 
-The field report: a town organiser reset the password of a member of their town who held a
-county admin grant, signed in with it, and acted as county admin.
+The attack: a town organiser resets the password of a member of their town who holds a county
+admin grant, signs in with it, and acts as county admin.
 """
 
 from __future__ import annotations
