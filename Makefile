@@ -33,7 +33,7 @@ translations: $(VENV)/.runtime
 extract-messages: $(VENV)/.runtime
 	@for package in $(TRANSLATED); do \
 	  sources=$$package; [ $$package = core ] && sources="core app.py"; mkdir -p $$package/translations; \
-	  $(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --no-location --sort-output \
+	  $(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -k lazy_ngettext:1,2 --no-location --sort-output \
 	    --project "Pingan Points" -o $$package/translations/messages.pot $$sources || exit 1; \
 	  if [ -f $$package/translations/zh/LC_MESSAGES/messages.po ]; then \
 	    $(BIN)/pybabel update -i $$package/translations/messages.pot -d $$package/translations \

@@ -13,8 +13,8 @@ from core.config import load_config
 #: Every module that defines models: imported at start so that the metadata (and so
 #: migrations and their tests) always sees every table.
 MODEL_MODULES: tuple[str, ...] = (
-    "core.identity.models", "core.audit", "core.qr.models", "core.idempotency", "points.models",
-    "rewards.models",
+    "core.identity.models", "core.audit", "core.qr.models", "core.idempotency", "core.throttle",
+    "points.models", "rewards.models",
 )
 #: Packages with their own message catalogue (``<package>/translations``), merged at run time;
 #: ``core``'s also holds the texts of ``app.py``.
@@ -55,6 +55,7 @@ def register_extensions(app: Flask) -> None:
     from core.observability import init_observability
     from core.qr.keys import warm_signing_key
     from core.security import init_security
+    from core.throttle import init_throttle
 
     for module in MODEL_MODULES:
         importlib.import_module(module)
@@ -74,6 +75,7 @@ def register_extensions(app: Flask) -> None:
     init_form_tokens(app)
     init_observability(app)
     init_auth(app)
+    init_throttle(app)
     app.url_map.converters["int"] = IdConverter  # before any route is added
     app.json = JsonProvider(app)
     app.extensions["api"] = Api(app)

@@ -1,5 +1,6 @@
 """The console's audit log: filter by who, subject, action and dates; paginated; CSV export
-(streamed, UTF-8 with a byte-order mark so that Excel reads the Chinese)."""
+(streamed in keyset pages, UTF-8 with a byte-order mark so that Excel reads the Chinese, ending
+with a line that says the export is complete)."""
 
 from __future__ import annotations
 
@@ -14,12 +15,9 @@ from flask_login import login_required
 from admin.forms import AuditFilterForm
 from admin.labels import AUDIT_ACTION_NAMES, SUBJECT_NAMES
 from admin.views import PAGE_SIZE, bp, page_count, page_number, require_reach
-from core.audit import iter_audit_entries, list_audit_entries
+from core.audit import EXPORT_COLUMNS, iter_audit_pages, list_audit_entries
 from core.identity.auth import current_member
 from core.clock import SHANGHAI
-
-CSV_COLUMNS = ("id", "at", "actor_id", "actor", "action", "subject_type", "subject_id", "before", "after",
-               "reason")
 
 
 def _filters(form: AuditFilterForm) -> dict:
@@ -62,35 +60,57 @@ def audit():
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _csv_line(values) -> str:
-    """One CSV line; text that Excel would take for a formula is kept as text."""
-    buffer = io.StringIO()
-    csv.writer(buffer).writerow(["'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS)
-                                 else value for value in values])
-    return buffer.getvalue()
+def _cell(value):
+    """A CSV cell: text that Excel would take for a formula is kept as text."""
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+
+
+#: One encoder for every cell of an export (``json.dumps`` with options builds one per call).
+JSON_CELL = json.JSONEncoder(ensure_ascii=False, sort_keys=True)
 
 
 def _json_cell(value) -> str:
     """A before/after mapping as compact JSON (Chinese kept readable)."""
-    return json.dumps(value, ensure_ascii=False, sort_keys=True) if value is not None else ""
+    return JSON_CELL.encode(value) if value is not None else ""
+
+
+def _csv_text(rows) -> str:
+    """CSV lines for some rows of cells."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerows([_cell(value) for value in row] for row in rows)
+    return buffer.getvalue()
+
+
+def export_footer(count: int) -> str:
+    """The last line of every complete export: a file cut short (a dropped connection) lacks it."""
+    return _csv_text([[f"# end of export: {count} entries"]])
 
 
 @bp.get("/audit.csv")
 @login_required
 def audit_csv():
-    """Download the filtered audit log as CSV, streamed row by row."""
+    """Download the filtered audit log as CSV, streamed a page of entries at a time.
+
+    Without a length the answer goes out in chunks, so a download cut short is reported as
+    failed; the file itself ends with ``export_footer``, which a truncated file lacks.
+    """
     actor = current_member()
     require_reach(actor, "audit.read")
-    entries = iter_audit_entries(actor, **_filters(_filter_form()))
+    pages = iter_audit_pages(actor, **_filters(_filter_form()))
 
-    def lines():
-        """The header, then one line per entry, as they are read."""
-        yield "\ufeff" + _csv_line(CSV_COLUMNS)
-        for entry in entries:
-            yield _csv_line((entry.id, entry.at.astimezone(SHANGHAI).isoformat(), entry.actor_id or "",
-                             entry.actor.name if entry.actor else "", entry.action, entry.subject_type,
-                             entry.subject_id if entry.subject_id is not None else "",
-                             _json_cell(entry.before), _json_cell(entry.after), entry.reason or ""))
+    def chunks():
+        """The header, then the lines of each page as it is read, then the footer."""
+        yield "\ufeff" + _csv_text([EXPORT_COLUMNS])
+        count = 0
+        for rows in pages:
+            count += len(rows)
+            yield _csv_text((entry_id, at.astimezone(SHANGHAI).isoformat(), actor_id or "", name or "",
+                             action, subject_type, "" if subject_id is None else subject_id,
+                             _json_cell(before), _json_cell(after), reason or "")
+                            for entry_id, at, actor_id, name, action, subject_type, subject_id, before, after,
+                            reason in rows)
+        yield export_footer(count)
 
-    return Response(stream_with_context(lines()), mimetype="text/csv; charset=utf-8",
+    return Response(stream_with_context(chunks()), mimetype="text/csv; charset=utf-8",
                     headers={"Content-Disposition": 'attachment; filename="audit.csv"'})

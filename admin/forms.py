@@ -8,12 +8,13 @@ from wtforms import (BooleanField, DateField, DateTimeLocalField, IntegerField, 
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
 
 from core.identity.models import ORG_UNIT_KINDS
+from core.identity.forms import MobileNumber
 from core.identity.passwords import MAX_LENGTH, MIN_LENGTH
 from core.identity.views import ROLE_NAMES
 from points.models import CATEGORIES
 from rewards.forms import ReceiveStockForm
 
-PHONE = Regexp(r"^1[3-9]\d{9}$", message=_l("Enter an 11-digit mobile number."))
+PHONE = MobileNumber()
 LOCAL_TIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
 
 CATEGORY_NAMES = {

@@ -10,13 +10,17 @@ the import refuses any other file, so what is imported is exactly what was check
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import io
 import re
 import zipfile
+from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime
+from xml.parsers import expat
 
 from flask_babel import lazy_gettext as _l
 from openpyxl import load_workbook
@@ -27,11 +31,28 @@ from core.database import begin_writing, utcnow
 from core.errors import AppError
 from core.extensions import db
 from core.identity.activation import code_lifetime, issue_activation_codes
+from core.identity.phones import normalise_phone
 from core.identity.roll import CheckedRoll, RollRow, add_members, check_roll
 from points import ledger
 
 MAX_ROWS = 20_000
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+#: Columns read from each row; cells to the right of these are never looked at.
+MAX_COLUMNS = 60
+#: Lines read, blank ones included, before a file is refused: reading stays quick and small.
+MAX_SCANNED_ROWS = 5 * MAX_ROWS
+#: The longest line of a CSV file (characters), and the most text in one cell (Excel's own limit).
+MAX_LINE_LENGTH = 64 * 1024
+MAX_CELL_TEXT = 32_767
+#: What an XLSX file may unpack to: in all, for a worksheet, for its shared strings (read whole
+#: by openpyxl, so also counted) and for any other XML part (styles, workbook: read whole too).
+MAX_UNPACKED_BYTES = 64 * 1024 * 1024
+MAX_SHEET_BYTES = 48 * 1024 * 1024
+MAX_SHARED_STRINGS_BYTES = 16 * 1024 * 1024
+MAX_SHARED_STRINGS = 250_000
+MAX_OTHER_PART_BYTES = 4 * 1024 * 1024
+#: Cells one worksheet row may hold in the file (even empty styled ones): more is no roll.
+MAX_CELLS_PER_ROW = 1024
 #: How long the dry run's answer lets the same file be imported.
 CONFIRM_MAX_AGE = 3600
 #: Header texts accepted for each column, in English and Chinese.
@@ -42,10 +63,14 @@ COLUMNS = {
     "opening_balance": ("opening_balance", "期初积分", "结转积分"),
 }
 REQUIRED = ("name", "phone", "grid")
-#: Cells that a spreadsheet would run as a formula (CSV injection) — unless a plain number.
+#: Cells that a spreadsheet would run as a formula (CSV injection) — unless a plain number or a
+#: phone number as people type it ("+86 139 0000 0016").
 FORMULA_START = ("=", "+", "-", "@")
 PLAIN_NUMBER = re.compile(r"^[+-]?\d+(\.\d+)?$")
 FILE = 0  # the "line" of problems about the whole file
+
+Record = list[tuple[str, bool]]  # the cells of one row: text, and whether it is a formula
+EMPTY_CELL = ("", False)
 
 
 @dataclass
@@ -59,6 +84,11 @@ class RollFile:
 
 
 # --- reading files -----------------------------------------------------------------------------
+#
+# Files are read as a stream: row by row, never more than MAX_COLUMNS cells of a row, blank rows
+# skipped as they come, and reading stops at the first row past MAX_ROWS (or MAX_SCANNED_ROWS
+# lines in all). Only the rows of the roll's own columns are kept, so an import's memory is
+# bounded whatever the file declares (an XLSX "dimension" of a million rows, a CSV of blank lines).
 
 class Unreadable(Exception):
     """The file cannot be read as a roll at all (its reason is ``message``)."""
@@ -79,45 +109,137 @@ def _text(value) -> str:
     return str(value).strip()
 
 
-def _csv_records(data: bytes) -> list[list[tuple[str, bool]]]:
-    """Decode a CSV (UTF-8 with or without BOM, else GB18030 as Excel in China writes it)."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
+def _csv_encoding(data: bytes) -> str:
+    """UTF-8 (with or without BOM), else GB18030 as Excel in China writes it; checked in pieces."""
+    for encoding in ("utf-8-sig", "gb18030"):
+        decoder = codecs.getincrementaldecoder(encoding)()
         try:
-            text = data.decode("gb18030")
+            for start in range(0, len(data), 1024 * 1024):
+                decoder.decode(data[start:start + 1024 * 1024])
+            decoder.decode(b"", final=True)
         except UnicodeDecodeError:
-            raise Unreadable(_l("The file is neither UTF-8 nor GBK text.")) from None
-    records = []
-    for record in csv.reader(io.StringIO(text, newline="")):
-        cells = []
-        for cell in record:
-            cell = cell.strip()
-            cells.append((cell, cell.startswith(FORMULA_START) and not PLAIN_NUMBER.match(cell)))
-        records.append(cells)
-    return records
+            continue
+        return encoding
+    raise Unreadable(_l("The file is neither UTF-8 nor GBK text."))
 
 
-def _xlsx_records(data: bytes) -> list[list[tuple[str, bool]]]:
-    """Read the first sheet of an XLSX file; formulas are flagged, never evaluated."""
+def _csv_lines(text: io.TextIOBase) -> Iterator[str]:
+    """The file's lines, each refused when longer than any roll's."""
+    while line := text.readline(MAX_LINE_LENGTH + 1):
+        if len(line) > MAX_LINE_LENGTH:
+            raise Unreadable(_l("A line of the file is longer than %(count)d characters: this is no "
+                                "village roll.", count=MAX_LINE_LENGTH))
+        if "\x00" in line:
+            raise Unreadable(_l("The file holds NUL characters: save it again as CSV or XLSX."))
+        yield line
+
+
+def _csv_records(data: bytes) -> Iterator[Record]:
+    """Read a CSV as a stream of records (at most ``MAX_COLUMNS`` cells each)."""
+    text = io.TextIOWrapper(io.BytesIO(data), encoding=_csv_encoding(data), newline="")
+    try:
+        for record in csv.reader(_csv_lines(text)):
+            cells = []
+            for cell in record[:MAX_COLUMNS]:
+                cell = cell.strip()
+                cells.append((cell, cell.startswith(FORMULA_START) and not PLAIN_NUMBER.match(cell)
+                              and normalise_phone(cell) is None))
+            yield cells
+    except csv.Error:
+        raise Unreadable(_l("The file is not a readable CSV file.")) from None
+
+
+def _part_limit(name: str) -> int:
+    """The most a part of an XLSX archive may unpack to."""
+    if name.startswith("xl/worksheets/") and name.endswith(".xml"):
+        return MAX_SHEET_BYTES
+    if name == "xl/sharedStrings.xml":
+        return MAX_SHARED_STRINGS_BYTES
+    if name.endswith((".xml", ".rels")):
+        return MAX_OTHER_PART_BYTES
+    return MAX_UNPACKED_BYTES
+
+
+def _check_xlsx_parts(data: bytes) -> None:
+    """Refuse a workbook that would cost more memory to read than any roll: its parts' unpacked sizes,
+    cells per row, text per cell and shared strings are checked in one streaming pass (expat builds
+    no tree), before openpyxl reads anything."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        parts = archive.infolist()
+    except (zipfile.BadZipFile, ValueError, OSError):
+        raise Unreadable(_l("The file is not a readable XLSX workbook.")) from None
+    too_big = Unreadable(_l("The workbook unpacks to far more than a village roll: keep only the roll's "
+                            "columns and rows in it, or save it as CSV."))
+    if sum(part.file_size for part in parts) > MAX_UNPACKED_BYTES or \
+            any(part.file_size > _part_limit(part.filename) for part in parts):
+        raise too_big
+    for part in parts:
+        if part.filename == "xl/sharedStrings.xml" or (
+                part.filename.startswith("xl/worksheets/") and part.filename.endswith(".xml")):
+            try:
+                with archive.open(part) as stream:
+                    _scan_xml(stream, too_big)
+            except (zipfile.BadZipFile, expat.ExpatError, ValueError, OSError, EOFError):
+                raise Unreadable(_l("The file is not a readable XLSX workbook.")) from None
+
+
+def _scan_xml(stream, too_big: Unreadable) -> None:
+    """Stream one XML part, refusing it at the first row with too many cells, cell with too much text,
+    or shared string past the limit."""
+    counts = {"cells": 0, "strings": 0, "text": 0}
+
+    def start(name: str, _attributes) -> None:
+        local = name.rpartition(" ")[2]
+        counts["text"] = 0
+        if local == "row":
+            counts["cells"] = 0
+        elif local == "c":
+            counts["cells"] += 1
+            if counts["cells"] > MAX_CELLS_PER_ROW:
+                raise too_big
+        elif local == "si":
+            counts["strings"] += 1
+            if counts["strings"] > MAX_SHARED_STRINGS:
+                raise too_big
+
+    def characters(text: str) -> None:
+        counts["text"] += len(text)
+        if counts["text"] > MAX_CELL_TEXT:
+            raise too_big
+
+    parser = expat.ParserCreate(namespace_separator=" ")
+    parser.buffer_text = True
+    parser.StartElementHandler = start
+    parser.CharacterDataHandler = characters
+    while chunk := stream.read(256 * 1024):
+        parser.Parse(chunk, False)
+    parser.Parse(b"", True)
+
+
+def _xlsx_records(data: bytes) -> Iterator[Record]:
+    """Read the first sheet of an XLSX file as a stream (openpyxl read-only, the dimensions the file
+    declares ignored); formulas are flagged, never evaluated."""
+    _check_xlsx_parts(data)
     try:
         workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=False)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError):
+    except Exception:  # noqa: BLE001 - any failure to open an uploaded file means it is not a workbook
         raise Unreadable(_l("The file is not a readable XLSX workbook.")) from None
     try:
         sheet = workbook.worksheets[0]
-        records, filled = [], 0
-        for row in sheet.iter_rows(values_only=True):  # a formula reads as its text, "=…"
-            records.append([(_text(value), isinstance(value, str) and value.startswith("=")) for value in row])
-            filled += any(text for text, _formula in records[-1])
-            if filled > MAX_ROWS + 1:  # the header and one row too many: enough to refuse
-                break
-        return records
+        sheet.reset_dimensions()  # a declared A1:XFD1048576 must not become a million empty rows
+        for row in sheet.iter_rows(max_col=MAX_COLUMNS, values_only=True):  # a formula reads as "=…"
+            yield [EMPTY_CELL if value is None else (_text(value), isinstance(value, str) and value.startswith("="))
+                   for value in row]
+    except Unreadable:
+        raise
+    except Exception:  # noqa: BLE001 - a malformed sheet is the file's problem, never a 500
+        raise Unreadable(_l("The file is not a readable XLSX workbook.")) from None
     finally:
         workbook.close()
 
 
-def _header(record: list[tuple[str, bool]], problems: list) -> dict[str, int]:
+def _header(record: Record, problems: list) -> dict[str, int]:
     """Map the header row's columns to their positions, noting unknown and missing ones."""
     positions: dict[str, int] = {}
     for position, (text, _formula) in enumerate(record):
@@ -136,40 +258,58 @@ def _header(record: list[tuple[str, bool]], problems: list) -> dict[str, int]:
     return positions
 
 
+def _roll_row(line: int, record: Record, positions: dict[str, int], problems: list) -> RollRow:
+    """Keep the roll's own columns of one data record, noting formulas (which are not read)."""
+    values = {}
+    for column, position in positions.items():
+        text, formula = record[position] if position < len(record) else ("", False)
+        if formula:
+            problems.append((line, column, _l("a formula: type the value itself")))
+            text = ""
+        values[column] = text
+    return RollRow(line=line, **values)
+
+
+def _too_many_rows() -> tuple[int, str, str]:
+    return (FILE, "", _l("The file has more than %(count)d rows: split it into several files and "
+                         "import them one after another.", count=MAX_ROWS))
+
+
 def read_roll(filename: str, data: bytes) -> RollFile:
     """Read an uploaded roll into rows of text, with every problem of the file and its cells."""
     roll = RollFile(filename=filename, digest=hashlib.sha256(data).hexdigest())
     is_xlsx = data[:4] == b"PK\x03\x04" or filename.lower().endswith(".xlsx")
+    positions: dict[str, int] | None = None
+    cell_problems: list = []
     try:
         if filename.lower().endswith(".xls") or data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
             raise Unreadable(_l("Old .xls workbooks are not read: save the file as .xlsx or CSV."))
-        records = _xlsx_records(data) if is_xlsx else _csv_records(data)
+        with closing(_xlsx_records(data) if is_xlsx else _csv_records(data)) as records:
+            for line, record in enumerate(records, start=1):
+                if line > MAX_SCANNED_ROWS:
+                    raise Unreadable(_l("The file reaches past row %(count)d, empty rows included: delete "
+                                        "the empty rows below the roll, or split the file.", count=MAX_SCANNED_ROWS))
+                if not any(text for text, _formula in record):
+                    continue
+                if positions is None:
+                    positions = _header(record, roll.problems)
+                    if roll.problems:
+                        break
+                elif len(roll.rows) == MAX_ROWS:
+                    roll.problems.append(_too_many_rows())
+                    break
+                else:
+                    roll.rows.append(_roll_row(line, record, positions, cell_problems))
     except Unreadable as error:
         roll.problems.append((FILE, "", error.message))
-        return roll
-    numbered = [(line, record) for line, record in enumerate(records, start=1)
-                if any(text for text, _formula in record)]
-    if not numbered:
+    if positions is None and not roll.problems:
         roll.problems.append((FILE, "", _l("The file is empty.")))
-        return roll
-    header, data_records = numbered[0][1], numbered[1:]
-    positions = _header(header, roll.problems)
-    if len(data_records) > MAX_ROWS:
-        roll.problems.append((FILE, "", _l("The file has more than %(count)d rows: split it into "
-                                          "several files and import them one after another.", count=MAX_ROWS)))
     if roll.problems:
+        roll.rows = []
         return roll
-    if not data_records:
+    if not roll.rows:
         roll.problems.append((FILE, "", _l("The file has a header but no members.")))
-    for line, record in data_records:
-        values = {}
-        for column, position in positions.items():
-            text, formula = record[position] if position < len(record) else ("", False)
-            if formula:
-                roll.problems.append((line, column, _l("a formula: type the value itself")))
-                text = ""
-            values[column] = text
-        roll.rows.append(RollRow(line=line, **values))
+    roll.problems.extend(cell_problems)
     return roll
 
 

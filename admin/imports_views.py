@@ -15,6 +15,7 @@ from admin.imports import CONFIRM_MAX_AGE, MAX_UPLOAD_BYTES, check_file, import_
 from admin.imports_forms import ReissueCodeForm, RollConfirmForm, RollUploadForm
 from admin.labels import IMPORT_COLUMN_NAMES
 from admin.views import bp, require_reach
+from core.config import public_base_url
 from core.errors import AppError
 from core.form_tokens import once_per_form
 from core.identity.activation import find_member_by_phone, reissue_activation_code
@@ -22,7 +23,6 @@ from core.identity.auth import current_member
 from core.identity.roll import GridIndex
 from core.identity.services import list_units_in_scope
 from core.qr.render import render_svg
-from points.api import public_base_url
 
 TEMPLATE_HEADER = ["姓名", "手机号", "网格", "期初积分"]
 UPLOAD_ENDPOINTS = frozenset({"admin.imports", "admin.confirm_import"})

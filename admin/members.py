@@ -9,11 +9,11 @@ from flask_babel import gettext as _
 from flask_login import login_required
 
 from admin.forms import GrantRoleForm, MemberForm, NewMemberForm, ResetPasswordForm, RevokeRoleForm, StatusForm
-from admin.views import PAGE_SIZE, bp, page_count, page_number, reaches, require_reach, show_refusal
+from admin.views import PAGE_SIZE, bp, page_count, page_number, require_reach, show_refusal
 from core.errors import AppError
 from core.form_tokens import once_per_form
 from core.identity import services
-from core.identity.access import require, scope_units
+from core.identity.access import can_somewhere, require, scope_units
 from core.identity.auth import current_member
 from core.identity.views import ROLE_NAMES
 from points.ledger import balance_of
@@ -80,14 +80,14 @@ def _member_page(actor, member, status: int = 200, **forms):
         "name": member.name, "phone": member.phone, "org_unit": str(member.org_unit_id or "")})
     edit.org_unit.choices = _grid_choices(actor)
     grant = forms.get("grant") or GrantRoleForm(formdata=None)
-    grant.target.choices = _target_choices(actor) if reaches(actor, "role.manage") else []
+    grant.target.choices = _target_choices(actor) if can_somewhere(actor, "role.manage") else []
     return render_template(
         "admin/member.html", person=member, edit=edit, grant=grant, role_names=ROLE_NAMES,
         status_form=forms.get("status") or StatusForm(formdata=None),
         password=forms.get("password") or ResetPasswordForm(formdata=None),
         revoke=RevokeRoleForm(formdata=None), grants=services.list_grants(actor, member),
-        balance=balance_of(member.id),
-        may_grant=reaches(actor, "role.manage")), status
+        balance=balance_of(member.id), locked_minutes=-(-services.sign_in_lock(member) // 60),
+        may_grant=can_somewhere(actor, "role.manage")), status
 
 
 def _managed_member(actor, member_id: int):
@@ -149,8 +149,22 @@ def member_password(member_id: int):
     form = ResetPasswordForm()
     if not form.validate_on_submit():
         return _member_page(actor, person, 422, password=form)
-    services.reset_password(actor, person, form.password.data)
+    try:
+        services.reset_password(actor, person, form.password.data)
+    except AppError as error:
+        show_refusal(form, error)
+        return _member_page(actor, person, error.status, password=form)
     flash(_("The password has been reset."))
+    return redirect(url_for("admin.member", member_id=member_id), 303)
+
+
+@bp.post("/members/<int:member_id>/unlock")
+@login_required
+def member_unlock(member_id: int):
+    """Lift the lock that failed sign-ins put on a member's phone number (audited)."""
+    actor = current_member()
+    services.unlock_sign_in(actor, _managed_member(actor, member_id))
+    flash(_("Sign-in unlocked."))
     return redirect(url_for("admin.member", member_id=member_id), 303)
 
 

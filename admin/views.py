@@ -13,7 +13,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import login_required
 
 from core.errors import AppError
-from core.identity.access import scope_units
+from core.identity.access import CONSOLE, can_somewhere, holds_role
 from core.identity.auth import current_member
 from core.navigation import ORGANISER, Tab
 
@@ -22,22 +22,11 @@ bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="template
 
 #: Rows on one page of every console list.
 PAGE_SIZE = 20
-#: Roles that open the console (grid workers review from /review; residents never see it).
-CONSOLE_ROLES = frozenset({"organiser", "admin", "clerk"})
-
-
-def reaches(actor, action: str) -> bool:
-    """Tell whether the actor may do ``action`` somewhere (an org unit or, for clerks, a supermarket)."""
-    if actor is None or not actor.is_active:
-        return False
-    if any(grant.role == "clerk" for grant in actor.grants) and action in ("stock.receive", "voucher.handle"):
-        return True
-    return scope_units(actor, action) != []
 
 
 def require_reach(actor, action: str) -> None:
     """Refuse a console page with 403 to a member who may do ``action`` nowhere."""
-    if not reaches(actor, action):
+    if not can_somewhere(actor, action):
         raise AppError(403)
 
 
@@ -94,12 +83,13 @@ def organiser_home():
 
 def sections_for(actor) -> list[tuple[str, str]]:
     """The sections the actor may open, as ``(url, label)``."""
-    return [(url_for(endpoint), str(label)) for endpoint, label, action in SECTIONS if reaches(actor, action)]
+    return [(url_for(endpoint), str(label)) for endpoint, label, action in SECTIONS
+            if can_somewhere(actor, action)]
 
 
 def is_console_user(actor) -> bool:
-    """Tell whether the actor holds a role that opens the console."""
-    return actor is not None and actor.is_active and any(grant.role in CONSOLE_ROLES for grant in actor.grants)
+    """Tell whether the actor holds a role that opens the console (grid workers review from /review)."""
+    return holds_role(actor, CONSOLE)
 
 
 def navigation(actor) -> list:

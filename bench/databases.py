@@ -200,3 +200,15 @@ def empty_postgresql() -> Iterator[str]:
 DATABASES = {"sqlite": sqlite_dataset, "postgresql": postgresql_dataset}
 #: Empty throwaway databases per engine, for benchmarks that bring their own data.
 EMPTY_DATABASES = {"sqlite": empty_sqlite, "postgresql": empty_postgresql}
+
+
+def run_on_engines(engines: list[str], run) -> list:
+    """Run ``run(engine)`` (which answers a list of result rows) on each engine asked for, saying
+    which are missing; answer every row."""
+    rows = []
+    for engine in engines:
+        try:
+            rows += run(engine)
+        except EngineMissing as missing:
+            print(f"{engine}: skipped ({missing})")
+    return rows

@@ -384,7 +384,7 @@ def bench_engine(engine: str, members: int, awards: int) -> dict:
         result = {"load_seconds": round(facts["seconds"]), "plans": None}
         for label, exact in (("histogram", None), ("exact_counts", 10**9)):
             config = {"APP_ENV": "production", "SECRET_KEY": "bench-" + "x" * 40,
-                      "SQLALCHEMY_DATABASE_URI": url}
+                      "SQLALCHEMY_DATABASE_URI": url, "PUBLIC_BASE_URL": "http://127.0.0.1/"}
             if exact:
                 config["LEADERBOARD_EXACT_COUNT"] = exact
             app = create_app(config)

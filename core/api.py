@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 
 import flask_smorest
@@ -9,6 +10,7 @@ import marshmallow as ma
 import orjson
 from flask import request
 from flask.json.provider import DefaultJSONProvider
+from flask_babel import lazy_gettext as _l
 from marshmallow import fields, validate
 from werkzeug.routing import IntegerConverter
 
@@ -22,6 +24,10 @@ MAX_ID = 2**63 - 1
 MAX_PAGE = 1_000_000
 #: Methods whose body must be JSON unless the view accepts uploads.
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+#: No body of this API nests deeper; deeper is refused before Python's parser recurses that far.
+MAX_JSON_DEPTH = 32
+#: No number of this API has more digits (ids and amounts fit in 64 bits): longer ones are refused.
+MAX_NUMBER_DIGITS = 40
 
 
 class ErrorSchema(ma.Schema):
@@ -118,12 +124,76 @@ def require_json_body() -> None:
     if not has_body or request.url_rule is None:
         return  # no body, or no such route: let routing answer 404/405
     if request.is_json:
-        return
+        return check_json(request.get_data(cache=True))
     view = request.url_rule and _view_function(request.url_rule.endpoint)
     if view is not None and getattr(view, "accepts_uploads", False) \
             and request.mimetype == "multipart/form-data":
         return
     raise AppError(415)
+
+
+class _NumberTooLong(ValueError):
+    """A number with more digits than any value of the API (and than Python converts quickly)."""
+
+
+def _parse_number(text: str):
+    if len(text) > MAX_NUMBER_DIGITS:
+        raise _NumberTooLong(text[:20])
+    return int(text) if text.lstrip("-").isdigit() else float(text)
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+def _bad_json(reason: str) -> AppError:
+    return AppError(400, message=_l("The body is not valid JSON."), errors={"json": [reason]})
+
+
+def check_json(data: bytes) -> None:
+    """Refuse a JSON body that Python would read but no client means, before any view sees it.
+
+    400 ``bad_request``: not JSON (NaN and Infinity included), nested deeper than
+    ``MAX_JSON_DEPTH``, or text with a lone surrogate (no character at all). 422
+    ``validation_error``: well-formed but out of range — a number of more than
+    ``MAX_NUMBER_DIGITS`` digits, or text with a NUL character, which PostgreSQL cannot
+    store (refused on both engines alike).
+    """
+    if not data.strip():
+        return
+    try:
+        body = json.loads(data, parse_int=_parse_number, parse_float=_parse_number,
+                          parse_constant=_refuse_constant)
+    except _NumberTooLong:
+        raise AppError(422, message=_l("A value is out of range."),
+                       errors={"json": [f"a number has more than {MAX_NUMBER_DIGITS} digits"]}) from None
+    except RecursionError:
+        raise _bad_json(f"nested more than {MAX_JSON_DEPTH} levels deep") from None
+    except (ValueError, UnicodeDecodeError):
+        raise _bad_json("Invalid JSON body.") from None
+    pending = [(body, 1, "json")]
+    while pending:
+        value, depth, field = pending.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise _bad_json(f"nested more than {MAX_JSON_DEPTH} levels deep")
+        if isinstance(value, dict):
+            for key, item in value.items():
+                _check_text(key, field)
+                pending.append((item, depth + 1, key if depth == 1 else field))
+        elif isinstance(value, list):
+            pending.extend((item, depth + 1, field) for item in value)
+        elif isinstance(value, str):
+            _check_text(value, field)
+
+
+def _check_text(text: str, field: str) -> None:
+    """Refuse text with a lone surrogate (400) or a NUL character (422), naming the top-level field."""
+    if "\x00" in text:
+        raise AppError(422, errors={field: ["must not contain the NUL character"]})
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise _bad_json(f"{field}: text with a lone surrogate, which is no character") from None
 
 
 def _view_function(endpoint: str):

@@ -108,13 +108,29 @@ def list_audit_entries(actor, page: int, page_size: int, **filters) -> dict:
     return paginate(_search_audit(actor, **filters), page, page_size)
 
 
-def iter_audit_entries(actor, chunk: int = 1000, **filters):
-    """Every matching audit entry the actor may read, newest first, loaded ``chunk`` rows at a time."""
-    statement = _search_audit(actor, **filters)
-    rows = list(db.session.scalars(statement.limit(chunk)))
+#: Columns of an audit export, in order: the entry's own and its actor's name.
+EXPORT_COLUMNS = ("id", "at", "actor_id", "actor", "action", "subject_type", "subject_id", "before", "after",
+                  "reason")
+
+
+def iter_audit_pages(actor, page_size: int = 5000, **filters):
+    """Every matching entry the actor may read, newest first, as pages of plain rows (the columns of
+    ``EXPORT_COLUMNS``); each page is one indexed query starting below the last id read (keyset),
+    so the thousandth page costs what the first does and no page holds the whole log."""
+    from core.identity.models import Member
+
+    statement = (_search_audit(actor, **filters)
+                 .with_only_columns(AuditEntry.id, AuditEntry.at, AuditEntry.actor_id, Member.name,
+                                    AuditEntry.action, AuditEntry.subject_type, AuditEntry.subject_id,
+                                    AuditEntry.before, AuditEntry.after, AuditEntry.reason)
+                 .outerjoin(Member, Member.id == AuditEntry.actor_id)
+                 .limit(page_size))
+    rows = db.session.execute(statement).all()
     while rows:
-        yield from rows
-        rows = list(db.session.scalars(statement.where(AuditEntry.id < rows[-1].id).limit(chunk)))
+        yield rows
+        if len(rows) < page_size:
+            return
+        rows = db.session.execute(statement.where(AuditEntry.id < rows[-1].id)).all()
 
 
 def _plain(values: dict | None) -> dict | None:

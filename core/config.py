@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit
 
 #: Secrets that must never run a production server (examples from docs and tests).
 KNOWN_DEFAULT_SECRETS = frozenset({"", "dev", "change-me", "changeme", "secret", "test-secret"})
@@ -58,9 +59,13 @@ class BaseConfig:
     ACTIVATION_CODE_TTL_DAYS = 30
     #: A font with Chinese glyphs for posters and printouts (default: Debian's usual places).
     CJK_FONT_PATH: str | None = None
-    #: The address residents reach the service at, for the URLs inside QR codes
-    #: (default: the address of the request that asks for the code).
+    #: The address residents reach the service at, for the URLs inside QR codes. Required in
+    #: production; elsewhere, when unset, the request's own host (checked against TRUSTED_HOSTS).
     PUBLIC_BASE_URL: str | None = None
+    #: Host names requests may name (Flask refuses others with 400); a name starting with "."
+    #: also allows its subdomains. Development and tests: this machine and PUBLIC_BASE_URL's
+    #: host; production: unset (every Host is served, the reverse proxy filters them).
+    TRUSTED_HOSTS: list[str] | None = ["localhost", "127.0.0.1"]
     #: Reverse proxies in front of the app whose X-Forwarded-For may be trusted (0: none).
     TRUSTED_PROXIES = 0
     #: Failed sign-ins allowed per phone number; signed-in calls allowed per member.
@@ -103,6 +108,7 @@ class ProductionConfig(BaseConfig):
 
     APP_ENV = "production"
     SESSION_COOKIE_SECURE = True
+    TRUSTED_HOSTS = None
 
 
 _CLASSES = {"development": DevelopmentConfig, "test": TestConfig, "production": ProductionConfig}
@@ -154,10 +160,13 @@ def load_config(app, overrides: dict | None = None) -> None:
         app.config["ACCESS_LOG"] = env["ACCESS_LOG"].lower() not in ("0", "false", "no", "off")
     if env.get("TRUSTED_PROXIES"):
         app.config["TRUSTED_PROXIES"] = int(env["TRUSTED_PROXIES"])
+    if env.get("TRUSTED_HOSTS"):
+        app.config["TRUSTED_HOSTS"] = [host.strip() for host in env["TRUSTED_HOSTS"].split(",") if host.strip()]
     app.config.update(overrides)
 
     if mode == "production":
         _check_production(app.config)
+    _check_public_base_url(app.config)
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = instance_secret(app.instance_path)
     if not app.config.get("SQLALCHEMY_DATABASE_URI"):
@@ -179,3 +188,31 @@ def _check_production(config) -> None:
         raise ConfigError(f"SECRET_KEY must be at least {MIN_SECRET_LENGTH} characters in production")
     if not config.get("SQLALCHEMY_DATABASE_URI"):
         raise ConfigError("DATABASE_URL is required in production")
+    if not config.get("PUBLIC_BASE_URL"):
+        raise ConfigError("PUBLIC_BASE_URL is required in production: the address residents reach the "
+                          "service at, e.g. https://points.example.gov.cn (it goes into every QR code)")
+
+
+def _check_public_base_url(config) -> None:
+    """Refuse a PUBLIC_BASE_URL that is no http(s)://host[/prefix] and trust its host where hosts are
+    checked; without one, refuse to run unless TRUSTED_HOSTS checks the hosts QR codes are built from."""
+    url = config.get("PUBLIC_BASE_URL")
+    if not url:
+        if not config.get("TRUSTED_HOSTS"):
+            raise ConfigError("set PUBLIC_BASE_URL or TRUSTED_HOSTS: QR codes are never built from an "
+                              "unchecked Host header")
+        return
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise ConfigError(f"PUBLIC_BASE_URL must look like https://host[/prefix], not {url!r}")
+    trusted = config.get("TRUSTED_HOSTS")
+    if trusted is not None and parts.hostname not in trusted:
+        config["TRUSTED_HOSTS"] = [*trusted, parts.hostname]
+
+
+def public_base_url() -> str:
+    """The address inside QR codes: ``PUBLIC_BASE_URL``, else (outside production) the request's
+    own address, whose host Flask has checked against ``TRUSTED_HOSTS`` (400 otherwise)."""
+    from flask import current_app, request
+
+    return current_app.config.get("PUBLIC_BASE_URL") or request.host_url

@@ -7,8 +7,8 @@ import logging
 from flask import Flask, jsonify, render_template, request
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
-from sqlalchemy.exc import DataError, OperationalError
-from werkzeug.exceptions import HTTPException, InternalServerError
+from sqlalchemy.exc import DataError, InternalError, OperationalError
+from werkzeug.exceptions import HTTPException, InternalServerError, SecurityError
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +105,9 @@ def handle_http_exception(error: HTTPException):
     headers.update(data.get("headers") or {})
     if isinstance(error, CSRFError):
         code, message = "csrf_failed", _l("This form has expired. Please reload the page and try again.")
+    if isinstance(error, SecurityError) and not wants_json():
+        # A Host outside TRUSTED_HOSTS: no URL can be built for it, so no page either.
+        return Flask.response_class(str(message), status=status, mimetype="text/plain")
     return error_response(status, code, message, errors, headers)
 
 
@@ -117,8 +120,9 @@ def handle_internal_error(error):
     return error_response(500, code, message)
 
 
-def handle_database_busy(error: OperationalError):
-    """Answer 503 with Retry-After when the database stays locked or unreachable; never a 500."""
+def handle_database_busy(error: OperationalError | InternalError):
+    """Answer 503 with Retry-After when the database stays locked, is unreachable or refuses to
+    write (a read-only file, a read-only transaction, a standby); never a 500."""
     from core.extensions import db
 
     db.session.rollback()
@@ -147,6 +151,7 @@ def register_error_handlers(app: Flask) -> None:
     """Register the handlers once, at app level."""
     app.register_error_handler(AppError, handle_app_error)
     app.register_error_handler(OperationalError, handle_database_busy)
+    app.register_error_handler(InternalError, handle_database_busy)
     app.register_error_handler(OverflowError, handle_value_out_of_range)
     app.register_error_handler(DataError, handle_value_out_of_range)
     app.register_error_handler(HTTPException, handle_http_exception)

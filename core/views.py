@@ -15,6 +15,7 @@ from core.extensions import db
 from core.i18n import LANGUAGE_COOKIE, normalise_locale
 from core.identity.auth import current_member
 from core.navigation import RESIDENT, ROLES, Tab, home_for, tabs_for
+from core.throttle import ThrottleEntry, check_throttle_store, throttle_store_name
 
 bp = Blueprint("core", __name__)
 
@@ -104,10 +105,36 @@ def api_docs():
 
 @bp.get("/healthz")
 def healthz():
-    """Answer 200 when the database answers, 503 otherwise."""
+    """Answer 200 when the database reads and accepts a write and the failure store answers;
+    503 ``unavailable`` naming each part that failed otherwise."""
+    problems = {}
+    database = _database_problem()
+    if database is not None:
+        problems["database"] = [database]
+    try:
+        check_throttle_store()
+    except Exception as error:  # noqa: BLE001 - any failure of the store is the answer
+        problems["failure_store"] = [f"does not answer: {type(error).__name__}"]
+    if problems:
+        raise AppError(503, "unavailable", _l("A part of the service is not working."), problems)
+    return jsonify(status="ok", database="ok", failure_store=throttle_store_name(current_app))
+
+
+def _database_problem() -> str | None:
+    """Say what the database cannot do — answer a read, or accept a write — or None when it can.
+
+    The write is a no-op (an UPDATE that matches no row, rolled back): enough for a read-only
+    file, a read-only transaction or a standby to refuse it, as they refuse every real write.
+    """
     try:
         db.session.execute(sa.text("SELECT 1"))
     except sa.exc.SQLAlchemyError:
         db.session.rollback()
-        raise AppError(503, "unavailable", "The database does not answer.") from None
-    return jsonify(status="ok", database="ok")
+        return "does not answer"
+    try:
+        db.session.execute(sa.update(ThrottleEntry).where(sa.false()).values(failures=ThrottleEntry.failures))
+    except sa.exc.SQLAlchemyError as error:
+        return f"does not accept writes: {type(getattr(error, 'orig', error)).__name__}"
+    finally:
+        db.session.rollback()
+    return None

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Response, current_app, request
+from flask import Response, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from core.api import PageQuerySchema, page_schema
+from core.config import public_base_url
 from core.identity.auth import current_member
 from core.idempotency import idempotent
 from core.qr.render import render_svg
@@ -127,11 +128,6 @@ class EventView:
 
     def __getattr__(self, name):
         return getattr(self._event, name)
-
-
-def public_base_url() -> str:
-    """The address residents reach the service at (``PUBLIC_BASE_URL``, else this request's)."""
-    return current_app.config.get("PUBLIC_BASE_URL") or request.host_url
 
 
 @blp.route("/events")

@@ -125,16 +125,18 @@ def check_in(member: Member, payload: str, now: datetime | None = None) -> Check
         raise AppError(409, "already_checked_in", _l("You have already checked in to this event.")) from None
     if event.activity.unit == "each":
         checkin.contribution = _award(member, event, Decimal(1), now)
-    record_audit(member, "event.check_in", checkin, after={"event_id": event.id})
+    record_audit(member, "event.check_in", checkin, after={
+        "event_id": event.id, "status": checkin.contribution.status if checkin.contribution else None})
     db.session.commit()
     return checkin
 
 
 def _award(member: Member, event: Event, quantity: Decimal, occurred_at: datetime) -> Contribution | None:
-    """Record an event's contribution as approved (the code vouches for presence)."""
+    """Record an event's contribution, approved in the name of the event's creator (the code vouches
+    for presence); the creator's own stays a pending claim for someone else (``settle_contribution``)."""
     activity = event.activity
     services.check_activity_applies(activity, member, occurred_at)
-    return services.add_approved_contribution(
+    return services.settle_contribution(
         activity, event.created_by_id, utcnow(), member=member, quantity=quantity,
         points=services.points_for(activity, quantity), occurred_at=occurred_at, note=event.title,
         recorded_by_id=event.created_by_id)

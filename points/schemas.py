@@ -108,8 +108,9 @@ class CreateContributionSchema(ma.Schema):
 
     member_id = fields.Integer(required=True, strict=True)
     activity_code = fields.String(required=True, validate=validate.Length(max=40))
-    quantity = fields.Decimal(required=True, places=1, validate=validate.Range(min=0, max=1000),
-                              metadata={"minimum": 0, "maximum": 1000})
+    quantity = fields.Decimal(required=True, validate=validate.Range(min=0, max=1000),
+                              metadata={"minimum": 0, "maximum": 1000,
+                                        "description": "whole items, or hours in steps of 0.5 (never rounded)"})
     occurred_at = fields.AwareDateTime(required=True)
     note = fields.String(load_default=None, validate=validate.Length(max=1000))
     photo_id = fields.Integer(load_default=None, allow_none=True)

@@ -197,16 +197,18 @@ def _post_award(contribution: Contribution, activity: Activity, actor_id: int) -
                      memo=activity.name)
 
 
-def award_contribution(contribution: Contribution, actor_id: int) -> None:
+def award_contribution(contribution: Contribution, actor_id: int | None) -> None:
     """Approve a pending contribution and post its points, within the daily cap."""
     _check_daily_cap(contribution.member_id, contribution.activity, contribution.occurred_at, contribution.points)
     contribution.status = "approved"
     _post_award(contribution, contribution.activity, actor_id)
 
 
-def add_approved_contribution(activity: Activity, actor_id: int, reviewed_at: datetime,
+def add_approved_contribution(activity: Activity, actor_id: int | None, reviewed_at: datetime,
                               **fields) -> Contribution:
-    """Add a contribution approved at once (inserted as approved) and post its points, within the cap."""
+    """Add a contribution approved at once (inserted as approved) and post its points, within the cap.
+
+    Callers go through ``settle_contribution``, which keeps anyone from approving their own."""
     _check_daily_cap(fields["member"].id, activity, fields["occurred_at"], fields["points"])
     contribution = Contribution(activity=activity, status="approved", reviewed_by_id=actor_id,
                                 reviewed_at=reviewed_at, **fields)
@@ -214,6 +216,23 @@ def add_approved_contribution(activity: Activity, actor_id: int, reviewed_at: da
     db.session.flush()
     _post_award(contribution, activity, actor_id)
     return contribution
+
+
+def settle_contribution(activity: Activity, approver_id: int | None, now: datetime,
+                        **fields) -> Contribution:
+    """Add a new contribution approved in the name of whoever vouches for it (None: a rule nobody
+    set up, like the built-in ones) and post its points — unless that is the member themself.
+
+    Nobody's points are approved by their own act, by any path: a contribution the member
+    would vouch for themself (their own event, their own activity that needs no review) is
+    inserted as a pending claim that someone else in scope approves or rejects.
+    """
+    if approver_id is not None and approver_id == fields["member"].id:
+        contribution = Contribution(activity=activity, status="pending", **fields)
+        db.session.add(contribution)
+        db.session.flush()
+        return contribution
+    return add_approved_contribution(activity, approver_id, now, **fields)
 
 
 _MEMBER_AND_ACTIVITY = (
@@ -250,11 +269,13 @@ def record_contribution(actor: Member, member_id: int, activity_code: str, quant
     fields = {"member": member, "quantity": quantity, "points": points, "occurred_at": occurred_at,
               "note": note, "photo_id": photo_id, "recorded_by_id": actor.id}
     begin_writing(db.session)
-    if own and activity.needs_review:
+    if not own:
+        contribution = settle_contribution(activity, actor.id, now, **fields)
+    elif not activity.needs_review:  # the activity's own rule approves it, in its author's name
+        contribution = settle_contribution(activity, activity.created_by_id, now, **fields)
+    else:
         contribution = Contribution(activity=activity, status="pending", **fields)
         db.session.add(contribution)
-    else:
-        contribution = add_approved_contribution(activity, actor.id, now, **fields)
     record_audit(actor, "contribution.record" if not own else "contribution.claim", contribution,
                  after={"member_id": member.id, "activity": activity.code, "quantity": str(quantity),
                         "points": points, "status": contribution.status})

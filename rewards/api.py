@@ -7,10 +7,10 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from core.api import PageQuerySchema, accepts_uploads, page_schema
+from core.config import public_base_url
 from core.identity.auth import current_member
 from core.idempotency import idempotent
 from core.qr.render import render_png, render_svg
-from points.api import public_base_url
 from points.photos import MAX_UPLOAD_BYTES
 from rewards import images, services, stock, vouchers
 from rewards.schemas import (

@@ -10,7 +10,7 @@ from sqlalchemy.orm import selectinload
 
 from core.api import paginate
 from core.extensions import db
-from core.identity.access import PERMISSIONS, require, scope_units
+from core.identity.access import clerk_supermarket_ids, require, scope_units
 from core.identity.models import Member, OrgUnit, Supermarket
 from core.identity.services import get_supermarket
 from rewards.models import Reward, Stock, Voucher
@@ -25,10 +25,9 @@ def _reached(actor: Member, action: str):
     if units is None:
         return sa.true()
     conditions = [OrgUnit.path.startswith(unit.path) for unit in units]
-    if "clerk" in PERMISSIONS[action]:
-        clerk_of = [grant.supermarket_id for grant in actor.grants if grant.role == "clerk"]
-        if clerk_of:
-            conditions.append(Supermarket.id.in_(clerk_of))
+    clerk_of = clerk_supermarket_ids(actor, action)
+    if clerk_of:
+        conditions.append(Supermarket.id.in_(clerk_of))
     return sa.or_(*conditions) if conditions else sa.false()
 
 

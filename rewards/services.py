@@ -17,7 +17,7 @@ from core.audit import change_audited, record_audit
 from core.database import begin_writing
 from core.errors import AppError
 from core.extensions import db
-from core.identity.access import scope_units
+from core.identity.access import require_somewhere
 from core.identity.models import Member
 from core.identity.services import get_supermarket
 from rewards.models import Reward, Stock
@@ -35,10 +35,7 @@ def get_reward(reward_id: int, field: str = "reward_id") -> Reward:
 
 def require_reward_manager(actor: Member | None) -> None:
     """Rewards are one global catalogue: any member holding an admin grant anywhere manages it."""
-    if actor is None:
-        raise AppError(401)
-    if not actor.is_active or scope_units(actor, "reward.manage") == []:
-        raise AppError(403)
+    require_somewhere(actor, "reward.manage")
 
 
 def create_reward(actor: Member, fields: dict) -> Reward:

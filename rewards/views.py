@@ -13,19 +13,20 @@ from flask_login import login_required
 from markupsafe import Markup
 
 from core.clock import bounds_of
+from core.config import public_base_url
 from core.database import utcnow
 from core.errors import AppError
 from core.form_tokens import once_per_form
-from core.identity.access import COUNTER, can
+from core.identity.access import COUNTER, can, holds_role
 from core.identity.auth import current_member
 from core.identity.services import get_supermarket, list_supermarkets, mask_name
 from core.navigation import CLERK, RESIDENT, Tab
 from core.qr.render import render_svg
-from points.api import public_base_url
 from points.ledger import balance_of
 from rewards import overview, services, vouchers
 from rewards import stock as stock_service
 from rewards.forms import CorrectStockForm, FulfilForm, ReceiveStockForm, ScanForm
+from rewards.overview import list_staffed_supermarkets
 
 bp = Blueprint("rewards_pages", __name__, template_folder="templates", static_folder="static",
                static_url_path="/static/rewards")
@@ -64,7 +65,7 @@ def clerk_home():
 
 def is_counter_staff(member) -> bool:
     """Tell whether the member holds a clerk or admin role (the service checks the supermarket)."""
-    return any(grant.role in COUNTER for grant in member.grants)
+    return holds_role(member, COUNTER)
 
 
 def navigation(actor) -> list:
@@ -242,19 +243,10 @@ def voucher_link(token: str):
 
 # --- the counter: stock ------------------------------------------------------------------------
 
-def _counter_supermarkets(actor) -> list:
-    """The supermarkets whose stock the actor keeps: a clerk's own, or those an admin reaches."""
-    shops = [grant.supermarket for grant in actor.grants if grant.role == "clerk" and grant.supermarket]
-    if any(grant.role == "admin" for grant in actor.grants):
-        shops += [shop for shop in list_supermarkets(1, 100)["items"]
-                  if shop not in shops and can(actor, "stock.receive", shop)]
-    return shops
-
-
 def _chosen_supermarket(actor) -> tuple[list, object]:
-    """The supermarkets the actor keeps, and the one asked for (``?supermarket=``; the only one
-    when there is one); 403 for one the actor does not keep."""
-    shops = _counter_supermarkets(actor)
+    """The supermarkets whose stock the actor keeps, and the one asked for (``?supermarket=``; the
+    only one when there is one); 403 for one the actor does not keep."""
+    shops = list_staffed_supermarkets(actor, "stock.receive")
     chosen = request.args.get("supermarket", type=int)
     shop = next((shop for shop in shops if shop.id == chosen), None) if chosen else (
         shops[0] if len(shops) == 1 else None)

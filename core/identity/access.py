@@ -1,15 +1,22 @@
-"""The one authorisation check: may this member do this action on this object?
+"""The one authorisation check: may this member do this action, here, to this target?
 
-DESIGN.md's "who may do what" table is the specification: each action names the
-roles that may do it; a role reaches the subtree of the org unit it is granted on
+The "who may do what" table (README.md, docs/domain.md) is the specification: each action
+names the roles that may do it; a role reaches the subtree of the org unit it is granted on
 (an admin grant with no org unit reaches everywhere), a clerk only their supermarket.
-What every member may do for themselves (their own balance, claims, vouchers) is
-checked by the services as "is this mine?", not here.
+
+An action on a member's account (``ACCOUNT_ACTIONS``: edit, move, suspend, hide, reset the
+password, re-issue the activation code, unlock sign-in) also asks about the target: the
+actor's grants must reach above every grant the target holds (``outranks``), so nobody
+takes over an account that can do more than their own.
+
+What every member may do for themselves (their own balance, claims, vouchers) is checked
+by the services as "is this mine?", not here.
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
 
 from core.errors import AppError
 from core.identity.models import Member, OrgUnit, RoleGrant, Supermarket
@@ -18,6 +25,8 @@ GRID = frozenset({"grid_worker", "organiser", "admin"})
 ORGANISERS = frozenset({"organiser", "admin"})
 ADMINS = frozenset({"admin"})
 COUNTER = frozenset({"admin", "clerk"})
+#: Roles that open the organisers' console.
+CONSOLE = frozenset({"organiser", "admin", "clerk"})
 
 #: Action → the roles that may do it, inside their scope.
 PERMISSIONS: dict[str, frozenset[str]] = {
@@ -26,7 +35,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "claim.review": GRID,                # approve or reject claims in scope (never one's own)
     "contribution.reverse": ORGANISERS,
     "event.manage": ORGANISERS,
-    "member.manage": ORGANISERS,         # create, edit, move, suspend, reset passwords
+    "member.manage": ORGANISERS,         # create, edit, move, suspend, reset passwords, unlock
     "activity.manage": ORGANISERS,
     "org_unit.manage": ADMINS,
     "role.manage": ADMINS,               # grant and revoke roles
@@ -40,6 +49,12 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "balance.open": ADMINS,              # opening balances carried over from paper books
     "audit.read": ADMINS,
 }
+
+#: Actions on a member's account: the actor must also outrank every grant the member holds.
+ACCOUNT_ACTIONS = frozenset({"member.manage", "member.hide"})
+
+#: How far each org-unit role reaches down the ladder of rights (clerks stand apart).
+RANK = {"grid_worker": 1, "organiser": 2, "admin": 3}
 
 Target = OrgUnit | Supermarket | Member | None
 
@@ -63,19 +78,71 @@ def grant_reaches(grant: RoleGrant, target: Target) -> bool:
     return grant.org_unit is not None and grant.org_unit.contains(unit)
 
 
-def can(member: Member | None, action: str, target: Target = None) -> bool:
-    """Tell whether ``member`` may do ``action`` on ``target``."""
+def grant_outranks(mine: RoleGrant, theirs: RoleGrant) -> bool:
+    """Tell whether one grant reaches above another: a higher role over the same or a smaller
+    subtree, or the same role over a subtree strictly above. A clerk is outranked only by an
+    admin whose scope covers the clerk's supermarket; a clerk outranks nobody."""
+    if theirs.role == "clerk":
+        return mine.role == "admin" and grant_reaches(mine, theirs.supermarket)
+    if mine.role not in RANK or RANK[mine.role] < RANK[theirs.role]:
+        return False
+    if theirs.is_global:
+        return False
+    if not grant_reaches(mine, theirs.org_unit):
+        return False
+    return RANK[mine.role] > RANK[theirs.role] or mine.is_global or mine.org_unit_id != theirs.org_unit_id
+
+
+def outranks(actor: Member, target: Member) -> bool:
+    """Tell whether the actor's grants reach above every grant ``target`` holds (a member
+    holding none is a plain resident: anyone may be above them)."""
+    return all(any(grant_outranks(mine, theirs) for mine in actor.grants) for theirs in target.grants)
+
+
+def _in_scope(member: Member | None, action: str, target: Target) -> bool:
+    """Tell whether an active member holds a role for ``action`` whose scope covers ``target``."""
     if member is None or not member.is_active:
         return False
     roles = PERMISSIONS[action]
     return any(grant.role in roles and grant_reaches(grant, target) for grant in member.grants)
 
 
+def _outranks_if_account(member: Member, action: str, target: Target) -> bool:
+    """Tell whether the target rule lets ``member`` do ``action`` (it asks only about accounts)."""
+    return action not in ACCOUNT_ACTIONS or not isinstance(target, Member) or outranks(member, target)
+
+
+def can(member: Member | None, action: str, target: Target = None) -> bool:
+    """Tell whether ``member`` may do ``action`` on ``target``."""
+    return _in_scope(member, action, target) and _outranks_if_account(member, action, target)
+
+
 def require(member: Member | None, action: str, target: Target = None) -> None:
     """Refuse with 401 when nobody is signed in and 403 when the member may not do this."""
     if member is None:
         raise AppError(401)
-    if not can(member, action, target):
+    if not _in_scope(member, action, target):
+        raise AppError(403)
+    if not _outranks_if_account(member, action, target):
+        raise AppError(403, message=_l("This member holds a role at or above yours: ask someone "
+                                       "above you both."))
+
+
+def holds_role(member: Member | None, roles: frozenset[str]) -> bool:
+    """Tell whether an active member holds one of ``roles`` anywhere."""
+    return member is not None and member.is_active and any(grant.role in roles for grant in member.grants)
+
+
+def can_somewhere(member: Member | None, action: str) -> bool:
+    """Tell whether ``member`` may do ``action`` anywhere (an org unit or, for clerks, their supermarket)."""
+    return holds_role(member, PERMISSIONS[action])
+
+
+def require_somewhere(member: Member | None, action: str) -> None:
+    """Refuse with 401 signed out and 403 when the member may do ``action`` nowhere."""
+    if member is None:
+        raise AppError(401)
+    if not can_somewhere(member, action):
         raise AppError(403)
 
 
@@ -90,6 +157,13 @@ def scope_units(member: Member, action: str) -> list[OrgUnit] | None:
         if grant.org_unit is not None:
             units.append(grant.org_unit)
     return units
+
+
+def clerk_supermarket_ids(member: Member, action: str) -> list[int]:
+    """The supermarkets where ``member`` may do ``action`` as their clerk (none when clerks may not)."""
+    if "clerk" not in PERMISSIONS[action]:
+        return []
+    return [grant.supermarket_id for grant in member.grants if grant.role == "clerk"]
 
 
 def scope_condition(member: Member, action: str):

@@ -22,7 +22,10 @@ from core.errors import AppError
 from core.extensions import db
 from core.identity.access import require
 from core.identity.models import ActivationCode, Member
-from core.identity.services import PHONE_PATTERN, _check_password, _set_password
+from core.identity.phones import normalise_phone
+from core.identity.services import (
+    _check_password, _set_password, count_failed_sign_in, refuse_while_locked,
+)
 
 
 def code_hash(member_id: int, code: str) -> str:
@@ -48,8 +51,8 @@ def issue_activation_codes(member_ids: list[int], actor_id: int | None,
 
 
 def find_member_by_phone(phone: str, field: str = "phone") -> Member:
-    """Return the member who signs in with ``phone`` or refuse with 404."""
-    member = db.session.scalar(sa.select(Member).where(Member.phone == (phone or "").strip()))
+    """Return the member who signs in with ``phone`` (as typed) or refuse with 404."""
+    member = db.session.scalar(sa.select(Member).where(Member.phone == normalise_phone(phone)))
     if member is None:
         raise AppError(404, message=_l("No member has this phone number."), errors={field: ["no such member"]})
     return member
@@ -77,10 +80,16 @@ def _wrong_code() -> AppError:
 
 
 def activate_member(phone: str, code: str, new_password: str, now: datetime | None = None) -> Member:
-    """Set a member's first password with their activation code; the code is then used up."""
+    """Set a member's first password with their activation code; the code is then used up.
+
+    A wrong phone or code counts against the phone number like a failed sign-in (one lock for both).
+    """
     _check_password(new_password)
+    phone = normalise_phone(phone)
+    refuse_while_locked(phone)
     normalised = normalise_code(code)
-    if not PHONE_PATTERN.match(phone or "") or normalised is None:
+    if phone is None or normalised is None:
+        count_failed_sign_in(phone)
         raise _wrong_code()
     begin_writing(db.session)
     now = now or utcnow()
@@ -92,6 +101,8 @@ def activate_member(phone: str, code: str, new_password: str, now: datetime | No
                ActivationCode.revoked_at.is_(None))
         .with_for_update())
     if row is None:
+        db.session.rollback()  # the count is written in its own transaction (SQLite: one writer)
+        count_failed_sign_in(phone)
         raise _wrong_code()
     if row.used_at is not None:
         raise AppError(409, "invalid_state", _l("This activation code has already been used. "
@@ -103,8 +114,3 @@ def activate_member(phone: str, code: str, new_password: str, now: datetime | No
         raise AppError(403, "forbidden", _l("This account is suspended."))
     row.used_at = now
     return _set_password(member, member, new_password, "member.activate")
-
-
-def failed_activation(response) -> bool:
-    """Count an activation attempt against the sign-in limit when the code did not work."""
-    return response.status_code in (400, 409, 410)

@@ -11,10 +11,8 @@ from flask_smorest import Blueprint
 from core.api import PageQuerySchema, page_schema
 from core.errors import AppError
 from core.identity import services
-from core.identity.activation import activate_member, failed_activation
-from core.identity.auth import (
-    current_member, current_token, failed_sign_in, limiter, login_limit, login_phone_key,
-)
+from core.identity.activation import activate_member
+from core.identity.auth import current_member, current_token
 from core.identity.hooks import MeProfile
 from core.identity.schemas import (
     ActivateSchema, ChangePasswordSchema, CreateMemberSchema, CreateOrgUnitSchema, CreateSupermarketSchema,
@@ -29,12 +27,14 @@ blp = Blueprint("identity", __name__, url_prefix="/api/v1",
 
 @blp.route("/auth/tokens")
 class Tokens(MethodView):
-    decorators = [limiter.limit(login_limit, key_func=login_phone_key, deduct_when=failed_sign_in)]
-
     @blp.arguments(SignInSchema)
     @blp.response(201, TokenSchema)
     def post(self, body):
-        """Sign in: exchange a phone number and password for a bearer token."""
+        """Sign in: exchange a phone number and password for a bearer token.
+
+        Failed sign-ins and activations count per phone number, page and API alike: five in
+        15 minutes lock the number for 15 minutes (429 ``rate_limited`` with Retry-After).
+        """
         return _token_for(services.authenticate(body["phone"], body["password"]))
 
 
@@ -47,8 +47,6 @@ def _token_for(member) -> dict:
 
 @blp.route("/auth/activate")
 class Activate(MethodView):
-    decorators = [limiter.limit(login_limit, key_func=login_phone_key, deduct_when=failed_activation)]
-
     @blp.arguments(ActivateSchema)
     @blp.response(201, TokenSchema)
     def post(self, body):
@@ -167,6 +165,15 @@ class MemberPassword(MethodView):
         """Reset a member's password (organisers in scope); their sessions end."""
         actor = current_member()
         services.reset_password(actor, services.get_member(member_id, "member_id"), body["password"])
+
+
+@blp.route("/members/<int:member_id>/unlock")
+class MemberUnlock(MethodView):
+    @blp.response(204)
+    def post(self, member_id):
+        """Lift the lock that failed sign-ins put on a member's phone number (organisers who outrank them)."""
+        actor = current_member()
+        services.unlock_sign_in(actor, services.get_member(member_id, "member_id"))
 
 
 @blp.route("/members/<int:member_id>/roles")

@@ -1,4 +1,7 @@
-"""Who is calling: a bearer token (API) or a session cookie (pages), and the rate limits keyed on them."""
+"""Who is calling: a bearer token (API) or a session cookie (pages), and the rate limits keyed on them.
+
+Failed sign-ins are not counted here but in ``core.throttle`` (see ``services.authenticate``).
+"""
 
 from __future__ import annotations
 
@@ -27,23 +30,6 @@ def rate_limit_key() -> str:
     """Key signed-in calls on the member (villages share one address), others on the address."""
     member = current_member(required=False)
     return f"member:{member.id}" if member is not None else f"ip:{get_remote_address()}"
-
-
-def login_phone_key() -> str:
-    """Key failed sign-ins on the phone number tried, so one village cannot lock out another."""
-    body = request.get_json(silent=True) if request.is_json else request.form
-    phone = body.get("phone") if isinstance(body, dict) or not request.is_json else None
-    return f"login:{phone if isinstance(phone, str) else get_remote_address()}"
-
-
-def login_limit() -> str:
-    """Failed sign-ins allowed per phone number (``LOGIN_FAILURE_LIMIT``)."""
-    return current_app.config["LOGIN_FAILURE_LIMIT"]
-
-
-def failed_sign_in(response) -> bool:
-    """Count a sign-in attempt against the limit only when the phone and password did not match."""
-    return response.status_code == 401
 
 
 def default_limit() -> str:

@@ -3,16 +3,30 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
-from wtforms.validators import DataRequired, EqualTo, Length, Regexp
+from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
 
 from core.identity.passwords import MAX_LENGTH, MIN_LENGTH
+from core.identity.phones import normalise_phone
+
+
+class MobileNumber:
+    """A mainland mobile number as people type it; the field keeps its canonical 11 digits."""
+
+    def __init__(self, message=None):
+        self.message = message or _l("Enter an 11-digit mobile number.")
+
+    def __call__(self, form, field):
+        phone = normalise_phone(field.data or "")
+        if phone is None:
+            raise ValidationError(self.message)
+        field.data = phone
 
 
 class SignInForm(FlaskForm):
     """Sign in with a phone number and password."""
 
     phone = StringField(_l("Phone number"), validators=[
-        DataRequired(), Regexp(r"^1[3-9]\d{9}$", message=_l("Enter an 11-digit mobile number."))])
+        DataRequired(), MobileNumber()])
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=MAX_LENGTH)])
 
 
@@ -31,7 +45,7 @@ class ActivateForm(FlaskForm):
     """Set one's first password with the activation code from the printed slip."""
 
     phone = StringField(_l("Phone number"), validators=[
-        DataRequired(), Regexp(r"^1[3-9]\d{9}$", message=_l("Enter an 11-digit mobile number."))])
+        DataRequired(), MobileNumber()])
     code = StringField(_l("Activation code"), validators=[DataRequired(), Length(max=20)])
     new_password = PasswordField(_l("New password"), validators=[
         DataRequired(), Length(min=MIN_LENGTH, max=MAX_LENGTH,

@@ -20,7 +20,7 @@ from core.database import insert_rows, utcnow
 from core.extensions import db
 from core.identity.access import can
 from core.identity.models import Member, OrgUnit
-from core.identity.services import PHONE_PATTERN
+from core.identity.phones import normalise_phone
 
 #: Rows per INSERT and per IN (...) lookup.
 BATCH = 1000
@@ -128,23 +128,24 @@ def check_roll(actor: Member, rows: list[RollRow]) -> CheckedRoll:
     """Check every row of a roll against the rules and the database; nothing is written."""
     checked = CheckedRoll()
     index = GridIndex()
-    registered = _registered_phones(sorted({row.phone.strip() for row in rows
-                                            if PHONE_PATTERN.match(row.phone.strip())}))
+    phones = {row.line: normalise_phone(row.phone) for row in rows}
+    registered = _registered_phones(sorted({phone for phone in phones.values() if phone is not None}))
     first_line: dict[str, int] = {}
     for row in rows:
         problems: list[tuple[str, str]] = []
-        name, phone = row.name.strip(), row.phone.strip()
+        name, phone = row.name.strip(), phones[row.line]
         if not name:
             problems.append(("name", _l("missing")))
         elif len(name) > NAME_MAX:
             problems.append(("name", _l("longer than %(count)d characters", count=NAME_MAX)))
-        if not PHONE_PATTERN.match(phone):
+        if phone is None:
             problems.append(("phone", _l("not a mainland mobile number (11 digits starting 13–19)")))
         elif phone in first_line:
             problems.append(("phone", _l("also on line %(line)d of this file", line=first_line[phone])))
         elif phone in registered:
             problems.append(("phone", _l("already registered")))
-        first_line.setdefault(phone, row.line)
+        if phone is not None:
+            first_line.setdefault(phone, row.line)
         grid = _check_grid(actor, index, row.grid, problems)
         balance = _check_balance(actor, row.opening_balance, grid, problems)
         if problems:

@@ -8,8 +8,19 @@ from marshmallow import fields, validate
 from core.api import PageQuerySchema
 from core.identity.models import MEMBER_STATUSES, ORG_UNIT_KINDS, ROLES
 from core.identity.passwords import MAX_LENGTH, MIN_LENGTH
+from core.identity.phones import MAX_TYPED_LENGTH, normalise_phone
 
-PHONE = validate.Regexp(r"^1[3-9]\d{9}$", error="must be a mainland mobile number (11 digits, 1[3-9]…)")
+
+class PhoneNumber(fields.String):
+    """A mainland mobile number as people type it ("+86 139-0000-0016"), loaded as its 11 digits."""
+
+    default_error_messages = {"phone": "must be a mainland mobile number (11 digits, 1[3-9]…)"}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        phone = normalise_phone(super()._deserialize(value, attr, data, **kwargs))
+        if phone is None:
+            raise self.make_error("phone")
+        return phone
 
 
 def not_blank(value: str) -> None:
@@ -117,7 +128,7 @@ class CreateMemberSchema(ma.Schema):
     """Create a member in a grid (no grid: a staff account, global admins only)."""
 
     name = name_field(50, required=True)
-    phone = fields.String(required=True, validate=PHONE)
+    phone = PhoneNumber(required=True)
     password = fields.String(required=True, load_only=True,
                              validate=validate.Length(min=MIN_LENGTH, max=MAX_LENGTH))
     org_unit_id = fields.Integer(load_default=None, allow_none=True)
@@ -127,7 +138,7 @@ class UpdateMemberSchema(ma.Schema):
     """Change a member: name, phone, grid, suspension, hidden (admins)."""
 
     name = name_field(50)
-    phone = fields.String(validate=PHONE)
+    phone = PhoneNumber()
     org_unit_id = fields.Integer(allow_none=True)
     status = fields.String(validate=validate.OneOf(MEMBER_STATUSES))
     hidden = fields.Boolean()
@@ -164,14 +175,14 @@ class ChangePasswordSchema(ma.Schema):
 class SignInSchema(ma.Schema):
     """Sign in with a phone number and password."""
 
-    phone = fields.String(required=True, validate=validate.Length(max=20))
+    phone = fields.String(required=True, validate=validate.Length(max=MAX_TYPED_LENGTH))
     password = fields.String(required=True, load_only=True, validate=validate.Length(max=MAX_LENGTH))
 
 
 class ActivateSchema(ma.Schema):
     """Set one's first password with the activation code from the printed slip."""
 
-    phone = fields.String(required=True, validate=validate.Length(max=20))
+    phone = fields.String(required=True, validate=validate.Length(max=MAX_TYPED_LENGTH))
     code = fields.String(required=True, load_only=True, validate=validate.Length(max=20))
     password = fields.String(required=True, load_only=True,
                              validate=validate.Length(min=MIN_LENGTH, max=MAX_LENGTH))

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-import re
 import secrets
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from flask import current_app
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_ngettext
+from limits import parse as parse_limit
 from sqlalchemy.exc import IntegrityError
 
 from core.api import paginate
@@ -19,9 +21,10 @@ from core.extensions import db
 from core.identity.access import require, scope_condition
 from core.identity.hooks import members_changed, units_moved
 from core.identity.models import ORG_UNIT_KINDS, STAFF_ROLES, ApiToken, Member, OrgUnit, RoleGrant, Supermarket
-from core.identity.passwords import MIN_LENGTH, hash_password, needs_rehash, verify_password
+from core.identity.passwords import hash_password, needs_rehash, password_problem, verify_password
+from core.identity.phones import normalise_phone
+from core.throttle import Throttle
 
-PHONE_PATTERN = re.compile(r"^1[3-9]\d{9}$")
 TOKEN_PREFIX = "pa_"  # nosec B105: a marker in front of every token, not a secret
 
 
@@ -145,20 +148,26 @@ def list_units_in_scope(actor: Member, action: str, kind: str | None = None) -> 
 
 # --- members -------------------------------------------------------------------------------
 
-def _check_phone(phone: str, member: Member | None = None) -> None:
-    """Refuse a malformed phone or one another member already uses."""
-    if not PHONE_PATTERN.match(phone):
-        raise AppError(422, "validation_error", errors={"phone": ["must be a mainland mobile number"]})
-    taken = db.session.scalar(sa.select(Member.id).where(Member.phone == phone))
+def _check_phone(phone: str, member: Member | None = None) -> str:
+    """Answer the canonical form of a phone, refusing a malformed one or one another member uses."""
+    canonical = normalise_phone(phone)
+    if canonical is None:
+        raise AppError(422, "validation_error", _l("Enter an 11-digit mobile number."),
+                       {"phone": ["must be a mainland mobile number"]})
+    taken = db.session.scalar(sa.select(Member.id).where(Member.phone == canonical))
     if taken is not None and (member is None or taken != member.id):
         raise AppError(409, "duplicate", _l("This phone number is already used."),
                        {"phone": ["already used"]})
+    return canonical
 
 
-def _check_password(password: str) -> None:
-    if len(password) < MIN_LENGTH:
+def _check_password(password: str, field: str = "password") -> None:
+    """Refuse a password that is too short, blank or one of the commonest (``password_problem``)."""
+    problem = password_problem(password)
+    if problem is not None:
         raise AppError(422, "validation_error",
-                       errors={"password": [f"must be at least {MIN_LENGTH} characters"]})
+                       _l("This password is too short, too simple or too common: choose another."),
+                       {field: [problem]})
 
 
 def create_member(actor: Member, name: str, phone: str, password: str,
@@ -168,7 +177,7 @@ def create_member(actor: Member, name: str, phone: str, password: str,
     require(actor, "member.manage", unit)
     if unit is not None and unit.kind != "grid":
         raise AppError(422, "validation_error", errors={"org_unit_id": ["must be a grid"]})
-    _check_phone(phone)
+    phone = _check_phone(phone)
     _check_password(password)
     password_hash = hash_password(password)  # slow: before the write lock
     begin_writing(db.session)
@@ -189,16 +198,16 @@ def read_member(actor: Member, member: Member) -> Member:
 
 def update_member(actor: Member, member: Member, changes: dict) -> Member:
     """Change name, phone, grid, status or hidden flag of a member in the actor's scope."""
+    if actor.id == member.id and changes.get("status") == "suspended":
+        raise AppError(422, "validation_error", errors={"status": ["you cannot suspend yourself"]})
     require(actor, "member.manage", member)
     if "hidden" in changes:
         require(actor, "member.hide", member)
-    if actor.id == member.id and changes.get("status") == "suspended":
-        raise AppError(422, "validation_error", errors={"status": ["you cannot suspend yourself"]})
     begin_writing(db.session)
     fields = ("name", "phone", "org_unit_id", "status", "hidden")
     before = {field: getattr(member, field) for field in fields}
-    if "phone" in changes and changes["phone"] != member.phone:
-        _check_phone(changes["phone"], member)
+    if "phone" in changes:
+        changes = {**changes, "phone": _check_phone(changes["phone"], member)}
     if "org_unit_id" in changes and changes["org_unit_id"] != member.org_unit_id:
         unit = get_org_unit(changes["org_unit_id"]) if changes["org_unit_id"] is not None else None
         require(actor, "member.manage", unit)
@@ -243,12 +252,13 @@ def change_own_password(member: Member, current_password: str, new_password: str
     """Change one's own password after checking the current one; other sessions end."""
     if not verify_password(member.password_hash, current_password):
         raise AppError(422, "validation_error", errors={"current_password": ["is not correct"]})
-    return _set_password(member, member, new_password, "member.change_password")
+    return _set_password(member, member, new_password, "member.change_password", "new_password")
 
 
-def _set_password(actor: Member, member: Member, new_password: str, action: str) -> Member:
+def _set_password(actor: Member, member: Member, new_password: str, action: str,
+                  field: str = "password") -> Member:
     """Hash and store a new password, end every other session and token, audit it."""
-    _check_password(new_password)
+    _check_password(new_password, field)
     password_hash = hash_password(new_password)  # slow: before the write lock
     begin_writing(db.session)
     member.password_hash = password_hash
@@ -389,15 +399,44 @@ def list_supermarkets(page: int, page_size: int) -> dict:
 
 # --- sign-in -------------------------------------------------------------------------------
 
+def sign_in_throttle() -> Throttle:
+    """Failed sign-ins and activations per phone number (``LOGIN_FAILURE_LIMIT``, e.g. "5 per 15
+    minutes"): that many failures within the period lock the number for the same period."""
+    limit = parse_limit(current_app.config["LOGIN_FAILURE_LIMIT"])
+    period = timedelta(seconds=limit.get_expiry())
+    return Throttle("sign_in", limit.amount, period, period)
+
+
+def refuse_while_locked(phone: str | None) -> None:
+    """Refuse with 429 (and how long to wait) while a phone number is locked after failed sign-ins."""
+    wait = sign_in_throttle().wait(phone) if phone is not None else 0
+    if wait:
+        minutes = -(-wait // 60)
+        raise AppError(429, "rate_limited", lazy_ngettext(
+            "Too many failed attempts with this phone number. Try again in %(num)d minute.",
+            "Too many failed attempts with this phone number. Try again in %(num)d minutes.", minutes),
+            {"phone": [f"locked for {wait} more seconds"]}, headers={"Retry-After": str(wait)})
+
+
+def count_failed_sign_in(phone: str | None) -> None:
+    """Count a failed sign-in or activation against the phone number (in the shared store)."""
+    if phone is not None:
+        sign_in_throttle().fail(phone)
+
+
 def authenticate(phone: str, password: str) -> Member:
     """Check a phone and password; a wrong pair and an unknown phone look and take the same.
 
-    The slow hash is checked in a reading transaction, so that on SQLite sign-ins do not
-    hold the write lock while they hash; the writer's transaction begins after it.
+    Failures count per phone number in the store every worker shares; a locked number is
+    refused before anything is checked. The slow hash is checked before anything is written,
+    so that on SQLite sign-ins do not hold the write lock while they hash.
     """
-    member = db.session.scalar(sa.select(Member).where(Member.phone == phone))
+    phone = normalise_phone(phone)
+    refuse_while_locked(phone)
+    member = db.session.scalar(sa.select(Member).where(Member.phone == phone)) if phone else None
     verified = verify_password(member.password_hash if member else None, password)
     if not verified:
+        count_failed_sign_in(phone)
         raise AppError(401, "unauthorized", _l("The phone number or password is not correct."))
     begin_writing(db.session)
     if not member.is_active:
@@ -406,6 +445,19 @@ def authenticate(phone: str, password: str) -> Member:
         member.password_hash = hash_password(password)
         db.session.commit()
     return member
+
+
+def sign_in_lock(member: Member) -> int:
+    """Seconds the member's phone number stays locked after failed sign-ins (0: not locked)."""
+    return sign_in_throttle().wait(member.phone)
+
+
+def unlock_sign_in(actor: Member, member: Member) -> None:
+    """Lift the lock failed sign-ins put on a member's phone number (someone who outranks them)."""
+    require(actor, "member.manage", member)
+    record_audit(actor, "member.unlock", member, before={"locked_for_seconds": sign_in_lock(member)})
+    _commit()  # audited first; the store then changes in its own transaction (SQLite: one writer)
+    sign_in_throttle().clear(member.phone)
 
 
 def _token_hash(token: str) -> str:
@@ -448,7 +500,8 @@ def revoke_token(row: ApiToken) -> None:
 
 def ensure_global_admin(phone: str, password: str, name: str) -> tuple[Member, bool]:
     """Create or update a global administrator; answer the member and whether anything changed."""
-    if not PHONE_PATTERN.match(phone):
+    phone = normalise_phone(phone)
+    if phone is None:
         raise AppError(422, "validation_error", errors={"phone": ["must be a mainland mobile number"]})
     _check_password(password)
     begin_writing(db.session)

@@ -10,8 +10,8 @@ from flask_login import login_required, login_user, logout_user
 from core.errors import AppError
 from core.form_tokens import once_per_form
 from core.identity import services
-from core.identity.activation import activate_member, failed_activation
-from core.identity.auth import current_member, failed_sign_in, limiter, login_limit, login_phone_key
+from core.identity.activation import activate_member
+from core.identity.auth import current_member
 from core.identity.forms import ActivateForm, ChangePasswordForm, SignInForm
 from core.views import safe_next
 
@@ -22,45 +22,44 @@ ROLE_NAMES = {"grid_worker": _l("Grid worker"), "organiser": _l("Organiser"),
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(login_limit, key_func=login_phone_key, deduct_when=failed_sign_in, methods=["POST"])
 def login():
-    """Show the sign-in form and sign the member in."""
+    """Show the sign-in form and sign the member in; a locked number says how long to wait."""
     form = SignInForm()
-    status = 200
+    status, headers = 200, {}
     if form.validate_on_submit():
         try:
             member = services.authenticate(form.phone.data, form.password.data)
         except AppError as error:
             form.password.errors.append(error.message)
-            status = error.status
+            status, headers = error.status, error.headers
         else:
             login_user(member, remember=True)
             return redirect(safe_next(request.args.get("next")) if request.args.get("next")
                             else url_for("core.home"))
     elif form.is_submitted():
         status = 422
-    return render_template("identity/login.html", form=form), status
+    return render_template("identity/login.html", form=form), status, headers
 
 
 @bp.route("/activate", methods=["GET", "POST"])
-@limiter.limit(login_limit, key_func=login_phone_key, deduct_when=failed_activation, methods=["POST"])
 def activate():
     """Let an imported member set their first password with the slip's code, then sign them in."""
     form = ActivateForm()
-    status = 200
+    status, headers = 200, {}
     if form.validate_on_submit():
         try:
             member = activate_member(form.phone.data, form.code.data, form.new_password.data)
         except AppError as error:
-            form.code.errors.append(error.message)
-            status = error.status
+            field = form.new_password if "password" in error.errors else form.code
+            field.errors.append(error.message)
+            status, headers = error.status, error.headers
         else:
             login_user(member, remember=True)
             flash(_("Your account is ready. Welcome!"))
             return redirect(url_for("core.home"))
     elif form.is_submitted():
         status = 422
-    return render_template("identity/activate.html", form=form), status
+    return render_template("identity/activate.html", form=form), status, headers
 
 
 @bp.post("/logout")
@@ -82,7 +81,10 @@ def account():
         try:
             services.change_own_password(member, form.current_password.data, form.new_password.data)
         except AppError as error:
-            form.current_password.errors.extend(error.errors.get("current_password", [error.message]))
+            if "new_password" in error.errors:
+                form.new_password.errors.append(error.message)
+            else:
+                form.current_password.errors.extend(error.errors.get("current_password", [error.message]))
             status = error.status
         else:
             login_user(member, remember=True)  # the new session version keeps this browser signed in

@@ -6,6 +6,7 @@ import re
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from core.audit import iter_audit_pages
 from rewards import stock
 from tests.rewards.conftest import person
 from tests.support.pages import signed_in
@@ -17,6 +18,13 @@ EVERY = 10
 
 def rows(html):
     return re.findall(r"<code>([a-z_.]+)</code>", html)
+
+
+def exported(body: bytes) -> list[dict]:
+    """The entries of a CSV export, after checking that it ends with the line saying it is complete."""
+    table = list(csv.DictReader(io.StringIO(body.decode("utf-8-sig"))))
+    assert table[-1]["id"] == f"# end of export: {len(table) - 1} entries", table[-1]
+    return table[:-1]
 
 
 def test_filters_by_action_actor_subject_and_dates(app, console):
@@ -66,7 +74,7 @@ def test_the_csv_export_streams_utf8_with_a_bom_and_honours_the_filters(app, con
     assert response.is_streamed
     body = response.get_data()
     assert body.startswith(b"\xef\xbb\xbf")
-    table = list(csv.DictReader(io.StringIO(body.decode("utf-8-sig"))))
+    table = exported(body)
     assert [row["action"] for row in table] == ["contribution.claim"] * 3
     assert {row["actor"] for row in table} == {"张居民", "钱村民", "孙外镇"}
     assert '"activity": "mediation"' in table[0]["after"]
@@ -79,5 +87,17 @@ def test_the_csv_keeps_text_that_excel_would_run_as_a_formula_as_text(app, conso
         stock.correct_stock(person(console, "clerk"), console.shops["a"], console.rewards["soap"], 9,
                             '=HYPERLINK("http://evil.example","盘点")')
     body = signed_in(app, console, "global_admin").get("/admin/audit.csv?action=stock.correct").get_data()
-    [row] = list(csv.DictReader(io.StringIO(body.decode("utf-8-sig"))))
+    [row] = exported(body)
     assert row["reason"] == '\'=HYPERLINK("http://evil.example","盘点")'
+
+
+def test_the_export_reads_page_after_page_below_the_last_id_and_misses_none(app, console):
+    with app.app_context():
+        for _ in range(7):
+            stock.receive_stock(person(console, "clerk"), console.shops["a"], console.rewards["soap"], 1)
+        pages = list(iter_audit_pages(person(console, "global_admin"), page_size=3, action="stock"))
+    assert [len(page) for page in pages] == [3, 3, 3, 1]
+    ids = [row.id for page in pages for row in page]
+    assert ids == sorted(set(ids), reverse=True)
+    body = signed_in(app, console, "global_admin").get("/admin/audit.csv?action=stock").get_data()
+    assert [int(row["id"]) for row in exported(body)] == ids

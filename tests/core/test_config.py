@@ -7,12 +7,13 @@ from app import create_app
 from core.config import ConfigError, load_config, normalise_database_url
 
 GOOD_SECRET = "k" * 48
+PUBLIC_URL = "https://points.example.gov.cn"
 
 
 def production(monkeypatch, **env):
     """Set a production environment with the given variables (others cleared)."""
     monkeypatch.setenv("APP_ENV", "production")
-    for name in ("SECRET_KEY", "DATABASE_URL"):
+    for name in ("SECRET_KEY", "DATABASE_URL", "PUBLIC_BASE_URL", "TRUSTED_HOSTS"):
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -37,8 +38,15 @@ def test_production_requires_a_database_url(monkeypatch):
         create_app()
 
 
-def test_production_starts_with_a_secret_and_a_database(monkeypatch, tmp_path):
+def test_production_requires_the_public_address_that_goes_into_qr_codes(monkeypatch, tmp_path):
     production(monkeypatch, SECRET_KEY=GOOD_SECRET, DATABASE_URL=f"sqlite:///{tmp_path}/p.db")
+    with pytest.raises(ConfigError, match="PUBLIC_BASE_URL"):
+        create_app()
+
+
+def test_production_starts_with_a_secret_a_database_and_its_public_address(monkeypatch, tmp_path):
+    production(monkeypatch, SECRET_KEY=GOOD_SECRET, DATABASE_URL=f"sqlite:///{tmp_path}/p.db",
+               PUBLIC_BASE_URL=PUBLIC_URL)
     app = create_app()
     assert app.config["SECRET_KEY"] == GOOD_SECRET
     assert app.config["SESSION_COOKIE_SECURE"] is True

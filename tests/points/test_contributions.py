@@ -118,6 +118,24 @@ def test_hours_go_in_half_hours_and_points_round_down(client, activities):
     assert items.status_code == 422
 
 
+@pytest.mark.parametrize("activity, quantity", [
+    ("patrol", 0.49), ("patrol", 0.51), ("patrol", "1.25"), ("patrol", 0.999999), ("mediation", 0.96),
+    ("mediation", 1.04), ("mediation", "2.5"),
+])
+def test_a_quantity_is_refused_as_sent_never_rounded_first(client, activities, quantity, activity):
+    world = activities
+    response = post(client, world, "grid_worker", activity, quantity=quantity, member="resident")
+    assert response.status_code == 422 and "quantity" in response.get_json()["errors"], response.get_json()
+    assert balance(client, world, "resident") == 0
+
+
+@pytest.mark.parametrize("activity, quantity, points", [("patrol", 0.5, 5), ("patrol", "2.50", 25),
+                                                        ("mediation", 2, 40), ("mediation", "3.0", 60)])
+def test_half_hours_and_whole_items_are_accepted_in_any_spelling(client, activities, activity, quantity, points):
+    response = post(client, activities, "grid_worker", activity, quantity=quantity, member="resident")
+    assert response.status_code == 201 and response.get_json()["points"] == points
+
+
 @pytest.mark.parametrize("occurred_at, field", [
     pytest.param((NOW + timedelta(hours=2)).isoformat(), "occurred_at", id="future"),
     pytest.param((NOW - timedelta(days=32)).isoformat(), "occurred_at", id="32-days-back"),

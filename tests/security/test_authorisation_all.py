@@ -173,8 +173,38 @@ TABLE = [
         f"/members/{s.fresh_member(scope)}", {"status": "suspended"}), variant="suspend"),
     Row("PATCH", "/members/{member_id}", in_scope(ADMINS), lambda s, _r, scope: Call(
         f"/members/{s.owner(scope)}", {"hidden": True}), variant="hide"),
+    Row("PATCH", "/members/{member_id}", in_scope(ORGANISERS), lambda s, _r, scope: Call(
+        f"/members/{s.fresh_member(scope)}", {"phone": next_phone()}), variant="new phone"),
     Row("POST", "/members/{member_id}/password", in_scope(ORGANISERS), lambda s, _r, scope: Call(
         f"/members/{s.fresh_member(scope)}/password", {"password": "another-password"}), 204),
+    Row("POST", "/members/{member_id}/unlock", in_scope(ORGANISERS), lambda s, _r, scope: Call(
+        f"/members/{s.fresh_member(scope)}/unlock"), 204),
+    # --- the target rule: the actor's grants must reach above every grant the member holds ------
+    # (the world's town staff are below a county admin grant: only the global admin is above it;
+    # a clerk answers to the admins whose scope covers the supermarket)
+    Row("PATCH", "/members/{member_id}", in_scope(NOBODY), lambda s, _r, scope: Call(
+        f"/members/{s.fresh_member_above(scope)}", {"name": "新名字"}), variant="rename, target holds a higher grant"),
+    Row("PATCH", "/members/{member_id}", in_scope(NOBODY), lambda s, _r, scope: Call(
+        f"/members/{s.fresh_member_above(scope)}", {"phone": next_phone()}),
+        variant="new phone, target holds a higher grant"),
+    Row("PATCH", "/members/{member_id}", in_scope(NOBODY), lambda s, _r, scope: Call(
+        f"/members/{s.fresh_member_above(scope)}", {"org_unit_id": s.unit(scope, "grid_a2", "grid_b")}),
+        variant="move, target holds a higher grant"),
+    Row("PATCH", "/members/{member_id}", in_scope(NOBODY), lambda s, _r, scope: Call(
+        f"/members/{s.fresh_member_above(scope)}", {"status": "suspended"}),
+        variant="suspend, target holds a higher grant"),
+    Row("PATCH", "/members/{member_id}", in_scope(NOBODY), lambda s, _r, scope: Call(
+        f"/members/{s.fresh_member_above(scope)}", {"hidden": True}), variant="hide, target holds a higher grant"),
+    Row("POST", "/members/{member_id}/password", in_scope(NOBODY), lambda s, _r, scope: Call(
+        f"/members/{s.fresh_member_above(scope)}/password", {"password": "another-password"}), 204,
+        variant="target holds a higher grant"),
+    Row("POST", "/members/{member_id}/password", in_scope(ADMINS), lambda s, _r, scope: Call(
+        f"/members/{s.fresh_clerk(scope)}/password", {"password": "another-password"}), 204,
+        variant="target is a clerk"),
+    Row("PATCH", "/members/{member_id}", in_scope(ADMINS), lambda s, _r, scope: Call(
+        f"/members/{s.fresh_clerk(scope)}", {"status": "suspended"}), variant="suspend, target is a clerk"),
+    Row("POST", "/members/{member_id}/unlock", in_scope(NOBODY), lambda s, _r, scope: Call(
+        f"/members/{s.fresh_member_above(scope)}/unlock"), 204, variant="target holds a higher grant"),
     Row("GET", "/members/{member_id}/roles", in_scope(GRID), lambda s, _r, scope: Call(
         f"/members/{s.owner(scope)}/roles")),
     Row("POST", "/members/{member_id}/roles", in_scope(ADMINS), lambda s, _r, scope: Call(

@@ -9,7 +9,8 @@ from tests.support.pages import csrf_token
 
 def production_app(database_url):
     """The app with production settings (a random secret) on the test database."""
-    return make_app(database_url, APP_ENV="production", SECRET_KEY=secrets.token_urlsafe(48))
+    return make_app(database_url, APP_ENV="production", SECRET_KEY=secrets.token_urlsafe(48),
+                    PUBLIC_BASE_URL="https://points.example.gov.cn")
 
 
 def cookie(response, name: str) -> str:

@@ -22,11 +22,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def production_env(database_url: str) -> dict[str, str]:
-    """The environment of a production server: a random 48-character secret and the database."""
+    """The environment of a production server: a random 48-character secret, the database and the
+    loopback address as the public one."""
     env = {key: value for key, value in os.environ.items()
-           if not key.startswith(("FLASK_", "RATELIMIT_", "TRUSTED_PROXIES"))}
+           if not key.startswith(("FLASK_", "RATELIMIT_", "TRUSTED_PROXIES", "TRUSTED_HOSTS"))}
     env.update(APP_ENV="production", SECRET_KEY=secrets.token_urlsafe(36), DATABASE_URL=database_url,
-               FLASK_APP="wsgi")
+               PUBLIC_BASE_URL="http://127.0.0.1/", FLASK_APP="wsgi")
     return env
 
 

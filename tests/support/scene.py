@@ -21,7 +21,7 @@ from werkzeug.datastructures import FileStorage
 from core.database import begin_writing, utcnow
 from core.extensions import db
 from core.identity.activation import issue_activation_codes
-from core.identity.models import Member, OrgUnit, RoleGrant
+from core.identity.models import Member, OrgUnit, RoleGrant, Supermarket
 from points import events, ledger, services
 from points.leaderboards.honour import close_month, last_month
 from points.photos import store_photo
@@ -88,6 +88,18 @@ class Scene:
         """A new resident in the side's grid."""
         unit = db.session.get(OrgUnit, self.unit(scope, "grid_a", "grid_b"))
         return make_member("新居民", unit).id
+
+    def fresh_member_above(self, scope: str) -> int:
+        """A new resident of the side's grid who also holds an admin grant on the whole county:
+        only someone above the county (a global admin) may act on their account."""
+        unit = db.session.get(OrgUnit, self.unit(scope, "grid_a", "grid_b"))
+        return make_member("县管理员", unit, role="admin", on=db.session.get(OrgUnit, self.world.units["county"])).id
+
+    def fresh_clerk(self, scope: str) -> int:
+        """A new resident of the side's grid who is a clerk at the side's supermarket: only an admin
+        whose scope covers that supermarket may act on their account."""
+        unit = db.session.get(OrgUnit, self.unit(scope, "grid_a", "grid_b"))
+        return make_member("新店员", unit, role="clerk", on=db.session.get(Supermarket, self.shop(scope))).id
 
     def fresh_grant(self, scope: str) -> tuple[int, int]:
         """A new grid worker of the side's grid: answer (member id, grant id)."""
