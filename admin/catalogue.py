@@ -11,11 +11,11 @@ from flask_login import login_required
 
 from admin.forms import ReceiveRewardForm, SupermarketForm
 from admin.labels import STOCK_MOVEMENT_NAMES
-from admin.views import PAGE_SIZE, bp, page_count, page_number, reaches, require_reach, show_refusal
+from admin.views import PAGE_SIZE, bp, page_count, page_number, require_reach, show_refusal
 from core.errors import AppError
 from core.form_tokens import once_per_form
 from core.identity import services as identity
-from core.identity.access import require
+from core.identity.access import can_somewhere, require
 from core.identity.auth import current_member
 from core.identity.services import get_supermarket
 from rewards import overview, services
@@ -32,7 +32,7 @@ def supermarkets():
     actor = current_member()
     require_reach(actor, "stock.receive")
     return render_template("admin/supermarkets.html", shops=overview.list_staffed_supermarkets(actor),
-                           may_manage=reaches(actor, "supermarket.manage"))
+                           may_manage=can_somewhere(actor, "supermarket.manage"))
 
 
 def _supermarket_form(actor, **kwargs) -> SupermarketForm:

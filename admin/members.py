@@ -160,6 +160,7 @@ def member_password(member_id: int):
 
 @bp.post("/members/<int:member_id>/unlock")
 @login_required
+@once_per_form
 def member_unlock(member_id: int):
     """Lift the lock that failed sign-ins put on a member's phone number (audited)."""
     actor = current_member()

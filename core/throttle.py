@@ -37,7 +37,7 @@ from flask import Flask, current_app
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from core.database import begin_writing, deferred_reads, utcnow
+from core.database import begin_writing, utcnow
 from core.extensions import db
 
 REDIS_SCHEMES = ("redis://", "rediss://", "redis+unix://")
@@ -93,7 +93,7 @@ class DatabaseStore:
     table = ThrottleEntry.__table__
 
     def wait(self, key: str) -> int:
-        with deferred_reads(), Session(db.engine) as session:
+        with Session(db.engine) as session:
             locked_until = session.scalar(sa.select(self.table.c.locked_until).where(self.table.c.key == key))
         now = utcnow()
         return _seconds(locked_until - now) if locked_until is not None and locked_until > now else 0

@@ -455,7 +455,9 @@ def sign_in_lock(member: Member) -> int:
 def unlock_sign_in(actor: Member, member: Member) -> None:
     """Lift the lock failed sign-ins put on a member's phone number (someone who outranks them)."""
     require(actor, "member.manage", member)
-    record_audit(actor, "member.unlock", member, before={"locked_for_seconds": sign_in_lock(member)})
+    locked_for = sign_in_lock(member)
+    begin_writing(db.session)
+    record_audit(actor, "member.unlock", member, before={"locked_for_seconds": locked_for})
     _commit()  # audited first; the store then changes in its own transaction (SQLite: one writer)
     sign_in_throttle().clear(member.phone)
 

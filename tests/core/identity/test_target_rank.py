@@ -113,7 +113,7 @@ def test_the_api_refuses_the_takeover_and_says_why(client, world, app):
     response = client.post(f"/api/v1/members/{member_id}/password", json={"password": NEW_PASSWORD},
                            headers=world.headers["organiser"])
     assert response.status_code == 403 and response.get_json()["code"] == "forbidden"
-    assert "同级或高于你" in response.get_json()["message"]  # "holds a role at or above yours"
+    assert "同级或高于您" in response.get_json()["message"]  # "holds a role at or above yours"
     signed = client.post("/api/v1/auth/tokens", json={"phone": phone, "password": NEW_PASSWORD})
     assert signed.status_code == 401
     assert client.post("/api/v1/auth/tokens", json={"phone": phone, "password": PASSWORD}).status_code == 201
