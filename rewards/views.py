@@ -25,6 +25,7 @@ from core.qr.render import render_svg
 from points.ledger import balance_of
 from rewards import overview, services, vouchers
 from rewards import stock as stock_service
+from rewards.vouchers import code_arguments
 from rewards.forms import CorrectStockForm, FulfilForm, ReceiveStockForm, ScanForm
 from rewards.overview import list_staffed_supermarkets
 
@@ -103,15 +104,6 @@ def _require_counter_staff(actor) -> None:
     """Refuse the counter's pages to everyone but clerks and admins."""
     if not is_counter_staff(actor):
         raise AppError(403)
-
-
-def code_arguments(code: str) -> dict:
-    """Tell a typed short code from a scanned code's text (a URL or a bare token)."""
-    text = (code or "").strip()
-    short = text.replace(" ", "").replace("-", "").upper()
-    if "/" not in text and len(short) <= 12:
-        return {"short_code": short}
-    return {"payload": text}
 
 
 def refusal(error: AppError) -> dict:
