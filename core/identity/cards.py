@@ -104,6 +104,16 @@ def live_card(member_id: int) -> MemberCard | None:
         MemberCard.member_id == member_id, MemberCard.revoked_at.is_(None)))
 
 
+def read_card(actor: Member, member: Member) -> MemberCard:
+    """The member's live card (the member, or an organiser in scope), or 404 when none is issued."""
+    _require_self_or_manager(actor, member)
+    card = live_card(member.id)
+    if card is None:
+        raise AppError(404, message=_l("No card has been issued to this member."),
+                       errors={"member_id": ["no card issued"]})
+    return card
+
+
 def card_url(card: MemberCard, base_url: str) -> str:
     """The exact text of the card's QR code."""
     return code_url(base_url, CARD_ROUTE_LETTER,
