@@ -104,8 +104,16 @@
     stop();
     say("found");
     input.value = text;
-    form.submit();
+    // A page that checks codes itself (the offline counter) takes them as an event; it sends
+    // "restart" to scan the next one. Elsewhere the form goes to the server.
+    if (root.hasAttribute("data-local")) root.dispatchEvent(new CustomEvent("code", { detail: text }));
+    else form.submit();
   }
+
+  root.addEventListener("restart", function () {
+    finished = false;
+    start();
+  });
 
   function later() {
     timer = window.setTimeout(scanFrame, SCAN_EVERY_MS);
