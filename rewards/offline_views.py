@@ -15,8 +15,9 @@ from core.identity.auth import current_member
 from rewards.views import _chosen_supermarket, _require_counter_staff, bp
 
 #: Static files the installed counter keeps (besides its page, manifest and icons).
-STATIC_ASSETS = ("css/app.css", "favicon.svg", "js/forms.js", "vendor/qr-scanner/qr-scanner.umd.min.js",
-                 "vendor/qr-scanner/qr-scanner-worker.js", "vendor/noble-ed25519/index.js")
+STATIC_ASSETS = ("css/app.css", "favicon.svg", "js/forms.js", "vendor/noble-ed25519/index.js")
+#: qr-scanner's decoder (the script its worker runs), wrapped to run on the page's own thread.
+QR_DECODER = "vendor/qr-scanner/qr-scanner-worker.js"
 REWARDS_ASSETS = ("scanner.js", "offline-queue.js", "offline-counter.js", "icons/counter-192.png",
                   "icons/counter-512.png")
 #: Minutes between refreshes of the bundle while the counter has signal.
@@ -25,7 +26,8 @@ BUNDLE_REFRESH_MINUTES = 3
 
 def cached_urls() -> list[str]:
     """Every URL the installed counter keeps, its own page first."""
-    return ([url_for("rewards_pages.offline_counter"), url_for("rewards_pages.counter_manifest")]
+    return ([url_for("rewards_pages.offline_counter"), url_for("rewards_pages.counter_manifest"),
+             url_for("rewards_pages.counter_qr_decoder")]
             + [url_for("static", filename=name) for name in STATIC_ASSETS]
             + [url_for("rewards_pages.static", filename=name) for name in REWARDS_ASSETS])
 
@@ -35,7 +37,7 @@ def _assets_version(root: str) -> str:
     """A digest of the cached files and templates: a new version makes installed counters update."""
     digest = hashlib.sha256()
     base = Path(root)
-    for path in [base / "core/static" / name for name in STATIC_ASSETS] + \
+    for path in [base / "core/static" / name for name in (*STATIC_ASSETS, QR_DECODER)] + \
             [base / "rewards/static" / name for name in REWARDS_ASSETS] + \
             [base / "rewards/templates/rewards" / name for name in ("offline.html", "counter-sw.js")]:
         digest.update(path.read_bytes())
@@ -69,6 +71,28 @@ def counter_manifest():
     response = current_app.response_class(current_app.json.dumps(manifest), mimetype="application/manifest+json")
     response.headers["Cache-Control"] = "no-cache"
     return response
+
+
+@lru_cache(maxsize=1)
+def _wrapped_decoder(path: str) -> str:
+    source = Path(path).read_text(encoding="utf-8")
+    # The worker's code talks to ``self``: here a local object, so its names stay out of the page's.
+    return ("// qr-scanner's decoder (the script its worker runs, unchanged) on the page's own thread.\n"
+            "var PinganQrDecoder = (function () {\n\"use strict\";\n"
+            "var answer = null;\nvar self = { postMessage: function (message) { answer = message; }, "
+            "close: function () {} };\n"
+            + source +
+            "\nself.onmessage({ data: { id: -1, type: \"inversionMode\", data: \"both\" } });\n"
+            "return { decode: function (image) { answer = null; "
+            "self.onmessage({ data: { id: 0, type: \"decode\", data: image } }); "
+            "return answer && answer.data || null; } };\n})();\n")
+
+
+@bp.get("/counter/qr-decoder.js")
+def counter_qr_decoder():
+    """The QR decoder of the offline counter: qr-scanner's worker code, run on the page's thread."""
+    script = _wrapped_decoder(str(Path(current_app.root_path) / "core/static" / QR_DECODER))
+    return Response(script, mimetype="text/javascript", headers={"Cache-Control": "no-cache"})
 
 
 @bp.get("/counter/sw.js")
