@@ -8,11 +8,13 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import login_required
 
-from admin.forms import GrantRoleForm, MemberForm, NewMemberForm, ResetPasswordForm, RevokeRoleForm, StatusForm
+from admin.forms import (
+    GrantRoleForm, MemberForm, NewMemberForm, PinForm, ResetPasswordForm, RevokeRoleForm, StatusForm,
+)
 from admin.views import PAGE_SIZE, bp, page_count, page_number, require_reach, show_refusal
 from core.errors import AppError
 from core.form_tokens import once_per_form
-from core.identity import services
+from core.identity import cards, services
 from core.identity.access import can_somewhere, require, scope_units
 from core.identity.auth import current_member
 from core.identity.views import ROLE_NAMES
@@ -87,7 +89,8 @@ def _member_page(actor, member, status: int = 200, **forms):
         password=forms.get("password") or ResetPasswordForm(formdata=None),
         revoke=RevokeRoleForm(formdata=None), grants=services.list_grants(actor, member),
         balance=balance_of(member.id), locked_minutes=-(-services.sign_in_lock(member) // 60),
-        may_grant=can_somewhere(actor, "role.manage")), status
+        may_grant=can_somewhere(actor, "role.manage"), card=cards.live_card(member.id),
+        pin_set=cards.has_pin(member.id), pin=forms.get("pin") or PinForm(formdata=None)), status
 
 
 def _managed_member(actor, member_id: int):
