@@ -126,12 +126,12 @@ def issue_card(actor: Member, member: Member) -> MemberCard:
     if not member.is_active:
         raise AppError(409, "invalid_state", _l("This member is suspended."))
     begin_writing(db.session)
-    card = _issue_card(actor, member)
+    card = add_card(actor, member)
     db.session.commit()
     return card
 
 
-def _issue_card(actor: Member | None, member: Member) -> MemberCard:
+def add_card(actor: Member | None, member: Member) -> MemberCard:
     """Revoke the member's card and add a new one, in the caller's writing transaction; audited."""
     now = utcnow()
     old = db.session.scalar(sa.select(MemberCard).where(
@@ -166,7 +166,7 @@ def issue_missing_cards(actor: Member, members: list[Member]) -> int:
         return 0
     begin_writing(db.session)
     for member in wanting:
-        _issue_card(actor, member)
+        add_card(actor, member)
     db.session.commit()
     return len(wanting)
 
