@@ -6,7 +6,7 @@ code), and the catalogue. Offline, it verifies a resident's code itself, hands t
 and queues the scan with a ``scan_id`` (a UUID it draws) and ``scanned_at``.
 
 When signal returns the device sends its scans (``record_offline_fulfilments``); each scan is
-settled once, in its own transaction, and its result kept in ``offline_fulfilment``:
+settled once, in chunks of 50 to a transaction, and its result kept in ``offline_fulfilment``:
 
 - the same ``scan_id`` again answers the kept result and writes nothing;
 - the first scan of a voucher fulfils it (``fulfilled_at`` is when the goods were handed over,
@@ -45,10 +45,12 @@ from core.qr.keys import public_keys
 from points import ledger
 from rewards import services
 from rewards.models import OfflineFulfilment, Stock, Voucher, VoucherItem
-from rewards.stock import move_stock
-from rewards.vouchers import code_arguments, lock_voucher, voucher_from_code
+from rewards.stock import lock_stock, move_stock
+from rewards.vouchers import VOUCHER_STATE, code_arguments, voucher_from_code
 
 MAX_BATCH = 500
+#: Scans settled in one transaction: few commits for a large batch, locks held briefly.
+CHUNK = 50
 #: How old a scan may be when it arrives.
 MAX_AGE = timedelta(days=7)
 #: How far ahead of the server's clock a device's clock may run before its scans count as "in the future".
@@ -96,14 +98,15 @@ def record_offline_fulfilments(actor: Member, supermarket_id: int, fulfilments: 
     if len(fulfilments) > MAX_BATCH:
         raise AppError(422, errors={"fulfilments": [f"at most {MAX_BATCH} in one request"]})
     settled = _kept_results(supermarket.id, {scan["scan_id"] for scan in fulfilments})
-    db.session.rollback()  # each scan is its own transaction from here on
-    results = []
-    for scan in fulfilments:
-        scan_id = scan["scan_id"]
-        if scan_id not in settled:
-            settled[scan_id] = _settle(actor, supermarket, scan, now)
-        results.append({"scan_id": scan_id, **settled[scan_id]})
-    return results
+    db.session.rollback()  # the chunks below are transactions of their own
+    waiting: dict[str, dict] = {}
+    for scan in fulfilments:  # each scan once, as first sent
+        if scan["scan_id"] not in settled:
+            waiting.setdefault(scan["scan_id"], scan)
+    waiting = list(waiting.values())
+    for start in range(0, len(waiting), CHUNK):
+        settled.update(_settle_chunk(actor, supermarket, waiting[start:start + CHUNK], now))
+    return [{"scan_id": scan["scan_id"], **settled[scan["scan_id"]]} for scan in fulfilments]
 
 
 def _kept_results(supermarket_id: int, scan_ids) -> dict[str, dict]:
@@ -133,29 +136,47 @@ def _refusal(scan: dict, supermarket: Supermarket, now: datetime) -> tuple[Vouch
     return voucher, None
 
 
-def _settle(actor: Member, supermarket: Supermarket, scan: dict, now: datetime) -> dict:
-    """Settle one scan in its own transaction and keep its result (a concurrent copy answers the same)."""
-    voucher, reason = _refusal(scan, supermarket, now)
+def _settle_chunk(actor: Member, supermarket: Supermarket, scans: list[dict], now: datetime) -> dict[str, dict]:
+    """Settle some scans in one transaction and keep their results; answer them by scan id.
+
+    Every stock row and balance the chunk's vouchers touch is locked first, in the package's
+    order (stock rows by reward, then balances by member, then each voucher), so a chunk never
+    deadlocks with another chunk or a counter's online work, and the same scans sent by another
+    device wait here until this chunk has settled them, then answer what it kept.
+    """
+    checked = [(scan, *_refusal(scan, supermarket, now)) for scan in scans]
+    accepted = {voucher.id: voucher for _scan, voucher, reason in checked if reason is None}
     begin_writing(db.session)
-    if reason is not None:
-        result = "rejected"
-    else:
-        stock = lock_voucher(voucher)
-        kept = _kept_results(supermarket.id, {scan["scan_id"]})
-        if kept:  # the same scan, settled by another request while we waited for the voucher
-            db.session.rollback()
-            return kept[scan["scan_id"]]
-        result, reason = _judge(actor, voucher, stock, scan)
-    row = OfflineFulfilment(supermarket_id=supermarket.id, scan_id=scan["scan_id"],
-                            voucher_id=voucher.id if voucher is not None else None, clerk_id=actor.id,
-                            scanned_at=scan["scanned_at"], received_at=now, result=result, reason=reason)
-    try:
-        db.session.add(row)
-        db.session.commit()
-    except IntegrityError:  # the same scan, sent by another device at the same moment: theirs stands
-        db.session.rollback()
-        return _kept_results(supermarket.id, {scan["scan_id"]})[scan["scan_id"]]
-    return {"result": result, "reason": reason}
+    stock = lock_stock(supermarket.id, {item.reward_id for voucher in accepted.values() for item in voucher.items})
+    if accepted:
+        ledger.lock_balances(*{voucher.member_id for voucher in accepted.values()})
+    kept = _kept_results(supermarket.id, {scan["scan_id"] for scan in scans})
+    results = {}
+    for scan, voucher, reason in checked:
+        scan_id = scan["scan_id"]
+        if scan_id in kept:  # settled by another request while we waited for the locks
+            results[scan_id] = kept[scan_id]
+            continue
+        try:
+            with db.session.begin_nested():
+                if reason is None:
+                    db.session.refresh(voucher, VOUCHER_STATE, with_for_update=True)
+                    result, reason = _judge(actor, voucher, stock, scan)
+                else:
+                    result = "rejected"
+                db.session.add(OfflineFulfilment(
+                    supermarket_id=supermarket.id, scan_id=scan_id, voucher_id=voucher.id if voucher else None,
+                    clerk_id=actor.id, scanned_at=scan["scanned_at"], received_at=now, result=result,
+                    reason=reason))
+                db.session.flush()
+        except IntegrityError:  # a rejected scan kept by another device at the same moment: theirs stands
+            results[scan_id] = None
+            continue
+        results[scan_id] = {"result": result, "reason": reason}
+    db.session.commit()
+    raced = [scan_id for scan_id, result in results.items() if result is None]
+    results.update(_kept_results(supermarket.id, raced))
+    return results
 
 
 def _judge(actor: Member, voucher: Voucher, stock: dict[int, Stock], scan: dict) -> tuple[str, str | None]:
