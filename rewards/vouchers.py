@@ -18,13 +18,12 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy.exc import IntegrityError
 
 from core.api import paginate
 from core.audit import record_audit
 from core.clock import bounds_of
 from core.codes import CODE_ALPHABET, CODE_LENGTH, new_code, normalise_code
-from core.database import begin_writing, utcnow
+from core.database import begin_writing, insert_unique, utcnow
 from core.errors import AppError
 from core.extensions import db
 from core.identity.access import can, can_somewhere
@@ -285,17 +284,12 @@ def _ttl() -> timedelta:
 
 
 def _insert_with_short_code(voucher: Voucher) -> None:
-    """Insert the voucher with a short code no other voucher has (retrying on a collision)."""
-    for _attempt in range(SHORT_CODE_ATTEMPTS):
-        voucher.short_code = new_short_code()  # a collision is refused by the unique index: try again
-        try:
-            with db.session.begin_nested():
-                db.session.add(voucher)
-                db.session.flush()
-            return
-        except IntegrityError:
-            continue
-    raise RuntimeError("no free short code after several attempts")
+    """Insert the voucher with a short code no other voucher has (drawing again on a collision)."""
+    def drawn() -> Voucher:
+        voucher.short_code = new_short_code()
+        return voucher
+
+    insert_unique(db.session, drawn, SHORT_CODE_ATTEMPTS)
 
 
 # --- at the counter ----------------------------------------------------------------------------

@@ -27,10 +27,9 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 from limits import parse as parse_limit
-from sqlalchemy.exc import IntegrityError
 
 from core.audit import record_audit
-from core.database import begin_writing, utcnow
+from core.database import begin_writing, insert_unique, utcnow
 from core.errors import AppError
 from core.extensions import db
 from core.identity.access import require
@@ -81,6 +80,14 @@ def typed_digits(text: str) -> str | None:
 
 
 _FULL_WIDTH = str.maketrans("０１２３４５６７８９", "0123456789")
+
+
+def _verified(text: str, kind: PayloadKind, field: str) -> dict[str, int]:
+    """A signed code's fields, or ``invalid_code`` naming the request's field."""
+    try:
+        return verify_payload(text, kind)
+    except InvalidCode as error:
+        raise InvalidCode(error.reason, field) from None
 
 
 def group_digits(number: str, size: int = 4) -> str:
@@ -138,18 +145,9 @@ def add_card(actor: Member | None, member: Member) -> MemberCard:
         MemberCard.member_id == member.id, MemberCard.revoked_at.is_(None)).with_for_update())
     if old is not None:
         old.revoked_at, old.revoked_by_id = now, actor.id if actor else None
-    for _attempt in range(NUMBER_ATTEMPTS):
-        card = MemberCard(member_id=member.id, number=new_card_number(), issued_at=now,
-                          issued_by_id=actor.id if actor else None)
-        try:
-            with db.session.begin_nested():
-                db.session.add(card)
-                db.session.flush()
-            break
-        except IntegrityError:  # the number is taken: draw another
-            continue
-    else:
-        raise RuntimeError("no free card number after several attempts")
+    card = insert_unique(db.session, lambda: MemberCard(
+        member_id=member.id, number=new_card_number(), issued_at=now, issued_by_id=actor.id if actor else None),
+        NUMBER_ATTEMPTS)
     record_audit(actor, "member.card_issue", member, before={"card_number": old.number} if old else None,
                  after={"card_number": card.number})
     return card
@@ -179,10 +177,7 @@ def card_from_code(text: str) -> MemberCard:
             raise InvalidCode("malformed", "card")
         card = db.session.scalar(sa.select(MemberCard).where(MemberCard.number == digits))
     else:
-        try:
-            fields = verify_payload(text, MEMBER_CARD)
-        except InvalidCode as error:
-            raise InvalidCode(error.reason, "card") from None
+        fields = _verified(text, MEMBER_CARD, "card")
         card = db.session.get(MemberCard, fields["card_id"])
         if card is not None and card.member_id != fields["member_id"]:
             raise InvalidCode("mismatch", "card")
@@ -295,21 +290,16 @@ def issue_pay_code(member: Member, now: datetime | None = None) -> tuple[PayCode
     begin_writing(db.session)
     db.session.execute(sa.delete(PayCode).where(PayCode.member_id == member.id, PayCode.used_at.is_(None),
                                                 PayCode.expires_at < now - PAY_CODE_KEEP))
-    for _attempt in range(NUMBER_ATTEMPTS):
-        digits = "".join(secrets.choice("0123456789") for _ in range(PAY_CODE_DIGITS))
-        code = PayCode(member_id=member.id, digits_hash=_digits_hash(digits), created_at=now,
+    drawn = []
+
+    def draw() -> PayCode:
+        drawn.append("".join(secrets.choice("0123456789") for _ in range(PAY_CODE_DIGITS)))
+        return PayCode(member_id=member.id, digits_hash=_digits_hash(drawn[-1]), created_at=now,
                        expires_at=(now + PAY_CODE_TTL).replace(microsecond=0))
-        try:
-            with db.session.begin_nested():
-                db.session.add(code)
-                db.session.flush()
-            break
-        except IntegrityError:
-            continue
-    else:
-        raise RuntimeError("no free pay code after several attempts")
+
+    code = insert_unique(db.session, draw, NUMBER_ATTEMPTS)
     db.session.commit()
-    return code, digits
+    return code, drawn[-1]
 
 
 def pay_code_from_code(text: str, now: datetime | None = None) -> PayCode:
@@ -320,10 +310,7 @@ def pay_code_from_code(text: str, now: datetime | None = None) -> PayCode:
             raise InvalidCode("malformed", "pay_code")
         code = db.session.scalar(sa.select(PayCode).where(PayCode.digits_hash == _digits_hash(digits)))
     else:
-        try:
-            fields = verify_payload(text, PAY_CODE)
-        except InvalidCode as error:
-            raise InvalidCode(error.reason, "pay_code") from None
+        fields = _verified(text, PAY_CODE, "pay_code")
         code = db.session.get(PayCode, fields["pay_code_id"])
         if code is not None and (code.member_id, int(code.expires_at.timestamp())) != (
                 fields["member_id"], fields["expires"]):

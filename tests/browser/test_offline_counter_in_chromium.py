@@ -10,7 +10,7 @@ from core.identity.models import Member
 from points.ledger import balance_of
 from rewards.models import Voucher
 from tests.browser.camera import launch_with_camera, write_qr_video
-from tests.browser.conftest import CHROMIUM_ARGS, CHROMIUM_PATH, serve
+from tests.browser.conftest import CHROMIUM_ARGS, CHROMIUM_PATH, serve, sign_in
 from tests.factories import PASSWORD
 from tests.rewards.test_pages import build_shop_world, reserve
 
@@ -36,14 +36,6 @@ crypto.subtle.importKey = (format, key, algorithm, ...rest) =>
 """
 
 
-def sign_in_as_clerk(page, base, phone):
-    page.goto(base + "/login")
-    page.get_by_label("手机号").fill(phone)
-    page.get_by_label("密码").fill(PASSWORD)
-    page.get_by_role("button", name="登录").click()
-    page.wait_for_url(lambda url: "/login" not in url)
-
-
 def test_the_installed_counter_fulfils_a_voucher_offline_and_syncs_it_when_signal_returns(
         browser, tmp_path, sqlite_template):
     video = tmp_path / "voucher.y4m"
@@ -67,7 +59,7 @@ def test_the_installed_counter_fulfils_a_voucher_offline_and_syncs_it_when_signa
             page.set_default_timeout(15_000)
             errors = []
             page.on("console", lambda message: message.type == "error" and errors.append(message.text))
-            sign_in_as_clerk(page, base, world.phones["clerk"])
+            sign_in(page, base, world.phones["clerk"], PASSWORD)
 
             # Install: the service worker takes the page and keeps every file; the bundle is kept.
             page.goto(base + "/counter/offline")
@@ -106,7 +98,7 @@ def test_the_installed_counter_fulfils_a_voucher_offline_and_syncs_it_when_signa
             other.add_init_script(NO_WEBCRYPTO_ED25519)
             second = other.new_page()
             second.set_default_timeout(15_000)
-            sign_in_as_clerk(second, base, world.phones["clerk"])
+            sign_in(second, base, world.phones["clerk"], PASSWORD)
             second.goto(base + "/counter/offline")
             second.wait_for_selector("#counter[data-bundle-at]", state="attached")
             second.locator("#code").fill(second_payload)
@@ -153,7 +145,7 @@ def test_a_card_sale_with_pin_through_the_basket_page(browser, tmp_path, sqlite_
             page.set_default_timeout(10_000)
             errors = []
             page.on("console", lambda message: message.type == "error" and errors.append(message.text))
-            sign_in_as_clerk(page, base, world.phones["clerk"])
+            sign_in(page, base, world.phones["clerk"], PASSWORD)
             page.goto(base + "/counter/sell")
             page.locator(f"#quantity-{world.rewards['soap']}").fill("3")
             page.get_by_label("会员卡号或付款码数字").fill(world.card)

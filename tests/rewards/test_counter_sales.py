@@ -159,6 +159,18 @@ def test_card_numbers_carry_a_luhn_check_digit_so_a_typo_is_caught():
     assert cards.luhn_digit("7992739871") == "3"  # the textbook example
 
 
+def test_a_card_number_already_taken_is_drawn_again(app, stocked, monkeypatch):
+    with app.app_context():
+        taken = issue_card_with_pin(stocked).number
+        fresh = iter([taken, taken, "123456789015"])
+        monkeypatch.setattr(cards, "new_card_number", lambda: next(fresh))
+        card = cards.issue_card(person(stocked, "organiser"), person(stocked, "villager"))
+        assert card.number == "123456789015" and cards.is_card_number(card.number)
+        monkeypatch.setattr(cards, "new_card_number", lambda: taken)
+        with pytest.raises(RuntimeError):
+            cards.issue_card(person(stocked, "organiser"), person(stocked, "neighbour"))
+
+
 def test_a_pay_code_works_once_within_a_minute(app, stocked):
     client = app.test_client()
     issued = client.get("/api/v1/me/pay-code", headers=stocked.headers["resident"])
