@@ -96,7 +96,7 @@ def member_cards():
 @login_required
 @once_per_form
 def issue_grid_cards(org_unit_id: int):
-    """Issue cards to every active member of a grid who has none."""
+    """Issue cards to every active member of a grid who has none (and whom the actor manages)."""
     actor = current_member()
     unit = services.get_org_unit(org_unit_id)
     require(actor, "member.manage", unit)

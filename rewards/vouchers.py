@@ -136,7 +136,7 @@ def _refuse_unless_open(voucher: Voucher, now: datetime) -> None:
                        {"status": [voucher.status]})
 
 
-def lock_voucher(voucher: Voucher) -> dict[int, Stock]:
+def _lock_voucher(voucher: Voucher) -> dict[int, Stock]:
     """Lock, in the package's order, the voucher's stock rows, its member's balance and itself.
 
     The voucher's state is read again under its lock (its lines never change); answers the
@@ -326,7 +326,7 @@ def fulfil_voucher(clerk: Member, voucher_id: int, payload: str | None = None,
     _require_counter(clerk, voucher)
     _refuse_unless_open(voucher, now)  # fulfilled is final: no need to wait for a lock to say so
     begin_writing(db.session)
-    stock = lock_voucher(voucher)
+    stock = _lock_voucher(voucher)
     _refuse_unless_open(voucher, now)
     ledger.spend(voucher.member_id, voucher.points, reference=f"voucher:{voucher.id}", actor_id=clerk.id)
     for item in voucher.items:
@@ -347,7 +347,7 @@ def cancel_voucher(actor: Member, voucher_id: int) -> Voucher:
     if voucher.member_id != actor.id:
         _require_counter(actor, voucher)
     begin_writing(db.session)
-    stock = lock_voucher(voucher)
+    stock = _lock_voucher(voucher)
     if voucher.status == "fulfilled":
         _refuse_unless_open(voucher, utcnow())
     if voucher.status != "reserved":
@@ -366,7 +366,7 @@ def _expire_one(voucher_id: int, now: datetime) -> bool:
         db.session.rollback()
         return False
     begin_writing(db.session)
-    stock = lock_voucher(voucher)
+    stock = _lock_voucher(voucher)
     if not is_due(voucher, now):
         db.session.rollback()
         return False

@@ -24,7 +24,7 @@ from core.config import public_base_url
 from core.errors import AppError
 from core.extensions import db
 from core.fonts import cjk_font_path
-from core.identity.access import require
+from core.identity.access import can, require
 from core.identity.cards import card_url, group_digits
 from core.identity.models import Member, MemberCard, OrgUnit
 from core.identity.services import get_org_unit
@@ -71,7 +71,10 @@ def cards_to_print(actor: Member, org_unit_id: int | None = None,
     base = public_base_url()
     printed = []
     for member, card in rows:
-        require(actor, "member.manage", member)
+        if org_unit_id is None:
+            require(actor, "member.manage", member)  # each member asked for by name
+        elif not can(actor, "member.manage", member):
+            continue  # in the unit, but above the actor: someone above prints theirs
         printed.append(PrintedCard(member.name, member.org_unit.name if member.org_unit else "",
                                    card.number, card_url(card, base)))
     return printed

@@ -32,7 +32,7 @@ from core.audit import record_audit
 from core.database import begin_writing, insert_unique, utcnow
 from core.errors import AppError
 from core.extensions import db
-from core.identity.access import require
+from core.identity.access import can, require
 from core.identity.models import Member, MemberCard, MemberPin, PayCode
 from core.identity.passwords import HASHER, verify_password
 from core.qr.signing import InvalidCode, PayloadKind, code_url, sign_payload, verify_payload
@@ -154,9 +154,9 @@ def add_card(actor: Member | None, member: Member) -> MemberCard:
 
 
 def issue_missing_cards(actor: Member, members: list[Member]) -> int:
-    """Issue cards, in one transaction, to those of ``members`` who have none; answer how many."""
-    for member in members:
-        require(actor, "member.manage", member)
+    """Issue cards, in one transaction, to those of ``members`` who have none and whom the actor
+    manages (staff above the actor are left to someone above them); answer how many."""
+    members = [member for member in members if can(actor, "member.manage", member)]
     have = set(db.session.scalars(sa.select(MemberCard.member_id).where(
         MemberCard.member_id.in_([member.id for member in members]), MemberCard.revoked_at.is_(None))))
     wanting = [member for member in members if member.id not in have and member.is_active]

@@ -15,7 +15,7 @@ from core.audit import AuditEntry
 from core.database import utcnow
 from core.extensions import db
 from core.identity import cards
-from core.identity.models import MemberCard, OrgUnit
+from core.identity.models import MemberCard, OrgUnit, Supermarket
 from rewards import offline, vouchers
 from tests.factories import make_member
 from tests.rewards.conftest import give_points, person, stocked  # noqa: F401 - the fixture
@@ -60,6 +60,8 @@ def test_a_grids_cards_are_issued_together_and_print_ten_to_an_a4_page(app, worl
         unit = db.session.get(OrgUnit, grid_a)
         for index in range(10):
             make_member(f"居民{index:02d}", unit)
+        # a clerk who lives in the grid: above the organiser (the target rule), so left to an admin
+        clerk_id = make_member("网格店员", unit, role="clerk", on=db.session.get(Supermarket, world.shops["a"])).id
     organiser = signed_in(app, world, "organiser")
     html = organiser.get("/admin/cards").get_data(as_text=True)
     assert f'data-grid="{grid_a}"' in html
@@ -68,6 +70,7 @@ def test_a_grids_cards_are_issued_together_and_print_ten_to_an_a4_page(app, worl
     with app.app_context():
         numbers = {number for (number,) in db.session.execute(sa.select(MemberCard.number))}
         assert len(numbers) == 13  # the grid's 10 new residents, the resident, the villager, its grid worker
+        assert cards.live_card(clerk_id) is None
     sheet = organiser.get(f"/api/v1/members/cards.pdf?org_unit_id={grid_a}")
     assert sheet.status_code == 200 and sheet.mimetype == "application/pdf"
     reader = PdfReader(io.BytesIO(sheet.data))
