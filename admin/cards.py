@@ -9,15 +9,17 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import login_required
 
-from admin.forms import PinForm, ResolveConflictForm
+from admin.forms import ResolveConflictForm
 from admin.members import _member_page
 from admin.views import bp, page_count, page_number, require_reach
 from core.errors import AppError
 from core.extensions import db
 from core.form_tokens import once_per_form
 from core.identity import cards, services
+from core.identity.card_sheet import MAX_CARDS, card_sheet_response, cards_to_print
 from core.identity.access import require
 from core.identity.auth import current_member
+from core.identity.forms import PinForm
 from core.identity.models import Member, MemberCard, OrgUnit
 from rewards import offline
 
@@ -105,6 +107,30 @@ def issue_grid_cards(org_unit_id: int):
     issued = cards.issue_missing_cards(actor, members)
     flash(_("%(count)d cards issued in %(unit)s.", count=issued, unit=unit.name))
     return redirect(url_for("admin.member_cards"), 303)
+
+
+@bp.get("/cards/print")
+@login_required
+def print_member_cards():
+    """The cards of the members ticked on the members list, 10 to an A4 page (a PDF); back to the list
+    saying why when there is nothing to print."""
+    actor = current_member()
+    require_reach(actor, "member.manage")
+    member_ids = request.args.getlist("member_id", type=int)[:MAX_CARDS]
+    if not member_ids:
+        return _back_to_members(_("Tick the members whose cards to print."))
+    try:
+        printed = cards_to_print(actor, member_ids=member_ids)
+    except AppError as error:
+        return _back_to_members(str(error.message))
+    if not printed:
+        return _back_to_members(_("None of the ticked members has a card yet: issue them first."))
+    return card_sheet_response(printed)
+
+
+def _back_to_members(message: str):
+    flash(message, "error")
+    return redirect(url_for("admin.members"), 303)
 
 
 @bp.get("/offline-conflicts")

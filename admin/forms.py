@@ -172,13 +172,6 @@ class OrgUnitForm(FlaskForm):
     parent = SelectField(_l("Under"), coerce=str)
 
 
-class PinForm(FlaskForm):
-    """A member's new 6-digit counter PIN, typed by the resident in front of the organiser."""
-
-    pin = PasswordField(_l("New PIN (6 digits)"), validators=[
-        DataRequired(), Regexp(r"^\d{6}$", message=_l("Six digits."))])
-
-
 class ResolveConflictForm(FlaskForm):
     """What was done about an offline conflict."""
 

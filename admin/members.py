@@ -8,15 +8,14 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import login_required
 
-from admin.forms import (
-    GrantRoleForm, MemberForm, NewMemberForm, PinForm, ResetPasswordForm, RevokeRoleForm, StatusForm,
-)
+from admin.forms import GrantRoleForm, MemberForm, NewMemberForm, ResetPasswordForm, RevokeRoleForm, StatusForm
 from admin.views import PAGE_SIZE, bp, page_count, page_number, require_reach, show_refusal
 from core.errors import AppError
 from core.form_tokens import once_per_form
 from core.identity import cards, services
 from core.identity.access import can_somewhere, require, scope_units
 from core.identity.auth import current_member
+from core.identity.forms import PinForm
 from core.identity.views import ROLE_NAMES
 from points.ledger import balance_of
 from rewards.overview import list_staffed_supermarkets

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import marshmallow as ma
-from flask import Response
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import fields, validate
@@ -11,7 +10,7 @@ from marshmallow import fields, validate
 from core.config import public_base_url
 from core.identity import cards
 from core.identity.auth import current_member
-from core.identity.card_sheet import MAX_CARDS, cards_to_print, render_card_sheet
+from core.identity.card_sheet import MAX_CARDS, card_sheet_response, cards_to_print
 from core.identity.services import get_member
 
 blp = Blueprint("cards", __name__, url_prefix="/api/v1",
@@ -87,8 +86,7 @@ class CardSheet(MethodView):
         """Printable cards, 10 to an A4 page: everyone with a card in ``org_unit_id``'s subtree, or the
         listed ``member_id``s (organisers and admins in scope)."""
         printed = cards_to_print(current_member(), query["org_unit_id"], query["member_id"])
-        return Response(render_card_sheet(printed), mimetype="application/pdf", headers={
-            "Content-Disposition": 'attachment; filename="member-cards.pdf"', "Cache-Control": "private, no-store"})
+        return card_sheet_response(printed)
 
 
 @blp.route("/me/pay-code")

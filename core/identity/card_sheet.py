@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import sqlalchemy as sa
+from flask import Response
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
@@ -115,7 +117,7 @@ def _draw_card(canvas: Canvas, card: PrintedCard, x: float, y: float) -> None:
     canvas.rect(x, y + CARD_HEIGHT - 9 * mm, CARD_WIDTH, 9 * mm, stroke=0, fill=1)
     canvas.setFillColorRGB(1, 1, 1)
     canvas.setFont(FONT_NAME, 11)
-    canvas.drawString(x + 4 * mm, y + CARD_HEIGHT - 6.3 * mm, "平安积分 · 会员卡")
+    canvas.drawString(x + 4 * mm, y + CARD_HEIGHT - 6.3 * mm, _("Ping'an Points · member card"))
     side = 34 * mm
     _draw_qr(canvas, card.url, x + CARD_WIDTH - side - 2 * mm, y + 3 * mm, side)
     canvas.setFillColorRGB(0.11, 0.14, 0.16)
@@ -127,7 +129,7 @@ def _draw_card(canvas: Canvas, card: PrintedCard, x: float, y: float) -> None:
     canvas.drawString(x + 4 * mm, y + 10 * mm, group_digits(card.number))
     canvas.setFont(FONT_NAME, 6.5)
     canvas.setFillColorRGB(0.36, 0.40, 0.44)
-    canvas.drawString(x + 4 * mm, y + 5 * mm, "凭卡和密码在平安超市兑换")
+    canvas.drawString(x + 4 * mm, y + 5 * mm, _("Redeem at a safety supermarket with this card and its PIN"))
 
 
 def render_card_sheet(cards: list[PrintedCard]) -> bytes:
@@ -135,7 +137,7 @@ def render_card_sheet(cards: list[PrintedCard]) -> bytes:
     _register_font(str(cjk_font_path()))
     output = io.BytesIO()
     canvas = Canvas(output, pagesize=A4, pageCompression=1)
-    canvas.setTitle("平安积分会员卡")
+    canvas.setTitle(_("Ping'an Points member cards"))
     width, height = A4
     left = (width - COLUMNS * CARD_WIDTH - (COLUMNS - 1) * GAP) / 2
     bottom = (height - ROWS * CARD_HEIGHT) / 2
@@ -146,3 +148,9 @@ def render_card_sheet(cards: list[PrintedCard]) -> bytes:
         canvas.showPage()
     canvas.save()
     return output.getvalue()
+
+
+def card_sheet_response(cards: list[PrintedCard]) -> Response:
+    """The cards' sheet as a PDF download, never kept by a cache."""
+    return Response(render_card_sheet(cards), mimetype="application/pdf", headers={
+        "Content-Disposition": 'attachment; filename="member-cards.pdf"', "Cache-Control": "private, no-store"})

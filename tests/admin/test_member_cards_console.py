@@ -15,7 +15,7 @@ from core.audit import AuditEntry
 from core.database import utcnow
 from core.extensions import db
 from core.identity import cards
-from core.identity.models import MemberCard, OrgUnit, Supermarket
+from core.identity.models import Member, MemberCard, OrgUnit, Supermarket
 from rewards import offline, vouchers
 from tests.factories import make_member
 from tests.rewards.conftest import give_points, person, stocked  # noqa: F401 - the fixture
@@ -103,3 +103,28 @@ def test_an_admin_settles_an_offline_conflict_in_the_console(app, stocked):
     assert "data-conflict" not in admin.get("/admin/offline-conflicts").get_data(as_text=True)
     assert "同一张券扫了两次" in admin.get("/admin/offline-conflicts?resolved=1").get_data(as_text=True)
     assert signed_in(app, stocked, "clerk").get("/admin/offline-conflicts").status_code == 403
+
+
+def test_the_ticked_members_cards_print_from_the_members_list_and_nothing_else(app, world):
+    with app.app_context():
+        unit = db.session.get(OrgUnit, world.units["grid_a"])
+        organiser = db.session.get(Member, world.people["organiser"])
+        carded = [make_member(f"持卡{index}", unit) for index in range(3)]
+        numbers = {member.id: cards.issue_card(organiser, member).number for member in carded}
+        cardless = make_member("无卡居民", unit).id
+        ticked = [carded[0].id, carded[2].id, cardless]
+        wanted = {numbers[carded[0].id], numbers[carded[2].id]}
+    browser = signed_in(app, world, "organiser")
+    listing = browser.get("/admin/members?q=持卡").get_data(as_text=True)
+    assert 'id="print-cards"' in listing and f'name="member_id" value="{ticked[0]}" form="print-cards"' in listing
+    sheet = browser.get("/admin/cards/print?" + "&".join(f"member_id={member_id}" for member_id in ticked))
+    assert sheet.status_code == 200 and sheet.mimetype == "application/pdf"
+    text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(sheet.data)).pages)
+    printed = {re.sub(r"\s", "", match) for match in re.findall(r"\d{4} \d{4} \d{4}", text)}
+    assert printed == wanted and "持卡1" not in text
+    for query, says in (("", "请勾选要打印会员卡的成员"), (f"member_id={cardless}", "都还没有会员卡"),
+                        (f"member_id={world.people['outsider']}", "")):
+        refused = browser.get(f"/admin/cards/print?{query}")
+        assert refused.status_code == 303 and refused.headers["Location"].endswith("/admin/members")
+        assert says in browser.get("/admin/members").get_data(as_text=True)
+    assert signed_in(app, world, "grid_worker").get(f"/admin/cards/print?member_id={ticked[0]}").status_code == 403
