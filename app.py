@@ -92,19 +92,21 @@ def register_blueprints(app: Flask) -> None:
     """Register every package's API blueprint under /api/v1 and its pages."""
     import admin.views
     import core.identity.api
+    import core.identity.card_api
     import core.identity.views
     import core.views
     import points.api
     import points.leaderboard_api
     import points.views
     import rewards.api
+    import rewards.counter_api
     import rewards.views
 
     api = app.extensions["api"]
     app.register_blueprint(core.views.bp)
     app.register_blueprint(core.identity.views.bp)
     for blueprint in (core.identity.api.blp, points.api.blp, points.leaderboard_api.blp,
-                      rewards.api.blp):
+                      rewards.api.blp, core.identity.card_api.blp, rewards.counter_api.blp):
         api.register_blueprint(blueprint)
     for blueprint in (points.views.bp, rewards.views.bp, admin.views.bp):
         app.register_blueprint(blueprint)

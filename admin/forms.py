@@ -170,3 +170,10 @@ class OrgUnitForm(FlaskForm):
     name = StringField(_l("Name"), validators=[DataRequired(message=_l("Enter a name.")), Length(max=100)])
     kind = SelectField(_l("Kind"), choices=[(kind, ORG_UNIT_KIND_NAMES[kind]) for kind in ORG_UNIT_KINDS])
     parent = SelectField(_l("Under"), coerce=str)
+
+
+class ResolveConflictForm(FlaskForm):
+    """What was done about an offline conflict."""
+
+    note = StringField(_l("What was done"), validators=[
+        DataRequired(message=_l("Say what was done about it.")), Length(max=1000)])

@@ -12,9 +12,10 @@ from admin.forms import GrantRoleForm, MemberForm, NewMemberForm, ResetPasswordF
 from admin.views import PAGE_SIZE, bp, page_count, page_number, require_reach, show_refusal
 from core.errors import AppError
 from core.form_tokens import once_per_form
-from core.identity import services
+from core.identity import cards, services
 from core.identity.access import can_somewhere, require, scope_units
 from core.identity.auth import current_member
+from core.identity.forms import PinForm
 from core.identity.views import ROLE_NAMES
 from points.ledger import balance_of
 from rewards.overview import list_staffed_supermarkets
@@ -87,7 +88,8 @@ def _member_page(actor, member, status: int = 200, **forms):
         password=forms.get("password") or ResetPasswordForm(formdata=None),
         revoke=RevokeRoleForm(formdata=None), grants=services.list_grants(actor, member),
         balance=balance_of(member.id), locked_minutes=-(-services.sign_in_lock(member) // 60),
-        may_grant=can_somewhere(actor, "role.manage")), status
+        may_grant=can_somewhere(actor, "role.manage"), card=cards.live_card(member.id),
+        pin_set=cards.has_pin(member.id), pin=forms.get("pin") or PinForm(formdata=None)), status
 
 
 def _managed_member(actor, member_id: int):

@@ -62,8 +62,10 @@ SECTIONS = (
     ("admin.events", _l("Events"), "event.manage"),
     ("admin.members", _l("Members"), "member.manage"),
     ("admin.imports", _l("Import members"), "member.manage"),
+    ("admin.member_cards", _l("Member cards"), "member.manage"),
     ("admin.supermarkets", _l("Supermarkets and stock"), "stock.receive"),
     ("admin.rewards", _l("Rewards"), "reward.manage"),
+    ("admin.offline_conflicts", _l("Offline conflicts"), "supermarket.manage"),
     ("admin.org_units", _l("Org units"), "org_unit.manage"),
     ("admin.reports", _l("Monthly report"), "member.manage"),
     ("admin.audit", _l("Audit log"), "audit.read"),
@@ -116,3 +118,4 @@ def home():
 
 from admin import (activities, audit, catalogue, dashboard, events, members, org_units, review,  # noqa: E402,F401
                    rewards)
+from admin import cards  # noqa: E402,F401

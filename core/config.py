@@ -70,6 +70,8 @@ class BaseConfig:
     TRUSTED_PROXIES = 0
     #: Failed sign-ins allowed per phone number; signed-in calls allowed per member.
     LOGIN_FAILURE_LIMIT = "5 per 15 minutes"
+    #: Wrong PINs allowed per member card at the counter before it is locked for PIN use as long.
+    PIN_FAILURE_LIMIT = "5 per 15 minutes"
     RATELIMIT_DEFAULT = "300 per minute"
     RATELIMIT_STORAGE_URI = "memory://"
 

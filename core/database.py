@@ -158,6 +158,26 @@ def write_requests_begin_late(app) -> None:
             _begin_mode.reset(token)
 
 
+def insert_unique(session, build, attempts: int = 5):
+    """Insert the row ``build()`` makes, drawing again while a unique value it drew is taken.
+
+    For random codes and numbers (short codes, card numbers): each attempt is a savepoint, so
+    a collision refused by the unique index costs only that attempt. Answers the row inserted.
+    """
+    from sqlalchemy.exc import IntegrityError
+
+    for _attempt in range(attempts):
+        row = build()
+        try:
+            with session.begin_nested():
+                session.add(row)
+                session.flush()
+            return row
+        except IntegrityError:
+            continue
+    raise RuntimeError(f"no free unique value after {attempts} attempts")
+
+
 def insert_rows(session, table: sa.Table, rows: list[dict]) -> None:
     """Insert many rows into ``table`` in the session's transaction, in one go.
 

@@ -227,6 +227,14 @@ def spend(member_id: int, points: int, *, reference: str, actor_id: int | None,
                  reference=reference, actor_id=actor_id, memo=memo)
 
 
+def spend_available(member_id: int, points: int, *, reference: str, actor_id: int | None,
+                    memo: str | None = None) -> LedgerTransaction:
+    """Spend available points at once (a counter sale: reserve and fulfil in one); never below zero."""
+    points = _positive(points)
+    return _post("spend", member_id, [("available", member_id, -points), ("redeemed", None, points)],
+                 reference=reference, actor_id=actor_id, memo=memo)
+
+
 def open_balance(member_id: int, points: int, *, actor_id: int | None,
                  memo: str | None = None) -> LedgerTransaction:
     """Carry a balance over from the paper books (counts in no lifetime total or board)."""

@@ -133,3 +133,36 @@ class VoucherItem(db.Model):
 
     voucher: Mapped[Voucher] = relationship(back_populates="items")
     reward: Mapped[Reward] = relationship(lazy="joined")
+
+
+OFFLINE_RESULTS = ("fulfilled", "conflict", "rejected")
+
+
+class OfflineFulfilment(db.Model):
+    """A voucher scanned at a counter without signal, and what the server made of it, once.
+
+    One row per scan (``scan_id``, chosen by the device): the same scan sent again answers
+    this row. Conflicts stay listed for an admin until resolved: goods handed over are never
+    lost from the record.
+    """
+
+    __tablename__ = "offline_fulfilment"
+    __table_args__ = (sa.UniqueConstraint("supermarket_id", "scan_id"),
+                      sa.Index("ix_offline_fulfilment_supermarket_result", "supermarket_id", "result", "id"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    supermarket_id: Mapped[int] = mapped_column(sa.ForeignKey("supermarket.id"))
+    scan_id: Mapped[str] = mapped_column(sa.String(36))
+    #: The voucher the scan names (None when its code named none of ours).
+    voucher_id: Mapped[int | None] = mapped_column(sa.ForeignKey("voucher.id"), index=True)
+    clerk_id: Mapped[int] = mapped_column(sa.ForeignKey("member.id"))
+    scanned_at: Mapped[datetime]
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    result: Mapped[str] = mapped_column(sa.String(20))
+    #: Why it was a conflict or rejected (an error code of the API); None when fulfilled.
+    reason: Mapped[str | None] = mapped_column(sa.String(40))
+    resolved_at: Mapped[datetime | None]
+    resolved_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("member.id"))
+    resolution: Mapped[str | None] = mapped_column(sa.Text)
+
+    voucher: Mapped[Voucher | None] = relationship()

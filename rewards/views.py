@@ -27,6 +27,7 @@ from rewards import overview, services, vouchers
 from rewards import stock as stock_service
 from rewards.forms import CorrectStockForm, FulfilForm, ReceiveStockForm, ScanForm
 from rewards.overview import list_staffed_supermarkets
+from rewards.vouchers import code_arguments
 
 bp = Blueprint("rewards_pages", __name__, template_folder="templates", static_folder="static",
                static_url_path="/static/rewards")
@@ -52,8 +53,10 @@ STATUS_NAMES = {"reserved": _l("Ready to collect"), "fulfilled": _l("Handed over
 RESIDENT_STATUS_NAMES = {**STATUS_NAMES, "fulfilled": _l("Collected")}
 
 #: The resident's exchange tab and the clerk's counter tabs.
-TABS = {RESIDENT: [Tab(30, "rewards_pages.shops", _l("Exchange"), "exchange", ("/shops", "/me/vouchers"))],
-        CLERK: [Tab(0, "rewards_pages.scan", _l("Scan"), "scan", ("/counter/vouchers", "/V/", "/v/")),
+TABS = {RESIDENT: [Tab(30, "rewards_pages.shops", _l("Exchange"), "exchange",
+                      ("/shops", "/me/vouchers", "/me/pay-code"))],
+        CLERK: [Tab(0, "rewards_pages.scan", _l("Scan"), "scan", ("/counter/vouchers", "/V/", "/v/", "/counter/offline")),
+                Tab(5, "rewards_pages.sell", _l("Sell"), "exchange", ("/counter/sell",)),
                 Tab(10, "rewards_pages.stock", _l("Stock"), "stock"),
                 Tab(20, "rewards_pages.today", _l("Today"), "today")]}
 
@@ -71,9 +74,12 @@ def is_counter_staff(member) -> bool:
 def navigation(actor) -> list:
     """Links of "Me": rewards and my vouchers for everyone, the counter's pages for counter staff."""
     links = [(url_for("rewards_pages.shops"), _("Rewards")),
-             (url_for("rewards_pages.my_vouchers"), _("My vouchers"))]
+             (url_for("rewards_pages.my_vouchers"), _("My vouchers")),
+             (url_for("rewards_pages.pay_code"), _("Show the pay code"))]
     if is_counter_staff(actor):
         links += [(url_for("rewards_pages.scan"), _("Scan vouchers")),
+                  (url_for("rewards_pages.sell"), _("Sell at the counter")),
+                  (url_for("rewards_pages.offline_counter"), _("Offline counter")),
                   (url_for("rewards_pages.stock"), _("Stock")),
                   (url_for("rewards_pages.today"), _("Handed over today"))]
     return links
@@ -103,15 +109,6 @@ def _require_counter_staff(actor) -> None:
     """Refuse the counter's pages to everyone but clerks and admins."""
     if not is_counter_staff(actor):
         raise AppError(403)
-
-
-def code_arguments(code: str) -> dict:
-    """Tell a typed short code from a scanned code's text (a URL or a bare token)."""
-    text = (code or "").strip()
-    short = text.replace(" ", "").replace("-", "").upper()
-    if "/" not in text and len(short) <= 12:
-        return {"short_code": short}
-    return {"payload": text}
 
 
 def refusal(error: AppError) -> dict:
@@ -447,3 +444,7 @@ def cancel(voucher_id: int):
     else:
         flash(_("Cancelled. The points are back in your balance."))
     return redirect(url_for("rewards_pages.my_voucher", voucher_id=voucher_id), 303)
+
+
+# The counter's other pages join this blueprint: sales by card or pay code, the pay code, the offline counter.
+from rewards import counter_views, offline_views  # noqa: E402,F401

@@ -12,22 +12,22 @@ Fulfilling re-reads the voucher's status under its lock, so it happens at most o
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy.exc import IntegrityError
 
 from core.api import paginate
 from core.audit import record_audit
 from core.clock import bounds_of
 from core.codes import CODE_ALPHABET, CODE_LENGTH, new_code, normalise_code
-from core.database import begin_writing, utcnow
+from core.database import begin_writing, insert_unique, utcnow
 from core.errors import AppError
 from core.extensions import db
 from core.identity.access import can, can_somewhere
-from core.identity.models import Member
+from core.identity.models import Member, Supermarket
 from core.identity.services import get_supermarket, mask_name
 from core.qr.signing import InvalidCode, PayloadKind, code_url, sign_payload, verify_payload
 from points import ledger
@@ -71,6 +71,15 @@ def normalise_short_code(text: str) -> str:
     if code is None:
         raise InvalidCode("malformed", "short_code")
     return code
+
+
+def code_arguments(code: str) -> dict:
+    """Tell a typed short code from a scanned code's text (a URL or a bare token)."""
+    text = (code or "").strip()
+    short = text.replace(" ", "").replace("-", "").upper()
+    if "/" not in text and len(short) <= 12:
+        return {"short_code": short}
+    return {"payload": text}
 
 
 def voucher_from_code(payload: str | None = None, short_code: str | None = None) -> Voucher:
@@ -180,10 +189,19 @@ def _merge_items(items) -> dict[int, int]:
     return merged
 
 
-def reserve_voucher(member: Member, supermarket_id: int, items, *, now: datetime | None = None,
-                    ttl: timedelta | None = None) -> Voucher:
-    """Reserve rewards at one supermarket: hold the points, reserve the stock, issue the voucher."""
-    now = now or utcnow()
+@dataclass
+class Basket:
+    """Rewards one member wants at one supermarket, checked before anything is locked."""
+
+    member: Member
+    supermarket: Supermarket
+    wanted: dict[int, int]
+    rewards: dict[int, Reward]
+    total: int
+
+
+def check_basket(member: Member, supermarket_id: int, items) -> Basket:
+    """Check what needs no lock: the lines, the supermarket, the rewards offered, the member active."""
     wanted = _merge_items(items)
     supermarket = get_supermarket(supermarket_id)
     rewards = {reward.id: reward for reward in db.session.scalars(
@@ -197,37 +215,66 @@ def reserve_voucher(member: Member, supermarket_id: int, items, *, now: datetime
         if not rewards[reward_id].active:
             raise inactive_reward(rewards[reward_id])
     total = sum(rewards[reward_id].points_cost * quantity for reward_id, quantity in wanted.items())
+    return Basket(member, supermarket, wanted, rewards, total)
+
+
+def lock_basket(basket: Basket, now: datetime) -> dict[int, Stock]:
+    """Begin writing, lock the stock rows and the member's balance, and apply every voucher rule:
+    stock available, the monthly limits, the points. Answers the locked stock rows by reward id.
+
+    Reserving and a counter sale both pass here, so both obey the same rules.
+    """
     begin_writing(db.session)
-    stock = lock_stock(supermarket.id, wanted)
+    stock = lock_stock(basket.supermarket.id, basket.wanted)
     # The monthly limits and the points are checked under the member's lock, before anything is written.
-    balance = ledger.lock_balances(member.id)[member.id]
-    for reward_id, quantity in sorted(wanted.items()):
-        reward = rewards[reward_id]
+    balance = ledger.lock_balances(basket.member.id)[basket.member.id]
+    for reward_id, quantity in sorted(basket.wanted.items()):
+        reward = basket.rewards[reward_id]
         row = stock.get(reward_id)
         if row is None or row.available < quantity:
             raise AppError(409, "out_of_stock", _l("Not enough of this reward in stock."),
                            {"items": [f"reward {reward_id}: {row.available if row else 0} available"]})
         if reward.per_member_limit is not None:
-            taken = units_this_month(member.id, reward_id, now)
+            taken = units_this_month(basket.member.id, reward_id, now)
             if taken + quantity > reward.per_member_limit:
                 raise AppError(409, "limit_reached", _l("You have reached this month's limit for this reward."),
                                {"items": [f"reward {reward_id}: {taken} of {reward.per_member_limit} "
                                           "taken this month"]})
-    if balance.available < total:
-        raise ledger.insufficient_points(balance.available, total)
-    voucher = Voucher(member_id=member.id, supermarket_id=supermarket.id, points=total, status="reserved",
-                      created_at=now, expires_at=(now + (ttl or _ttl())).replace(microsecond=0),
+    if balance.available < basket.total:
+        raise ledger.insufficient_points(balance.available, basket.total)
+    return stock
+
+
+def new_voucher(basket: Basket, *, status: str, now: datetime, expires_at: datetime) -> Voucher:
+    """Insert the basket's voucher and its lines (with a short code of its own) in the caller's transaction."""
+    voucher = Voucher(member_id=basket.member.id, supermarket_id=basket.supermarket.id, points=basket.total,
+                      status=status, created_at=now, expires_at=expires_at,
                       items=[VoucherItem(reward_id=reward_id, quantity=quantity,
-                                         points_each=rewards[reward_id].points_cost)
-                             for reward_id, quantity in sorted(wanted.items())])
+                                         points_each=basket.rewards[reward_id].points_cost)
+                             for reward_id, quantity in sorted(basket.wanted.items())])
     _insert_with_short_code(voucher)
-    ledger.hold(member.id, total, reference=f"voucher:{voucher.id}", actor_id=member.id)
+    return voucher
+
+
+def voucher_lines(voucher: Voucher) -> list[dict]:
+    """The voucher's lines as the audit log keeps them."""
+    return [{"reward_id": item.reward_id, "quantity": item.quantity} for item in voucher.items]
+
+
+def reserve_voucher(member: Member, supermarket_id: int, items, *, now: datetime | None = None,
+                    ttl: timedelta | None = None) -> Voucher:
+    """Reserve rewards at one supermarket: hold the points, reserve the stock, issue the voucher."""
+    now = now or utcnow()
+    basket = check_basket(member, supermarket_id, items)
+    stock = lock_basket(basket, now)
+    voucher = new_voucher(basket, status="reserved", now=now,
+                          expires_at=(now + (ttl or _ttl())).replace(microsecond=0))
+    ledger.hold(member.id, basket.total, reference=f"voucher:{voucher.id}", actor_id=member.id)
     for item in voucher.items:
         move_stock(stock[item.reward_id], "reserved", reserved_change=item.quantity, actor_id=member.id,
                    voucher_id=voucher.id)
     record_audit(member, "voucher.reserve", voucher, after={
-        "supermarket_id": supermarket.id, "points": total,
-        "items": [{"reward_id": item.reward_id, "quantity": item.quantity} for item in voucher.items]})
+        "supermarket_id": basket.supermarket.id, "points": basket.total, "items": voucher_lines(voucher)})
     db.session.commit()
     return voucher
 
@@ -237,17 +284,12 @@ def _ttl() -> timedelta:
 
 
 def _insert_with_short_code(voucher: Voucher) -> None:
-    """Insert the voucher with a short code no other voucher has (retrying on a collision)."""
-    for _attempt in range(SHORT_CODE_ATTEMPTS):
-        voucher.short_code = new_short_code()  # a collision is refused by the unique index: try again
-        try:
-            with db.session.begin_nested():
-                db.session.add(voucher)
-                db.session.flush()
-            return
-        except IntegrityError:
-            continue
-    raise RuntimeError("no free short code after several attempts")
+    """Insert the voucher with a short code no other voucher has (drawing again on a collision)."""
+    def drawn() -> Voucher:
+        voucher.short_code = new_short_code()
+        return voucher
+
+    insert_unique(db.session, drawn, SHORT_CODE_ATTEMPTS)
 
 
 # --- at the counter ----------------------------------------------------------------------------

@@ -5,8 +5,9 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from core.extensions import db
-from core.identity.models import Member, OrgUnit, RoleGrant, Supermarket
-from core.identity.passwords import hash_password
+from core.identity import cards
+from core.identity.models import Member, MemberPin, OrgUnit, RoleGrant, Supermarket
+from core.identity.passwords import HASHER, hash_password
 
 DEMO_PASSWORD = "pingan2026"  # nosec B105: the published demo login that `make run` prints
 COUNTY = "平安县"
@@ -25,6 +26,9 @@ PEOPLE = [
     ("13800000006", "刘桂芳", None, None, "东街二网格"),
     ("13800000007", "孙德胜", None, None, "河口一网格"),
 ]
+#: The demo resident who also has a member card, and its published PIN.
+CARD_HOLDER = "13800000005"
+DEMO_PIN = "135790"  # nosec B105: the published demo PIN that `make run` prints
 ROLE_LABELS = {"admin": "管理员 admin", "organiser": "组织者 organiser", "grid_worker": "网格员 grid worker",
                "clerk": "超市店员 clerk", None: "居民 resident"}
 
@@ -72,5 +76,16 @@ def seed_identity_demo() -> list[str]:
                     org_unit=units.get(where) if role != "clerk" and where else None,
                     supermarket=shop if role == "clerk" else None))
         lines.append(f"  {phone}  {name}  {ROLE_LABELS[role]}" + (f" · {where}" if where else ""))
+    lines.append(_demo_card())
     db.session.commit()
     return lines
+
+
+def _demo_card() -> str:
+    """Give the demo resident a member card and a PIN, where missing; describe them."""
+    member = db.session.scalar(sa.select(Member).where(Member.phone == CARD_HOLDER))
+    card = cards.live_card(member.id) or cards.add_card(None, member)
+    if db.session.get(MemberPin, member.id) is None:
+        db.session.add(MemberPin(member_id=member.id, pin_hash=HASHER.hash(DEMO_PIN)))
+    return (f"Member card of {member.name} (no smartphone needed; clerks sell at /counter/sell): "
+            f"{cards.group_digits(card.number)}, PIN {DEMO_PIN}")

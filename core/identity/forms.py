@@ -3,7 +3,7 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
-from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
+from wtforms.validators import DataRequired, EqualTo, Length, Regexp, ValidationError
 
 from core.identity.passwords import MAX_LENGTH, MIN_LENGTH
 from core.identity.phones import normalise_phone
@@ -52,3 +52,16 @@ class ActivateForm(FlaskForm):
                                message=_l("Use %(min)d to %(max)d characters.", min=MIN_LENGTH, max=MAX_LENGTH))])
     confirm = PasswordField(_l("New password again"), validators=[
         DataRequired(), EqualTo("new_password", message=_l("The two new passwords differ."))])
+
+
+class PinForm(FlaskForm):
+    """A member's new 6-digit counter PIN, typed by the resident (in front of an organiser, or on their own phone)."""
+
+    pin = PasswordField(_l("New PIN (6 digits)"), validators=[
+        DataRequired(), Regexp(r"^\d{6}$", message=_l("Six digits."))])
+
+
+class OwnPinForm(PinForm):
+    """One's own counter PIN: the password proves it is really the member."""
+
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=MAX_LENGTH)])

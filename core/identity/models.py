@@ -170,3 +170,50 @@ class ActivationCode(db.Model):
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+
+
+class MemberCard(db.Model):
+    """A member card for the counter: a 12-digit number (Luhn check digit) and a signed QR code.
+
+    A member has at most one live card: issuing a new one revokes the old (its number and
+    code are refused from then on). Rows are never deleted.
+    """
+
+    __tablename__ = "member_card"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(sa.ForeignKey("member.id"), index=True)
+    number: Mapped[str] = mapped_column(sa.String(12), unique=True)
+    issued_at: Mapped[datetime] = mapped_column(default=utcnow)
+    issued_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("member.id"))
+    revoked_at: Mapped[datetime | None]
+    revoked_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("member.id"))
+
+    member: Mapped[Member] = relationship(foreign_keys=[member_id])
+
+
+class MemberPin(db.Model):
+    """A member's 6-digit PIN for the counter, as an argon2id hash."""
+
+    __tablename__ = "member_pin"
+
+    member_id: Mapped[int] = mapped_column(sa.ForeignKey("member.id"), primary_key=True)
+    pin_hash: Mapped[str] = mapped_column(sa.String(255))
+    set_at: Mapped[datetime] = mapped_column(default=utcnow)
+    set_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("member.id"))
+
+
+class PayCode(db.Model):
+    """A pay code (付款码) the member's phone shows: valid for a minute, used once.
+
+    Only the SHA-256 of its digits is kept; the signed QR text names the row.
+    """
+
+    __tablename__ = "pay_code"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(sa.ForeignKey("member.id"), index=True)
+    digits_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]

@@ -9,10 +9,10 @@ from flask_login import login_required, login_user, logout_user
 
 from core.errors import AppError
 from core.form_tokens import once_per_form
-from core.identity import services
+from core.identity import cards, services
 from core.identity.activation import activate_member
 from core.identity.auth import current_member
-from core.identity.forms import ActivateForm, ChangePasswordForm, SignInForm
+from core.identity.forms import ActivateForm, ChangePasswordForm, OwnPinForm, SignInForm
 from core.views import safe_next
 
 bp = Blueprint("identity_pages", __name__)
@@ -92,5 +92,32 @@ def account():
             return redirect(url_for("identity_pages.account"))
     elif form.is_submitted():
         status = 422
-    return render_template("identity/account.html", member=member, form=form,
-                           role_names=ROLE_NAMES), status
+    return _account_page(member, status, form=form)
+
+
+def _account_page(member, status: int = 200, form=None, pin=None):
+    """My account, with its forms (the one given keeps its errors)."""
+    return render_template("identity/account.html", member=member, role_names=ROLE_NAMES,
+                           form=form or ChangePasswordForm(formdata=None),
+                           card=cards.live_card(member.id), pin_set=cards.has_pin(member.id),
+                           pin=pin or OwnPinForm(formdata=None)), status
+
+
+@bp.post("/account/pin")
+@login_required
+@once_per_form
+def account_pin():
+    """Set my own counter PIN (for my member card), with my password."""
+    member = current_member()
+    form = OwnPinForm()
+    if not form.validate_on_submit():
+        return _account_page(member, 422, pin=form)
+    try:
+        cards.set_pin(member, member, form.pin.data, form.password.data)
+    except AppError as error:
+        for name, field in (("pin", form.pin), ("password", form.password)):
+            if name in error.errors:
+                field.errors = [*field.errors, str(error.message)]
+        return _account_page(member, error.status, pin=form)
+    flash(_("Your PIN is set."))
+    return redirect(url_for("identity_pages.account"), 303)

@@ -259,3 +259,10 @@ def public_key(key_id: int) -> Ed25519PublicKey | None:
     key = Ed25519PublicKey.from_public_bytes(raw)
     store.public[key_id] = key
     return key
+
+
+def public_keys() -> list[tuple[int, bytes]]:
+    """Every key id with its raw 32-byte public key, retired keys too (all a verifier needs)."""
+    with Session(db.engine) as session:
+        return [(key_id, bytes(raw)) for key_id, raw in session.execute(
+            sa.select(SigningKey.id, SigningKey.public_key).order_by(SigningKey.id))]

@@ -46,6 +46,12 @@ def _modules(text: str) -> Modules:
     return tuple(bytes(map(bool, row)) for row in _code(text).modules)
 
 
+def qr_modules(text: str) -> Modules:
+    """The modules of the code holding ``text`` (no quiet zone): one row of 1 (dark) and 0 bytes per line,
+    for drawing it as vectors (a printed card)."""
+    return _modules(text)
+
+
 def qr_version(text: str) -> int:
     """Return the QR version (1-40) of the code holding ``text`` at level M."""
     return _code(text).version

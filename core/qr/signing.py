@@ -47,9 +47,10 @@ QR_ALPHANUMERIC = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:")
 _BASE32_ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
 
 #: Why a code is refused: the first four come from decoding; the rest from the package that
-#: looks up what a well-signed code names (nothing, something else, another object).
+#: looks up what a well-signed code names (nothing, something else, another object, a card
+#: replaced by a newer one, a one-time code already used).
 REASONS = ("malformed", "wrong_kind", "unknown_key", "bad_signature", "unknown", "mismatch",
-           "another_voucher")
+           "another_voucher", "revoked", "used")
 
 
 class InvalidCode(AppError):

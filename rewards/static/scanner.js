@@ -49,9 +49,9 @@
       .catch(function () { return null; });
   }
 
-  function loadScript(src) {
+  function loadScript(src, name) {
     return new Promise(function (resolve, reject) {
-      if (window.QrScanner) { resolve(); return; }
+      if (window[name || "QrScanner"]) { resolve(); return; }
       var script = document.createElement("script");
       script.src = src;
       script.onload = resolve;
@@ -81,10 +81,30 @@
     });
   }
 
+  // The same decoder on this page's own thread (a page that must work offline: a worker's script is
+  // fetched past the service worker that keeps the page's files, so offline it would not start).
+  function inlineDecoder() {
+    return loadScript(root.getAttribute("data-decoder-inline"), "PinganQrDecoder").then(function () {
+      var canvas = document.createElement("canvas");
+      var context = canvas.getContext("2d", { willReadFrequently: true });
+      return function () {
+        var width = video.videoWidth;
+        var height = video.videoHeight;
+        if (!width || !height) return Promise.resolve(null);
+        var scale = Math.min(1, MAX_WIDTH / width);
+        canvas.width = Math.round(width * scale);
+        canvas.height = Math.round(height * scale);
+        context.drawImage(video, 0, 0, canvas.width, canvas.height);
+        return Promise.resolve(window.PinganQrDecoder.decode(context.getImageData(0, 0, canvas.width, canvas.height)));
+      };
+    });
+  }
+
   function chooseDecoder() {
     if (decode) return Promise.resolve(decode);
     return nativeDecoder().then(function (native) {
-      return native || workerDecoder();
+      if (native) return native;
+      return root.hasAttribute("data-decoder-inline") ? inlineDecoder() : workerDecoder();
     }).then(function (chosen) {
       decode = chosen;
       return decode;
@@ -104,8 +124,16 @@
     stop();
     say("found");
     input.value = text;
-    form.submit();
+    // A page that checks codes itself (the offline counter) takes them as an event; it sends
+    // "restart" to scan the next one. Elsewhere the form goes to the server.
+    if (root.hasAttribute("data-local")) root.dispatchEvent(new CustomEvent("code", { detail: text }));
+    else form.submit();
   }
+
+  root.addEventListener("restart", function () {
+    finished = false;
+    start();
+  });
 
   function later() {
     timer = window.setTimeout(scanFrame, SCAN_EVERY_MS);

@@ -21,7 +21,8 @@ TOKEN = re.compile(r'name="form_token" value="([^"]+)"')
 #: Page POST views that write nothing, so they need no token: signing in and out, a scan that only
 #: looks a code up, a roll's dry run, and the language and elder-mode switches (GETs anyway).
 READ_ONLY_POSTS = {"identity_pages.login", "identity_pages.logout", "identity_pages.activate",
-                   "rewards_pages.scan", "admin.imports"}
+                   "rewards_pages.scan", "admin.imports",
+                   "rewards_pages.sell"}  # looks the card or pay code up; the sale is its confirm form
 
 
 def form_fields(html: str) -> dict:
@@ -166,7 +167,8 @@ def test_every_page_form_that_writes_carries_a_token_its_view_honours(app, scene
              "/admin/events", f"/admin/events/{scene.ids['inside']['event']}", "/admin/members/new",
              f"/admin/members/{scene.world.people['villager']}", "/admin/import",
              f"/admin/supermarkets/{scene.shop('inside')}", "/admin/supermarkets/new", "/admin/rewards/new",
-             f"/admin/rewards/{scene.reward_id}", "/admin/org-units"]
+             f"/admin/rewards/{scene.reward_id}", "/admin/org-units", "/counter/sell", "/admin/cards",
+             "/admin/offline-conflicts"]
     checked, missing = 0, []
     for path in pages:
         response = browser.get(path)

@@ -17,7 +17,7 @@ from tests.support.pages import csrf_token, signed_in
 TABS = {
     "resident": ["首页", "赚积分", "兑换", "排行", "我的"],
     "grid_worker": ["首页", "赚积分", "兑换", "排行", "我的"],
-    "clerk": ["扫码", "库存", "今日", "我的"],
+    "clerk": ["扫码", "刷卡", "库存", "今日", "我的"],
     "organiser": ["首页", "审核", "成员", "控制台", "我的"],
     "global_admin": ["首页", "审核", "成员", "控制台", "我的"],
 }

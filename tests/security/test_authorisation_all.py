@@ -329,6 +329,37 @@ TABLE = [
         f"/vouchers/{s.ids[scope]['voucher']}/qr.svg")),
     Row("GET", "/vouchers/{voucher_id}/qr.png", owner_only, lambda s, _r, scope: Call(
         f"/vouchers/{s.ids[scope]['voucher']}/qr.png")),
+    # --- the counter: cards, PINs, pay codes, sales, offline ------------------------------------
+    Row("GET", "/members/{member_id}/card", in_scope(ORGANISERS), lambda s, _r, scope: (
+        s.fresh_card(s.owner(scope)), Call(f"/members/{s.owner(scope)}/card"))[1]),
+    Row("GET", "/members/{member_id}/card", everyone, lambda s, role, _: (
+        s.fresh_card(_own(s, role)), Call(f"/members/{_own(s, role)}/card"))[1], variant="one's own", scopeless=True),
+    Row("POST", "/members/{member_id}/card", in_scope(ORGANISERS), lambda s, _r, scope: Call(
+        f"/members/{s.owner(scope)}/card"), 201),
+    Row("POST", "/members/{member_id}/card", everyone, lambda s, role, _: Call(
+        f"/members/{_own(s, role)}/card"), 201, variant="one's own", scopeless=True),
+    Row("PUT", "/members/{member_id}/pin", in_scope(ORGANISERS), lambda s, _r, scope: Call(
+        f"/members/{s.owner(scope)}/pin", {"pin": "284615"}), 204),
+    Row("PUT", "/members/{member_id}/pin", everyone, lambda s, role, _: Call(
+        f"/members/{_own(s, role)}/pin", {"pin": "284615", "password": PASSWORD}), 204, variant="one's own",
+        scopeless=True),
+    Row("GET", "/members/cards.pdf", in_scope(ORGANISERS), lambda s, _r, scope: Call(
+        f"/members/cards.pdf?org_unit_id={s.unit(scope, 'grid_a', 'grid_b')}")),
+    Row("GET", "/me/pay-code", everyone, lambda s, _r, _s: Call("/me/pay-code"), scopeless=True),
+    Row("POST", "/counter/holders", at_counter, lambda s, _r, scope: Call("/counter/holders", {
+        "supermarket_id": s.shop(scope), "card": s.fresh_card(s.owner(scope))})),
+    Row("POST", "/counter/sales", at_counter, lambda s, _r, scope: Call("/counter/sales", {
+        "supermarket_id": s.shop(scope), "pay_code": s.fresh_pay_code(s.owner(scope)),
+        "items": [{"reward_id": s.reward_id, "quantity": 1}]}), 201),
+    Row("GET", "/supermarkets/{supermarket_id}/offline-bundle", in_scope(COUNTER), lambda s, _r, scope: Call(
+        f"/supermarkets/{s.shop(scope)}/offline-bundle")),
+    Row("POST", "/supermarkets/{supermarket_id}/offline-fulfilments", in_scope(COUNTER), lambda s, _r, scope: Call(
+        f"/supermarkets/{s.shop(scope)}/offline-fulfilments",
+        {"fulfilments": [s.offline_scan(s.fresh_voucher(s.owner(scope), scope))]})),
+    Row("GET", "/supermarkets/{supermarket_id}/offline-conflicts", in_scope(ADMINS), lambda s, _r, scope: Call(
+        f"/supermarkets/{s.shop(scope)}/offline-conflicts")),
+    Row("POST", "/offline-conflicts/{conflict_id}/resolve", in_scope(ADMINS), lambda s, _r, scope: Call(
+        f"/offline-conflicts/{s.fresh_conflict(scope)}/resolve", {"note": "已核实"})),
 ]
 
 

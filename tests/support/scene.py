@@ -10,6 +10,7 @@ object each, for calls that use one up (approve, fulfil, close …).
 from __future__ import annotations
 
 import io
+import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
@@ -20,12 +21,14 @@ from werkzeug.datastructures import FileStorage
 
 from core.database import begin_writing, utcnow
 from core.extensions import db
+from core.identity import cards
 from core.identity.activation import issue_activation_codes
 from core.identity.models import Member, OrgUnit, RoleGrant, Supermarket
 from points import events, ledger, services
 from points.leaderboards.honour import close_month, last_month
 from points.photos import store_photo
-from rewards import images, stock, vouchers
+from rewards import images, offline, stock, vouchers
+from rewards.models import OfflineFulfilment
 from rewards.services import create_reward
 from tests.factories import auth, build_world, make_activity, make_member, password_hash
 
@@ -152,6 +155,28 @@ class Scene:
     def voucher_code(self, voucher_id: int) -> str:
         """The text of a voucher's QR code."""
         return vouchers.voucher_payload(vouchers.get_voucher_row(voucher_id), BASE_URL)
+
+    def fresh_card(self, member_id: int) -> str:
+        """A new member card for a member (issued by the global admin): its number."""
+        return cards.issue_card(self.person("global_admin"), self.member(member_id)).number
+
+    def fresh_pay_code(self, member_id: int) -> str:
+        """A new pay code of a member: its digits."""
+        return cards.issue_pay_code(self.member(member_id))[1]
+
+    def offline_scan(self, voucher_id: int) -> dict:
+        """A scan of a voucher made at a counter without signal, as the device sends it."""
+        return {"scan_id": str(uuid.uuid4()), "voucher_id": voucher_id, "code": self.voucher_code(voucher_id),
+                "scanned_at": (utcnow() - timedelta(minutes=5)).isoformat()}
+
+    def fresh_conflict(self, scope: str) -> int:
+        """An offline scan of a voucher already handed over at the side's supermarket: a conflict."""
+        voucher_id = self.fresh_voucher(self.owner(scope), scope)
+        admin = self.person("global_admin")
+        vouchers.fulfil_voucher(admin, voucher_id, payload=self.voucher_code(voucher_id))
+        scan = {**self.offline_scan(voucher_id), "scanned_at": utcnow() - timedelta(minutes=5)}
+        offline.record_offline_fulfilments(admin, self.shop(scope), [scan])
+        return db.session.scalar(sa.select(OfflineFulfilment.id).where(OfflineFulfilment.scan_id == scan["scan_id"]))
 
     def fresh_token(self, key: str, *, reset_password: bool = False) -> dict:
         """Bearer headers of a new token of one of the world's members (their password reset first)."""
