@@ -1,7 +1,7 @@
 """Pages of the organisers' console, under ``/admin``: the console home, its menu and shared helpers.
 
-Each section lives in its own module (dashboard, review, activities, events, members, catalogue,
-audit) and adds its routes to ``bp``; every page is limited to the signed-in member's subtree
+Each section lives in its own module (dashboard, review, activities, events, wishes, patrols, members,
+catalogue, audit) and adds its routes to ``bp``; every page is limited to the signed-in member's subtree
 by the services it calls (``core.identity.access``).
 """
 
@@ -60,6 +60,8 @@ SECTIONS = (
     ("admin.review", _l("Review queue"), "claim.review"),
     ("admin.activities", _l("Activities"), "activity.manage"),
     ("admin.events", _l("Events"), "event.manage"),
+    ("admin.wishes", _l("Micro-wishes"), "wish.manage"),
+    ("admin.patrols", _l("Patrol routes"), "patrol.manage"),
     ("admin.members", _l("Members"), "member.manage"),
     ("admin.imports", _l("Import members"), "member.manage"),
     ("admin.supermarkets", _l("Supermarkets and stock"), "stock.receive"),
@@ -116,3 +118,4 @@ def home():
 
 from admin import (activities, audit, catalogue, dashboard, events, members, org_units, review,  # noqa: E402,F401
                    rewards)
+from admin import patrols, wishes  # noqa: E402,F401
