@@ -16,6 +16,7 @@ from core.errors import AppError
 from core.identity.access import CONSOLE, can_somewhere, holds_role
 from core.identity.auth import current_member
 from core.navigation import ORGANISER, Tab
+from core.views import show_refusal  # noqa: F401 - the console's modules take it from here
 
 bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="templates",
                static_folder="static", static_url_path="/static")
@@ -38,20 +39,6 @@ def page_number() -> int:
 def page_count(listing: dict) -> int:
     """How many pages a paginated listing has."""
     return max(-(-listing["total"] // listing["page_size"]), 1)
-
-
-def show_refusal(form, error: AppError, names: dict | None = None) -> None:
-    """Put a service's refusal, in the reader's language, beside the form fields it names
-    (``names`` maps the service's field names to the form's), or on the first field."""
-    placed = False
-    for key in error.errors:
-        field = getattr(form, (names or {}).get(key, key), None)
-        if field is not None and hasattr(field, "errors"):
-            field.errors = [*field.errors, str(error.message)]
-            placed = True
-    if not placed:
-        first = next(field for field in form if field.type not in ("CSRFTokenField", "HiddenField"))
-        first.errors = [*first.errors, str(error.message)]
 
 
 #: The console's sections: endpoint, label, and the action that opens them.

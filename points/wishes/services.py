@@ -333,7 +333,8 @@ def mark_done(actor: Member, wish_id: int, note: str | None = None, photo_id: in
     now = now or utcnow()
     note = (note or "").strip() or None
     if note is None and photo_id is None:
-        raise AppError(422, errors={"note": ["say what was done, or add a photo"]})
+        raise AppError(422, message=_l("Say what you did, or add a photo."),
+                       errors={"note": ["say what was done, or add a photo"]})
     check_photo_owner(actor, photo_id)
     wish = _checked("done", actor, wish_id, now)
     if _overdue(wish, now):

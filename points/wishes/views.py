@@ -12,6 +12,7 @@ from core.errors import AppError
 from core.form_tokens import once_per_form
 from core.identity.access import can_somewhere
 from core.identity.auth import current_member
+from core.views import show_refusal
 from points import photos
 from points.wishes import services
 from points.wishes.forms import CancelForm, ConfirmForm, DoneForm, VetForm, WishForm
@@ -160,6 +161,7 @@ def _act(wish_id: int, call, done_message: str, form_name: str | None = None, fo
         if form is None:
             flash(str(error.message), "error")
             return redirect(url_for("wish_pages.wish", wish_id=wish_id), 303)
+        show_refusal(form, error)
         return _wish_page(wish_id, error.status, error, **{form_name: form})
     flash(done_message)
     return redirect(url_for("wish_pages.wish", wish_id=wish_id), 303)
