@@ -20,18 +20,18 @@ REFUSAL_NAMES = {"daily_cap_reached": _l("the activity's daily limit is reached"
                  "not_applicable": _l("the activity does not apply to you now")}
 
 
-@bp.route("/K/<token>", methods=["GET", "POST"])
-@bp.route("/k/<token>", methods=["GET", "POST"])
+@bp.route("/K/<checkpoint_token>", methods=["GET", "POST"])
+@bp.route("/k/<checkpoint_token>", methods=["GET", "POST"])
 @login_required
 @once_per_form
-def scan(token: str):
+def scan(checkpoint_token: str):
     """Show the checkpoint a scanned code names and my round tonight; scan in with one tap."""
     actor = current_member()
     status, checkpoint, scanned, problem = 200, None, None, None
     try:
-        checkpoint = services.checkpoint_from_code(token)
+        checkpoint = services.checkpoint_from_code(checkpoint_token)
         if request.method == "POST":
-            scanned = services.scan_checkpoint(actor, token)
+            scanned = services.scan_checkpoint(actor, checkpoint_token)
     except AppError as error:
         status, problem = error.status, error
     tonight = scanned
