@@ -132,9 +132,9 @@ def register_cli(app: Flask) -> None:
     from points.cli import init_leaderboards_cli, init_points_cli, init_wishes_cli
     from rewards.cli import init_rewards_cli
     from rewards.demo import seed_rewards_demo
-    from points.demo import seed_points_demo
+    from points.demo import seed_points_demo, seed_volunteer_demo
 
-    init_cli(app, seeders=[seed_identity_demo, seed_points_demo, seed_rewards_demo])
+    init_cli(app, seeders=[seed_identity_demo, seed_points_demo, seed_rewards_demo, seed_volunteer_demo])
     init_qr_cli(app)
     init_idempotency_cli(app)
     init_points_cli(app)

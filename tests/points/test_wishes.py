@@ -4,6 +4,7 @@ seen, due dates, and the points paid once through the ledger."""
 from __future__ import annotations
 
 import io
+import re
 from datetime import timedelta
 
 import pytest
@@ -283,3 +284,24 @@ def test_the_wish_activity_pays_with_caps_and_badges_like_any_award(client, worl
     assert call(client, world, "villager", f"/wishes/{wishes[1]}").get_json()["status"] == "done"
     me = client.get("/api/v1/me", headers=world.headers["neighbour"]).get_json()
     assert me["lifetime_earned"] == 30 and "first_volunteer_service" in {badge["code"] for badge in me["badges"]}
+
+
+def test_the_demo_has_open_wishes_to_take_and_a_patrol_route_with_posters(app, runner):
+    from points.patrols.models import PatrolRoute
+    from points.patrols.services import checkpoint_url
+    from points.poster import render_checkpoint_posters
+
+    for _time in range(2):  # loading the demo again adds nothing
+        result = runner.invoke(args=["seed-demo"])
+        assert result.exit_code == 0, result.output
+    with app.app_context():
+        statuses = sorted(db.session.scalars(sa.select(Wish.status)))
+        assert statuses == ["open", "open", "submitted"]
+        volunteer = db.session.scalar(sa.select(Member).where(Member.phone == "13800000007"))
+        assert services.list_wishes(volunteer, status="open")["total"] == 2  # in the same county, another town
+        route = db.session.scalar(sa.select(PatrolRoute))
+        assert db.session.scalar(sa.select(sa.func.count(PatrolRoute.id))) == 1
+        pdf = render_checkpoint_posters(route, [checkpoint_url(checkpoint, "http://localhost/")
+                                                for checkpoint in route.checkpoints])
+        assert len(re.findall(rb"/Type\s*/Page\b", pdf)) == len(route.checkpoints) == 4
+        assert verify_ledger() == []
