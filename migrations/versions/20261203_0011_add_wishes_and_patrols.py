@@ -123,7 +123,7 @@ def upgrade():
     with op.batch_alter_table('wish', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_wish_org_unit_id'), ['org_unit_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_wish_requester_id'), ['requester_id'], unique=False)
-        batch_op.create_index('ix_wish_status_due_at', ['status', 'due_at'], unique=False)
+        batch_op.create_index('ix_wish_status_due_at', ['status', 'due_at', 'org_unit_id', 'requester_id', 'taker_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_wish_taker_id'), ['taker_id'], unique=False)
 
     op.create_table('patrol_scan',

@@ -22,7 +22,9 @@ class Wish(db.Model):
 
     __tablename__ = "wish"
     __table_args__ = (
-        sa.Index("ix_wish_status_due_at", "status", "due_at"),
+        # Covers the listing of open wishes (who may see them, how near they are, when due) without
+        # reading the wishes' rows.
+        sa.Index("ix_wish_status_due_at", "status", "due_at", "org_unit_id", "requester_id", "taker_id"),
         sa.CheckConstraint("points IS NULL OR points BETWEEN 1 AND 500", name="points_in_range"),
         sa.CheckConstraint("rating IS NULL OR rating BETWEEN 1 AND 5", name="rating_in_range"),
     )

@@ -53,7 +53,8 @@ def _lock(wish_id: int) -> Wish:
 
 
 def _invalid_state(wish: Wish, message=None) -> AppError:
-    return AppError(409, "invalid_state", message or _l("This wish is not at a step where this can be done."),
+    return AppError(409, "invalid_state",
+                    message if message is not None else _l("This wish is not at a step where this can be done."),
                     {"status": [wish.status]})
 
 
@@ -121,7 +122,9 @@ def list_wishes(actor: Member, *, status: str | None = None, org_unit_id: int | 
     or only those they manage (``managed``: the console's list)."""
     now = now or utcnow()
     release_overdue_wishes(now)
-    statement = sa.select(Wish).join(OrgUnit, OrgUnit.id == Wish.org_unit_id)
+    # The page is chosen by ids alone (sorting narrow rows that the covering index holds), then its
+    # wishes are loaded: thousands of open wishes in a county are ordered without reading their text.
+    statement = sa.select(Wish.id).join(OrgUnit, OrgUnit.id == Wish.org_unit_id)
     if mine == "requested":
         statement = statement.where(Wish.requester_id == actor.id)
     elif mine == "taken":
@@ -135,10 +138,12 @@ def list_wishes(actor: Member, *, status: str | None = None, org_unit_id: int | 
     if org_unit_id is not None:
         statement = statement.where(OrgUnit.path.startswith(get_org_unit(org_unit_id).path))
     order = (Wish.id.desc(),) if mine else (_nearness(actor), Wish.due_at.asc().nulls_last(), Wish.id.desc())
-    statement = (statement.order_by(*order)
-                 .options(sa.orm.contains_eager(Wish.org_unit),
-                          sa.orm.joinedload(Wish.requester).lazyload(Member.grants)))
-    return paginate(statement, page, page_size)
+    listing = paginate(statement.order_by(*order), page, page_size)
+    wishes = {wish.id: wish for wish in db.session.scalars(
+        sa.select(Wish).where(Wish.id.in_(listing["items"]))
+        .options(sa.orm.joinedload(Wish.org_unit), sa.orm.joinedload(Wish.requester).lazyload(Member.grants)))}
+    listing["items"] = [wishes[wish_id] for wish_id in listing["items"]]
+    return listing
 
 
 def read_wish(actor: Member, wish_id: int, now: datetime | None = None) -> Wish:
