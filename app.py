@@ -14,7 +14,7 @@ from core.config import load_config
 #: migrations and their tests) always sees every table.
 MODEL_MODULES: tuple[str, ...] = (
     "core.identity.models", "core.audit", "core.qr.models", "core.idempotency", "core.throttle",
-    "points.models", "rewards.models",
+    "points.models", "points.wishes.models", "points.patrols.models", "rewards.models",
 )
 #: Packages with their own message catalogue (``<package>/translations``), merged at run time;
 #: ``core``'s also holds the texts of ``app.py``.
@@ -97,7 +97,11 @@ def register_blueprints(app: Flask) -> None:
     import core.views
     import points.api
     import points.leaderboard_api
+    import points.patrols.api
+    import points.patrols.views
     import points.views
+    import points.wishes.api
+    import points.wishes.views
     import rewards.api
     import rewards.counter_api
     import rewards.views
@@ -106,9 +110,11 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(core.views.bp)
     app.register_blueprint(core.identity.views.bp)
     for blueprint in (core.identity.api.blp, points.api.blp, points.leaderboard_api.blp,
-                      rewards.api.blp, core.identity.card_api.blp, rewards.counter_api.blp):
+                      points.wishes.api.blp, points.patrols.api.blp, rewards.api.blp, core.identity.card_api.blp,
+                      rewards.counter_api.blp):
         api.register_blueprint(blueprint)
-    for blueprint in (points.views.bp, rewards.views.bp, admin.views.bp):
+    for blueprint in (points.views.bp, points.wishes.views.bp, points.patrols.views.bp, rewards.views.bp,
+                      admin.views.bp):
         app.register_blueprint(blueprint)
 
 
@@ -126,16 +132,17 @@ def register_cli(app: Flask) -> None:
     from core.identity.demo import seed_identity_demo
     from core.idempotency import init_idempotency_cli
     from core.qr.cli import init_qr_cli
-    from points.cli import init_leaderboards_cli, init_points_cli
+    from points.cli import init_leaderboards_cli, init_points_cli, init_wishes_cli
     from rewards.cli import init_rewards_cli
     from rewards.demo import seed_rewards_demo
-    from points.demo import seed_points_demo
+    from points.demo import seed_points_demo, seed_volunteer_demo
 
-    init_cli(app, seeders=[seed_identity_demo, seed_points_demo, seed_rewards_demo])
+    init_cli(app, seeders=[seed_identity_demo, seed_points_demo, seed_rewards_demo, seed_volunteer_demo])
     init_qr_cli(app)
     init_idempotency_cli(app)
     init_points_cli(app)
     init_leaderboards_cli(app)
+    init_wishes_cli(app)
     init_rewards_cli(app)
 
 
@@ -154,6 +161,7 @@ def register_hooks(app: Flask) -> None:
     import admin.views
     import core.views
     import points.views
+    import points.wishes.views
     import rewards.views
 
     # Each ledger transaction (an award, a reversal, a hold, a spend…) goes to these, in this
@@ -167,6 +175,7 @@ def register_hooks(app: Flask) -> None:
     register_me_extension(app, points_for_me)
     register_nav_links(app, points.views.navigation)
     register_nav_links(app, points.views.leaderboard_navigation)
+    register_nav_links(app, points.wishes.views.navigation)
     register_nav_links(app, rewards.views.navigation)
     register_nav_links(app, admin.views.navigation)
     for package in (core.views, points.views, rewards.views, admin.views):

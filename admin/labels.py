@@ -32,6 +32,10 @@ AUDIT_ACTION_NAMES = {
     "voucher.reserve": _l("Voucher reserved"), "voucher.fulfil": _l("Voucher handed over"),
     "voucher.cancel": _l("Voucher cancelled"), "voucher.expire": _l("Voucher expired"),
     "gamification.rebuild": _l("Badges rebuilt"),
+    "wish.post": _l("Wish posted"), "wish.vet": _l("Wish vetted"), "wish.publish": _l("Wish published"),
+    "wish.take": _l("Wish taken"), "wish.release": _l("Wish open again"), "wish.done": _l("Wish done"),
+    "wish.confirm": _l("Wish confirmed"), "wish.cancel": _l("Wish cancelled"),
+    "patrol.route_create": _l("Patrol route drawn"), "patrol.scan": _l("Patrol checkpoint scanned"),
 }
 
 SUBJECT_NAMES = {
@@ -39,6 +43,7 @@ SUBJECT_NAMES = {
     "supermarket": _l("Supermarket"), "activity": _l("Activity"), "contribution": _l("Contribution"),
     "event": _l("Event"), "checkin": _l("Check-in"), "daily_checkin": _l("Daily check-in"),
     "reward": _l("Reward"), "stock_movement": _l("Stock movement"), "voucher": _l("Voucher"),
+    "wish": _l("Micro-wish"), "patrol_route": _l("Patrol route"), "patrol_round": _l("Patrol round"),
     "system": _l("System"),
 }
 

@@ -1,7 +1,7 @@
 """Pages of the organisers' console, under ``/admin``: the console home, its menu and shared helpers.
 
-Each section lives in its own module (dashboard, review, activities, events, members, catalogue,
-audit) and adds its routes to ``bp``; every page is limited to the signed-in member's subtree
+Each section lives in its own module (dashboard, review, activities, events, wishes, patrols, members,
+catalogue, audit) and adds its routes to ``bp``; every page is limited to the signed-in member's subtree
 by the services it calls (``core.identity.access``).
 """
 
@@ -16,6 +16,7 @@ from core.errors import AppError
 from core.identity.access import CONSOLE, can_somewhere, holds_role
 from core.identity.auth import current_member
 from core.navigation import ORGANISER, Tab
+from core.views import show_refusal  # noqa: F401 - the console's modules take it from here
 
 bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="templates",
                static_folder="static", static_url_path="/static")
@@ -40,26 +41,14 @@ def page_count(listing: dict) -> int:
     return max(-(-listing["total"] // listing["page_size"]), 1)
 
 
-def show_refusal(form, error: AppError, names: dict | None = None) -> None:
-    """Put a service's refusal, in the reader's language, beside the form fields it names
-    (``names`` maps the service's field names to the form's), or on the first field."""
-    placed = False
-    for key in error.errors:
-        field = getattr(form, (names or {}).get(key, key), None)
-        if field is not None and hasattr(field, "errors"):
-            field.errors = [*field.errors, str(error.message)]
-            placed = True
-    if not placed:
-        first = next(field for field in form if field.type not in ("CSRFTokenField", "HiddenField"))
-        first.errors = [*first.errors, str(error.message)]
-
-
 #: The console's sections: endpoint, label, and the action that opens them.
 SECTIONS = (
     ("admin.dashboard", _l("Dashboard"), "member.manage"),
     ("admin.review", _l("Review queue"), "claim.review"),
     ("admin.activities", _l("Activities"), "activity.manage"),
     ("admin.events", _l("Events"), "event.manage"),
+    ("admin.wishes", _l("Micro-wishes"), "wish.manage"),
+    ("admin.patrols", _l("Patrol routes"), "patrol.manage"),
     ("admin.members", _l("Members"), "member.manage"),
     ("admin.imports", _l("Import members"), "member.manage"),
     ("admin.member_cards", _l("Member cards"), "member.manage"),
@@ -119,3 +108,4 @@ def home():
 from admin import (activities, audit, catalogue, dashboard, events, members, org_units, review,  # noqa: E402,F401
                    rewards)
 from admin import cards  # noqa: E402,F401
+from admin import patrols, wishes  # noqa: E402,F401

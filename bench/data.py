@@ -5,7 +5,7 @@ GRID_WORKERS``) on a database that ``bench.leaderboards`` bulk-loaded (org tree,
 ledger, balances, leaderboard totals): it gives every member the one shared argon2 hash, adds
 grid workers and an organiser with roles on the county, the scenarios' activities, a safety
 supermarket with as many clerks as grid workers, vouchers reserved there for the counter's
-scenario and stock for more, and a bearer token for the staff and for ``SIGNED_IN`` residents
+scenario and stock for more, ``WISHES`` micro-wishes spread over the grids (most of them open), and a bearer token for the staff and for ``SIGNED_IN`` residents
 (stored as SHA-256, as sign-in would). The tokens, ids, scopes and voucher codes the load
 generator needs are written to FIXTURE.json.
 """
@@ -27,6 +27,7 @@ from core.identity.models import ApiToken, Member, OrgUnit, RoleGrant, Supermark
 from core.identity.passwords import hash_password
 from core.identity.services import TOKEN_PREFIX
 from points.models import Activity, MemberBalance
+from points.wishes.models import Wish
 from rewards import vouchers
 from rewards.models import Reward, Stock
 
@@ -44,6 +45,10 @@ VOUCHERS = 6000
 VOUCHER_POINTS = 10
 #: Units on hand beyond the reserved vouchers, for the reserve scenario.
 SPARE_STOCK = 1_000_000
+#: Micro-wishes over the county's grids (a county's worth, as the seed articles count them): of every ten,
+#: six open (due within 30 days), two waiting to be vetted, one completed and one cancelled.
+WISHES = 10_000
+WISH_STEPS = ("open",) * 6 + ("submitted",) * 2 + ("completed", "cancelled")
 #: Where the vouchers' QR codes point; the service verifies the signed token, not the host.
 VOUCHER_BASE_URL = "http://127.0.0.1"
 
@@ -103,6 +108,25 @@ def build_counter(county: OrgUnit, owner_ids: list[int], clerks: int, password_h
             "clerks": [[member_id, token] for member_id, token in zip(clerk_ids, clerk_tokens)], "vouchers": codes}
 
 
+def add_wishes(residents: list[tuple[int, str, list[int]]], organiser_id: int) -> None:
+    """Insert ``WISHES`` micro-wishes, each of a resident in their grid, at the steps of ``WISH_STEPS``.
+
+    Completed ones carry no contribution: they only have to be there for the listing to pass them by.
+    """
+    now = utcnow()
+    rows = []
+    for number in range(WISHES):
+        requester_id, _phone, (_county, _town, grid) = residents[(number * 7919) % len(residents)]
+        status = WISH_STEPS[number % len(WISH_STEPS)]
+        published = status in ("open", "completed")
+        rows.append({"title": f"基准心愿 {number + 1}", "description": "帮忙搬运蜂窝煤", "requester_id": requester_id,
+                     "org_unit_id": grid, "status": status, "created_at": now - timedelta(days=number % 30),
+                     "points": 20 if published else None,
+                     "due_at": now + timedelta(days=1 + number % 30) if published else None,
+                     "published_by_id": organiser_id if published else None})
+    db.session.execute(sa.insert(Wish), rows)
+
+
 def build_dataset(grid_workers: int) -> dict:
     """Add the scenarios' staff, activities, tokens and counter to the loaded county; answer the fixture."""
     password_hash = hash_password(PASSWORD)  # once: argon2 per member would take hours
@@ -123,6 +147,7 @@ def build_dataset(grid_workers: int) -> dict:
                                 daily_cap=None, needs_review=needs_review))
     resident_tokens = issue_tokens([member_id for member_id, _phone, _scopes in residents])
     staff_tokens = issue_tokens(staff_ids)
+    add_wishes(residents, staff_ids[0])
     db.session.commit()
     counter = build_counter(county, [member_id for member_id, _phone, _scopes in residents], grid_workers,
                             password_hash)
@@ -150,7 +175,7 @@ def main(fixture_path: str, grid_workers: str) -> None:
     with open(fixture_path, "w") as handle:
         json.dump(fixture, handle)
     print(f"dataset completed: {len(fixture['residents'])} residents signed in, {grid_workers} grid workers, "
-          f"{len(fixture['vouchers'])} vouchers in {time.perf_counter() - started:.1f} s")
+          f"{len(fixture['vouchers'])} vouchers, {WISHES} wishes in {time.perf_counter() - started:.1f} s")
 
 
 if __name__ == "__main__":

@@ -48,10 +48,10 @@ def schema_revision() -> str:
 
 
 def dataset_name(settings: Settings) -> str:
-    """The kept dataset's name: its size, its staff, its vouchers and its schema revision."""
-    from bench.data import VOUCHERS
+    """The kept dataset's name: its size, its staff, its vouchers, its wishes and its schema revision."""
+    from bench.data import VOUCHERS, WISHES
 
-    return f"county_{settings.members}_{settings.grid_workers}gw_{VOUCHERS}v_{schema_revision()}"
+    return f"county_{settings.members}_{settings.grid_workers}gw_{VOUCHERS}v_{WISHES}w_{schema_revision()}"
 
 
 def _progress(message: str) -> None:

@@ -85,6 +85,7 @@ SCENARIOS = (
     Scenario("checkin", "check-in POST /checkins", "POST", "req", 1),
     Scenario("reserve", RESERVE_SCENARIO, "POST", "req", 1),
     Scenario("fulfil", FULFIL_SCENARIO, "POST", "pair", 2),
+    Scenario("wishes", "open wishes GET /wishes", "GET", "req", 1),
 )
 #: Scenarios that use each of their items once (a resident's check-in to an event, a voucher).
 USED_ONCE = frozenset({"checkin", "fulfil"})

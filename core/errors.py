@@ -42,7 +42,7 @@ class AppError(Exception):
         super().__init__(code or default_code)
         self.status = status
         self.code = code or default_code
-        self.message = message or default_message
+        self.message = message if message is not None else default_message  # a lazy text stays untranslated until shown
         self.errors = errors or {}
         self.headers = headers or {}
 

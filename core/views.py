@@ -87,6 +87,20 @@ def switch_language(code: str):
     return response
 
 
+def show_refusal(form, error: AppError, names: dict | None = None) -> None:
+    """Put a service's refusal, in the reader's language, beside the form fields it names
+    (``names`` maps the service's field names to the form's), or on the first field."""
+    placed = False
+    for key in error.errors:
+        field = getattr(form, (names or {}).get(key, key), None)
+        if field is not None and hasattr(field, "errors"):
+            field.errors = [*field.errors, str(error.message)]
+            placed = True
+    if not placed:
+        first = next(field for field in form if field.type not in ("CSRFTokenField", "HiddenField"))
+        first.errors = [*first.errors, str(error.message)]
+
+
 def safe_next(target: str | None) -> str:
     """Return a local path to go back to, never another site."""
     if not target:

@@ -72,3 +72,17 @@ def init_leaderboards_cli(app: Flask) -> None:
         click.echo(f"honour roll published for {closed} org units")
 
     app.cli.add_command(group)
+
+
+def init_wishes_cli(app: Flask) -> None:
+    """Add ``flask wishes release-overdue``."""
+    from points.wishes.services import release_overdue_wishes
+
+    group = AppGroup("wishes", help="Look after micro-wishes.")
+
+    @group.command("release-overdue")
+    def release_overdue():
+        """Return every taken wish not done by its due date to open (run it from cron)."""
+        click.echo(f"{release_overdue_wishes()} overdue wish(es) open again")
+
+    app.cli.add_command(group)

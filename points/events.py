@@ -54,6 +54,7 @@ def create_event(actor: Member, title: str, activity_code: str, org_unit_id: int
     require(actor, "event.manage", unit)
     if not activity.active:
         raise AppError(422, errors={"activity_code": ["this activity is retired"]})
+    services.check_recordable(activity)
     begin_writing(db.session)
     event = Event(title=title, activity=activity, org_unit=unit, starts_at=starts_at, ends_at=ends_at,
                   created_by_id=actor.id)
@@ -142,8 +143,8 @@ def _award(member: Member, event: Event, quantity: Decimal, occurred_at: datetim
         recorded_by_id=event.created_by_id)
 
 
-def _hours(start: datetime, end: datetime) -> Decimal:
-    """Whole half hours between two times."""
+def half_hours_between(start: datetime, end: datetime) -> Decimal:
+    """The hours between two times, in whole half hours (rounded down)."""
     halves = int((end - start) / HALF_HOUR)
     return (Decimal(halves) / 2).quantize(Decimal("0.1"), rounding=ROUND_FLOOR)
 
@@ -151,7 +152,7 @@ def _hours(start: datetime, end: datetime) -> Decimal:
 def _check_out(checkin: Checkin, at: datetime) -> None:
     event = checkin.event
     checkin.checked_out_at = min(max(at, checkin.checked_in_at), event.ends_at)
-    hours = _hours(checkin.checked_in_at, checkin.checked_out_at)
+    hours = half_hours_between(checkin.checked_in_at, checkin.checked_out_at)
     if event.activity.unit == "hour" and hours > 0:
         checkin.contribution = _award(checkin.member, event, hours, checkin.checked_in_at)
 

@@ -132,14 +132,35 @@ def get_photo(photo_id: int) -> EvidencePhoto:
 
 
 def read_photo(actor: Member, photo_id: int) -> EvidencePhoto:
-    """Return a photo to its uploader, or to staff who may review a contribution it is attached to."""
+    """Return a photo to its uploader, to staff who may review a contribution it is attached to, or
+    to whoever may see a wish it shows."""
+    from points.wishes.services import shows_photo_to  # the wishes attach photos through this module
+
     photo = get_photo(photo_id)
     if photo.uploaded_by_id == actor.id:
         return photo
     contributions = db.session.scalars(sa.select(Contribution).where(Contribution.photo_id == photo.id))
-    if not any(can(actor, "claim.review", contribution.member) for contribution in contributions):
+    if not any(can(actor, "claim.review", contribution.member) for contribution in contributions) \
+            and not shows_photo_to(actor, photo.id):
         raise AppError(403)
     return photo
+
+
+def photo_from_form(actor: Member, form) -> int | None:
+    """Store a page form's newly chosen photo (its ``photo`` field), or reuse the one kept from a refused
+    attempt (its hidden ``photo_id``, if the actor uploaded it); answer the photo's id, or None."""
+    if form.photo.data:
+        photo = store_photo(actor, form.photo.data)
+        form.photo_id.data = str(photo.id)  # kept in the form should what it is attached to be refused
+        return photo.id
+    if form.photo_id.data:
+        try:
+            photo_id = int(form.photo_id.data)
+        except ValueError:
+            raise AppError(422, errors={"photo_id": ["not a photo id"]}) from None
+        check_photo_owner(actor, photo_id)
+        return photo_id
+    return None
 
 
 def check_photo_owner(actor: Member, photo_id: int | None) -> None:

@@ -28,6 +28,10 @@ from points.models import Activity, Contribution, LedgerPosting, LedgerTransacti
 
 MAX_BACKDATE = timedelta(days=31)
 HALF = Decimal("0.5")
+#: The built-in activity a completed micro-wish pays its taker with (added by the migrations).
+WISH_ACTIVITY = "wish"
+#: Built-in activities earned only through their own flow, never recorded, claimed or scheduled by hand.
+FLOW_ONLY_ACTIVITIES = frozenset({WISH_ACTIVITY})
 
 
 def _not_found(what: str, field: str):
@@ -115,6 +119,12 @@ def points_for(activity: Activity, quantity: Decimal) -> int:
     if activity.unit == "hour" and (quantity / HALF) != (quantity / HALF).to_integral_value():
         raise AppError(422, errors={"quantity": ["hours go in steps of half an hour"]})
     return int((Decimal(activity.points) * quantity).to_integral_value(rounding=ROUND_FLOOR))
+
+
+def check_recordable(activity: Activity) -> None:
+    """Refuse an activity that is earned only through its own flow (a wish) where one is chosen by hand."""
+    if activity.code in FLOW_ONLY_ACTIVITIES:
+        raise AppError(422, errors={"activity_code": ["earned only through its own flow (a completed wish)"]})
 
 
 def check_activity_applies(activity: Activity, member: Member, occurred_at: datetime) -> None:
@@ -257,6 +267,7 @@ def record_contribution(actor: Member, member_id: int, activity_code: str, quant
     now = now or utcnow()
     member, activity = _member_and_activity(member_id, activity_code)
     _check_occurred_at(occurred_at, now)
+    check_recordable(activity)
     check_photo_owner(actor, photo_id)
     points = points_for(activity, quantity)
     quantity = Decimal(str(quantity))

@@ -13,18 +13,20 @@ from flask_login import login_required
 
 from core.errors import AppError
 from core.form_tokens import once_per_form
-from core.identity.access import scope_units
+from core.identity.access import can_somewhere, scope_units
 from core.identity.auth import current_member
 from core.navigation import RESIDENT, Tab
 from core.views import safe_next
 from points import events, gamification, leaderboards, photos, services
 from points.forms import ClaimForm, RejectForm
+from points.wishes.views import nearby_wishes, wishes_to_vet
 from core.clock import SHANGHAI
 
 bp = Blueprint("points_pages", __name__, template_folder="templates")
 
 #: The resident's tabs for earning and ranking.
-TABS = {RESIDENT: [Tab(20, "points_pages.earn", _l("Earn points"), "earn", ("/me/claims", "/E/", "/e/")),
+TABS = {RESIDENT: [Tab(20, "points_pages.earn", _l("Earn points"), "earn",
+                       ("/me/claims", "/E/", "/e/", "/wishes", "/me/wishes", "/K/", "/k/")),
                    Tab(40, "points_pages.leaderboard", _l("Rankings"), "rank")]}
 
 
@@ -48,22 +50,25 @@ def checkin_landing(token: str):
 # --- home and earning -------------------------------------------------------------------------
 
 def resident_home():
-    """The resident's home: balance, the 报平安 button, events around, shortcuts to everything."""
+    """The resident's home: balance, the 报平安 button, events and open wishes around, shortcuts to everything."""
     actor = current_member()
     reviewing = scope_units(actor, "claim.review") != []
     waiting = services.list_contributions(actor, member_id=None, status="pending", page=1,
                                           page_size=1)["total"] if reviewing else None
+    to_vet = wishes_to_vet(actor) if can_somewhere(actor, "wish.vet") else None
     return render_template("points/home.html", points=services.points_for_me(actor),
-                           events=events.upcoming_events(actor), waiting=waiting)
+                           events=events.upcoming_events(actor), wishes=nearby_wishes(actor), waiting=waiting,
+                           to_vet=to_vet)
 
 
 @bp.get("/earn")
 @login_required
 def earn():
-    """Ways to earn: the daily check-in, a claim, events around, and what each activity pays."""
+    """Ways to earn: the daily check-in, a claim, events and open wishes around, what each activity pays."""
     actor = current_member()
     return render_template("points/earn.html", points=services.points_for_me(actor),
-                           events=events.upcoming_events(actor), activities=_claimable_activities(actor))
+                           events=events.upcoming_events(actor), wishes=nearby_wishes(actor),
+                           activities=_claimable_activities(actor))
 
 
 # --- my points, claims and the review list ---------------------------------------------------
@@ -150,10 +155,10 @@ def daily_checkin():
 
 
 def _claimable_activities(member) -> list:
-    """Active activities whose scope covers the member's grid (the service checks again)."""
+    """Active activities one may claim whose scope covers the member's grid (the service checks again)."""
     items = services.list_activities(False, 1, 100)["items"]
-    return [activity for activity in items
-            if activity.org_unit is None or activity.org_unit.contains(member.org_unit)]
+    return [activity for activity in items if activity.code not in services.FLOW_ONLY_ACTIVITIES
+            and (activity.org_unit is None or activity.org_unit.contains(member.org_unit))]
 
 
 def _activity_label(activity) -> str:
@@ -173,22 +178,6 @@ def _show_claim_refusal(form: ClaimForm, error: AppError) -> None:
                                           CLAIM_HINTS.get(name, error.message)]
 
 
-def _claim_photo_id(actor, form: ClaimForm) -> int | None:
-    """Store a newly chosen photo, or reuse the one kept from a refused attempt (if it is the actor's)."""
-    if form.photo.data:
-        photo = photos.store_photo(actor, form.photo.data)
-        form.photo_id.data = str(photo.id)  # kept in the form should the claim itself be refused
-        return photo.id
-    if form.photo_id.data:
-        try:
-            photo_id = int(form.photo_id.data)
-        except ValueError:
-            raise AppError(422, errors={"photo_id": ["not a photo id"]}) from None
-        photos.check_photo_owner(actor, photo_id)
-        return photo_id
-    return None
-
-
 @bp.route("/me/claims/new", methods=["GET", "POST"])
 @login_required
 @once_per_form
@@ -201,7 +190,7 @@ def new_claim():
     status, problem = 200, None
     if form.validate_on_submit():
         try:
-            photo_id = _claim_photo_id(actor, form)
+            photo_id = photos.photo_from_form(actor, form)
             contribution = services.record_contribution(
                 actor, actor.id, form.activity.data, form.quantity.data,
                 form.occurred_at.data.replace(tzinfo=SHANGHAI), note=form.note.data or None,

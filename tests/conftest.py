@@ -117,19 +117,50 @@ def postgres_database(postgres_server_url, worker_id):
     execute_autocommit(postgres_server_url, f"DROP DATABASE IF EXISTS {name}", f"CREATE DATABASE {name}")
     url = f"{postgres_server_url}/{name}"
     migrate_database(url)
+    remember_migrated_rows(url)
     return url
 
 
+#: Rows the migrations themselves add (the built-in ``wish`` activity), by database URL and table:
+#: emptying a database after a test puts them back, as a fresh copy of the SQLite template has them.
+MIGRATED_ROWS: dict[str, dict[str, tuple[list[str], list[tuple]]]] = {}
+
+
+def _dsn(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://")
+
+
+def remember_migrated_rows(url: str) -> None:
+    """Keep the rows a freshly migrated database holds, to put back whenever it is emptied."""
+    import psycopg
+
+    kept = {}
+    with psycopg.connect(_dsn(url), autocommit=True) as connection:
+        for table in db.metadata.sorted_tables:
+            cursor = connection.execute(f'SELECT * FROM "{table.name}"')
+            rows = cursor.fetchall()
+            if rows:
+                kept[table.name] = ([column.name for column in cursor.description], rows)
+    MIGRATED_ROWS[url] = kept
+
+
 def empty_postgres_database(url: str) -> None:
-    """Remove every row a test left, keeping the schema."""
+    """Remove every row a test left, keeping the schema and the rows the migrations added."""
     import psycopg
 
     tables = [table.name for table in db.metadata.sorted_tables]
     if not tables:
         return
-    dsn = url.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(dsn, autocommit=True) as connection:
+    with psycopg.connect(_dsn(url), autocommit=True) as connection:
         connection.execute("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE")
+        for table, (columns, rows) in MIGRATED_ROWS.get(url, {}).items():
+            names = ", ".join(f'"{column}"' for column in columns)
+            marks = ", ".join(["%s"] * len(columns))
+            with connection.cursor() as cursor:
+                cursor.executemany(f'INSERT INTO "{table}" ({names}) VALUES ({marks})', rows)
+            if "id" in columns:  # the next id follows the rows put back
+                connection.execute(f"SELECT setval(pg_get_serial_sequence('\"{table}\"', 'id'), "
+                                   f'(SELECT max(id) FROM "{table}"))')
 
 
 @pytest.fixture(params=ENGINES)

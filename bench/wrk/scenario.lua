@@ -140,6 +140,10 @@ builders.fulfil = function()
    return call("POST", "/api/v1/vouchers/scan", token, body)
 end
 
+builders.wishes = function()
+   return call("GET", "/api/v1/wishes?status=open", pick(data.R)[3])
+end
+
 function request()
    if second then
       local ready = second

@@ -48,6 +48,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "contribution.force_reverse": ADMINS,
     "balance.open": ADMINS,              # opening balances carried over from paper books
     "audit.read": ADMINS,
+    "wish.vet": GRID,                    # vet residents' micro-wishes in scope (never one's own)
+    "wish.manage": ORGANISERS,           # publish wishes with points, cancel them, confirm late ones
+    "patrol.manage": ORGANISERS,         # patrol routes, their posters and rounds
 }
 
 #: Actions on a member's account: the actor must also outrank every grant the member holds.

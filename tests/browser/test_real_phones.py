@@ -161,21 +161,23 @@ NOT_PAGES = re.compile(r"\.(svg|png|pdf|csv|xlsx)$|/reports/|/import/template|^/
                        r"^/elder/|^/logout|^/metrics|^/healthz")
 
 
-def sample_arguments(scene, event_token: str) -> dict:
+def sample_arguments(scene, event_token: str, checkpoint_token: str) -> dict:
     """A real value for each URL argument, from the scene."""
     inside = scene.ids["inside"]
     return {"supermarket_id": scene.shop("inside"), "reward_id": scene.reward_id, "voucher_id": inside["voucher"],
             "event_id": inside["event"], "member_id": scene.world.people["villager"],
             "contribution_id": inside["claim"], "photo_id": inside["photo"], "unit_id": scene.world.units["grid_a"],
             "code": "patrol", "grant_id": 1, "checkin_id": 1,
-            "token": event_token}
+            "token": event_token, "wish_id": inside["wish"], "route_id": inside["route"],
+            "checkpoint_token": checkpoint_token}
 
 
 def page_paths(app, scene) -> list[str]:
     """Every page of the URL map, with the scene's ids."""
     with app.app_context():
         event_token = urlsplit(scene.event_code(scene.ids["inside"]["event"])).path.rsplit("/", 1)[1]
-    samples = sample_arguments(scene, event_token)
+        checkpoint_token = urlsplit(scene.checkpoint_code(scene.ids["inside"]["route"])).path.rsplit("/", 1)[1]
+    samples = sample_arguments(scene, event_token, checkpoint_token)
     paths = set()
     for rule in app.url_map.iter_rules():
         if "GET" not in rule.methods or rule.endpoint == "static":

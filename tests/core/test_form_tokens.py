@@ -167,8 +167,14 @@ def test_every_page_form_that_writes_carries_a_token_its_view_honours(app, scene
              "/admin/events", f"/admin/events/{scene.ids['inside']['event']}", "/admin/members/new",
              f"/admin/members/{scene.world.people['villager']}", "/admin/import",
              f"/admin/supermarkets/{scene.shop('inside')}", "/admin/supermarkets/new", "/admin/rewards/new",
-             f"/admin/rewards/{scene.reward_id}", "/admin/org-units", "/counter/sell", "/admin/cards",
+             f"/admin/rewards/{scene.reward_id}", "/admin/org-units", "/wishes/new", "/wishes/vet",
+             "/admin/patrols/new", "/counter/sell", "/admin/cards",
              "/admin/offline-conflicts"]
+    with app.app_context():  # a wish at each step, so that each of its forms shows to someone
+        wishes = [scene.ids["inside"]["wish"], scene.fresh_wish("inside", "submitted"),
+                  scene.fresh_wish("inside", "taken"), scene.fresh_wish("inside", "done", done_days_ago=4)]
+        pages += [f"{prefix}/wishes/{wish}" for wish in wishes for prefix in ("", "/admin")]
+        pages.append(urlsplit(scene.checkpoint_code(scene.ids["inside"]["route"])).path)
     checked, missing = 0, []
     for path in pages:
         response = browser.get(path)

@@ -80,6 +80,19 @@ def own_claim(role: str, _scope: str) -> Refusal:
     return SELF_REVIEW if role in ("grid_worker", "global_admin") else FORBIDDEN
 
 
+def county_or_scope(role: str, scope: str) -> Refusal:
+    """An open wish: members of its county (every member of the world with a grid) and staff who vet
+    where it lies; the clerk, with no grid and no such scope, nowhere."""
+    if role in ("resident", "grid_worker", "global_admin") or (role in GRID and scope == "inside"):
+        return None
+    return FORBIDDEN
+
+
+def with_a_grid(role: str, _scope: str) -> Refusal:
+    """A wish is posted from one's own grid: staff accounts with none are told so."""
+    return None if role in ("resident", "grid_worker") else (422, "validation_error")
+
+
 # --- the table ---------------------------------------------------------------------------------
 
 @dataclass
@@ -288,6 +301,42 @@ TABLE = [
     Row("GET", "/leaderboards/honour-roll", everyone, lambda s, _r, scope: Call(
         f"/leaderboards/honour-roll?org_unit_id={s.unit(scope, 'town_a', 'town_b')}"
         f"&month={(utcnow().replace(day=1) - timedelta(days=1)).strftime('%Y-%m')}")),
+    # --- points: micro-wishes and patrols ---------------------------------------------------------
+    Row("GET", "/wishes", everyone, lambda s, _r, scope: Call(
+        "/wishes?page_size=100", listed=s.ids[scope]["wish"]), sees=county_or_scope),
+    Row("POST", "/wishes", with_a_grid, lambda s, _r, _s: Call("/wishes", {
+        "title": "帮忙修灯", "description": "楼道灯坏了"}), 201, scopeless=True),
+    Row("GET", "/wishes/{wish_id}", county_or_scope, lambda s, _r, scope: Call(f"/wishes/{s.ids[scope]['wish']}")),
+    Row("POST", "/wishes/{wish_id}/vet", in_scope(GRID), lambda s, _r, scope: Call(
+        f"/wishes/{s.fresh_wish(scope, 'submitted')}/vet", {"decision": "accept"})),
+    Row("POST", "/wishes/{wish_id}/publish", in_scope(ORGANISERS), lambda s, _r, scope: Call(
+        f"/wishes/{s.fresh_wish(scope, 'vetted')}/publish",
+        {"points": 30, "due_at": (utcnow() + timedelta(days=3)).isoformat()})),
+    Row("POST", "/wishes/{wish_id}/take", county_or_scope, lambda s, _r, scope: Call(
+        f"/wishes/{s.fresh_wish(scope)}/take")),
+    Row("POST", "/wishes/{wish_id}/release", owner_only, lambda s, _r, scope: Call(
+        f"/wishes/{s.fresh_wish(scope, 'taken')}/release"), variant="taken by someone else"),
+    Row("POST", "/wishes/{wish_id}/done", owner_only, lambda s, _r, scope: Call(
+        f"/wishes/{s.fresh_wish(scope, 'taken')}/done", {"note": "修好了"}), variant="taken by someone else"),
+    Row("POST", "/wishes/{wish_id}/confirm", in_scope(ORGANISERS), lambda s, _r, scope: Call(
+        f"/wishes/{s.fresh_wish(scope, 'done', done_days_ago=4)}/confirm", {"rating": 5}),
+        variant="done 4 days ago, the requester silent"),
+    Row("POST", "/wishes/{wish_id}/cancel", in_scope(ORGANISERS), lambda s, _r, scope: Call(
+        f"/wishes/{s.fresh_wish(scope)}/cancel", {"reason": "已由家人解决"}), variant="someone's"),
+    Row("GET", "/patrol-routes", holding(ORGANISERS), lambda s, _r, scope: Call(
+        "/patrol-routes?page_size=100", listed=s.ids[scope]["route"]), sees=in_scope(ORGANISERS)),
+    Row("POST", "/patrol-routes", in_scope(ORGANISERS), lambda s, _r, scope: Call("/patrol-routes", {
+        "name": "夜巡西线", "org_unit_id": s.unit(scope, "town_a", "town_b"), "activity_code": "patrol",
+        "checkpoints": [{"name": "桥头"}, {"name": "祠堂"}], "window_start": "22:00", "window_end": "02:00",
+        "min_minutes_between": 5}), 201),
+    Row("GET", "/patrol-routes/{route_id}", in_scope(ORGANISERS), lambda s, _r, scope: Call(
+        f"/patrol-routes/{s.ids[scope]['route']}")),
+    Row("GET", "/patrol-routes/{route_id}/posters.pdf", in_scope(ORGANISERS), lambda s, _r, scope: Call(
+        f"/patrol-routes/{s.ids[scope]['route']}/posters.pdf")),
+    Row("GET", "/patrol-routes/{route_id}/rounds", in_scope(ORGANISERS), lambda s, _r, scope: Call(
+        f"/patrol-routes/{s.ids[scope]['route']}/rounds")),
+    Row("POST", "/patrols/scans", everyone, lambda s, _r, scope: Call(
+        "/patrols/scans", {"payload": s.checkpoint_code(s.ids[scope]["route"])}), 201),
     # --- rewards: one global catalogue, stock per supermarket, vouchers -------------------------
     Row("GET", "/rewards", everyone, lambda s, _r, _s: Call("/rewards"), scopeless=True),
     Row("POST", "/rewards", holding(ADMINS), lambda s, _r, _s: Call(

@@ -3,8 +3,9 @@
 ``build_scene`` adds to ``tests/factories.py``'s world: a tree-wide activity and one
 scoped to each town, a reward with a picture stocked at both supermarkets, points for
 everybody, an open event, a pending claim with a photo and a reserved voucher in each
-town, and last month's published honour rolls. Its ``fresh_*`` methods add one more
-object each, for calls that use one up (approve, fulfil, close …).
+town, an open micro-wish and a patrol route open now in each town, and last month's published
+honour rolls. Its ``fresh_*`` methods add one more object each, for calls that use one up
+(approve, fulfil, close, take …).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import sqlalchemy as sa
 from PIL import Image
 from werkzeug.datastructures import FileStorage
 
+from core.clock import SHANGHAI
 from core.database import begin_writing, utcnow
 from core.extensions import db
 from core.identity import cards
@@ -26,7 +28,9 @@ from core.identity.activation import issue_activation_codes
 from core.identity.models import Member, OrgUnit, RoleGrant, Supermarket
 from points import events, ledger, services
 from points.leaderboards.honour import close_month, last_month
+from points.patrols import services as patrols
 from points.photos import store_photo
+from points.wishes import services as wishes
 from rewards import images, offline, stock, vouchers
 from rewards.models import OfflineFulfilment
 from rewards.services import create_reward
@@ -177,6 +181,33 @@ class Scene:
         scan = {**self.offline_scan(voucher_id), "scanned_at": utcnow() - timedelta(minutes=5)}
         offline.record_offline_fulfilments(admin, self.shop(scope), [scan])
         return db.session.scalar(sa.select(OfflineFulfilment.id).where(OfflineFulfilment.scan_id == scan["scan_id"]))
+    def fresh_wish(self, scope: str, step: str = "open", done_days_ago: int = 0) -> int:
+        """A wish of the side's owner at a step: ``submitted``, ``vetted``, ``open``, ``taken`` or ``done``
+        (taken and done by the neighbour, done ``done_days_ago`` days back)."""
+        admin = self.person("global_admin")
+        wish = wishes.post_wish(self.member(self.owner(scope)), "帮忙搬煤", "三楼，十袋煤").id
+        steps = ("submitted", "vetted", "open", "taken", "done")
+        if steps.index(step) >= 1:
+            wishes.vet_wish(admin, wish, "accept")
+        if steps.index(step) >= 2:
+            wishes.publish_wish(admin, wish, 20, utcnow() + timedelta(days=7))
+        if steps.index(step) >= 3:
+            wishes.take_wish(self.person("neighbour"), wish, now=utcnow() - timedelta(days=done_days_ago, hours=1))
+        if steps.index(step) >= 4:
+            wishes.mark_done(self.person("neighbour"), wish, "搬完了", now=utcnow() - timedelta(days=done_days_ago))
+        return wish
+
+    def fresh_route(self, scope: str) -> int:
+        """A patrol route of two checkpoints in the side's town, open from two hours ago to two hours on."""
+        now = utcnow().astimezone(SHANGHAI)
+        route = patrols.create_route(self.person("global_admin"), "夜巡东线", self.unit(scope, "town_a", "town_b"),
+                                     "patrol", ["村委会", "小学门口"], (now - timedelta(hours=2)).time(),
+                                     (now + timedelta(hours=2)).time(), 0)
+        return route.id
+
+    def checkpoint_code(self, route_id: int, position: int = 1) -> str:
+        """The text of a route's checkpoint code."""
+        return patrols.checkpoint_url(patrols.get_route(route_id).checkpoints[position - 1], BASE_URL)
 
     def fresh_token(self, key: str, *, reset_password: bool = False) -> dict:
         """Bearer headers of a new token of one of the world's members (their password reset first)."""
@@ -218,7 +249,8 @@ def build_scene() -> Scene:
         photo = store_photo(scene.member(owner), upload("JPEG", "evidence.jpg"))
         scene.ids[scope] = {"event": scene.fresh_event(scope), "photo": photo.id,
                             "claim": scene.fresh_claim(owner, photo.id),
-                            "voucher": scene.fresh_voucher(owner, scope)}
+                            "voucher": scene.fresh_voucher(owner, scope),
+                            "wish": scene.fresh_wish(scope), "route": scene.fresh_route(scope)}
     close_month(last_month())
     scene.event_code(scene.ids["inside"]["event"])  # makes the QR signing key before any call
     return scene
