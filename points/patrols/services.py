@@ -35,7 +35,7 @@ from points import services
 from points.events import half_hours_between
 from points.patrols.models import PatrolCheckpoint, PatrolRound, PatrolRoute, PatrolScan
 
-CHECKPOINT = PayloadKind("patrol_checkpoint", tag=5, fields=(("checkpoint_id", "I"),))
+CHECKPOINT = PayloadKind("patrol_checkpoint", tag=6, fields=(("checkpoint_id", "I"),))
 ROUTE_LETTER = "K"
 MIN_CHECKPOINTS, MAX_CHECKPOINTS = 2, 30
 MAX_MINUTES_BETWEEN = 720
