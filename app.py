@@ -14,7 +14,7 @@ from core.config import load_config
 #: migrations and their tests) always sees every table.
 MODEL_MODULES: tuple[str, ...] = (
     "core.identity.models", "core.audit", "core.qr.models", "core.idempotency", "core.throttle",
-    "points.models", "rewards.models",
+    "points.models", "rewards.models", "core.notifications",
 )
 #: Packages with their own message catalogue (``<package>/translations``), merged at run time;
 #: ``core``'s also holds the texts of ``app.py``.
@@ -93,9 +93,12 @@ def register_blueprints(app: Flask) -> None:
     import admin.views
     import core.identity.api
     import core.identity.views
+    import core.notifications.api
+    import core.notifications.views
     import core.views
     import points.api
     import points.leaderboard_api
+    import points.notices_api
     import points.views
     import rewards.api
     import rewards.views
@@ -103,8 +106,9 @@ def register_blueprints(app: Flask) -> None:
     api = app.extensions["api"]
     app.register_blueprint(core.views.bp)
     app.register_blueprint(core.identity.views.bp)
+    app.register_blueprint(core.notifications.views.bp)
     for blueprint in (core.identity.api.blp, points.api.blp, points.leaderboard_api.blp,
-                      rewards.api.blp):
+                      rewards.api.blp, core.notifications.api.blp, points.notices_api.blp):
         api.register_blueprint(blueprint)
     for blueprint in (points.views.bp, rewards.views.bp, admin.views.bp):
         app.register_blueprint(blueprint)
@@ -123,8 +127,9 @@ def register_cli(app: Flask) -> None:
 
     from core.identity.demo import seed_identity_demo
     from core.idempotency import init_idempotency_cli
+    from core.notifications.cli import init_notifications_cli
     from core.qr.cli import init_qr_cli
-    from points.cli import init_leaderboards_cli, init_points_cli
+    from points.cli import init_fairness_cli, init_leaderboards_cli, init_points_cli
     from rewards.cli import init_rewards_cli
     from rewards.demo import seed_rewards_demo
     from points.demo import seed_points_demo
@@ -132,8 +137,10 @@ def register_cli(app: Flask) -> None:
     init_cli(app, seeders=[seed_identity_demo, seed_points_demo, seed_rewards_demo])
     init_qr_cli(app)
     init_idempotency_cli(app)
+    init_notifications_cli(app)
     init_points_cli(app)
     init_leaderboards_cli(app)
+    init_fairness_cli(app)
     init_rewards_cli(app)
 
 
@@ -145,12 +152,15 @@ def register_hooks(app: Flask) -> None:
         register_me_extension, register_member_changes, register_nav_links, register_unit_moves,
     )
     from core.navigation import CLERK, ORGANISER, RESIDENT, register_home, register_tabs
+    from points.alerts import notify_posting
     from points.gamification import note_posting
     from points.leaderboards.totals import record_earning, refresh_members, refresh_subtree
     from points.ledger import register_subscriber
     from points.services import points_for_me
     import admin.views
+    import core.notifications.views
     import core.views
+    import points.notice_views
     import points.views
     import rewards.views
 
@@ -158,6 +168,7 @@ def register_hooks(app: Flask) -> None:
     # order, inside the transaction that posts it:
     register_subscriber(app, record_earning)  # leaderboard totals of the member's periods
     register_subscriber(app, note_posting)  # badges, volunteer stars and their counters
+    register_subscriber(app, notify_posting)  # notifications: points recorded for the member, new levels
     # Changes to who counts on the boards, and where: made by the identity services.
     register_member_changes(app, refresh_members)
     register_unit_moves(app, refresh_subtree)
@@ -165,8 +176,10 @@ def register_hooks(app: Flask) -> None:
     register_me_extension(app, points_for_me)
     register_nav_links(app, points.views.navigation)
     register_nav_links(app, points.views.leaderboard_navigation)
+    register_nav_links(app, points.notice_views.navigation)
     register_nav_links(app, rewards.views.navigation)
     register_nav_links(app, admin.views.navigation)
+    register_nav_links(app, core.notifications.views.navigation)
     for package in (core.views, points.views, rewards.views, admin.views):
         register_tabs(app, package.TABS)
     register_home(app, RESIDENT, points.views.resident_home)

@@ -67,6 +67,9 @@ SECTIONS = (
     ("admin.org_units", _l("Org units"), "org_unit.manage"),
     ("admin.reports", _l("Monthly report"), "member.manage"),
     ("admin.audit", _l("Audit log"), "audit.read"),
+    ("admin.notices_console", _l("Public notices"), "notice.publish"),
+    ("admin.objections", _l("Objections"), "objection.decide"),
+    ("admin.fairness_flags", _l("Fairness watch"), "fairness.review"),
 )
 
 #: The organiser's tab bar: the dashboard is their home.
@@ -116,3 +119,4 @@ def home():
 
 from admin import (activities, audit, catalogue, dashboard, events, members, org_units, review,  # noqa: E402,F401
                    rewards)
+from admin import fairness, notices  # noqa: E402,F401
