@@ -129,6 +129,9 @@ class Finding:
     org_unit_id: int | None
     facts: dict
     evidence: list[dict] = field(default_factory=list)
+    #: The members the finding concerns (default: those of the evidence): where they live decides
+    #: who sees the flag.
+    involved: set[int] = field(default_factory=set)
 
 
 # --- the rules ----------------------------------------------------------------------------------
@@ -180,7 +183,7 @@ def _favoured(recorder_id: int, rows: list, days: int, month: str) -> Finding | 
     return Finding("favoured_members", f"favoured_members:{recorder_id}:{month}", recorder_id, None,
                    {"share": round(share * 100), "total": total, "few": len(favoured), "median": median,
                     "days": days, "favoured": [{"member_id": member, "points": value} for member, value in favoured]},
-                   evidence)
+                   evidence, set(points))
 
 
 def _bursts(recorder_id: int, rows: list) -> list[Finding]:
@@ -352,14 +355,14 @@ def _dress(finding: Finding) -> None:
     ids |= {row["member_id"] for row in finding.facts.get("favoured", [])}
     if finding.member_id is not None:
         ids.add(finding.member_id)
-    names = dict(db.session.execute(sa.select(Member.id, Member.name).where(Member.id.in_(ids)))) if ids else {}
+    names = dict(db.session.execute(sa.select(Member.id, Member.name).where(Member.id.in_(ids))).all()) if ids else {}
     for row in [*finding.evidence, *finding.facts.get("favoured", [])]:
         if "member_id" in row:
             row["member"] = names.get(row["member_id"], "?")
     if finding.member_id is not None:
         finding.facts["whom"] = names.get(finding.member_id, "?")
-        involved = {row["member_id"] for row in finding.evidence if "member_id" in row} or {finding.member_id}
-        finding.org_unit_id = _common_unit(involved)
+        involved = finding.involved or {row["member_id"] for row in finding.evidence if "member_id" in row}
+        finding.org_unit_id = _common_unit(involved or {finding.member_id})
     else:
         finding.facts["whom"] = finding.facts.get("grid", "?")
 
