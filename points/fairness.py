@@ -14,7 +14,7 @@ the last ``FAIRNESS_WINDOW_DAYS`` days and at this month and the last, and flags
 - ``quick_approvals``: a reviewer who approved claims within ``FAIRNESS_QUICK_SECONDS`` of their
   submission ``FAIRNESS_QUICK_TIMES`` times or more;
 - ``grid_outlier``: a grid whose points per resident in a month are over ``FAIRNESS_GRID_RATIO``
-  times the median of its sibling grids (the org-unit board's figures);
+  times the median of its sibling grids (figured as the org-unit board does: eligible members);
 - ``member_outlier``: a member whose month is over ``FAIRNESS_MEMBER_FACTOR`` times the 99th
   percentile of their county (among at least ``FAIRNESS_MEMBER_MIN_RANKED`` ranked members).
 
@@ -45,9 +45,9 @@ from core.errors import AppError
 from core.extensions import db
 from core.identity.access import can, require_somewhere, scope_units
 from core.identity.models import Member, OrgUnit
-from points.leaderboards.boards import org_unit_board
+from points.leaderboards.boards import eligible_residents
 from points.leaderboards.totals import Scope
-from points.models import Activity, Contribution, FairnessFlag
+from points.models import Activity, Contribution, FairnessFlag, LeaderboardTotal
 
 #: The settings and their defaults (each may be set in the app's config).
 DEFAULTS = {
@@ -266,28 +266,44 @@ def quick_approvals(since: datetime, until: datetime) -> list[Finding]:
             for reviewer, found in sorted(quick.items()) if len(found) >= times]
 
 
+def grid_figures(key: str) -> dict[int, tuple[int, int]]:
+    """Points earned in a period (``key``) and residents of every grid that has residents, by grid id:
+    the org-unit board's figures (eligible members only), for all grids in two grouped reads."""
+    residents = dict(db.session.execute(
+        sa.select(Member.org_unit_id, sa.func.count()).where(eligible_residents(), Member.org_unit_id.is_not(None))
+        .group_by(Member.org_unit_id)).all())
+    points = dict(db.session.execute(
+        sa.select(Member.org_unit_id, sa.func.sum(LeaderboardTotal.score))
+        .join(Member, Member.id == LeaderboardTotal.member_id)
+        .where(LeaderboardTotal.period_key == key, LeaderboardTotal.eligible == sa.true())
+        .group_by(Member.org_unit_id)).all())
+    return {unit_id: (int(points.get(unit_id) or 0), count) for unit_id, count in residents.items()}
+
+
 def grid_outliers(day) -> list[Finding]:
-    """Grids whose points per resident in the month of ``day`` are far above their siblings'."""
+    """Grids whose points per resident in the month of ``day`` are far above their sibling grids'."""
     ratio = setting("FAIRNESS_GRID_RATIO")
     month = period_key("month", day)
-    parents = db.session.scalars(sa.select(OrgUnit.parent_id).where(
-        OrgUnit.kind == "grid", OrgUnit.parent_id.is_not(None)).distinct().order_by(OrgUnit.parent_id))
+    figures = grid_figures(month)
+    families = defaultdict(list)
+    for unit_id, name, parent_id in db.session.execute(
+            sa.select(OrgUnit.id, OrgUnit.name, OrgUnit.parent_id).where(OrgUnit.kind == "grid").order_by(OrgUnit.id)):
+        points, residents = figures.get(unit_id, (0, 0))
+        families[parent_id].append({"id": unit_id, "grid": name, "points": points, "residents": residents,
+                                    "per_capita": round(points / residents, 2) if residents else 0.0})
     findings = []
-    for parent_id in list(parents):
-        entries = org_unit_board(parent_id, "month", day, "per_capita")["entries"]
-        for entry in entries:
-            others = [other["per_capita"] for other in entries if other is not entry]
-            if not others or entry["residents"] == 0:
+    for grids in families.values():
+        for grid in grids:
+            others = [other["per_capita"] for other in grids if other is not grid]
+            if not others or not grid["residents"]:
                 continue
             median = statistics.median(others)
-            if median > 0 and entry["per_capita"] > ratio * median:
-                unit = entry["org_unit"]
+            if median > 0 and grid["per_capita"] > ratio * median:
                 findings.append(Finding(
-                    "grid_outlier", f"grid_outlier:{unit['id']}:{month}", None, unit["id"],
-                    {"month": month, "per_capita": entry["per_capita"], "median": round(median, 2),
-                     "ratio": round(entry["per_capita"] / median, 1), "grid": unit["name"]},
-                    [{"grid": other["org_unit"]["name"], "points": other["points"], "residents": other["residents"],
-                      "per_capita": other["per_capita"]} for other in entries][:EVIDENCE_ROWS]))
+                    "grid_outlier", f"grid_outlier:{grid['id']}:{month}", None, grid["id"],
+                    {"month": month, "per_capita": grid["per_capita"], "median": round(median, 2),
+                     "ratio": round(grid["per_capita"] / median, 1), "grid": grid["grid"]},
+                    [{key: value for key, value in other.items() if key != "id"} for other in grids][:EVIDENCE_ROWS]))
     return findings
 
 
