@@ -175,9 +175,12 @@ def load_config(app, overrides: dict | None = None) -> None:
         app.config["TRUSTED_PROXIES"] = int(env["TRUSTED_PROXIES"])
     if env.get("TRUSTED_HOSTS"):
         app.config["TRUSTED_HOSTS"] = [host.strip() for host in env["TRUSTED_HOSTS"].split(",") if host.strip()]
-    for name in ("PUBLIC_HOLIDAYS", "WORKING_WEEKENDS"):
+    for name in ("PUBLIC_HOLIDAYS", "WORKING_WEEKENDS", "FAIRNESS_ODD_HOURS"):
         if env.get(name):
             app.config[name] = env[name]
+    for name in ("NOTICE_WORKING_DAYS", "OBJECTIONS_PER_DAY", "NOTIFICATION_KEEP_DAYS"):
+        if env.get(name):
+            app.config[name] = int(env[name])
     app.config.update(overrides)
     for name in ("PUBLIC_HOLIDAYS", "WORKING_WEEKENDS"):
         app.config[name] = parse_dates(name, app.config[name])

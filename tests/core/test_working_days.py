@@ -79,11 +79,19 @@ def test_holiday_settings_read_dates_and_refuse_nonsense():
         parse_dates("PUBLIC_HOLIDAYS", "2026-13-01")
 
 
-def test_the_app_reads_the_holidays_from_the_environment(monkeypatch, tmp_path):
+def test_the_app_reads_the_holidays_and_the_notice_settings_from_the_environment(monkeypatch, tmp_path):
     from app import create_app
+    from points.fairness import odd_minutes
 
     monkeypatch.setenv("PUBLIC_HOLIDAYS", "2027-01-01")
     monkeypatch.setenv("WORKING_WEEKENDS", "2027-01-09")
+    for name, value in (("NOTICE_WORKING_DAYS", "7"), ("OBJECTIONS_PER_DAY", "3"), ("NOTIFICATION_KEEP_DAYS", "90"),
+                        ("FAIRNESS_ODD_HOURS", "23:30-04:00")):
+        monkeypatch.setenv(name, value)
     app = create_app({"APP_ENV": "test", "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'x.db'}"})
     assert app.config["PUBLIC_HOLIDAYS"] == {date(2027, 1, 1)}
     assert app.config["WORKING_WEEKENDS"] == {date(2027, 1, 9)}
+    assert (app.config["NOTICE_WORKING_DAYS"], app.config["OBJECTIONS_PER_DAY"], app.config["NOTIFICATION_KEEP_DAYS"]) \
+        == (7, 3, 90)
+    with app.app_context():
+        assert odd_minutes() == (23 * 60 + 30, 4 * 60)

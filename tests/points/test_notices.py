@@ -442,6 +442,8 @@ def test_the_printed_notice_is_an_a4_pdf_with_a_qr_code_to_its_page(app, client,
     pdf = browser.get(f"/notices/{notice_id}/notice.pdf")
     assert pdf.status_code == 200 and pdf.mimetype == "application/pdf" and pdf.data.startswith(b"%PDF")
     assert len(re.findall(rb"/Type\s*/Page\b", pdf.data)) == 2  # 48 entries: two pages
+    boxes = re.findall(rb"/MediaBox\s*\[\s*0\s+0\s+([\d.]+)\s+([\d.]+)", pdf.data)
+    assert len(boxes) == 2 and all(abs(float(w) - 595.3) < 1 and abs(float(h) - 841.9) < 1 for w, h in boxes)  # A4
     assert drawn == [f"http://localhost/notices/{notice_id}"]
     assert signed_in(app, world, "outsider").get(f"/notices/{notice_id}/notice.pdf").status_code == 403
 

@@ -4,7 +4,7 @@
 scoped to each town, a reward with a picture stocked at both supermarkets, points for
 everybody, an open event, a pending claim with a photo and a reserved voucher in each
 town, last month's published honour rolls, and last month's public notice of each town's community
-with an entry and a pending objection. Its ``fresh_*`` methods add one more object each, for calls
+with an entry and a pending objection, and an open fairness flag in town A. Its ``fresh_*`` methods add one more object each, for calls
 that use one up (approve, fulfil, close …).
 """
 
@@ -26,7 +26,7 @@ from core.identity.models import Member, OrgUnit, RoleGrant, Supermarket
 from core.clock import period_bounds
 from points import events, ledger, notices, services
 from points.leaderboards.honour import close_month, last_month, parse_month
-from points.models import NoticeEntry, Objection
+from points.models import FairnessFlag, NoticeEntry, Objection
 from points.photos import store_photo
 from rewards import images, stock, vouchers
 from rewards.services import create_reward
@@ -214,6 +214,23 @@ def settled_last_month(scene: Scene, scope: str) -> int:
     return contribution.id
 
 
+def favouring_flag(scene: Scene) -> int:
+    """An open fairness flag on the inside grid worker favouring the villager, as the watch keeps one."""
+    worker, villager = scene.person("grid_worker"), scene.world.people["villager"]
+    moment = utcnow() - timedelta(days=1)
+    rows = [{"contribution_id": 1000 + number, "member_id": villager, "member": "钱村民", "points": 50,
+             "occurred_at": moment.isoformat(timespec="seconds"), "recorded_at": moment.isoformat(timespec="seconds")}
+            for number in range(3)]
+    flag = FairnessFlag(rule="favoured_members", fingerprint=f"favoured_members:{worker.id}:{last_month()}",
+                        member_id=worker.id, org_unit_id=scene.world.units["grid_a"], evidence=rows,
+                        facts={"share": 90, "total": 150, "few": 1, "median": 5, "days": 30, "whom": worker.name,
+                               "favoured": [{"member_id": villager, "member": "钱村民", "points": 150}]})
+    begin_writing(db.session)
+    db.session.add(flag)
+    db.session.commit()
+    return flag.id
+
+
 def build_scene() -> Scene:
     """Build the world and one object of each kind on each side (call inside an app context)."""
     world = build_world()
@@ -236,10 +253,11 @@ def build_scene() -> Scene:
                             "claim": scene.fresh_claim(owner, photo.id),
                             "voucher": scene.fresh_voucher(owner, scope)}
     for scope in ("inside", "outside"):  # last month's notice of each side's community, with an entry
-        settled_last_month(scene, scope)
+        scene.ids[scope]["entry"] = settled_last_month(scene, scope)
         scene.ids[scope]["notice"] = notices.publish_notice(
             admin, world.units["community_a" if scope == "inside" else "community_b"], last_month()).id
         scene.ids[scope]["objection"] = scene.fresh_objection(scope)
+    scene.ids["inside"]["flag"] = favouring_flag(scene)
     close_month(last_month())
     scene.event_code(scene.ids["inside"]["event"])  # makes the QR signing key before any call
     return scene
