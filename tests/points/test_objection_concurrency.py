@@ -71,3 +71,18 @@ def test_upholding_and_dismissing_at_once_decide_once(app, world):
     with app.app_context():
         status = db.session.get(Objection, objection).status
         assert _reversals(contribution) == (1 if status == "upheld" else 0) and verify_ledger() == []
+
+
+def test_objections_sent_at_once_never_pass_the_daily_limit(app, world):
+    app.config["OBJECTIONS_PER_DAY"] = 2
+    with app.app_context():
+        make_activity("patrol", points=10, category="patrol")
+        entries = [settle(world.people["resident"], world=world, by="grid_worker") for _ in range(4)]
+        notice = notices.publish_notice(person(world, "global_admin"), world.units["community_a"], LAST_MONTH).id
+
+    def lodge(contribution_id):
+        return lambda: notices.lodge_objection(person(world, "villager"), notice, contribution_id, "没有参加")
+
+    assert run_at_once(app, [lodge(entry) for entry in entries]) == Counter({"ok": 2, "rate_limited": 2})
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Objection)) == 2
