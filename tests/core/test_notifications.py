@@ -133,7 +133,7 @@ def test_my_notifications_are_listed_newest_first_with_the_unread_count(app, cli
         _notify(world.people["villager"], "points_awarded", "award:9", points=9)
     body = api_list(client, world, "resident").get_json()
     assert body["total"] == 3 and body["unread"] == 3
-    assert [item["text"] for item in body["items"]] == [f"你获得了 {n} 积分：巡逻。" for n in (3, 2, 1)]
+    assert [item["text"] for item in body["items"]] == [f"您获得了 {n} 积分：巡逻。" for n in (3, 2, 1)]
     assert body["items"][0]["url"] == "/me/points" and body["items"][0]["read"] is False
     english = client.get("/api/v1/me/notifications?page_size=1", headers={**world.headers["resident"],
                                                                            "Accept-Language": "en"}).get_json()
@@ -186,10 +186,10 @@ def test_the_header_the_home_page_and_me_show_the_unread_count_and_the_page_mark
             _notify(resident, "points_awarded", f"award:{number}", points=5, activity=localised("巡逻", "Patrol"))
     browser = signed_in(app, world, "resident")
     home = browser.get("/").get_data(as_text=True)
-    assert 'data-unread="2"' in home and "你有 2 条未读通知。" in home
+    assert 'data-unread="2"' in home and "您有 2 条未读通知。" in home
     assert "通知（2 条未读）" in browser.get("/me").get_data(as_text=True)
     page = browser.get("/me/notifications").get_data(as_text=True)
-    assert page.count('data-read="no"') == 2 and "你获得了 5 积分：巡逻。" in page
+    assert page.count('data-read="no"') == 2 and "您获得了 5 积分：巡逻。" in page
     answer = browser.post("/me/notifications/read", data={"csrf_token": csrf_token(page)})
     assert answer.status_code == 303
     after = browser.get("/me/notifications").get_data(as_text=True)

@@ -522,4 +522,4 @@ def test_a_refused_decision_in_the_console_keeps_what_was_typed(app, client, sce
         f"o{objection}-csrf_token": prefixed_token(queue, objection), f"o{objection}-decision": "dismiss", f"o{objection}-reason": "我登记的没错"})
     assert refused.status_code == 403
     html = refused.get_data(as_text=True)
-    assert "我登记的没错" in html and "与你本人有关" in html
+    assert "我登记的没错" in html and "与您本人有关" in html

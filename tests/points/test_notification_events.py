@@ -38,7 +38,7 @@ def test_points_recorded_by_staff_are_told_once_with_the_activity(app, client, a
         "member_id": world.people["resident"], "activity_code": "mediation", "quantity": 1,
         "occurred_at": (utcnow() - HOUR_AGO).isoformat()})
     assert response.status_code == 201
-    assert "你获得了 20 积分：mediation。" in texts(client, world, "resident")
+    assert "您获得了 20 积分：mediation。" in texts(client, world, "resident")
     with app.app_context():
         [only] = told(world.people["resident"], "points_awarded")
         assert only.params["points"] == 20 and only.params["_link"] == ["points_pages.my_points", {}]
@@ -81,7 +81,7 @@ def test_an_approved_claim_is_told_once_as_approved_not_twice(app, client, activ
     with app.app_context():
         kinds = [notification.kind for notification in told(world.people["resident"])]
     assert kinds.count("claim_approved") == 1 and "points_awarded" not in kinds
-    assert "你的申报已通过：mediation，20 积分。" in texts(client, world, "resident")
+    assert "您的申报已通过：mediation，20 积分。" in texts(client, world, "resident")
 
 
 def test_a_rejected_claim_is_told_with_its_reason(app, client, activities):
@@ -91,7 +91,7 @@ def test_a_rejected_claim_is_told_with_its_reason(app, client, activities):
         "occurred_at": (utcnow() - HOUR_AGO).isoformat()}).get_json()
     client.post(f"/api/v1/contributions/{claim['id']}/reject", headers=world.headers["grid_worker"],
                 json={"reason": "照片看不清"})
-    assert texts(client, world, "resident") == ["你的申报未通过：mediation。原因：照片看不清"]
+    assert texts(client, world, "resident") == ["您的申报未通过：mediation。原因：照片看不清"]
 
 
 def test_a_reversal_is_told_with_its_reason(app, client, activities):
@@ -119,7 +119,7 @@ def test_a_new_level_is_told_once_even_when_reached_again_after_a_reversal(app, 
     with app.app_context():
         levels = told(world.people["resident"], "level_reached")
         assert [notification.params["level"]["zh"] for notification in levels] == ["平安卫士"]
-    assert "你升级了：平安卫士。" in texts(client, world, "resident")
+    assert "您升级了：平安卫士。" in texts(client, world, "resident")
 
 
 def test_a_badge_is_told_once_and_a_rebuild_tells_nothing_again(app, client, activities):
