@@ -39,7 +39,7 @@ from bench import leaderboards
 from bench.databases import DATASET_AWARDS, EngineMissing, schema_revision
 from bench.leaderboards import DATA_DIR, percentiles, say, timed
 from bench.settings import ROOT
-from tests.support.postgres import execute_autocommit, find_bin_dir
+from tests.support.postgres import execute_autocommit
 
 SAMPLES = int(os.environ.get("BENCH_ACCOUNTABILITY_SAMPLES", "300"))
 CLAIM_SHARE = 5  # one contribution in five is a claim approved later
@@ -106,10 +106,10 @@ def complete(app, members: int) -> dict:
                 CASE WHEN {claim} THEN t.member_id ELSE {recorder} END, {recorder},
                 {_seconds_later(dialect, recorded, "60 + t.id % 3600")}, {recorded}
             FROM ledger_transaction t WHERE t.kind = 'award'"""), {"activity": activity.id})  # nosec B608
-        db.session.execute(sa.text(f"""
+        db.session.execute(sa.text("""
             INSERT INTO audit_entry (at, actor_id, action, subject_type, subject_id)
             SELECT c.reviewed_at, c.reviewed_by_id, 'contribution.approve', 'contribution', c.id
-            FROM contribution c WHERE c.recorded_by_id = c.member_id"""))  # nosec B608
+            FROM contribution c WHERE c.recorded_by_id = c.member_id"""))
         if dialect == "postgresql":  # rows were given their ids: the sequences go on after them
             for table in ("member", "contribution"):
                 db.session.execute(sa.text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
