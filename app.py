@@ -14,7 +14,7 @@ from core.config import load_config
 #: migrations and their tests) always sees every table.
 MODEL_MODULES: tuple[str, ...] = (
     "core.identity.models", "core.audit", "core.qr.models", "core.idempotency", "core.throttle",
-    "points.models", "points.wishes.models", "points.patrols.models", "rewards.models",
+    "points.models", "points.wishes.models", "points.patrols.models", "rewards.models", "core.notifications",
 )
 #: Packages with their own message catalogue (``<package>/translations``), merged at run time;
 #: ``core``'s also holds the texts of ``app.py``.
@@ -94,9 +94,12 @@ def register_blueprints(app: Flask) -> None:
     import core.identity.api
     import core.identity.card_api
     import core.identity.views
+    import core.notifications.api
+    import core.notifications.views
     import core.views
     import points.api
     import points.leaderboard_api
+    import points.notices_api
     import points.patrols.api
     import points.patrols.views
     import points.views
@@ -109,9 +112,10 @@ def register_blueprints(app: Flask) -> None:
     api = app.extensions["api"]
     app.register_blueprint(core.views.bp)
     app.register_blueprint(core.identity.views.bp)
+    app.register_blueprint(core.notifications.views.bp)
     for blueprint in (core.identity.api.blp, points.api.blp, points.leaderboard_api.blp,
                       points.wishes.api.blp, points.patrols.api.blp, rewards.api.blp, core.identity.card_api.blp,
-                      rewards.counter_api.blp):
+                      rewards.counter_api.blp, core.notifications.api.blp, points.notices_api.blp):
         api.register_blueprint(blueprint)
     for blueprint in (points.views.bp, points.wishes.views.bp, points.patrols.views.bp, rewards.views.bp,
                       admin.views.bp):
@@ -131,8 +135,9 @@ def register_cli(app: Flask) -> None:
 
     from core.identity.demo import seed_identity_demo
     from core.idempotency import init_idempotency_cli
+    from core.notifications.cli import init_notifications_cli
     from core.qr.cli import init_qr_cli
-    from points.cli import init_leaderboards_cli, init_points_cli, init_wishes_cli
+    from points.cli import init_fairness_cli, init_leaderboards_cli, init_points_cli, init_wishes_cli
     from rewards.cli import init_rewards_cli
     from rewards.demo import seed_rewards_demo
     from points.demo import seed_points_demo, seed_volunteer_demo
@@ -140,9 +145,11 @@ def register_cli(app: Flask) -> None:
     init_cli(app, seeders=[seed_identity_demo, seed_points_demo, seed_rewards_demo, seed_volunteer_demo])
     init_qr_cli(app)
     init_idempotency_cli(app)
+    init_notifications_cli(app)
     init_points_cli(app)
     init_leaderboards_cli(app)
     init_wishes_cli(app)
+    init_fairness_cli(app)
     init_rewards_cli(app)
 
 
@@ -154,12 +161,15 @@ def register_hooks(app: Flask) -> None:
         register_me_extension, register_member_changes, register_nav_links, register_unit_moves,
     )
     from core.navigation import CLERK, ORGANISER, RESIDENT, register_home, register_tabs
+    from points.alerts import notify_posting
     from points.gamification import note_posting
     from points.leaderboards.totals import record_earning, refresh_members, refresh_subtree
     from points.ledger import register_subscriber
     from points.services import points_for_me
     import admin.views
+    import core.notifications.views
     import core.views
+    import points.notice_views
     import points.views
     import points.wishes.views
     import rewards.views
@@ -168,6 +178,7 @@ def register_hooks(app: Flask) -> None:
     # order, inside the transaction that posts it:
     register_subscriber(app, record_earning)  # leaderboard totals of the member's periods
     register_subscriber(app, note_posting)  # badges, volunteer stars and their counters
+    register_subscriber(app, notify_posting)  # notifications: points recorded for the member, new levels
     # Changes to who counts on the boards, and where: made by the identity services.
     register_member_changes(app, refresh_members)
     register_unit_moves(app, refresh_subtree)
@@ -176,8 +187,10 @@ def register_hooks(app: Flask) -> None:
     register_nav_links(app, points.views.navigation)
     register_nav_links(app, points.views.leaderboard_navigation)
     register_nav_links(app, points.wishes.views.navigation)
+    register_nav_links(app, points.notice_views.navigation)
     register_nav_links(app, rewards.views.navigation)
     register_nav_links(app, admin.views.navigation)
+    register_nav_links(app, core.notifications.views.navigation)
     for package in (core.views, points.views, rewards.views, admin.views):
         register_tabs(app, package.TABS)
     register_home(app, RESIDENT, points.views.resident_home)

@@ -177,3 +177,26 @@ class ResolveConflictForm(FlaskForm):
 
     note = StringField(_l("What was done"), validators=[
         DataRequired(message=_l("Say what was done about it.")), Length(max=1000)])
+
+
+class PublishNoticeForm(FlaskForm):
+    """Publish a finished month's public notice (积分公示) for an org unit."""
+
+    org_unit = SelectField(_l("For"), validators=[DataRequired(message=_l("Choose where."))])
+    month = SelectField(_l("Month"), validators=[DataRequired(message=_l("Choose a month."))])
+
+
+class DecideObjectionForm(FlaskForm):
+    """Uphold an objection (the points are taken back) or dismiss it, with a reason."""
+
+    decision = SelectField(_l("Decision"), choices=[("dismiss", _l("Dismiss: the points stand")),
+                                                   ("uphold", _l("Uphold: take the points back"))])
+    reason = StringField(_l("Reason"), validators=[DataRequired(message=_l("Give a reason.")), Length(max=500)])
+
+
+class DecideFlagForm(FlaskForm):
+    """Dismiss a fairness flag, or say what was done about it, with a reason."""
+
+    decision = SelectField(_l("Decision"), choices=[("dismiss", _l("Dismiss: nothing wrong")),
+                                                   ("act", _l("Acted on: say what was done"))])
+    reason = StringField(_l("Reason"), validators=[DataRequired(message=_l("Give a reason.")), Length(max=500)])

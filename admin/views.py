@@ -58,6 +58,9 @@ SECTIONS = (
     ("admin.org_units", _l("Org units"), "org_unit.manage"),
     ("admin.reports", _l("Monthly report"), "member.manage"),
     ("admin.audit", _l("Audit log"), "audit.read"),
+    ("admin.notices_console", _l("Public notices"), "notice.publish"),
+    ("admin.objections", _l("Objections"), "objection.decide"),
+    ("admin.fairness_flags", _l("Fairness watch"), "fairness.review"),
 )
 
 #: The organiser's tab bar: the dashboard is their home.
@@ -109,3 +112,4 @@ from admin import (activities, audit, catalogue, dashboard, events, members, org
                    rewards)
 from admin import cards  # noqa: E402,F401
 from admin import patrols, wishes  # noqa: E402,F401
+from admin import fairness, notices  # noqa: E402,F401

@@ -83,3 +83,30 @@ def month_index(moment: datetime) -> int:
     local = moment.astimezone(SHANGHAI)
     return local.year * 12 + local.month - 1
 
+
+
+# --- working days ---------------------------------------------------------------------------------
+
+def is_working_day(day: date, holidays: frozenset[date] = frozenset(),
+                   workdays: frozenset[date] = frozenset()) -> bool:
+    """Tell whether ``day`` is a working day: Monday to Friday unless a public holiday, or a weekend
+    day declared a working day (调休: the day a holiday is made up for)."""
+    if day in workdays:
+        return True
+    return day.weekday() < 5 and day not in holidays
+
+
+def add_working_days(day: date, count: int, holidays: frozenset[date] = frozenset(),
+                     workdays: frozenset[date] = frozenset()) -> date:
+    """The ``count``-th working day after ``day`` (``day`` itself not counted; ``count`` ≥ 1)."""
+    if count < 1:
+        raise ValueError("count working days from 1")
+    while count:
+        day += timedelta(days=1)
+        count -= is_working_day(day, holidays, workdays)
+    return day
+
+
+def end_of_day(day: date) -> datetime:
+    """The moment an Asia/Shanghai day ends (the next day's midnight there)."""
+    return datetime.combine(day + timedelta(days=1), time.min, tzinfo=SHANGHAI)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import date
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -74,6 +75,18 @@ class BaseConfig:
     PIN_FAILURE_LIMIT = "5 per 15 minutes"
     RATELIMIT_DEFAULT = "300 per minute"
     RATELIMIT_STORAGE_URI = "memory://"
+
+    #: Public holidays and the weekend days made working days (调休), for counting working days
+    #: (a public notice stays open for NOTICE_WORKING_DAYS of them): dates, or in the environment
+    #: ISO dates separated by commas ("2026-10-01,2026-10-02"). Set them each year.
+    PUBLIC_HOLIDAYS: frozenset[date] = frozenset()
+    WORKING_WEEKENDS: frozenset[date] = frozenset()
+    #: Working days a month's public notice (公示) stays open for objections.
+    NOTICE_WORKING_DAYS = 5
+    #: Objections one member may lodge within 24 hours.
+    OBJECTIONS_PER_DAY = 5
+    #: Days in-app notifications are kept before ``flask notifications prune`` removes them.
+    NOTIFICATION_KEEP_DAYS = 180
 
     #: One JSON line per request on stderr (request id, route, status, latency, member).
     ACCESS_LOG = True
@@ -164,7 +177,15 @@ def load_config(app, overrides: dict | None = None) -> None:
         app.config["TRUSTED_PROXIES"] = int(env["TRUSTED_PROXIES"])
     if env.get("TRUSTED_HOSTS"):
         app.config["TRUSTED_HOSTS"] = [host.strip() for host in env["TRUSTED_HOSTS"].split(",") if host.strip()]
+    for name in ("PUBLIC_HOLIDAYS", "WORKING_WEEKENDS", "FAIRNESS_ODD_HOURS"):
+        if env.get(name):
+            app.config[name] = env[name]
+    for name in ("NOTICE_WORKING_DAYS", "OBJECTIONS_PER_DAY", "NOTIFICATION_KEEP_DAYS"):
+        if env.get(name):
+            app.config[name] = int(env[name])
     app.config.update(overrides)
+    for name in ("PUBLIC_HOLIDAYS", "WORKING_WEEKENDS"):
+        app.config[name] = parse_dates(name, app.config[name])
 
     if mode == "production":
         _check_production(app.config)
@@ -179,6 +200,21 @@ def load_config(app, overrides: dict | None = None) -> None:
     app.config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(
         app.config["SQLALCHEMY_DATABASE_URI"]
     )
+
+
+def parse_dates(name: str, value) -> frozenset[date]:
+    """Read a setting that lists dates: dates, ISO strings, or one string of them separated by commas."""
+    items = value.split(",") if isinstance(value, str) else list(value or ())
+    days = set()
+    for item in items:
+        if isinstance(item, date):
+            days.add(item)
+        elif str(item).strip():
+            try:
+                days.add(date.fromisoformat(str(item).strip()))
+            except ValueError:
+                raise ConfigError(f"{name} lists dates as YYYY-MM-DD, not {item!r}") from None
+    return frozenset(days)
 
 
 def _check_production(config) -> None:

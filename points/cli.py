@@ -1,4 +1,5 @@
-"""Commands of the points package: ``flask ledger verify``, ``flask gamification rebuild``."""
+"""Commands of the points package: ``flask ledger verify``, ``flask gamification rebuild``, ``flask
+leaderboards …``, ``flask fairness scan``."""
 
 from __future__ import annotations
 
@@ -84,5 +85,21 @@ def init_wishes_cli(app: Flask) -> None:
     def release_overdue():
         """Return every taken wish not done by its due date to open (run it from cron)."""
         click.echo(f"{release_overdue_wishes()} overdue wish(es) open again")
+
+    app.cli.add_command(group)
+
+
+def init_fairness_cli(app: Flask) -> None:
+    """Add ``flask fairness scan``."""
+    from points.fairness import scan
+
+    group = AppGroup("fairness", help="The fairness watch.")
+
+    @group.command("scan")
+    def run():
+        """Look for unfair patterns and flag them for review (nightly, by cron); changes nothing else."""
+        counts = scan()
+        click.echo(f"fairness watch: {counts['found']} patterns found, {counts['new']} new flags, "
+                   f"{counts['refreshed']} open flags refreshed")
 
     app.cli.add_command(group)

@@ -27,3 +27,10 @@ class RejectForm(FlaskForm):
 
     reason = StringField(_l("Reason"), validators=[
         DataRequired(message=_l("Give a reason to reject.")), Length(max=500)])
+
+
+class ObjectionForm(FlaskForm):
+    """Object to one entry of an open public notice, with a reason."""
+
+    reason = TextAreaField(_l("Why do you object?"), validators=[
+        DataRequired(message=_l("Say why you object.")), Length(max=500)])

@@ -28,7 +28,7 @@ from functools import cache
 
 import sqlalchemy as sa
 from flask import current_app
-from flask_babel import get_locale
+from flask_babel import force_locale, get_locale
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
 
@@ -38,6 +38,7 @@ from core.database import UTCDateTime, begin_writing, utcnow
 from core.errors import AppError
 from core.extensions import db
 from core.identity.models import Member
+from core.notifications import localised, notify
 from points import ledger
 from points.models import (
     Activity, Contribution, DailyCheckin, LedgerPosting, LedgerTransaction, MemberActiveMonth,
@@ -253,12 +254,23 @@ def note_posting(posted: ledger.Posted) -> None:
         return
     activity = db.session.get(Activity, posted.activity_id) if posted.activity_id else None
     contribution = db.session.get(Contribution, posted.contribution_id) if posted.contribution_id else None
-    apply_posting(PostingFacts(
+    earned = apply_posting(PostingFacts(
         kind=posted.kind, member_id=posted.member_id, occurred_at=posted.occurred_at,
         created_at=posted.created_at, earned=posted.earned,
         category=category_of(activity.category if activity else None, posted.reference),
         hourly=bool(activity and activity.unit == "hour"),
         quantity=contribution.quantity if contribution else None))
+    for code in earned:
+        notify(posted.member_id, "badge_earned", f"badge:{code}", link=("points_pages.my_points", {}),
+               badge=localised(*badge_names(code)))
+
+
+def badge_names(code: str) -> tuple[str, str]:
+    """A badge's name in Chinese and in English."""
+    with force_locale("zh"):
+        chinese = badge_name(code)
+    with force_locale("en"):
+        return chinese, badge_name(code)
 
 
 @cache
@@ -298,23 +310,23 @@ def _active_run(member_id: int, month: int) -> int:
 
 
 _GRANT = sa.text("INSERT INTO member_badge (member_id, code, awarded_at) VALUES (:member_id, :code, :awarded_at) "
-                 "ON CONFLICT (member_id, code) DO NOTHING").bindparams(sa.bindparam("awarded_at", type_=UTCDateTime))
+                 "ON CONFLICT (member_id, code) DO NOTHING RETURNING code").bindparams(sa.bindparam("awarded_at", type_=UTCDateTime))
 
 
-def _grant(member_id: int, codes: list[str], awarded_at: datetime) -> None:
-    """Award badges the member does not have yet (the unique constraint decides, on both engines)."""
-    if codes:
-        db.session.execute(_GRANT, [{"member_id": member_id, "code": code, "awarded_at": awarded_at}
-                                    for code in codes])
+def _grant(member_id: int, codes: list[str], awarded_at: datetime) -> list[str]:
+    """Award badges the member does not have yet (the unique constraint decides, on both engines);
+    answer those newly awarded."""
+    return [code for code in codes if db.session.execute(
+        _GRANT, {"member_id": member_id, "code": code, "awarded_at": awarded_at}).first() is not None]
 
 
-def apply_posting(facts: PostingFacts) -> None:
-    """Apply the badge and star rules to one posting (live, or replayed by a rebuild)."""
+def apply_posting(facts: PostingFacts) -> list[str]:
+    """Apply the badge and star rules to one posting (live, or replayed by a rebuild); answer the
+    badges it newly awarded."""
     if facts.kind == "spend":
-        _grant(facts.member_id, ["first_redemption"], facts.created_at)
-        return
+        return _grant(facts.member_id, ["first_redemption"], facts.created_at)
     if facts.kind not in ("award", "reversal") or facts.earned == 0:
-        return
+        return []
     badges = []
     month = month_index(facts.occurred_at)
     after = _add_to(MemberActiveMonth, {"member_id": facts.member_id, "month": month},
@@ -335,7 +347,7 @@ def apply_posting(facts: PostingFacts) -> None:
         if facts.category in COUNTED_CATEGORIES and step > 0:
             name, thresholds = COUNTED_CATEGORIES[facts.category]
             badges += [f"{name}_{count}" for count in thresholds if counters[name] == count]
-    _grant(facts.member_id, badges, facts.created_at)
+    return _grant(facts.member_id, badges, facts.created_at)
 
 
 # --- rebuilding from the ledger -----------------------------------------------------------------

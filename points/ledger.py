@@ -48,6 +48,8 @@ class Posted:
     activity_id: int | None = None
     contribution_id: int | None = None
     reference: str | None = None
+    #: The member's lifetime earned points after it.
+    lifetime_earned: int | None = None
 
 
 Subscriber = Callable[[Posted], None]
@@ -150,7 +152,7 @@ def _post(kind: str, member_id: int, legs: Iterable[Leg], *, occurred_at: dateti
                 raise ValueError(f"{kind} must move one member's points, not {leg_member}'s")
             change[account] += amount
     _require_writer()
-    available, held, _lifetime = _move_balance(member_id, change["available"], change["held"], lifetime_change)
+    available, held, lifetime = _move_balance(member_id, change["available"], change["held"], lifetime_change)
     now = utcnow()
     transaction = LedgerTransaction(
         kind=kind, member_id=member_id, available_change=change["available"],
@@ -164,7 +166,7 @@ def _post(kind: str, member_id: int, legs: Iterable[Leg], *, occurred_at: dateti
                     occurred_at=transaction.occurred_at, created_at=now,
                     earned=-sum(amount for account, _member, amount in legs if account == "issued"),
                     activity_id=transaction.activity_id, contribution_id=transaction.contribution_id,
-                    reference=transaction.reference))
+                    reference=transaction.reference, lifetime_earned=lifetime))
     return transaction
 
 

@@ -327,3 +327,105 @@ class HonourRollEntry(db.Model):
     grid_id: Mapped[int | None] = mapped_column(sa.ForeignKey("org_unit.id"))
     grid_name: Mapped[str | None] = mapped_column(sa.String(100))
     points: Mapped[int]
+
+
+# --- accountability: the monthly public notice (积分公示), objections, the fairness watch ------
+
+NOTICE_STATUSES = ("open", "closed")
+OBJECTION_STATUSES = ("pending", "upheld", "dismissed")
+FLAG_STATUSES = ("open", "dismissed", "acted")
+
+
+class Notice(db.Model):
+    """A finished month's points of an org unit's subtree, posted for objections (积分公示)."""
+
+    __tablename__ = "notice"
+    __table_args__ = (sa.UniqueConstraint("org_unit_id", "month"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_unit_id: Mapped[int] = mapped_column(sa.ForeignKey("org_unit.id"))
+    month: Mapped[str] = mapped_column(sa.String(7))
+    opens_at: Mapped[datetime]
+    #: The end of the last working day objections are taken (Asia/Shanghai midnight).
+    closes_at: Mapped[datetime]
+    #: Entries when it was published (some may have been reversed since).
+    entries_count: Mapped[int] = mapped_column(default=0)
+    published_by_id: Mapped[int] = mapped_column(sa.ForeignKey("member.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    org_unit: Mapped[OrgUnit] = relationship()
+
+
+class NoticeEntry(db.Model):
+    """One contribution on a notice, with the member's masked name and grid as published."""
+
+    __tablename__ = "notice_entry"
+    __table_args__ = (sa.UniqueConstraint("notice_id", "contribution_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    notice_id: Mapped[int] = mapped_column(sa.ForeignKey("notice.id"))
+    contribution_id: Mapped[int] = mapped_column(sa.ForeignKey("contribution.id"), index=True)
+    member_id: Mapped[int] = mapped_column(sa.ForeignKey("member.id"))
+    #: The masked name; ``anonymous`` shows 匿名 instead (the member's choice, or hidden by an admin).
+    display_name: Mapped[str] = mapped_column(sa.String(50))
+    anonymous: Mapped[bool] = mapped_column(default=False)
+    grid_id: Mapped[int | None] = mapped_column(sa.ForeignKey("org_unit.id"))
+
+    contribution: Mapped[Contribution] = relationship()
+    grid: Mapped[OrgUnit | None] = relationship()
+
+
+class Objection(db.Model):
+    """A member's objection to one entry of an open notice, upheld or dismissed by an organiser."""
+
+    __tablename__ = "objection"
+    __table_args__ = (sa.UniqueConstraint("notice_id", "contribution_id", "objector_id"),
+                      sa.Index("ix_objection_objector_id_created_at", "objector_id", "created_at"),
+                      sa.Index("ix_objection_status", "status"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    notice_id: Mapped[int] = mapped_column(sa.ForeignKey("notice.id"))
+    contribution_id: Mapped[int] = mapped_column(sa.ForeignKey("contribution.id"), index=True)
+    objector_id: Mapped[int] = mapped_column(sa.ForeignKey("member.id"))
+    reason: Mapped[str] = mapped_column(sa.Text)
+    status: Mapped[str] = mapped_column(sa.String(20), default="pending")
+    decided_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("member.id"))
+    decided_at: Mapped[datetime | None]
+    decision_reason: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    notice: Mapped[Notice] = relationship()
+    contribution: Mapped[Contribution] = relationship()
+    objector: Mapped[Member] = relationship(foreign_keys=[objector_id])
+
+
+class FairnessFlag(db.Model):
+    """A pattern the fairness watch found, for an organiser to review: what, whom, the evidence rows.
+
+    ``member_id`` is whom when a person (a recorder, a reviewer, a member); ``org_unit_id`` is the
+    grid when a grid is flagged, else the unit whose subtree the evidence lies in (who may see it).
+    """
+
+    __tablename__ = "fairness_flag"
+    __table_args__ = (sa.Index("ix_fairness_flag_status", "status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    rule: Mapped[str] = mapped_column(sa.String(30))
+    #: The rule, whom and the period: a later scan that finds the same thing again updates this flag.
+    fingerprint: Mapped[str] = mapped_column(sa.String(120), unique=True)
+    member_id: Mapped[int | None] = mapped_column(sa.ForeignKey("member.id"))
+    org_unit_id: Mapped[int | None] = mapped_column(sa.ForeignKey("org_unit.id"))
+    #: The figures the summary quotes (counts, shares, ratios, the period).
+    facts: Mapped[dict] = mapped_column(sa.JSON)
+    #: The rows behind it (contributions, members, grids), at most ``fairness.EVIDENCE_ROWS``.
+    evidence: Mapped[list] = mapped_column(sa.JSON)
+    status: Mapped[str] = mapped_column(sa.String(20), default="open")
+    reason: Mapped[str | None] = mapped_column(sa.Text)
+    decided_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("member.id"))
+    decided_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: The last scan that found it.
+    seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    member: Mapped[Member | None] = relationship(foreign_keys=[member_id])
+    org_unit: Mapped[OrgUnit | None] = relationship()

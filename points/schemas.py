@@ -8,10 +8,10 @@ import marshmallow as ma
 from flask_smorest.fields import Upload
 from marshmallow import fields, validate
 
-from core.api import PageQuerySchema
+from core.api import MAX_ID, PageQuerySchema
 from core.clock import PERIODS
 from core.identity.schemas import RefSchema, name_field
-from points.models import CATEGORIES, CONTRIBUTION_STATUSES, UNITS
+from points.models import CATEGORIES, CONTRIBUTION_STATUSES, OBJECTION_STATUSES, UNITS
 
 CODE = validate.Regexp(r"^[a-z][a-z0-9_]{1,39}$", error="lower-case letters, digits and _, 2–40 long")
 
@@ -321,3 +321,98 @@ class HonourRollSchema(ma.Schema):
     closed_at = fields.DateTime()
     ranked = fields.Integer()
     entries = fields.List(fields.Nested(HonourRollEntrySchema))
+
+
+# --- the public notice and objections -----------------------------------------------------------
+
+def id_field(**kwargs) -> fields.Integer:
+    """An id in a body: a whole number the databases can hold."""
+    return fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_ID), **kwargs)
+
+
+class PublishNoticeSchema(ma.Schema):
+    """Publish a finished month's notice for an org unit."""
+
+    org_unit_id = id_field(required=True)
+    month = fields.String(required=True, validate=validate.Regexp(r"^20\d\d-(0[1-9]|1[0-2])$",
+                                                                  error="give the month as YYYY-MM"))
+
+
+class NoticeSchema(ma.Schema):
+    """A published notice: its unit, month, window and status; ``entries_count`` as published."""
+
+    id = fields.Integer()
+    org_unit = fields.Nested(RefSchema)
+    month = fields.String()
+    opens_at = fields.DateTime()
+    closes_at = fields.DateTime(metadata={"description": "the end of the 5th working day after publication"})
+    status = fields.Method("notice_status", metadata={"description": "open, closed"})
+    entries_count = fields.Integer()
+
+    def notice_status(self, notice) -> str:
+        """``open`` until ``closes_at``."""
+        from points.notices import notice_status
+
+        return notice["status"] if isinstance(notice, dict) else notice_status(notice)
+
+
+class ActivityRefSchema(ma.Schema):
+    """An activity's code and name."""
+
+    code = fields.String()
+    name = fields.String()
+
+
+class NoticeEntrySchema(ma.Schema):
+    """One entry of a notice: the contribution, the masked name, grid, activity, quantity, points."""
+
+    contribution_id = fields.Integer()
+    display_name = fields.String()
+    org_unit = fields.Nested(RefSchema, allow_none=True)
+    activity = fields.Nested(ActivityRefSchema)
+    quantity = fields.Decimal(as_string=True)
+    points = fields.Integer()
+    occurred_at = fields.DateTime()
+
+
+class NoticeDetailSchema(NoticeSchema):
+    """A notice with a page of its entries that still stand (approved, not taken back)."""
+
+    entries = fields.List(fields.Nested(NoticeEntrySchema))
+    page = fields.Integer()
+    page_size = fields.Integer()
+    total = fields.Integer(metadata={"description": "entries that still stand"})
+
+
+class NoticeEntriesQuerySchema(PageQuerySchema):
+    """A page of a notice's entries (up to 100)."""
+
+    page_size = fields.Integer(load_default=100, validate=validate.Range(min=1, max=100))
+
+
+class LodgeObjectionSchema(ma.Schema):
+    """Object to one entry of an open notice."""
+
+    contribution_id = id_field(required=True)
+    reason = fields.String(required=True, validate=[validate.Length(min=1, max=500)])
+
+
+class ObjectionSchema(ma.Schema):
+    """An objection; ``objector`` only to themself and to those who may decide it."""
+
+    id = fields.Integer()
+    notice_id = fields.Integer()
+    contribution_id = fields.Integer()
+    status = fields.String(metadata={"description": "pending, upheld, dismissed"})
+    reason = fields.String()
+    created_at = fields.DateTime()
+    decided_at = fields.DateTime(allow_none=True)
+    decision_reason = fields.String(allow_none=True)
+    objector = fields.Nested(RefSchema, allow_none=True)
+
+
+class ObjectionQuerySchema(PageQuerySchema):
+    """Filter objections by status and notice."""
+
+    status = fields.String(load_default=None, validate=validate.OneOf(OBJECTION_STATUSES))
+    notice_id = fields.Integer(load_default=None, validate=validate.Range(min=1, max=MAX_ID))

@@ -22,7 +22,9 @@ from core.extensions import db
 from core.identity.access import require, scope_condition, scope_units
 from core.identity.models import Member, OrgUnit
 from core.identity.services import get_member, get_org_unit
+from core.notifications import notify
 from points import ledger
+from points.alerts import MY_POINTS, activity_names
 from points.photos import check_photo_owner
 from points.models import Activity, Contribution, LedgerPosting, LedgerTransaction
 
@@ -313,6 +315,8 @@ def approve_contribution(actor: Member, contribution_id: int) -> Contribution:
     contribution.reviewed_by_id, contribution.reviewed_at = actor.id, utcnow()
     award_contribution(contribution, actor.id)
     record_audit(actor, "contribution.approve", contribution, after={"points": contribution.points})
+    notify(contribution.member_id, "claim_approved", f"claim:{contribution.id}", link=MY_POINTS,
+           points=contribution.points, activity=activity_names(contribution.activity))
     db.session.commit()
     return contribution
 
@@ -324,6 +328,8 @@ def reject_contribution(actor: Member, contribution_id: int, reason: str) -> Con
     contribution.reviewed_by_id, contribution.reviewed_at = actor.id, utcnow()
     contribution.review_reason = reason
     record_audit(actor, "contribution.reject", contribution, reason=reason)
+    notify(contribution.member_id, "claim_rejected", f"claim:{contribution.id}", link=MY_POINTS,
+           activity=activity_names(contribution.activity), reason=reason)
     db.session.commit()
     return contribution
 
@@ -390,7 +396,17 @@ def reverse_contribution(actor: Member, contribution_id: int, reason: str,
                          force: bool = False) -> Contribution:
     """Reverse an approved contribution with a compensating entry (forced: admins only)."""
     begin_writing(db.session)
-    contribution = get_contribution(contribution_id)
+    contribution = get_contribution(contribution_id, lock=True)
+    take_back_contribution(actor, contribution, reason, force)
+    notify(contribution.member_id, "contribution_reversed", f"reversal:{contribution.id}", link=MY_POINTS,
+           points=contribution.points, activity=activity_names(contribution.activity), reason=reason)
+    db.session.commit()
+    return contribution
+
+
+def take_back_contribution(actor: Member, contribution: Contribution, reason: str, force: bool = False) -> None:
+    """Reverse a contribution locked in the caller's writing transaction (which commits): the
+    actor's right, its state, the compensating entry and the audit; an upheld objection too."""
     require(actor, "contribution.force_reverse" if force else "contribution.reverse", contribution.member)
     if contribution.status != "approved":
         raise AppError(409, "invalid_state", _l("Only an approved contribution can be reversed."),
@@ -404,8 +420,6 @@ def reverse_contribution(actor: Member, contribution_id: int, reason: str,
     contribution.reverse_reason = reason
     record_audit(actor, "contribution.reverse", contribution, reason=reason,
                  after={"points": contribution.points, "forced": force})
-    db.session.commit()
-    return contribution
 
 
 def list_contributions(actor: Member, *, member_id: int | None, status: str | None,

@@ -17,7 +17,7 @@ from core.identity.access import can_somewhere, scope_units
 from core.identity.auth import current_member
 from core.navigation import RESIDENT, Tab
 from core.views import safe_next
-from points import events, gamification, leaderboards, photos, services
+from points import events, gamification, leaderboards, notices, photos, services
 from points.forms import ClaimForm, RejectForm
 from points.wishes.views import nearby_wishes, wishes_to_vet
 from core.clock import SHANGHAI
@@ -135,7 +135,9 @@ def my_points():
                                           page_size=PAGE_SIZE)
     return render_template("points/my_points.html", points=services.points_for_me(actor),
                            history=history, pending=pending, kind_names=KIND_NAMES,
-                           labels=_entry_labels(actor, history["items"]), pages=-(-history["total"] // PAGE_SIZE))
+                           labels=_entry_labels(actor, history["items"]), pages=-(-history["total"] // PAGE_SIZE),
+                           publicised=notices.publicised(entry.contribution_id for entry in history["items"]
+                                                         if entry.kind == "award"))
 
 
 @bp.post("/me/checkin")
@@ -312,3 +314,6 @@ def honour_roll():
     months = leaderboards.closed_months(unit_id) if unit_id is not None else []
     return render_template("points/leaderboard_honour_roll.html", roll=roll, areas=areas,
                            unit_id=unit_id, month=month, months=months)
+
+
+from points import notice_views  # noqa: E402,F401 - the public notice's pages join this blueprint

@@ -1,4 +1,4 @@
-"""Commands of the rewards package: ``flask vouchers expire``."""
+"""Commands of the rewards package: ``flask vouchers expire``, ``flask vouchers remind``."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
-from rewards.vouchers import expire_vouchers
+from rewards.vouchers import expire_vouchers, remind_expiring_vouchers
 
 
 def init_rewards_cli(app: Flask) -> None:
@@ -18,5 +18,11 @@ def init_rewards_cli(app: Flask) -> None:
         """Expire every voucher past its expiry, giving its points and stock back."""
         count = expire_vouchers()
         click.echo(f"{count} voucher(s) expired")
+
+    @group.command("remind")
+    def remind():
+        """Remind owners of vouchers expiring within 24 hours (run hourly; each voucher once)."""
+        count = remind_expiring_vouchers()
+        click.echo(f"{count} reminder(s) sent")
 
     app.cli.add_command(group)

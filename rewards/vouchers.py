@@ -29,6 +29,7 @@ from core.extensions import db
 from core.identity.access import can, can_somewhere
 from core.identity.models import Member, Supermarket
 from core.identity.services import get_supermarket, mask_name
+from core.notifications import notify
 from core.qr.signing import InvalidCode, PayloadKind, code_url, sign_payload, verify_payload
 from points import ledger
 from rewards.models import Reward, Stock, Voucher, VoucherItem
@@ -389,6 +390,31 @@ def expire_vouchers(now: datetime | None = None) -> int:
     """
     now = now or utcnow()
     return sum(_expire_one(voucher_id, now) for voucher_id in _due_ids(now))
+
+
+#: How long before its expiry a reserved voucher's owner is reminded.
+REMIND_BEFORE = timedelta(hours=24)
+
+
+def remind_expiring_vouchers(now: datetime | None = None) -> int:
+    """Remind the owner of every reserved voucher expiring within 24 hours, once per voucher
+    (the notification's key is the voucher); answer how many reminders were sent now."""
+    now = now or utcnow()
+    due = db.session.scalars(
+        sa.select(Voucher).where(Voucher.status == "reserved", Voucher.expires_at > now,
+                                 Voucher.expires_at <= now + REMIND_BEFORE)
+        .options(sa.orm.joinedload(Voucher.supermarket), sa.orm.noload(Voucher.items))
+        .order_by(Voucher.id)).all()
+    if not due:
+        return 0
+    begin_writing(db.session)
+    sent = sum(notify(voucher.member_id, "voucher_expiring", f"voucher_expiring:{voucher.id}",
+                      link=("rewards_pages.my_voucher", {"voucher_id": voucher.id}),
+                      short_code=voucher.short_code, supermarket=voucher.supermarket.name,
+                      expires_at=voucher.expires_at.isoformat())
+               for voucher in due)
+    db.session.commit()
+    return sent
 
 
 # --- reading -----------------------------------------------------------------------------------

@@ -51,6 +51,11 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "wish.vet": GRID,                    # vet residents' micro-wishes in scope (never one's own)
     "wish.manage": ORGANISERS,           # publish wishes with points, cancel them, confirm late ones
     "patrol.manage": ORGANISERS,         # patrol routes, their posters and rounds
+    "notice.publish": ORGANISERS,        # publish a month's public notice (积分公示)
+    "notice.read": GRID,                 # read notices in scope (members read their own areas' anyway)
+    "objection.decide": ORGANISERS,      # uphold or dismiss an objection (never on one's own act)
+    "fairness.review": ORGANISERS,       # see and decide the fairness watch's flags in scope
+    "fairness.scan": ADMINS,             # run the fairness watch now
 }
 
 #: Actions on a member's account: the actor must also outrank every grant the member holds.

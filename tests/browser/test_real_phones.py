@@ -169,7 +169,7 @@ def sample_arguments(scene, event_token: str, checkpoint_token: str) -> dict:
             "contribution_id": inside["claim"], "photo_id": inside["photo"], "unit_id": scene.world.units["grid_a"],
             "code": "patrol", "grant_id": 1, "checkin_id": 1,
             "token": event_token, "wish_id": inside["wish"], "route_id": inside["route"],
-            "checkpoint_token": checkpoint_token}
+            "checkpoint_token": checkpoint_token, "notice_id": inside["notice"], "flag_id": scene.ids["inside"]["flag"]}
 
 
 def page_paths(app, scene) -> list[str]:
@@ -188,6 +188,7 @@ def page_paths(app, scene) -> list[str]:
             continue
         if not NOT_PAGES.search(path):
             paths.add(path)
+    paths.add(f"/notices/{scene.ids['inside']['notice']}/objections/{scene.ids['inside']['entry']}")  # an entry's form
     return sorted(paths)
 
 
@@ -196,6 +197,8 @@ def test_no_page_of_any_role_scrolls_sideways_at_360_px(browser, live_scene):
     world = scene.world
     paths = page_paths(live_app, scene)
     assert len(paths) > 40
+    inside = scene.ids["inside"]
+    assert {f"/notices/{inside['notice']}", f"/admin/fairness/{inside['flag']}", "/me/notifications"} <= set(paths)
     with live_app.app_context():  # a long name must not push anything off the screen either
         db.session.get(Member, world.people["villager"]).name = "长" * 50
         db.session.commit()

@@ -19,6 +19,7 @@ from typing import Callable
 import pytest
 
 from core.database import utcnow
+from points.leaderboards.honour import last_month
 from tests.factories import PASSWORD, next_phone
 from tests.support.scene import Scene, build_scene, picture, snapshot
 
@@ -88,9 +89,22 @@ def county_or_scope(role: str, scope: str) -> Refusal:
     return FORBIDDEN
 
 
+def reads_notice(role: str, scope: str) -> Refusal:
+    """A notice: members living in its area (the world's resident and grid worker live in town A's
+    grid A) and grid staff in scope."""
+    if role == "global_admin" or (scope == "inside" and role in ("resident", "grid_worker", "organiser", "admin")):
+        return None
+    return FORBIDDEN
+
+
 def with_a_grid(role: str, _scope: str) -> Refusal:
     """A wish is posted from one's own grid: staff accounts with none are told so."""
     return None if role in ("resident", "grid_worker") else (422, "validation_error")
+
+
+def lives_there(role: str, scope: str) -> Refusal:
+    """Objecting: only members living in the notice's area (staff of no grid may not)."""
+    return None if scope == "inside" and role in ("resident", "grid_worker") else FORBIDDEN
 
 
 # --- the table ---------------------------------------------------------------------------------
@@ -409,6 +423,24 @@ TABLE = [
         f"/supermarkets/{s.shop(scope)}/offline-conflicts")),
     Row("POST", "/offline-conflicts/{conflict_id}/resolve", in_scope(ADMINS), lambda s, _r, scope: Call(
         f"/offline-conflicts/{s.fresh_conflict(scope)}/resolve", {"note": "已核实"})),
+    # --- the public notice (积分公示), objections and notifications --------------------------------
+    Row("GET", "/notices", everyone, lambda s, _r, scope: Call(
+        "/notices?page_size=100", listed=s.ids[scope]["notice"]), sees=reads_notice),
+    Row("POST", "/notices", in_scope(ORGANISERS), lambda s, _r, scope: Call(
+        "/notices", {"org_unit_id": s.fresh_notice_unit(scope), "month": last_month()}), 201),
+    Row("GET", "/notices/{notice_id}", reads_notice, lambda s, _r, scope: Call(f"/notices/{s.ids[scope]['notice']}")),
+    Row("POST", "/notices/{notice_id}/objections", lives_there, lambda s, _r, scope: Call(
+        f"/notices/{s.ids[scope]['notice']}/objections", {"contribution_id": s.fresh_entry(scope),
+                                                           "reason": "那天没有见到他"}), 201),
+    Row("GET", "/objections", everyone, lambda s, _r, scope: Call(
+        "/objections?page_size=100", listed=s.ids[scope]["objection"]), sees=in_scope(ORGANISERS)),
+    Row("POST", "/objections/{objection_id}/uphold", in_scope(ORGANISERS), lambda s, _r, scope: Call(
+        f"/objections/{s.fresh_objection(scope)}/uphold", {"reason": "核实属实"})),
+    Row("POST", "/objections/{objection_id}/dismiss", in_scope(ORGANISERS), lambda s, _r, scope: Call(
+        f"/objections/{s.fresh_objection(scope)}/dismiss", {"reason": "核实不成立"})),
+    Row("GET", "/me/notifications", everyone, lambda s, _r, _s: Call("/me/notifications"), scopeless=True),
+    Row("POST", "/me/notifications/read", everyone, lambda s, _r, _s: Call(
+        "/me/notifications/read", {"all": True}), 204, scopeless=True),
 ]
 
 

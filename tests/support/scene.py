@@ -3,9 +3,10 @@
 ``build_scene`` adds to ``tests/factories.py``'s world: a tree-wide activity and one
 scoped to each town, a reward with a picture stocked at both supermarkets, points for
 everybody, an open event, a pending claim with a photo and a reserved voucher in each
-town, an open micro-wish and a patrol route open now in each town, and last month's published
-honour rolls. Its ``fresh_*`` methods add one more object each, for calls that use one up
-(approve, fulfil, close, take …).
+town, an open micro-wish and a patrol route open now in each town, last month's published honour
+rolls, and last month's public notice of each town's community with an entry and a pending objection,
+and an open fairness flag in town A. Its ``fresh_*`` methods add one more object each, for calls that
+use one up (approve, fulfil, close, take …).
 """
 
 from __future__ import annotations
@@ -20,21 +21,22 @@ import sqlalchemy as sa
 from PIL import Image
 from werkzeug.datastructures import FileStorage
 
-from core.clock import SHANGHAI
+from core.clock import SHANGHAI, period_bounds
 from core.database import begin_writing, utcnow
 from core.extensions import db
 from core.identity import cards
 from core.identity.activation import issue_activation_codes
 from core.identity.models import Member, OrgUnit, RoleGrant, Supermarket
-from points import events, ledger, services
-from points.leaderboards.honour import close_month, last_month
+from points import events, ledger, notices, services
+from points.leaderboards.honour import close_month, last_month, parse_month
+from points.models import FairnessFlag, NoticeEntry, Objection
 from points.patrols import services as patrols
 from points.photos import store_photo
 from points.wishes import services as wishes
 from rewards import images, offline, stock, vouchers
 from rewards.models import OfflineFulfilment
 from rewards.services import create_reward
-from tests.factories import auth, build_world, make_activity, make_member, password_hash
+from tests.factories import auth, build_world, make_activity, make_member, make_unit, next_phone, password_hash
 
 BASE_URL = "http://localhost/"
 POINTS_EACH = 1000
@@ -220,6 +222,32 @@ class Scene:
         """Give the reward its picture again if a call removed it."""
         images.set_reward_image(self.person("global_admin"), self.reward_id, upload())
 
+    # --- the public notice ----------------------------------------------------------------------
+
+    def fresh_notice_unit(self, scope: str) -> int:
+        """A new community in the side's town, with no notice yet."""
+        town = db.session.get(OrgUnit, self.unit(scope, "town_a", "town_b"))
+        return make_unit(f"新社区{next_phone()}", "community", town).id
+
+    def fresh_entry(self, scope: str) -> int:
+        """A new approved contribution of last month by the side's owner, on the side's notice."""
+        contribution_id = settled_last_month(self, scope)
+        begin_writing(db.session)
+        db.session.add(NoticeEntry(notice_id=self.ids[scope]["notice"], contribution_id=contribution_id,
+                                   member_id=self.owner(scope), display_name="*", grid_id=self.unit(scope, "grid_a", "grid_b")))
+        db.session.commit()
+        return contribution_id
+
+    def fresh_objection(self, scope: str) -> int:
+        """A pending objection to a new entry of the side's notice (by a member living there)."""
+        objection = Objection(notice_id=self.ids[scope]["notice"], contribution_id=self.fresh_entry(scope),
+                              objector_id=self.world.people["neighbour" if scope == "inside" else "outsider"],
+                              reason="不属实", status="pending")
+        begin_writing(db.session)
+        db.session.add(objection)
+        db.session.commit()
+        return objection.id
+
 
 def give_points(member_ids, points: int) -> None:
     """Award points straight through the ledger, in one transaction."""
@@ -227,6 +255,35 @@ def give_points(member_ids, points: int) -> None:
     for member_id in member_ids:
         ledger.award(member_id, points, occurred_at=utcnow(), actor_id=None)
     db.session.commit()
+
+
+def settled_last_month(scene: Scene, scope: str) -> int:
+    """An approved contribution of the side's owner in last month, recorded by the side's grid worker."""
+    recorder = scene.person("grid_worker" if scope == "inside" else "grid_worker_b")
+    start, _end = period_bounds("month", parse_month(last_month()))
+    begin_writing(db.session)
+    contribution = services.settle_contribution(
+        services.get_activity("patrol"), recorder.id, utcnow(), member=scene.member(scene.owner(scope)),
+        quantity=Decimal(1), points=10, occurred_at=start + timedelta(days=9, hours=10), recorded_by_id=recorder.id)
+    db.session.commit()
+    return contribution.id
+
+
+def favouring_flag(scene: Scene) -> int:
+    """An open fairness flag on the inside grid worker favouring the villager, as the watch keeps one."""
+    worker, villager = scene.person("grid_worker"), scene.world.people["villager"]
+    moment = utcnow() - timedelta(days=1)
+    rows = [{"contribution_id": 1000 + number, "member_id": villager, "member": "钱村民", "points": 50,
+             "occurred_at": moment.isoformat(timespec="seconds"), "recorded_at": moment.isoformat(timespec="seconds")}
+            for number in range(3)]
+    flag = FairnessFlag(rule="favoured_members", fingerprint=f"favoured_members:{worker.id}:{last_month()}",
+                        member_id=worker.id, org_unit_id=scene.world.units["grid_a"], evidence=rows,
+                        facts={"share": 90, "total": 150, "few": 1, "median": 5, "days": 30, "whom": worker.name,
+                               "favoured": [{"member_id": villager, "member": "钱村民", "points": 150}]})
+    begin_writing(db.session)
+    db.session.add(flag)
+    db.session.commit()
+    return flag.id
 
 
 def build_scene() -> Scene:
@@ -251,6 +308,12 @@ def build_scene() -> Scene:
                             "claim": scene.fresh_claim(owner, photo.id),
                             "voucher": scene.fresh_voucher(owner, scope),
                             "wish": scene.fresh_wish(scope), "route": scene.fresh_route(scope)}
+    for scope in ("inside", "outside"):  # last month's notice of each side's community, with an entry
+        scene.ids[scope]["entry"] = settled_last_month(scene, scope)
+        scene.ids[scope]["notice"] = notices.publish_notice(
+            admin, world.units["community_a" if scope == "inside" else "community_b"], last_month()).id
+        scene.ids[scope]["objection"] = scene.fresh_objection(scope)
+    scene.ids["inside"]["flag"] = favouring_flag(scene)
     close_month(last_month())
     scene.event_code(scene.ids["inside"]["event"])  # makes the QR signing key before any call
     return scene
