@@ -6,7 +6,7 @@ notification row (one INSERT; a level reached, rare, adds a second), keyed by th
 so the award path stays lean and a posting is told once. What a member did themself (a daily
 check-in, an event check-in, a claim approved by the activity's own rule) is not told: they
 saw the result on their screen; a claim reviewed by someone else is told by the review itself
-(``claim_approved``); badges are told where they are awarded (``gamification.note_posting``).
+(``claim_approved``), a wish's points by its confirmation (``wish_completed``); badges are told where they are awarded (``gamification.note_posting``).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from core.extensions import db
 from core.notifications import localised, notify
 from points.gamification import level_ladder
 from points.ledger import Posted
-from points.models import Activity, Contribution
+from points.models import WISH_ACTIVITY, Activity, Contribution
 
 MY_POINTS = ("points_pages.my_points", {})
 
@@ -38,8 +38,9 @@ def notify_posting(posted: Posted) -> None:
         return
     if posted.contribution_id is not None:
         contribution = db.session.get(Contribution, posted.contribution_id)  # in the session already
-        if contribution is not None and contribution.recorded_by_id != posted.member_id:
-            activity = db.session.get(Activity, posted.activity_id) if posted.activity_id else None
+        activity = db.session.get(Activity, posted.activity_id) if posted.activity_id else None
+        told_elsewhere = activity is not None and activity.code == WISH_ACTIVITY
+        if contribution is not None and contribution.recorded_by_id != posted.member_id and not told_elsewhere:
             notify(posted.member_id, "points_awarded", f"award:{posted.transaction_id}", link=MY_POINTS,
                    points=posted.earned, activity=activity_names(activity))
     if posted.lifetime_earned is not None:

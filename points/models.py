@@ -22,6 +22,11 @@ MEMBER_ACCOUNTS = ("available", "held")
 SYSTEM_ACCOUNTS = ("issued", "redeemed", "expired", "written_off", "opening")
 TRANSACTION_KINDS = ("award", "reversal", "hold", "release", "spend", "opening")
 
+#: The built-in activity a completed micro-wish pays its taker with (added by the migrations).
+WISH_ACTIVITY = "wish"
+#: Built-in activities earned only through their own flow, never recorded, claimed or scheduled by hand.
+FLOW_ONLY_ACTIVITIES = frozenset({WISH_ACTIVITY})
+
 
 class Activity(db.Model):
     """What earns points (积分规则): points per item or per hour, a daily cap, a scope and a window."""

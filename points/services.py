@@ -26,14 +26,11 @@ from core.notifications import notify
 from points import ledger
 from points.alerts import MY_POINTS, activity_names
 from points.photos import check_photo_owner
-from points.models import Activity, Contribution, LedgerPosting, LedgerTransaction
+from points.models import (FLOW_ONLY_ACTIVITIES, WISH_ACTIVITY, Activity, Contribution, LedgerPosting,
+                           LedgerTransaction)
 
 MAX_BACKDATE = timedelta(days=31)
 HALF = Decimal("0.5")
-#: The built-in activity a completed micro-wish pays its taker with (added by the migrations).
-WISH_ACTIVITY = "wish"
-#: Built-in activities earned only through their own flow, never recorded, claimed or scheduled by hand.
-FLOW_ONLY_ACTIVITIES = frozenset({WISH_ACTIVITY})
 
 
 def _not_found(what: str, field: str):

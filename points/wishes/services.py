@@ -24,6 +24,7 @@ from core.extensions import db
 from core.identity.access import can, can_somewhere, require, scope_condition
 from core.identity.models import Member, OrgUnit
 from core.identity.services import get_org_unit, mask_name
+from core.notifications import notify
 from points import services
 from points.photos import check_photo_owner
 from points.wishes.models import Wish
@@ -305,6 +306,12 @@ def publish_wish(actor: Member, wish_id: int, points: int, due_at: datetime,
     return wish
 
 
+def _tell(member_id: int, kind: str, wish: Wish, **params) -> None:
+    """Notify a member of a step of a wish, in the step's transaction (once per wish and kind)."""
+    notify(member_id, kind, f"{kind}:{wish.id}", link=("wish_pages.wish", {"wish_id": wish.id}),
+           title=wish.title, **params)
+
+
 def take_wish(actor: Member, wish_id: int, now: datetime | None = None) -> Wish:
     """Take an open wish to do it (成员认领接单): any member of its county (or staff who vet there) but
     its requester; of several at once, exactly one gets it and the others hear ``already_taken``."""
@@ -312,6 +319,7 @@ def take_wish(actor: Member, wish_id: int, now: datetime | None = None) -> Wish:
     wish = _checked("take", actor, wish_id, now)
     wish.status, wish.taker_id, wish.taken_at = "taken", actor.id, now
     record_audit(actor, "wish.take", wish, after={"status": "taken"})
+    _tell(wish.requester_id, "wish_taken", wish, taker=mask_name(actor.name))
     db.session.commit()
     return wish
 
@@ -349,6 +357,7 @@ def mark_done(actor: Member, wish_id: int, note: str | None = None, photo_id: in
                        {"due_at": [wish.due_at.isoformat()]})
     wish.status, wish.done_at, wish.done_note, wish.done_photo_id = "done", now, note, photo_id
     record_audit(actor, "wish.done", wish, after={"status": "done"})
+    _tell(wish.requester_id, "wish_done", wish, taker=mask_name(actor.name))
     db.session.commit()
     return wish
 
@@ -374,6 +383,8 @@ def confirm_wish(actor: Member, wish_id: int, rating: int, now: datetime | None 
     wish.confirmed_by_id, wish.confirmed_at = actor.id, now
     record_audit(actor, "wish.confirm", wish, after={"status": "completed", "rating": rating,
                                                      "points": wish.points, "taker_id": taker.id})
+    if contribution.status == "approved":
+        _tell(taker.id, "wish_completed", wish, points=wish.points)
     db.session.commit()
     return wish
 

@@ -305,3 +305,25 @@ def test_the_demo_has_open_wishes_to_take_and_a_patrol_route_with_posters(app, r
                                                 for checkpoint in route.checkpoints])
         assert len(re.findall(rb"/Type\s*/Page\b", pdf)) == len(route.checkpoints) == 4
         assert verify_ledger() == []
+
+
+def test_the_requester_hears_each_step_and_the_taker_hears_the_points_once(client, world, app):
+    wish = open_wish(client, world, points=25)
+    assert call(client, world, "neighbour", f"/wishes/{wish}/take").status_code == 200
+    assert call(client, world, "neighbour", f"/wishes/{wish}/done", {"note": "搬完了"}).status_code == 200
+    assert call(client, world, "villager", f"/wishes/{wish}/confirm", {"rating": 5}).status_code == 200
+
+    def told(who):
+        items = client.get("/api/v1/me/notifications?page_size=100", headers=world.headers[who]).get_json()["items"]
+        return [(item["kind"], item["text"], item["url"]) for item in items]
+
+    link = f"/wishes/{wish}"
+    requester, taker = told("villager"), told("neighbour")
+    assert [kind for kind, _text, _link in requester] == ["wish_done", "wish_taken"]
+    assert all("帮忙搬煤" in text and where.endswith(link) for _kind, text, where in requester)
+    with app.app_context():
+        neighbour = db.session.get(Member, world.people["neighbour"]).name
+    assert neighbour not in " ".join(text for _kind, text, _link in requester)  # the taker's name is masked
+    completed = [(text, where) for kind, text, where in taker if kind == "wish_completed"]
+    assert len(completed) == 1 and "25" in completed[0][0] and completed[0][1].endswith(link)
+    assert "points_awarded" not in [kind for kind, _text, _where in taker]  # the points are told once
