@@ -95,6 +95,7 @@ def register_blueprints(app: Flask) -> None:
     import core.identity.views
     import core.views
     import points.api
+    import points.budget_api
     import points.leaderboard_api
     import points.views
     import rewards.api
@@ -104,7 +105,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(core.views.bp)
     app.register_blueprint(core.identity.views.bp)
     for blueprint in (core.identity.api.blp, points.api.blp, points.leaderboard_api.blp,
-                      rewards.api.blp):
+                      rewards.api.blp, points.budget_api.blp):
         api.register_blueprint(blueprint)
     for blueprint in (points.views.bp, rewards.views.bp, admin.views.bp):
         app.register_blueprint(blueprint)
@@ -126,10 +127,10 @@ def register_cli(app: Flask) -> None:
     from core.qr.cli import init_qr_cli
     from points.cli import init_leaderboards_cli, init_points_cli
     from rewards.cli import init_rewards_cli
-    from rewards.demo import seed_rewards_demo
+    from rewards.demo import seed_rewards_demo, seed_settlement_demo
     from points.demo import seed_points_demo
 
-    init_cli(app, seeders=[seed_identity_demo, seed_points_demo, seed_rewards_demo])
+    init_cli(app, seeders=[seed_identity_demo, seed_points_demo, seed_rewards_demo, seed_settlement_demo])
     init_qr_cli(app)
     init_idempotency_cli(app)
     init_points_cli(app)
@@ -145,6 +146,7 @@ def register_hooks(app: Flask) -> None:
         register_me_extension, register_member_changes, register_nav_links, register_unit_moves,
     )
     from core.navigation import CLERK, ORGANISER, RESIDENT, register_home, register_tabs
+    from points.budgets import charge_budgets, recount_budgets
     from points.gamification import note_posting
     from points.leaderboards.totals import record_earning, refresh_members, refresh_subtree
     from points.ledger import register_subscriber
@@ -156,10 +158,12 @@ def register_hooks(app: Flask) -> None:
 
     # Each ledger transaction (an award, a reversal, a hold, a spend…) goes to these, in this
     # order, inside the transaction that posts it:
+    register_subscriber(app, charge_budgets)  # budgets of the org units above: may refuse the award
     register_subscriber(app, record_earning)  # leaderboard totals of the member's periods
     register_subscriber(app, note_posting)  # badges, volunteer stars and their counters
     # Changes to who counts on the boards, and where: made by the identity services.
     register_member_changes(app, refresh_members)
+    register_unit_moves(app, recount_budgets)  # before the boards: budget rows, then members' totals
     register_unit_moves(app, refresh_subtree)
 
     register_me_extension(app, points_for_me)

@@ -64,6 +64,8 @@ SECTIONS = (
     ("admin.imports", _l("Import members"), "member.manage"),
     ("admin.supermarkets", _l("Supermarkets and stock"), "stock.receive"),
     ("admin.rewards", _l("Rewards"), "reward.manage"),
+    ("admin.settlements_overview", _l("Settlements"), "settlement.read"),
+    ("admin.budgets_overview", _l("Budgets"), "budget.read"),
     ("admin.org_units", _l("Org units"), "org_unit.manage"),
     ("admin.reports", _l("Monthly report"), "member.manage"),
     ("admin.audit", _l("Audit log"), "audit.read"),
@@ -114,5 +116,5 @@ def home():
     return render_template("admin/home.html", sections=sections)
 
 
-from admin import (activities, audit, catalogue, dashboard, events, members, org_units, review,  # noqa: E402,F401
-                   rewards)
+from admin import (activities, audit, budgets, catalogue, dashboard, events, members, org_units, review,  # noqa: E402,F401
+                   rewards, settlements)

@@ -48,6 +48,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "contribution.force_reverse": ADMINS,
     "balance.open": ADMINS,              # opening balances carried over from paper books
     "audit.read": ADMINS,
+    "settlement.read": COUNTER,          # a supermarket's monthly settlements: its clerks, admins in scope
+    "settlement.confirm": ADMINS,
+    "budget.read": ORGANISERS,           # the points budgets of org units in scope, and their use
+    "budget.manage": ADMINS,
 }
 
 #: Actions on a member's account: the actor must also outrank every grant the member holds.
