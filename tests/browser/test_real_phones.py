@@ -12,6 +12,7 @@ from PIL import Image
 
 from core.extensions import db
 from core.identity.models import Member
+from points.leaderboards.honour import last_month
 
 from tests.browser.conftest import new_phone, sign_in
 from tests.factories import PASSWORD
@@ -168,7 +169,7 @@ def sample_arguments(scene, event_token: str) -> dict:
             "event_id": inside["event"], "member_id": scene.world.people["villager"],
             "contribution_id": inside["claim"], "photo_id": inside["photo"], "unit_id": scene.world.units["grid_a"],
             "code": "patrol", "grant_id": 1, "checkin_id": 1,
-            "token": event_token}
+            "token": event_token, "month": last_month()}
 
 
 def page_paths(app, scene) -> list[str]:

@@ -145,7 +145,7 @@ def test_the_member_sees_what_expired_and_when(client, app, world):
     assert (entries[0]["kind"], entries[0]["points"], entries[0]["balance_after"]) == ("expiry", -12, 0)
     page = signed_in(app, world, "resident").get("/me/points").get_data(as_text=True)
     earned_before = shanghai_date(months_before(START + days(200), MONTHS)).isoformat()
-    assert "积分过期" in page and f"{earned_before} 前获得的积分" in page
+    assert f"已过期 · {earned_before} 前获得的积分" in page
 
 
 def test_members_are_named_before_their_points_expire(app, world):

@@ -3,7 +3,7 @@
 ``build_scene`` adds to ``tests/factories.py``'s world: a tree-wide activity and one
 scoped to each town, a reward with a picture stocked at both supermarkets, points for
 everybody, an open event, a pending claim with a photo and a reserved voucher in each
-town, and last month's published honour rolls. Its ``fresh_*`` methods add one more
+town, last month's published honour rolls, and this year's points budget of each town. Its ``fresh_*`` methods add one more
 object each, for calls that use one up (approve, fulfil, close …).
 """
 
@@ -18,11 +18,13 @@ import sqlalchemy as sa
 from PIL import Image
 from werkzeug.datastructures import FileStorage
 
+from core.clock import SHANGHAI, shanghai_today
 from core.database import begin_writing, utcnow
 from core.extensions import db
 from core.identity.activation import issue_activation_codes
 from core.identity.models import Member, OrgUnit, RoleGrant, Supermarket
 from points import events, ledger, services
+from points.budgets import set_budget
 from points.leaderboards.honour import close_month, last_month
 from points.photos import store_photo
 from rewards import images, stock, vouchers
@@ -30,6 +32,7 @@ from rewards.services import create_reward
 from tests.factories import auth, build_world, make_activity, make_member, password_hash
 
 BASE_URL = "http://localhost/"
+BUDGET_YEAR = shanghai_today().year
 POINTS_EACH = 1000
 STOCK_EACH = 500
 
@@ -59,6 +62,7 @@ class Scene:
     ids: dict[str, dict[str, int]] = field(default_factory=dict)
     codes: dict[str, str] = field(default_factory=dict)
     reward_id: int = 0
+    months_used: int = 0
 
     # --- sides ---------------------------------------------------------------------------------
 
@@ -153,6 +157,14 @@ class Scene:
         """The text of a voucher's QR code."""
         return vouchers.voucher_payload(vouchers.get_voucher_row(voucher_id), BASE_URL)
 
+    def fresh_month(self) -> str:
+        """A finished month no call has confirmed yet ("YYYY-MM"), going back from last month."""
+        self.months_used += 1
+        first = utcnow().astimezone(SHANGHAI).date().replace(day=1)
+        for _ in range(self.months_used):
+            first = (first - timedelta(days=1)).replace(day=1)
+        return first.strftime("%Y-%m")
+
     def fresh_token(self, key: str, *, reset_password: bool = False) -> dict:
         """Bearer headers of a new token of one of the world's members (their password reset first)."""
         member = self.person(key)
@@ -195,6 +207,8 @@ def build_scene() -> Scene:
                             "claim": scene.fresh_claim(owner, photo.id),
                             "voucher": scene.fresh_voucher(owner, scope)}
     close_month(last_month())
+    for town in ("town_a", "town_b"):
+        set_budget(admin, world.units[town], BUDGET_YEAR, 10_000_000)
     scene.event_code(scene.ids["inside"]["event"])  # makes the QR signing key before any call
     return scene
 
