@@ -100,17 +100,19 @@ def _lease(budget_id: int, unit_id: int, points: int) -> None:
     keys = {"budget": budget_id, "unit": unit_id}
     db.session.execute(_NEW_ALLOTMENT, keys)
     granted, used = db.session.execute(_LOCK_ALLOTMENT, keys).one()
-    need, free = points - (granted - used), budget_points - allotted
-    if need > free:
-        allotted = _take_back_spare(budget_id)
-        need, free = points, budget_points - allotted
-    if need > free:
-        raise budget_exhausted(budget_id, points, free)
-    lease = need + min(current_app.config["BUDGET_LEASE_POINTS"], (free - need) // LEASE_SHARE)
+    lease = 0
+    if granted - used < points:  # (another award of the grid may have leased while this one waited)
+        need, free = points - (granted - used), budget_points - allotted
+        if need > free:
+            allotted = _take_back_spare(budget_id)
+            need, free = points, budget_points - allotted
+        if need > free:
+            raise budget_exhausted(budget_id, points, free)
+        lease = need + min(current_app.config["BUDGET_LEASE_POINTS"], (free - need) // LEASE_SHARE)
+        db.session.execute(sa.update(_budget).where(_budget.c.id == budget_id).values(allotted=allotted + lease))
     db.session.execute(sa.update(_allotment).where(_allotment.c.budget_id == budget_id,
                                                    _allotment.c.org_unit_id == unit_id)
                        .values(granted=_allotment.c.granted + lease, used=_allotment.c.used + points))
-    db.session.execute(sa.update(_budget).where(_budget.c.id == budget_id).values(allotted=allotted + lease))
 
 
 def _take_back_spare(budget_id: int) -> int:
