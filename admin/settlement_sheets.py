@@ -1,5 +1,5 @@
-"""A settlement as the sheet a supermarket signs: an XLSX workbook and an A4 PDF (CJK font), with
-the same lines, total and signature lines as the console page."""
+"""A settlement as the sheet a supermarket signs: an XLSX workbook and an A4 PDF of text in the CJK
+font, with the same lines, total and signature lines as the console page."""
 
 from __future__ import annotations
 
@@ -8,20 +8,14 @@ from decimal import Decimal
 
 from flask_babel import format_datetime
 from flask_babel import gettext as _
+from fpdf import FPDF, FontFace, XPos, YPos
 from openpyxl import Workbook
 from openpyxl.styles import Font
-from PIL import Image, ImageDraw
 
 from admin.reports import _cell
-from core.fonts import cjk_font
-from points.poster import A4, MARGIN, _centred
+from core.fonts import cjk_font_path
 from rewards.settlements import Line, SettlementView, format_yuan
 
-#: Lines on one A4 page (on the last, which also holds the total and the signatures: fewer), and
-#: the height of each.
-LINES_PER_PAGE = 24
-LINES_ON_LAST_PAGE = 16
-LINE_HEIGHT = 46
 TEXT = "#1d2329"
 GREY = "#5b6670"
 
@@ -87,71 +81,49 @@ def settlement_xlsx(view: SettlementView) -> bytes:
     return output.getvalue()
 
 
-def _right(draw: ImageDraw.ImageDraw, x: int, y: int, text: str, size: int, fill: str = TEXT) -> None:
-    font = cjk_font(size)
-    draw.text((x - draw.textlength(text, font=font), y), text, font=font, fill=fill)
-
-
-def _left(draw: ImageDraw.ImageDraw, x: int, y: int, text: str, size: int, width: int, fill: str = TEXT) -> None:
-    """Draw text from ``x``, shortened with an ellipsis to fit ``width``."""
-    font = cjk_font(size)
-    while draw.textlength(text, font=font) > width and len(text) > 1:
-        text = text[:-2] + "…"
-    draw.text((x, y), text, font=font, fill=fill)
-
-
-def _page(view: SettlementView, number: int, pages: int) -> tuple[Image.Image, ImageDraw.ImageDraw, int]:
-    """A new A4 page with the heading; answer it, its pen and the y below the heading."""
-    page = Image.new("RGB", A4, "white")
-    draw = ImageDraw.Draw(page)
-    draw.rectangle((0, 0, A4[0], 150), fill="#b3261e")
-    _centred(draw, 40, _("Safety supermarket settlement"), 60, fill="white")
-    y = _centred(draw, 190, view.supermarket.name, 56)
-    y = _centred(draw, y, f"{view.month} · {status_text(view)}", 32, fill=GREY)
-    if pages > 1:
-        y = _centred(draw, y, _("Page %(page)d of %(pages)d", page=number, pages=pages), 28, fill=GREY)
-    y += 20
-    right = A4[0] - MARGIN
-    for x, text, align in ((MARGIN, _columns()[0], "left"), (right - 560, _columns()[1], "right"),
-                           (right - 280, _columns()[2], "right"), (right, _columns()[3], "right")):
-        if align == "left":
-            _left(draw, x, y, text, 28, 440, fill=GREY)
-        else:
-            _right(draw, x, y, text, 28, fill=GREY)
-    y += LINE_HEIGHT
-    draw.line((MARGIN, y - 6, right, y - 6), fill="#d9dee3", width=2)
-    return page, draw, y
+#: A4 in millimetres, the margins, and each column's width (reward, units, unit cost, amount).
+MARGIN_MM = 18
+COLUMN_WIDTHS = (78, 22, 37, 37)
+#: Points: the heading, the sub-heading, the lines and the signature lines.
+TITLE_SIZE, HEADING_SIZE, TEXT_SIZE = 18, 12, 11
 
 
 def settlement_pdf(view: SettlementView) -> bytes:
-    """The settlement on A4 pages (as many as its lines need), the total and signature lines last."""
-    chunks = [view.lines[start:start + LINES_PER_PAGE] for start in range(0, len(view.lines), LINES_PER_PAGE)] \
-        or [[]]
-    if len(chunks[-1]) > LINES_ON_LAST_PAGE:
-        chunks[-1:] = [chunks[-1][:LINES_ON_LAST_PAGE], chunks[-1][LINES_ON_LAST_PAGE:]]
-    pages = []
-    right = A4[0] - MARGIN
-    for number, chunk in enumerate(chunks, start=1):
-        page, draw, y = _page(view, number, len(chunks))
-        if not view.lines:
-            _centred(draw, y + 40, _("Nothing was handed over this month."), 36, fill=GREY)
-            y += 120
-        for line in chunk:
-            _left(draw, MARGIN, y, line_label(line), 30, 440)
-            _right(draw, right - 560, y, str(line.quantity), 30)
-            _right(draw, right - 280, y, format_yuan(line.unit_cost_fen), 30)
-            _right(draw, right, y, format_yuan(line.amount_fen), 30)
-            y += LINE_HEIGHT
-        if number == len(chunks):
-            draw.line((MARGIN, y + 4, right, y + 4), fill=TEXT, width=2)
-            y += 20
-            _left(draw, MARGIN, y, _("Total"), 36, 440)
-            _right(draw, right, y, _("%(yuan)s yuan", yuan=format_yuan(view.total_fen)), 36)
-            y += 140
-            for signature in _signatures():
-                _left(draw, MARGIN, y, signature, 32, A4[0] - 2 * MARGIN)
-                y += 110
-        pages.append(page)
-    output = io.BytesIO()
-    pages[0].save(output, "PDF", resolution=150, save_all=True, append_images=pages[1:])
-    return output.getvalue()
+    """The settlement on A4 pages as text in the CJK font (the table runs on as many pages as its
+    lines need, its heading repeated), the total and signature lines last."""
+    pdf = FPDF(format="A4")
+    pdf.set_margins(MARGIN_MM, MARGIN_MM)
+    pdf.set_auto_page_break(True, MARGIN_MM)
+    pdf.set_title(_("Settlement of %(shop)s, %(month)s", shop=view.supermarket.name, month=view.month))
+    path = cjk_font_path()
+    pdf.add_font("cjk", fname=str(path), **({"collection_font_number": 0} if path.suffix.lower() == ".ttc" else {}))
+    pdf.set_text_color(TEXT)
+    pdf.add_page()
+    pdf.set_font("cjk", size=TITLE_SIZE)
+    pdf.cell(0, 10, _("Safety supermarket settlement"), align="C", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.set_font(size=HEADING_SIZE)
+    pdf.cell(0, 8, view.supermarket.name, align="C", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.set_text_color(GREY)
+    pdf.cell(0, 7, f"{view.month} · {status_text(view)}", align="C", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.set_text_color(TEXT)
+    pdf.ln(4)
+    pdf.set_font(size=TEXT_SIZE)
+    with pdf.table(col_widths=COLUMN_WIDTHS, width=sum(COLUMN_WIDTHS), line_height=7,
+                   text_align=("LEFT", "RIGHT", "RIGHT", "RIGHT"), headings_style=FontFace(emphasis="", color=GREY),
+                   borders_layout="HORIZONTAL_LINES") as table:
+        table.row(_columns())
+        for line in view.lines:
+            table.row([line_label(line), str(line.quantity), format_yuan(line.unit_cost_fen),
+                       format_yuan(line.amount_fen)])
+        table.row([_("Total"), str(sum(line.quantity for line in view.lines)), "",
+                   _("%(yuan)s yuan", yuan=format_yuan(view.total_fen))])
+    if not view.lines:
+        pdf.ln(3)
+        pdf.set_text_color(GREY)
+        pdf.cell(0, 7, _("Nothing was handed over this month."), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        pdf.set_text_color(TEXT)
+    pdf.ln(14)
+    for signature in _signatures():
+        pdf.cell(0, 7, signature, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        pdf.ln(10)
+    return bytes(pdf.output())

@@ -8,6 +8,7 @@ import re
 from datetime import timedelta
 
 from openpyxl import load_workbook
+from pypdf import PdfReader
 
 from core.clock import SHANGHAI, shanghai_today
 from core.database import utcnow
@@ -15,7 +16,9 @@ from core.extensions import db
 from points import budgets
 from points.leaderboards.honour import last_month
 from rewards import vouchers
+from admin.settlement_sheets import settlement_pdf, settlement_xlsx
 from rewards.models import RewardCost, Settlement
+from rewards.settlements import Line, SettlementView
 from tests.rewards.conftest import give_points, person
 from tests.support.pages import csrf_token, signed_in
 
@@ -25,6 +28,11 @@ YEAR = shanghai_today().year
 
 def form_fields(html: str) -> dict:
     return {"csrf_token": csrf_token(html), "form_token": TOKEN.search(html).group(1)}
+
+
+def pdf_text(data: bytes) -> str:
+    """The text of every page of a PDF, read back."""
+    return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(data)).pages)
 
 
 def fulfilled_last_month(app, world, reward_key: str, units: int) -> str:
@@ -86,7 +94,11 @@ def test_every_shops_month_is_listed_and_one_is_confirmed_once_and_downloaded(ap
                                         and k > 1 else v for k, v in enumerate(row[:4])) for row in rows]
     assert any(row[0] == "合计" and float(row[3]) == 7.0 for row in rows)
     pdf = admin.get(f"{url}/settlement.pdf")
-    assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF") and pdf.mimetype == "application/pdf"
+    assert pdf.status_code == 200 and pdf.mimetype == "application/pdf"
+    text = pdf_text(pdf.data)
+    assert "平安超市结算单" in text and f"{month} · " in text and "确认" in text
+    assert re.search(r"肥皂\s+2\s+3\.50\s+7\.00", text) and re.search(r"合计\s+2\s+7\.00 元", text)
+    assert "超市（签字盖章）" in text
     assert admin.get(f"{url}/settlement.doc").status_code == 404
     clerk = signed_in(app, console, "clerk")
     assert clerk.get(url).status_code == 200 and "确认本月" not in clerk.get(url).get_data(as_text=True)
@@ -131,3 +143,28 @@ def test_budgets_show_their_use_warn_from_80_percent_and_admins_set_them(app, co
     assert signed_in(app, console, "resident").get("/admin/budgets").status_code == 403
     with app.app_context():
         assert budgets.verify_budgets() == []
+
+
+def test_a_long_sheet_runs_on_over_pages_and_both_formats_add_up_to_the_total(app, console):
+    """70 lines (adjustments among them): every line and the total are in the XLSX and, in the CJK
+    font, on the PDF's pages, read back as text."""
+    lines = [Line(index, f"奖品{index}号", index % 7 + 1, 100 * index + 5, "2026-01" if index % 10 == 0 else None)
+             for index in range(1, 71)]
+    with app.test_request_context(headers={"Accept-Language": "zh"}), app.app_context():
+        from core.identity.models import Supermarket
+
+        view = SettlementView(db.session.get(Supermarket, console.shops["a"]), "2026-02", "draft", lines)
+        reader = PdfReader(io.BytesIO(settlement_pdf(view)))
+        workbook = load_workbook(io.BytesIO(settlement_xlsx(view)))
+    assert len(reader.pages) >= 2
+    text = "\n".join(page.extract_text() for page in reader.pages)
+    for line in lines:
+        name = f"{line.reward_name}（{line.adjusts_month} 补记）" if line.adjusts_month else line.reward_name
+        assert re.search(rf"{re.escape(name)}\s+{line.quantity}\s+{line.unit_cost_fen / 100:.2f}\s+"
+                         rf"{line.amount_fen / 100:.2f}(\s|$)", text), name
+    total = sum(line.amount_fen for line in lines)
+    assert f"{total // 100}.{total % 100:02d} 元" in text and "草稿" in text
+    rows = list(workbook.active.iter_rows(values_only=True))
+    amounts = [row[3] for row in rows if isinstance(row[0], str) and row[0].startswith("奖品")]
+    assert [round(amount * 100) for amount in amounts] == [line.amount_fen for line in lines]
+    assert round([row for row in rows if row[0] == "合计"][0][3] * 100) == total

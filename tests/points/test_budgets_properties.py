@@ -7,6 +7,7 @@ import itertools
 from datetime import datetime, timezone
 
 import pytest
+import sqlalchemy as sa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -16,7 +17,7 @@ from core.extensions import db
 from core.identity.models import Member
 from points import budgets, ledger
 from points.ledger import verify_ledger
-from points.models import LedgerTransaction
+from points.models import Budget, BudgetAllotment, LedgerTransaction
 from tests.conftest import dispose, make_app
 from tests.factories import make_member, make_unit
 
@@ -49,6 +50,17 @@ def on_path(grid: int) -> tuple[str, ...]:
         else ("county",)
 
 
+def assert_leases_hold(budget_ids) -> None:
+    """Every allotment uses no more than it was granted, the grants sum to what the budget leased
+    out, and a budget leases out no more than its points (or, lowered below its use, than is used)."""
+    for budget in db.session.scalars(sa.select(Budget).where(Budget.id.in_(budget_ids))):
+        rows = db.session.execute(sa.select(BudgetAllotment.granted, BudgetAllotment.used)
+                                  .where(BudgetAllotment.budget_id == budget.id)).all()
+        assert all(0 <= used <= granted for granted, used in rows), rows
+        assert sum(granted for granted, _used in rows) == budget.allotted
+        assert budget.allotted <= max(budget.points, sum(used for _granted, used in rows)), (budget.points, rows)
+
+
 @settings(max_examples=30, deadline=None)
 @given(initial=st.tuples(st.integers(0, 120), st.integers(0, 80), st.integers(0, 40)), steps=steps)
 def test_awards_are_refused_exactly_when_they_would_pass_a_budget(app, initial, steps):
@@ -64,6 +76,8 @@ def test_awards_are_refused_exactly_when_they_would_pass_a_budget(app, initial, 
         for name, points in limits.items():
             budgets.set_budget(admin, units[name].id, YEAR, points)
         used = dict.fromkeys(BUDGETS, 0)
+        budget_ids = db.session.scalars(sa.select(Budget.id).where(
+            Budget.org_unit_id.in_([unit.id for unit in units.values()]))).all()
         awards: list[tuple[int, int, int]] = []  # (transaction id, grid, points) not reversed yet
         for step in steps:
             if step[0] == "award":
@@ -94,6 +108,8 @@ def test_awards_are_refused_exactly_when_they_would_pass_a_budget(app, initial, 
                 _kind, name, points = step
                 budgets.set_budget(db.session.get(Member, admin.id), units[name].id, YEAR, points)
                 limits[name] = points
+            db.session.expire_all()
+            assert_leases_hold(budget_ids)
         for name, unit in units.items():
             use = budgets.read_budget(db.session.get(Member, admin.id), unit.id, YEAR)
             brute_force = sum(budgets.awarded_by_unit(unit, YEAR).values())

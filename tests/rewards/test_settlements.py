@@ -250,3 +250,20 @@ def test_settlement_totals_equal_a_brute_force_sum_over_fulfilments(app, world, 
         if confirmed == 0:
             assert [view.total_fen for view in views[:3]] == [
                 worth([item for item in everything if settlements.month_of(item[0]) == month]) for month in MONTHS]
+
+
+# --- the demo ------------------------------------------------------------------------------------
+
+def test_the_demo_shows_a_confirmed_settlement_for_last_month_once(app, runner):
+    from points.leaderboards.honour import last_month
+
+    first = runner.invoke(args=["seed-demo"])
+    assert first.exit_code == 0, first.output
+    assert f"for {last_month()}:" in first.output and "confirmed" in first.output
+    assert runner.invoke(args=["seed-demo"]).exit_code == 0
+    with app.app_context():
+        confirmed = db.session.scalars(sa.select(Settlement)).all()
+        assert [row.month for row in confirmed] == [last_month()]
+        assert confirmed[0].total_fen > 0
+        assert confirmed[0].total_fen == sum(line.amount_fen for line in confirmed[0].lines)
+    assert runner.invoke(args=["ledger", "verify"]).exit_code == 0
