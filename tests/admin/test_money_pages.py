@@ -10,13 +10,14 @@ from datetime import timedelta
 from openpyxl import load_workbook
 from pypdf import PdfReader
 
+from admin.settlement_sheets import settlement_pdf, settlement_xlsx
 from core.clock import SHANGHAI, shanghai_today
 from core.database import utcnow
 from core.extensions import db
+from core.identity.models import Supermarket
 from points import budgets
 from points.leaderboards.honour import last_month
 from rewards import vouchers
-from admin.settlement_sheets import settlement_pdf, settlement_xlsx
 from rewards.models import RewardCost, Settlement
 from rewards.settlements import Line, SettlementView
 from tests.rewards.conftest import give_points, person
@@ -151,8 +152,6 @@ def test_a_long_sheet_runs_on_over_pages_and_both_formats_add_up_to_the_total(ap
     lines = [Line(index, f"奖品{index}号", index % 7 + 1, 100 * index + 5, "2026-01" if index % 10 == 0 else None)
              for index in range(1, 71)]
     with app.test_request_context(headers={"Accept-Language": "zh"}), app.app_context():
-        from core.identity.models import Supermarket
-
         view = SettlementView(db.session.get(Supermarket, console.shops["a"]), "2026-02", "draft", lines)
         reader = PdfReader(io.BytesIO(settlement_pdf(view)))
         workbook = load_workbook(io.BytesIO(settlement_xlsx(view)))
@@ -167,4 +166,4 @@ def test_a_long_sheet_runs_on_over_pages_and_both_formats_add_up_to_the_total(ap
     rows = list(workbook.active.iter_rows(values_only=True))
     amounts = [row[3] for row in rows if isinstance(row[0], str) and row[0].startswith("奖品")]
     assert [round(amount * 100) for amount in amounts] == [line.amount_fen for line in lines]
-    assert round([row for row in rows if row[0] == "合计"][0][3] * 100) == total
+    assert round(next(row for row in rows if row[0] == "合计")[3] * 100) == total

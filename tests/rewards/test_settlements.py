@@ -12,12 +12,12 @@ from hypothesis import strategies as st
 
 from core.audit import AuditEntry
 from core.clock import SHANGHAI
+from core.database import begin_writing
 from core.extensions import db
 from core.identity.models import Member, OrgUnit
-from core.database import begin_writing
 from rewards import services, settlements, vouchers
 from rewards.models import RewardCost, SettledVoucher, Settlement, Voucher, VoucherItem
-from tests.factories import make_supermarket, make_unit
+from tests.factories import make_supermarket
 from tests.rewards.conftest import make_reward, person
 
 UTC = timezone.utc
