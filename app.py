@@ -98,6 +98,7 @@ def register_blueprints(app: Flask) -> None:
     import core.notifications.views
     import core.views
     import points.api
+    import points.budget_api
     import points.leaderboard_api
     import points.notices_api
     import points.patrols.api
@@ -115,7 +116,8 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(core.notifications.views.bp)
     for blueprint in (core.identity.api.blp, points.api.blp, points.leaderboard_api.blp,
                       points.wishes.api.blp, points.patrols.api.blp, rewards.api.blp, core.identity.card_api.blp,
-                      rewards.counter_api.blp, core.notifications.api.blp, points.notices_api.blp):
+                      rewards.counter_api.blp, core.notifications.api.blp, points.notices_api.blp,
+                      points.budget_api.blp):
         api.register_blueprint(blueprint)
     for blueprint in (points.views.bp, points.wishes.views.bp, points.patrols.views.bp, rewards.views.bp,
                       admin.views.bp):
@@ -139,10 +141,11 @@ def register_cli(app: Flask) -> None:
     from core.qr.cli import init_qr_cli
     from points.cli import init_fairness_cli, init_leaderboards_cli, init_points_cli, init_wishes_cli
     from rewards.cli import init_rewards_cli
-    from rewards.demo import seed_rewards_demo
+    from rewards.demo import seed_rewards_demo, seed_settlement_demo
     from points.demo import seed_points_demo, seed_volunteer_demo
 
-    init_cli(app, seeders=[seed_identity_demo, seed_points_demo, seed_rewards_demo, seed_volunteer_demo])
+    init_cli(app, seeders=[seed_identity_demo, seed_points_demo, seed_rewards_demo, seed_settlement_demo,
+                           seed_volunteer_demo])
     init_qr_cli(app)
     init_idempotency_cli(app)
     init_notifications_cli(app)
@@ -162,6 +165,7 @@ def register_hooks(app: Flask) -> None:
     )
     from core.navigation import CLERK, ORGANISER, RESIDENT, register_home, register_tabs
     from points.alerts import notify_posting
+    from points.budgets import charge_budgets, recount_budgets
     from points.gamification import note_posting
     from points.leaderboards.totals import record_earning, refresh_members, refresh_subtree
     from points.ledger import register_subscriber
@@ -176,11 +180,13 @@ def register_hooks(app: Flask) -> None:
 
     # Each ledger transaction (an award, a reversal, a hold, a spend…) goes to these, in this
     # order, inside the transaction that posts it:
+    register_subscriber(app, charge_budgets)  # budgets of the org units above: may refuse the award
     register_subscriber(app, record_earning)  # leaderboard totals of the member's periods
     register_subscriber(app, note_posting)  # badges, volunteer stars and their counters
     register_subscriber(app, notify_posting)  # notifications: points recorded for the member, new levels
     # Changes to who counts on the boards, and where: made by the identity services.
     register_member_changes(app, refresh_members)
+    register_unit_moves(app, recount_budgets)  # before the boards: budget rows, then members' totals
     register_unit_moves(app, refresh_subtree)
 
     register_me_extension(app, points_for_me)

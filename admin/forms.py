@@ -3,8 +3,8 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import (BooleanField, DateField, DateTimeLocalField, IntegerField, PasswordField, SelectField,
-                     StringField, TextAreaField)
+from wtforms import (BooleanField, DateField, DateTimeLocalField, DecimalField, IntegerField, PasswordField,
+                     SelectField, StringField, TextAreaField)
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
 
 from core.identity.models import ORG_UNIT_KINDS
@@ -13,6 +13,8 @@ from core.identity.passwords import MAX_LENGTH, MIN_LENGTH
 from core.identity.views import ROLE_NAMES
 from points.models import CATEGORIES
 from rewards.forms import ReceiveStockForm
+from rewards.schemas import MAX_UNIT_COST_FEN
+from rewards.settlements import format_yuan
 
 PHONE = MobileNumber()
 LOCAL_TIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
@@ -128,6 +130,28 @@ class ReceiveRewardForm(ReceiveStockForm):
     reward = SelectField(_l("Reward"), validators=[DataRequired(message=_l("Choose a reward."))])
 
 
+class YuanField(DecimalField):
+    """An amount typed in yuan with at most two decimals, kept in fen (分)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("render_kw", {"inputmode": "decimal"})  # a phone's keyboard with the point
+        super().__init__(*args, **kwargs)
+
+    def _value(self) -> str:
+        if self.raw_data:
+            return self.raw_data[0]
+        return format_yuan(self.data) if isinstance(self.data, int) else ""
+
+    def process_formdata(self, valuelist) -> None:
+        super().process_formdata(valuelist)
+        if self.data is not None:
+            fen = self.data * 100
+            if fen != fen.to_integral_value():
+                self.data = None
+                raise ValueError(str(_l("Give yuan with at most two decimals.")))
+            self.data = int(fen)
+
+
 class RewardForm(FlaskForm):
     """A reward of the catalogue: its names and description, its prices, whether it is offered."""
 
@@ -139,9 +163,12 @@ class RewardForm(FlaskForm):
         NumberRange(min=1, max=1000000, message=_l("Enter a number from 1 to 1000000."))])
     per_member_limit = IntegerField(_l("Most units one member may take a month (optional)"), validators=[
         Optional(), NumberRange(min=1, max=10000, message=_l("Enter a number from 1 to 10000."))])
+    unit_cost_fen = YuanField(_l("Unit cost in yuan: what the county pays the supermarket for one (optional)"),
+                              places=2, validators=[Optional(), NumberRange(
+                                  min=0, max=MAX_UNIT_COST_FEN, message=_l("Enter an amount from 0 to 100000 yuan."))])
     active = BooleanField(_l("Offered (untick to retire it)"), default=True)
     #: The fields of the price, shown together on the form.
-    PRICE_FIELDS = ("points_cost", "per_member_limit")
+    PRICE_FIELDS = ("points_cost", "per_member_limit", "unit_cost_fen")
 
 
 class RewardPictureForm(FlaskForm):
@@ -200,3 +227,19 @@ class DecideFlagForm(FlaskForm):
     decision = SelectField(_l("Decision"), choices=[("dismiss", _l("Dismiss: nothing wrong")),
                                                    ("act", _l("Acted on: say what was done"))])
     reason = StringField(_l("Reason"), validators=[DataRequired(message=_l("Give a reason.")), Length(max=500)])
+
+
+class BudgetForm(FlaskForm):
+    """An org unit's points budget for a year."""
+
+    org_unit = SelectField(_l("Org unit"), validators=[DataRequired(message=_l("Choose where."))])
+    year = IntegerField(_l("Year"), validators=[
+        InputRequired(message=_l("Enter a year.")),
+        NumberRange(min=2000, max=2100, message=_l("Enter a year from 2000 to 2100."))])
+    points = IntegerField(_l("Points the subtree may be awarded in the year"), validators=[
+        InputRequired(message=_l("Enter a number.")),
+        NumberRange(min=0, max=2000000000, message=_l("Enter a number from 0 to 2000000000."))])
+
+
+class ConfirmSettlementForm(FlaskForm):
+    """Confirm a finished month of a supermarket (nothing to fill in: the button)."""

@@ -14,16 +14,19 @@ from core.form_tokens import once_per_form
 from core.identity.auth import current_member
 from points.photos import MAX_UPLOAD_BYTES
 from rewards import images, services
+from rewards.settlements import format_yuan
 
 #: Form fields the service takes as they are (blank optional texts become None).
-FIELDS = ("name", "name_en", "description", "points_cost", "per_member_limit", "active")
+FIELDS = ("name", "name_en", "description", "points_cost", "per_member_limit", "unit_cost_fen", "active")
 
 
 def _fields(form: RewardForm) -> dict:
-    """The service's fields from the form."""
+    """The service's fields from the form (a blank unit cost leaves the cost as it is)."""
     fields = {name: getattr(form, name).data for name in FIELDS}
     for name in ("name_en", "description"):
         fields[name] = (fields[name] or "").strip() or None
+    if fields["unit_cost_fen"] is None:
+        del fields["unit_cost_fen"]
     return fields
 
 
@@ -35,7 +38,7 @@ def rewards():
     require_reach(actor, "reward.manage")
     listing = services.list_rewards(True, page_number(), PAGE_SIZE)
     return render_template("admin/rewards.html", rewards=listing, pages=page_count(listing),
-                           image_url=services.reward_image_url)
+                           image_url=services.reward_image_url, yuan=format_yuan)
 
 
 @bp.route("/rewards/new", methods=["GET", "POST"])
@@ -88,7 +91,8 @@ def edit_reward(reward_id: int):
 def _reward_page(reward, form: RewardForm, picture: RewardPictureForm, status: int):
     """A reward's page: its form and its picture's (either one keeps what was sent)."""
     return render_template("admin/reward_form.html", form=form, reward=reward, picture=picture,
-                           image_url=services.reward_image_url(reward)), status
+                           image_url=services.reward_image_url(reward), costs=services.list_costs(reward.id),
+                           yuan=format_yuan), status
 
 
 @bp.url_value_preprocessor

@@ -55,6 +55,8 @@ SECTIONS = (
     ("admin.supermarkets", _l("Supermarkets and stock"), "stock.receive"),
     ("admin.rewards", _l("Rewards"), "reward.manage"),
     ("admin.offline_conflicts", _l("Offline conflicts"), "supermarket.manage"),
+    ("admin.settlements_overview", _l("Settlements"), "settlement.read"),
+    ("admin.budgets_overview", _l("Budgets"), "budget.read"),
     ("admin.org_units", _l("Org units"), "org_unit.manage"),
     ("admin.reports", _l("Monthly report"), "member.manage"),
     ("admin.audit", _l("Audit log"), "audit.read"),
@@ -108,8 +110,8 @@ def home():
     return render_template("admin/home.html", sections=sections)
 
 
-from admin import (activities, audit, catalogue, dashboard, events, members, org_units, review,  # noqa: E402,F401
-                   rewards)
+from admin import (activities, audit, budgets, catalogue, dashboard, events, members, org_units, review,  # noqa: E402,F401
+                   rewards, settlements)
 from admin import cards  # noqa: E402,F401
 from admin import patrols, wishes  # noqa: E402,F401
 from admin import fairness, notices  # noqa: E402,F401

@@ -3,7 +3,7 @@
 Run as its own process with the server's environment (``python -m bench.data FIXTURE.json
 GRID_WORKERS``) on a database that ``bench.leaderboards`` bulk-loaded (org tree, residents,
 ledger, balances, leaderboard totals): it gives every member the one shared argon2 hash, adds
-grid workers and an organiser with roles on the county, the scenarios' activities, a safety
+grid workers, an organiser and an admin with roles on the county, the scenarios' activities, a safety
 supermarket with as many clerks as grid workers, vouchers reserved there for the counter's
 scenario and stock for more, ``WISHES`` micro-wishes spread over the grids (most of them open), and a bearer token for the staff and for ``SIGNED_IN`` residents
 (stored as SHA-256, as sign-in would). The tokens, ids, scopes and voucher codes the load
@@ -135,7 +135,8 @@ def build_dataset(grid_workers: int) -> dict:
     county = db.session.scalars(sa.select(OrgUnit).where(OrgUnit.parent_id.is_(None))).one()
     grids = list(db.session.scalars(sa.select(OrgUnit.id).where(OrgUnit.kind == "grid").order_by(OrgUnit.id)))
     residents = pick_residents()
-    staff = [("organiser", "组织者")] + [("grid_worker", f"网格员{index}") for index in range(grid_workers)]
+    staff = [("organiser", "组织者")] + [("grid_worker", f"网格员{index}") for index in range(grid_workers)] \
+        + [("admin", "县管理员")]
     staff_ids = add_members([
         {"name": name, "phone": str(STAFF_PHONES + index), "password_hash": password_hash,
          "org_unit_id": grids[index % len(grids)]} for index, (_role, name) in enumerate(staff)])
@@ -159,7 +160,8 @@ def build_dataset(grid_workers: int) -> dict:
                       for (member_id, phone, _scopes), token in zip(residents, resident_tokens)],
         "scopes": [scopes for _member_id, _phone, scopes in residents],
         "organiser": [staff_ids[0], staff_tokens[0]],
-        "grid_workers": [[member_id, token] for member_id, token in zip(staff_ids[1:], staff_tokens[1:])],
+        "grid_workers": [[member_id, token] for member_id, token in zip(staff_ids[1:-1], staff_tokens[1:-1])],
+        "admin": [staff_ids[-1], staff_tokens[-1]],
     }
 
 

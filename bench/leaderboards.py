@@ -94,7 +94,7 @@ def generate(members: int, awards: int, now: datetime):
             balance += points
             transaction_id += 1
             transactions.append([transaction_id, "award", member_id, points, balance, 0, occurred_at,
-                                 created_at])
+                                 created_at, grid[0]])
             postings.append([posting_id + 1, transaction_id, None, "issued", -points])
             postings.append([posting_id + 2, transaction_id, member_id, "available", points])
             posting_id += 2
@@ -114,7 +114,7 @@ def _flush(member_rows, balances, transactions, postings, totals, reach_key):
                      "session_version", "created_at"), member_rows
     yield "member_balance", ("member_id", "available", "held", "lifetime_earned"), balances
     yield "ledger_transaction", ("id", "kind", "member_id", "available_change", "available_after",
-                                 "held_after", "occurred_at", "created_at"), transactions
+                                 "held_after", "occurred_at", "created_at", "org_unit_id"), transactions
     yield "ledger_posting", ("id", "transaction_id", "member_id", "account", "amount"), postings
     yield "leaderboard_total", ("member_id", "period_key", "score", "reached_at", "reach_key", "eligible",
                                 "scope0_id", "scope1_id", "scope2_id", "scope3_id"), [

@@ -21,6 +21,9 @@ MAX_CHECKINS_PER_SECOND = 3000
 #: The scenarios the targets are about.
 ME_SCENARIO = "GET /me"
 AWARD_SCENARIO = "award POST /contributions"
+AWARD_BUDGET_SCENARIO = "award, county budget set"
+#: The county budget the budget scenario sets: far more than any run awards.
+COUNTY_BUDGET = 1_000_000_000
 LEADERBOARD_SCENARIO = "leaderboard top 50 + me"
 RESERVE_SCENARIO = "voucher reserve POST /vouchers"
 FULFIL_SCENARIO = "scan + fulfil a voucher"
@@ -67,6 +70,17 @@ def create_events(port: int, fixture: dict, count: int) -> list[str]:
     return codes
 
 
+def set_county_budget(port: int, fixture: dict) -> dict:
+    """Set this year's points budget of the county through the API as the admin; answer it."""
+    _admin_id, token = fixture["admin"]
+    year = datetime.now(timezone(timedelta(hours=8))).year
+    status, answer = call(port, "PUT", f"{API}/org-units/{fixture['county_id']}/budgets/{year}",
+                          {"points": COUNTY_BUDGET}, token)
+    if status != 200:
+        raise RuntimeError(f"could not set the county budget: {status} {str(answer)[:300]}")
+    return answer
+
+
 def checkin_events_needed(fixture: dict, seconds: float) -> int:
     """Events enough that no resident checks in to one twice over ``seconds`` of check-ins."""
     return math.ceil(MAX_CHECKINS_PER_SECOND * seconds / len(fixture["residents"]))
@@ -86,6 +100,8 @@ SCENARIOS = (
     Scenario("reserve", RESERVE_SCENARIO, "POST", "req", 1),
     Scenario("fulfil", FULFIL_SCENARIO, "POST", "pair", 2),
     Scenario("wishes", "open wishes GET /wishes", "GET", "req", 1),
+    # Last: the budget it sets stays set (every award after it would draw on it).
+    Scenario("award_budget", AWARD_BUDGET_SCENARIO, "POST", "req", 1),
 )
 #: Scenarios that use each of their items once (a resident's check-in to an event, a voucher).
 USED_ONCE = frozenset({"checkin", "fulfil"})

@@ -7,6 +7,7 @@ this module, so they agree at every edge (midnight in Shanghai is 16:00 UTC).
 
 from __future__ import annotations
 
+import calendar
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -110,3 +111,13 @@ def add_working_days(day: date, count: int, holidays: frozenset[date] = frozense
 def end_of_day(day: date) -> datetime:
     """The moment an Asia/Shanghai day ends (the next day's midnight there)."""
     return datetime.combine(day + timedelta(days=1), time.min, tzinfo=SHANGHAI)
+
+
+def months_before(moment: datetime, months: int) -> datetime:
+    """The same Asia/Shanghai wall-clock time ``months`` calendar months earlier (the day clamped to
+    the end of a shorter month: three months before 31 May is 28 or 29 February)."""
+    local = moment.astimezone(SHANGHAI)
+    index = local.year * 12 + local.month - 1 - months
+    year, month = divmod(index, 12)
+    day = min(local.day, calendar.monthrange(year, month + 1)[1])
+    return local.replace(year=year, month=month + 1, day=day)

@@ -56,6 +56,11 @@ class BaseConfig:
     TOKEN_TTL_DAYS = 30
     #: Days a reserved voucher stays open before its points and stock are released.
     VOUCHER_TTL_DAYS = 7
+    #: Months after which points not spent expire (``flask points expire``); None: they never do.
+    POINTS_EXPIRE_MONTHS: int | None = None
+    #: Points of a budget leased to one grid at a time (at most 1/64 of what is still free): its
+    #: awards then use them up without touching the budget's own row.
+    BUDGET_LEASE_POINTS = 500
     #: Days the activation code of a member imported in bulk stays valid.
     ACTIVATION_CODE_TTL_DAYS = 30
     #: A font with Chinese glyphs for posters and printouts (default: Debian's usual places).
@@ -153,6 +158,13 @@ def instance_secret(instance_path: str) -> str:
     return path.read_text().strip()
 
 
+def _positive_int(name: str, text: str) -> int:
+    """Read a setting that must be a whole number above zero, or refuse to start."""
+    if not text.strip().isdigit() or int(text) < 1:
+        raise ConfigError(f"{name} must be a whole number above 0, not {text!r}")
+    return int(text)
+
+
 def load_config(app, overrides: dict | None = None) -> None:
     """Fill ``app.config`` for the mode in ``APP_ENV`` (or ``overrides``) and check it."""
     overrides = dict(overrides or {})
@@ -175,6 +187,9 @@ def load_config(app, overrides: dict | None = None) -> None:
         app.config["ACCESS_LOG"] = env["ACCESS_LOG"].lower() not in ("0", "false", "no", "off")
     if env.get("TRUSTED_PROXIES"):
         app.config["TRUSTED_PROXIES"] = int(env["TRUSTED_PROXIES"])
+    for name in ("POINTS_EXPIRE_MONTHS", "BUDGET_LEASE_POINTS"):
+        if env.get(name):
+            app.config[name] = _positive_int(name, env[name])
     if env.get("TRUSTED_HOSTS"):
         app.config["TRUSTED_HOSTS"] = [host.strip() for host in env["TRUSTED_HOSTS"].split(",") if host.strip()]
     for name in ("PUBLIC_HOLIDAYS", "WORKING_WEEKENDS", "FAIRNESS_ODD_HOURS"):

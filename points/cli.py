@@ -1,5 +1,5 @@
-"""Commands of the points package: ``flask ledger verify``, ``flask gamification rebuild``, ``flask
-leaderboards …``, ``flask fairness scan``."""
+"""Commands of the points package: ``flask ledger verify``, ``flask points expire``, ``flask
+gamification rebuild``, ``flask leaderboards …``, ``flask fairness scan``, ``flask wishes release-overdue``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,10 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
+from core.database import utcnow
 from core.extensions import db
+from points.budgets import verify_budgets
+from points.expiry import WARN_DAYS, expire_points, expiry_months, points_expiring, warn_expiring
 from points.gamification import rebuild_gamification
 from points.ledger import verify_ledger
 from points.models import LedgerTransaction, MemberBalance
@@ -19,8 +22,8 @@ def init_points_cli(app: Flask) -> None:
 
     @group.command("verify")
     def verify():
-        """Recompute every balance from the postings; exit 1 naming each mismatch."""
-        problems = verify_ledger()
+        """Recompute every balance and budget from the postings; exit 1 naming each mismatch."""
+        problems = verify_ledger() + verify_budgets()
         for problem in problems:
             click.echo(f"MISMATCH {problem}", err=True)
         if problems:
@@ -30,7 +33,35 @@ def init_points_cli(app: Flask) -> None:
         click.echo(f"ledger ok: {transactions} transactions, {members} member balances, every one sums to zero")
 
     app.cli.add_command(group)
+    init_expiry_cli(app)
     init_gamification_cli(app)
+
+
+def init_expiry_cli(app: Flask) -> None:
+    """Add ``flask points expire`` and ``flask points expiring``."""
+    group = AppGroup("points", help="Points that expire (POINTS_EXPIRE_MONTHS).")
+
+    @group.command("expire")
+    def expire():
+        """Let points earned more than POINTS_EXPIRE_MONTHS months ago lapse, oldest first (run daily)."""
+        if expiry_months() is None:
+            click.echo("Points never expire here (POINTS_EXPIRE_MONTHS is not set): nothing to do.")
+            return
+        now = utcnow()
+        done = expire_points(now)
+        click.echo(f"{done.points} points of {done.members} members expired "
+                   f"(those earned before {done.earned_before.isoformat()}).")
+        click.echo(f"{warn_expiring(now)} members told their points expire within {WARN_DAYS} days.")
+
+    @group.command("expiring")
+    @click.option("--days", type=click.IntRange(min=1, max=366), default=30, show_default=True)
+    def expiring(days: int):
+        """Say how many members have points that expire within DAYS days unless they spend them."""
+        due = points_expiring(days)
+        click.echo(f"{len(due)} members have {sum(item.points for item in due)} points "
+                   f"expiring within {days} days.")
+
+    app.cli.add_command(group)
 
 
 def init_gamification_cli(app: Flask) -> None:

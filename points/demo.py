@@ -28,7 +28,9 @@ ACTIVITIES = [
 # The daily 报平安 check-in is a button of its own (POST /me/checkins), not an activity to claim.
 #: (resident phone, activity code, quantity, days ago)
 CONTRIBUTIONS = [("13800000005", "publicity", 2, 3), ("13800000005", "night_patrol", 2, 2),
-                 ("13800000006", "mediation", 1, 5), ("13800000007", "assistance", 1, 1)]
+                 ("13800000006", "mediation", 1, 5), ("13800000007", "assistance", 1, 1),
+                 # earlier ones, spent at the demo supermarket last month (rewards' demo)
+                 ("13800000005", "mediation", 2, 50), ("13800000006", "assistance", 3, 45)]
 
 
 def seed_points_demo() -> list[str]:

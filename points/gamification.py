@@ -206,7 +206,8 @@ def check_in_daily(member: Member, now: datetime | None = None) -> DailyCheckin:
     streak = yesterday.streak + 1 if yesterday else 1
     points = checkin_points(streak)
     transaction = ledger.award(member.id, points, occurred_at=now, actor_id=member.id, memo=CHECKIN_MEMO,
-                               reference=f"{CHECKIN_CATEGORY}:{member.id}:{today.isoformat()}")
+                               reference=f"{CHECKIN_CATEGORY}:{member.id}:{today.isoformat()}",
+                               org_unit_id=member.org_unit_id)
     checkin = DailyCheckin(member_id=member.id, day=today, streak=streak, points=points,
                            checked_in_at=now, transaction_id=transaction.id)
     db.session.add(checkin)

@@ -10,8 +10,9 @@ movements serialise per member and never deadlock.
 
 Each transaction posted is published, in the same database transaction, as one ``Posted``
 event to the subscribers the application registered with ``register_subscriber`` (see
-``register_hooks`` in app.py: leaderboard totals, then badges and stars). The ledger knows
-none of them.
+``register_hooks`` in app.py: budgets, leaderboard totals, then badges and stars). The ledger
+knows none of them. A subscriber may refuse a posting by raising ``AppError`` (a budget used
+up): the caller's transaction then fails whole, and nothing of it is kept.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from core.database import insert_rows, utcnow
 from core.errors import AppError
 from core.extensions import db
+from core.identity.models import Member
 from points.models import LedgerPosting, LedgerTransaction, MemberBalance
 
 Leg = tuple[str, int | None, int]  # (account, member id or None for a system account, amount)
@@ -50,6 +52,8 @@ class Posted:
     reference: str | None = None
     #: The member's lifetime earned points after it.
     lifetime_earned: int | None = None
+    #: The member's org unit when the points were earned (awards and reversals; None otherwise).
+    org_unit_id: int | None = None
 
 
 Subscriber = Callable[[Posted], None]
@@ -166,7 +170,8 @@ def _post(kind: str, member_id: int, legs: Iterable[Leg], *, occurred_at: dateti
                     occurred_at=transaction.occurred_at, created_at=now,
                     earned=-sum(amount for account, _member, amount in legs if account == "issued"),
                     activity_id=transaction.activity_id, contribution_id=transaction.contribution_id,
-                    reference=transaction.reference, lifetime_earned=lifetime))
+                    reference=transaction.reference, lifetime_earned=lifetime,
+                    org_unit_id=transaction.org_unit_id))
     return transaction
 
 
@@ -176,14 +181,23 @@ def _positive(points: int) -> int:
     return points
 
 
+#: ``award``'s default org unit: the member's own, read when the caller has not got it at hand.
+MEMBERS_UNIT = object()
+
+
 def award(member_id: int, points: int, *, occurred_at: datetime, actor_id: int | None,
           contribution_id: int | None = None, activity_id: int | None = None,
-          memo: str | None = None, reference: str | None = None) -> LedgerTransaction:
-    """Issue earned points to a member's available balance (raises lifetime earned)."""
+          memo: str | None = None, reference: str | None = None,
+          org_unit_id=MEMBERS_UNIT) -> LedgerTransaction:
+    """Issue earned points to a member's available balance (raises lifetime earned), counted in the
+    member's org unit (``org_unit_id``: the member's grid, read here unless the caller gives it)."""
     points = _positive(points)
+    if org_unit_id is MEMBERS_UNIT:
+        org_unit_id = db.session.scalar(sa.select(Member.org_unit_id).where(Member.id == member_id))
     return _post("award", member_id, [("issued", None, -points), ("available", member_id, points)],
                  occurred_at=occurred_at, lifetime_change=points, actor_id=actor_id,
-                 contribution_id=contribution_id, activity_id=activity_id, memo=memo, reference=reference)
+                 contribution_id=contribution_id, activity_id=activity_id, memo=memo, reference=reference,
+                 org_unit_id=org_unit_id)
 
 
 def reverse_award(original: LedgerTransaction, *, actor_id: int | None, reason: str,
@@ -202,7 +216,8 @@ def reverse_award(original: LedgerTransaction, *, actor_id: int | None, reason: 
             ("written_off", None, -(points - taken))]
     return _post("reversal", original.member_id, legs, occurred_at=original.occurred_at,
                  lifetime_change=-points, actor_id=actor_id, reverses_id=original.id,
-                 contribution_id=original.contribution_id, activity_id=original.activity_id, memo=reason)
+                 contribution_id=original.contribution_id, activity_id=original.activity_id, memo=reason,
+                 org_unit_id=original.org_unit_id)
 
 
 def hold(member_id: int, points: int, *, reference: str, actor_id: int | None,
@@ -235,6 +250,13 @@ def spend_available(member_id: int, points: int, *, reference: str, actor_id: in
     points = _positive(points)
     return _post("spend", member_id, [("available", member_id, -points), ("redeemed", None, points)],
                  reference=reference, actor_id=actor_id, memo=memo)
+
+
+def expire(member_id: int, points: int, *, memo: str, occurred_at: datetime | None = None) -> LedgerTransaction:
+    """Let available points lapse to the ``expired`` account (lifetime earned and boards keep them)."""
+    points = _positive(points)
+    return _post("expiry", member_id, [("available", member_id, -points), ("expired", None, points)],
+                 occurred_at=occurred_at, actor_id=None, memo=memo)
 
 
 def open_balance(member_id: int, points: int, *, actor_id: int | None,

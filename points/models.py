@@ -20,7 +20,7 @@ CONTRIBUTION_STATUSES = ("pending", "approved", "rejected", "reversed")
 #: Member accounts carry a cached balance in ``member_balance``; system accounts are sums.
 MEMBER_ACCOUNTS = ("available", "held")
 SYSTEM_ACCOUNTS = ("issued", "redeemed", "expired", "written_off", "opening")
-TRANSACTION_KINDS = ("award", "reversal", "hold", "release", "spend", "opening")
+TRANSACTION_KINDS = ("award", "reversal", "hold", "release", "spend", "opening", "expiry")
 
 #: The built-in activity a completed micro-wish pays its taker with (added by the migrations).
 WISH_ACTIVITY = "wish"
@@ -181,6 +181,9 @@ class LedgerTransaction(db.Model):
     actor_id: Mapped[int | None] = mapped_column(sa.ForeignKey("member.id"))
     contribution_id: Mapped[int | None] = mapped_column(sa.ForeignKey("contribution.id"), index=True)
     activity_id: Mapped[int | None] = mapped_column(sa.ForeignKey("activity.id"))
+    #: The member's org unit when the points were earned (awards; a reversal keeps its award's):
+    #: budgets count awards by it.
+    org_unit_id: Mapped[int | None] = mapped_column(sa.ForeignKey("org_unit.id"))
     reverses_id: Mapped[int | None] = mapped_column(sa.ForeignKey("ledger_transaction.id"), unique=True)
     #: What another package's object this moves points for, e.g. "voucher:42".
     reference: Mapped[str | None] = mapped_column(sa.String(60), index=True)
@@ -361,6 +364,28 @@ class Notice(db.Model):
     org_unit: Mapped[OrgUnit] = relationship()
 
 
+# --- budgets: points an org unit's subtree may be awarded in a year, leased out in allotments ----
+
+class Budget(db.Model):
+    """The most points an org unit's subtree may be awarded in one Asia/Shanghai calendar year
+    (counted by ``occurred_at``). Awards draw on allotments leased from it (``BudgetAllotment``):
+    this row is locked only to lease, to take spare allotments back near the limit, or to change it."""
+
+    __tablename__ = "budget"
+    __table_args__ = (sa.UniqueConstraint("org_unit_id", "year"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_unit_id: Mapped[int] = mapped_column(sa.ForeignKey("org_unit.id"))
+    year: Mapped[int]
+    points: Mapped[int]
+    #: Points leased out to allotments: the sum of their ``granted``.
+    allotted: Mapped[int] = mapped_column(default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("member.id"))
+
+    org_unit: Mapped[OrgUnit] = relationship()
+
+
 class NoticeEntry(db.Model):
     """One contribution on a notice, with the member's masked name and grid as published."""
 
@@ -434,3 +459,16 @@ class FairnessFlag(db.Model):
 
     member: Mapped[Member | None] = relationship(foreign_keys=[member_id])
     org_unit: Mapped[OrgUnit | None] = relationship()
+
+
+class BudgetAllotment(db.Model):
+    """The part of a budget leased to one org unit whose members earn (their grid), and how much of
+    it awards there used (net of reversals): an award locks only its own unit's row."""
+
+    __tablename__ = "budget_allotment"
+    __table_args__ = (sa.CheckConstraint("used <= granted", name="used_within_granted"),)
+
+    budget_id: Mapped[int] = mapped_column(sa.ForeignKey("budget.id"), primary_key=True)
+    org_unit_id: Mapped[int] = mapped_column(sa.ForeignKey("org_unit.id"), primary_key=True)
+    granted: Mapped[int] = mapped_column(default=0)
+    used: Mapped[int] = mapped_column(default=0)

@@ -416,3 +416,20 @@ class ObjectionQuerySchema(PageQuerySchema):
 
     status = fields.String(load_default=None, validate=validate.OneOf(OBJECTION_STATUSES))
     notice_id = fields.Integer(load_default=None, validate=validate.Range(min=1, max=MAX_ID))
+
+
+class BudgetSchema(ma.Schema):
+    """An org unit's points budget for a year, with what its subtree was awarded and what remains."""
+
+    org_unit = fields.Nested(RefSchema)
+    year = fields.Integer()
+    points = fields.Integer()
+    awarded = fields.Integer(metadata={"description": "Awarded in the year (by occurred_at), net of reversals"})
+    remaining = fields.Integer(metadata={"description": "Points that may still be awarded (never below 0)"})
+    updated_at = fields.DateTime()
+
+
+class SetBudgetSchema(ma.Schema):
+    """The points an org unit's subtree may be awarded in the year."""
+
+    points = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=2_000_000_000))

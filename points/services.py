@@ -203,7 +203,7 @@ def _post_award(contribution: Contribution, activity: Activity, actor_id: int) -
     if contribution.points > 0:
         ledger.award(contribution.member_id, contribution.points, occurred_at=contribution.occurred_at,
                      actor_id=actor_id, contribution_id=contribution.id, activity_id=activity.id,
-                     memo=activity.name)
+                     memo=activity.name, org_unit_id=contribution.member.org_unit_id)
 
 
 def award_contribution(contribution: Contribution, actor_id: int | None) -> None:

@@ -77,7 +77,7 @@ PAGE_SIZE = 20
 
 KIND_NAMES = {"award": _l("Earned"), "reversal": _l("Taken back"), "hold": _l("Reserved for a voucher"),
               "release": _l("Returned from a voucher"), "spend": _l("Spent at the supermarket"),
-              "opening": _l("Opening balance")}
+              "opening": _l("Opening balance"), "expiry": _l("Expired")}
 
 #: Where a service's refusal belongs on the claim form, and what to tell the member there.
 CLAIM_FIELDS = {"activity_code": "activity", "quantity": "quantity", "occurred_at": "occurred_at",

@@ -12,10 +12,10 @@ from core.identity.auth import current_member
 from core.idempotency import idempotent
 from core.qr.render import render_png, render_svg
 from points.photos import MAX_UPLOAD_BYTES
-from rewards import images, services, stock, vouchers
+from rewards import images, services, settlements, stock, vouchers
 from rewards.schemas import (
     CatalogueItemSchema, CorrectStockSchema, CreateRewardSchema, ReceiveStockSchema, RewardQuerySchema,
-    RewardSchema, ReserveVoucherSchema, ScannedVoucherSchema, StockHistoryQuerySchema,
+    RewardSchema, ReserveVoucherSchema, ScannedVoucherSchema, SettlementSchema, StockHistoryQuerySchema,
     StockMovementSchema, StockSchema, UpdateRewardSchema, UploadRewardImageSchema, VoucherCodeSchema,
     VoucherQuerySchema, VoucherSchema,
 )
@@ -36,20 +36,34 @@ class VoucherView:
         return getattr(self._voucher, name)
 
 
+class RewardView:
+    """A reward for the schema, with its unit cost for those who manage rewards or settlements only."""
+
+    def __init__(self, reward, viewer):
+        self._reward = reward
+        self.unit_cost_fen = reward.unit_cost_fen if services.sees_costs(viewer) else None
+
+    def __getattr__(self, name):
+        return getattr(self._reward, name)
+
+
 @blp.route("/rewards")
 class Rewards(MethodView):
     @blp.arguments(RewardQuerySchema, location="query")
     @blp.response(200, page_schema(RewardSchema))
     def get(self, query):
         """List the rewards of the catalogue."""
-        current_member()
-        return services.list_rewards(query["include_inactive"], query["page"], query["page_size"])
+        member = current_member()
+        page = services.list_rewards(query["include_inactive"], query["page"], query["page_size"])
+        page["items"] = [RewardView(reward, member) for reward in page["items"]]
+        return page
 
     @blp.arguments(CreateRewardSchema)
     @blp.response(201, RewardSchema)
     def post(self, body):
-        """Add a reward to the catalogue (admins)."""
-        return services.create_reward(current_member(), body)
+        """Add a reward to the catalogue (admins), with its unit cost in fen if known."""
+        member = current_member()
+        return RewardView(services.create_reward(member, body), member)
 
 
 @blp.route("/rewards/<int:reward_id>")
@@ -57,14 +71,16 @@ class RewardItem(MethodView):
     @blp.response(200, RewardSchema)
     def get(self, reward_id):
         """Show one reward."""
-        current_member()
-        return services.get_reward(reward_id)
+        member = current_member()
+        return RewardView(services.get_reward(reward_id), member)
 
     @blp.arguments(UpdateRewardSchema)
     @blp.response(200, RewardSchema)
     def patch(self, body, reward_id):
-        """Edit or retire a reward (admins); reserved vouchers keep their price."""
-        return services.update_reward(current_member(), reward_id, body)
+        """Edit or retire a reward (admins); reserved vouchers keep their price, goods handed over
+        the unit cost in force then."""
+        member = current_member()
+        return RewardView(services.update_reward(member, reward_id, body), member)
 
 
 #: A picture's URL names its digest, so the bytes behind that URL never change.
@@ -114,6 +130,25 @@ class Catalogue(MethodView):
         """The rewards a supermarket offers, with price and available units."""
         current_member()
         return services.catalogue_page(supermarket_id, query["page"], query["page_size"])
+
+
+@blp.route("/supermarkets/<int:supermarket_id>/settlements/<month>")
+class SettlementItem(MethodView):
+    @blp.response(200, SettlementSchema)
+    def get(self, supermarket_id, month):
+        """A supermarket's month (YYYY-MM): lines per reward and unit cost, total, draft or confirmed
+        (its clerks, admins in scope)."""
+        return settlements.read_settlement(current_member(), supermarket_id, month)
+
+
+@blp.route("/supermarkets/<int:supermarket_id>/settlements/<month>/confirm")
+class ConfirmSettlement(MethodView):
+    @idempotent
+    @blp.response(200, SettlementSchema)
+    def post(self, supermarket_id, month):
+        """Confirm a finished month (admins in scope): its lines and total are frozen; fulfilments
+        recorded later go into the next month as adjustments."""
+        return settlements.confirm_settlement(current_member(), supermarket_id, month)
 
 
 @blp.route("/supermarkets/<int:supermarket_id>/stock")

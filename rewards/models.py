@@ -27,11 +27,28 @@ class Reward(db.Model):
     points_cost: Mapped[int]
     #: Units one member may take per Asia/Shanghai calendar month (reserved and fulfilled); None: no limit.
     per_member_limit: Mapped[int | None]
+    #: What the county pays the supermarket for one unit handed over, in fen (分); its changes are in
+    #: ``RewardCost``.
+    unit_cost_fen: Mapped[int] = mapped_column(default=0, server_default="0")
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     #: For ``image_url``: lists load it with ``selectinload``; the picture's bytes stay deferred.
     image: Mapped[RewardImage | None] = relationship(cascade="all, delete-orphan")
+
+
+class RewardCost(db.Model):
+    """A reward's unit cost from a moment on (never changed): a fulfilment is costed at the cost in
+    force when it happened; before the first change recorded, the first one counts."""
+
+    __tablename__ = "reward_cost"
+    __table_args__ = (sa.Index("ix_reward_cost_reward_id_effective_from", "reward_id", "effective_from"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reward_id: Mapped[int] = mapped_column(sa.ForeignKey("reward.id"))
+    unit_cost_fen: Mapped[int]
+    effective_from: Mapped[datetime] = mapped_column(default=utcnow)
+    changed_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("member.id"))
 
 
 class RewardImage(db.Model):
@@ -166,3 +183,47 @@ class OfflineFulfilment(db.Model):
     resolution: Mapped[str | None] = mapped_column(sa.Text)
 
     voucher: Mapped[Voucher | None] = relationship()
+
+
+class Settlement(db.Model):
+    """A supermarket's confirmed month (结算单): its lines and total, frozen. A month not confirmed
+    has no row: its draft is computed from the fulfilled vouchers."""
+
+    __tablename__ = "settlement"
+    __table_args__ = (sa.UniqueConstraint("supermarket_id", "month"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    supermarket_id: Mapped[int] = mapped_column(sa.ForeignKey("supermarket.id"))
+    #: "YYYY-MM" (Asia/Shanghai).
+    month: Mapped[str] = mapped_column(sa.String(7))
+    total_fen: Mapped[int] = mapped_column(sa.BigInteger)
+    confirmed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    confirmed_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("member.id"))
+
+    lines: Mapped[list[SettlementLine]] = relationship(order_by="SettlementLine.id", lazy="selectin")
+
+
+class SettlementLine(db.Model):
+    """Units of one reward at one unit cost in a confirmed settlement; ``adjusts_month`` names the
+    earlier confirmed month of fulfilments recorded after it was confirmed (None: this month's)."""
+
+    __tablename__ = "settlement_line"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    settlement_id: Mapped[int] = mapped_column(sa.ForeignKey("settlement.id"), index=True)
+    reward_id: Mapped[int] = mapped_column(sa.ForeignKey("reward.id"))
+    #: The reward's name when confirmed: the signed sheet never changes.
+    reward_name: Mapped[str] = mapped_column(sa.String(100))
+    quantity: Mapped[int]
+    unit_cost_fen: Mapped[int]
+    amount_fen: Mapped[int] = mapped_column(sa.BigInteger)
+    adjusts_month: Mapped[str | None] = mapped_column(sa.String(7))
+
+
+class SettledVoucher(db.Model):
+    """A fulfilled voucher counted in a confirmed settlement: the key makes each one count once, ever."""
+
+    __tablename__ = "settled_voucher"
+
+    voucher_id: Mapped[int] = mapped_column(sa.ForeignKey("voucher.id"), primary_key=True)
+    settlement_id: Mapped[int] = mapped_column(sa.ForeignKey("settlement.id"), index=True)

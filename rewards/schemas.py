@@ -13,6 +13,8 @@ from rewards.services import reward_image_url
 from rewards.vouchers import MAX_QUANTITY
 
 MAX_POINTS_COST = 1_000_000
+#: 100,000 yuan: more than any safety supermarket's goods cost.
+MAX_UNIT_COST_FEN = 10_000_000
 MAX_ITEMS = 50
 
 
@@ -25,6 +27,9 @@ class RewardSchema(ma.Schema):
     description = fields.String(allow_none=True)
     points_cost = fields.Integer()
     per_member_limit = fields.Integer(allow_none=True)
+    unit_cost_fen = fields.Integer(allow_none=True, metadata={
+        "description": "What the county pays the supermarket for one unit handed over, in fen; "
+                       "null except for administrators and clerks"})
     active = fields.Boolean()
     created_at = fields.DateTime()
     image_url = fields.Function(reward_image_url, allow_none=True,
@@ -46,6 +51,8 @@ class CreateRewardSchema(ma.Schema):
     points_cost = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=MAX_POINTS_COST))
     per_member_limit = fields.Integer(required=True, allow_none=True, strict=True,
                                       validate=validate.Range(min=1, max=10_000))
+    unit_cost_fen = fields.Integer(strict=True, validate=validate.Range(min=0, max=MAX_UNIT_COST_FEN),
+                                   metadata={"description": "In fen (分); default 0 until set"})
     active = fields.Boolean(load_default=True)
 
 
@@ -57,6 +64,8 @@ class UpdateRewardSchema(ma.Schema):
     description = fields.String(allow_none=True, validate=validate.Length(max=2000))
     points_cost = fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_POINTS_COST))
     per_member_limit = fields.Integer(allow_none=True, strict=True, validate=validate.Range(min=1, max=10_000))
+    unit_cost_fen = fields.Integer(strict=True, validate=validate.Range(min=0, max=MAX_UNIT_COST_FEN),
+                                   metadata={"description": "In fen (分): in force from now on"})
     active = fields.Boolean()
 
 
@@ -70,7 +79,7 @@ class CatalogueItemSchema(RewardSchema):
     """A reward offered at a supermarket, with its price and the units still available."""
 
     class Meta:
-        exclude = ("id", "active", "created_at")
+        exclude = ("id", "active", "created_at", "unit_cost_fen")
 
     reward_id = fields.Integer()
     available = fields.Integer()
@@ -201,3 +210,25 @@ class ScannedVoucherSchema(ma.Schema):
     items = fields.List(fields.Nested(VoucherItemSchema))
     created_at = fields.DateTime()
     expires_at = fields.DateTime()
+
+
+class SettlementLineSchema(ma.Schema):
+    """Units of one reward at one unit cost; ``adjusts_month``: late fulfilments of that earlier month."""
+
+    reward = fields.Nested(RefSchema)
+    quantity = fields.Integer()
+    unit_cost_fen = fields.Integer()
+    amount_fen = fields.Integer()
+    adjusts_month = fields.String(allow_none=True)
+
+
+class SettlementSchema(ma.Schema):
+    """A supermarket's month: what it handed over, priced at the unit costs in force, and its status."""
+
+    supermarket = fields.Nested(RefSchema)
+    month = fields.String()
+    status = fields.String(metadata={"description": "draft, or confirmed (frozen)"})
+    lines = fields.List(fields.Nested(SettlementLineSchema))
+    total_fen = fields.Integer()
+    confirmed_at = fields.DateTime(allow_none=True)
+    confirmed_by = fields.String(allow_none=True)

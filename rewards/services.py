@@ -17,12 +17,12 @@ from core.audit import change_audited, record_audit
 from core.database import begin_writing
 from core.errors import AppError
 from core.extensions import db
-from core.identity.access import require_somewhere
+from core.identity.access import can_somewhere, require_somewhere
 from core.identity.models import Member
 from core.identity.services import get_supermarket
-from rewards.models import Reward, Stock
+from rewards.models import Reward, RewardCost, Stock
 
-REWARD_FIELDS = ("name", "name_en", "description", "points_cost", "per_member_limit", "active")
+REWARD_FIELDS = ("name", "name_en", "description", "points_cost", "per_member_limit", "unit_cost_fen", "active")
 
 
 def get_reward(reward_id: int, field: str = "reward_id") -> Reward:
@@ -38,6 +38,11 @@ def require_reward_manager(actor: Member | None) -> None:
     require_somewhere(actor, "reward.manage")
 
 
+def sees_costs(viewer: Member | None) -> bool:
+    """Whether a member may see what rewards cost the county: those who manage rewards or settlements."""
+    return can_somewhere(viewer, "reward.manage") or can_somewhere(viewer, "settlement.read")
+
+
 def create_reward(actor: Member, fields: dict) -> Reward:
     """Add a reward to the catalogue (admins)."""
     require_reward_manager(actor)
@@ -45,17 +50,32 @@ def create_reward(actor: Member, fields: dict) -> Reward:
     reward = Reward(**{key: value for key, value in fields.items() if key in REWARD_FIELDS})
     db.session.add(reward)
     record_audit(actor, "reward.create", reward, after={key: getattr(reward, key) for key in REWARD_FIELDS})
+    if fields.get("unit_cost_fen") is not None:
+        _record_cost(actor, reward)
     db.session.commit()
     return reward
 
 
+def _record_cost(actor: Member, reward: Reward) -> None:
+    """Keep the reward's unit cost in its history, in force from now on."""
+    db.session.add(RewardCost(reward_id=reward.id, unit_cost_fen=reward.unit_cost_fen, changed_by_id=actor.id))
+
+
+def list_costs(reward_id: int) -> list[RewardCost]:
+    """A reward's unit costs, newest first, each with the moment it came into force (admins)."""
+    return list(db.session.scalars(sa.select(RewardCost).where(RewardCost.reward_id == reward_id)
+                                   .order_by(RewardCost.effective_from.desc(), RewardCost.id.desc())))
+
+
 def update_reward(actor: Member, reward_id: int, changes: dict) -> Reward:
-    """Edit, retire or bring back a reward; vouchers already reserved keep their price."""
+    """Edit, retire or bring back a reward; vouchers already reserved keep their price, and goods
+    already handed over keep the unit cost in force then."""
     require_reward_manager(actor)
     reward = get_reward(reward_id)
     begin_writing(db.session)
     changes = {key: value for key, value in changes.items() if key in REWARD_FIELDS}
-    change_audited(actor, "reward.update", reward, changes)
+    if "unit_cost_fen" in change_audited(actor, "reward.update", reward, changes):
+        _record_cost(actor, reward)
     db.session.commit()
     return reward
 

@@ -101,6 +101,9 @@ builders.award = function()
       pick(data.R)[1], now()))
 end
 
+-- The same awards, once the county has a points budget (the runner sets it first).
+builders.award_budget = builders.award
+
 builders.claim = function()
    local resident = pick(data.R)
    follow = function(body)

@@ -56,6 +56,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "objection.decide": ORGANISERS,      # uphold or dismiss an objection (never on one's own act)
     "fairness.review": ORGANISERS,       # see and decide the fairness watch's flags in scope
     "fairness.scan": ADMINS,             # run the fairness watch now
+    "settlement.read": COUNTER,          # a supermarket's monthly settlements: its clerks, admins in scope
+    "settlement.confirm": ADMINS,
+    "budget.read": ORGANISERS,           # the points budgets of org units in scope, and their use
+    "budget.manage": ADMINS,
 }
 
 #: Actions on a member's account: the actor must also outrank every grant the member holds.

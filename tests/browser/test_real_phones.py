@@ -12,6 +12,7 @@ from PIL import Image
 
 from core.extensions import db
 from core.identity.models import Member
+from points.leaderboards.honour import last_month
 
 from tests.browser.conftest import new_phone, sign_in
 from tests.factories import PASSWORD
@@ -169,7 +170,8 @@ def sample_arguments(scene, event_token: str, checkpoint_token: str) -> dict:
             "contribution_id": inside["claim"], "photo_id": inside["photo"], "unit_id": scene.world.units["grid_a"],
             "code": "patrol", "grant_id": 1, "checkin_id": 1,
             "token": event_token, "wish_id": inside["wish"], "route_id": inside["route"],
-            "checkpoint_token": checkpoint_token, "notice_id": inside["notice"], "flag_id": scene.ids["inside"]["flag"]}
+            "checkpoint_token": checkpoint_token, "notice_id": inside["notice"], "flag_id": scene.ids["inside"]["flag"],
+            "month": last_month()}
 
 
 def page_paths(app, scene) -> list[str]:

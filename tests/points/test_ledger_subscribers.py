@@ -14,6 +14,8 @@ from core.extensions import db
 from core.identity.hooks import members_changed
 from core.identity.models import Member
 from points import ledger
+from points.alerts import notify_posting
+from points.budgets import charge_budgets, recount_budgets
 from points.gamification import note_posting
 from points.leaderboards.totals import record_earning, refresh_members, refresh_subtree
 from points.models import LeaderboardTotal, MemberActiveMonth, MemberBadge
@@ -24,9 +26,10 @@ PACKAGES = ("core", "points", "rewards", "admin")
 
 
 def test_the_app_lists_every_subscriber_of_the_ledger_and_of_identity_changes(app):
-    assert app.extensions[ledger.SUBSCRIBERS] == [record_earning, note_posting]
+    assert app.extensions[ledger.SUBSCRIBERS] == [charge_budgets, record_earning, note_posting,
+                                                   notify_posting]
     assert app.extensions["member_change_subscribers"] == [refresh_members]
-    assert app.extensions["unit_move_subscribers"] == [refresh_subtree]
+    assert app.extensions["unit_move_subscribers"] == [recount_budgets, refresh_subtree]
 
 
 def test_an_award_reaches_the_boards_and_the_badges_in_its_own_transaction(ctx, world):
@@ -79,11 +82,11 @@ def test_nothing_registers_session_wide_listeners_or_imports_a_subscriber_into_t
                                  path.read_text())]
     assert session_wide == []
     ledger_source = (ROOT / "points" / "ledger.py").read_text()
-    assert not re.search(r"^\s*(from|import) points\.(gamification|leaderboards)", ledger_source, re.M)
+    assert not re.search(r"^\s*(from|import) points\.(gamification|leaderboards|budgets|alerts)", ledger_source, re.M)
 
 
 def test_create_app_registers_the_subscribers_once_per_app():
     first, second = create_app({"APP_ENV": "test", "SQLALCHEMY_DATABASE_URI": "sqlite://"}), \
         create_app({"APP_ENV": "test", "SQLALCHEMY_DATABASE_URI": "sqlite://"})
     assert first.extensions[ledger.SUBSCRIBERS] == second.extensions[ledger.SUBSCRIBERS] == [
-        record_earning, note_posting]
+        charge_budgets, record_earning, note_posting, notify_posting]

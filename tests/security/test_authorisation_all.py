@@ -21,7 +21,7 @@ import pytest
 from core.database import utcnow
 from points.leaderboards.honour import last_month
 from tests.factories import PASSWORD, next_phone
-from tests.support.scene import Scene, build_scene, picture, snapshot
+from tests.support.scene import BUDGET_YEAR, Scene, build_scene, picture, snapshot
 
 ROLES = ("resident", "grid_worker", "organiser", "admin", "global_admin", "clerk")
 SCOPES = ("inside", "outside")
@@ -351,6 +351,10 @@ TABLE = [
         f"/patrol-routes/{s.ids[scope]['route']}/rounds")),
     Row("POST", "/patrols/scans", everyone, lambda s, _r, scope: Call(
         "/patrols/scans", {"payload": s.checkpoint_code(s.ids[scope]["route"])}), 201),
+    Row("GET", "/org-units/{unit_id}/budgets/{year}", in_scope(ORGANISERS), lambda s, _r, scope: Call(
+        f"/org-units/{s.unit(scope, 'town_a', 'town_b')}/budgets/{BUDGET_YEAR}")),
+    Row("PUT", "/org-units/{unit_id}/budgets/{year}", in_scope(ADMINS), lambda s, _r, scope: Call(
+        f"/org-units/{s.unit(scope, 'town_a', 'town_b')}/budgets/{BUDGET_YEAR}", {"points": 9_000_000})),
     # --- rewards: one global catalogue, stock per supermarket, vouchers -------------------------
     Row("GET", "/rewards", everyone, lambda s, _r, _s: Call("/rewards"), scopeless=True),
     Row("POST", "/rewards", holding(ADMINS), lambda s, _r, _s: Call(
@@ -373,6 +377,10 @@ TABLE = [
     Row("POST", "/supermarkets/{supermarket_id}/stock/{reward_id}/receipts", in_scope(COUNTER),
         lambda s, _r, scope: Call(f"/supermarkets/{s.shop(scope)}/stock/{s.reward_id}/receipts", {"quantity": 5}),
         201),
+    Row("GET", "/supermarkets/{supermarket_id}/settlements/{month}", in_scope(COUNTER), lambda s, _r, scope: Call(
+        f"/supermarkets/{s.shop(scope)}/settlements/{s.fresh_month()}")),
+    Row("POST", "/supermarkets/{supermarket_id}/settlements/{month}/confirm", in_scope(ADMINS),
+        lambda s, _r, scope: Call(f"/supermarkets/{s.shop(scope)}/settlements/{s.fresh_month()}/confirm")),
     Row("GET", "/vouchers", everyone, lambda s, _r, _s: Call("/vouchers"), scopeless=True),
     Row("POST", "/vouchers", everyone, lambda s, _r, scope: Call("/vouchers", {
         "supermarket_id": s.shop(scope), "items": [{"reward_id": s.reward_id, "quantity": 1}]}), 201),

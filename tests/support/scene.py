@@ -4,9 +4,9 @@
 scoped to each town, a reward with a picture stocked at both supermarkets, points for
 everybody, an open event, a pending claim with a photo and a reserved voucher in each
 town, an open micro-wish and a patrol route open now in each town, last month's published honour
-rolls, and last month's public notice of each town's community with an entry and a pending objection,
-and an open fairness flag in town A. Its ``fresh_*`` methods add one more object each, for calls that
-use one up (approve, fulfil, close, take …).
+rolls, last month's public notice of each town's community with an entry and a pending objection, an
+open fairness flag in town A, and this year's points budget of each town. Its ``fresh_*`` methods add
+one more object each, for calls that use one up (approve, fulfil, close, take …).
 """
 
 from __future__ import annotations
@@ -21,13 +21,14 @@ import sqlalchemy as sa
 from PIL import Image
 from werkzeug.datastructures import FileStorage
 
-from core.clock import SHANGHAI, period_bounds
+from core.clock import SHANGHAI, period_bounds, shanghai_today
 from core.database import begin_writing, utcnow
 from core.extensions import db
 from core.identity import cards
 from core.identity.activation import issue_activation_codes
 from core.identity.models import Member, OrgUnit, RoleGrant, Supermarket
 from points import events, ledger, notices, services
+from points.budgets import set_budget
 from points.leaderboards.honour import close_month, last_month, parse_month
 from points.models import FairnessFlag, NoticeEntry, Objection
 from points.patrols import services as patrols
@@ -39,6 +40,7 @@ from rewards.services import create_reward
 from tests.factories import auth, build_world, make_activity, make_member, make_unit, next_phone, password_hash
 
 BASE_URL = "http://localhost/"
+BUDGET_YEAR = shanghai_today().year
 POINTS_EACH = 1000
 STOCK_EACH = 500
 
@@ -68,6 +70,7 @@ class Scene:
     ids: dict[str, dict[str, int]] = field(default_factory=dict)
     codes: dict[str, str] = field(default_factory=dict)
     reward_id: int = 0
+    months_used: int = 0
 
     # --- sides ---------------------------------------------------------------------------------
 
@@ -183,6 +186,7 @@ class Scene:
         scan = {**self.offline_scan(voucher_id), "scanned_at": utcnow() - timedelta(minutes=5)}
         offline.record_offline_fulfilments(admin, self.shop(scope), [scan])
         return db.session.scalar(sa.select(OfflineFulfilment.id).where(OfflineFulfilment.scan_id == scan["scan_id"]))
+
     def fresh_wish(self, scope: str, step: str = "open", done_days_ago: int = 0) -> int:
         """A wish of the side's owner at a step: ``submitted``, ``vetted``, ``open``, ``taken`` or ``done``
         (taken and done by the neighbour, done ``done_days_ago`` days back)."""
@@ -210,6 +214,14 @@ class Scene:
     def checkpoint_code(self, route_id: int, position: int = 1) -> str:
         """The text of a route's checkpoint code."""
         return patrols.checkpoint_url(patrols.get_route(route_id).checkpoints[position - 1], BASE_URL)
+
+    def fresh_month(self) -> str:
+        """A finished month no call has confirmed yet ("YYYY-MM"), going back from last month."""
+        self.months_used += 1
+        first = utcnow().astimezone(SHANGHAI).date().replace(day=1)
+        for _ in range(self.months_used):
+            first = (first - timedelta(days=1)).replace(day=1)
+        return first.strftime("%Y-%m")
 
     def fresh_token(self, key: str, *, reset_password: bool = False) -> dict:
         """Bearer headers of a new token of one of the world's members (their password reset first)."""
@@ -315,6 +327,8 @@ def build_scene() -> Scene:
         scene.ids[scope]["objection"] = scene.fresh_objection(scope)
     scene.ids["inside"]["flag"] = favouring_flag(scene)
     close_month(last_month())
+    for town in ("town_a", "town_b"):
+        set_budget(admin, world.units[town], BUDGET_YEAR, 10_000_000)
     scene.event_code(scene.ids["inside"]["event"])  # makes the QR signing key before any call
     return scene
 
