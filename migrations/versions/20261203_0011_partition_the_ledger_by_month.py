@@ -75,11 +75,20 @@ def downgrade():
     if op.get_bind().dialect.name == 'postgresql':
         _unpartition()
         return
+    # The table is rebuilt with a key to itself: rows referring to the old copy would stop the old
+    # copy from being dropped, so the links wait aside meanwhile.
+    op.execute('CREATE TEMPORARY TABLE reversal_link AS '
+               'SELECT id, reverses_id FROM ledger_transaction WHERE reverses_id IS NOT NULL')
+    op.execute('UPDATE ledger_transaction SET reverses_id = NULL WHERE reverses_id IS NOT NULL')
     with op.batch_alter_table('ledger_transaction', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_ledger_transaction_reverses_id'))
         batch_op.create_unique_constraint(batch_op.f('uq_ledger_transaction_reverses_id'), ['reverses_id'])
         batch_op.create_foreign_key(batch_op.f('fk_ledger_transaction_reverses_id_ledger_transaction'),
                                     'ledger_transaction', ['reverses_id'], ['id'])
+    op.execute('UPDATE ledger_transaction SET reverses_id = '
+               '(SELECT reverses_id FROM reversal_link WHERE reversal_link.id = ledger_transaction.id) '
+               'WHERE id IN (SELECT id FROM reversal_link)')
+    op.execute('DROP TABLE reversal_link')
     with op.batch_alter_table('ledger_posting', schema=None) as batch_op:
         batch_op.drop_column('created_at')
         batch_op.create_foreign_key(batch_op.f('fk_ledger_posting_transaction_id_ledger_transaction'),
@@ -124,12 +133,14 @@ def _set_aside() -> dict[str, str]:
         op.execute(f'ALTER TABLE {table} RENAME TO {table}{OLD}')
         sequences[table] = bind.scalar(sa.text(f"SELECT pg_get_serial_sequence('{table}{OLD}', 'id')"))
         op.execute(f'ALTER SEQUENCE {sequences[table]} OWNED BY NONE')  # it outlives the old table
-    for kinds in ("'f'", "'p', 'u'"):  # foreign keys first: they depend on the other keys
+    for kinds in ("'f'", "'p', 'u'"):  # foreign keys first (the partitions' too): they depend on the others
         for table in partitions.TABLES:
-            for name in bind.scalars(sa.text(
-                    f"SELECT conname FROM pg_constraint WHERE conrelid = '{table}{OLD}'::regclass "
-                    f"AND contype IN ({kinds})")).all():
-                op.execute(f'ALTER TABLE {table}{OLD} DROP CONSTRAINT {name}')
+            for owner, name in bind.execute(sa.text(
+                    f"SELECT conrelid::regclass::text, conname FROM pg_constraint "
+                    f"WHERE contype IN ({kinds}) AND conparentid = 0 AND (conrelid = '{table}{OLD}'::regclass "
+                    f"OR conrelid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = '{table}{OLD}'::regclass))"
+                    )).all():
+                op.execute(f'ALTER TABLE {owner} DROP CONSTRAINT {name}')
     for table in partitions.TABLES:
         for name in bind.scalars(sa.text(
                 f"SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
