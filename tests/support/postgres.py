@@ -115,20 +115,19 @@ class Cluster:
 
 
 class Standby(Cluster):
-    """A hot standby of ``primary``: a base backup of it, started in recovery, kept up to date by
-    streaming replication (read-only queries answer meanwhile). With ``slot``, the primary keeps
-    the WAL the standby has not received yet, so it can be stopped and catch up when it starts."""
+    """A hot standby of the server on ``primary_port``: a base backup of it, started in recovery,
+    kept up to date by streaming replication (read-only queries answer meanwhile). With ``slot``,
+    the primary keeps the WAL the standby has not received yet, so it can be stopped and catch
+    up when it starts again."""
 
-    def __init__(self, primary: Cluster, slot: str | None = None, root: Path | None = None):
-        super().__init__(primary.bin_dir, root)
-        self.primary, self.slot = primary, slot
-        self.durable = primary.durable
-        self.settings = primary.settings
+    def __init__(self, bin_dir: Path, primary_port: int, *, slot: str | None = None, root: Path | None = None):
+        super().__init__(bin_dir, root)
+        self.primary_port, self.slot = primary_port, slot
 
     def start(self) -> "Standby":
         """Copy the primary with ``pg_basebackup`` (it writes the standby's connection settings) and start."""
         slot = ["--create-slot", f"--slot={self.slot}"] if self.slot else []
-        self._run("pg_basebackup", "-D", str(self.data), "-h", "127.0.0.1", "-p", str(self.primary.port),
+        self._run("pg_basebackup", "-D", str(self.data), "-h", "127.0.0.1", "-p", str(self.primary_port),
                   "-U", "postgres", "--wal-method=stream", "--write-recovery-conf", "--checkpoint=fast",
                   *slot, timeout=7200)
         self.resume()
@@ -137,6 +136,16 @@ class Standby(Cluster):
     def replay_position(self) -> int:
         """The WAL position the standby has replayed, in bytes."""
         return int(query_one(self.url, "SELECT pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '0/0')"))
+
+    def catch_up(self, timeout: float = 30) -> None:
+        """Wait until the standby has replayed everything the primary had written when called."""
+        primary = f"postgresql+psycopg://postgres@127.0.0.1:{self.primary_port}"
+        target = int(query_one(primary, "SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), '0/0')"))
+        deadline = time.monotonic() + timeout
+        while self.replay_position() < target:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the standby did not catch up")
+            time.sleep(0.05)
 
 
 def query_one(server_url: str, statement: str, database: str = "postgres"):
