@@ -14,15 +14,7 @@ from core.extensions import db
 from points import ledger
 from tests.conftest import dispose, empty_postgres_database, make_app
 from tests.factories import build_world
-from tests.support.postgres import Standby, execute_autocommit, find_bin_dir
-
-
-@pytest.fixture(scope="module")
-def standby(postgres_server_url):
-    """A hot standby of the tests' server, for this module."""
-    server = Standby(find_bin_dir(), int(postgres_server_url.rsplit(":", 1)[1])).start()
-    yield server
-    server.stop()
+from tests.support.postgres import execute_autocommit
 
 
 @pytest.fixture

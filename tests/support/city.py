@@ -2,7 +2,7 @@
 
 Each server renders its configuration from ``deploy/`` (the files production starts from),
 runs on 127.0.0.1 and a free port in a folder of its own, and stops with ``stop()``. Shared by
-the tests (``tests/city``) and the city benchmark (``bench.city``); the PostgreSQL primary and
+the tests (``tests/scale``) and the city benchmark (``bench.city``); the PostgreSQL primary and
 its hot standby are ``tests.support.postgres``'s ``Cluster`` and ``Standby``, the app servers
 ``tests.support.gunicorn.Gunicorn``.
 """
@@ -12,12 +12,17 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
+from tests.support.gunicorn import Gunicorn
 from tests.support.postgres import SERVER_USER, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,8 +59,8 @@ class Server:
 
     name = "server"
 
-    def __init__(self, binary: str | None):
-        self.binary = binary or find_binary(self.name)
+    def __init__(self, binary: str):
+        self.binary = binary
         self.port = free_port()
         self.directory = Path(tempfile.mkdtemp(prefix=f"pingan-{self.name}-"))
         self.process: subprocess.Popen | None = None
@@ -78,7 +83,7 @@ class PgBouncer(Server):
 
     name = "pgbouncer"
 
-    def __init__(self, server_port: int, pool_size: int = 4, binary: str | None = None):
+    def __init__(self, binary: str, server_port: int, pool_size: int = 4):
         super().__init__(binary)
         self.server_port, self.pool_size = server_port, pool_size
 
@@ -107,7 +112,7 @@ class Nginx(Server):
 
     name = "nginx"
 
-    def __init__(self, upstream_ports: list[int], workers: int = 1, binary: str | None = None):
+    def __init__(self, binary: str, upstream_ports: list[int], workers: int = 1):
         super().__init__(binary)
         self.upstream_ports, self.workers = upstream_ports, workers
 
@@ -125,6 +130,34 @@ class Nginx(Server):
                         user="user root;" if os.geteuid() == 0 else "", servers=servers, port=self.port)
         self.launch([self.binary, "-c", str(config), "-p", str(self.directory)], self.directory / "error.log")
         return self
+
+
+@contextmanager
+def behind_nginx(nginx_binary: str, env: dict[str, str], count: int, workers: int = 1,
+                 threads: int = 1) -> Iterator[tuple[list[Gunicorn], Nginx]]:
+    """``count`` app servers (``gunicorn wsgi:app`` with ``env``) started side by side and nginx in
+    front of them; all stopped afterwards."""
+    servers = [Gunicorn("wsgi:app", env, workers, threads, "/healthz") for _ in range(count)]
+    nginx = None
+    try:
+        with ThreadPoolExecutor(count) as pool:
+            list(pool.map(Gunicorn.start, servers))
+        nginx = Nginx(nginx_binary, [server.port for server in servers]).start()
+        yield servers, nginx
+    finally:
+        if nginx is not None:
+            nginx.stop()
+        for server in servers:
+            server.__exit__()
+
+
+def kill(server: Gunicorn) -> None:
+    """Kill an app server's master and workers at once, as a crash or a pulled plug would."""
+    workers = server.worker_pids()
+    os.kill(server.process.pid, signal.SIGKILL)
+    for pid in workers:
+        os.kill(pid, signal.SIGKILL)
+    server.process.wait()
 
 
 def find_binary(name: str) -> str | None:

@@ -92,6 +92,14 @@ class Cluster:
         """Stop the server with a fast shutdown (sessions cut, as in a crash), keeping its data."""
         self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "-t", "60", "stop")
 
+    def answers(self) -> bool:
+        """Whether the server accepts connections now."""
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                return True
+        except OSError:
+            return False
+
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -132,6 +140,14 @@ class Standby(Cluster):
                   *slot, timeout=7200)
         self.resume()
         return self
+
+    def resume(self) -> None:
+        """Start (again), streaming from the primary's current port (a kept primary may have moved)."""
+        settings = self.data / "postgresql.auto.conf"
+        lines = [line for line in settings.read_text().splitlines() if not line.startswith("primary_conninfo")]
+        lines.append(f"primary_conninfo = 'host=127.0.0.1 port={self.primary_port} user=postgres'")
+        settings.write_text("\n".join(lines) + "\n")
+        super().resume()
 
     def replay_position(self) -> int:
         """The WAL position the standby has replayed, in bytes."""
