@@ -9,10 +9,13 @@ production, its streaming replica, PgBouncer in transaction mode and Redis:
 2. the same scenarios through **nginx over three app servers** reaching the primary through
    PgBouncer, the boards reading from the replica — the replica's lag sampled all along
    (``pg_stat_replication`` on the primary);
-3. **the drill**: awards through nginx while, a third of the way in, one app server is killed
-   (SIGKILL) and the replica stopped; then the awards the database holds are counted against the
-   ones the load generator was answered for (more than the in-flight ones would be a double
-   posting), ``flask ledger verify`` runs, and the replica is started again and timed catching up.
+3. **the drill**: awards (each with its ``Idempotency-Key``, also kept as its note) and board
+   reads through nginx from ``BENCH_CONNECTIONS`` clients (at most 16) for ``BENCH_SECONDS``;
+   a third of the way in, one app server is killed (SIGKILL) and the replica stopped. A client
+   sends an award that got a 502 again with its key. Then the awards in the database are matched
+   with the answers: every one answered 201 posted once, none posted twice, none left unknown
+   beyond the requests the killed server had in flight, every board read answered;
+   ``flask ledger verify`` runs, and the replica is started again and timed catching up.
 
 Prints one table (the ``% floor`` column as ``make bench`` has it), the replica's lag and the
 drill's figures, and keeps everything in ``bench/results/<timestamp>.json``. ``BENCH_SECONDS``,
@@ -24,15 +27,21 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import statistics
 import sys
 import tempfile
 import threading
 import time
+import uuid
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
+
+import psycopg
+import requests
 
 from bench import city_data
 from bench.__main__ import _wrk_version
@@ -41,10 +50,9 @@ from bench.report import header, table, write_json
 from bench.runner import Run, compare_with_floor, say, verify_ledger
 from bench.scenarios import FLOOR, SCENARIOS, call
 from bench.settings import Settings
-from bench.wrk import run_wrk, write_data
+from bench.wrk import write_data
 from tests.support.city import Nginx, PgBouncer, behind_nginx, find_binary, kill
 from tests.support.gunicorn import Gunicorn
-from tests.support.postgres import query_one
 from tests.support.redis import RedisServer, find_redis
 
 #: The scenarios the city is measured by (a subset of ``make bench``'s).
@@ -61,8 +69,8 @@ _LAG = ("SELECT coalesce(extract(epoch FROM max(replay_lag)), 0), "
 class LagSampler:
     """Sample the replica's replay lag (seconds and bytes, as the primary sees it) in a thread."""
 
-    def __init__(self, primary_url: str):
-        self.primary_url = primary_url
+    def __init__(self, server_url: str):
+        self.server_url = server_url
         self.samples: list[tuple[float, int]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
@@ -76,9 +84,10 @@ class LagSampler:
         self._thread.join()
 
     def _sample(self) -> None:
-        while not self._stop.wait(LAG_EVERY):
-            seconds, behind = query_one(self.primary_url, _LAG)
-            self.samples.append((float(seconds), int(behind)))
+        with psycopg.connect(_plain(f"{self.server_url}/postgres"), autocommit=True) as connection:
+            while not self._stop.wait(LAG_EVERY):
+                seconds, behind = connection.execute(_LAG).fetchone()
+                self.samples.append((float(seconds), int(behind)))
 
     def summary(self) -> dict:
         """p50, p95 and max of the lag in seconds, and the most bytes it trailed by."""
@@ -94,38 +103,93 @@ def _used_vouchers_path(facts: dict) -> Path:
     return city_data.DATA_DIR / f"{facts['database']}.vouchers-used.json"
 
 
-def _awards(url: str) -> int:
-    return int(query_one(url.rsplit("/", 1)[0], "SELECT count(*) FROM contribution", url.rsplit("/", 1)[1]))
+#: Answers that mean "not done, send it again": nginx lost the server, or found none.
+RETRY = frozenset({502, 503, 504})
+DRILL_NOTE = "drill"
 
 
-def drill(settings: Settings, data: Path, nginx: Nginx, servers: list[Gunicorn], replica, database_url: str) -> dict:
-    """Awards through nginx; a third of the way in, kill one app server and stop the replica."""
-    before = _awards(database_url)
-    seconds = max(round(settings.seconds), 3)
-    struck_at = seconds / 3
-    victim = servers[1]
+def _drill_notes(database_url: str, run_id: str) -> Counter:
+    """How many contributions carry each note of this drill."""
+    with psycopg.connect(_plain(database_url), autocommit=True) as connection:
+        return Counter(note for (note,) in connection.execute(
+            "SELECT note FROM contribution WHERE note LIKE %s", (f"{DRILL_NOTE}-{run_id}-%",)))
 
-    def strike():
-        time.sleep(struck_at)
-        kill(victim)
+
+def drill(settings: Settings, fixture: dict, nginx: Nginx, servers: list[Gunicorn], replica,
+          database_url: str) -> dict:
+    """Awards and board reads through nginx from ``BENCH_CONNECTIONS`` clients; a third of the way
+    in, kill one app server and stop the replica. A client sends a failed award again with its
+    ``Idempotency-Key`` (as the contract asks), a few times; each award's key is its note too, so
+    the awards posted can be matched with the answers."""
+
+    seconds = max(settings.seconds, 3.0)
+    run_id = uuid.uuid4().hex[:8]
+    answers: dict[str, int] = {}
+    boards: Counter = Counter()
+    retried = Counter()
+    lock = threading.Lock()
+    deadline = time.monotonic() + seconds
+
+    def client(number: int) -> None:
+        rng = random.Random(number)
+        with requests.Session() as http:
+            while time.monotonic() < deadline:
+                key = f"{DRILL_NOTE}-{run_id}-{uuid.uuid4().hex}"
+                member_id, _phone, token = rng.choice(fixture["residents"])
+                headers = {"Authorization": f"Bearer {rng.choice(fixture['grid_workers'])[1]}",
+                           "Idempotency-Key": key}
+                body = {"member_id": member_id, "activity_code": "bench_award", "quantity": 1,
+                        "occurred_at": datetime.now().astimezone().isoformat(), "note": key}
+                for attempt in range(5):
+                    try:
+                        status = http.post(f"{nginx.url}/api/v1/contributions", json=body, headers=headers,
+                                           timeout=30).status_code
+                    except requests.RequestException:
+                        status = 502
+                    if status not in RETRY:
+                        break
+                    with lock:
+                        retried[key] += 1
+                    time.sleep(0.2)
+                try:
+                    board = http.get(f"{nginx.url}/api/v1/leaderboards/members", timeout=30,
+                                     headers={"Authorization": f"Bearer {token}"},
+                                     params={"org_unit_id": fixture["county_id"], "period": "month"}).status_code
+                except requests.RequestException as error:
+                    board = type(error).__name__
+                with lock:
+                    answers[key] = status
+                    boards[board] += 1
+
+    def strike() -> None:
+        time.sleep(seconds / 3)
+        kill(servers[1])
         replica.pause()
 
-    say(f"[drill] awards through nginx for {seconds} s; one app server killed and the replica stopped at "
-        f"{struck_at:.0f} s")
-    with ThreadPoolExecutor(1) as pool:
-        struck = pool.submit(strike)
-        result = run_wrk(nginx.port, "award", data, connections=settings.connections, seconds=seconds)
-        struck.result()
-    posted = _awards(database_url) - before
+    clients = min(settings.connections, 16)
+    say(f"[drill] awards and boards through nginx from {clients} clients for {seconds:g} s; one app server "
+        f"killed and the replica stopped at {seconds / 3:.0f} s")
+    with ThreadPoolExecutor(clients + 1) as pool:
+        running = [pool.submit(client, number) for number in range(clients)] + [pool.submit(strike)]
+        for future in running:
+            future.result()
+    notes = _drill_notes(database_url, run_id)
+    statuses = Counter(answers.values())
+    acknowledged = {key for key, status in answers.items() if status == 201}
+    unknown = {key for key, status in answers.items() if status != 201}
     in_flight = settings.workers * settings.threads
     started = time.perf_counter()
     replica.resume()
     replica.catch_up(timeout=3600)
-    return {"seconds": seconds, "struck_at_s": round(struck_at, 1), "answered_201": result.operations,
-            "errors": result.errors, "posted": posted, "in_flight_at_most": in_flight,
-            "posted_unanswered": posted - result.operations,
-            "ok": 0 <= posted - result.operations <= in_flight,
-            "replica_caught_up_s": round(time.perf_counter() - started, 1)}
+    result = {
+        "seconds": seconds, "clients": clients, "awards": len(answers), "statuses": dict(statuses),
+        "retried": len(retried), "acknowledged": len(acknowledged), "posted": len(notes),
+        "acknowledged_missing": len(acknowledged - set(notes)), "posted_twice": sum(n > 1 for n in notes.values()),
+        "unknown": len(unknown), "unknown_posted": len(unknown & set(notes)), "in_flight_at_most": in_flight,
+        "boards": dict(boards), "replica_caught_up_s": round(time.perf_counter() - started, 1)}
+    result["ok"] = (result["acknowledged_missing"] == 0 and result["posted_twice"] == 0
+                    and set(notes) <= set(answers) and len(unknown) <= in_flight and set(boards) == {200})
+    return result
 
 
 def main() -> int:
@@ -188,7 +252,7 @@ def main() -> int:
         servers, nginx = stack.enter_context(
             behind_nginx(find_binary("nginx"), city, APP_SERVERS, workers, threads))
         app_pids = [nginx.process.pid] + [server.process.pid for server in servers]
-        with LagSampler(primary_url) as lag:
+        with LagSampler(cluster.url) as lag:
             three = [run.measure(scenario, nginx, app_pids=app_pids) for scenario in scenarios]
         replica_state = call(nginx.port, "GET", "/healthz")[1]["replica"]
         used.write_text(json.dumps({"next": run.offsets.get("fulfil", 0)}))
@@ -196,7 +260,7 @@ def main() -> int:
         compare_with_floor(one + three)
         results["engines"] = {"one server": {"rows": one}, f"nginx × {APP_SERVERS}": {"rows": three}}
         results["replica_lag"] = {**lag.summary(), "state_after": replica_state}
-        results["drill"] = drill(settings, data, nginx, servers, replica, primary_url)
+        results["drill"] = drill(settings, fixture, nginx, servers, replica, primary_url)
         results["ledger"] = verify_ledger(direct)
 
     lag, drilled, ledger = results["replica_lag"], results["drill"], results["ledger"]
@@ -207,9 +271,12 @@ def main() -> int:
     print(f"replica lag under the nginx × {APP_SERVERS} scenarios ({lag.get('samples', 0)} samples): "
           f"p50 {lag.get('p50_s')} s, p95 {lag.get('p95_s')} s, max {lag.get('max_s')} s, "
           f"at most {lag.get('max_bytes', 0):,} bytes behind; state after: {lag['state_after']['state']}")
-    print(f"drill: {drilled['answered_201']} awards answered 201, {drilled['posted']} posted "
-          f"({drilled['posted_unanswered']} posted without an answer; in flight at most {drilled['in_flight_at_most']}), "
-          f"errors {drilled['errors'] or 'none'}; replica caught up in {drilled['replica_caught_up_s']} s "
+    print(f"drill ({drilled['clients']} clients, {drilled['seconds']:g} s): {drilled['awards']} awards sent, "
+          f"{drilled['retried']} sent again after a 502, {drilled['acknowledged']} answered 201, "
+          f"{drilled['posted']} posted; acknowledged and missing: {drilled['acknowledged_missing']}, "
+          f"posted twice: {drilled['posted_twice']}, left unknown: {drilled['unknown']} "
+          f"({drilled['unknown_posted']} of them posted; in flight at most {drilled['in_flight_at_most']}); "
+          f"boards {drilled['boards']}; the replica caught up in {drilled['replica_caught_up_s']} s "
           f"— {'OK' if drilled['ok'] else 'FAILED'}")
     print(f"flask ledger verify: {'OK' if ledger['ok'] else 'FAILED'} — {ledger['verdict']}")
     print(f"load average (1 min): {results['machine']['load_average_at_start']} at the start, "

@@ -126,9 +126,9 @@ def replica_state(app: Flask) -> dict | None:
 def reads_replica(view):
     """Mark a view that only reads and may show data seconds old: it reads from the replica when fit.
 
-    Put it outermost on a page view (above ``@login_required`` it would run before the sign-in
-    check: put it below ``@bp.get`` and above the rest) and above flask-smorest's decorators on
-    an API method, so the answer is dumped from the replica's rows too.
+    On a page view put it right below ``@login_required`` (the sign-in check runs first, on the
+    primary); on an API method put it above flask-smorest's decorators, so the answer is dumped
+    from the replica's rows too.
     """
 
     @wraps(view)
