@@ -51,7 +51,7 @@ from bench.runner import Run, compare_with_floor, say, verify_ledger
 from bench.scenarios import FLOOR, SCENARIOS, call
 from bench.settings import Settings
 from bench.wrk import write_data
-from tests.support.city import Nginx, PgBouncer, behind_nginx, find_binary, kill
+from tests.support.city import Nginx, PgBouncer, behind_nginx, find_binary, kill, post_until_answered
 from tests.support.gunicorn import Gunicorn
 from tests.support.redis import RedisServer, find_redis
 
@@ -60,6 +60,8 @@ CITY_SCENARIOS = ("me", "leaderboard", "award", "fulfil")
 APP_SERVERS = 3
 #: Server connections PgBouncer lends per database: a few per core of the database machine.
 POOL_SIZE = 8
+#: The drill's awards carry notes starting with this (then the run's id and the award's key).
+DRILL_NOTE = "drill"
 #: Seconds between two samples of the replica's lag.
 LAG_EVERY = 0.25
 _LAG = ("SELECT coalesce(extract(epoch FROM max(replay_lag)), 0), "
@@ -103,11 +105,6 @@ def _used_vouchers_path(facts: dict) -> Path:
     return city_data.DATA_DIR / f"{facts['database']}.vouchers-used.json"
 
 
-#: Answers that mean "not done, send it again": nginx lost the server, or found none.
-RETRY = frozenset({502, 503, 504})
-DRILL_NOTE = "drill"
-
-
 def _drill_notes(database_url: str, run_id: str) -> Counter:
     """How many contributions carry each note of this drill."""
     with psycopg.connect(_plain(database_url), autocommit=True) as connection:
@@ -126,11 +123,12 @@ def drill(settings: Settings, fixture: dict, nginx: Nginx, servers: list[Gunicor
     run_id = uuid.uuid4().hex[:8]
     answers: dict[str, int] = {}
     boards: Counter = Counter()
-    retried = Counter()
+    retried = 0
     lock = threading.Lock()
     deadline = time.monotonic() + seconds
 
     def client(number: int) -> None:
+        nonlocal retried
         rng = random.Random(number)
         with requests.Session() as http:
             while time.monotonic() < deadline:
@@ -140,17 +138,7 @@ def drill(settings: Settings, fixture: dict, nginx: Nginx, servers: list[Gunicor
                            "Idempotency-Key": key}
                 body = {"member_id": member_id, "activity_code": "bench_award", "quantity": 1,
                         "occurred_at": datetime.now().astimezone().isoformat(), "note": key}
-                for attempt in range(5):
-                    try:
-                        status = http.post(f"{nginx.url}/api/v1/contributions", json=body, headers=headers,
-                                           timeout=30).status_code
-                    except requests.RequestException:
-                        status = 502
-                    if status not in RETRY:
-                        break
-                    with lock:
-                        retried[key] += 1
-                    time.sleep(0.2)
+                status, again = post_until_answered(http, f"{nginx.url}/api/v1/contributions", body, headers)
                 try:
                     board = http.get(f"{nginx.url}/api/v1/leaderboards/members", timeout=30,
                                      headers={"Authorization": f"Bearer {token}"},
@@ -159,6 +147,7 @@ def drill(settings: Settings, fixture: dict, nginx: Nginx, servers: list[Gunicor
                     board = type(error).__name__
                 with lock:
                     answers[key] = status
+                    retried += bool(again)
                     boards[board] += 1
 
     def strike() -> None:
@@ -183,7 +172,7 @@ def drill(settings: Settings, fixture: dict, nginx: Nginx, servers: list[Gunicor
     replica.catch_up(timeout=3600)
     result = {
         "seconds": seconds, "clients": clients, "awards": len(answers), "statuses": dict(statuses),
-        "retried": len(retried), "acknowledged": len(acknowledged), "posted": len(notes),
+        "retried": retried, "acknowledged": len(acknowledged), "posted": len(notes),
         "acknowledged_missing": len(acknowledged - set(notes)), "posted_twice": sum(n > 1 for n in notes.values()),
         "unknown": len(unknown), "unknown_posted": len(unknown & set(notes)), "in_flight_at_most": in_flight,
         "boards": dict(boards), "replica_caught_up_s": round(time.perf_counter() - started, 1)}

@@ -18,6 +18,7 @@ of a run the replica catches up from the WAL the slot kept.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from dataclasses import replace
@@ -118,6 +119,4 @@ def replica_of(cluster, facts: dict) -> Standby:
 
 def city_settings(settings: Settings) -> Settings:
     """The run's settings with the city's size unless ``BENCH_MEMBERS`` asked for another."""
-    import os
-
     return settings if os.environ.get("BENCH_MEMBERS") else replace(settings, members=2_000_000)

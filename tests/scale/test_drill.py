@@ -8,7 +8,6 @@ boards kept answering from the primary, and ``flask ledger verify`` is clean."""
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -23,14 +22,12 @@ from core.extensions import db
 from points.models import Contribution
 from tests.conftest import dispose, empty_postgres_database, make_app
 from tests.factories import build_world, make_activity
-from tests.support.city import behind_nginx, kill
+from tests.support.city import behind_nginx, kill, post_until_answered
 from tests.support.gunicorn import production_env, run_flask
 
 SERVERS, CLIENTS, AWARDS = 3, 4, 15
 #: After this many answered awards the drill kills a server and stops the replica.
 STRIKE_AFTER = CLIENTS * AWARDS // 3
-#: Answers that mean "not done, send it again" (nginx found no server, or lost the one it had).
-RETRY = {502, 503, 504}
 
 
 @pytest.fixture
@@ -62,32 +59,24 @@ def test_a_killed_app_server_and_a_stopped_replica_lose_nothing_but_in_flight_re
     struck = threading.Event()
     lock = threading.Lock()
 
-    def award(key: str) -> int:
+    def award(http: requests.Session, key: str) -> int:
         body = {"member_id": world.people["villager"], "activity_code": "patrol", "quantity": 1,
                 "occurred_at": datetime.now(SHANGHAI).isoformat(), "note": key}
         headers = {**world.headers["grid_worker"], "Idempotency-Key": key}
-        for _attempt in range(20):
-            try:
-                status = requests.post(f"{nginx.url}/api/v1/contributions", json=body, headers=headers,
-                                       timeout=30).status_code
-            except requests.ConnectionError:
-                status = 502
-            if status not in RETRY:
-                return status
-            time.sleep(0.2)
-        return status
+        return post_until_answered(http, f"{nginx.url}/api/v1/contributions", body, headers, attempts=20)[0]
 
     def client(number: int) -> None:
-        for _ in range(AWARDS):
-            key = f"drill-{number}-{uuid.uuid4().hex}"
-            status = award(key)
-            board = requests.get(f"{nginx.url}/api/v1/leaderboards/members", headers=world.headers["resident"],
+        with requests.Session() as http:
+            for _ in range(AWARDS):
+                key = f"drill-{number}-{uuid.uuid4().hex}"
+                status = award(http, key)
+                board = http.get(f"{nginx.url}/api/v1/leaderboards/members", headers=world.headers["resident"],
                                  params={"org_unit_id": world.units["county"], "period": "month"}, timeout=30)
-            with lock:
-                answered[key] = status
-                boards.append(board.status_code)
-                if len(answered) == STRIKE_AFTER:
-                    struck.set()
+                with lock:
+                    answered[key] = status
+                    boards.append(board.status_code)
+                    if len(answered) == STRIKE_AFTER:
+                        struck.set()
 
     assert requests.get(f"{nginx.url}/healthz", timeout=30).json()["replica"]["state"] == "in use"
     with ThreadPoolExecutor(CLIENTS) as pool:

@@ -22,6 +22,8 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
+import requests
+
 from tests.support.gunicorn import Gunicorn
 from tests.support.postgres import SERVER_USER, free_port
 
@@ -130,6 +132,26 @@ class Nginx(Server):
                         user="user root;" if os.geteuid() == 0 else "", servers=servers, port=self.port)
         self.launch([self.binary, "-c", str(config), "-p", str(self.directory)], self.directory / "error.log")
         return self
+
+
+#: Answers that mean "not done, send it again": nginx lost the server, or found none.
+RETRY = frozenset({502, 503, 504})
+
+
+def post_until_answered(http: requests.Session, url: str, body: dict, headers: dict,
+                        attempts: int = 5) -> tuple[int, int]:
+    """POST an award (its ``Idempotency-Key`` in ``headers``) and send it again, as a client
+    should, while the connection fails or nginx answers 502–504; answer the last status and how
+    many times it was sent again."""
+    for again in range(attempts):
+        try:
+            status = http.post(url, json=body, headers=headers, timeout=30).status_code
+        except requests.RequestException:
+            status = 502
+        if status not in RETRY:
+            break
+        time.sleep(0.2)
+    return status, again
 
 
 @contextmanager
