@@ -159,7 +159,7 @@ def behind_nginx(nginx_binary: str, env: dict[str, str], count: int, workers: in
                  threads: int = 1) -> Iterator[tuple[list[Gunicorn], Nginx]]:
     """``count`` app servers (``gunicorn wsgi:app`` with ``env``) started side by side and nginx in
     front of them; all stopped afterwards."""
-    servers = [Gunicorn("wsgi:app", env, workers, threads, "/healthz") for _ in range(count)]
+    servers = [Gunicorn("wsgi:app", env, workers, threads, "/healthz", ready_seconds=180) for _ in range(count)]
     nginx = None
     try:
         with ThreadPoolExecutor(count) as pool:
