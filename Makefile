@@ -11,7 +11,7 @@ TRANSLATED := core points rewards admin
 #: The application's code, scanned by bandit in `make test`.
 SCANNED := app.py wsgi.py gunicorn.conf.py core points rewards admin
 
-.PHONY: run test bench audit translations extract-messages clean
+.PHONY: run test bench bench-city audit translations extract-messages clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,11 @@ test: $(VENV)/.dev translations
 ## BENCH_SECONDS, BENCH_MEMBERS, BENCH_CONNECTIONS, BENCH_WORKERS… tune it (see bench/README.md)
 bench: $(VENV)/.dev translations
 	$(BIN)/python -m bench
+
+## bench-city: the city layout (nginx over three app servers, PgBouncer, a streaming replica) beside
+## one app server, and the drill, on 2,000,000 members (BENCH_MEMBERS=20000 for a small run; docs/scale.md)
+bench-city: $(VENV)/.dev translations
+	$(BIN)/python -m bench.city
 
 ## audit: look the pinned packages up in the vulnerability database (needs the network;
 ## pip-audit lives in its own virtualenv so the test environment stays as pinned)

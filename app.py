@@ -54,12 +54,14 @@ def register_extensions(app: Flask) -> None:
     from core.identity.auth import init_auth
     from core.observability import init_observability
     from core.qr.keys import warm_signing_key
+    from core.replica import init_replica
     from core.security import init_security
     from core.throttle import init_throttle
 
     for module in MODEL_MODULES:
         importlib.import_module(module)
     db.init_app(app)
+    init_replica(app)
     app.before_request(warm_signing_key)  # first: before any hook opens a transaction
     with app.app_context():
         if db.engine.dialect.name == "sqlite":

@@ -13,12 +13,14 @@ from admin.forms import CATEGORY_NAMES
 from admin.views import bp, require_reach
 from core.database import utcnow
 from core.identity.auth import current_member
+from core.replica import reads_replica
 from points import stats
 from rewards import overview
 
 
 @bp.get("/dashboard")
 @login_required
+@reads_replica
 def dashboard():
     """Show points issued, redeemed and held, active members, categories, claims, vouchers, low stock."""
     actor = current_member()

@@ -12,6 +12,7 @@ from admin.views import bp, require_reach
 from core.errors import AppError
 from core.identity.auth import current_member
 from core.identity.services import list_units_in_scope
+from core.replica import reads_replica
 from core.clock import shanghai_today
 
 #: The report's files: how each is written, and its type.
@@ -34,6 +35,7 @@ def _chosen(actor) -> tuple[list, int, str]:
 
 @bp.get("/reports")
 @login_required
+@reads_replica
 def reports():
     """Show the monthly report of an org unit in scope, with its downloads."""
     actor = current_member()
@@ -51,6 +53,7 @@ def reports():
 
 @bp.get("/reports/<filename>")
 @login_required
+@reads_replica
 def report_file(filename: str):
     """Download the monthly report (report.csv, report.xlsx) or its A4 honour roll (honour-roll.png, .pdf)."""
     if filename not in FILES:

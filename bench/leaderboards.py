@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import shutil
 import sqlite3
 import statistics
 import sys
@@ -95,8 +94,8 @@ def generate(members: int, awards: int, now: datetime):
             transaction_id += 1
             transactions.append([transaction_id, "award", member_id, points, balance, 0, occurred_at,
                                  created_at, grid[0]])
-            postings.append([posting_id + 1, transaction_id, None, "issued", -points])
-            postings.append([posting_id + 2, transaction_id, member_id, "available", points])
+            postings.append([posting_id + 1, transaction_id, None, "issued", -points, created_at])
+            postings.append([posting_id + 2, transaction_id, member_id, "available", points, created_at])
             posting_id += 2
             for key in period_keys(occurred_at):
                 row = totals.setdefault((member_id, key), [0, created_at, facts])
@@ -115,7 +114,7 @@ def _flush(member_rows, balances, transactions, postings, totals, reach_key):
     yield "member_balance", ("member_id", "available", "held", "lifetime_earned"), balances
     yield "ledger_transaction", ("id", "kind", "member_id", "available_change", "available_after",
                                  "held_after", "occurred_at", "created_at", "org_unit_id"), transactions
-    yield "ledger_posting", ("id", "transaction_id", "member_id", "account", "amount"), postings
+    yield "ledger_posting", ("id", "transaction_id", "member_id", "account", "amount", "created_at"), postings
     yield "leaderboard_total", ("member_id", "period_key", "score", "reached_at", "reach_key", "eligible",
                                 "scope0_id", "scope1_id", "scope2_id", "scope3_id"), [
         [member_id, key, score, reached, reach_key(reached), facts["eligible"], facts["scope0_id"],
@@ -138,6 +137,15 @@ def _board_indexes():
     from points.models import LeaderboardTotal
 
     return [index for index in LeaderboardTotal.__table__.indexes]
+
+
+def _bulk_indexes():
+    """The secondary indexes of the tables the load fills most (dropped while loading on PostgreSQL,
+    where the ledger's are also built faster once than row by row)."""
+    from points.models import LedgerPosting, LedgerTransaction
+
+    return _board_indexes() + [index for model in (LedgerTransaction, LedgerPosting)
+                               for index in model.__table__.indexes]
 
 
 def load_sqlite(path: Path, members: int, awards: int, now: datetime) -> None:
@@ -167,8 +175,16 @@ def load_postgresql(url: str, members: int, awards: int, now: datetime) -> None:
     """Write the dataset into a migrated PostgreSQL database with COPY."""
     import psycopg
 
+    from core.clock import shanghai_date
+    from points import partitions
+
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:  # the months of the awards: none lands in the default partition
+        partitions.ensure_months(connection, partitions.months_between(
+            shanghai_date(now - timedelta(days=DAYS_BACK)), shanghai_date(now + timedelta(days=1))))
+    engine.dispose()
     with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as connection:
-        for index in _board_indexes():
+        for index in _bulk_indexes():
             connection.execute(f"DROP INDEX {index.name}")
         for table, columns, rows in generate(members, awards, now):
             with connection.cursor().copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
@@ -181,7 +197,7 @@ def load_postgresql(url: str, members: int, awards: int, now: datetime) -> None:
                                f"(SELECT max(id) FROM {table}))")
         connection.commit()
     engine = sa.create_engine(url)
-    for index in _board_indexes():
+    for index in _bulk_indexes():
         index.create(engine)
     engine.dispose()
     with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as connection:
@@ -197,14 +213,6 @@ def migrate(url: str) -> None:
 
 class KeptCluster(Cluster):
     """A PostgreSQL cluster whose files stay in ``bench/data/`` between runs."""
-
-    def __init__(self, bin_dir: Path, root: Path):
-        super().__init__(bin_dir)
-        shutil.rmtree(self.root, ignore_errors=True)
-        self.root, self.data = root, root / "data"
-        root.mkdir(parents=True, exist_ok=True)
-        if self.as_root:
-            shutil.chown(root, "postgres", "postgres")
 
     def open(self) -> "KeptCluster":
         """Start the kept cluster, creating it the first time."""

@@ -38,14 +38,20 @@ class Run:
             self.offsets[scenario.key] = result.last_index + connections
         return result
 
-    def measure(self, scenario: Scenario, server: Gunicorn, counting: Gunicorn | None = None) -> dict:
-        """Warm up, run one scenario, then count its statements; answer its row (no floor comparison)."""
+    def measure(self, scenario: Scenario, server: Gunicorn, counting: Gunicorn | None = None,
+                app_pids: list[int] | None = None) -> dict:
+        """Warm up, run one scenario, then count its statements; answer its row (no floor comparison).
+
+        ``server`` is what the load generator calls (a gunicorn, or nginx in front of several);
+        ``app_pids`` the processes whose CPU is the app's (the server's own by default).
+        """
         settings = self.settings
+        pids = app_pids or [server.process.pid]
         if settings.warmup > 0:
             self._wrk(server.port, scenario, math.ceil(settings.warmup), settings.connections)
-        app_before, db_before = tree_cpu_seconds(server.process.pid), self._db_cpu()
+        app_before, db_before = sum(map(tree_cpu_seconds, pids)), self._db_cpu()
         result = self._wrk(server.port, scenario, round(settings.seconds), settings.connections)
-        app_cpu = tree_cpu_seconds(server.process.pid) - app_before
+        app_cpu = sum(map(tree_cpu_seconds, pids)) - app_before
         db_cpu = None if db_before is None else self._db_cpu() - db_before
         requests = max(result.requests, 1)
         row = {"scenario": scenario.name, "floor": scenario.floor, "unit": scenario.unit,

@@ -13,6 +13,10 @@ KNOWN_DEFAULT_SECRETS = frozenset({"", "dev", "change-me", "changeme", "secret",
 MIN_SECRET_LENGTH = 32
 
 MODES = ("development", "test", "production")
+#: The name of the replica's engine among Flask-SQLAlchemy's binds (``db.engines``).
+REPLICA_BIND = "replica"
+#: Seconds a connection to the replica may take before it counts as down.
+REPLICA_CONNECT_TIMEOUT = 2
 
 
 class ConfigError(RuntimeError):
@@ -30,6 +34,19 @@ class BaseConfig:
     SQLITE_BUSY_TIMEOUT_MS = 5000
     #: FULL survives power loss with every acknowledged transaction; NORMAL is faster.
     SQLITE_SYNCHRONOUS = "FULL"
+    #: A streaming replica of the PostgreSQL database (a hot standby): the views marked
+    #: ``@reads_replica`` (boards, honour rolls, reports, dashboards) read there. Unset (the
+    #: default): every read goes to ``DATABASE_URL``.
+    DATABASE_REPLICA_URL: str | None = None
+    #: Seconds the replica may trail the primary; further behind (or not answering), its reads
+    #: go to the primary until it catches up.
+    DATABASE_REPLICA_MAX_LAG_SECONDS = 5.0
+    #: How often each worker measures the replica's lag (at most once per this many seconds).
+    DATABASE_REPLICA_CHECK_SECONDS = 1.0
+    #: The database URLs lead to a pooler that lends a server connection per transaction
+    #: (PgBouncer's ``pool_mode = transaction``): then psycopg prepares no statements, as they
+    #: would stay behind on a server connection the next transaction may not get.
+    DATABASE_TRANSACTION_POOLING = False
 
     # JSON bodies up to 1 MB (photo and file uploads raise it per endpoint).
     MAX_CONTENT_LENGTH = 1024 * 1024
@@ -183,8 +200,14 @@ def load_config(app, overrides: dict | None = None) -> None:
     for name in ("CJK_FONT_PATH", "PUBLIC_BASE_URL", "METRICS_TOKEN"):
         if env.get(name):
             app.config[name] = env[name]
-    if env.get("ACCESS_LOG"):
-        app.config["ACCESS_LOG"] = env["ACCESS_LOG"].lower() not in ("0", "false", "no", "off")
+    for name in ("ACCESS_LOG", "DATABASE_TRANSACTION_POOLING"):
+        if env.get(name):
+            app.config[name] = env[name].lower() not in ("0", "false", "no", "off")
+    if env.get("DATABASE_REPLICA_URL"):
+        app.config["DATABASE_REPLICA_URL"] = env["DATABASE_REPLICA_URL"]
+    for name in ("DATABASE_REPLICA_MAX_LAG_SECONDS", "DATABASE_REPLICA_CHECK_SECONDS"):
+        if env.get(name):
+            app.config[name] = float(env[name])
     if env.get("TRUSTED_PROXIES"):
         app.config["TRUSTED_PROXIES"] = int(env["TRUSTED_PROXIES"])
     for name in ("POINTS_EXPIRE_MONTHS", "BUDGET_LEASE_POINTS"):
@@ -215,6 +238,27 @@ def load_config(app, overrides: dict | None = None) -> None:
     app.config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(
         app.config["SQLALCHEMY_DATABASE_URI"]
     )
+    _configure_engines(app.config)
+
+
+def _configure_engines(config) -> None:
+    """Engine options from the settings: the pooler's needs, and the replica as a second bind."""
+    options = dict(config["SQLALCHEMY_ENGINE_OPTIONS"])
+    connect_args = dict(options.get("connect_args", {}))
+    if config.get("DATABASE_TRANSACTION_POOLING"):
+        connect_args["prepare_threshold"] = None
+    if connect_args:
+        options["connect_args"] = connect_args
+    config["SQLALCHEMY_ENGINE_OPTIONS"] = options
+    replica = config.get("DATABASE_REPLICA_URL")
+    if not replica:
+        return
+    if not config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        raise ConfigError("DATABASE_REPLICA_URL needs a PostgreSQL DATABASE_URL: the replica streams from it")
+    # A replica that stops answering is noticed in seconds, not at the system's TCP timeout.
+    config["SQLALCHEMY_BINDS"] = {**(config.get("SQLALCHEMY_BINDS") or {}), REPLICA_BIND: {
+        "url": normalise_database_url(replica), **options,
+        "connect_args": {**connect_args, "connect_timeout": REPLICA_CONNECT_TIMEOUT}}}
 
 
 def parse_dates(name: str, value) -> frozenset[date]:

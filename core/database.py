@@ -6,6 +6,7 @@ from contextvars import ContextVar
 from datetime import datetime, timezone
 
 import sqlalchemy as sa
+from flask_sqlalchemy.session import Session
 from sqlalchemy.orm import DeclarativeBase, registry, scoped_session
 
 #: Stable constraint names, so Alembic revisions agree across SQLite and PostgreSQL.
@@ -132,6 +133,30 @@ def begin_writing(session) -> None:
         connection.exec_driver_sql("COMMIT")  # the read snapshot: it wrote nothing
     connection.exec_driver_sql("BEGIN IMMEDIATE")
     connection.info.update(immediate=True, unbegun=False)
+
+
+#: Where the reads of a view marked ``@reads_replica`` go (``core.replica``): the replica's
+#: engine while such a view runs and the replica is fit; None otherwise (the primary).
+reading_from: ContextVar[sa.Engine | None] = ContextVar("reading_from", default=None)
+
+
+class RoutedSession(Session):
+    """The app's session: while ``reading_from`` names the replica, every read goes there.
+
+    A write or a locking read (``FOR UPDATE``) then is a mistake in the view's marker, not
+    something to send anywhere quietly: it raises.
+    """
+
+    def get_bind(self, mapper=None, clause=None, bind=None, **kwargs):
+        """The replica for reads under ``@reads_replica``; else the primary, as Flask-SQLAlchemy chooses."""
+        replica = reading_from.get()
+        if replica is None or bind is not None:
+            return super().get_bind(mapper=mapper, clause=clause, bind=bind, **kwargs)
+        if self._flushing or isinstance(clause, sa.sql.dml.UpdateBase) or (
+                getattr(clause, "_for_update_arg", None) is not None):
+            raise RuntimeError("a view marked @reads_replica wrote or locked rows: "
+                               "writes and locks need the primary, drop the marker")
+        return replica
 
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})

@@ -15,6 +15,7 @@ from core.extensions import db
 from core.i18n import LANGUAGE_COOKIE, normalise_locale
 from core.identity.auth import current_member
 from core.navigation import RESIDENT, ROLES, Tab, home_for, tabs_for
+from core.replica import replica_state
 from core.throttle import ThrottleEntry, check_throttle_store, throttle_store_name
 
 bp = Blueprint("core", __name__)
@@ -120,7 +121,7 @@ def api_docs():
 @bp.get("/healthz")
 def healthz():
     """Answer 200 when the database reads and accepts a write and the failure store answers;
-    503 ``unavailable`` naming each part that failed otherwise."""
+    503 ``unavailable`` naming each part that failed otherwise. With a replica, say how it fares."""
     problems = {}
     database = _database_problem()
     if database is not None:
@@ -131,7 +132,11 @@ def healthz():
         problems["failure_store"] = [f"does not answer: {type(error).__name__}"]
     if problems:
         raise AppError(503, "unavailable", _l("A part of the service is not working."), problems)
-    return jsonify(status="ok", database="ok", failure_store=throttle_store_name(current_app))
+    answer = {"status": "ok", "database": "ok", "failure_store": throttle_store_name(current_app)}
+    replica = replica_state(current_app)
+    if replica is not None:  # never a reason for 503: the marked views read from the primary meanwhile
+        answer["replica"] = replica
+    return jsonify(answer)
 
 
 def _database_problem() -> str | None:

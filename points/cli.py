@@ -1,5 +1,6 @@
-"""Commands of the points package: ``flask ledger verify``, ``flask points expire``, ``flask
-gamification rebuild``, ``flask leaderboards …``, ``flask fairness scan``, ``flask wishes release-overdue``."""
+"""Commands of the points package: ``flask ledger verify``, ``flask ledger partitions``, ``flask points
+expire``, ``flask gamification rebuild``, ``flask leaderboards …``, ``flask fairness scan``, ``flask wishes
+release-overdue``."""
 
 from __future__ import annotations
 
@@ -12,13 +13,14 @@ from core.extensions import db
 from points.budgets import verify_budgets
 from points.expiry import WARN_DAYS, expire_points, expiry_months, points_expiring, warn_expiring
 from points.gamification import rebuild_gamification
+from points import partitions
 from points.ledger import verify_ledger
 from points.models import LedgerTransaction, MemberBalance
 
 
 def init_points_cli(app: Flask) -> None:
     """Add ``flask ledger …``."""
-    group = AppGroup("ledger", help="Check the points ledger.")
+    group = AppGroup("ledger", help="Check the points ledger and keep its partitions.")
 
     @group.command("verify")
     def verify():
@@ -31,6 +33,20 @@ def init_points_cli(app: Flask) -> None:
         transactions = db.session.scalar(db.select(db.func.count()).select_from(LedgerTransaction))
         members = db.session.scalar(db.select(db.func.count()).select_from(MemberBalance))
         click.echo(f"ledger ok: {transactions} transactions, {members} member balances, every one sums to zero")
+
+    @group.command("partitions")
+    @click.option("--ahead", default=partitions.AHEAD, show_default=True, type=click.IntRange(0, 120),
+                  help="Months to have ready after the current one.")
+    def create_partitions(ahead: int):
+        """Create the ledger's month partitions ahead (PostgreSQL; run daily from cron)."""
+        with db.engine.begin() as connection:
+            if not partitions.is_partitioned(connection):
+                click.echo("ledger partitions: not partitioned here (SQLite keeps plain tables); nothing to do")
+                return
+            created = partitions.create_ahead(connection, ahead)
+            waiting = partitions.default_rows(connection)
+        names = ", ".join(month.strftime("%Y-%m") for month in created) or "none needed"
+        click.echo(f"ledger partitions: created {names}; {waiting} transactions in the default partition")
 
     app.cli.add_command(group)
     init_expiry_cli(app)

@@ -6,6 +6,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from core.identity.auth import current_member
+from core.replica import reads_replica
 from points import leaderboards
 from points.schemas import (
     HonourRollQuerySchema, HonourRollSchema, MemberBoardQuerySchema, MemberBoardSchema,
@@ -17,6 +18,7 @@ blp = Blueprint("leaderboards", __name__, url_prefix="/api/v1", description="Lea
 
 @blp.route("/leaderboards/members")
 class MemberBoard(MethodView):
+    @reads_replica
     @blp.arguments(MemberBoardQuerySchema, location="query")
     @blp.response(200, MemberBoardSchema)
     def get(self, query):
@@ -27,6 +29,7 @@ class MemberBoard(MethodView):
 
 @blp.route("/leaderboards/org-units")
 class OrgUnitBoard(MethodView):
+    @reads_replica
     @blp.arguments(OrgUnitBoardQuerySchema, location="query")
     @blp.response(200, OrgUnitBoardSchema)
     def get(self, query):
@@ -38,6 +41,7 @@ class OrgUnitBoard(MethodView):
 
 @blp.route("/leaderboards/honour-roll")
 class HonourRoll(MethodView):
+    @reads_replica
     @blp.arguments(HonourRollQuerySchema, location="query")
     @blp.response(200, HonourRollSchema)
     def get(self, query):

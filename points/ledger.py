@@ -164,8 +164,8 @@ def _post(kind: str, member_id: int, legs: Iterable[Leg], *, occurred_at: dateti
     db.session.add(transaction)
     db.session.flush()
     db.session.execute(sa.insert(LedgerPosting.__table__), [  # one executemany
-        {"transaction_id": transaction.id, "account": account, "member_id": leg_member, "amount": amount}
-        for account, leg_member, amount in legs])
+        {"transaction_id": transaction.id, "created_at": now, "account": account, "member_id": leg_member,
+         "amount": amount} for account, leg_member, amount in legs])
     _publish(Posted(transaction_id=transaction.id, kind=kind, member_id=member_id,
                     occurred_at=transaction.occurred_at, created_at=now,
                     earned=-sum(amount for account, _member, amount in legs if account == "issued"),
@@ -293,8 +293,9 @@ def open_new_balances(points_by_member: dict[int, int], *, actor_id: int | None,
     for account, member, amount in (("available", transactions.c.member_id, transactions.c.available_change),
                                     ("opening", sa.null(), -transactions.c.available_change)):
         db.session.execute(LedgerPosting.__table__.insert().from_select(
-            ["transaction_id", "account", "member_id", "amount"],
-            sa.select(transactions.c.id, sa.literal(account), member, amount).where(opened)))
+            ["transaction_id", "created_at", "account", "member_id", "amount"],
+            sa.select(transactions.c.id, transactions.c.created_at, sa.literal(account), member, amount)
+            .where(opened)))
     return len(entries)
 
 
@@ -321,6 +322,11 @@ def verify_ledger() -> list[str]:
         sa.select(LedgerTransaction.id).where(~sa.exists().where(
             LedgerPosting.transaction_id == LedgerTransaction.id)))
     problems += [f"transaction {tid} has no postings" for tid in empty]
+    stray = db.session.scalars(  # no foreign key joins a posting to its transaction (see LedgerPosting)
+        sa.select(LedgerPosting.id).where(~sa.exists().where(
+            LedgerTransaction.id == LedgerPosting.transaction_id,
+            LedgerTransaction.created_at == LedgerPosting.created_at)))
+    problems += [f"posting {pid} belongs to no transaction" for pid in stray]
 
     sums = {}
     for member_id, account, total in db.session.execute(

@@ -159,8 +159,20 @@ class MemberBalance(db.Model):
     lifetime_earned: Mapped[int] = mapped_column(default=0)
 
 
+#: A posting belongs to the transaction of its id and time (no foreign key says so: see LedgerPosting).
+_POSTING_JOIN = ("and_(LedgerTransaction.id == foreign(LedgerPosting.transaction_id), "
+                 "LedgerTransaction.created_at == foreign(LedgerPosting.created_at))")
+
+
 class LedgerTransaction(db.Model):
-    """One movement of points: its postings sum to zero. Never updated, never deleted."""
+    """One movement of points: its postings sum to zero. Never updated, never deleted.
+
+    On PostgreSQL the table is partitioned by the month of ``created_at`` (``points.partitions``),
+    and every unique key there must hold ``created_at``: the key is ``(id, created_at)``, each
+    month's postings refer to that month's transactions, and ``reverses_id`` is a plain indexed
+    column (an award is reversed once: ``reverse_award`` checks under the member's lock).
+    SQLite keeps one plain table.
+    """
 
     __tablename__ = "ledger_transaction"
     __table_args__ = (
@@ -177,6 +189,7 @@ class LedgerTransaction(db.Model):
     held_after: Mapped[int]
     #: When the points were earned (for awards and their reversals: the contribution's time).
     occurred_at: Mapped[datetime]
+    #: When it was posted: the month partition it lives in on PostgreSQL.
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     actor_id: Mapped[int | None] = mapped_column(sa.ForeignKey("member.id"))
     contribution_id: Mapped[int | None] = mapped_column(sa.ForeignKey("contribution.id"), index=True)
@@ -184,28 +197,35 @@ class LedgerTransaction(db.Model):
     #: The member's org unit when the points were earned (awards; a reversal keeps its award's):
     #: budgets count awards by it.
     org_unit_id: Mapped[int | None] = mapped_column(sa.ForeignKey("org_unit.id"))
-    reverses_id: Mapped[int | None] = mapped_column(sa.ForeignKey("ledger_transaction.id"), unique=True)
+    reverses_id: Mapped[int | None] = mapped_column(index=True)
     #: What another package's object this moves points for, e.g. "voucher:42".
     reference: Mapped[str | None] = mapped_column(sa.String(60), index=True)
     memo: Mapped[str | None] = mapped_column(sa.Text)
 
-    postings: Mapped[list[LedgerPosting]] = relationship(back_populates="transaction")
+    postings: Mapped[list[LedgerPosting]] = relationship(primaryjoin=_POSTING_JOIN, back_populates="transaction")
 
 
 class LedgerPosting(db.Model):
-    """One leg of a transaction: an amount on a member account or a system account."""
+    """One leg of a transaction: an amount on a member account or a system account.
+
+    No foreign key names its transaction: on PostgreSQL each month's postings partition refers
+    to that month's transactions partition (``points.partitions``); everywhere ``flask ledger
+    verify`` checks that every posting has its transaction.
+    """
 
     __tablename__ = "ledger_posting"
     __table_args__ = (sa.Index("ix_ledger_posting_member_id_account", "member_id", "account"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    transaction_id: Mapped[int] = mapped_column(sa.ForeignKey("ledger_transaction.id"), index=True)
+    transaction_id: Mapped[int] = mapped_column(index=True)
     #: The member for ``available`` and ``held``; None for system accounts.
     member_id: Mapped[int | None] = mapped_column(sa.ForeignKey("member.id"))
     account: Mapped[str] = mapped_column(sa.String(20))
     amount: Mapped[int]
+    #: Its transaction's ``created_at``: the month partition both live in on PostgreSQL.
+    created_at: Mapped[datetime]
 
-    transaction: Mapped[LedgerTransaction] = relationship(back_populates="postings")
+    transaction: Mapped[LedgerTransaction] = relationship(primaryjoin=_POSTING_JOIN, back_populates="postings")
 
 
 # --- gamification: badges, running counters, active months and the daily check-in ---------------
@@ -259,7 +279,9 @@ class DailyCheckin(db.Model):
     streak: Mapped[int]
     points: Mapped[int]
     checked_in_at: Mapped[datetime]
-    transaction_id: Mapped[int] = mapped_column(sa.ForeignKey("ledger_transaction.id"))
+    #: The award's ledger transaction (no foreign key: on PostgreSQL the ledger is partitioned,
+    #: and a key there would need the transaction's ``created_at`` too).
+    transaction_id: Mapped[int]
 
 
 # --- leaderboards: per-member period totals and the honour roll ------------------------------

@@ -16,6 +16,7 @@ from core.form_tokens import once_per_form
 from core.identity.access import can_somewhere, scope_units
 from core.identity.auth import current_member
 from core.navigation import RESIDENT, Tab
+from core.replica import reads_replica
 from core.views import safe_next
 from points import events, gamification, leaderboards, notices, photos, services
 from points.forms import ClaimForm, RejectForm
@@ -285,6 +286,7 @@ def _board_area(actor) -> tuple[list, int | None]:
 
 @bp.get("/leaderboards")
 @login_required
+@reads_replica
 def leaderboard():
     """The members board of an area and period, with my place pinned on top."""
     actor = current_member()
@@ -299,6 +301,7 @@ def leaderboard():
 
 @bp.get("/leaderboards/honour-roll")
 @login_required
+@reads_replica
 def honour_roll():
     """A closed month's honour roll (光荣榜) of an area; a page saying so when it is not published yet."""
     actor = current_member()

@@ -176,6 +176,19 @@ def database_url(request, tmp_path):
         empty_postgres_database(url)
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_database_url(request, tmp_path, worker_id):
+    """A database with nothing in it, not even the schema, on each engine."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/empty.db"
+        return
+    server = request.getfixturevalue("postgres_server_url")
+    name = f"pingan_empty_{worker_id}"
+    execute_autocommit(server, f"DROP DATABASE IF EXISTS {name}", f"CREATE DATABASE {name}")
+    yield f"{server}/{name}"
+    execute_autocommit(server, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
 def make_app(database_url: str, **config):
     """Create a test app on ``database_url`` with extra settings."""
     return create_app({"APP_ENV": "test", "SQLALCHEMY_DATABASE_URI": database_url, **config})

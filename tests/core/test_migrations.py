@@ -1,27 +1,12 @@
 """Migrations: one linear history that builds each engine from empty and matches the models."""
 
 import flask_migrate
-import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from core.extensions import db
 from tests.conftest import dispose, make_app
-from tests.support.postgres import execute_autocommit
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def empty_database_url(request, tmp_path, worker_id):
-    """A database with nothing in it, on each engine."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/empty.db"
-        return
-    server = request.getfixturevalue("postgres_server_url")
-    name = f"pingan_empty_{worker_id}"
-    execute_autocommit(server, f"DROP DATABASE IF EXISTS {name}", f"CREATE DATABASE {name}")
-    yield f"{server}/{name}"
-    execute_autocommit(server, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def test_upgrade_builds_an_empty_database_that_matches_the_models(empty_database_url):

@@ -46,6 +46,8 @@ class Gunicorn:
     workers: int
     threads: int
     ready_path: str
+    #: Seconds the server may take to answer ``ready_path`` (several starting at once take longer).
+    ready_seconds: float = 60
 
     def __post_init__(self):
         self.port = free_port()
@@ -59,11 +61,11 @@ class Gunicorn:
                 "--backlog", "2048", "--log-level", "warning", self.app]
 
     def start(self) -> "Gunicorn":
-        """Start the server and wait until ``ready_path`` answers 200 (at most 60 s)."""
+        """Start the server and wait until ``ready_path`` answers 200 (at most ``ready_seconds``)."""
         with self.log.open("w") as log:
             self.process = subprocess.Popen(self.command(), cwd=ROOT, env=self.env,
                                             stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + self.ready_seconds
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"gunicorn {self.app} exited: {self.log_tail()}")
@@ -71,7 +73,7 @@ class Gunicorn:
                 return self
             time.sleep(0.2)
         self.stop()
-        raise RuntimeError(f"gunicorn {self.app} did not answer in 60 s: {self.log_tail()}")
+        raise RuntimeError(f"gunicorn {self.app} did not answer in {self.ready_seconds:g} s: {self.log_tail()}")
 
     def answers(self, path: str) -> bool:
         """Whether ``GET path`` answers 200 now."""

@@ -3,8 +3,8 @@
 Awards already in the ledger (and their reversals) get their member's org unit of today: the ledger
 did not record it before, and budgets count awards by it.
 
-Revision ID: 0014
-Revises: 0013
+Revision ID: 0015
+Revises: 0014
 Create Date: 2026-12-03 10:04:52.416089
 
 """
@@ -15,8 +15,8 @@ import core.database  # noqa: F401 - column types the revisions name
 
 
 # revision identifiers, used by Alembic.
-revision = '0014'
-down_revision = '0013'
+revision = '0015'
+down_revision = '0014'
 branch_labels = None
 depends_on = None
 
