@@ -11,7 +11,7 @@ TRANSLATED := core points rewards admin
 #: The application's code, scanned by bandit in `make test`.
 SCANNED := app.py wsgi.py gunicorn.conf.py core points rewards admin
 
-.PHONY: run test bench audit translations extract-messages clean
+.PHONY: run test lint format settings-table bench audit translations extract-messages clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,11 @@ run: $(VENV)/.runtime translations
 test: $(VENV)/.dev translations
 	$(BIN)/bandit --quiet --configfile pyproject.toml --recursive $(SCANNED)
 	$(BIN)/python -m pytest
+
+## settings-table: write the README's table of settings again from core/config.py's SETTINGS
+settings-table: $(VENV)/.runtime
+	$(BIN)/python -c "import pathlib; from core.config import with_settings_table as table; \
+	  readme = pathlib.Path('README.md'); readme.write_text(table(readme.read_text()))"
 
 ## bench: benchmark the service under gunicorn beside a bare-Flask floor (SQLite and PostgreSQL);
 ## BENCH_SECONDS, BENCH_MEMBERS, BENCH_CONNECTIONS, BENCH_WORKERS… tune it (see bench/README.md)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 #: Secrets that must never run a production server (examples from docs and tests).
@@ -18,17 +21,121 @@ class ConfigError(RuntimeError):
     """Raised when the environment cannot run the application safely."""
 
 
-class BaseConfig:
-    """Settings shared by every mode; each can be overridden from the environment."""
+@dataclass(frozen=True)
+class Setting:
+    """One setting: its name in ``app.config``, type, default and meaning, read from the environment
+    variable ``env`` (the name itself unless given). ``shown`` is the default as the README shows it."""
 
-    APP_ENV = "development"
-    SECRET_KEY: str | None = None
-    SQLALCHEMY_DATABASE_URI: str | None = None
+    name: str
+    type: str
+    default: Any
+    meaning: str
+    env: str | None = None
+    shown: str | None = None
+
+    @property
+    def variable(self) -> str:
+        """The environment variable this setting is read from."""
+        return self.env or self.name
+
+    def parse(self, text: str) -> Any:
+        """Turn the environment's text into this setting's type."""
+        if self.type == "int":
+            return int(text)
+        if self.type == "bool":
+            return text.strip().lower() not in FALSE_WORDS
+        if self.type == "list":
+            return [item.strip() for item in text.split(",") if item.strip()]
+        if self.type == "json":
+            return json.loads(text)
+        return text
+
+
+FALSE_WORDS = ("0", "false", "no", "off")
+
+#: Every setting an operator may change, each declared once: the defaults below (a mode may
+#: differ, see the classes after it), the environment's values on top (unset or empty: the
+#: default), what ``create_app(config)`` is given last. The README's table is made from it
+#: (``make settings-table``).
+SETTINGS: tuple[Setting, ...] = (
+    Setting("APP_ENV", "str", "development", "`development`, `test` or `production`"),
+    Setting("SECRET_KEY", "str", None, "signs sessions; encrypts signing keys. Production refuses to "
+            "start without a random one of at least 32 characters",
+            shown="development: generated once into `instance/secret_key` and kept"),
+    Setting("SQLALCHEMY_DATABASE_URI", "str", None, "`postgresql://user:pass@host/db` (psycopg 3) or "
+            "`sqlite:///path`", env="DATABASE_URL",
+            shown="`sqlite:///instance/pingan.db` (WAL mode, busy timeout)"),
+    Setting("PUBLIC_BASE_URL", "str", None, "the address residents reach the service at, e.g. "
+            "`https://points.example.gov.cn`; it goes into every QR code. Production refuses to start "
+            "without it", shown="development: the request's own host, checked against `TRUSTED_HOSTS`"),
+    Setting("TRUSTED_HOSTS", "list", ["localhost", "127.0.0.1"], "comma-separated host names requests "
+            "may name (others get 400); `.example.org` also allows its subdomains",
+            shown="development: `localhost`, `127.0.0.1` and `PUBLIC_BASE_URL`'s host; production: unset "
+            "(nginx's `server_name` filters hosts)"),
+    Setting("TRUSTED_PROXIES", "int", 0, "how many reverse proxies stand in front (their "
+            "`X-Forwarded-For` is believed)"),
+    Setting("RATELIMIT_STORAGE_URI", "str", "memory://", "Redis for the rate limits and the failed "
+            "sign-in counts when several app servers run, e.g. `redis://127.0.0.1:6379/0`",
+            shown="memory for the per-member limits; the database for failed sign-ins"),
+    Setting("RATELIMIT_DEFAULT", "str", "300 per minute", "calls a signed-in member may make"),
+    Setting("LOGIN_FAILURE_LIMIT", "str", "5 per 15 minutes", "failed sign-ins allowed per phone number"),
+    Setting("TOKEN_TTL_DAYS", "int", 30, "days an API token lives before the member must sign in again"),
+    Setting("ACTIVATION_CODE_TTL_DAYS", "int", 30, "days the activation code of a member imported in "
+            "bulk stays valid"),
+    Setting("VOUCHER_TTL_DAYS", "int", 7, "days a reserved voucher stays open before its points and "
+            "stock are released"),
+    Setting("CHECKIN_POINTS", "int", 1, "points of the daily check-in (报平安)"),
+    Setting("CHECKIN_STREAK_STEP", "int", 7, "a daily check-in earns 1 more point for every full step "
+            "of days in its streak"),
+    Setting("CHECKIN_BONUS_CAP", "int", 3, "the most extra points a streak adds to a daily check-in"),
+    Setting("GAMIFICATION_LEVELS", "json", [
+        ["newcomer", 0, "平安新兵", "Newcomer"], ["guardian", 100, "平安卫士", "Guardian"],
+        ["pacesetter", 500, "平安标兵", "Pacesetter"], ["pioneer", 2000, "平安先锋", "Pioneer"],
+        ["exemplar", 5000, "平安楷模", "Exemplar"]],
+        "the levels, as JSON: `[[code, lifetime points from, Chinese name, English name], …]`, the first "
+        "from 0 points", shown="平安新兵 0, 平安卫士 100, 平安标兵 500, 平安先锋 2000, 平安楷模 5000"),
+    Setting("LEADERBOARD_EXACT_COUNT", "int", 1000, "ranks below this many members are read from a "
+            "score histogram instead of counted in the index"),
+    Setting("LEADERBOARD_HISTOGRAM_SECONDS", "int", 30, "how long a worker keeps a board's score "
+            "histogram"),
+    Setting("CJK_FONT_PATH", "str", None, "a font with Chinese glyphs for posters and printouts",
+            shown="Debian's usual places (`fonts-wqy-microhei`)"),
+    Setting("SQLITE_BUSY_TIMEOUT_MS", "int", 5000, "milliseconds SQLite waits for a lock before "
+            "answering `database is locked`"),
+    Setting("SQLITE_SYNCHRONOUS", "str", "FULL", "`FULL` survives power loss with every acknowledged "
+            "transaction; `NORMAL` is faster", shown="`FULL` (`NORMAL` in tests)"),
+    Setting("ACCESS_LOG", "bool", True, "one JSON line per request on stderr (request id, route, "
+            "status, latency, member); `0` turns it off", shown="on (off in tests)"),
+    Setting("METRICS_TOKEN", "str", None, "bearer token a Prometheus scraper sends to `/metrics`; "
+            "unset, there is no metrics page"),
+    Setting("PROMETHEUS_MULTIPROC_DIR", "str", None, "an empty directory where gunicorn's workers pool "
+            "their metrics", shown="unset (per-process figures)"),
+)
+
+
+def settings_table() -> str:
+    """The README's table of settings, made from ``SETTINGS``."""
+    lines = ["| variable | type | meaning | default |", "|---|---|---|---|"]
+    for setting in SETTINGS:
+        shown = setting.shown or ("unset" if setting.default is None else f"`{setting.default}`")
+        lines.append(f"| `{setting.variable}` | {setting.type} | {setting.meaning} | {shown} |")
+    return "\n".join(lines) + "\n"
+
+
+#: The lines around the settings table in the README.
+TABLE_START, TABLE_END = "<!-- settings table: make settings-table -->\n", "<!-- end of settings table -->\n"
+
+
+def with_settings_table(readme: str) -> str:
+    """The README's text with its settings table made again from ``SETTINGS``."""
+    head, rest = readme.split(TABLE_START, 1)
+    return head + TABLE_START + settings_table() + TABLE_END + rest.split(TABLE_END, 1)[1]
+
+
+class BaseConfig:
+    """The framework's fixed settings, then every setting of ``SETTINGS`` at its default."""
+
     SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
-    #: Milliseconds SQLite waits for a lock before answering ``database is locked``.
-    SQLITE_BUSY_TIMEOUT_MS = 5000
-    #: FULL survives power loss with every acknowledged transaction; NORMAL is faster.
-    SQLITE_SYNCHRONOUS = "FULL"
 
     # JSON bodies up to 1 MB (photo and file uploads raise it per endpoint).
     MAX_CONTENT_LENGTH = 1024 * 1024
@@ -51,39 +158,16 @@ class BaseConfig:
     BABEL_DEFAULT_TIMEZONE = "Asia/Shanghai"
     LANGUAGES = ("zh", "en")
 
-    #: How long an API token lives before the member must sign in again.
-    TOKEN_TTL_DAYS = 30
-    #: Days a reserved voucher stays open before its points and stock are released.
-    VOUCHER_TTL_DAYS = 7
-    #: Days the activation code of a member imported in bulk stays valid.
-    ACTIVATION_CODE_TTL_DAYS = 30
-    #: A font with Chinese glyphs for posters and printouts (default: Debian's usual places).
-    CJK_FONT_PATH: str | None = None
-    #: The address residents reach the service at, for the URLs inside QR codes. Required in
-    #: production; elsewhere, when unset, the request's own host (checked against TRUSTED_HOSTS).
-    PUBLIC_BASE_URL: str | None = None
-    #: Host names requests may name (Flask refuses others with 400); a name starting with "."
-    #: also allows its subdomains. Development and tests: this machine and PUBLIC_BASE_URL's
-    #: host; production: unset (every Host is served, the reverse proxy filters them).
-    TRUSTED_HOSTS: list[str] | None = ["localhost", "127.0.0.1"]
-    #: Reverse proxies in front of the app whose X-Forwarded-For may be trusted (0: none).
-    TRUSTED_PROXIES = 0
-    #: Failed sign-ins allowed per phone number; signed-in calls allowed per member.
-    LOGIN_FAILURE_LIMIT = "5 per 15 minutes"
-    RATELIMIT_DEFAULT = "300 per minute"
-    RATELIMIT_STORAGE_URI = "memory://"
-
-    #: One JSON line per request on stderr (request id, route, status, latency, member).
-    ACCESS_LOG = True
-    #: The bearer token a Prometheus scraper sends to ``/metrics`` (unset: no metrics page).
-    METRICS_TOKEN: str | None = None
-
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_SECURE = False
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
 
     TESTING = False
+
+
+for _setting in SETTINGS:
+    setattr(BaseConfig, _setting.name, _setting.default)
 
 
 class DevelopmentConfig(BaseConfig):
@@ -146,22 +230,10 @@ def load_config(app, overrides: dict | None = None) -> None:
         raise ConfigError(f"APP_ENV must be one of {', '.join(MODES)}, not {mode!r}")
     app.config.from_object(_CLASSES[mode])
 
-    env = os.environ
-    if env.get("SECRET_KEY"):
-        app.config["SECRET_KEY"] = env["SECRET_KEY"]
-    if env.get("DATABASE_URL"):
-        app.config["SQLALCHEMY_DATABASE_URI"] = env["DATABASE_URL"]
-    if env.get("RATELIMIT_STORAGE_URI"):
-        app.config["RATELIMIT_STORAGE_URI"] = env["RATELIMIT_STORAGE_URI"]
-    for name in ("CJK_FONT_PATH", "PUBLIC_BASE_URL", "METRICS_TOKEN"):
-        if env.get(name):
-            app.config[name] = env[name]
-    if env.get("ACCESS_LOG"):
-        app.config["ACCESS_LOG"] = env["ACCESS_LOG"].lower() not in ("0", "false", "no", "off")
-    if env.get("TRUSTED_PROXIES"):
-        app.config["TRUSTED_PROXIES"] = int(env["TRUSTED_PROXIES"])
-    if env.get("TRUSTED_HOSTS"):
-        app.config["TRUSTED_HOSTS"] = [host.strip() for host in env["TRUSTED_HOSTS"].split(",") if host.strip()]
+    for setting in SETTINGS:
+        text = os.environ.get(setting.variable)
+        if text:
+            app.config[setting.name] = setting.parse(text)
     app.config.update(overrides)
 
     if mode == "production":

@@ -275,9 +275,8 @@ def _tie_key(row: LeaderboardTotal | None = None):
 
 
 def _setting(name: str) -> int:
-    """A leaderboard setting from the app's config, with its default."""
-    return int(current_app.config.get(name, {"LEADERBOARD_EXACT_COUNT": 1000,
-                                             "LEADERBOARD_HISTOGRAM_SECONDS": 30}[name]))
+    """A leaderboard setting from the app's config (declared in ``core.config.SETTINGS``)."""
+    return int(current_app.config[name])
 
 
 class HistogramCache:
