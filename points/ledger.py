@@ -81,6 +81,8 @@ _DEBIT = sa.text("""
         lifetime_earned = lifetime_earned + :lifetime
     WHERE member_id = :member_id AND available + :available >= 0 AND held + :held >= 0
     RETURNING available, held, lifetime_earned""")
+
+#: Members' balance rows, locked in member-id order (the order every caller locks them in).
 _LOCK = (sa.select(MemberBalance).where(MemberBalance.member_id.in_(sa.bindparam("ids", expanding=True)))
          .order_by(MemberBalance.member_id).with_for_update().execution_options(populate_existing=True))
 
@@ -227,21 +229,14 @@ def spend(member_id: int, points: int, *, reference: str, actor_id: int | None,
                  reference=reference, actor_id=actor_id, memo=memo)
 
 
-def open_balance(member_id: int, points: int, *, actor_id: int | None,
-                 memo: str | None = None) -> LedgerTransaction:
-    """Carry a balance over from the paper books (counts in no lifetime total or board)."""
-    points = _positive(points)
-    return _post("opening", member_id, [("opening", None, -points), ("available", member_id, points)],
-                 actor_id=actor_id, memo=memo)
-
-
 def open_new_balances(points_by_member: dict[int, int], *, actor_id: int | None,
                       memo: str | None = None) -> int:
-    """Carry balances over for members who have none yet, all at once; answer the transactions made.
+    """Carry balances over from the paper books for members who have none yet, all at once (they
+    count in no lifetime total or board); answer the transactions made.
 
-    The bulk form of ``open_balance`` for a roll imported at once: the same transactions and
-    postings, the rows inserted together (``insert_rows``) and each posting pair copied from
-    its transaction by one INSERT … SELECT. The balance rows are created here, so a member who
+    For a roll imported at once: one ``opening`` transaction per member (``opening`` → ``available``),
+    the rows inserted together (``insert_rows``) and each posting pair copied from its transaction
+    by one INSERT … SELECT. The balance rows are created here, so a member who
     already has one is refused by the database and the caller's transaction fails whole.
     """
     entries = [(member_id, _positive(points)) for member_id, points in points_by_member.items() if points]
@@ -264,6 +259,32 @@ def open_new_balances(points_by_member: dict[int, int], *, actor_id: int | None,
             ["transaction_id", "account", "member_id", "amount"],
             sa.select(transactions.c.id, sa.literal(account), member, amount).where(opened)))
     return len(entries)
+
+
+#: The kinds that earn points (an award) or take earned points back (its reversal).
+EARNING_KINDS = ("award", "reversal")
+
+
+def earned_points(start: datetime | None = None, end: datetime | None = None) -> sa.Subquery:
+    """Points earned: the one definition every figure reads (boards and their rebuild, the dashboard,
+    the monthly report). One row per award (+ its points) and reversal (− the points it takes back,
+    a forced one included), i.e. the movement of the ``issued`` account, as ``Posted.earned``;
+    counted at the transaction's ``occurred_at``, from ``start`` to before ``end`` when given.
+    Opening balances, holds and spends earn nothing. Columns: ``transaction_id``, ``kind``,
+    ``member_id``, ``occurred_at``, ``created_at``, ``activity_id``, ``reference``, ``points``.
+    """
+    conditions = [LedgerTransaction.kind.in_(EARNING_KINDS)]
+    if start is not None:
+        conditions.append(LedgerTransaction.occurred_at >= start)
+    if end is not None:
+        conditions.append(LedgerTransaction.occurred_at < end)
+    return (sa.select(LedgerTransaction.id.label("transaction_id"), LedgerTransaction.kind,
+                      LedgerTransaction.member_id, LedgerTransaction.occurred_at, LedgerTransaction.created_at,
+                      LedgerTransaction.activity_id, LedgerTransaction.reference,
+                      (-LedgerPosting.amount).label("points"))
+            .join(LedgerPosting, sa.and_(LedgerPosting.transaction_id == LedgerTransaction.id,
+                                         LedgerPosting.account == "issued"))
+            .where(*conditions).subquery("earned"))
 
 
 def ledger_page(member_id: int, page: int, page_size: int, available_only: bool = False) -> dict:
