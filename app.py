@@ -76,7 +76,7 @@ def register_extensions(app: Flask) -> None:
     init_observability(app)
     init_auth(app)
     init_throttle(app)
-    app.url_map.converters["int"] = IdConverter  # before any route is added
+    app.url_map.converters["id"] = IdConverter  # before any route is added
     app.json = JsonProvider(app)
     app.extensions["api"] = Api(app)
     app.before_request(require_json_body)
@@ -90,7 +90,6 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """Register every package's API blueprint under /api/v1 and its pages."""
-    import admin.views
     import core.identity.api
     import core.identity.views
     import core.views
@@ -99,6 +98,7 @@ def register_blueprints(app: Flask) -> None:
     import points.views
     import rewards.api
     import rewards.views
+    from admin import console_blueprint
 
     api = app.extensions["api"]
     app.register_blueprint(core.views.bp)
@@ -106,7 +106,7 @@ def register_blueprints(app: Flask) -> None:
     for blueprint in (core.identity.api.blp, points.api.blp, points.leaderboard_api.blp,
                       rewards.api.blp):
         api.register_blueprint(blueprint)
-    for blueprint in (points.views.bp, rewards.views.bp, admin.views.bp):
+    for blueprint in (points.views.bp, rewards.views.bp, console_blueprint()):
         app.register_blueprint(blueprint)
 
 

@@ -34,7 +34,7 @@ from sqlalchemy.exc import IntegrityError
 
 from core.audit import record_audit
 from core.clock import SHANGHAI, month_index, shanghai_date
-from core.database import UTCDateTime, begin_writing, utcnow
+from core.database import begin_writing, insert_missing, utcnow
 from core.errors import AppError
 from core.extensions import db
 from core.identity.models import Member
@@ -285,8 +285,7 @@ def _active_run(member_id: int, month: int) -> int:
     return last - first + 1
 
 
-_GRANT = sa.text("INSERT INTO member_badge (member_id, code, awarded_at) VALUES (:member_id, :code, :awarded_at) "
-                 "ON CONFLICT (member_id, code) DO NOTHING").bindparams(sa.bindparam("awarded_at", type_=UTCDateTime))
+_GRANT = insert_missing(MemberBadge.__table__, ("member_id", "code", "awarded_at"), ("member_id", "code"))
 
 
 def _grant(member_id: int, codes: list[str], awarded_at: datetime) -> None:
