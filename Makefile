@@ -51,8 +51,18 @@ run: $(VENV)/.runtime translations
 	@echo
 	$(BIN)/gunicorn --bind $(HOST):$(PORT) --workers $(WORKERS) wsgi:app
 
-## test: install test tools and run every test (SQLite and PostgreSQL, browser tests in Chromium)
-test: $(VENV)/.dev translations
+## lint: ruff's rules (pyproject.toml) and its formatting, checked without changing anything
+lint: $(VENV)/.dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+## format: apply ruff's safe fixes and its formatting (then `make lint` shows what needs a hand)
+format: $(VENV)/.dev
+	-$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+## test: install test tools, lint, and run every test (SQLite and PostgreSQL, browser tests in Chromium)
+test: $(VENV)/.dev translations lint
 	$(BIN)/bandit --quiet --configfile pyproject.toml --recursive $(SCANNED)
 	$(BIN)/python -m pytest
 
