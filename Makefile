@@ -11,7 +11,7 @@ TRANSLATED := core points rewards admin
 #: The application's code, scanned by bandit in `make test`.
 SCANNED := app.py wsgi.py gunicorn.conf.py core points rewards admin
 
-.PHONY: run test bench bench-city audit translations extract-messages clean
+.PHONY: run test lint format settings-table bench bench-city audit translations extract-messages clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,10 +51,25 @@ run: $(VENV)/.runtime translations
 	@echo
 	$(BIN)/gunicorn --bind $(HOST):$(PORT) --workers $(WORKERS) wsgi:app
 
-## test: install test tools and run every test (SQLite and PostgreSQL, browser tests in Chromium)
-test: $(VENV)/.dev translations
+## lint: ruff's rules (pyproject.toml) and its formatting, checked without changing anything
+lint: $(VENV)/.dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+## format: apply ruff's safe fixes and its formatting (then `make lint` shows what needs a hand)
+format: $(VENV)/.dev
+	-$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+## test: install test tools, lint, and run every test (SQLite and PostgreSQL, browser tests in Chromium)
+test: $(VENV)/.dev translations lint
 	$(BIN)/bandit --quiet --configfile pyproject.toml --recursive $(SCANNED)
 	$(BIN)/python -m pytest
+
+## settings-table: write the README's table of settings again from core/config.py's SETTINGS
+settings-table: $(VENV)/.runtime
+	$(BIN)/python -c "import pathlib; from core.config import with_settings_table as table; \
+	  readme = pathlib.Path('README.md'); readme.write_text(table(readme.read_text()))"
 
 ## bench: benchmark the service under gunicorn beside a bare-Flask floor (SQLite and PostgreSQL);
 ## BENCH_SECONDS, BENCH_MEMBERS, BENCH_CONNECTIONS, BENCH_WORKERS… tune it (see bench/README.md)

@@ -78,7 +78,7 @@ def register_extensions(app: Flask) -> None:
     init_observability(app)
     init_auth(app)
     init_throttle(app)
-    app.url_map.converters["int"] = IdConverter  # before any route is added
+    app.url_map.converters["id"] = IdConverter  # before any route is added
     app.json = JsonProvider(app)
     app.extensions["api"] = Api(app)
     app.before_request(require_json_body)
@@ -92,7 +92,6 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """Register every package's API blueprint under /api/v1 and its pages."""
-    import admin.views
     import core.identity.api
     import core.identity.card_api
     import core.identity.views
@@ -111,6 +110,7 @@ def register_blueprints(app: Flask) -> None:
     import rewards.api
     import rewards.counter_api
     import rewards.views
+    from admin import console_blueprint
 
     api = app.extensions["api"]
     app.register_blueprint(core.views.bp)
@@ -122,7 +122,7 @@ def register_blueprints(app: Flask) -> None:
                       points.budget_api.blp):
         api.register_blueprint(blueprint)
     for blueprint in (points.views.bp, points.wishes.views.bp, points.patrols.views.bp, rewards.views.bp,
-                      admin.views.bp):
+                      console_blueprint()):
         app.register_blueprint(blueprint)
 
 

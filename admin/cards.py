@@ -40,7 +40,7 @@ def _managed(actor, member_id: int) -> Member:
     return member
 
 
-@bp.post("/members/<int:member_id>/card")
+@bp.post("/members/<id:member_id>/card")
 @login_required
 @once_per_form
 def issue_member_card(member_id: int):
@@ -51,7 +51,7 @@ def issue_member_card(member_id: int):
     return redirect(url_for("admin.member", member_id=member_id), 303)
 
 
-@bp.post("/members/<int:member_id>/pin")
+@bp.post("/members/<id:member_id>/pin")
 @login_required
 @once_per_form
 def set_member_pin(member_id: int):
@@ -94,7 +94,7 @@ def member_cards():
     return render_template("admin/cards.html", grids=_unit_counts(actor))
 
 
-@bp.post("/cards/<int:org_unit_id>/issue")
+@bp.post("/cards/<id:org_unit_id>/issue")
 @login_required
 @once_per_form
 def issue_grid_cards(org_unit_id: int):
@@ -145,7 +145,7 @@ def offline_conflicts():
                            resolved=resolved, form=ResolveConflictForm(formdata=None), reasons=CONFLICT_REASONS)
 
 
-@bp.post("/offline-conflicts/<int:conflict_id>/resolve")
+@bp.post("/offline-conflicts/<id:conflict_id>/resolve")
 @login_required
 @once_per_form
 def resolve_offline_conflict(conflict_id: int):

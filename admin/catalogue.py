@@ -75,7 +75,7 @@ def new_supermarket():
     return render_template("admin/supermarket_form.html", form=form, shop=None), status
 
 
-@bp.route("/supermarkets/<int:supermarket_id>/edit", methods=["GET", "POST"])
+@bp.route("/supermarkets/<id:supermarket_id>/edit", methods=["GET", "POST"])
 @login_required
 @once_per_form
 def edit_supermarket(supermarket_id: int):
@@ -121,14 +121,14 @@ def _supermarket_page(actor, supermarket_id: int, status: int = 200, receive=Non
         reward_names={row.reward_id: row.reward.name for row in levels}), status
 
 
-@bp.get("/supermarkets/<int:supermarket_id>")
+@bp.get("/supermarkets/<id:supermarket_id>")
 @login_required
 def supermarket(supermarket_id: int):
     """Show a supermarket's rewards with units on hand, reserved and available, and the stock's history."""
     return _supermarket_page(current_member(), supermarket_id)
 
 
-@bp.post("/supermarkets/<int:supermarket_id>/receive")
+@bp.post("/supermarkets/<id:supermarket_id>/receive")
 @login_required
 @once_per_form
 def receive(supermarket_id: int):
@@ -149,7 +149,7 @@ def receive(supermarket_id: int):
     return redirect(url_for("admin.supermarket", supermarket_id=supermarket_id), 303)
 
 
-@bp.post("/supermarkets/<int:supermarket_id>/stock/<int:reward_id>/correct")
+@bp.post("/supermarkets/<id:supermarket_id>/stock/<id:reward_id>/correct")
 @login_required
 @once_per_form
 def correct(supermarket_id: int, reward_id: int):
@@ -170,7 +170,7 @@ def correct(supermarket_id: int, reward_id: int):
     return redirect(url_for("admin.supermarket", supermarket_id=supermarket_id), 303)
 
 
-@bp.get("/supermarkets/<int:supermarket_id>/vouchers")
+@bp.get("/supermarkets/<id:supermarket_id>/vouchers")
 @login_required
 def vouchers(supermarket_id: int):
     """List a supermarket's vouchers, newest first, optionally of one status."""

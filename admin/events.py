@@ -63,7 +63,7 @@ def new_event():
     return render_template("admin/event_form.html", form=form, problem=problem), status
 
 
-@bp.get("/events/<int:event_id>")
+@bp.get("/events/<id:event_id>")
 @login_required
 def event(event_id: int):
     """Show an event: its poster link, who checked in, and the close button."""
@@ -73,7 +73,7 @@ def event(event_id: int):
     return render_template("admin/event.html", event=shown, checkins=checkins, pages=page_count(checkins))
 
 
-@bp.post("/events/<int:event_id>/close")
+@bp.post("/events/<id:event_id>/close")
 @login_required
 @once_per_form
 def close_event(event_id: int):

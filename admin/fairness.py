@@ -50,7 +50,7 @@ def fairness_scan():
     return redirect(url_for("admin.fairness_flags"), 303)
 
 
-@bp.route("/fairness/<int:flag_id>", methods=["GET", "POST"])
+@bp.route("/fairness/<id:flag_id>", methods=["GET", "POST"])
 @login_required
 @once_per_form
 def fairness_flag(flag_id: int):

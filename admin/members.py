@@ -99,7 +99,7 @@ def _managed_member(actor, member_id: int):
     return member
 
 
-@bp.route("/members/<int:member_id>", methods=["GET", "POST"])
+@bp.route("/members/<id:member_id>", methods=["GET", "POST"])
 @login_required
 @once_per_form
 def member(member_id: int):
@@ -122,7 +122,7 @@ def member(member_id: int):
     return redirect(url_for("admin.member", member_id=member_id), 303)
 
 
-@bp.post("/members/<int:member_id>/status")
+@bp.post("/members/<id:member_id>/status")
 @login_required
 @once_per_form
 def member_status(member_id: int):
@@ -141,7 +141,7 @@ def member_status(member_id: int):
     return redirect(url_for("admin.member", member_id=member_id), 303)
 
 
-@bp.post("/members/<int:member_id>/password")
+@bp.post("/members/<id:member_id>/password")
 @login_required
 @once_per_form
 def member_password(member_id: int):
@@ -160,7 +160,7 @@ def member_password(member_id: int):
     return redirect(url_for("admin.member", member_id=member_id), 303)
 
 
-@bp.post("/members/<int:member_id>/unlock")
+@bp.post("/members/<id:member_id>/unlock")
 @login_required
 @once_per_form
 def member_unlock(member_id: int):
@@ -171,7 +171,7 @@ def member_unlock(member_id: int):
     return redirect(url_for("admin.member", member_id=member_id), 303)
 
 
-@bp.post("/members/<int:member_id>/roles")
+@bp.post("/members/<id:member_id>/roles")
 @login_required
 @once_per_form
 def grant_member_role(member_id: int):
@@ -195,7 +195,7 @@ def grant_member_role(member_id: int):
     return redirect(url_for("admin.member", member_id=member_id), 303)
 
 
-@bp.post("/members/<int:member_id>/roles/<int:grant_id>/revoke")
+@bp.post("/members/<id:member_id>/roles/<id:grant_id>/revoke")
 @login_required
 @once_per_form
 def revoke_member_role(member_id: int, grant_id: int):

@@ -82,7 +82,7 @@ def objections():
     return _objections_page(actor)
 
 
-@bp.post("/objections/<int:objection_id>")
+@bp.post("/objections/<id:objection_id>")
 @login_required
 @once_per_form
 def decide_objection(objection_id: int):

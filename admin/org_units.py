@@ -57,7 +57,7 @@ def org_units():
                            units=services.list_units_in_scope(actor, "org_unit.manage")), status
 
 
-@bp.route("/org-units/<int:unit_id>", methods=["GET", "POST"])
+@bp.route("/org-units/<id:unit_id>", methods=["GET", "POST"])
 @login_required
 @once_per_form
 def edit_org_unit(unit_id: int):

@@ -73,7 +73,7 @@ def _night() -> date | None:
         return None
 
 
-@bp.get("/patrols/<int:route_id>")
+@bp.get("/patrols/<id:route_id>")
 @login_required
 def patrol_route(route_id: int):
     """A route: its checkpoints, the posters, and the rounds of one night — complete, incomplete, who."""

@@ -64,7 +64,7 @@ def new_reward():
     return render_template("admin/reward_form.html", form=form, reward=None, picture=None), status
 
 
-@bp.route("/rewards/<int:reward_id>", methods=["GET", "POST"])
+@bp.route("/rewards/<id:reward_id>", methods=["GET", "POST"])
 @login_required
 @once_per_form
 def edit_reward(reward_id: int):
@@ -102,7 +102,7 @@ def allow_picture_uploads(endpoint, _values):
         request.max_content_length = MAX_UPLOAD_BYTES
 
 
-@bp.post("/rewards/<int:reward_id>/picture")
+@bp.post("/rewards/<id:reward_id>/picture")
 @login_required
 @once_per_form
 def reward_picture(reward_id: int):

@@ -44,7 +44,7 @@ def settlements_overview():
                            status_text=status_text), status
 
 
-@bp.route("/settlements/<int:supermarket_id>/<month>", methods=["GET", "POST"])
+@bp.route("/settlements/<id:supermarket_id>/<month>", methods=["GET", "POST"])
 @login_required
 @once_per_form
 def settlement(supermarket_id: int, month: str):
@@ -70,7 +70,7 @@ def settlement(supermarket_id: int, month: str):
                            yuan=format_yuan, status_text=status_text, line_label=line_label), status
 
 
-@bp.get("/settlements/<int:supermarket_id>/<month>/settlement.<fmt>")
+@bp.get("/settlements/<id:supermarket_id>/<month>/settlement.<fmt>")
 @login_required
 def settlement_sheet(supermarket_id: int, month: str, fmt: str):
     """Download the month's sheet to sign: settlement.xlsx or settlement.pdf."""

@@ -1,7 +1,7 @@
 """Pages of the organisers' console, under ``/admin``: the console home, its menu and shared helpers.
 
-Each section lives in its own module (dashboard, review, activities, events, wishes, patrols, members,
-catalogue, audit) and adds its routes to ``bp``; every page is limited to the signed-in member's subtree
+Each section lives in its own module, listed in ``admin.PAGE_MODULES``, and adds its routes to
+``bp`` (``admin.console_blueprint`` gathers them); every page is limited to the signed-in member's subtree
 by the services it calls (``core.identity.access``).
 """
 
@@ -109,9 +109,3 @@ def home():
         raise AppError(403)
     return render_template("admin/home.html", sections=sections)
 
-
-from admin import (activities, audit, budgets, catalogue, dashboard, events, members, org_units, review,  # noqa: E402,F401
-                   rewards, settlements)
-from admin import cards  # noqa: E402,F401
-from admin import patrols, wishes  # noqa: E402,F401
-from admin import fairness, notices  # noqa: E402,F401

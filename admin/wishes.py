@@ -49,7 +49,7 @@ def _wish_page(wish_id: int, status: int = 200, problem: AppError | None = None,
     return render_template("admin/wish.html", wish=wish, problem=problem, **shown), status
 
 
-@bp.get("/wishes/<int:wish_id>")
+@bp.get("/wishes/<id:wish_id>")
 @login_required
 def wish(wish_id: int):
     """One wish of my subtree: what was asked, each step and who took it, and what I may do now."""
@@ -72,7 +72,7 @@ def _act(wish_id: int, form_name: str, form, call, done_message: str):
     return redirect(url_for("admin.wish", wish_id=wish_id), 303)
 
 
-@bp.post("/wishes/<int:wish_id>/publish")
+@bp.post("/wishes/<id:wish_id>/publish")
 @login_required
 @once_per_form
 def publish_wish(wish_id: int):
@@ -83,7 +83,7 @@ def publish_wish(wish_id: int):
         _("Published: volunteers nearby can take it now."))
 
 
-@bp.post("/wishes/<int:wish_id>/vet")
+@bp.post("/wishes/<id:wish_id>/vet")
 @login_required
 @once_per_form
 def vet_wish(wish_id: int):
@@ -94,7 +94,7 @@ def vet_wish(wish_id: int):
         _("Accepted: publish it with points next.") if form.decision.data == "accept" else _("Declined."))
 
 
-@bp.post("/wishes/<int:wish_id>/confirm")
+@bp.post("/wishes/<id:wish_id>/confirm")
 @login_required
 @once_per_form
 def confirm_wish(wish_id: int):
@@ -104,7 +104,7 @@ def confirm_wish(wish_id: int):
         current_member(), wish_id, form.rating.data), _("Confirmed: the volunteer has earned the points."))
 
 
-@bp.post("/wishes/<int:wish_id>/cancel")
+@bp.post("/wishes/<id:wish_id>/cancel")
 @login_required
 @once_per_form
 def cancel_wish(wish_id: int):

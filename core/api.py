@@ -45,14 +45,13 @@ class ErrorSchema(ma.Schema):
 class Api(flask_smorest.Api):
     """flask-smorest's Api, documenting the contract's error body.
 
-    Its own error handler is not registered: ``core.errors`` answers every error
-    of the application in one shape.
+    flask-smorest registers its own handler for ``HTTPException`` when it is set up;
+    ``core.errors.register_error_handlers`` runs after it (``create_app``'s order) and
+    registers the application's handler for the same class, which replaces it, so every
+    error is answered in the contract's one shape.
     """
 
     ERROR_SCHEMA = ErrorSchema
-
-    def _register_error_handlers(self):
-        """Leave error handling to ``core.errors.register_error_handlers``."""
 
 
 class JsonProvider(DefaultJSONProvider):
@@ -71,7 +70,8 @@ class JsonProvider(DefaultJSONProvider):
 
 
 class IdConverter(IntegerConverter):
-    """``<int:…>`` in URLs, bounded to what the databases hold: a larger number matches no route (404)."""
+    """``<id:…>`` in URLs: an integer bounded to what the databases hold (a larger number matches no
+    route: 404). Flask's own ``int`` converter stays as it is."""
 
     def __init__(self, url_map, *args, **kwargs):
         kwargs.setdefault("max", MAX_ID)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 #: Secrets that must never run a production server (examples from docs and tests).
@@ -23,30 +26,172 @@ class ConfigError(RuntimeError):
     """Raised when the environment cannot run the application safely."""
 
 
-class BaseConfig:
-    """Settings shared by every mode; each can be overridden from the environment."""
+@dataclass(frozen=True)
+class Setting:
+    """One setting: its name in ``app.config``, type, default and meaning, read from the environment
+    variable ``env`` (the name itself unless given). ``shown`` is the default as the README shows it."""
 
-    APP_ENV = "development"
-    SECRET_KEY: str | None = None
-    SQLALCHEMY_DATABASE_URI: str | None = None
+    name: str
+    type: str
+    default: Any
+    meaning: str
+    env: str | None = None
+    shown: str | None = None
+
+    @property
+    def variable(self) -> str:
+        """The environment variable this setting is read from."""
+        return self.env or self.name
+
+    def parse(self, text: str) -> Any:
+        """Turn the environment's text into this setting's type."""
+        if self.type == "int":
+            return int(text)
+        if self.type == "positive int":
+            return _positive_int(self.variable, text)
+        if self.type == "float":
+            return float(text)
+        if self.type == "dates":
+            return parse_dates(self.variable, text)
+        if self.type == "bool":
+            return text.strip().lower() not in FALSE_WORDS
+        if self.type == "list":
+            return [item.strip() for item in text.split(",") if item.strip()]
+        if self.type == "json":
+            return json.loads(text)
+        return text
+
+
+FALSE_WORDS = ("0", "false", "no", "off")
+
+#: Every setting an operator may change, each declared once: the defaults below (a mode may
+#: differ, see the classes after it), the environment's values on top (unset or empty: the
+#: default), what ``create_app(config)`` is given last. The README's table is made from it
+#: (``make settings-table``).
+SETTINGS: tuple[Setting, ...] = (
+    Setting("APP_ENV", "str", "development", "`development`, `test` or `production`"),
+    Setting("SECRET_KEY", "str", None, "signs sessions; encrypts signing keys. Production refuses to "
+            "start without a random one of at least 32 characters",
+            shown="development: generated once into `instance/secret_key` and kept"),
+    Setting("SQLALCHEMY_DATABASE_URI", "str", None, "`postgresql://user:pass@host/db` (psycopg 3) or "
+            "`sqlite:///path`", env="DATABASE_URL",
+            shown="`sqlite:///instance/pingan.db` (WAL mode, busy timeout)"),
+    Setting("PUBLIC_BASE_URL", "str", None, "the address residents reach the service at, e.g. "
+            "`https://points.example.gov.cn`; it goes into every QR code. Production refuses to start "
+            "without it", shown="development: the request's own host, checked against `TRUSTED_HOSTS`"),
+    Setting("TRUSTED_HOSTS", "list", ["localhost", "127.0.0.1"], "comma-separated host names requests "
+            "may name (others get 400); `.example.org` also allows its subdomains",
+            shown="development: `localhost`, `127.0.0.1` and `PUBLIC_BASE_URL`'s host; production: unset "
+            "(nginx's `server_name` filters hosts)"),
+    Setting("TRUSTED_PROXIES", "int", 0, "how many reverse proxies stand in front (their "
+            "`X-Forwarded-For` is believed)"),
+    Setting("RATELIMIT_STORAGE_URI", "str", "memory://", "Redis for the rate limits and the failed "
+            "sign-in counts when several app servers run, e.g. `redis://127.0.0.1:6379/0`",
+            shown="memory for the per-member limits; the database for failed sign-ins"),
+    Setting("RATELIMIT_DEFAULT", "str", "300 per minute", "calls a signed-in member may make"),
+    Setting("LOGIN_FAILURE_LIMIT", "str", "5 per 15 minutes", "failed sign-ins allowed per phone number"),
+    Setting("TOKEN_TTL_DAYS", "int", 30, "days an API token lives before the member must sign in again"),
+    Setting("ACTIVATION_CODE_TTL_DAYS", "int", 30, "days the activation code of a member imported in "
+            "bulk stays valid"),
+    Setting("VOUCHER_TTL_DAYS", "int", 7, "days a reserved voucher stays open before its points and "
+            "stock are released"),
+    Setting("CHECKIN_POINTS", "int", 1, "points of the daily check-in (报平安)"),
+    Setting("CHECKIN_STREAK_STEP", "int", 7, "a daily check-in earns 1 more point for every full step "
+            "of days in its streak"),
+    Setting("CHECKIN_BONUS_CAP", "int", 3, "the most extra points a streak adds to a daily check-in"),
+    Setting("GAMIFICATION_LEVELS", "json", [
+        ["newcomer", 0, "平安新兵", "Newcomer"], ["guardian", 100, "平安卫士", "Guardian"],
+        ["pacesetter", 500, "平安标兵", "Pacesetter"], ["pioneer", 2000, "平安先锋", "Pioneer"],
+        ["exemplar", 5000, "平安楷模", "Exemplar"]],
+        "the levels, as JSON: `[[code, lifetime points from, Chinese name, English name], …]`, the first "
+        "from 0 points", shown="平安新兵 0, 平安卫士 100, 平安标兵 500, 平安先锋 2000, 平安楷模 5000"),
+    Setting("LEADERBOARD_EXACT_COUNT", "int", 1000, "ranks below this many members are read from a "
+            "score histogram instead of counted in the index"),
+    Setting("LEADERBOARD_HISTOGRAM_SECONDS", "int", 30, "how long a worker keeps a board's score "
+            "histogram"),
+    Setting("PIN_FAILURE_LIMIT", "str", "5 per 15 minutes", "wrong PINs allowed per member card at the "
+            "counter; that many lock the card for PIN use as long"),
+    Setting("POINTS_EXPIRE_MONTHS", "positive int", None, "months after which unspent points expire, oldest "
+            "first (`flask points expire`)", shown="unset (points never expire)"),
+    Setting("BUDGET_LEASE_POINTS", "positive int", 500, "points of a budget leased to one grid at a time (at "
+            "most 1/64 of what is still free): its awards use them up without touching the budget's row"),
+    Setting("PUBLIC_HOLIDAYS", "dates", frozenset(), "ISO dates separated by commas: the public holidays, for "
+            "counting a public notice's working days; set them each year", shown="none"),
+    Setting("WORKING_WEEKENDS", "dates", frozenset(), "ISO dates separated by commas: the weekend days made "
+            "working days (调休)", shown="none"),
+    Setting("NOTICE_WORKING_DAYS", "int", 5, "working days a month's public notice (公示) stays open for "
+            "objections"),
+    Setting("OBJECTIONS_PER_DAY", "int", 5, "objections one member may lodge within 24 hours"),
+    Setting("NOTIFICATION_KEEP_DAYS", "int", 180, "days in-app notifications are kept before `flask "
+            "notifications prune` removes them"),
+    Setting("FAIRNESS_WINDOW_DAYS", "int", 30, "days of awards the fairness watch reads each night"),
+    Setting("FAIRNESS_ODD_HOURS", "str", "01:00-05:00", "the hours (Asia/Shanghai, `HH:MM-HH:MM`, may cross "
+            "midnight) at which the fairness watch finds awards odd"),
+    Setting("FAIRNESS_NIGHT_CATEGORIES", "list", ["patrol"], "activity categories done at night (patrols by "
+            "default), left out of the odd-hours rule"),
+    Setting("FAIRNESS_BURST_AWARDS", "int", 30, "awards one recorder records for others within "
+            "`FAIRNESS_BURST_MINUTES` that the watch flags as a burst"),
+    Setting("FAIRNESS_BURST_MINUTES", "int", 10, "the minutes of a burst"),
+    Setting("FAIRNESS_QUICK_SECONDS", "int", 10, "a claim approved within this many seconds of being sent "
+            "is approved quickly"),
+    Setting("FAIRNESS_QUICK_TIMES", "int", 5, "quick approvals by one reviewer that the watch flags"),
+    Setting("FAIRNESS_FAVOURED_FEW", "int", 3, "how few members a recorder favours"),
+    Setting("FAIRNESS_FAVOURED_SHARE", "float", 0.5, "the share of a recorder's points those few hold"),
+    Setting("FAIRNESS_FAVOURED_RATIO", "float", 5, "each of the few got this many times the median of the "
+            "others the recorder recorded for"),
+    Setting("FAIRNESS_FAVOURED_MIN_AWARDS", "int", 20, "awards a recorder must have made to be judged"),
+    Setting("FAIRNESS_GRID_RATIO", "float", 3, "a grid whose points per resident in a month pass this many "
+            "times its sibling grids' is flagged"),
+    Setting("FAIRNESS_MEMBER_FACTOR", "float", 2, "a member whose month passes this many times the 99th "
+            "percentile of their county is flagged"),
+    Setting("FAIRNESS_MEMBER_MIN_RANKED", "int", 100, "ranked members a county needs before members are "
+            "compared"),
+    Setting("DATABASE_REPLICA_URL", "str", None, "a streaming replica (hot standby) of the PostgreSQL "
+            "database: boards, honour rolls, monthly reports and the dashboard read there while it is fit "
+            "([`docs/scale.md`](docs/scale.md))", shown="unset (every read on `DATABASE_URL`)"),
+    Setting("DATABASE_REPLICA_MAX_LAG_SECONDS", "float", 5.0, "how far the replica may trail before its reads "
+            "go to the primary"),
+    Setting("DATABASE_REPLICA_CHECK_SECONDS", "float", 1.0, "how often each worker measures the replica's lag"),
+    Setting("DATABASE_TRANSACTION_POOLING", "bool", False, "`1` when `DATABASE_URL` leads to PgBouncer in "
+            "transaction mode (no prepared statements)", shown="off"),
+    Setting("CJK_FONT_PATH", "str", None, "a font with Chinese glyphs for posters and printouts",
+            shown="Debian's usual places (`fonts-wqy-microhei`)"),
+    Setting("SQLITE_BUSY_TIMEOUT_MS", "int", 5000, "milliseconds SQLite waits for a lock before "
+            "answering `database is locked`"),
+    Setting("SQLITE_SYNCHRONOUS", "str", "FULL", "`FULL` survives power loss with every acknowledged "
+            "transaction; `NORMAL` is faster", shown="`FULL` (`NORMAL` in tests)"),
+    Setting("ACCESS_LOG", "bool", True, "one JSON line per request on stderr (request id, route, "
+            "status, latency, member); `0` turns it off", shown="on (off in tests)"),
+    Setting("METRICS_TOKEN", "str", None, "bearer token a Prometheus scraper sends to `/metrics`; "
+            "unset, there is no metrics page"),
+    Setting("PROMETHEUS_MULTIPROC_DIR", "str", None, "an empty directory where gunicorn's workers pool "
+            "their metrics", shown="unset (per-process figures)"),
+)
+
+
+def settings_table() -> str:
+    """The README's table of settings, made from ``SETTINGS``."""
+    lines = ["| variable | type | meaning | default |", "|---|---|---|---|"]
+    for setting in SETTINGS:
+        shown = setting.shown or ("unset" if setting.default is None else f"`{setting.default}`")
+        lines.append(f"| `{setting.variable}` | {setting.type} | {setting.meaning} | {shown} |")
+    return "\n".join(lines) + "\n"
+
+
+#: The lines around the settings table in the README.
+TABLE_START, TABLE_END = "<!-- settings table: make settings-table -->\n", "<!-- end of settings table -->\n"
+
+
+def with_settings_table(readme: str) -> str:
+    """The README's text with its settings table made again from ``SETTINGS``."""
+    head, rest = readme.split(TABLE_START, 1)
+    return head + TABLE_START + settings_table() + TABLE_END + rest.split(TABLE_END, 1)[1]
+
+
+class BaseConfig:
+    """The framework's fixed settings, then every setting of ``SETTINGS`` at its default."""
+
     SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
-    #: Milliseconds SQLite waits for a lock before answering ``database is locked``.
-    SQLITE_BUSY_TIMEOUT_MS = 5000
-    #: FULL survives power loss with every acknowledged transaction; NORMAL is faster.
-    SQLITE_SYNCHRONOUS = "FULL"
-    #: A streaming replica of the PostgreSQL database (a hot standby): the views marked
-    #: ``@reads_replica`` (boards, honour rolls, reports, dashboards) read there. Unset (the
-    #: default): every read goes to ``DATABASE_URL``.
-    DATABASE_REPLICA_URL: str | None = None
-    #: Seconds the replica may trail the primary; further behind (or not answering), its reads
-    #: go to the primary until it catches up.
-    DATABASE_REPLICA_MAX_LAG_SECONDS = 5.0
-    #: How often each worker measures the replica's lag (at most once per this many seconds).
-    DATABASE_REPLICA_CHECK_SECONDS = 1.0
-    #: The database URLs lead to a pooler that lends a server connection per transaction
-    #: (PgBouncer's ``pool_mode = transaction``): then psycopg prepares no statements, as they
-    #: would stay behind on a server connection the next transaction may not get.
-    DATABASE_TRANSACTION_POOLING = False
 
     # JSON bodies up to 1 MB (photo and file uploads raise it per endpoint).
     MAX_CONTENT_LENGTH = 1024 * 1024
@@ -69,58 +214,16 @@ class BaseConfig:
     BABEL_DEFAULT_TIMEZONE = "Asia/Shanghai"
     LANGUAGES = ("zh", "en")
 
-    #: How long an API token lives before the member must sign in again.
-    TOKEN_TTL_DAYS = 30
-    #: Days a reserved voucher stays open before its points and stock are released.
-    VOUCHER_TTL_DAYS = 7
-    #: Months after which points not spent expire (``flask points expire``); None: they never do.
-    POINTS_EXPIRE_MONTHS: int | None = None
-    #: Points of a budget leased to one grid at a time (at most 1/64 of what is still free): its
-    #: awards then use them up without touching the budget's own row.
-    BUDGET_LEASE_POINTS = 500
-    #: Days the activation code of a member imported in bulk stays valid.
-    ACTIVATION_CODE_TTL_DAYS = 30
-    #: A font with Chinese glyphs for posters and printouts (default: Debian's usual places).
-    CJK_FONT_PATH: str | None = None
-    #: The address residents reach the service at, for the URLs inside QR codes. Required in
-    #: production; elsewhere, when unset, the request's own host (checked against TRUSTED_HOSTS).
-    PUBLIC_BASE_URL: str | None = None
-    #: Host names requests may name (Flask refuses others with 400); a name starting with "."
-    #: also allows its subdomains. Development and tests: this machine and PUBLIC_BASE_URL's
-    #: host; production: unset (every Host is served, the reverse proxy filters them).
-    TRUSTED_HOSTS: list[str] | None = ["localhost", "127.0.0.1"]
-    #: Reverse proxies in front of the app whose X-Forwarded-For may be trusted (0: none).
-    TRUSTED_PROXIES = 0
-    #: Failed sign-ins allowed per phone number; signed-in calls allowed per member.
-    LOGIN_FAILURE_LIMIT = "5 per 15 minutes"
-    #: Wrong PINs allowed per member card at the counter before it is locked for PIN use as long.
-    PIN_FAILURE_LIMIT = "5 per 15 minutes"
-    RATELIMIT_DEFAULT = "300 per minute"
-    RATELIMIT_STORAGE_URI = "memory://"
-
-    #: Public holidays and the weekend days made working days (调休), for counting working days
-    #: (a public notice stays open for NOTICE_WORKING_DAYS of them): dates, or in the environment
-    #: ISO dates separated by commas ("2026-10-01,2026-10-02"). Set them each year.
-    PUBLIC_HOLIDAYS: frozenset[date] = frozenset()
-    WORKING_WEEKENDS: frozenset[date] = frozenset()
-    #: Working days a month's public notice (公示) stays open for objections.
-    NOTICE_WORKING_DAYS = 5
-    #: Objections one member may lodge within 24 hours.
-    OBJECTIONS_PER_DAY = 5
-    #: Days in-app notifications are kept before ``flask notifications prune`` removes them.
-    NOTIFICATION_KEEP_DAYS = 180
-
-    #: One JSON line per request on stderr (request id, route, status, latency, member).
-    ACCESS_LOG = True
-    #: The bearer token a Prometheus scraper sends to ``/metrics`` (unset: no metrics page).
-    METRICS_TOKEN: str | None = None
-
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_SECURE = False
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
 
     TESTING = False
+
+
+for _setting in SETTINGS:
+    setattr(BaseConfig, _setting.name, _setting.default)
 
 
 class DevelopmentConfig(BaseConfig):
@@ -190,37 +293,10 @@ def load_config(app, overrides: dict | None = None) -> None:
         raise ConfigError(f"APP_ENV must be one of {', '.join(MODES)}, not {mode!r}")
     app.config.from_object(_CLASSES[mode])
 
-    env = os.environ
-    if env.get("SECRET_KEY"):
-        app.config["SECRET_KEY"] = env["SECRET_KEY"]
-    if env.get("DATABASE_URL"):
-        app.config["SQLALCHEMY_DATABASE_URI"] = env["DATABASE_URL"]
-    if env.get("RATELIMIT_STORAGE_URI"):
-        app.config["RATELIMIT_STORAGE_URI"] = env["RATELIMIT_STORAGE_URI"]
-    for name in ("CJK_FONT_PATH", "PUBLIC_BASE_URL", "METRICS_TOKEN"):
-        if env.get(name):
-            app.config[name] = env[name]
-    for name in ("ACCESS_LOG", "DATABASE_TRANSACTION_POOLING"):
-        if env.get(name):
-            app.config[name] = env[name].lower() not in ("0", "false", "no", "off")
-    if env.get("DATABASE_REPLICA_URL"):
-        app.config["DATABASE_REPLICA_URL"] = env["DATABASE_REPLICA_URL"]
-    for name in ("DATABASE_REPLICA_MAX_LAG_SECONDS", "DATABASE_REPLICA_CHECK_SECONDS"):
-        if env.get(name):
-            app.config[name] = float(env[name])
-    if env.get("TRUSTED_PROXIES"):
-        app.config["TRUSTED_PROXIES"] = int(env["TRUSTED_PROXIES"])
-    for name in ("POINTS_EXPIRE_MONTHS", "BUDGET_LEASE_POINTS"):
-        if env.get(name):
-            app.config[name] = _positive_int(name, env[name])
-    if env.get("TRUSTED_HOSTS"):
-        app.config["TRUSTED_HOSTS"] = [host.strip() for host in env["TRUSTED_HOSTS"].split(",") if host.strip()]
-    for name in ("PUBLIC_HOLIDAYS", "WORKING_WEEKENDS", "FAIRNESS_ODD_HOURS"):
-        if env.get(name):
-            app.config[name] = env[name]
-    for name in ("NOTICE_WORKING_DAYS", "OBJECTIONS_PER_DAY", "NOTIFICATION_KEEP_DAYS"):
-        if env.get(name):
-            app.config[name] = int(env[name])
+    for setting in SETTINGS:
+        text = os.environ.get(setting.variable)
+        if text:
+            app.config[setting.name] = setting.parse(text)
     app.config.update(overrides)
     for name in ("PUBLIC_HOLIDAYS", "WORKING_WEEKENDS"):
         app.config[name] = parse_dates(name, app.config[name])

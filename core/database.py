@@ -203,6 +203,15 @@ def insert_unique(session, build, attempts: int = 5):
     raise RuntimeError(f"no free unique value after {attempts} attempts")
 
 
+def insert_missing(table: sa.Table, columns: tuple[str, ...], keys: tuple[str, ...]) -> sa.TextClause:
+    """An INSERT of ``columns`` into ``table`` that leaves alone a row whose ``keys`` exist already
+    (``ON CONFLICT … DO NOTHING``): the same SQL on SQLite and PostgreSQL, built once, each value a
+    bound parameter of its column's type. Execute it with one row or a list of rows."""
+    statement = (f"INSERT INTO {table.name} ({', '.join(columns)}) "  # nosec B608: the table's own names
+                 f"VALUES ({', '.join(':' + name for name in columns)}) ON CONFLICT ({', '.join(keys)}) DO NOTHING")
+    return sa.text(statement).bindparams(*(sa.bindparam(name, type_=table.c[name].type) for name in columns))
+
+
 def insert_rows(session, table: sa.Table, rows: list[dict]) -> None:
     """Insert many rows into ``table`` in the session's transaction, in one go.
 

@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 #: Paths answered in JSON; everything else is a page.
 JSON_PATH_PREFIXES = ("/api/", "/healthz")
 
-#: The contract's default code and message for each status (DESIGN.md, "status | codes").
+#: The contract's default code and message for each status (docs/domain.md, "Error codes").
 DEFAULTS = {
     400: ("bad_request", _l("The request could not be understood.")),
     401: ("unauthorized", _l("Please sign in.")),

@@ -71,7 +71,7 @@ HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 #: Printable ASCII, space included; HTTP strips spaces around a header value anyway.
 KEY_PATTERN = re.compile(r"[\x20-\x7e]{1,100}")
-#: How long keys are kept at least (DESIGN.md): the purge never takes younger ones.
+#: How long keys are kept at least (``flask idempotency purge``): the purge never takes younger ones.
 KEEP_HOURS = 24
 KEEP_FOR = timedelta(hours=KEEP_HOURS)
 #: After this, an unfinished claim is reported as of unknown outcome (it stays refused).

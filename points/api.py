@@ -6,17 +6,18 @@ from flask import Response, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from core.api import PageQuerySchema, page_schema
+from core.api import PageQuerySchema, accepts_uploads, page_schema
 from core.config import public_base_url
 from core.identity.auth import current_member
 from core.idempotency import idempotent
 from core.qr.render import render_svg
-from points import events, gamification, services
+from points import events, gamification, photos, services
 from points.poster import render_poster
 from points.schemas import (
     ActivityQuerySchema, ActivitySchema, CheckinRequestSchema, CheckinSchema, ContributionQuerySchema,
     ContributionSchema, CreateActivitySchema, CreateContributionSchema, CreateEventSchema, DailyCheckinSchema,
-    EventSchema, LedgerEntrySchema, ReasonSchema, ReverseSchema, UpdateActivitySchema,
+    EventSchema, LedgerEntrySchema, PhotoSchema, ReasonSchema, ReverseSchema, UpdateActivitySchema,
+    UploadPhotoSchema,
 )
 
 blp = Blueprint("points", __name__, url_prefix="/api/v1", description="Earning points")
@@ -72,7 +73,7 @@ class Contributions(MethodView):
         return services.record_contribution(current_member(), **body)
 
 
-@blp.route("/contributions/<int:contribution_id>")
+@blp.route("/contributions/<id:contribution_id>")
 class ContributionItem(MethodView):
     @blp.response(200, ContributionSchema)
     def get(self, contribution_id):
@@ -80,7 +81,7 @@ class ContributionItem(MethodView):
         return services.read_contribution(current_member(), contribution_id)
 
 
-@blp.route("/contributions/<int:contribution_id>/approve")
+@blp.route("/contributions/<id:contribution_id>/approve")
 class ApproveContribution(MethodView):
     @idempotent
     @blp.response(200, ContributionSchema)
@@ -89,7 +90,7 @@ class ApproveContribution(MethodView):
         return services.approve_contribution(current_member(), contribution_id)
 
 
-@blp.route("/contributions/<int:contribution_id>/reject")
+@blp.route("/contributions/<id:contribution_id>/reject")
 class RejectContribution(MethodView):
     @blp.arguments(ReasonSchema)
     @idempotent
@@ -99,7 +100,7 @@ class RejectContribution(MethodView):
         return services.reject_contribution(current_member(), contribution_id, body["reason"])
 
 
-@blp.route("/contributions/<int:contribution_id>/reverse")
+@blp.route("/contributions/<id:contribution_id>/reverse")
 class ReverseContribution(MethodView):
     @blp.arguments(ReverseSchema)
     @idempotent
@@ -110,7 +111,7 @@ class ReverseContribution(MethodView):
                                              body["force"])
 
 
-@blp.route("/members/<int:member_id>/ledger")
+@blp.route("/members/<id:member_id>/ledger")
 class MemberLedger(MethodView):
     @blp.arguments(PageQuerySchema, location="query")
     @blp.response(200, page_schema(LedgerEntrySchema))
@@ -147,7 +148,7 @@ class Events(MethodView):
         return EventView(events.create_event(current_member(), **body))
 
 
-@blp.route("/events/<int:event_id>")
+@blp.route("/events/<id:event_id>")
 class EventItem(MethodView):
     @blp.response(200, EventSchema)
     def get(self, event_id):
@@ -155,7 +156,7 @@ class EventItem(MethodView):
         return EventView(events.read_event(current_member(), event_id))
 
 
-@blp.route("/events/<int:event_id>/qr.svg")
+@blp.route("/events/<id:event_id>/qr.svg")
 class EventCode(MethodView):
     @blp.response(200, content_type="image/svg+xml")
     def get(self, event_id):
@@ -164,7 +165,7 @@ class EventCode(MethodView):
         return Response(render_svg(events.checkin_url(event, public_base_url())), mimetype="image/svg+xml")
 
 
-@blp.route("/events/<int:event_id>/poster.png")
+@blp.route("/events/<id:event_id>/poster.png")
 class EventPoster(MethodView):
     @blp.response(200, content_type="image/png")
     def get(self, event_id):
@@ -175,7 +176,7 @@ class EventPoster(MethodView):
                         headers={"Content-Disposition": f'inline; filename="event-{event.id}-poster.png"'})
 
 
-@blp.route("/events/<int:event_id>/close")
+@blp.route("/events/<id:event_id>/close")
 class CloseEvent(MethodView):
     @idempotent
     @blp.response(200, EventSchema)
@@ -194,7 +195,7 @@ class Checkins(MethodView):
         return events.check_in(current_member(), body["payload"])
 
 
-@blp.route("/checkins/<int:checkin_id>/checkout")
+@blp.route("/checkins/<id:checkin_id>/checkout")
 class Checkout(MethodView):
     @idempotent
     @blp.response(200, CheckinSchema)
@@ -203,10 +204,7 @@ class Checkout(MethodView):
         return events.check_out(current_member(), checkin_id)
 
 
-# --- evidence photos (imports kept with the endpoints they serve) -------------------------------
-from core.api import accepts_uploads  # noqa: E402
-from points import photos  # noqa: E402
-from points.schemas import PhotoSchema, UploadPhotoSchema  # noqa: E402
+# --- evidence photos ---------------------------------------------------------------------------
 
 PHOTO_CACHE_CONTROL = "private, max-age=86400"  # a stored photo never changes; only its viewer may keep it
 
@@ -225,11 +223,10 @@ class Photos(MethodView):
     @blp.response(201, PhotoSchema)
     def post(self, files):
         """Upload a JPEG or PNG photo as evidence (multipart/form-data field ``photo``, up to 20 MB)."""
-        request.max_content_length = photos.PHOTO_MAX_BYTES
         return photos.store_photo(current_member(), files["photo"])
 
 
-@blp.route("/photos/<int:photo_id>")
+@blp.route("/photos/<id:photo_id>")
 class PhotoItem(MethodView):
     @blp.response(200, content_type="image/jpeg")
     def get(self, photo_id):

@@ -12,7 +12,7 @@ from points.schemas import BudgetSchema, SetBudgetSchema
 blp = Blueprint("budgets", __name__, url_prefix="/api/v1", description="Points budgets")
 
 
-@blp.route("/org-units/<int:unit_id>/budgets/<int:year>")
+@blp.route("/org-units/<id:unit_id>/budgets/<id:year>")
 class BudgetItem(MethodView):
     @blp.response(200, BudgetSchema)
     def get(self, unit_id, year):

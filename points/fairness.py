@@ -44,28 +44,10 @@ from core.database import begin_writing, utcnow
 from core.errors import AppError
 from core.extensions import db
 from core.identity.access import can, require_somewhere, scope_units
-from core.identity.models import Member, OrgUnit
-from points.leaderboards.boards import eligible_residents
+from core.identity.models import Member, OrgUnit, on_boards
 from points.leaderboards.totals import Scope
 from points.models import Activity, Contribution, FairnessFlag, LeaderboardTotal
 
-#: The settings and their defaults (each may be set in the app's config).
-DEFAULTS = {
-    "FAIRNESS_WINDOW_DAYS": 30,
-    "FAIRNESS_ODD_HOURS": "01:00-05:00",
-    "FAIRNESS_NIGHT_CATEGORIES": ("patrol",),
-    "FAIRNESS_BURST_AWARDS": 30,
-    "FAIRNESS_BURST_MINUTES": 10,
-    "FAIRNESS_QUICK_SECONDS": 10,
-    "FAIRNESS_QUICK_TIMES": 5,
-    "FAIRNESS_FAVOURED_FEW": 3,
-    "FAIRNESS_FAVOURED_SHARE": 0.5,
-    "FAIRNESS_FAVOURED_RATIO": 5,
-    "FAIRNESS_FAVOURED_MIN_AWARDS": 20,
-    "FAIRNESS_GRID_RATIO": 3,
-    "FAIRNESS_MEMBER_FACTOR": 2,
-    "FAIRNESS_MEMBER_MIN_RANKED": 100,
-}
 #: The most evidence rows a flag keeps.
 EVIDENCE_ROWS = 100
 RULES = ("favoured_members", "odd_hours", "burst", "quick_approvals", "grid_outlier", "member_outlier")
@@ -95,8 +77,8 @@ STATUS_NAMES = {"open": _l("Open"), "dismissed": _l("Dismissed"), "acted": _l("A
 
 
 def setting(name: str):
-    """A fairness setting from the app's config, else its default."""
-    return current_app.config.get(name, DEFAULTS[name])
+    """A fairness setting (declared in ``core.config.SETTINGS``) from the app's config."""
+    return current_app.config[name]
 
 
 def odd_minutes() -> tuple[int, int]:
@@ -270,7 +252,7 @@ def grid_figures(key: str) -> dict[int, tuple[int, int]]:
     """Points earned in a period (``key``) and residents of every grid that has residents, by grid id:
     the org-unit board's figures (eligible members only), for all grids in two grouped reads."""
     residents = dict(db.session.execute(
-        sa.select(Member.org_unit_id, sa.func.count()).where(eligible_residents(), Member.org_unit_id.is_not(None))
+        sa.select(Member.org_unit_id, sa.func.count()).where(on_boards(), Member.org_unit_id.is_not(None))
         .group_by(Member.org_unit_id)).all())
     points = dict(db.session.execute(
         sa.select(Member.org_unit_id, sa.func.sum(LeaderboardTotal.score))

@@ -45,14 +45,6 @@ from points.models import (
     MemberBadge, MemberBalance, MemberGameStats,
 )
 
-#: (code, lifetime earned points from, Chinese name, English name); override with GAMIFICATION_LEVELS.
-DEFAULT_LEVELS = (
-    ("newcomer", 0, "平安新兵", "Newcomer"),
-    ("guardian", 100, "平安卫士", "Guardian"),
-    ("pacesetter", 500, "平安标兵", "Pacesetter"),
-    ("pioneer", 2000, "平安先锋", "Pioneer"),
-    ("exemplar", 5000, "平安楷模", "Exemplar"),
-)
 #: Verified volunteer hours for 1★ … 5★ (the national volunteer-record convention).
 STAR_HOURS = (100, 300, 600, 1000, 1500)
 #: Activity category → (counter, the counts that earn a badge).
@@ -60,10 +52,6 @@ COUNTED_CATEGORIES = {"patrol": ("patrols", (10, 50)), "mediation": ("mediations
 VOLUNTEER_CATEGORY = "volunteer_service"
 #: Consecutive active months (any net points earned) that earn a badge.
 ACTIVE_MONTH_RUNS = (3, 6, 12)
-#: The daily check-in: base points, +1 for every full step of days in the streak, up to the cap.
-DEFAULT_CHECKIN_POINTS = 1
-DEFAULT_CHECKIN_STREAK_STEP = 7
-DEFAULT_CHECKIN_BONUS_CAP = 3
 CHECKIN_MEMO = "每日报平安"
 CHECKIN_CATEGORY = "daily_checkin"
 
@@ -91,7 +79,7 @@ BADGE_NAMES = {
 
 def level_ladder() -> list[tuple[str, int, str, str]]:
     """The configured levels, lowest first; the first must start at 0 points."""
-    ladder = sorted(current_app.config.get("GAMIFICATION_LEVELS") or DEFAULT_LEVELS,
+    ladder = sorted(current_app.config["GAMIFICATION_LEVELS"],
                     key=lambda level: level[1])
     if not ladder or ladder[0][1] != 0:
         raise ValueError("GAMIFICATION_LEVELS must start with a level from 0 points")
@@ -178,11 +166,11 @@ def streak_of(member_id: int, now: datetime | None = None) -> dict:
 # --- the daily check-in -------------------------------------------------------------------------
 
 def checkin_points(streak: int) -> int:
-    """Points for a check-in that makes a streak of ``streak`` days (base plus capped bonus)."""
+    """Points for a check-in that makes a streak of ``streak`` days: the base, +1 for every full
+    ``CHECKIN_STREAK_STEP`` days of the streak, up to ``CHECKIN_BONUS_CAP``."""
     config = current_app.config
-    step = config.get("CHECKIN_STREAK_STEP", DEFAULT_CHECKIN_STREAK_STEP)
-    bonus = min(streak // step, config.get("CHECKIN_BONUS_CAP", DEFAULT_CHECKIN_BONUS_CAP))
-    return config.get("CHECKIN_POINTS", DEFAULT_CHECKIN_POINTS) + bonus
+    bonus = min(streak // config["CHECKIN_STREAK_STEP"], config["CHECKIN_BONUS_CAP"])
+    return config["CHECKIN_POINTS"] + bonus
 
 
 def _already_checked_in() -> AppError:

@@ -26,13 +26,13 @@ from flask import Flask, current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm.attributes import set_committed_value
 
-from core.database import insert_rows, utcnow
+from core.database import insert_missing, insert_rows, utcnow
 from core.errors import AppError
 from core.extensions import db
 from core.identity.models import Member
-from points.models import LedgerPosting, LedgerTransaction, MemberBalance
+from points.models import Account, LedgerPosting, LedgerTransaction, MemberBalance, TransactionKind
 
-Leg = tuple[str, int | None, int]  # (account, member id or None for a system account, amount)
+Leg = tuple[Account, int | None, int]  # (account, member id or None for a system account, amount)
 SUBSCRIBERS = "ledger_subscribers"  # app.extensions key: the functions each posting goes to
 
 
@@ -87,6 +87,11 @@ _DEBIT = sa.text("""
         lifetime_earned = lifetime_earned + :lifetime
     WHERE member_id = :member_id AND available + :available >= 0 AND held + :held >= 0
     RETURNING available, held, lifetime_earned""")
+
+#: Zero balance rows for members who have none yet (a row another transaction just made is left alone).
+_CREATE = insert_missing(MemberBalance.__table__, ("member_id", "available", "held", "lifetime_earned"),
+                         ("member_id",))
+#: Members' balance rows, locked in member-id order (the order every caller locks them in).
 _LOCK = (sa.select(MemberBalance).where(MemberBalance.member_id.in_(sa.bindparam("ids", expanding=True)))
          .order_by(MemberBalance.member_id).with_for_update().execution_options(populate_existing=True))
 
@@ -105,10 +110,8 @@ def lock_balances(*member_ids: int) -> dict[int, MemberBalance]:
     rows = {row.member_id: row for row in db.session.scalars(_LOCK, {"ids": ids})}
     missing = [member_id for member_id in ids if member_id not in rows]
     if missing:  # members with no movement yet: create their rows, racing safely with others
-        db.session.execute(sa.text(
-            "INSERT INTO member_balance (member_id, available, held, lifetime_earned) "
-            "VALUES (:member_id, 0, 0, 0) ON CONFLICT (member_id) DO NOTHING"),
-            [{"member_id": member_id} for member_id in missing])
+        db.session.execute(_CREATE, [{"member_id": member_id, "available": 0, "held": 0, "lifetime_earned": 0}
+                                     for member_id in missing])
         rows.update((row.member_id, row) for row in db.session.scalars(_LOCK, {"ids": missing}))
     return {member_id: rows[member_id] for member_id in member_ids}
 
@@ -143,23 +146,24 @@ def _move_balance(member_id: int, available: int, held: int, lifetime: int) -> t
     return tuple(after)
 
 
-def _post(kind: str, member_id: int, legs: Iterable[Leg], *, occurred_at: datetime | None = None,
+def _post(kind: TransactionKind, member_id: int, legs: Iterable[Leg], *, occurred_at: datetime | None = None,
           lifetime_change: int = 0, **fields) -> LedgerTransaction:
     """Write one balanced transaction, move the member's cached balances and publish it."""
     legs = [leg for leg in legs if leg[2] != 0]
     if sum(amount for _account, _member, amount in legs) != 0:
         raise ValueError(f"unbalanced {kind}: {legs}")
-    change = {"available": 0, "held": 0}
+    change = {Account.AVAILABLE: 0, Account.HELD: 0}
     for account, leg_member, amount in legs:
         if account in change:
             if leg_member != member_id:
                 raise ValueError(f"{kind} must move one member's points, not {leg_member}'s")
             change[account] += amount
     _require_writer()
-    available, held, lifetime = _move_balance(member_id, change["available"], change["held"], lifetime_change)
+    available, held, lifetime = _move_balance(member_id, change[Account.AVAILABLE], change[Account.HELD],
+                                              lifetime_change)
     now = utcnow()
     transaction = LedgerTransaction(
-        kind=kind, member_id=member_id, available_change=change["available"],
+        kind=kind, member_id=member_id, available_change=change[Account.AVAILABLE],
         available_after=available, held_after=held, occurred_at=occurred_at or now, created_at=now, **fields)
     db.session.add(transaction)
     db.session.flush()
@@ -168,7 +172,7 @@ def _post(kind: str, member_id: int, legs: Iterable[Leg], *, occurred_at: dateti
          "amount": amount} for account, leg_member, amount in legs])
     _publish(Posted(transaction_id=transaction.id, kind=kind, member_id=member_id,
                     occurred_at=transaction.occurred_at, created_at=now,
-                    earned=-sum(amount for account, _member, amount in legs if account == "issued"),
+                    earned=-sum(amount for account, _member, amount in legs if account == Account.ISSUED),
                     activity_id=transaction.activity_id, contribution_id=transaction.contribution_id,
                     reference=transaction.reference, lifetime_earned=lifetime,
                     org_unit_id=transaction.org_unit_id))
@@ -194,7 +198,7 @@ def award(member_id: int, points: int, *, occurred_at: datetime, actor_id: int |
     points = _positive(points)
     if org_unit_id is MEMBERS_UNIT:
         org_unit_id = db.session.scalar(sa.select(Member.org_unit_id).where(Member.id == member_id))
-    return _post("award", member_id, [("issued", None, -points), ("available", member_id, points)],
+    return _post(TransactionKind.AWARD, member_id, [(Account.ISSUED, None, -points), (Account.AVAILABLE, member_id, points)],
                  occurred_at=occurred_at, lifetime_change=points, actor_id=actor_id,
                  contribution_id=contribution_id, activity_id=activity_id, memo=memo, reference=reference,
                  org_unit_id=org_unit_id)
@@ -203,7 +207,7 @@ def award(member_id: int, points: int, *, occurred_at: datetime, actor_id: int |
 def reverse_award(original: LedgerTransaction, *, actor_id: int | None, reason: str,
                   force: bool = False) -> LedgerTransaction:
     """Take an award back; forced, take what is available and write off the rest."""
-    if original.kind != "award":
+    if original.kind != TransactionKind.AWARD:
         raise ValueError("only awards are reversed")
     points = original.available_change
     balance = lock_balances(original.member_id)[original.member_id]
@@ -212,9 +216,9 @@ def reverse_award(original: LedgerTransaction, *, actor_id: int | None, reason: 
     if already is not None:
         raise AppError(409, "invalid_state", _l("This award has already been reversed."))
     taken = min(points, balance.available) if force else points
-    legs = [("available", original.member_id, -taken), ("issued", None, points),
-            ("written_off", None, -(points - taken))]
-    return _post("reversal", original.member_id, legs, occurred_at=original.occurred_at,
+    legs = [(Account.AVAILABLE, original.member_id, -taken), (Account.ISSUED, None, points),
+            (Account.WRITTEN_OFF, None, -(points - taken))]
+    return _post(TransactionKind.REVERSAL, original.member_id, legs, occurred_at=original.occurred_at,
                  lifetime_change=-points, actor_id=actor_id, reverses_id=original.id,
                  contribution_id=original.contribution_id, activity_id=original.activity_id, memo=reason,
                  org_unit_id=original.org_unit_id)
@@ -224,7 +228,7 @@ def hold(member_id: int, points: int, *, reference: str, actor_id: int | None,
          memo: str | None = None) -> LedgerTransaction:
     """Move points from available to held (a voucher reserves them)."""
     points = _positive(points)
-    return _post("hold", member_id, [("available", member_id, -points), ("held", member_id, points)],
+    return _post(TransactionKind.HOLD, member_id, [(Account.AVAILABLE, member_id, -points), (Account.HELD, member_id, points)],
                  reference=reference, actor_id=actor_id, memo=memo)
 
 
@@ -232,7 +236,7 @@ def release(member_id: int, points: int, *, reference: str, actor_id: int | None
             memo: str | None = None) -> LedgerTransaction:
     """Move held points back to available (a voucher cancelled or expired)."""
     points = _positive(points)
-    return _post("release", member_id, [("held", member_id, -points), ("available", member_id, points)],
+    return _post(TransactionKind.RELEASE, member_id, [(Account.HELD, member_id, -points), (Account.AVAILABLE, member_id, points)],
                  reference=reference, actor_id=actor_id, memo=memo)
 
 
@@ -240,7 +244,7 @@ def spend(member_id: int, points: int, *, reference: str, actor_id: int | None,
           memo: str | None = None) -> LedgerTransaction:
     """Spend held points (a voucher fulfilled at the counter)."""
     points = _positive(points)
-    return _post("spend", member_id, [("held", member_id, -points), ("redeemed", None, points)],
+    return _post(TransactionKind.SPEND, member_id, [(Account.HELD, member_id, -points), (Account.REDEEMED, None, points)],
                  reference=reference, actor_id=actor_id, memo=memo)
 
 
@@ -248,32 +252,27 @@ def spend_available(member_id: int, points: int, *, reference: str, actor_id: in
                     memo: str | None = None) -> LedgerTransaction:
     """Spend available points at once (a counter sale: reserve and fulfil in one); never below zero."""
     points = _positive(points)
-    return _post("spend", member_id, [("available", member_id, -points), ("redeemed", None, points)],
+    return _post(TransactionKind.SPEND, member_id, [(Account.AVAILABLE, member_id, -points),
+                                                    (Account.REDEEMED, None, points)],
                  reference=reference, actor_id=actor_id, memo=memo)
 
 
 def expire(member_id: int, points: int, *, memo: str, occurred_at: datetime | None = None) -> LedgerTransaction:
     """Let available points lapse to the ``expired`` account (lifetime earned and boards keep them)."""
     points = _positive(points)
-    return _post("expiry", member_id, [("available", member_id, -points), ("expired", None, points)],
+    return _post(TransactionKind.EXPIRY, member_id, [(Account.AVAILABLE, member_id, -points),
+                                                     (Account.EXPIRED, None, points)],
                  occurred_at=occurred_at, actor_id=None, memo=memo)
-
-
-def open_balance(member_id: int, points: int, *, actor_id: int | None,
-                 memo: str | None = None) -> LedgerTransaction:
-    """Carry a balance over from the paper books (counts in no lifetime total or board)."""
-    points = _positive(points)
-    return _post("opening", member_id, [("opening", None, -points), ("available", member_id, points)],
-                 actor_id=actor_id, memo=memo)
 
 
 def open_new_balances(points_by_member: dict[int, int], *, actor_id: int | None,
                       memo: str | None = None) -> int:
-    """Carry balances over for members who have none yet, all at once; answer the transactions made.
+    """Carry balances over from the paper books for members who have none yet, all at once (they
+    count in no lifetime total or board); answer the transactions made.
 
-    The bulk form of ``open_balance`` for a roll imported at once: the same transactions and
-    postings, the rows inserted together (``insert_rows``) and each posting pair copied from
-    its transaction by one INSERT … SELECT. The balance rows are created here, so a member who
+    For a roll imported at once: one ``opening`` transaction per member (``opening`` → ``available``),
+    the rows inserted together (``insert_rows``) and each posting pair copied from its transaction
+    by one INSERT … SELECT. The balance rows are created here, so a member who
     already has one is refused by the database and the caller's transaction fails whole.
     """
     entries = [(member_id, _positive(points)) for member_id, points in points_by_member.items() if points]
@@ -284,19 +283,45 @@ def open_new_balances(points_by_member: dict[int, int], *, actor_id: int | None,
     insert_rows(db.session, MemberBalance.__table__, [
         {"member_id": member_id, "available": points, "held": 0, "lifetime_earned": 0} for member_id, points in entries])
     insert_rows(db.session, transactions, [
-        {"kind": "opening", "member_id": member_id, "available_change": points, "available_after": points,
+        {"kind": TransactionKind.OPENING, "member_id": member_id, "available_change": points, "available_after": points,
          "held_after": 0, "occurred_at": now, "created_at": now, "actor_id": actor_id, "memo": memo}
         for member_id, points in entries])
     # Their balance rows were just created, so these members have no other transaction yet.
     opened = transactions.c.member_id.in_(sa.bindparam(  # ids as literals: no placeholders to parse
         "ids", [member_id for member_id, _points in entries], expanding=True, literal_execute=True))
-    for account, member, amount in (("available", transactions.c.member_id, transactions.c.available_change),
-                                    ("opening", sa.null(), -transactions.c.available_change)):
+    for account, member, amount in ((Account.AVAILABLE, transactions.c.member_id, transactions.c.available_change),
+                                    (Account.OPENING, sa.null(), -transactions.c.available_change)):
         db.session.execute(LedgerPosting.__table__.insert().from_select(
             ["transaction_id", "created_at", "account", "member_id", "amount"],
-            sa.select(transactions.c.id, transactions.c.created_at, sa.literal(account), member, amount)
+            sa.select(transactions.c.id, transactions.c.created_at, sa.literal(account, sa.String), member, amount)
             .where(opened)))
     return len(entries)
+
+
+#: The kinds that earn points (an award) or take earned points back (its reversal).
+EARNING_KINDS = (TransactionKind.AWARD, TransactionKind.REVERSAL)
+
+
+def earned_points(start: datetime | None = None, end: datetime | None = None) -> sa.Subquery:
+    """Points earned: the one definition every figure reads (boards and their rebuild, the dashboard,
+    the monthly report). One row per award (+ its points) and reversal (− the points it takes back,
+    a forced one included), i.e. the movement of the ``issued`` account, as ``Posted.earned``;
+    counted at the transaction's ``occurred_at``, from ``start`` to before ``end`` when given.
+    Opening balances, holds and spends earn nothing. Columns: ``transaction_id``, ``kind``,
+    ``member_id``, ``occurred_at``, ``created_at``, ``activity_id``, ``reference``, ``points``.
+    """
+    conditions = [LedgerTransaction.kind.in_(EARNING_KINDS)]
+    if start is not None:
+        conditions.append(LedgerTransaction.occurred_at >= start)
+    if end is not None:
+        conditions.append(LedgerTransaction.occurred_at < end)
+    return (sa.select(LedgerTransaction.id.label("transaction_id"), LedgerTransaction.kind,
+                      LedgerTransaction.member_id, LedgerTransaction.occurred_at, LedgerTransaction.created_at,
+                      LedgerTransaction.activity_id, LedgerTransaction.reference,
+                      (-LedgerPosting.amount).label("points"))
+            .join(LedgerPosting, sa.and_(LedgerPosting.transaction_id == LedgerTransaction.id,
+                                         LedgerPosting.account == Account.ISSUED))
+            .where(*conditions).subquery("earned"))
 
 
 def ledger_page(member_id: int, page: int, page_size: int, available_only: bool = False) -> dict:
@@ -337,12 +362,12 @@ def verify_ledger() -> list[str]:
     earned = dict(db.session.execute(
         sa.select(LedgerTransaction.member_id, -sa.func.sum(LedgerPosting.amount))
         .join(LedgerPosting, LedgerPosting.transaction_id == LedgerTransaction.id)
-        .where(LedgerPosting.account == "issued").group_by(LedgerTransaction.member_id)).all())
+        .where(LedgerPosting.account == Account.ISSUED).group_by(LedgerTransaction.member_id)).all())
     balances = {row.member_id: row for row in db.session.scalars(sa.select(MemberBalance))}
     for member_id in sorted(set(sums) | set(balances)):
         row = balances.get(member_id)
         cached = (row.available, row.held, row.lifetime_earned) if row else (0, 0, 0)
-        derived = (sums.get(member_id, {}).get("available", 0), sums.get(member_id, {}).get("held", 0),
+        derived = (sums.get(member_id, {}).get(Account.AVAILABLE, 0), sums.get(member_id, {}).get(Account.HELD, 0),
                    int(earned.get(member_id) or 0))
         for name, have, want in zip(("available", "held", "lifetime_earned"), cached, derived):
             if have != want:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from enum import StrEnum
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -15,12 +16,44 @@ from core.identity.models import Member, OrgUnit
 CATEGORIES = ("publicity", "mediation", "patrol", "assistance", "volunteer_service",
               "hazard_report", "daily_checkin", "other")
 UNITS = ("each", "hour")
-CONTRIBUTION_STATUSES = ("pending", "approved", "rejected", "reversed")
 
-#: Member accounts carry a cached balance in ``member_balance``; system accounts are sums.
-MEMBER_ACCOUNTS = ("available", "held")
-SYSTEM_ACCOUNTS = ("issued", "redeemed", "expired", "written_off", "opening")
-TRANSACTION_KINDS = ("award", "reversal", "hold", "release", "spend", "opening", "expiry")
+
+class ContributionStatus(StrEnum):
+    """Where a contribution stands: a claim waiting for review, paid, refused, or taken back."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    REVERSED = "reversed"
+
+
+CONTRIBUTION_STATUSES = tuple(ContributionStatus)
+
+
+class Account(StrEnum):
+    """Ledger accounts: a member's ``available`` and ``held`` (cached in ``member_balance``); the
+    system's accounts are only sums of their postings."""
+
+    AVAILABLE = "available"
+    HELD = "held"
+    ISSUED = "issued"
+    REDEEMED = "redeemed"
+    EXPIRED = "expired"
+    WRITTEN_OFF = "written_off"
+    OPENING = "opening"
+
+
+class TransactionKind(StrEnum):
+    """What a ledger transaction does (``points.ledger`` posts each kind)."""
+
+    AWARD = "award"
+    REVERSAL = "reversal"
+    HOLD = "hold"
+    RELEASE = "release"
+    SPEND = "spend"
+    OPENING = "opening"
+    EXPIRY = "expiry"
+
 
 #: The built-in activity a completed micro-wish pays its taker with (added by the migrations).
 WISH_ACTIVITY = "wish"

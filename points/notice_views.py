@@ -35,7 +35,7 @@ def notice_list():
                            pages=max(-(-listing["total"] // 20), 1))
 
 
-@bp.get("/notices/<int:notice_id>")
+@bp.get("/notices/<id:notice_id>")
 @login_required
 def notice(notice_id: int):
     """A notice: its window and status, its entries, and an objection link on each while it is open."""
@@ -49,7 +49,7 @@ def notice(notice_id: int):
                            pages=max(-(-shown["total"] // PAGE_SIZE), 1))
 
 
-@bp.route("/notices/<int:notice_id>/objections/<int:contribution_id>", methods=["GET", "POST"])
+@bp.route("/notices/<id:notice_id>/objections/<id:contribution_id>", methods=["GET", "POST"])
 @login_required
 @once_per_form
 def object_to_entry(notice_id: int, contribution_id: int):
@@ -73,7 +73,7 @@ def object_to_entry(notice_id: int, contribution_id: int):
                            problem=problem), status
 
 
-@bp.get("/notices/<int:notice_id>/notice.pdf")
+@bp.get("/notices/<id:notice_id>/notice.pdf")
 @login_required
 def notice_pdf(notice_id: int):
     """The printable A4 notice, with a QR code to its page, for the notice board."""

@@ -34,7 +34,7 @@ class Notices(MethodView):
         return notices.publish_notice(current_member(), body["org_unit_id"], body["month"])
 
 
-@blp.route("/notices/<int:notice_id>")
+@blp.route("/notices/<id:notice_id>")
 class NoticeItem(MethodView):
     @blp.arguments(NoticeEntriesQuerySchema, location="query")
     @blp.response(200, NoticeDetailSchema)
@@ -45,7 +45,7 @@ class NoticeItem(MethodView):
         return notices.shown_notice(notice, query["page"], query["page_size"])
 
 
-@blp.route("/notices/<int:notice_id>/objections")
+@blp.route("/notices/<id:notice_id>/objections")
 class NoticeObjections(MethodView):
     @blp.arguments(LodgeObjectionSchema)
     @idempotent
@@ -68,7 +68,7 @@ class Objections(MethodView):
                                        query["page_size"])
 
 
-@blp.route("/objections/<int:objection_id>/uphold")
+@blp.route("/objections/<id:objection_id>/uphold")
 class UpholdObjection(MethodView):
     @blp.arguments(ReverseSchema)
     @idempotent
@@ -81,7 +81,7 @@ class UpholdObjection(MethodView):
         return notices.objection_fields(actor, objection)
 
 
-@blp.route("/objections/<int:objection_id>/dismiss")
+@blp.route("/objections/<id:objection_id>/dismiss")
 class DismissObjection(MethodView):
     @blp.arguments(ReasonSchema)
     @idempotent

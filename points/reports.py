@@ -1,7 +1,7 @@
 """Figures of the monthly report (平安动态) for one org unit: points by child unit and the top
-members — derived from the ledger, each point counted in the Asia/Shanghai month of its
-``occurred_at`` (as the leaderboards count it); opening balances count nowhere here. Points by
-category come from ``points.stats.earned_by_category``, the dashboard's own query.
+members, both from ``points.ledger.earned_points`` (each point counted in the Asia/Shanghai month
+of its ``occurred_at``, as the leaderboards count it). Points by category come from
+``points.stats.earned_by_category``, the dashboard's own query.
 """
 
 from __future__ import annotations
@@ -11,30 +11,26 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from core.extensions import db
-from core.identity.models import STAFF_ROLES, Member, OrgUnit, RoleGrant
-from points.models import LedgerPosting, LedgerTransaction
-
-EARNING_KINDS = ("award", "reversal")
+from core.identity.models import Member, OrgUnit, on_boards
+from points.ledger import earned_points
 
 
-def _earned_in(unit: OrgUnit, start: datetime, end: datetime) -> tuple[sa.ColumnElement, sa.Select]:
-    """Points earned (awards less their reversals) and the statement that sums them for a subtree."""
-    points = -sa.func.sum(LedgerPosting.amount)
-    statement = (sa.select(points)
-                 .join(LedgerTransaction, LedgerTransaction.id == LedgerPosting.transaction_id)
-                 .join(Member, Member.id == LedgerTransaction.member_id)
+def _earned_in(unit: OrgUnit, start: datetime, end: datetime) -> tuple[sa.Subquery, sa.Select]:
+    """Points earned in a subtree in a period, and the statement that sums them (with the grids)."""
+    earned = earned_points(start, end)
+    statement = (sa.select(sa.func.sum(earned.c.points)).select_from(earned)
+                 .join(Member, Member.id == earned.c.member_id)
                  .join(OrgUnit, OrgUnit.id == Member.org_unit_id)
-                 .where(LedgerPosting.account == "issued", LedgerTransaction.kind.in_(EARNING_KINDS),
-                        LedgerTransaction.occurred_at >= start, LedgerTransaction.occurred_at < end,
-                        OrgUnit.path.startswith(unit.path)))
-    return points, statement
+                 .where(OrgUnit.path.startswith(unit.path)))
+    return earned, statement
 
 
 def points_by_child_unit(unit: OrgUnit, start: datetime, end: datetime) -> list[tuple[OrgUnit, int, int]]:
     """Each child unit (a grid: the unit itself) → (members who earned, points earned), in name order."""
-    points, statement = _earned_in(unit, start, end)
+    earned, statement = _earned_in(unit, start, end)
     per_grid = db.session.execute(statement.with_only_columns(
-        OrgUnit.path, sa.func.count(sa.distinct(LedgerTransaction.member_id)), points).group_by(OrgUnit.path))
+        OrgUnit.path, sa.func.count(sa.distinct(earned.c.member_id)), sa.func.sum(earned.c.points))
+        .group_by(OrgUnit.path))
     children = list(db.session.scalars(sa.select(OrgUnit).where(OrgUnit.parent_id == unit.id)
                                        .order_by(OrgUnit.name))) or [unit]
     totals = {child.id: [0, 0] for child in children}
@@ -46,12 +42,11 @@ def points_by_child_unit(unit: OrgUnit, start: datetime, end: datetime) -> list[
 
 
 def top_earners(unit: OrgUnit, start: datetime, end: datetime, limit: int = 10) -> list[tuple[Member, int]]:
-    """The members who earned most in the subtree, as boards show them: no staff, hidden or suspended."""
-    points, statement = _earned_in(unit, start, end)
-    staff = sa.select(RoleGrant.member_id).where(RoleGrant.role.in_(STAFF_ROLES), RoleGrant.revoked_at.is_(None))
-    reached = sa.func.max(LedgerTransaction.occurred_at)
+    """The members who earned most in the subtree, among those the boards show (``on_boards``)."""
+    earned, statement = _earned_in(unit, start, end)
+    points = sa.func.sum(earned.c.points)
+    reached = sa.func.max(earned.c.occurred_at)
     rows = db.session.execute(
-        statement.with_only_columns(Member, points)
-        .where(Member.hidden.is_(False), Member.status == "active", Member.id.not_in(staff))
+        statement.with_only_columns(Member, points).where(on_boards())
         .group_by(Member.id).having(points > 0).order_by(points.desc(), reached, Member.id).limit(limit))
     return [(member, int(total)) for member, total in rows]

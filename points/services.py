@@ -129,7 +129,9 @@ def check_recordable(activity: Activity) -> None:
 def check_activity_applies(activity: Activity, member: Member, occurred_at: datetime) -> None:
     if not activity.active:
         raise AppError(422, errors={"activity_code": ["this activity is retired"]})
-    if activity.starts_at and occurred_at < activity.starts_at or activity.ends_at and occurred_at > activity.ends_at:
+    too_early = activity.starts_at is not None and occurred_at < activity.starts_at
+    too_late = activity.ends_at is not None and occurred_at > activity.ends_at
+    if too_early or too_late:
         raise AppError(422, errors={"occurred_at": ["outside the activity's active window"]})
     if activity.org_unit is not None and not activity.org_unit.contains(member.org_unit):
         raise AppError(422, errors={"activity_code": ["this activity does not apply to the member's grid"]})

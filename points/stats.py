@@ -11,12 +11,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-import sqlalchemy.orm
 
 from core.clock import bounds_of
 from core.identity.access import scope_condition
 from core.identity.models import Member, OrgUnit
 from core.extensions import db
+from points import ledger
 from points.gamification import CHECKIN_CATEGORY
 from points.models import Activity, Contribution, LedgerPosting, LedgerTransaction, MemberBalance
 
@@ -62,30 +62,23 @@ def _in_period(kinds: tuple[str, ...], start: datetime | None, end: datetime):
 def earned_by_category(condition, start: datetime, end: datetime) -> list[tuple[str, int, int]]:
     """Points earned in a period, by category: (category, awards less their reversals, points).
 
-    The one answer to "points earned in a period", read by the dashboard and the monthly report
-    alike: awards less their reversals, each counted in the Asia/Shanghai period of its
-    ``occurred_at`` (as the leaderboards count it), for the members whose grid ``condition`` (on
-    ``OrgUnit``) selects — ``sa.true()`` for everyone. Daily check-ins, which have no activity,
-    count as ``daily_checkin``; opening balances count nowhere. A category whose awards were all
-    reversed is left out. Most points first.
-
-    A reversal takes back exactly its award's points (a forced one writes part of them off),
-    so its points are read from the award it reverses, with no need to read the postings.
+    Read by the dashboard and the monthly report alike, from ``ledger.earned_points`` (each point
+    in the Asia/Shanghai period of its ``occurred_at``, as the leaderboards count it), for the
+    members whose grid ``condition`` (on ``OrgUnit``) selects — ``sa.true()`` for everyone. Daily
+    check-ins, which have no activity, count as ``daily_checkin``. A category whose awards were
+    all reversed is left out. Most points first.
     """
-    award = sa.orm.aliased(LedgerTransaction)
-    points = sa.case((LedgerTransaction.kind == "award", LedgerTransaction.available_change),
-                     else_=-award.available_change)
+    earned = ledger.earned_points(start, end)
     category = sa.case(
         (Activity.category.is_not(None), Activity.category),
-        (LedgerTransaction.reference.startswith(CHECKIN_CATEGORY + ":"), CHECKIN_CATEGORY),
+        (earned.c.reference.startswith(CHECKIN_CATEGORY + ":"), CHECKIN_CATEGORY),
         else_="other")
     rows = db.session.execute(
-        sa.select(category, sa.func.sum(sa.case((LedgerTransaction.kind == "award", 1), else_=-1)),
-                  sa.func.sum(points))
-        .select_from(LedgerTransaction)
-        .outerjoin(award, award.id == LedgerTransaction.reverses_id)
-        .outerjoin(Activity, Activity.id == LedgerTransaction.activity_id)
-        .where(_in_period(("award", "reversal"), start, end), _scoped(LedgerTransaction.member_id, condition))
+        sa.select(category, sa.func.sum(sa.case((earned.c.kind == "award", 1), else_=-1)),
+                  sa.func.sum(earned.c.points))
+        .select_from(earned)
+        .outerjoin(Activity, Activity.id == earned.c.activity_id)
+        .where(_scoped(earned.c.member_id, condition))
         .group_by(category))
     totals = [(name, int(count or 0), int(issued or 0)) for name, count, issued in rows]
     return sorted((row for row in totals if row[1] or row[2]), key=lambda row: (-row[2], row[0]))
@@ -128,10 +121,10 @@ def month_figures(actor: Member, moment: datetime, now: datetime, action: str = 
     figures.issued = sum(points for _category, _count, points in figures.by_category)
     figures.redeemed = _account_change(condition, ("spend",), "redeemed", start, until)
     figures.held = _held_at(condition, until, now)
+    earned = ledger.earned_points(start, until)
     figures.active_members = int(db.session.scalar(
-        sa.select(sa.func.count(sa.distinct(LedgerTransaction.member_id)))
-        .where(_in_period(("award",), start, until), _scoped(LedgerTransaction.member_id, condition))
-        ) or 0)
+        sa.select(sa.func.count(sa.distinct(earned.c.member_id)))
+        .where(earned.c.kind == "award", _scoped(earned.c.member_id, condition))) or 0)
     return figures
 
 

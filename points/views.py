@@ -37,13 +37,14 @@ TABS = {RESIDENT: [Tab(20, "points_pages.earn", _l("Earn points"), "earn",
 @once_per_form
 def checkin_landing(token: str):
     """Show the event a scanned code names; check in with one tap."""
-    status, checkin, problem = 200, None, None
+    status, event, checkin, problem = 200, None, None, None
     try:
         event = events.event_from_code(token)
         if request.method == "POST":
             checkin = events.check_in(current_member(), token)
     except AppError as error:
-        event = None if error.code == "invalid_code" else locals().get("event")
+        if error.code == "invalid_code":  # show no event for a code that names none
+            event = None
         status, problem = error.status, error
     return render_template("points/checkin.html", event=event, checkin=checkin, problem=problem), status
 
@@ -233,7 +234,7 @@ def _back_to_review():
     return redirect(url_for("points_pages.review", page=request.args.get("page", type=int)), 303)
 
 
-@bp.post("/review/<int:contribution_id>/approve")
+@bp.post("/review/<id:contribution_id>/approve")
 @login_required
 @once_per_form
 def approve_claim(contribution_id: int):
@@ -248,7 +249,7 @@ def approve_claim(contribution_id: int):
     return _back_to_review()
 
 
-@bp.post("/review/<int:contribution_id>/reject")
+@bp.post("/review/<id:contribution_id>/reject")
 @login_required
 @once_per_form
 def reject_claim(contribution_id: int):

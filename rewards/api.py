@@ -66,7 +66,7 @@ class Rewards(MethodView):
         return RewardView(services.create_reward(member, body), member)
 
 
-@blp.route("/rewards/<int:reward_id>")
+@blp.route("/rewards/<id:reward_id>")
 class RewardItem(MethodView):
     @blp.response(200, RewardSchema)
     def get(self, reward_id):
@@ -94,7 +94,7 @@ def allow_image_uploads(endpoint, _values):
         request.max_content_length = MAX_UPLOAD_BYTES
 
 
-@blp.route("/rewards/<int:reward_id>/image")
+@blp.route("/rewards/<id:reward_id>/image")
 class RewardImageItem(MethodView):
     @blp.response(200, content_type="image/jpeg")
     @blp.alt_response(304, description="Not modified: the picture named by If-None-Match")
@@ -122,7 +122,7 @@ class RewardImageItem(MethodView):
         images.delete_reward_image(current_member(), reward_id)
 
 
-@blp.route("/supermarkets/<int:supermarket_id>/catalogue")
+@blp.route("/supermarkets/<id:supermarket_id>/catalogue")
 class Catalogue(MethodView):
     @blp.arguments(PageQuerySchema, location="query")
     @blp.response(200, page_schema(CatalogueItemSchema))
@@ -132,7 +132,7 @@ class Catalogue(MethodView):
         return services.catalogue_page(supermarket_id, query["page"], query["page_size"])
 
 
-@blp.route("/supermarkets/<int:supermarket_id>/settlements/<month>")
+@blp.route("/supermarkets/<id:supermarket_id>/settlements/<month>")
 class SettlementItem(MethodView):
     @blp.response(200, SettlementSchema)
     def get(self, supermarket_id, month):
@@ -141,7 +141,7 @@ class SettlementItem(MethodView):
         return settlements.read_settlement(current_member(), supermarket_id, month)
 
 
-@blp.route("/supermarkets/<int:supermarket_id>/settlements/<month>/confirm")
+@blp.route("/supermarkets/<id:supermarket_id>/settlements/<month>/confirm")
 class ConfirmSettlement(MethodView):
     @idempotent
     @blp.response(200, SettlementSchema)
@@ -151,7 +151,7 @@ class ConfirmSettlement(MethodView):
         return settlements.confirm_settlement(current_member(), supermarket_id, month)
 
 
-@blp.route("/supermarkets/<int:supermarket_id>/stock")
+@blp.route("/supermarkets/<id:supermarket_id>/stock")
 class StockHistory(MethodView):
     @blp.arguments(StockHistoryQuerySchema, location="query")
     @blp.response(200, page_schema(StockMovementSchema))
@@ -161,7 +161,7 @@ class StockHistory(MethodView):
                                    query["page"], query["page_size"])
 
 
-@blp.route("/supermarkets/<int:supermarket_id>/stock/<int:reward_id>")
+@blp.route("/supermarkets/<id:supermarket_id>/stock/<id:reward_id>")
 class StockItem(MethodView):
     @blp.arguments(CorrectStockSchema)
     @blp.response(200, StockSchema)
@@ -170,7 +170,7 @@ class StockItem(MethodView):
         return stock.correct_stock(current_member(), supermarket_id, reward_id, body["quantity"], body["reason"])
 
 
-@blp.route("/supermarkets/<int:supermarket_id>/stock/<int:reward_id>/receipts")
+@blp.route("/supermarkets/<id:supermarket_id>/stock/<id:reward_id>/receipts")
 class StockReceipts(MethodView):
     @blp.arguments(ReceiveStockSchema)
     @idempotent
@@ -210,7 +210,7 @@ class ScanVoucher(MethodView):
         return vouchers.scan_voucher(current_member(), body["payload"], body["short_code"])
 
 
-@blp.route("/vouchers/<int:voucher_id>")
+@blp.route("/vouchers/<id:voucher_id>")
 class VoucherItem(MethodView):
     @blp.response(200, VoucherSchema)
     def get(self, voucher_id):
@@ -219,7 +219,7 @@ class VoucherItem(MethodView):
         return VoucherView(vouchers.get_voucher(member, voucher_id), member)
 
 
-@blp.route("/vouchers/<int:voucher_id>/fulfil")
+@blp.route("/vouchers/<id:voucher_id>/fulfil")
 class FulfilVoucher(MethodView):
     @blp.arguments(VoucherCodeSchema)
     @idempotent
@@ -231,7 +231,7 @@ class FulfilVoucher(MethodView):
                            member)
 
 
-@blp.route("/vouchers/<int:voucher_id>/cancel")
+@blp.route("/vouchers/<id:voucher_id>/cancel")
 class CancelVoucher(MethodView):
     @idempotent
     @blp.response(200, VoucherSchema)
@@ -241,7 +241,7 @@ class CancelVoucher(MethodView):
         return VoucherView(vouchers.cancel_voucher(member, voucher_id), member)
 
 
-@blp.route("/vouchers/<int:voucher_id>/qr.svg")
+@blp.route("/vouchers/<id:voucher_id>/qr.svg")
 class VoucherCodeSvg(MethodView):
     @blp.response(200, content_type="image/svg+xml")
     def get(self, voucher_id):
@@ -251,7 +251,7 @@ class VoucherCodeSvg(MethodView):
                         mimetype="image/svg+xml", headers={"Cache-Control": "private, no-store"})
 
 
-@blp.route("/vouchers/<int:voucher_id>/qr.png")
+@blp.route("/vouchers/<id:voucher_id>/qr.png")
 class VoucherCodePng(MethodView):
     @blp.response(200, content_type="image/png")
     def get(self, voucher_id):

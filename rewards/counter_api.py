@@ -171,7 +171,7 @@ class CounterSales(MethodView):
         return VoucherView(voucher, member)
 
 
-@blp.route("/supermarkets/<int:supermarket_id>/offline-bundle")
+@blp.route("/supermarkets/<id:supermarket_id>/offline-bundle")
 class OfflineBundle(MethodView):
     @blp.response(200, OfflineBundleSchema)
     def get(self, supermarket_id):
@@ -179,7 +179,7 @@ class OfflineBundle(MethodView):
         return (offline.offline_bundle(current_member(), supermarket_id), 200, {"Cache-Control": "private, no-store"})
 
 
-@blp.route("/supermarkets/<int:supermarket_id>/offline-fulfilments")
+@blp.route("/supermarkets/<id:supermarket_id>/offline-fulfilments")
 class OfflineFulfilments(MethodView):
     @blp.arguments(OfflineFulfilmentsSchema)
     @blp.response(200, OfflineResultsSchema)
@@ -190,7 +190,7 @@ class OfflineFulfilments(MethodView):
         return {"results": offline.record_offline_fulfilments(current_member(), supermarket_id, scans)}
 
 
-@blp.route("/supermarkets/<int:supermarket_id>/offline-conflicts")
+@blp.route("/supermarkets/<id:supermarket_id>/offline-conflicts")
 class OfflineConflicts(MethodView):
     @blp.arguments(ConflictQuerySchema, location="query")
     @blp.response(200, page_schema(OfflineConflictSchema))
@@ -200,7 +200,7 @@ class OfflineConflicts(MethodView):
                                               page=query["page"], page_size=query["page_size"])
 
 
-@blp.route("/offline-conflicts/<int:conflict_id>/resolve")
+@blp.route("/offline-conflicts/<id:conflict_id>/resolve")
 class ResolveOfflineConflict(MethodView):
     @blp.arguments(ResolveConflictSchema)
     @blp.response(200, OfflineConflictSchema)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -11,8 +12,28 @@ from core.database import utcnow
 from core.extensions import db
 from core.identity.models import Member, Supermarket
 
-VOUCHER_STATUSES = ("reserved", "fulfilled", "cancelled", "expired")
-STOCK_MOVEMENTS = ("received", "reserved", "released", "handed_over", "corrected")
+
+
+class VoucherStatus(StrEnum):
+    """A voucher's life: reserved (points held, stock reserved), then fulfilled, cancelled or expired."""
+
+    RESERVED = "reserved"
+    FULFILLED = "fulfilled"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+
+VOUCHER_STATUSES = tuple(VoucherStatus)
+
+
+class StockMovementKind(StrEnum):
+    """Why a stock row moved (``rewards.stock.move_stock``)."""
+
+    RECEIVED = "received"
+    RESERVED = "reserved"
+    RELEASED = "released"
+    HANDED_OVER = "handed_over"
+    CORRECTED = "corrected"
 
 
 class Reward(db.Model):

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
-from sqlalchemy.dialects import postgresql, sqlite
 
 from core.api import paginate
 from core.audit import record_audit
-from core.database import begin_writing
+from core.database import begin_writing, insert_missing
 from core.errors import AppError
 from core.extensions import db
 from core.identity.access import require
@@ -24,14 +23,15 @@ from rewards.models import Stock, StockMovement
 from rewards.services import get_reward
 
 
+#: Empty stock rows (a row another transaction just made is left alone).
+_CREATE = insert_missing(Stock.__table__, ("supermarket_id", "reward_id", "on_hand", "reserved"),
+                         ("supermarket_id", "reward_id"))
+
+
 def _insert_missing_stock(supermarket_id: int, reward_ids: list[int]) -> None:
     """Create empty stock rows that do not exist yet, racing safely with other transactions."""
-    dialect = db.session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    db.session.execute(
-        insert(Stock).values([{"supermarket_id": supermarket_id, "reward_id": reward_id,
-                               "on_hand": 0, "reserved": 0} for reward_id in reward_ids])
-        .on_conflict_do_nothing(index_elements=["supermarket_id", "reward_id"]))
+    db.session.execute(_CREATE, [{"supermarket_id": supermarket_id, "reward_id": reward_id, "on_hand": 0,
+                                  "reserved": 0} for reward_id in reward_ids])
 
 
 def lock_stock(supermarket_id: int, reward_ids, *, create: bool = False) -> dict[int, Stock]:

@@ -165,7 +165,7 @@ def _member_name(voucher) -> str:
     return mask_name(voucher.member.name)
 
 
-@bp.get("/counter/vouchers/<int:voucher_id>")
+@bp.get("/counter/vouchers/<id:voucher_id>")
 @login_required
 def counter_voucher(voucher_id: int):
     """Show what to hand over for a scanned code, with one big button; or what happened to it."""
@@ -198,7 +198,7 @@ def _counter_confirm(actor, voucher_id: int | None, code: str):
                            handed_over_by=_handed_over_by(actor, voucher, problem)), status
 
 
-@bp.post("/counter/vouchers/<int:voucher_id>/fulfil")
+@bp.post("/counter/vouchers/<id:voucher_id>/fulfil")
 @login_required
 @once_per_form
 def fulfil(voucher_id: int):
@@ -284,7 +284,7 @@ def _back_to_stock(supermarket_id: int):
     return redirect(url_for("rewards_pages.stock", supermarket=supermarket_id), 303)
 
 
-@bp.post("/counter/stock/<int:supermarket_id>/<int:reward_id>/receive")
+@bp.post("/counter/stock/<id:supermarket_id>/<id:reward_id>/receive")
 @login_required
 @once_per_form
 def receive(supermarket_id: int, reward_id: int):
@@ -305,7 +305,7 @@ def receive(supermarket_id: int, reward_id: int):
     return _back_to_stock(supermarket_id)
 
 
-@bp.post("/counter/stock/<int:supermarket_id>/<int:reward_id>/correct")
+@bp.post("/counter/stock/<id:supermarket_id>/<id:reward_id>/correct")
 @login_required
 @once_per_form
 def correct(supermarket_id: int, reward_id: int):
@@ -373,7 +373,7 @@ def _refusal_text(error: AppError, have: int, need: int) -> str:
     return str(error.message)
 
 
-@bp.route("/shops/<int:supermarket_id>", methods=["GET", "POST"])
+@bp.route("/shops/<id:supermarket_id>", methods=["GET", "POST"])
 @login_required
 @once_per_form
 def catalogue(supermarket_id: int):
@@ -413,7 +413,7 @@ def my_vouchers():
                            pages=-(-listed["total"] // 20))
 
 
-@bp.get("/me/vouchers/<int:voucher_id>")
+@bp.get("/me/vouchers/<id:voucher_id>")
 @login_required
 def my_voucher(voucher_id: int):
     """Show my voucher's QR code and short code, kept by the phone for a counter with no signal."""
@@ -432,7 +432,7 @@ def my_voucher(voucher_id: int):
     return response
 
 
-@bp.post("/me/vouchers/<int:voucher_id>/cancel")
+@bp.post("/me/vouchers/<id:voucher_id>/cancel")
 @login_required
 @once_per_form
 def cancel(voucher_id: int):

@@ -281,7 +281,8 @@ def reserve_voucher(member: Member, supermarket_id: int, items, *, now: datetime
 
 
 def _ttl() -> timedelta:
-    return timedelta(days=current_app.config.get("VOUCHER_TTL_DAYS", 7))
+    """How long a voucher reserved now stays open."""
+    return timedelta(days=current_app.config["VOUCHER_TTL_DAYS"])
 
 
 def _insert_with_short_code(voucher: Voucher) -> None:

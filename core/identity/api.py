@@ -106,7 +106,7 @@ class OrgUnits(MethodView):
         return services.create_org_unit(current_member(), body["name"], body["kind"], body["parent_id"])
 
 
-@blp.route("/org-units/<int:unit_id>")
+@blp.route("/org-units/<id:unit_id>")
 class OrgUnitItem(MethodView):
     @blp.response(200, OrgUnitSchema)
     def get(self, unit_id):
@@ -141,7 +141,7 @@ class Members(MethodView):
                                       body["password"], body["org_unit_id"])
 
 
-@blp.route("/members/<int:member_id>")
+@blp.route("/members/<id:member_id>")
 class MemberItem(MethodView):
     @blp.response(200, MemberSchema)
     def get(self, member_id):
@@ -157,7 +157,7 @@ class MemberItem(MethodView):
         return services.update_member(actor, services.get_member(member_id, "member_id"), body)
 
 
-@blp.route("/members/<int:member_id>/password")
+@blp.route("/members/<id:member_id>/password")
 class MemberPassword(MethodView):
     @blp.arguments(ResetPasswordSchema)
     @blp.response(204)
@@ -167,7 +167,7 @@ class MemberPassword(MethodView):
         services.reset_password(actor, services.get_member(member_id, "member_id"), body["password"])
 
 
-@blp.route("/members/<int:member_id>/unlock")
+@blp.route("/members/<id:member_id>/unlock")
 class MemberUnlock(MethodView):
     @blp.response(204)
     def post(self, member_id):
@@ -176,7 +176,7 @@ class MemberUnlock(MethodView):
         services.unlock_sign_in(actor, services.get_member(member_id, "member_id"))
 
 
-@blp.route("/members/<int:member_id>/roles")
+@blp.route("/members/<id:member_id>/roles")
 class MemberRoles(MethodView):
     @blp.response(200, RoleGrantSchema(many=True))
     def get(self, member_id):
@@ -193,7 +193,7 @@ class MemberRoles(MethodView):
                                    body["org_unit_id"], body["supermarket_id"])
 
 
-@blp.route("/members/<int:member_id>/roles/<int:grant_id>")
+@blp.route("/members/<id:member_id>/roles/<id:grant_id>")
 class MemberRoleItem(MethodView):
     @blp.arguments(RevokeRoleQuerySchema, location="query")
     @blp.response(204)
@@ -221,7 +221,7 @@ class Supermarkets(MethodView):
                                            body["address"], body["opening_hours"])
 
 
-@blp.route("/supermarkets/<int:supermarket_id>")
+@blp.route("/supermarkets/<id:supermarket_id>")
 class SupermarketItem(MethodView):
     @blp.response(200, SupermarketSchema)
     def get(self, supermarket_id):

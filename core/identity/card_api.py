@@ -53,7 +53,7 @@ def _card_answer(card, member_id: int) -> dict:
             "issued_at": card.issued_at, "pin_set": cards.has_pin(member_id)}
 
 
-@blp.route("/members/<int:member_id>/card")
+@blp.route("/members/<id:member_id>/card")
 class MemberCardItem(MethodView):
     @blp.response(200, CardSchema)
     def get(self, member_id):
@@ -68,7 +68,7 @@ class MemberCardItem(MethodView):
         return _card_answer(card, member_id)
 
 
-@blp.route("/members/<int:member_id>/pin")
+@blp.route("/members/<id:member_id>/pin")
 class MemberPinItem(MethodView):
     @blp.arguments(SetPinSchema)
     @blp.response(204)

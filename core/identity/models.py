@@ -217,3 +217,12 @@ class PayCode(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
+
+
+def on_boards() -> sa.ColumnElement[bool]:
+    """Who appears on the boards, as a condition on ``Member``: the one definition the leaderboards'
+    ``eligible`` flag, the org-unit boards' resident counts and the monthly report's top members
+    read. Active, not hidden, and holding no live staff grant (``STAFF_ROLES``)."""
+    staff = sa.exists().where(RoleGrant.member_id == Member.id, RoleGrant.revoked_at.is_(None),
+                              RoleGrant.role.in_(sorted(STAFF_ROLES)))
+    return sa.and_(Member.status == "active", Member.hidden == sa.false(), ~staff)

@@ -7,7 +7,7 @@ from datetime import date
 import sqlalchemy as sa
 
 from core.extensions import db
-from core.identity.models import STAFF_ROLES, Member, OrgUnit, RoleGrant
+from core.identity.models import Member, OrgUnit, on_boards
 from core.identity.services import get_org_unit
 from core.clock import period_bounds, period_key, shanghai_today
 from points.leaderboards.totals import SCOPES, Scope, display_name
@@ -85,13 +85,6 @@ def member_board(viewer: Member, org_unit_id: int | None, period: str = "month",
             "me": _me(viewer, scope)}
 
 
-def eligible_residents():
-    """A condition on ``Member``: counts on boards (active, not hidden, not staff)."""
-    staff = sa.exists().where(RoleGrant.member_id == Member.id, RoleGrant.revoked_at.is_(None),
-                              RoleGrant.role.in_(sorted(STAFF_ROLES)))
-    return sa.and_(Member.status == "active", Member.hidden == sa.false(), ~staff)
-
-
 def org_unit_board(parent_id: int | None, period: str = "month", at: date | None = None,
                    metric: str = "total") -> dict:
     """Rank the children of an org unit (the roots when None) by points, total or per resident."""
@@ -114,7 +107,7 @@ def org_unit_board(parent_id: int | None, period: str = "month", at: date | None
             sa.select(child.id, sa.func.count(Member.id))
             .join(below, below.path.startswith(child.path))
             .join(Member, Member.org_unit_id == below.id)
-            .where(child.id.in_([unit.id for unit in children]), eligible_residents())
+            .where(child.id.in_([unit.id for unit in children]), on_boards())
             .group_by(child.id)).all())
     entries = []
     for unit in children:

@@ -31,9 +31,9 @@ from core.clock import PERIODS, period_keys
 from core.database import UTCDateTime
 from core.extensions import db
 from core.identity.services import mask_name
-from core.identity.models import STAFF_ROLES, Member, OrgUnit, RoleGrant
-from points.ledger import Posted
-from points.models import SCOPE_DEPTHS, LedgerPosting, LedgerTransaction, LeaderboardTotal
+from core.identity.models import Member, OrgUnit, on_boards
+from points.ledger import Posted, earned_points
+from points.models import SCOPE_DEPTHS, LeaderboardTotal
 
 METRICS = ("total", "per_capita")
 SCOPES = tuple(f"scope{depth}_id" for depth in range(SCOPE_DEPTHS))
@@ -61,15 +61,10 @@ def member_facts(member_ids) -> dict[int, dict]:
     member_ids = list(member_ids)
     for start in range(0, len(member_ids), CHUNK):
         chunk = member_ids[start:start + CHUNK]
-        staff = set(db.session.scalars(
-            sa.select(RoleGrant.member_id).where(RoleGrant.member_id.in_(chunk),
-                                                 RoleGrant.revoked_at.is_(None),
-                                                 RoleGrant.role.in_(sorted(STAFF_ROLES)))))
-        for member_id, status, hidden, path in db.session.execute(
-                sa.select(Member.id, Member.status, Member.hidden, OrgUnit.path)
+        for member_id, eligible, path in db.session.execute(
+                sa.select(Member.id, on_boards(), OrgUnit.path)
                 .outerjoin(OrgUnit, Member.org_unit_id == OrgUnit.id).where(Member.id.in_(chunk))):
-            eligible = status == "active" and not hidden and member_id not in staff
-            facts[member_id] = {"eligible": eligible, **scopes_of(path)}
+            facts[member_id] = {"eligible": bool(eligible), **scopes_of(path)}
     return facts
 
 
@@ -134,12 +129,9 @@ def refresh_subtree(unit_ids) -> None:
 
 def earned_rows():
     """Yield (member id, occurred_at, created_at, points) for every award (+) and reversal (−)."""
+    earned = earned_points()
     return db.session.execute(
-        sa.select(LedgerTransaction.member_id, LedgerTransaction.occurred_at,
-                  LedgerTransaction.created_at, -LedgerPosting.amount)
-        .join(LedgerPosting, sa.and_(LedgerPosting.transaction_id == LedgerTransaction.id,
-                                     LedgerPosting.account == "issued"))
-        .where(LedgerTransaction.kind.in_(("award", "reversal")))
+        sa.select(earned.c.member_id, earned.c.occurred_at, earned.c.created_at, earned.c.points)
         .execution_options(yield_per=10000))
 
 
@@ -275,9 +267,8 @@ def _tie_key(row: LeaderboardTotal | None = None):
 
 
 def _setting(name: str) -> int:
-    """A leaderboard setting from the app's config, with its default."""
-    return int(current_app.config.get(name, {"LEADERBOARD_EXACT_COUNT": 1000,
-                                             "LEADERBOARD_HISTOGRAM_SECONDS": 30}[name]))
+    """A leaderboard setting from the app's config (declared in ``core.config.SETTINGS``)."""
+    return int(current_app.config[name])
 
 
 class HistogramCache:

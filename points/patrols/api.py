@@ -49,7 +49,7 @@ class PatrolRoutes(MethodView):
         return route_view(services.create_route(current_member(), **body))
 
 
-@blp.route("/patrol-routes/<int:route_id>")
+@blp.route("/patrol-routes/<id:route_id>")
 class PatrolRouteItem(MethodView):
     @blp.response(200, PatrolRouteSchema)
     def get(self, route_id):
@@ -57,7 +57,7 @@ class PatrolRouteItem(MethodView):
         return route_view(services.read_route(current_member(), route_id))
 
 
-@blp.route("/patrol-routes/<int:route_id>/posters.pdf")
+@blp.route("/patrol-routes/<id:route_id>/posters.pdf")
 class PatrolRoutePosters(MethodView):
     @blp.response(200, content_type="application/pdf")
     def get(self, route_id):
@@ -70,7 +70,7 @@ class PatrolRoutePosters(MethodView):
                         headers={"Content-Disposition": f'inline; filename="patrol-route-{route.id}-posters.pdf"'})
 
 
-@blp.route("/patrol-routes/<int:route_id>/rounds")
+@blp.route("/patrol-routes/<id:route_id>/rounds")
 class PatrolRounds(MethodView):
     @blp.arguments(RoundQuerySchema, location="query")
     @blp.response(200, RoundPageSchema)

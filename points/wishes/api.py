@@ -43,7 +43,7 @@ class Wishes(MethodView):
         return _shown(services.post_wish(current_member(), **body))
 
 
-@blp.route("/wishes/<int:wish_id>")
+@blp.route("/wishes/<id:wish_id>")
 class WishItem(MethodView):
     @blp.response(200, WishSchema)
     def get(self, wish_id):
@@ -51,7 +51,7 @@ class WishItem(MethodView):
         return _shown(services.read_wish(current_member(), wish_id))
 
 
-@blp.route("/wishes/<int:wish_id>/vet")
+@blp.route("/wishes/<id:wish_id>/vet")
 class VetWish(MethodView):
     @blp.arguments(VetWishSchema)
     @idempotent
@@ -61,7 +61,7 @@ class VetWish(MethodView):
         return _shown(services.vet_wish(current_member(), wish_id, body["decision"], body["reason"]))
 
 
-@blp.route("/wishes/<int:wish_id>/publish")
+@blp.route("/wishes/<id:wish_id>/publish")
 class PublishWish(MethodView):
     @blp.arguments(PublishWishSchema)
     @idempotent
@@ -71,7 +71,7 @@ class PublishWish(MethodView):
         return _shown(services.publish_wish(current_member(), wish_id, body["points"], body["due_at"]))
 
 
-@blp.route("/wishes/<int:wish_id>/take")
+@blp.route("/wishes/<id:wish_id>/take")
 class TakeWish(MethodView):
     @idempotent
     @blp.response(200, WishSchema)
@@ -80,7 +80,7 @@ class TakeWish(MethodView):
         return _shown(services.take_wish(current_member(), wish_id))
 
 
-@blp.route("/wishes/<int:wish_id>/release")
+@blp.route("/wishes/<id:wish_id>/release")
 class ReleaseWish(MethodView):
     @idempotent
     @blp.response(200, WishSchema)
@@ -89,7 +89,7 @@ class ReleaseWish(MethodView):
         return _shown(services.release_wish(current_member(), wish_id))
 
 
-@blp.route("/wishes/<int:wish_id>/done")
+@blp.route("/wishes/<id:wish_id>/done")
 class DoneWish(MethodView):
     @blp.arguments(DoneWishSchema)
     @idempotent
@@ -99,7 +99,7 @@ class DoneWish(MethodView):
         return _shown(services.mark_done(current_member(), wish_id, body["note"], body["photo_id"]))
 
 
-@blp.route("/wishes/<int:wish_id>/confirm")
+@blp.route("/wishes/<id:wish_id>/confirm")
 class ConfirmWish(MethodView):
     @blp.arguments(ConfirmWishSchema)
     @idempotent
@@ -110,7 +110,7 @@ class ConfirmWish(MethodView):
         return _shown(services.confirm_wish(current_member(), wish_id, body["rating"]))
 
 
-@blp.route("/wishes/<int:wish_id>/cancel")
+@blp.route("/wishes/<id:wish_id>/cancel")
 class CancelWish(MethodView):
     @blp.arguments(CancelWishSchema)
     @idempotent

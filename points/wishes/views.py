@@ -144,7 +144,7 @@ def _wish_page(wish_id: int, status: int = 200, problem: AppError | None = None,
                            photo_max_bytes=photos.PHOTO_MAX_BYTES, **shown), status
 
 
-@bp.get("/wishes/<int:wish_id>")
+@bp.get("/wishes/<id:wish_id>")
 @login_required
 def wish(wish_id: int):
     """One wish: what is needed, where it stands, and what I may do to it."""
@@ -167,7 +167,7 @@ def _act(wish_id: int, call, done_message: str, form_name: str | None = None, fo
     return redirect(url_for("wish_pages.wish", wish_id=wish_id), 303)
 
 
-@bp.post("/wishes/<int:wish_id>/take")
+@bp.post("/wishes/<id:wish_id>/take")
 @login_required
 @once_per_form
 def take_wish(wish_id: int):
@@ -176,7 +176,7 @@ def take_wish(wish_id: int):
                 _("You took this wish. Please do it before it is due, then mark it done."))
 
 
-@bp.post("/wishes/<int:wish_id>/release")
+@bp.post("/wishes/<id:wish_id>/release")
 @login_required
 @once_per_form
 def release_wish(wish_id: int):
@@ -185,7 +185,7 @@ def release_wish(wish_id: int):
                 _("You gave this wish back; it is open for others again."))
 
 
-@bp.post("/wishes/<int:wish_id>/done")
+@bp.post("/wishes/<id:wish_id>/done")
 @login_required
 @once_per_form
 def done_wish(wish_id: int):
@@ -202,7 +202,7 @@ def done_wish(wish_id: int):
                 "done_form", form)
 
 
-@bp.post("/wishes/<int:wish_id>/confirm")
+@bp.post("/wishes/<id:wish_id>/confirm")
 @login_required
 @once_per_form
 def confirm_wish(wish_id: int):
@@ -214,7 +214,7 @@ def confirm_wish(wish_id: int):
                 _("Thank you for confirming. The volunteer has earned the points."), "confirm_form", form)
 
 
-@bp.post("/wishes/<int:wish_id>/cancel")
+@bp.post("/wishes/<id:wish_id>/cancel")
 @login_required
 @once_per_form
 def cancel_wish(wish_id: int):
@@ -226,7 +226,7 @@ def cancel_wish(wish_id: int):
                 _("The wish is cancelled."), "cancel_form", form)
 
 
-@bp.post("/wishes/<int:wish_id>/vet")
+@bp.post("/wishes/<id:wish_id>/vet")
 @login_required
 @once_per_form
 def vet_wish(wish_id: int):

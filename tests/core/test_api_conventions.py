@@ -4,10 +4,10 @@ import marshmallow as ma
 import pytest
 import sqlalchemy as sa
 from flask.views import MethodView
-from flask_smorest import Blueprint
+from flask_smorest import Blueprint, abort
 from openapi_spec_validator import validate
 
-from core.api import PageQuerySchema, page_schema, paginate
+from core.api import MAX_ID, PageQuerySchema, page_schema, paginate
 from core.errors import AppError
 
 probe = Blueprint("probe", __name__, url_prefix="/api/v1/probe")
@@ -41,6 +41,18 @@ def boom():
 def refuse():
     """Refuse with a domain code."""
     raise AppError(409, "insufficient_points", "Not enough points.", {"points": ["need 30"]})
+
+
+@probe.get("/aborted")
+def aborted():
+    """Stop with flask-smorest's own ``abort``."""
+    abort(409, message="taken")
+
+
+@probe.get("/items/<id:item>")
+def item(item):
+    """Answer the id in the path."""
+    return {"item": item}
 
 
 @probe.get("/numbers")
@@ -175,3 +187,17 @@ def test_a_locked_database_is_a_503_with_retry_after_one_second_never_a_500(clie
     response = client.get("/api/v1/probe/locked")
     assert_error(response, 503, "unavailable")
     assert response.headers["Retry-After"] == "1"
+
+
+def test_flask_smorests_own_abort_is_answered_in_the_contracts_shape(client):
+    """core.errors' handler for HTTPException replaces the one flask-smorest registers."""
+    assert_error(client.get("/api/v1/probe/aborted"), 409, "conflict")
+
+
+def test_ids_in_paths_are_bounded_and_flasks_int_converter_is_left_alone(client, app):
+    """``<id:…>`` matches what the databases hold; every route uses it rather than plain ``int``."""
+    assert client.get(f"/api/v1/probe/items/{MAX_ID}").get_json() == {"item": MAX_ID}
+    assert_error(client.get(f"/api/v1/probe/items/{MAX_ID + 1}"), 404, "not_found")
+    assert app.url_map.converters["int"] is not app.url_map.converters["id"]
+    plain = [rule.rule for rule in app.url_map.iter_rules() if "<int:" in rule.rule]
+    assert plain == [], "use <id:…> for ids in paths"

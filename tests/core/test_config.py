@@ -1,10 +1,12 @@
 """Configuration: modes, secrets and database URLs."""
 
+from pathlib import Path
+
 import pytest
 from flask import Flask
 
 from app import create_app
-from core.config import ConfigError, load_config, normalise_database_url
+from core.config import SETTINGS, ConfigError, load_config, normalise_database_url, with_settings_table
 
 GOOD_SECRET = "k" * 48
 PUBLIC_URL = "https://points.example.gov.cn"
@@ -95,3 +97,38 @@ def test_behind_a_trusted_proxy_the_client_address_comes_from_x_forwarded_for(mo
 
     response = app.test_client().get("/probe-address", headers={"X-Forwarded-For": "10.1.2.3"})
     assert response.get_data(as_text=True) == "10.1.2.3"
+
+
+def test_the_readme_lists_every_setting_as_the_table_declares_it():
+    """The README's settings table is the one made from SETTINGS: run `make settings-table`."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    assert with_settings_table(readme) == readme
+
+
+def test_every_setting_is_read_from_the_environment_in_its_type(monkeypatch, tmp_path):
+    """Each declared setting takes its environment variable's value, parsed to the declared type."""
+    given = {"TRUSTED_PROXIES": ("2", 2), "ACCESS_LOG": ("off", False), "VOUCHER_TTL_DAYS": ("3", 3),
+             "TRUSTED_HOSTS": ("a.example, b.example", ["a.example", "b.example"]),
+             "GAMIFICATION_LEVELS": ('[["only", 0, "唯一", "Only"]]', [["only", 0, "唯一", "Only"]]),
+             "LEADERBOARD_EXACT_COUNT": ("5", 5)}
+    monkeypatch.setenv("APP_ENV", "test")
+    for name, (text, _value) in given.items():
+        monkeypatch.setenv(name, text)
+    app = Flask(__name__, instance_path=str(tmp_path))
+    load_config(app, {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/c.db"})
+    assert {name: app.config[name] for name in given} == {name: value for name, (_t, value) in given.items()}
+    assert {setting.type for setting in SETTINGS} <= {"str", "int", "bool", "list", "json"}
+
+
+def test_an_unset_or_empty_variable_keeps_the_declared_default(monkeypatch, tmp_path):
+    """Nothing but the table gives a default: the app's config holds each setting at it."""
+    monkeypatch.setenv("APP_ENV", "development")
+    for setting in SETTINGS:
+        monkeypatch.delenv(setting.variable, raising=False)
+    monkeypatch.setenv("VOUCHER_TTL_DAYS", "")
+    app = Flask(__name__, instance_path=str(tmp_path))
+    load_config(app)
+    for setting in SETTINGS:
+        if setting.default is not None and setting.name != "TRUSTED_HOSTS":
+            assert app.config[setting.name] == setting.default, setting.name
+    assert app.config["VOUCHER_TTL_DAYS"] == 7

@@ -44,7 +44,7 @@ class GiftResultSchema(ma.Schema):
     runs = ma.fields.Integer()
 
 
-@probe.route("/accounts/<int:account>/gifts")
+@probe.route("/accounts/<id:account>/gifts")
 class Gifts(MethodView):
     @probe.arguments(GiftSchema)
     @idempotent

@@ -104,7 +104,7 @@ def test_held_points_never_expire_and_come_back_old_if_the_voucher_is_cancelled(
 def test_a_reversed_award_is_no_lot_and_an_opening_balance_is_one(app, world):
     with app.app_context():
         resident = world.people["resident"]
-        post(ledger.open_balance, resident, 30, actor_id=None)
+        post(ledger.open_new_balances, {resident: 30}, actor_id=None)
         old = award(resident, 50, START)
         recent = award(resident, 20, START + days(190))
         post(ledger.reverse_award, recent, actor_id=None, reason="记错")

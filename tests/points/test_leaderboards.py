@@ -269,10 +269,12 @@ def test_nobody_with_no_points_in_the_period_is_listed(ctx, world, points):
 
 def test_spending_and_opening_balances_never_move_a_board(ctx, world):
     resident, villager = world.people["resident"], world.people["villager"]
+    begin_writing(db.session)
+    ledger.open_new_balances({villager: 500}, actor_id=None)
+    db.session.commit()
     earn(resident, 30)
     earn(villager, 20)
     begin_writing(db.session)
-    ledger.open_balance(villager, 500, actor_id=None)
     ledger.hold(resident, 25, reference="voucher:1", actor_id=None)
     ledger.spend(resident, 25, reference="voucher:1", actor_id=None)
     db.session.commit()

@@ -14,10 +14,10 @@ def fill_ledger(app, world):
     with app.app_context():
         begin_writing(db.session)
         member = world.people["resident"]
+        ledger.open_new_balances({member: 5}, actor_id=None, memo="纸质台账结转")
         award = ledger.award(member, 30, occurred_at=utcnow() - timedelta(hours=1), actor_id=None)
         ledger.hold(member, 10, reference="voucher:1", actor_id=None)
         ledger.spend(member, 10, reference="voucher:1", actor_id=None)
-        ledger.open_balance(member, 5, actor_id=None, memo="纸质台账结转")
         ledger.reverse_award(award, actor_id=None, reason="x", force=True)
         db.session.commit()
 

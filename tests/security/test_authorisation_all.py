@@ -1,4 +1,4 @@
-"""DESIGN.md's "who may do what" over every operation of /api/v1: each role, inside and outside its scope.
+"""docs/domain.md's "who may do what" over every operation of /api/v1: each role, inside and outside its scope.
 
 The actors are the world's resident, grid worker, organiser and admin of town A, the
 global admin and the clerk of shop A. "inside" objects lie in town A or at shop A,
