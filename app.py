@@ -13,8 +13,16 @@ from core.config import load_config
 #: Every module that defines models: imported at start so that the metadata (and so
 #: migrations and their tests) always sees every table.
 MODEL_MODULES: tuple[str, ...] = (
-    "core.identity.models", "core.audit", "core.qr.models", "core.idempotency", "core.throttle",
-    "points.models", "points.wishes.models", "points.patrols.models", "rewards.models", "core.notifications",
+    "core.identity.models",
+    "core.audit",
+    "core.qr.models",
+    "core.idempotency",
+    "core.throttle",
+    "points.models",
+    "points.wishes.models",
+    "points.patrols.models",
+    "rewards.models",
+    "core.notifications",
 )
 #: Packages with their own message catalogue (``<package>/translations``), merged at run time;
 #: ``core``'s also holds the texts of ``app.py``.
@@ -23,8 +31,9 @@ TRANSLATED_PACKAGES: tuple[str, ...] = ("core", "points", "rewards", "admin")
 
 def create_app(config: dict | None = None) -> Flask:
     """Build the application: config → extensions → blueprints → errors → CLI → hooks."""
-    app = Flask(__name__, static_folder="core/static", template_folder="core/templates",
-                instance_relative_config=True)
+    app = Flask(
+        __name__, static_folder="core/static", template_folder="core/templates", instance_relative_config=True
+    )
     load_config(app, config)
     trust_proxies(app)
     register_extensions(app)
@@ -65,14 +74,20 @@ def register_extensions(app: Flask) -> None:
     app.before_request(warm_signing_key)  # first: before any hook opens a transaction
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
-            configure_sqlite(db.engine, app.config["SQLITE_BUSY_TIMEOUT_MS"],
-                             app.config["SQLITE_SYNCHRONOUS"])
+            configure_sqlite(
+                db.engine, app.config["SQLITE_BUSY_TIMEOUT_MS"], app.config["SQLITE_SYNCHRONOUS"]
+            )
             write_requests_begin_late(app)
-    migrate.init_app(app, db, directory=os.path.join(app.root_path, "migrations"),
-                     render_as_batch=True, compare_type=True)
-    babel.init_app(app, locale_selector=select_locale,
-                   default_translation_directories=";".join(
-                       f"{package}/translations" for package in TRANSLATED_PACKAGES))
+    migrate.init_app(
+        app, db, directory=os.path.join(app.root_path, "migrations"), render_as_batch=True, compare_type=True
+    )
+    babel.init_app(
+        app,
+        locale_selector=select_locale,
+        default_translation_directories=";".join(
+            f"{package}/translations" for package in TRANSLATED_PACKAGES
+        ),
+    )
     init_security(app)
     init_form_tokens(app)
     init_observability(app)
@@ -86,8 +101,12 @@ def register_extensions(app: Flask) -> None:
     @app.context_processor
     def inject_language():
         locale = str(get_locale())
-        return {"current_locale": locale, "html_lang": html_lang(locale),
-                "languages": LANGUAGE_NAMES, "html_langs": HTML_LANG}
+        return {
+            "current_locale": locale,
+            "html_lang": html_lang(locale),
+            "languages": LANGUAGE_NAMES,
+            "html_langs": HTML_LANG,
+        }
 
 
 def register_blueprints(app: Flask) -> None:
@@ -116,13 +135,27 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(core.views.bp)
     app.register_blueprint(core.identity.views.bp)
     app.register_blueprint(core.notifications.views.bp)
-    for blueprint in (core.identity.api.blp, points.api.blp, points.leaderboard_api.blp,
-                      points.wishes.api.blp, points.patrols.api.blp, rewards.api.blp, core.identity.card_api.blp,
-                      rewards.counter_api.blp, core.notifications.api.blp, points.notices_api.blp,
-                      points.budget_api.blp):
+    for blueprint in (
+        core.identity.api.blp,
+        points.api.blp,
+        points.leaderboard_api.blp,
+        points.wishes.api.blp,
+        points.patrols.api.blp,
+        rewards.api.blp,
+        core.identity.card_api.blp,
+        rewards.counter_api.blp,
+        core.notifications.api.blp,
+        points.notices_api.blp,
+        points.budget_api.blp,
+    ):
         api.register_blueprint(blueprint)
-    for blueprint in (points.views.bp, points.wishes.views.bp, points.patrols.views.bp, rewards.views.bp,
-                      console_blueprint()):
+    for blueprint in (
+        points.views.bp,
+        points.wishes.views.bp,
+        points.patrols.views.bp,
+        rewards.views.bp,
+        console_blueprint(),
+    ):
         app.register_blueprint(blueprint)
 
 
@@ -136,18 +169,25 @@ def register_errors(app: Flask) -> None:
 def register_cli(app: Flask) -> None:
     """Add the command-line interface (``flask seed-demo`` and friends)."""
     from core.cli import init_cli
-
-    from core.identity.demo import seed_identity_demo
     from core.idempotency import init_idempotency_cli
+    from core.identity.demo import seed_identity_demo
     from core.notifications.cli import init_notifications_cli
     from core.qr.cli import init_qr_cli
     from points.cli import init_fairness_cli, init_leaderboards_cli, init_points_cli, init_wishes_cli
+    from points.demo import seed_points_demo, seed_volunteer_demo
     from rewards.cli import init_rewards_cli
     from rewards.demo import seed_rewards_demo, seed_settlement_demo
-    from points.demo import seed_points_demo, seed_volunteer_demo
 
-    init_cli(app, seeders=[seed_identity_demo, seed_points_demo, seed_rewards_demo, seed_settlement_demo,
-                           seed_volunteer_demo])
+    init_cli(
+        app,
+        seeders=[
+            seed_identity_demo,
+            seed_points_demo,
+            seed_rewards_demo,
+            seed_settlement_demo,
+            seed_volunteer_demo,
+        ],
+    )
     init_qr_cli(app)
     init_idempotency_cli(app)
     init_notifications_cli(app)
@@ -162,8 +202,18 @@ def register_hooks(app: Flask) -> None:
     """Let packages fill the platform's hooks: ledger subscribers, identity changes, ``GET /me``
     details, the links of "Me", the tab bar and home page of each role, and the names of ledger
     entries. Every read model the ledger moves is listed here."""
+    import admin.views
+    import core.notifications.views
+    import core.views
+    import points.notice_views
+    import points.views
+    import points.wishes.views
+    import rewards.views
     from core.identity.hooks import (
-        register_me_extension, register_member_changes, register_nav_links, register_unit_moves,
+        register_me_extension,
+        register_member_changes,
+        register_nav_links,
+        register_unit_moves,
     )
     from core.navigation import CLERK, ORGANISER, RESIDENT, register_home, register_tabs
     from points.alerts import notify_posting
@@ -172,13 +222,6 @@ def register_hooks(app: Flask) -> None:
     from points.leaderboards.totals import record_earning, refresh_members, refresh_subtree
     from points.ledger import register_subscriber
     from points.services import points_for_me
-    import admin.views
-    import core.notifications.views
-    import core.views
-    import points.notice_views
-    import points.views
-    import points.wishes.views
-    import rewards.views
 
     # Each ledger transaction (an award, a reversal, a hold, a spend…) goes to these, in this
     # order, inside the transaction that posts it:

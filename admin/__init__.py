@@ -8,10 +8,24 @@ from flask import Blueprint
 
 #: The console's page modules: each adds its routes to ``admin.views.bp``, the console's blueprint.
 PAGE_MODULES: tuple[str, ...] = (
-    "admin.dashboard", "admin.review", "admin.activities", "admin.events", "admin.members",
-    "admin.org_units", "admin.catalogue", "admin.rewards", "admin.audit", "admin.imports_views",
-    "admin.reports_views", "admin.cards", "admin.wishes", "admin.patrols", "admin.notices", "admin.fairness",
-    "admin.budgets", "admin.settlements",
+    "admin.dashboard",
+    "admin.review",
+    "admin.activities",
+    "admin.events",
+    "admin.members",
+    "admin.org_units",
+    "admin.catalogue",
+    "admin.rewards",
+    "admin.audit",
+    "admin.imports_views",
+    "admin.reports_views",
+    "admin.cards",
+    "admin.wishes",
+    "admin.patrols",
+    "admin.notices",
+    "admin.fairness",
+    "admin.budgets",
+    "admin.settlements",
 )
 
 

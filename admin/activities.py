@@ -9,16 +9,26 @@ from flask_login import login_required
 
 from admin.forms import CATEGORY_NAMES, ActivityForm
 from admin.views import PAGE_SIZE, bp, page_count, page_number, require_reach, show_refusal
+from core.clock import SHANGHAI
 from core.errors import AppError
 from core.form_tokens import once_per_form
 from core.identity.access import can, require, scope_units
 from core.identity.auth import current_member
 from core.identity.services import list_units_in_scope
 from points import services
-from core.clock import SHANGHAI
 
 #: Form fields an edit may change (the code names the activity and stays).
-EDITABLE = ("name", "name_en", "category", "points", "unit", "daily_cap", "needs_review", "starts_at", "ends_at")
+EDITABLE = (
+    "name",
+    "name_en",
+    "category",
+    "points",
+    "unit",
+    "daily_cap",
+    "needs_review",
+    "starts_at",
+    "ends_at",
+)
 
 
 def _unit_choices(actor) -> list[tuple[str, str]]:
@@ -45,9 +55,13 @@ def activities():
     actor = current_member()
     require_reach(actor, "activity.manage")
     listing = services.list_managed_activities(actor, True, page_number(), PAGE_SIZE)
-    return render_template("admin/activities.html", activities=listing, pages=page_count(listing),
-                           category_names=CATEGORY_NAMES,
-                           can_edit=lambda activity: can(actor, "activity.manage", activity.org_unit))
+    return render_template(
+        "admin/activities.html",
+        activities=listing,
+        pages=page_count(listing),
+        category_names=CATEGORY_NAMES,
+        can_edit=lambda activity: can(actor, "activity.manage", activity.org_unit),
+    )
 
 
 @bp.route("/activities/new", methods=["GET", "POST"])
@@ -61,8 +75,11 @@ def new_activity():
     form.org_unit.choices = _unit_choices(actor)
     status, problem = 200, None
     if form.validate_on_submit():
-        fields = {"code": form.code.data, **_fields(form),
-                  "org_unit_id": int(form.org_unit.data) if form.org_unit.data else None}
+        fields = {
+            "code": form.code.data,
+            **_fields(form),
+            "org_unit_id": int(form.org_unit.data) if form.org_unit.data else None,
+        }
         try:
             activity = services.create_activity(actor, fields)
         except AppError as error:
@@ -85,8 +102,9 @@ def edit_activity(code: str):
     activity = services.get_activity(code, "code")
     require(actor, "activity.manage", activity.org_unit)
     form = ActivityForm(obj=activity if request.method == "GET" else None)
-    form.org_unit.choices = [(str(activity.org_unit_id or ""), activity.org_unit.name if activity.org_unit
-                              else _("Everywhere"))]
+    form.org_unit.choices = [
+        (str(activity.org_unit_id or ""), activity.org_unit.name if activity.org_unit else _("Everywhere"))
+    ]
     form.org_unit.data = str(activity.org_unit_id or "")
     form.code.data = activity.code
     if request.method == "GET":
@@ -117,6 +135,9 @@ def retire_activity(code: str):
     activity = services.get_activity(code, "code")
     retire = request.form.get("active") != "1"
     services.update_activity(actor, activity, {"active": not retire})
-    flash(_("Activity %(name)s retired.", name=activity.name) if retire
-          else _("Activity %(name)s is active again.", name=activity.name))
+    flash(
+        _("Activity %(name)s retired.", name=activity.name)
+        if retire
+        else _("Activity %(name)s is active again.", name=activity.name)
+    )
     return redirect(url_for("admin.activities"), 303)

@@ -16,22 +16,25 @@ from admin.forms import AuditFilterForm
 from admin.labels import AUDIT_ACTION_NAMES, SUBJECT_NAMES
 from admin.views import PAGE_SIZE, bp, page_count, page_number, require_reach
 from core.audit import EXPORT_COLUMNS, iter_audit_pages, list_audit_entries
-from core.identity.auth import current_member
 from core.clock import SHANGHAI
+from core.identity.auth import current_member
 
 
 def _filters(form: AuditFilterForm) -> dict:
     """The service's filters from the form; dates are Asia/Shanghai days, both ends included."""
+
     def day_start(day):
         """Midnight in Shanghai at the start of ``day``."""
         return datetime.combine(day, time.min, tzinfo=SHANGHAI) if day else None
 
-    return {"actor_text": (form.who.data or "").strip() or None,
-            "action": (form.action.data or "").strip() or None,
-            "subject_type": (form.subject_type.data or "").strip() or None,
-            "subject_id": form.subject_id.data,
-            "since": day_start(form.since.data),
-            "until": day_start(form.until.data + timedelta(days=1)) if form.until.data else None}
+    return {
+        "actor_text": (form.who.data or "").strip() or None,
+        "action": (form.action.data or "").strip() or None,
+        "subject_type": (form.subject_type.data or "").strip() or None,
+        "subject_id": form.subject_id.data,
+        "since": day_start(form.since.data),
+        "until": day_start(form.until.data + timedelta(days=1)) if form.until.data else None,
+    }
 
 
 def _filter_form() -> AuditFilterForm:
@@ -52,8 +55,14 @@ def audit():
     require_reach(actor, "audit.read")
     form = _filter_form()
     listing = list_audit_entries(actor, page_number(), PAGE_SIZE, **_filters(form))
-    return render_template("admin/audit.html", form=form, entries=listing, pages=page_count(listing),
-                           action_names=AUDIT_ACTION_NAMES, subject_names=SUBJECT_NAMES)
+    return render_template(
+        "admin/audit.html",
+        form=form,
+        entries=listing,
+        pages=page_count(listing),
+        action_names=AUDIT_ACTION_NAMES,
+        subject_names=SUBJECT_NAMES,
+    )
 
 
 #: A text cell starting with one of these would run as a formula in Excel; a leading ' keeps it text.
@@ -105,12 +114,25 @@ def audit_csv():
         count = 0
         for rows in pages:
             count += len(rows)
-            yield _csv_text((entry_id, at.astimezone(SHANGHAI).isoformat(), actor_id or "", name or "",
-                             action, subject_type, "" if subject_id is None else subject_id,
-                             _json_cell(before), _json_cell(after), reason or "")
-                            for entry_id, at, actor_id, name, action, subject_type, subject_id, before, after,
-                            reason in rows)
+            yield _csv_text(
+                (
+                    entry_id,
+                    at.astimezone(SHANGHAI).isoformat(),
+                    actor_id or "",
+                    name or "",
+                    action,
+                    subject_type,
+                    "" if subject_id is None else subject_id,
+                    _json_cell(before),
+                    _json_cell(after),
+                    reason or "",
+                )
+                for entry_id, at, actor_id, name, action, subject_type, subject_id, before, after, reason in rows
+            )
         yield export_footer(count)
 
-    return Response(stream_with_context(chunks()), mimetype="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": 'attachment; filename="audit.csv"'})
+    return Response(
+        stream_with_context(chunks()),
+        mimetype="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="audit.csv"'},
+    )

@@ -30,7 +30,8 @@ def _form(actor, year: int) -> BudgetForm | None:
         return None
     form = BudgetForm(year=year)
     form.org_unit.choices = [("", _("Choose…"))] + [
-        (str(unit.id), "　" * unit.depth + unit.name) for unit in list_units_in_scope(actor, "budget.manage")]
+        (str(unit.id), "　" * unit.depth + unit.name) for unit in list_units_in_scope(actor, "budget.manage")
+    ]
     return form
 
 
@@ -54,10 +55,21 @@ def budgets_overview():
                 show_refusal(form, error, {"org_unit_id": "org_unit"})
                 status = error.status
             else:
-                flash(_("Budget of %(unit)s for %(year)d set: %(points)d points.", unit=use.org_unit.name,
-                        year=use.year, points=use.points))
+                flash(
+                    _(
+                        "Budget of %(unit)s for %(year)d set: %(points)d points.",
+                        unit=use.org_unit.name,
+                        year=use.year,
+                        points=use.points,
+                    )
+                )
                 return redirect(url_for("admin.budgets_overview", year=use.year), 303)
         else:
             status = 422
-    return render_template("admin/budgets.html", year=year, uses=budgets.list_budgets(actor, year), form=form,
-                           warn_at=int(budgets.WARN_AT * 100)), status
+    return render_template(
+        "admin/budgets.html",
+        year=year,
+        uses=budgets.list_budgets(actor, year),
+        form=form,
+        warn_at=int(budgets.WARN_AT * 100),
+    ), status

@@ -16,13 +16,12 @@ from core.errors import AppError
 from core.extensions import db
 from core.form_tokens import once_per_form
 from core.identity import cards, services
-from core.identity.card_sheet import MAX_CARDS, card_sheet_response, cards_to_print
 from core.identity.access import require
 from core.identity.auth import current_member
+from core.identity.card_sheet import MAX_CARDS, card_sheet_response, cards_to_print
 from core.identity.forms import PinForm
 from core.identity.models import Member, MemberCard, OrgUnit
 from rewards import offline
-
 
 #: Why an offline scan is a conflict, in words an admin can act on.
 CONFLICT_REASONS = {
@@ -47,7 +46,12 @@ def issue_member_card(member_id: int):
     """Issue a member card (re-issuing revokes the old one)."""
     actor = current_member()
     card = cards.issue_card(actor, _managed(actor, member_id))
-    flash(_("Card %(number)s issued; the old card, if any, no longer works.", number=cards.group_digits(card.number)))
+    flash(
+        _(
+            "Card %(number)s issued; the old card, if any, no longer works.",
+            number=cards.group_digits(card.number),
+        )
+    )
     return redirect(url_for("admin.member", member_id=member_id), 303)
 
 
@@ -73,16 +77,25 @@ def set_member_pin(member_id: int):
 def _unit_counts(actor) -> list[dict]:
     """The units where the actor manages members, with how many members have a card."""
     units = services.list_units_in_scope(actor, "member.manage")
-    rows = dict(db.session.execute(
-        sa.select(Member.org_unit_id, sa.func.count(Member.id)).where(Member.status == "active")
-        .group_by(Member.org_unit_id)).all())
-    carded = dict(db.session.execute(
-        sa.select(Member.org_unit_id, sa.func.count(Member.id))
-        .join(MemberCard, sa.and_(MemberCard.member_id == Member.id,
-                                         MemberCard.revoked_at.is_(None)))
-        .group_by(Member.org_unit_id)).all())
-    return [{"unit": unit, "members": rows.get(unit.id, 0), "cards": carded.get(unit.id, 0)}
-            for unit in units if unit.kind == "grid"]
+    rows = dict(
+        db.session.execute(
+            sa.select(Member.org_unit_id, sa.func.count(Member.id))
+            .where(Member.status == "active")
+            .group_by(Member.org_unit_id)
+        ).all()
+    )
+    carded = dict(
+        db.session.execute(
+            sa.select(Member.org_unit_id, sa.func.count(Member.id))
+            .join(MemberCard, sa.and_(MemberCard.member_id == Member.id, MemberCard.revoked_at.is_(None)))
+            .group_by(Member.org_unit_id)
+        ).all()
+    )
+    return [
+        {"unit": unit, "members": rows.get(unit.id, 0), "cards": carded.get(unit.id, 0)}
+        for unit in units
+        if unit.kind == "grid"
+    ]
 
 
 @bp.get("/cards")
@@ -102,8 +115,13 @@ def issue_grid_cards(org_unit_id: int):
     actor = current_member()
     unit = services.get_org_unit(org_unit_id)
     require(actor, "member.manage", unit)
-    members = list(db.session.scalars(sa.select(Member).join(OrgUnit, OrgUnit.id == Member.org_unit_id)
-                                      .where(OrgUnit.path.startswith(unit.path), Member.status == "active")))
+    members = list(
+        db.session.scalars(
+            sa.select(Member)
+            .join(OrgUnit, OrgUnit.id == Member.org_unit_id)
+            .where(OrgUnit.path.startswith(unit.path), Member.status == "active")
+        )
+    )
     issued = cards.issue_missing_cards(actor, members)
     flash(_("%(count)d cards issued in %(unit)s.", count=issued, unit=unit.name))
     return redirect(url_for("admin.member_cards"), 303)
@@ -141,8 +159,14 @@ def offline_conflicts():
     require_reach(actor, "supermarket.manage")
     resolved = request.args.get("resolved") == "1"
     listing = offline.list_offline_conflicts(actor, resolved=resolved, page=page_number(), page_size=20)
-    return render_template("admin/offline_conflicts.html", conflicts=listing, pages=page_count(listing),
-                           resolved=resolved, form=ResolveConflictForm(formdata=None), reasons=CONFLICT_REASONS)
+    return render_template(
+        "admin/offline_conflicts.html",
+        conflicts=listing,
+        pages=page_count(listing),
+        resolved=resolved,
+        form=ResolveConflictForm(formdata=None),
+        reasons=CONFLICT_REASONS,
+    )
 
 
 @bp.post("/offline-conflicts/<id:conflict_id>/resolve")

@@ -31,8 +31,11 @@ def supermarkets():
     """List the supermarkets whose stock I keep."""
     actor = current_member()
     require_reach(actor, "stock.receive")
-    return render_template("admin/supermarkets.html", shops=overview.list_staffed_supermarkets(actor),
-                           may_manage=can_somewhere(actor, "supermarket.manage"))
+    return render_template(
+        "admin/supermarkets.html",
+        shops=overview.list_staffed_supermarkets(actor),
+        may_manage=can_somewhere(actor, "supermarket.manage"),
+    )
 
 
 def _supermarket_form(actor, **kwargs) -> SupermarketForm:
@@ -40,14 +43,19 @@ def _supermarket_form(actor, **kwargs) -> SupermarketForm:
     form = SupermarketForm(**kwargs)
     form.org_unit.choices = [("", _("Choose…"))] + [
         (str(unit.id), "　" * unit.depth + unit.name)
-        for unit in identity.list_units_in_scope(actor, "supermarket.manage")]
+        for unit in identity.list_units_in_scope(actor, "supermarket.manage")
+    ]
     return form
 
 
 def _supermarket_fields(form: SupermarketForm) -> dict:
     """The service's fields from the form."""
-    return {"name": form.name.data.strip(), "org_unit_id": int(form.org_unit.data),
-            "address": form.address.data.strip(), "opening_hours": (form.opening_hours.data or "").strip() or None}
+    return {
+        "name": form.name.data.strip(),
+        "org_unit_id": int(form.org_unit.data),
+        "address": form.address.data.strip(),
+        "opening_hours": (form.opening_hours.data or "").strip() or None,
+    }
 
 
 @bp.route("/supermarkets/new", methods=["GET", "POST"])
@@ -62,8 +70,9 @@ def new_supermarket():
     if form.validate_on_submit():
         fields = _supermarket_fields(form)
         try:
-            shop = identity.create_supermarket(actor, fields["name"], fields["org_unit_id"], fields["address"],
-                                               fields["opening_hours"])
+            shop = identity.create_supermarket(
+                actor, fields["name"], fields["org_unit_id"], fields["address"], fields["opening_hours"]
+            )
         except AppError as error:
             show_refusal(form, error, {"org_unit_id": "org_unit"})
             status = error.status
@@ -83,8 +92,15 @@ def edit_supermarket(supermarket_id: int):
     actor = current_member()
     shop = get_supermarket(supermarket_id)
     require(actor, "supermarket.manage", shop)
-    form = _supermarket_form(actor, data={"name": shop.name, "org_unit": str(shop.org_unit_id),
-                                          "address": shop.address, "opening_hours": shop.opening_hours or ""})
+    form = _supermarket_form(
+        actor,
+        data={
+            "name": shop.name,
+            "org_unit": str(shop.org_unit_id),
+            "address": shop.address,
+            "opening_hours": shop.opening_hours or "",
+        },
+    )
     status = 200
     if form.validate_on_submit():
         try:
@@ -104,21 +120,30 @@ def _receive_form(formdata=None) -> ReceiveRewardForm:
     """The receipt form with every active reward of the catalogue to choose from."""
     form = ReceiveRewardForm() if formdata else ReceiveRewardForm(formdata=None)
     form.reward.choices = [("", _("Choose…"))] + [
-        (str(reward.id), reward.name) for reward in services.list_rewards(False, 1, 100)["items"]]
+        (str(reward.id), reward.name) for reward in services.list_rewards(False, 1, 100)["items"]
+    ]
     return form
 
 
-def _supermarket_page(actor, supermarket_id: int, status: int = 200, receive=None, correct=None,
-                      corrected: int | None = None):
+def _supermarket_page(
+    actor, supermarket_id: int, status: int = 200, receive=None, correct=None, corrected: int | None = None
+):
     """Render a supermarket's stock, history and forms (a refused form keeps what was typed)."""
     levels = stock_service.stock_levels(actor, supermarket_id)
     history = stock_service.stock_history(actor, supermarket_id, None, page_number(), PAGE_SIZE)
     return render_template(
-        "admin/supermarket.html", shop=get_supermarket(supermarket_id), levels=levels, history=history,
-        pages=page_count(history), receive=receive or _receive_form(),
-        correct=correct or CorrectStockForm(formdata=None), corrected=corrected,
-        low=overview.LOW_STOCK_THRESHOLD, movement_names=STOCK_MOVEMENT_NAMES,
-        reward_names={row.reward_id: row.reward.name for row in levels}), status
+        "admin/supermarket.html",
+        shop=get_supermarket(supermarket_id),
+        levels=levels,
+        history=history,
+        pages=page_count(history),
+        receive=receive or _receive_form(),
+        correct=correct or CorrectStockForm(formdata=None),
+        corrected=corrected,
+        low=overview.LOW_STOCK_THRESHOLD,
+        movement_names=STOCK_MOVEMENT_NAMES,
+        reward_names={row.reward_id: row.reward.name for row in levels},
+    ), status
 
 
 @bp.get("/supermarkets/<id:supermarket_id>")
@@ -145,7 +170,9 @@ def receive(supermarket_id: int):
             raise
         show_refusal(form, error, {"reward_id": "reward"})
         return _supermarket_page(actor, supermarket_id, error.status, receive=form)
-    flash(_("Received %(quantity)d: %(on_hand)d on hand now.", quantity=form.quantity.data, on_hand=row.on_hand))
+    flash(
+        _("Received %(quantity)d: %(on_hand)d on hand now.", quantity=form.quantity.data, on_hand=row.on_hand)
+    )
     return redirect(url_for("admin.supermarket", supermarket_id=supermarket_id), 303)
 
 
@@ -160,7 +187,9 @@ def correct(supermarket_id: int, reward_id: int):
         stock_service.stock_levels(actor, supermarket_id)
         return _supermarket_page(actor, supermarket_id, 422, correct=form, corrected=reward_id)
     try:
-        row = stock_service.correct_stock(actor, supermarket_id, reward_id, form.quantity.data, form.reason.data)
+        row = stock_service.correct_stock(
+            actor, supermarket_id, reward_id, form.quantity.data, form.reason.data
+        )
     except AppError as error:
         if error.status in (403, 404):
             raise
@@ -177,6 +206,12 @@ def vouchers(supermarket_id: int):
     actor = current_member()
     status = request.args.get("status") if request.args.get("status") in VOUCHER_STATUSES else None
     listing = overview.list_supermarket_vouchers(actor, supermarket_id, status, page_number(), PAGE_SIZE)
-    return render_template("admin/vouchers.html", shop=get_supermarket(supermarket_id), vouchers=listing,
-                           pages=page_count(listing), status=status, statuses=VOUCHER_STATUSES,
-                           status_names=STATUS_NAMES)
+    return render_template(
+        "admin/vouchers.html",
+        shop=get_supermarket(supermarket_id),
+        vouchers=listing,
+        pages=page_count(listing),
+        status=status,
+        statuses=VOUCHER_STATUSES,
+        status_names=STATUS_NAMES,
+    )

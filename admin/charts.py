@@ -25,8 +25,19 @@ def bar_chart(rows: list[tuple[str, int]]) -> dict:
     """Lay out labelled values as horizontal bars scaled to the largest; answer bars and height."""
     largest = max((value for _label, value in rows), default=0)
     room = WIDTH - LABEL_WIDTH - 50  # keep space for the value printed after the bar
-    bars = [Bar(label=str(label), value=value, y=index * (BAR_HEIGHT + GAP),
-                width=round(room * value / largest) if largest else 0)
-            for index, (label, value) in enumerate(rows)]
-    return {"bars": bars, "height": max(len(bars) * (BAR_HEIGHT + GAP), BAR_HEIGHT),
-            "width": WIDTH, "label_width": LABEL_WIDTH, "bar_height": BAR_HEIGHT}
+    bars = [
+        Bar(
+            label=str(label),
+            value=value,
+            y=index * (BAR_HEIGHT + GAP),
+            width=round(room * value / largest) if largest else 0,
+        )
+        for index, (label, value) in enumerate(rows)
+    ]
+    return {
+        "bars": bars,
+        "height": max(len(bars) * (BAR_HEIGHT + GAP), BAR_HEIGHT),
+        "width": WIDTH,
+        "label_width": LABEL_WIDTH,
+        "bar_height": BAR_HEIGHT,
+    }

@@ -29,16 +29,27 @@ def dashboard():
     this_month = stats.month_figures(actor, now, now)
     last_month = stats.month_figures(actor, this_month.start - timedelta(days=1), now)
     months = (this_month, last_month)
-    flows = bar_chart([(_("Issued %(month)s", month=_month(m)), m.issued) for m in months]
-                      + [(_("Redeemed %(month)s", month=_month(m)), m.redeemed) for m in months])
-    categories = bar_chart([(str(CATEGORY_NAMES.get(category, category)), points)
-                            for category, _count, points in this_month.by_category])
+    flows = bar_chart(
+        [(_("Issued %(month)s", month=_month(m)), m.issued) for m in months]
+        + [(_("Redeemed %(month)s", month=_month(m)), m.redeemed) for m in months]
+    )
+    categories = bar_chart(
+        [
+            (str(CATEGORY_NAMES.get(category, category)), points)
+            for category, _count, points in this_month.by_category
+        ]
+    )
     return render_template(
-        "admin/dashboard.html", months=months, flows=flows, categories=categories,
+        "admin/dashboard.html",
+        months=months,
+        flows=flows,
+        categories=categories,
         pending_claims=stats.count_pending_claims(actor, "member.manage"),
         waiting_vouchers=overview.count_waiting_vouchers(actor),
-        low_stock=overview.list_low_stock(actor), low_stock_threshold=overview.LOW_STOCK_THRESHOLD,
-        category_names=CATEGORY_NAMES)
+        low_stock=overview.list_low_stock(actor),
+        low_stock_threshold=overview.LOW_STOCK_THRESHOLD,
+        category_names=CATEGORY_NAMES,
+    )
 
 
 def _month(figures: stats.MonthFigures) -> str:

@@ -8,13 +8,13 @@ from flask_login import login_required
 
 from admin.forms import EventForm
 from admin.views import PAGE_SIZE, bp, page_count, page_number, require_reach, show_refusal
+from core.clock import SHANGHAI
 from core.errors import AppError
 from core.form_tokens import once_per_form
 from core.identity.auth import current_member
 from core.identity.services import list_units_in_scope
 from points import events as event_service
 from points import services
-from core.clock import SHANGHAI
 
 
 def _event_form(actor) -> EventForm:
@@ -22,9 +22,11 @@ def _event_form(actor) -> EventForm:
     form = EventForm()
     form.activity.choices = [("", _("Choose…"))] + [
         (activity.code, activity.name)
-        for activity in services.list_managed_activities(actor, False, 1, 100)["items"]]
+        for activity in services.list_managed_activities(actor, False, 1, 100)["items"]
+    ]
     form.org_unit.choices = [("", _("Choose…"))] + [
-        (str(unit.id), "　" * unit.depth + unit.name) for unit in list_units_in_scope(actor, "event.manage")]
+        (str(unit.id), "　" * unit.depth + unit.name) for unit in list_units_in_scope(actor, "event.manage")
+    ]
     return form
 
 
@@ -50,8 +52,13 @@ def new_event():
     if form.validate_on_submit():
         try:
             event = event_service.create_event(
-                actor, form.title.data, form.activity.data, int(form.org_unit.data),
-                form.starts_at.data.replace(tzinfo=SHANGHAI), form.ends_at.data.replace(tzinfo=SHANGHAI))
+                actor,
+                form.title.data,
+                form.activity.data,
+                int(form.org_unit.data),
+                form.starts_at.data.replace(tzinfo=SHANGHAI),
+                form.ends_at.data.replace(tzinfo=SHANGHAI),
+            )
         except AppError as error:
             status, problem = error.status, error
             show_refusal(form, error, {"activity_code": "activity", "org_unit_id": "org_unit"})

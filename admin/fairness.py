@@ -19,9 +19,16 @@ from points.models import FLAG_STATUSES
 
 #: Headings of the evidence tables' columns.
 EVIDENCE_COLUMNS = {
-    "contribution_id": _l("Contribution"), "member": _l("Member"), "points": _l("Points"),
-    "occurred_at": _l("When done"), "recorded_at": _l("Recorded"), "approved_at": _l("Approved"),
-    "seconds": _l("Seconds"), "grid": _l("Grid"), "residents": _l("Residents"), "per_capita": _l("Per resident"),
+    "contribution_id": _l("Contribution"),
+    "member": _l("Member"),
+    "points": _l("Points"),
+    "occurred_at": _l("When done"),
+    "recorded_at": _l("Recorded"),
+    "approved_at": _l("Approved"),
+    "seconds": _l("Seconds"),
+    "grid": _l("Grid"),
+    "residents": _l("Residents"),
+    "per_capita": _l("Per resident"),
 }
 
 
@@ -34,9 +41,16 @@ def fairness_flags():
     status = request.args.get("status", "open")
     status = status if status in FLAG_STATUSES else None
     listing = fairness.list_flags(actor, status, page_number(), PAGE_SIZE)
-    return render_template("admin/fairness.html", listing=listing, pages=page_count(listing), status=status,
-                           statuses=fairness.STATUS_NAMES, rule_names=fairness.RULE_NAMES,
-                           summary=fairness.summary, may_scan=can_somewhere(actor, "fairness.scan"))
+    return render_template(
+        "admin/fairness.html",
+        listing=listing,
+        pages=page_count(listing),
+        status=status,
+        statuses=fairness.STATUS_NAMES,
+        rule_names=fairness.RULE_NAMES,
+        summary=fairness.summary,
+        may_scan=can_somewhere(actor, "fairness.scan"),
+    )
 
 
 @bp.post("/fairness/scan")
@@ -45,8 +59,13 @@ def fairness_flags():
 def fairness_scan():
     """Run the fairness watch now (administrators); nothing but flags is changed."""
     counts = fairness.run_scan(current_member())
-    flash(_("Fairness watch run: %(found)d patterns found, %(new)d new flags.", found=counts["found"],
-            new=counts["new"]))
+    flash(
+        _(
+            "Fairness watch run: %(found)d patterns found, %(new)d new flags.",
+            found=counts["found"],
+            new=counts["new"],
+        )
+    )
     return redirect(url_for("admin.fairness_flags"), 303)
 
 
@@ -70,6 +89,14 @@ def fairness_flag(flag_id: int):
     elif form.is_submitted():
         status = 422
     columns = [name for name in EVIDENCE_COLUMNS if any(name in row for row in flag.evidence)]
-    return render_template("admin/fairness_flag.html", flag=flag, form=form, problem=problem,
-                           summary=fairness.summary(flag), rule_name=fairness.RULE_NAMES.get(flag.rule, flag.rule),
-                           statuses=fairness.STATUS_NAMES, columns=columns, headings=EVIDENCE_COLUMNS), status
+    return render_template(
+        "admin/fairness_flag.html",
+        flag=flag,
+        form=form,
+        problem=problem,
+        summary=fairness.summary(flag),
+        rule_name=fairness.RULE_NAMES.get(flag.rule, flag.rule),
+        statuses=fairness.STATUS_NAMES,
+        columns=columns,
+        headings=EVIDENCE_COLUMNS,
+    ), status

@@ -90,6 +90,7 @@ class RollFile:
 # lines in all). Only the rows of the roll's own columns are kept, so an import's memory is
 # bounded whatever the file declares (an XLSX "dimension" of a million rows, a CSV of blank lines).
 
+
 class Unreadable(Exception):
     """The file cannot be read as a roll at all (its reason is ``message``)."""
 
@@ -115,7 +116,7 @@ def _csv_encoding(data: bytes) -> str:
         decoder = codecs.getincrementaldecoder(encoding)()
         try:
             for start in range(0, len(data), 1024 * 1024):
-                decoder.decode(data[start:start + 1024 * 1024])
+                decoder.decode(data[start : start + 1024 * 1024])
             decoder.decode(b"", final=True)
         except UnicodeDecodeError:
             continue
@@ -127,8 +128,12 @@ def _csv_lines(text: io.TextIOBase) -> Iterator[str]:
     """The file's lines, each refused when longer than any roll's."""
     while line := text.readline(MAX_LINE_LENGTH + 1):
         if len(line) > MAX_LINE_LENGTH:
-            raise Unreadable(_l("A line of the file is longer than %(count)d characters: this is no "
-                                "village roll.", count=MAX_LINE_LENGTH))
+            raise Unreadable(
+                _l(
+                    "A line of the file is longer than %(count)d characters: this is no village roll.",
+                    count=MAX_LINE_LENGTH,
+                )
+            )
         if "\x00" in line:
             raise Unreadable(_l("The file holds NUL characters: save it again as CSV or XLSX."))
         yield line
@@ -142,8 +147,14 @@ def _csv_records(data: bytes) -> Iterator[Record]:
             cells = []
             for cell in record[:MAX_COLUMNS]:
                 cell = cell.strip()
-                cells.append((cell, cell.startswith(FORMULA_START) and not PLAIN_NUMBER.match(cell)
-                              and normalise_phone(cell) is None))
+                cells.append(
+                    (
+                        cell,
+                        cell.startswith(FORMULA_START)
+                        and not PLAIN_NUMBER.match(cell)
+                        and normalise_phone(cell) is None,
+                    )
+                )
             yield cells
     except csv.Error:
         raise Unreadable(_l("The file is not a readable CSV file.")) from None
@@ -169,14 +180,20 @@ def _check_xlsx_parts(data: bytes) -> None:
         parts = archive.infolist()
     except (zipfile.BadZipFile, ValueError, OSError):
         raise Unreadable(_l("The file is not a readable XLSX workbook.")) from None
-    too_big = Unreadable(_l("The workbook unpacks to far more than a village roll: keep only the roll's "
-                            "columns and rows in it, or save it as CSV."))
-    if sum(part.file_size for part in parts) > MAX_UNPACKED_BYTES or \
-            any(part.file_size > _part_limit(part.filename) for part in parts):
+    too_big = Unreadable(
+        _l(
+            "The workbook unpacks to far more than a village roll: keep only the roll's "
+            "columns and rows in it, or save it as CSV."
+        )
+    )
+    if sum(part.file_size for part in parts) > MAX_UNPACKED_BYTES or any(
+        part.file_size > _part_limit(part.filename) for part in parts
+    ):
         raise too_big
     for part in parts:
         if part.filename == "xl/sharedStrings.xml" or (
-                part.filename.startswith("xl/worksheets/") and part.filename.endswith(".xml")):
+            part.filename.startswith("xl/worksheets/") and part.filename.endswith(".xml")
+        ):
             try:
                 with archive.open(part) as stream:
                     _scan_xml(stream, too_big)
@@ -229,8 +246,12 @@ def _xlsx_records(data: bytes) -> Iterator[Record]:
         sheet = workbook.worksheets[0]
         sheet.reset_dimensions()  # a declared A1:XFD1048576 must not become a million empty rows
         for row in sheet.iter_rows(max_col=MAX_COLUMNS, values_only=True):  # a formula reads as "=…"
-            yield [EMPTY_CELL if value is None else (_text(value), isinstance(value, str) and value.startswith("="))
-                   for value in row]
+            yield [
+                EMPTY_CELL
+                if value is None
+                else (_text(value), isinstance(value, str) and value.startswith("="))
+                for value in row
+            ]
     except Unreadable:
         raise
     except Exception:  # noqa: BLE001 - a malformed sheet is the file's problem, never a 500
@@ -271,8 +292,15 @@ def _roll_row(line: int, record: Record, positions: dict[str, int], problems: li
 
 
 def _too_many_rows() -> tuple[int, str, str]:
-    return (FILE, "", _l("The file has more than %(count)d rows: split it into several files and "
-                         "import them one after another.", count=MAX_ROWS))
+    return (
+        FILE,
+        "",
+        _l(
+            "The file has more than %(count)d rows: split it into several files and "
+            "import them one after another.",
+            count=MAX_ROWS,
+        ),
+    )
 
 
 def read_roll(filename: str, data: bytes) -> RollFile:
@@ -287,8 +315,13 @@ def read_roll(filename: str, data: bytes) -> RollFile:
         with closing(_xlsx_records(data) if is_xlsx else _csv_records(data)) as records:
             for line, record in enumerate(records, start=1):
                 if line > MAX_SCANNED_ROWS:
-                    raise Unreadable(_l("The file reaches past row %(count)d, empty rows included: delete "
-                                        "the empty rows below the roll, or split the file.", count=MAX_SCANNED_ROWS))
+                    raise Unreadable(
+                        _l(
+                            "The file reaches past row %(count)d, empty rows included: delete "
+                            "the empty rows below the roll, or split the file.",
+                            count=MAX_SCANNED_ROWS,
+                        )
+                    )
                 if not any(text for text, _formula in record):
                     continue
                 if positions is None:
@@ -326,6 +359,7 @@ def check_file(actor, roll: RollFile) -> CheckedRoll:
 
 # --- importing ---------------------------------------------------------------------------------
 
+
 def mask_phone(phone: str) -> str:
     """Show a phone number as 138****5678."""
     return phone[:3] + "****" + phone[-4:]
@@ -347,22 +381,51 @@ def import_roll(actor, roll: RollFile) -> tuple[CheckedRoll, list[dict], datetim
     try:
         ids = add_members(checked.members)
         codes = issue_activation_codes(list(ids.values()), actor.id, now)
-        balances = {ids[member["phone"]]: member["opening_balance"] for member in checked.members
-                    if member["opening_balance"] > 0}
+        balances = {
+            ids[member["phone"]]: member["opening_balance"]
+            for member in checked.members
+            if member["opening_balance"] > 0
+        }
         memo = f"opening balance from the paper books ({roll.filename})"
         ledger.open_new_balances(balances, actor_id=actor.id, memo=memo)
-        record_audit(actor, "member.import", None, after={
-            "file": roll.filename, "sha256": roll.digest, "members": len(ids),
-            "member_ids": [min(ids.values()), max(ids.values())]})
+        record_audit(
+            actor,
+            "member.import",
+            None,
+            after={
+                "file": roll.filename,
+                "sha256": roll.digest,
+                "members": len(ids),
+                "member_ids": [min(ids.values()), max(ids.values())],
+            },
+        )
         if balances:
-            record_audit(actor, "balance.open", None, after={"members": len(balances),
-                                                              "points": sum(balances.values())}, reason=memo)
+            record_audit(
+                actor,
+                "balance.open",
+                None,
+                after={"members": len(balances), "points": sum(balances.values())},
+                reason=memo,
+            )
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
-        raise AppError(409, "duplicate", _l("A phone number in the file was registered while it was "
-                                            "being imported. Nothing was imported: check the file again."),
-                       {"phone": ["already registered"]}) from None
-    slips = [{"name": member["name"], "grid": member["grid_path"], "phone": mask_phone(member["phone"]),
-              "code": codes[ids[member["phone"]]]} for member in checked.members]
+        raise AppError(
+            409,
+            "duplicate",
+            _l(
+                "A phone number in the file was registered while it was "
+                "being imported. Nothing was imported: check the file again."
+            ),
+            {"phone": ["already registered"]},
+        ) from None
+    slips = [
+        {
+            "name": member["name"],
+            "grid": member["grid_path"],
+            "phone": mask_phone(member["phone"]),
+            "code": codes[ids[member["phone"]]],
+        }
+        for member in checked.members
+    ]
     return checked, slips, now + code_lifetime()

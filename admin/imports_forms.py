@@ -12,8 +12,9 @@ from admin.forms import PHONE
 class RollUploadForm(FlaskForm):
     """Choose a roll (CSV or XLSX) to check."""
 
-    roll = FileField(_l("Roll file (CSV or XLSX, up to 20 MB)"),
-                     validators=[FileRequired(message=_l("Choose a file."))])
+    roll = FileField(
+        _l("Roll file (CSV or XLSX, up to 20 MB)"), validators=[FileRequired(message=_l("Choose a file."))]
+    )
 
 
 class RollConfirmForm(RollUploadForm):
@@ -26,5 +27,3 @@ class ReissueCodeForm(FlaskForm):
     """Give one member a new activation code (the old one stops working)."""
 
     phone = StringField(_l("Phone number"), validators=[DataRequired(), PHONE])
-
-

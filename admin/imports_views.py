@@ -50,14 +50,23 @@ def _render_report(actor, roll, checked, status: int):
     confirm = RollConfirmForm(formdata=None)
     confirm.checked.data = _serializer().dumps({"sha256": roll.digest, "actor": actor.id})
     opening = sum(member["opening_balance"] for member in checked.members)
-    return render_template("admin/import_report.html", roll=roll, checked=checked, confirm=confirm,
-                           opening=opening, column_names=IMPORT_COLUMN_NAMES), status
+    return render_template(
+        "admin/import_report.html",
+        roll=roll,
+        checked=checked,
+        confirm=confirm,
+        opening=opening,
+        column_names=IMPORT_COLUMN_NAMES,
+    ), status
 
 
 def _upload_page(status: int, form=None, reissue=None):
     """Show the upload page with its two forms (either one kept as the user sent it)."""
-    return render_template("admin/import.html", form=form or RollUploadForm(formdata=None),
-                           reissue=reissue or ReissueCodeForm(formdata=None)), status
+    return render_template(
+        "admin/import.html",
+        form=form or RollUploadForm(formdata=None),
+        reissue=reissue or ReissueCodeForm(formdata=None),
+    ), status
 
 
 def _console_member():
@@ -95,8 +104,13 @@ def confirm_import():
     except BadSignature:
         proof = None
     if not proof or proof.get("sha256") != roll.digest or proof.get("actor") != actor.id:
-        form.roll.errors = [*form.roll.errors, _l("This is not the file you checked, or the check is more "
-                                                 "than an hour old: check the file again.")]
+        form.roll.errors = [
+            *form.roll.errors,
+            _l(
+                "This is not the file you checked, or the check is more "
+                "than an hour old: check the file again."
+            ),
+        ]
         return _upload_page(422, form=form)
     checked, slips, expires_at = import_roll(actor, roll)
     if checked.problems:
@@ -118,8 +132,12 @@ def reissue_code():
         except AppError as error:
             form.phone.errors = [*form.phone.errors, error.message]
             return _upload_page(error.status, reissue=form)
-        slip = {"name": member.name, "grid": GridIndex().paths.get(member.org_unit_id, ""),
-                "phone": mask_phone(member.phone), "code": code}
+        slip = {
+            "name": member.name,
+            "grid": GridIndex().paths.get(member.org_unit_id, ""),
+            "phone": mask_phone(member.phone),
+            "code": code,
+        }
         return _slips_page([slip], expires_at, imported=False)
     return _upload_page(422, reissue=form)
 
@@ -131,8 +149,13 @@ def _activation_url() -> str:
 
 def _slips_page(slips: list[dict], expires_at, imported: bool):
     """The printable sheet of activation slips, each with the QR code of the activation page."""
-    return render_template("admin/import_slips.html", slips=slips, expires_at=expires_at, imported=imported,
-                           activation_url=_activation_url())
+    return render_template(
+        "admin/import_slips.html",
+        slips=slips,
+        expires_at=expires_at,
+        imported=imported,
+        activation_url=_activation_url(),
+    )
 
 
 @bp.get("/import/activation-qr.svg")
@@ -140,8 +163,11 @@ def _slips_page(slips: list[dict], expires_at, imported: bool):
 def activation_qr():
     """The QR code of the activation page, printed on every slip (one image the browser loads once)."""
     _console_member()
-    return Response(render_svg(_activation_url()), mimetype="image/svg+xml",
-                    headers={"Cache-Control": "private, max-age=86400"})
+    return Response(
+        render_svg(_activation_url()),
+        mimetype="image/svg+xml",
+        headers={"Cache-Control": "private, max-age=86400"},
+    )
 
 
 def _example_rows(actor) -> list[list[str]]:
@@ -149,7 +175,10 @@ def _example_rows(actor) -> list[list[str]]:
     grids = list_units_in_scope(actor, "member.manage", kind="grid")[:2]
     paths = GridIndex().paths
     first = paths[grids[0].id] if grids else "城关镇/东街社区/东街一网格"
-    return [["张三", "13800000000", first, "0"], ["李四", "13900000000", paths[grids[-1].id] if grids else first, ""]]
+    return [
+        ["张三", "13800000000", first, "0"],
+        ["李四", "13900000000", paths[grids[-1].id] if grids else first, ""],
+    ]
 
 
 @bp.get("/import/template.<fmt>")
@@ -172,8 +201,12 @@ def import_template(fmt: str):
                 cell.number_format = "@"
         output = io.BytesIO()
         workbook.save(output)
-        body, mimetype = output.getvalue(), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        body, mimetype = (
+            output.getvalue(),
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        )
     else:
         raise AppError(404)
-    return Response(body, mimetype=mimetype,
-                    headers={"Content-Disposition": f"attachment; filename=roll-template.{fmt}"})
+    return Response(
+        body, mimetype=mimetype, headers={"Content-Disposition": f"attachment; filename=roll-template.{fmt}"}
+    )

@@ -8,7 +8,14 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import login_required
 
-from admin.forms import GrantRoleForm, MemberForm, NewMemberForm, ResetPasswordForm, RevokeRoleForm, StatusForm
+from admin.forms import (
+    GrantRoleForm,
+    MemberForm,
+    NewMemberForm,
+    ResetPasswordForm,
+    RevokeRoleForm,
+    StatusForm,
+)
 from admin.views import PAGE_SIZE, bp, page_count, page_number, require_reach, show_refusal
 from core.errors import AppError
 from core.form_tokens import once_per_form
@@ -23,15 +30,18 @@ from rewards.overview import list_staffed_supermarkets
 
 def _grid_choices(actor) -> list[tuple[str, str]]:
     """The grids the actor manages members in."""
-    return [("", _("Choose…"))] + [(str(unit.id), unit.name)
-                                   for unit in services.list_units_in_scope(actor, "member.manage", "grid")]
+    return [("", _("Choose…"))] + [
+        (str(unit.id), unit.name) for unit in services.list_units_in_scope(actor, "member.manage", "grid")
+    ]
 
 
 def _target_choices(actor) -> list[tuple[str, str]]:
     """Where the actor may grant roles: org units (``u:<id>``, ``u:`` everywhere) and supermarkets."""
     choices = [("u:", _("Everywhere"))] if scope_units(actor, "role.manage") is None else []
-    choices += [(f"u:{unit.id}", "　" * unit.depth + unit.name)
-                for unit in services.list_units_in_scope(actor, "role.manage")]
+    choices += [
+        (f"u:{unit.id}", "　" * unit.depth + unit.name)
+        for unit in services.list_units_in_scope(actor, "role.manage")
+    ]
     choices += [(f"s:{shop.id}", shop.name) for shop in list_staffed_supermarkets(actor, "role.manage")]
     return choices
 
@@ -43,8 +53,9 @@ def members():
     actor = current_member()
     require_reach(actor, "member.manage")
     query = (request.args.get("q") or "").strip()[:50]
-    listing = services.list_members(actor, org_unit_id=None, query=query or None, page=page_number(),
-                                    page_size=PAGE_SIZE)
+    listing = services.list_members(
+        actor, org_unit_id=None, query=query or None, page=page_number(), page_size=PAGE_SIZE
+    )
     return render_template("admin/members.html", members=listing, pages=page_count(listing), query=query)
 
 
@@ -60,8 +71,9 @@ def new_member():
     status = 200
     if form.validate_on_submit():
         try:
-            member = services.create_member(actor, form.name.data, form.phone.data, form.password.data,
-                                            int(form.org_unit.data))
+            member = services.create_member(
+                actor, form.name.data, form.phone.data, form.password.data, int(form.org_unit.data)
+            )
         except AppError as error:
             show_refusal(form, error, {"org_unit_id": "org_unit"})
             status = error.status
@@ -77,19 +89,30 @@ def _member_page(actor, member, status: int = 200, **forms):
     """Render a member's page with its forms (those given keep what was typed)."""
     # Filled from a mapping, not the record: the record's ``org_unit`` is an object, not the
     # grid's id the select needs (so the grid showed "Choose…" and saving always failed).
-    edit = forms.get("edit") or MemberForm(formdata=None, data={
-        "name": member.name, "phone": member.phone, "org_unit": str(member.org_unit_id or "")})
+    edit = forms.get("edit") or MemberForm(
+        formdata=None,
+        data={"name": member.name, "phone": member.phone, "org_unit": str(member.org_unit_id or "")},
+    )
     edit.org_unit.choices = _grid_choices(actor)
     grant = forms.get("grant") or GrantRoleForm(formdata=None)
     grant.target.choices = _target_choices(actor) if can_somewhere(actor, "role.manage") else []
     return render_template(
-        "admin/member.html", person=member, edit=edit, grant=grant, role_names=ROLE_NAMES,
+        "admin/member.html",
+        person=member,
+        edit=edit,
+        grant=grant,
+        role_names=ROLE_NAMES,
         status_form=forms.get("status") or StatusForm(formdata=None),
         password=forms.get("password") or ResetPasswordForm(formdata=None),
-        revoke=RevokeRoleForm(formdata=None), grants=services.list_grants(actor, member),
-        balance=balance_of(member.id), locked_minutes=-(-services.sign_in_lock(member) // 60),
-        may_grant=can_somewhere(actor, "role.manage"), card=cards.live_card(member.id),
-        pin_set=cards.has_pin(member.id), pin=forms.get("pin") or PinForm(formdata=None)), status
+        revoke=RevokeRoleForm(formdata=None),
+        grants=services.list_grants(actor, member),
+        balance=balance_of(member.id),
+        locked_minutes=-(-services.sign_in_lock(member) // 60),
+        may_grant=can_somewhere(actor, "role.manage"),
+        card=cards.live_card(member.id),
+        pin_set=cards.has_pin(member.id),
+        pin=forms.get("pin") or PinForm(formdata=None),
+    ), status
 
 
 def _managed_member(actor, member_id: int):
@@ -113,8 +136,11 @@ def member(member_id: int):
     if not form.validate_on_submit():
         return _member_page(actor, person, 422, edit=form)
     try:
-        services.update_member(actor, person, {"name": form.name.data, "phone": form.phone.data,
-                                               "org_unit_id": int(form.org_unit.data)})
+        services.update_member(
+            actor,
+            person,
+            {"name": form.name.data, "phone": form.phone.data, "org_unit_id": int(form.org_unit.data)},
+        )
     except AppError as error:
         show_refusal(form, error, {"org_unit_id": "org_unit"})
         return _member_page(actor, person, error.status, edit=form)
@@ -186,8 +212,9 @@ def grant_member_role(member_id: int):
     kind, _sep, target_id = form.target.data.partition(":")
     target = int(target_id) if target_id else None
     try:
-        services.grant_role(actor, person, form.role.data, target if kind == "u" else None,
-                            target if kind == "s" else None)
+        services.grant_role(
+            actor, person, form.role.data, target if kind == "u" else None, target if kind == "s" else None
+        )
     except AppError as error:
         show_refusal(form, error, {"org_unit_id": "target", "supermarket_id": "target"})
         return _member_page(actor, person, error.status, grant=form)

@@ -20,8 +20,10 @@ from points import notices
 REFUSALS = {
     "self_review": _l("Your own act: someone else decides this objection."),
     "invalid_state": _l("This objection has already been decided."),
-    "insufficient_points": _l("The member has spent these points: an administrator may take back what is "
-                              "left and write off the rest."),
+    "insufficient_points": _l(
+        "The member has spent these points: an administrator may take back what is "
+        "left and write off the rest."
+    ),
     "forbidden": _l("You have no right to do this here."),
     "not_found": _l("No such objection."),
 }
@@ -31,7 +33,8 @@ def _publish_form(actor) -> PublishNoticeForm:
     """The publish form with the units and finished months the actor may choose."""
     form = PublishNoticeForm()
     form.org_unit.choices = [("", _("Choose…"))] + [
-        (str(unit.id), "　" * unit.depth + unit.name) for unit in list_units_in_scope(actor, "notice.publish")]
+        (str(unit.id), "　" * unit.depth + unit.name) for unit in list_units_in_scope(actor, "notice.publish")
+    ]
     form.month.choices = [(month, month) for month in notices.publishable_months()]
     return form
 
@@ -52,25 +55,49 @@ def notices_console():
             status, problem = error.status, error
             show_refusal(form, error, {"org_unit_id": "org_unit"})
         else:
-            flash(_("Notice published: %(count)d entries, open for objections until %(when)s.",
-                    count=notice.entries_count, when=notice.closes_at.strftime("%Y-%m-%d")))
+            flash(
+                _(
+                    "Notice published: %(count)d entries, open for objections until %(when)s.",
+                    count=notice.entries_count,
+                    when=notice.closes_at.strftime("%Y-%m-%d"),
+                )
+            )
             return redirect(url_for("admin.notices_console"), 303)
     elif form.is_submitted():
         status = 422
     listing = notices.list_notices(actor, page_number(), PAGE_SIZE)
-    return render_template("admin/notices.html", form=form, problem=problem, listing=listing,
-                           pages=page_count(listing), status_of=notices.notice_status), status
+    return render_template(
+        "admin/notices.html",
+        form=form,
+        problem=problem,
+        listing=listing,
+        pages=page_count(listing),
+        status_of=notices.notice_status,
+    ), status
 
 
-def _objections_page(actor, failed: DecideObjectionForm | None = None, failed_id: int | None = None,
-                     problem=None, status: int = 200):
+def _objections_page(
+    actor,
+    failed: DecideObjectionForm | None = None,
+    failed_id: int | None = None,
+    problem=None,
+    status: int = 200,
+):
     """The pending objections in scope with a decision form each (a refused one keeps what was typed)."""
     listing = notices.list_objections(actor, "pending", None, page_number(), PAGE_SIZE)
-    forms = {item["id"]: DecideObjectionForm(prefix=f"o{item['id']}", formdata=None) for item in listing["items"]}
+    forms = {
+        item["id"]: DecideObjectionForm(prefix=f"o{item['id']}", formdata=None) for item in listing["items"]
+    }
     if failed is not None:
         forms[failed_id] = failed
-    return render_template("admin/objections.html", listing=listing, pages=page_count(listing), forms=forms,
-                           failed_id=failed_id, problem=problem), status
+    return render_template(
+        "admin/objections.html",
+        listing=listing,
+        pages=page_count(listing),
+        forms=forms,
+        failed_id=failed_id,
+        problem=problem,
+    ), status
 
 
 @bp.get("/objections")
@@ -96,7 +123,12 @@ def decide_objection(objection_id: int):
     try:
         notices.decide_objection(actor, objection_id, form.decision.data, form.reason.data)
     except AppError as error:
-        return _objections_page(actor, form, objection_id, REFUSALS.get(error.code, error.message), error.status)
-    flash(_("Objection upheld: the points were taken back.") if form.decision.data == "uphold"
-          else _("Objection dismissed: the points stand."))
+        return _objections_page(
+            actor, form, objection_id, REFUSALS.get(error.code, error.message), error.status
+        )
+    flash(
+        _("Objection upheld: the points were taken back.")
+        if form.decision.data == "uphold"
+        else _("Objection dismissed: the points stand.")
+    )
     return redirect(url_for("admin.objections", page=page_number()), 303)

@@ -22,9 +22,11 @@ ROOT = ""
 def _parent_choices(actor, leave_out=None) -> list[tuple[str, str]]:
     """Where a unit may go: under a unit of the actor's area (not a grid; not ``leave_out``'s subtree)."""
     roots = [(ROOT, _("Top level (a county)"))] if scope_units(actor, "org_unit.manage") is None else []
-    return roots + [(str(unit.id), "　" * unit.depth + unit.name)
-                    for unit in services.list_units_in_scope(actor, "org_unit.manage")
-                    if unit.kind != "grid" and not (leave_out is not None and leave_out.contains(unit))]
+    return roots + [
+        (str(unit.id), "　" * unit.depth + unit.name)
+        for unit in services.list_units_in_scope(actor, "org_unit.manage")
+        if unit.kind != "grid" and not (leave_out is not None and leave_out.contains(unit))
+    ]
 
 
 def _parent_id(form: OrgUnitForm) -> int | None:
@@ -53,8 +55,12 @@ def org_units():
             return redirect(url_for("admin.org_units"), 303)
     elif form.is_submitted():
         status = 422
-    return render_template("admin/org_units.html", form=form, kind_names=ORG_UNIT_KIND_NAMES,
-                           units=services.list_units_in_scope(actor, "org_unit.manage")), status
+    return render_template(
+        "admin/org_units.html",
+        form=form,
+        kind_names=ORG_UNIT_KIND_NAMES,
+        units=services.list_units_in_scope(actor, "org_unit.manage"),
+    ), status
 
 
 @bp.route("/org-units/<id:unit_id>", methods=["GET", "POST"])
@@ -67,14 +73,21 @@ def edit_org_unit(unit_id: int):
     require(actor, "org_unit.manage", unit)
     form = OrgUnitForm(data={"name": unit.name, "kind": unit.kind, "parent": str(unit.parent_id or ROOT)})
     form.parent.choices = _parent_choices(actor, leave_out=unit)
-    if unit.parent is not None and not any(value == str(unit.parent_id) for value, _label in form.parent.choices):
+    if unit.parent is not None and not any(
+        value == str(unit.parent_id) for value, _label in form.parent.choices
+    ):
         form.parent.choices.insert(0, (str(unit.parent_id), unit.parent.name))  # above the area: stays
     form.kind.data = unit.kind  # the kind never changes
     status = 200
     if form.validate_on_submit():
         try:
-            services.update_org_unit(actor, unit, name=form.name.data.strip(), parent_id=_parent_id(form),
-                                     move=_parent_id(form) != unit.parent_id)
+            services.update_org_unit(
+                actor,
+                unit,
+                name=form.name.data.strip(),
+                parent_id=_parent_id(form),
+                move=_parent_id(form) != unit.parent_id,
+            )
         except AppError as error:
             show_refusal(form, error, {"parent_id": "parent"})
             status = error.status
@@ -83,4 +96,6 @@ def edit_org_unit(unit_id: int):
             return redirect(url_for("admin.org_units"), 303)
     elif form.is_submitted():
         status = 422
-    return render_template("admin/org_unit_form.html", form=form, unit=unit, kind_names=ORG_UNIT_KIND_NAMES), status
+    return render_template(
+        "admin/org_unit_form.html", form=form, unit=unit, kind_names=ORG_UNIT_KIND_NAMES
+    ), status

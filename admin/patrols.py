@@ -22,11 +22,13 @@ def _route_form(actor) -> PatrolRouteForm:
     """The route form with the places and activities the actor may choose."""
     form = PatrolRouteForm()
     form.org_unit.choices = [("", _("Choose…"))] + [
-        (str(unit.id), "　" * unit.depth + unit.name) for unit in list_units_in_scope(actor, "patrol.manage")]
+        (str(unit.id), "　" * unit.depth + unit.name) for unit in list_units_in_scope(actor, "patrol.manage")
+    ]
     form.activity.choices = [("", _("Choose…"))] + [
         (activity.code, activity.name)
         for activity in points_services.list_managed_activities(actor, False, 1, 100)["items"]
-        if activity.code not in points_services.FLOW_ONLY_ACTIVITIES]
+        if activity.code not in points_services.FLOW_ONLY_ACTIVITIES
+    ]
     return form
 
 
@@ -52,13 +54,25 @@ def new_patrol_route():
     if form.validate_on_submit():
         try:
             route = services.create_route(
-                actor, form.name.data.strip(), int(form.org_unit.data), form.activity.data, form.checkpoint_names(),
-                form.window_start.data, form.window_end.data, form.min_minutes_between.data)
+                actor,
+                form.name.data.strip(),
+                int(form.org_unit.data),
+                form.activity.data,
+                form.checkpoint_names(),
+                form.window_start.data,
+                form.window_end.data,
+                form.min_minutes_between.data,
+            )
         except AppError as error:
             status, problem = error.status, error
             show_refusal(form, error, {"activity_code": "activity", "org_unit_id": "org_unit"})
         else:
-            flash(_("Route %(name)s drawn. Print its posters and put each one up at its checkpoint.", name=route.name))
+            flash(
+                _(
+                    "Route %(name)s drawn. Print its posters and put each one up at its checkpoint.",
+                    name=route.name,
+                )
+            )
             return redirect(url_for("admin.patrol_route", route_id=route.id), 303)
     elif form.is_submitted():
         status = 422
@@ -80,5 +94,11 @@ def patrol_route(route_id: int):
     actor = current_member()
     route = services.read_route(actor, route_id)
     rounds = services.list_rounds(actor, route_id, _night(), page_number(), PAGE_SIZE)
-    return render_template("admin/patrol_route.html", route=route, rounds=rounds, pages=page_count(rounds),
-                           summary=services.night_summary(route, rounds["night"]), state_of=services.round_state)
+    return render_template(
+        "admin/patrol_route.html",
+        route=route,
+        rounds=rounds,
+        pages=page_count(rounds),
+        summary=services.night_summary(route, rounds["night"]),
+        state_of=services.round_state,
+    )

@@ -18,18 +18,18 @@ from openpyxl import Workbook
 from PIL import Image, ImageDraw
 
 from admin.forms import CATEGORY_NAMES
+from core.clock import period_bounds
 from core.errors import AppError
 from core.identity.access import require
 from core.identity.models import Member, OrgUnit
 from core.identity.services import get_org_unit
 from points import reports as points_reports
-from points.stats import earned_by_category
 from points.leaderboards import honour_roll
 from points.leaderboards.boards import shared_ranks
 from points.leaderboards.honour import parse_month
-from core.clock import period_bounds
 from points.leaderboards.totals import display_name, mask_name
 from points.poster import A4, MARGIN, _centred
+from points.stats import earned_by_category
 from rewards import reports as rewards_reports
 
 TOP = 10
@@ -71,12 +71,24 @@ def _honours(unit: OrgUnit, month: str, ranked: list[tuple[int, Member, int]]) -
     try:
         roll = honour_roll(unit.id, month)
     except AppError:
-        return [{"rank": rank, "display_name": str(display_name(member.name, member.anonymous)),
-                 "grid": member.org_unit.name if member.org_unit else "", "points": points}
-                for rank, member, points in ranked], "report"
-    return [{"rank": entry["rank"], "display_name": str(entry["display_name"]),
-             "grid": (entry["org_unit"] or {}).get("name", ""), "points": entry["points"]}
-            for entry in roll["entries"]], "published"
+        return [
+            {
+                "rank": rank,
+                "display_name": str(display_name(member.name, member.anonymous)),
+                "grid": member.org_unit.name if member.org_unit else "",
+                "points": points,
+            }
+            for rank, member, points in ranked
+        ], "report"
+    return [
+        {
+            "rank": entry["rank"],
+            "display_name": str(entry["display_name"]),
+            "grid": (entry["org_unit"] or {}).get("name", ""),
+            "points": entry["points"],
+        }
+        for entry in roll["entries"]
+    ], "published"
 
 
 def build_report(actor: Member, org_unit_id: int, month: str) -> MonthlyReport:
@@ -88,27 +100,59 @@ def build_report(actor: Member, org_unit_id: int, month: str) -> MonthlyReport:
     ranked = _ranked(points_reports.top_earners(unit, start, end, TOP))
     honours, source = _honours(unit, month, ranked)
     tables = [
-        Table("categories", _("Points by category"), [_("Category"), _("Awards"), _("Points")],
-              [[str(CATEGORY_NAMES.get(category, category)), awards, points]
-               for category, awards, points in earned_by_category(OrgUnit.path.startswith(unit.path), start, end)]),
-        Table("units", _("Points by unit"), [_("Unit"), _("Members who earned"), _("Points")],
-              [[child.name, members, points]
-               for child, members, points in points_reports.points_by_child_unit(unit, start, end)]),
-        Table("top", _("Top members"), [_("Rank"), _("Name"), _("Grid"), _("Points")],
-              [[rank, mask_name(member.name), member.org_unit.name if member.org_unit else "", points]
-               for rank, member, points in ranked]),
-        Table("redemptions", _("Redemptions"), [_("Reward"), _("Vouchers"), _("Units"), _("Points")],
-              [[reward.name, vouchers, units, points]
-               for reward, vouchers, units, points in rewards_reports.redemptions_by_reward(unit, start, end)]),
-        Table("stock", _("Stock movements"),
-              [_("Supermarket"), _("Reward"), _("Received"), _("Handed over"), _("Corrected")],
-              [[shop.name, reward.name, moved["received"], moved["handed_over"], moved["corrected"]]
-               for shop, reward, moved in rewards_reports.stock_movements(unit, start, end)]),
+        Table(
+            "categories",
+            _("Points by category"),
+            [_("Category"), _("Awards"), _("Points")],
+            [
+                [str(CATEGORY_NAMES.get(category, category)), awards, points]
+                for category, awards, points in earned_by_category(
+                    OrgUnit.path.startswith(unit.path), start, end
+                )
+            ],
+        ),
+        Table(
+            "units",
+            _("Points by unit"),
+            [_("Unit"), _("Members who earned"), _("Points")],
+            [
+                [child.name, members, points]
+                for child, members, points in points_reports.points_by_child_unit(unit, start, end)
+            ],
+        ),
+        Table(
+            "top",
+            _("Top members"),
+            [_("Rank"), _("Name"), _("Grid"), _("Points")],
+            [
+                [rank, mask_name(member.name), member.org_unit.name if member.org_unit else "", points]
+                for rank, member, points in ranked
+            ],
+        ),
+        Table(
+            "redemptions",
+            _("Redemptions"),
+            [_("Reward"), _("Vouchers"), _("Units"), _("Points")],
+            [
+                [reward.name, vouchers, units, points]
+                for reward, vouchers, units, points in rewards_reports.redemptions_by_reward(unit, start, end)
+            ],
+        ),
+        Table(
+            "stock",
+            _("Stock movements"),
+            [_("Supermarket"), _("Reward"), _("Received"), _("Handed over"), _("Corrected")],
+            [
+                [shop.name, reward.name, moved["received"], moved["handed_over"], moved["corrected"]]
+                for shop, reward, moved in rewards_reports.stock_movements(unit, start, end)
+            ],
+        ),
     ]
     return MonthlyReport(unit, month, start, end, tables, honours, source)
 
 
 # --- downloads ---------------------------------------------------------------------------------
+
 
 def _cell(value):
     """A value safe to open in a spreadsheet: text that looks like a formula is quoted."""
@@ -156,8 +200,13 @@ def render_honour_roll(report: MonthlyReport, fmt: str) -> bytes:
         _centred(draw, y + 200, "本月暂无上榜成员", 48, fill="#5b6670")
     for entry in report.honours[:15]:
         line = f"第 {entry['rank']} 名   {entry['display_name']}   {entry['grid']}   {entry['points']} 分"
-        y = _centred(draw, y + 20, line, 48 if entry["rank"] <= 3 else 40,
-                     fill="#b3261e" if entry["rank"] <= 3 else "#1d2329")
+        y = _centred(
+            draw,
+            y + 20,
+            line,
+            48 if entry["rank"] <= 3 else 40,
+            fill="#b3261e" if entry["rank"] <= 3 else "#1d2329",
+        )
     _centred(draw, A4[1] - MARGIN - 40, "感谢每一位为平安建设出力的居民", 36, fill="#5b6670")
     output = io.BytesIO()
     if fmt == "pdf":

@@ -9,11 +9,11 @@ from flask_login import login_required
 
 from admin.reports import build_report, render_honour_roll, report_csv, report_xlsx
 from admin.views import bp, require_reach
+from core.clock import shanghai_today
 from core.errors import AppError
 from core.identity.auth import current_member
 from core.identity.services import list_units_in_scope
 from core.replica import reads_replica
-from core.clock import shanghai_today
 
 #: The report's files: how each is written, and its type.
 FILES = {
@@ -47,8 +47,9 @@ def reports():
         if error.status != 422:
             raise
         status = 422
-    return render_template("admin/reports.html", report=report, units=units, unit_id=unit_id,
-                           month=month), status
+    return render_template(
+        "admin/reports.html", report=report, units=units, unit_id=unit_id, month=month
+    ), status
 
 
 @bp.get("/reports/<filename>")
@@ -63,5 +64,8 @@ def report_file(filename: str):
     _units, unit_id, month = _chosen(actor)
     stem, _dot, fmt = filename.partition(".")
     body = write(build_report(actor, unit_id, month))
-    return Response(body, mimetype=mimetype,
-                    headers={"Content-Disposition": f"attachment; filename={stem}-{unit_id}-{month}.{fmt}"})
+    return Response(
+        body,
+        mimetype=mimetype,
+        headers={"Content-Disposition": f"attachment; filename={stem}-{unit_id}-{month}.{fmt}"},
+    )

@@ -26,7 +26,9 @@ REFUSALS = {
 
 #: What each warning of ``points.services.claim_warnings`` tells the reviewer.
 WARNINGS = {
-    "duplicate": _l("Looks like a duplicate: the same activity, amount and day as another claim of this member."),
+    "duplicate": _l(
+        "Looks like a duplicate: the same activity, amount and day as another claim of this member."
+    ),
     "over_daily_cap": _l("More points than the activity's daily cap: approving it will be refused."),
     "large": _l("Unusually large: more than %(count)d items or hours.", count=services.LARGE_CLAIM_QUANTITY),
 }
@@ -55,19 +57,32 @@ def review():
             form.reason.errors = [*form.reason.errors, _l("Give a reason to reject.")]
             status = 422
         else:
-            outcomes = services.review_contributions(actor, sorted(ticked), form.decision.data,
-                                                     form.reason.data or None)
+            outcomes = services.review_contributions(
+                actor, sorted(ticked), form.decision.data, form.reason.data or None
+            )
             decided = [outcome for outcome in outcomes.values() if not isinstance(outcome, AppError)]
             balances = services.balances_after_awards([claim.id for claim in decided])
             done = [(claim, balances.get(claim.id)) for claim in decided]
-            refused = {claim_id: REFUSALS.get(error.code, error.message)
-                       for claim_id, error in outcomes.items() if isinstance(error, AppError)}
+            refused = {
+                claim_id: REFUSALS.get(error.code, error.message)
+                for claim_id, error in outcomes.items()
+                if isinstance(error, AppError)
+            }
             ticked = set(refused)
     elif form.is_submitted():
         status = 422
         ticked = set(_claim_ids())
-    claims = services.list_contributions(actor, member_id=None, status="pending", page=page_number(),
-                                         page_size=PAGE_SIZE)
-    return render_template("admin/review.html", form=form, claims=claims, pages=page_count(claims),
-                           done=done, refused=refused, ticked=ticked, warning_texts=WARNINGS,
-                           warnings=services.claim_warnings(claims["items"])), status
+    claims = services.list_contributions(
+        actor, member_id=None, status="pending", page=page_number(), page_size=PAGE_SIZE
+    )
+    return render_template(
+        "admin/review.html",
+        form=form,
+        claims=claims,
+        pages=page_count(claims),
+        done=done,
+        refused=refused,
+        ticked=ticked,
+        warning_texts=WARNINGS,
+        warnings=services.claim_warnings(claims["items"]),
+    ), status

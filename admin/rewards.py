@@ -37,8 +37,13 @@ def rewards():
     actor = current_member()
     require_reach(actor, "reward.manage")
     listing = services.list_rewards(True, page_number(), PAGE_SIZE)
-    return render_template("admin/rewards.html", rewards=listing, pages=page_count(listing),
-                           image_url=services.reward_image_url, yuan=format_yuan)
+    return render_template(
+        "admin/rewards.html",
+        rewards=listing,
+        pages=page_count(listing),
+        image_url=services.reward_image_url,
+        yuan=format_yuan,
+    )
 
 
 @bp.route("/rewards/new", methods=["GET", "POST"])
@@ -90,9 +95,15 @@ def edit_reward(reward_id: int):
 
 def _reward_page(reward, form: RewardForm, picture: RewardPictureForm, status: int):
     """A reward's page: its form and its picture's (either one keeps what was sent)."""
-    return render_template("admin/reward_form.html", form=form, reward=reward, picture=picture,
-                           image_url=services.reward_image_url(reward), costs=services.list_costs(reward.id),
-                           yuan=format_yuan), status
+    return render_template(
+        "admin/reward_form.html",
+        form=form,
+        reward=reward,
+        picture=picture,
+        image_url=services.reward_image_url(reward),
+        costs=services.list_costs(reward.id),
+        yuan=format_yuan,
+    ), status
 
 
 @bp.url_value_preprocessor

@@ -24,14 +24,19 @@ def status_text(view: SettlementView) -> str:
     """Draft, or confirmed with when and by whom."""
     if view.status != "confirmed":
         return _("Draft: not confirmed yet")
-    return _("Confirmed %(when)s by %(who)s", when=format_datetime(view.confirmed_at, "short"),
-             who=view.confirmed_by or "—")
+    return _(
+        "Confirmed %(when)s by %(who)s",
+        when=format_datetime(view.confirmed_at, "short"),
+        who=view.confirmed_by or "—",
+    )
 
 
 def line_label(line: Line) -> str:
     """The reward's name, and the month it belongs to for a late fulfilment."""
     if line.adjusts_month:
-        return _("%(reward)s (recorded late, of %(month)s)", reward=line.reward_name, month=line.adjusts_month)
+        return _(
+            "%(reward)s (recorded late, of %(month)s)", reward=line.reward_name, month=line.adjusts_month
+        )
     return line.reward_name
 
 
@@ -45,8 +50,10 @@ def _columns() -> list[str]:
 
 
 def _signatures() -> list[str]:
-    return [_("Supermarket (signature and seal): ____________   Date: __________"),
-            _("County office (signature): ____________   Date: __________")]
+    return [
+        _("Supermarket (signature and seal): ____________   Date: __________"),
+        _("County office (signature): ____________   Date: __________"),
+    ]
 
 
 def settlement_xlsx(view: SettlementView) -> bytes:
@@ -54,7 +61,9 @@ def settlement_xlsx(view: SettlementView) -> bytes:
     workbook = Workbook()
     sheet = workbook.active
     sheet.title = view.month
-    sheet.append([_cell(_("Settlement of %(shop)s, %(month)s", shop=view.supermarket.name, month=view.month))])
+    sheet.append(
+        [_cell(_("Settlement of %(shop)s, %(month)s", shop=view.supermarket.name, month=view.month))]
+    )
     sheet["A1"].font = Font(bold=True, size=14)
     sheet.append([_cell(status_text(view))])
     sheet.append([])
@@ -62,8 +71,14 @@ def settlement_xlsx(view: SettlementView) -> bytes:
     for cell in sheet[sheet.max_row]:
         cell.font = Font(bold=True)
     for line in view.lines:
-        sheet.append([_cell(line_label(line)), line.quantity, Decimal(line.unit_cost_fen) / 100,
-                      Decimal(line.amount_fen) / 100])
+        sheet.append(
+            [
+                _cell(line_label(line)),
+                line.quantity,
+                Decimal(line.unit_cost_fen) / 100,
+                Decimal(line.amount_fen) / 100,
+            ]
+        )
     sheet.append([_("Total"), sum(line.quantity for line in view.lines), None, Decimal(view.total_fen) / 100])
     for cell in sheet[sheet.max_row]:
         cell.font = Font(bold=True)
@@ -96,7 +111,9 @@ def settlement_pdf(view: SettlementView) -> bytes:
     pdf.set_auto_page_break(True, MARGIN_MM)
     pdf.set_title(_("Settlement of %(shop)s, %(month)s", shop=view.supermarket.name, month=view.month))
     path = cjk_font_path()
-    pdf.add_font("cjk", fname=str(path), **({"collection_font_number": 0} if path.suffix.lower() == ".ttc" else {}))
+    pdf.add_font(
+        "cjk", fname=str(path), **({"collection_font_number": 0} if path.suffix.lower() == ".ttc" else {})
+    )
     pdf.set_text_color(TEXT)
     pdf.add_page()
     pdf.set_font("cjk", size=TITLE_SIZE)
@@ -108,15 +125,32 @@ def settlement_pdf(view: SettlementView) -> bytes:
     pdf.set_text_color(TEXT)
     pdf.ln(4)
     pdf.set_font(size=TEXT_SIZE)
-    with pdf.table(col_widths=COLUMN_WIDTHS, width=sum(COLUMN_WIDTHS), line_height=7,
-                   text_align=("LEFT", "RIGHT", "RIGHT", "RIGHT"), headings_style=FontFace(emphasis="", color=GREY),
-                   borders_layout="HORIZONTAL_LINES") as table:
+    with pdf.table(
+        col_widths=COLUMN_WIDTHS,
+        width=sum(COLUMN_WIDTHS),
+        line_height=7,
+        text_align=("LEFT", "RIGHT", "RIGHT", "RIGHT"),
+        headings_style=FontFace(emphasis="", color=GREY),
+        borders_layout="HORIZONTAL_LINES",
+    ) as table:
         table.row(_columns())
         for line in view.lines:
-            table.row([line_label(line), str(line.quantity), format_yuan(line.unit_cost_fen),
-                       format_yuan(line.amount_fen)])
-        table.row([_("Total"), str(sum(line.quantity for line in view.lines)), "",
-                   _("%(yuan)s yuan", yuan=format_yuan(view.total_fen))])
+            table.row(
+                [
+                    line_label(line),
+                    str(line.quantity),
+                    format_yuan(line.unit_cost_fen),
+                    format_yuan(line.amount_fen),
+                ]
+            )
+        table.row(
+            [
+                _("Total"),
+                str(sum(line.quantity for line in view.lines)),
+                "",
+                _("%(yuan)s yuan", yuan=format_yuan(view.total_fen)),
+            ]
+        )
     if not view.lines:
         pdf.ln(3)
         pdf.set_text_color(GREY)

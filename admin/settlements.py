@@ -40,8 +40,9 @@ def settlements_overview():
         if error.status != 422:
             raise
         status = 422
-    return render_template("admin/settlements.html", month=month, views=views, yuan=format_yuan,
-                           status_text=status_text), status
+    return render_template(
+        "admin/settlements.html", month=month, views=views, yuan=format_yuan, status_text=status_text
+    ), status
 
 
 @bp.route("/settlements/<id:supermarket_id>/<month>", methods=["GET", "POST"])
@@ -65,9 +66,19 @@ def settlement(supermarket_id: int, month: str):
     elif form.is_submitted():
         status = 400
     view = settlements.read_settlement(actor, supermarket_id, month)
-    may_confirm = view.status == "draft" and view.finished and can(actor, "settlement.confirm", view.supermarket)
-    return render_template("admin/settlement.html", view=view, form=form, problem=problem, may_confirm=may_confirm,
-                           yuan=format_yuan, status_text=status_text, line_label=line_label), status
+    may_confirm = (
+        view.status == "draft" and view.finished and can(actor, "settlement.confirm", view.supermarket)
+    )
+    return render_template(
+        "admin/settlement.html",
+        view=view,
+        form=form,
+        problem=problem,
+        may_confirm=may_confirm,
+        yuan=format_yuan,
+        status_text=status_text,
+        line_label=line_label,
+    ), status
 
 
 @bp.get("/settlements/<id:supermarket_id>/<month>/settlement.<fmt>")
@@ -78,5 +89,8 @@ def settlement_sheet(supermarket_id: int, month: str, fmt: str):
         raise AppError(404)
     view = settlements.read_settlement(current_member(), supermarket_id, month)
     write, mimetype = SHEETS[fmt]
-    return Response(write(view), mimetype=mimetype,
-                    headers={"Content-Disposition": f"attachment; filename={file_name(view, fmt)}"})
+    return Response(
+        write(view),
+        mimetype=mimetype,
+        headers={"Content-Disposition": f"attachment; filename={file_name(view, fmt)}"},
+    )

@@ -18,8 +18,14 @@ from core.identity.auth import current_member
 from core.navigation import ORGANISER, Tab
 from core.views import show_refusal  # noqa: F401 - the console's modules take it from here
 
-bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="templates",
-               static_folder="static", static_url_path="/static")
+bp = Blueprint(
+    "admin",
+    __name__,
+    url_prefix="/admin",
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/static",
+)
 
 #: Rows on one page of every console list.
 PAGE_SIZE = 20
@@ -66,10 +72,14 @@ SECTIONS = (
 )
 
 #: The organiser's tab bar: the dashboard is their home.
-TABS = {ORGANISER: [Tab(0, "admin.dashboard", _l("Home"), "home"),
-                    Tab(20, "admin.review", _l("Review"), "review"),
-                    Tab(30, "admin.members", _l("Members"), "members", ("/admin/import",)),
-                    Tab(40, "admin.home", _l("Console"), "console")]}
+TABS = {
+    ORGANISER: [
+        Tab(0, "admin.dashboard", _l("Home"), "home"),
+        Tab(20, "admin.review", _l("Review"), "review"),
+        Tab(30, "admin.members", _l("Members"), "members", ("/admin/import",)),
+        Tab(40, "admin.home", _l("Console"), "console"),
+    ]
+}
 
 
 def organiser_home():
@@ -79,8 +89,11 @@ def organiser_home():
 
 def sections_for(actor) -> list[tuple[str, str]]:
     """The sections the actor may open, as ``(url, label)``."""
-    return [(url_for(endpoint), str(label)) for endpoint, label, action in SECTIONS
-            if can_somewhere(actor, action)]
+    return [
+        (url_for(endpoint), str(label))
+        for endpoint, label, action in SECTIONS
+        if can_somewhere(actor, action)
+    ]
 
 
 def is_console_user(actor) -> bool:
@@ -108,4 +121,3 @@ def home():
     if not is_console_user(actor) or not sections:
         raise AppError(403)
     return render_template("admin/home.html", sections=sections)
-

@@ -31,9 +31,12 @@ def wishes():
     require_reach(actor, "wish.manage")
     status = request.args.get("status") or None
     status = status if status in WISH_STATUSES else None
-    listing = services.list_wishes(actor, status=status, managed=True, page=page_number(), page_size=PAGE_SIZE)
-    return render_template("admin/wishes.html", wishes=listing, pages=page_count(listing), status=status,
-                           statuses=WISH_STATUSES)
+    listing = services.list_wishes(
+        actor, status=status, managed=True, page=page_number(), page_size=PAGE_SIZE
+    )
+    return render_template(
+        "admin/wishes.html", wishes=listing, pages=page_count(listing), status=status, statuses=WISH_STATUSES
+    )
 
 
 def _wish_page(wish_id: int, status: int = 200, problem: AppError | None = None, **forms):
@@ -41,11 +44,20 @@ def _wish_page(wish_id: int, status: int = 200, problem: AppError | None = None,
     actor = current_member()
     require_reach(actor, "wish.manage")
     wish = services.WishView(services.read_wish(actor, wish_id), actor)
-    publish = PublishWishForm(formdata=None, points=wish.points or 10, due_at=(
-        wish.due_at or datetime.now(SHANGHAI).replace(second=0, microsecond=0) + DEFAULT_DUE)
-        .astimezone(SHANGHAI).replace(tzinfo=None))
-    shown = {"publish_form": publish, "vet_form": VetForm(formdata=None), "confirm_form": ConfirmForm(formdata=None),
-             "cancel_form": CancelForm(formdata=None), **forms}
+    publish = PublishWishForm(
+        formdata=None,
+        points=wish.points or 10,
+        due_at=(wish.due_at or datetime.now(SHANGHAI).replace(second=0, microsecond=0) + DEFAULT_DUE)
+        .astimezone(SHANGHAI)
+        .replace(tzinfo=None),
+    )
+    shown = {
+        "publish_form": publish,
+        "vet_form": VetForm(formdata=None),
+        "confirm_form": ConfirmForm(formdata=None),
+        "cancel_form": CancelForm(formdata=None),
+        **forms,
+    }
     return render_template("admin/wish.html", wish=wish, problem=problem, **shown), status
 
 
@@ -78,9 +90,15 @@ def _act(wish_id: int, form_name: str, form, call, done_message: str):
 def publish_wish(wish_id: int):
     """Publish a vetted wish with points and a due date (or set them again while it is open)."""
     form = PublishWishForm()
-    return _act(wish_id, "publish_form", form, lambda: services.publish_wish(
-        current_member(), wish_id, form.points.data, form.due_at.data.replace(tzinfo=SHANGHAI)),
-        _("Published: volunteers nearby can take it now."))
+    return _act(
+        wish_id,
+        "publish_form",
+        form,
+        lambda: services.publish_wish(
+            current_member(), wish_id, form.points.data, form.due_at.data.replace(tzinfo=SHANGHAI)
+        ),
+        _("Published: volunteers nearby can take it now."),
+    )
 
 
 @bp.post("/wishes/<id:wish_id>/vet")
@@ -89,9 +107,13 @@ def publish_wish(wish_id: int):
 def vet_wish(wish_id: int):
     """Accept or decline a submitted wish of my subtree."""
     form = VetForm()
-    return _act(wish_id, "vet_form", form, lambda: services.vet_wish(
-        current_member(), wish_id, form.decision.data, form.reason.data),
-        _("Accepted: publish it with points next.") if form.decision.data == "accept" else _("Declined."))
+    return _act(
+        wish_id,
+        "vet_form",
+        form,
+        lambda: services.vet_wish(current_member(), wish_id, form.decision.data, form.reason.data),
+        _("Accepted: publish it with points next.") if form.decision.data == "accept" else _("Declined."),
+    )
 
 
 @bp.post("/wishes/<id:wish_id>/confirm")
@@ -100,8 +122,13 @@ def vet_wish(wish_id: int):
 def confirm_wish(wish_id: int):
     """Confirm a wish done over 3 days ago for a requester who has not; the volunteer is paid."""
     form = ConfirmForm()
-    return _act(wish_id, "confirm_form", form, lambda: services.confirm_wish(
-        current_member(), wish_id, form.rating.data), _("Confirmed: the volunteer has earned the points."))
+    return _act(
+        wish_id,
+        "confirm_form",
+        form,
+        lambda: services.confirm_wish(current_member(), wish_id, form.rating.data),
+        _("Confirmed: the volunteer has earned the points."),
+    )
 
 
 @bp.post("/wishes/<id:wish_id>/cancel")
@@ -110,5 +137,10 @@ def confirm_wish(wish_id: int):
 def cancel_wish(wish_id: int):
     """Cancel a wish of my subtree, saying why; nobody is paid."""
     form = CancelForm()
-    return _act(wish_id, "cancel_form", form, lambda: services.cancel_wish(
-        current_member(), wish_id, form.reason.data), _("The wish is cancelled."))
+    return _act(
+        wish_id,
+        "cancel_form",
+        form,
+        lambda: services.cancel_wish(current_member(), wish_id, form.reason.data),
+        _("The wish is cancelled."),
+    )

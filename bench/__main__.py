@@ -19,8 +19,8 @@ from datetime import datetime
 from bench.databases import EngineMissing
 from bench.report import header, summary, table, write_json
 from bench.runner import bench_engine, say
-from bench.wrk import WrkMissing
 from bench.settings import Settings
+from bench.wrk import WrkMissing
 
 
 def _wrk_version() -> str:
@@ -41,8 +41,12 @@ def main() -> int:
     results = {
         "started_at": datetime.now().astimezone().isoformat(timespec="seconds"),
         "settings": settings.as_dict(),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                    "load_average_at_start": round(os.getloadavg()[0], 2), "load_generator": _wrk_version()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "load_average_at_start": round(os.getloadavg()[0], 2),
+            "load_generator": _wrk_version(),
+        },
         "engines": {},
     }
     for engine in settings.engines:
@@ -56,8 +60,10 @@ def main() -> int:
     print(table(results))
     print()
     print(summary(results))
-    print(f"load average (1 min): {results['machine']['load_average_at_start']} at the start, "
-          f"{os.getloadavg()[0]:.2f} at the end, on {os.cpu_count()} CPUs")
+    print(
+        f"load average (1 min): {results['machine']['load_average_at_start']} at the start, "
+        f"{os.getloadavg()[0]:.2f} at the end, on {os.cpu_count()} CPUs"
+    )
     print(f"\nresults: {write_json(results)}")
     ledgers = [outcome["ledger"]["ok"] for outcome in results["engines"].values() if "ledger" in outcome]
     if int(os.environ.get("BENCH_LEADERBOARD_MEMBERS") or 0) > 0:

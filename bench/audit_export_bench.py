@@ -37,12 +37,19 @@ def fill_audit_log(actor_id: int) -> None:
     """Write ROWS entries straight into the table, in batches, oldest first."""
     start = utcnow() - timedelta(days=90)
     for first in range(0, ROWS, BATCH):
-        rows = [{"at": start + timedelta(seconds=index), "actor_id": actor_id if index % 3 else None,
-                 "action": ("member.update", "contribution.record", "stock.receive")[index % 3],
-                 "subject_type": "member", "subject_id": index % 5000,
-                 "before": {"name": f"居民{index}"}, "after": {"name": f"居民{index}号", "points": index % 90},
-                 "reason": "批量导入" if index % 7 == 0 else None}
-                for index in range(first, min(first + BATCH, ROWS))]
+        rows = [
+            {
+                "at": start + timedelta(seconds=index),
+                "actor_id": actor_id if index % 3 else None,
+                "action": ("member.update", "contribution.record", "stock.receive")[index % 3],
+                "subject_type": "member",
+                "subject_id": index % 5000,
+                "before": {"name": f"居民{index}"},
+                "after": {"name": f"居民{index}号", "points": index % 90},
+                "reason": "批量导入" if index % 7 == 0 else None,
+            }
+            for index in range(first, min(first + BATCH, ROWS))
+        ]
         db.session.execute(sa.insert(AuditEntry.__table__), rows)
         db.session.commit()
 
@@ -69,7 +76,9 @@ def run_engine(engine: str) -> list[tuple]:
         with app.app_context():
             db.session.remove()
             db.engine.dispose()
-    return [(engine, seconds, size, lines, last.strip().endswith(f"# end of export: {ROWS} entries".encode()))]
+    return [
+        (engine, seconds, size, lines, last.strip().endswith(f"# end of export: {ROWS} entries".encode()))
+    ]
 
 
 def main(engines: list[str]) -> None:
@@ -78,7 +87,9 @@ def main(engines: list[str]) -> None:
     print(f"\n{ROWS} audit entries, exported by a global administrator")
     print(f"{'engine':<11}{'seconds':>9}{'entries/s':>11}{'size':>10}{'lines':>9}  complete")
     for engine, seconds, size, lines, complete in rows:
-        print(f"{engine:<11}{seconds:>9.1f}{ROWS / seconds:>11.0f}{size / 1024 / 1024:>8.1f}MB{lines:>9}  {complete}")
+        print(
+            f"{engine:<11}{seconds:>9.1f}{ROWS / seconds:>11.0f}{size / 1024 / 1024:>8.1f}MB{lines:>9}  {complete}"
+        )
 
 
 if __name__ == "__main__":

@@ -64,8 +64,10 @@ POOL_SIZE = 8
 DRILL_NOTE = "drill"
 #: Seconds between two samples of the replica's lag.
 LAG_EVERY = 0.25
-_LAG = ("SELECT coalesce(extract(epoch FROM max(replay_lag)), 0), "
-        "coalesce(max(pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)), 0) FROM pg_stat_replication")
+_LAG = (
+    "SELECT coalesce(extract(epoch FROM max(replay_lag)), 0), "
+    "coalesce(max(pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)), 0) FROM pg_stat_replication"
+)
 
 
 class LagSampler:
@@ -77,7 +79,7 @@ class LagSampler:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
-    def __enter__(self) -> "LagSampler":
+    def __enter__(self) -> LagSampler:
         self._thread.start()
         return self
 
@@ -96,9 +98,13 @@ class LagSampler:
         if not self.samples:
             return {"samples": 0}
         seconds = sorted(sample[0] for sample in self.samples)
-        return {"samples": len(seconds), "p50_s": round(statistics.median(seconds), 3),
-                "p95_s": round(seconds[max(int(len(seconds) * 0.95) - 1, 0)], 3), "max_s": round(seconds[-1], 3),
-                "max_bytes": max(sample[1] for sample in self.samples)}
+        return {
+            "samples": len(seconds),
+            "p50_s": round(statistics.median(seconds), 3),
+            "p95_s": round(seconds[max(int(len(seconds) * 0.95) - 1, 0)], 3),
+            "max_s": round(seconds[-1], 3),
+            "max_bytes": max(sample[1] for sample in self.samples),
+        }
 
 
 def _used_vouchers_path(facts: dict) -> Path:
@@ -108,12 +114,17 @@ def _used_vouchers_path(facts: dict) -> Path:
 def _drill_notes(database_url: str, run_id: str) -> Counter:
     """How many contributions carry each note of this drill."""
     with psycopg.connect(_plain(database_url), autocommit=True) as connection:
-        return Counter(note for (note,) in connection.execute(
-            "SELECT note FROM contribution WHERE note LIKE %s", (f"{DRILL_NOTE}-{run_id}-%",)))
+        return Counter(
+            note
+            for (note,) in connection.execute(
+                "SELECT note FROM contribution WHERE note LIKE %s", (f"{DRILL_NOTE}-{run_id}-%",)
+            )
+        )
 
 
-def drill(settings: Settings, fixture: dict, nginx: Nginx, servers: list[Gunicorn], replica,
-          database_url: str) -> dict:
+def drill(
+    settings: Settings, fixture: dict, nginx: Nginx, servers: list[Gunicorn], replica, database_url: str
+) -> dict:
     """Awards and board reads through nginx from ``BENCH_CONNECTIONS`` clients; a third of the way
     in, kill one app server and stop the replica. A client sends a failed award again with its
     ``Idempotency-Key`` (as the contract asks), a few times; each award's key is its note too, so
@@ -134,15 +145,25 @@ def drill(settings: Settings, fixture: dict, nginx: Nginx, servers: list[Gunicor
             while time.monotonic() < deadline:
                 key = f"{DRILL_NOTE}-{run_id}-{uuid.uuid4().hex}"
                 member_id, _phone, token = rng.choice(fixture["residents"])
-                headers = {"Authorization": f"Bearer {rng.choice(fixture['grid_workers'])[1]}",
-                           "Idempotency-Key": key}
-                body = {"member_id": member_id, "activity_code": "bench_award", "quantity": 1,
-                        "occurred_at": datetime.now().astimezone().isoformat(), "note": key}
+                headers = {
+                    "Authorization": f"Bearer {rng.choice(fixture['grid_workers'])[1]}",
+                    "Idempotency-Key": key,
+                }
+                body = {
+                    "member_id": member_id,
+                    "activity_code": "bench_award",
+                    "quantity": 1,
+                    "occurred_at": datetime.now().astimezone().isoformat(),
+                    "note": key,
+                }
                 status, again = post_until_answered(http, f"{nginx.url}/api/v1/contributions", body, headers)
                 try:
-                    board = http.get(f"{nginx.url}/api/v1/leaderboards/members", timeout=30,
-                                     headers={"Authorization": f"Bearer {token}"},
-                                     params={"org_unit_id": fixture["county_id"], "period": "month"}).status_code
+                    board = http.get(
+                        f"{nginx.url}/api/v1/leaderboards/members",
+                        timeout=30,
+                        headers={"Authorization": f"Bearer {token}"},
+                        params={"org_unit_id": fixture["county_id"], "period": "month"},
+                    ).status_code
                 except requests.RequestException as error:
                     board = type(error).__name__
                 with lock:
@@ -156,8 +177,10 @@ def drill(settings: Settings, fixture: dict, nginx: Nginx, servers: list[Gunicor
         replica.pause()
 
     clients = min(settings.connections, 16)
-    say(f"[drill] awards and boards through nginx from {clients} clients for {seconds:g} s; one app server "
-        f"killed and the replica stopped at {seconds / 3:.0f} s")
+    say(
+        f"[drill] awards and boards through nginx from {clients} clients for {seconds:g} s; one app server "
+        f"killed and the replica stopped at {seconds / 3:.0f} s"
+    )
     with ThreadPoolExecutor(clients + 1) as pool:
         running = [pool.submit(client, number) for number in range(clients)] + [pool.submit(strike)]
         for future in running:
@@ -171,13 +194,28 @@ def drill(settings: Settings, fixture: dict, nginx: Nginx, servers: list[Gunicor
     replica.resume()
     replica.catch_up(timeout=3600)
     result = {
-        "seconds": seconds, "clients": clients, "awards": len(answers), "statuses": dict(statuses),
-        "retried": retried, "acknowledged": len(acknowledged), "posted": len(notes),
-        "acknowledged_missing": len(acknowledged - set(notes)), "posted_twice": sum(n > 1 for n in notes.values()),
-        "unknown": len(unknown), "unknown_posted": len(unknown & set(notes)), "in_flight_at_most": in_flight,
-        "boards": dict(boards), "replica_caught_up_s": round(time.perf_counter() - started, 1)}
-    result["ok"] = (result["acknowledged_missing"] == 0 and result["posted_twice"] == 0
-                    and set(notes) <= set(answers) and len(unknown) <= in_flight and set(boards) == {200})
+        "seconds": seconds,
+        "clients": clients,
+        "awards": len(answers),
+        "statuses": dict(statuses),
+        "retried": retried,
+        "acknowledged": len(acknowledged),
+        "posted": len(notes),
+        "acknowledged_missing": len(acknowledged - set(notes)),
+        "posted_twice": sum(n > 1 for n in notes.values()),
+        "unknown": len(unknown),
+        "unknown_posted": len(unknown & set(notes)),
+        "in_flight_at_most": in_flight,
+        "boards": dict(boards),
+        "replica_caught_up_s": round(time.perf_counter() - started, 1),
+    }
+    result["ok"] = (
+        result["acknowledged_missing"] == 0
+        and result["posted_twice"] == 0
+        and set(notes) <= set(answers)
+        and len(unknown) <= in_flight
+        and set(boards) == {200}
+    )
     return result
 
 
@@ -191,13 +229,20 @@ def main() -> int:
     scenarios = settings.selected(tuple(scenario for scenario in SCENARIOS if scenario.key in CITY_SCENARIOS))
     missing = [name for name in ("nginx", "pgbouncer", "wrk") if find_binary(name) is None]
     if missing or find_redis() is None:
-        raise SystemExit(f"missing: {', '.join(missing + ([] if find_redis() else ['redis-server']))} "
-                         "(apt-get install nginx-light pgbouncer wrk redis-server)")
-    results = {"started_at": datetime.now().astimezone().isoformat(timespec="seconds"),
-               "settings": settings.as_dict(),
-               "machine": {"cpus": os.cpu_count(), "load_average_at_start": round(os.getloadavg()[0], 2),
-                           "load_generator": _wrk_version()},
-               "engines": {}}
+        raise SystemExit(
+            f"missing: {', '.join(missing + ([] if find_redis() else ['redis-server']))} "
+            "(apt-get install nginx-light pgbouncer wrk redis-server)"
+        )
+    results = {
+        "started_at": datetime.now().astimezone().isoformat(timespec="seconds"),
+        "settings": settings.as_dict(),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "load_average_at_start": round(os.getloadavg()[0], 2),
+            "load_generator": _wrk_version(),
+        },
+        "engines": {},
+    }
     say(f"[city] the dataset: {settings.members:,} members (built once into bench/data/)")
     facts = city_data.build(settings)
     fixture = json.loads((city_data.DATA_DIR / f"{facts['database']}.fixture.json").read_text())
@@ -219,16 +264,22 @@ def main() -> int:
 
         primary_url = f"{cluster.url}/{facts['database']}"
         direct = {**_server_env(_plain(primary_url), facts), "RATELIMIT_STORAGE_URI": redis.url}
-        city = {**direct, "DATABASE_URL": _plain(f"{pooler.url}/{facts['database']}"),
-                "DATABASE_TRANSACTION_POOLING": "1", "TRUSTED_PROXIES": "1",
-                "DATABASE_REPLICA_URL": _plain(f"{replica.url}/{facts['database']}")}
+        city = {
+            **direct,
+            "DATABASE_URL": _plain(f"{pooler.url}/{facts['database']}"),
+            "DATABASE_TRANSACTION_POOLING": "1",
+            "TRUSTED_PROXIES": "1",
+            "DATABASE_REPLICA_URL": _plain(f"{replica.url}/{facts['database']}"),
+        }
         data = write_data(Path(scratch) / "data.tsv", fixture)
         run = Run(settings, data, cluster.postmaster_pid())
         run.offsets["fulfil"] = json.loads(used.read_text())["next"] if used.exists() else 0
         left = len(fixture["vouchers"]) - run.offsets["fulfil"]
         if any(scenario.key == "fulfil" for scenario in scenarios) and left < 2000:
-            say(f"[city] only {left} unused vouchers are left: fulfil is not measured "
-                f"(delete bench/data/{facts['database']}.json to build the dataset again)")
+            say(
+                f"[city] only {left} unused vouchers are left: fulfil is not measured "
+                f"(delete bench/data/{facts['database']}.json to build the dataset again)"
+            )
             scenarios = tuple(scenario for scenario in scenarios if scenario.key != "fulfil")
 
         say(f"[one server] floor, then wsgi:app on the primary: {workers} workers × {threads} threads")
@@ -239,7 +290,8 @@ def main() -> int:
 
         say(f"[nginx × {APP_SERVERS}] through PgBouncer, boards from the replica")
         servers, nginx = stack.enter_context(
-            behind_nginx(find_binary("nginx"), city, APP_SERVERS, workers, threads))
+            behind_nginx(find_binary("nginx"), city, APP_SERVERS, workers, threads)
+        )
         app_pids = [nginx.process.pid] + [server.process.pid for server in servers]
         with LagSampler(cluster.url) as lag:
             three = [run.measure(scenario, nginx, app_pids=app_pids) for scenario in scenarios]
@@ -254,22 +306,30 @@ def main() -> int:
 
     lag, drilled, ledger = results["replica_lag"], results["drill"], results["ledger"]
     print()
-    print(header(results).replace("benchmark", "city benchmark") + f", {APP_SERVERS} app servers behind nginx")
+    print(
+        header(results).replace("benchmark", "city benchmark") + f", {APP_SERVERS} app servers behind nginx"
+    )
     print(table(results))
     print()
-    print(f"replica lag under the nginx × {APP_SERVERS} scenarios ({lag.get('samples', 0)} samples): "
-          f"p50 {lag.get('p50_s')} s, p95 {lag.get('p95_s')} s, max {lag.get('max_s')} s, "
-          f"at most {lag.get('max_bytes', 0):,} bytes behind; state after: {lag['state_after']['state']}")
-    print(f"drill ({drilled['clients']} clients, {drilled['seconds']:g} s): {drilled['awards']} awards sent, "
-          f"{drilled['retried']} sent again after a 502, {drilled['acknowledged']} answered 201, "
-          f"{drilled['posted']} posted; acknowledged and missing: {drilled['acknowledged_missing']}, "
-          f"posted twice: {drilled['posted_twice']}, left unknown: {drilled['unknown']} "
-          f"({drilled['unknown_posted']} of them posted; in flight at most {drilled['in_flight_at_most']}); "
-          f"boards {drilled['boards']}; the replica caught up in {drilled['replica_caught_up_s']} s "
-          f"— {'OK' if drilled['ok'] else 'FAILED'}")
+    print(
+        f"replica lag under the nginx × {APP_SERVERS} scenarios ({lag.get('samples', 0)} samples): "
+        f"p50 {lag.get('p50_s')} s, p95 {lag.get('p95_s')} s, max {lag.get('max_s')} s, "
+        f"at most {lag.get('max_bytes', 0):,} bytes behind; state after: {lag['state_after']['state']}"
+    )
+    print(
+        f"drill ({drilled['clients']} clients, {drilled['seconds']:g} s): {drilled['awards']} awards sent, "
+        f"{drilled['retried']} sent again after a 502, {drilled['acknowledged']} answered 201, "
+        f"{drilled['posted']} posted; acknowledged and missing: {drilled['acknowledged_missing']}, "
+        f"posted twice: {drilled['posted_twice']}, left unknown: {drilled['unknown']} "
+        f"({drilled['unknown_posted']} of them posted; in flight at most {drilled['in_flight_at_most']}); "
+        f"boards {drilled['boards']}; the replica caught up in {drilled['replica_caught_up_s']} s "
+        f"— {'OK' if drilled['ok'] else 'FAILED'}"
+    )
     print(f"flask ledger verify: {'OK' if ledger['ok'] else 'FAILED'} — {ledger['verdict']}")
-    print(f"load average (1 min): {results['machine']['load_average_at_start']} at the start, "
-          f"{os.getloadavg()[0]:.2f} at the end, on {os.cpu_count()} CPUs")
+    print(
+        f"load average (1 min): {results['machine']['load_average_at_start']} at the start, "
+        f"{os.getloadavg()[0]:.2f} at the end, on {os.cpu_count()} CPUs"
+    )
     print(f"\nresults: {write_json(results)}")
     return 0 if drilled["ok"] and ledger["ok"] else 1
 

@@ -22,11 +22,19 @@ import os
 import shutil
 import time
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from bench import leaderboards
-from bench.databases import DATASET_AWARDS, EngineMissing, _new_facts, _plain, _server_env, _vacuum, complete
-from bench.databases import schema_revision
+from bench.databases import (
+    DATASET_AWARDS,
+    EngineMissing,
+    _new_facts,
+    _plain,
+    _server_env,
+    _vacuum,
+    complete,
+    schema_revision,
+)
 from bench.settings import ROOT, Settings
 from tests.support.postgres import Standby, execute_autocommit, find_bin_dir
 
@@ -35,8 +43,13 @@ PRIMARY_DIR, REPLICA_DIR = DATA_DIR / "city-pg", DATA_DIR / "city-replica"
 SLOT = "city_replica"
 #: The primary's settings beyond the tests' cluster: more memory for a 20 GB database on a
 #: shared 24 GiB machine, and checkpoints spaced out for the bulk load.
-PRIMARY_SETTINGS = ("shared_buffers=1GB", "effective_cache_size=8GB", "maintenance_work_mem=512MB",
-                    "max_wal_size=4GB", "checkpoint_timeout=15min")
+PRIMARY_SETTINGS = (
+    "shared_buffers=1GB",
+    "effective_cache_size=8GB",
+    "maintenance_work_mem=512MB",
+    "max_wal_size=4GB",
+    "checkpoint_timeout=15min",
+)
 
 
 def say(message: str) -> None:
@@ -80,13 +93,17 @@ def build(settings: Settings) -> dict:
         with psycopg.connect(_plain(cluster.url) + "/postgres", autocommit=True) as connection:
             for (old,) in connection.execute("SELECT datname FROM pg_database WHERE datname LIKE 'city\\_%'"):
                 connection.execute(f"DROP DATABASE {old}")
-            connection.execute(f"SELECT pg_drop_replication_slot('{SLOT}') FROM pg_replication_slots "
-                               f"WHERE slot_name = '{SLOT}'")
+            connection.execute(
+                f"SELECT pg_drop_replication_slot('{SLOT}') FROM pg_replication_slots "
+                f"WHERE slot_name = '{SLOT}'"
+            )
         shutil.rmtree(REPLICA_DIR, ignore_errors=True)
         execute_autocommit(cluster.url, f"CREATE DATABASE {name}")
         leaderboards.migrate(url)
         say(f"city: loading {settings.members:,} members with COPY")
-        leaderboards.load_postgresql(url, settings.members, DATASET_AWARDS, datetime.now(timezone.utc).replace(microsecond=0))
+        leaderboards.load_postgresql(
+            url, settings.members, DATASET_AWARDS, datetime.now(UTC).replace(microsecond=0)
+        )
         loaded = time.perf_counter() - started
         say(f"city: loaded in {loaded:.0f} s; completing (staff, tokens, the counter)")
         facts = _new_facts()
@@ -113,7 +130,9 @@ def replica_of(cluster, facts: dict) -> Standby:
     started = time.perf_counter()
     standby.start()
     standby.pause()
-    marker.write_text(json.dumps({"database": facts["database"], "seconds": round(time.perf_counter() - started)}))
+    marker.write_text(
+        json.dumps({"database": facts["database"], "seconds": round(time.perf_counter() - started)})
+    )
     return standby
 
 

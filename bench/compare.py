@@ -13,8 +13,18 @@ import json
 import sys
 from pathlib import Path
 
-COLUMNS = ("engine", "scenario", "rate/s old → new", "change", "p99 ms old → new", "change",
-           "% floor old → new", "app CPU ms/op old → new", "SQL/op old → new", "errors old → new")
+COLUMNS = (
+    "engine",
+    "scenario",
+    "rate/s old → new",
+    "change",
+    "p99 ms old → new",
+    "change",
+    "% floor old → new",
+    "app CPU ms/op old → new",
+    "SQL/op old → new",
+    "errors old → new",
+)
 
 
 def load(path: str | Path) -> dict:
@@ -32,6 +42,7 @@ def change(old: float | None, new: float | None) -> str:
 def _pair(old: float | None, new: float | None, digits: int) -> str:
     def shown(value):
         return "—" if value is None else f"{value:,.{digits}f}"
+
     return f"{shown(old)} → {shown(new)}"
 
 
@@ -52,20 +63,52 @@ def compare(old: dict, new: dict) -> list[list[str]]:
         before, after = _rows(old, engine), _rows(new, engine)
         for scenario in dict.fromkeys([*before, *after]):
             if scenario not in before or scenario not in after:
-                lines.append([engine, scenario, f"only in the {'new' if scenario in after else 'old'} run",
-                              "", "", "", "", "", "", ""])
+                lines.append(
+                    [
+                        engine,
+                        scenario,
+                        f"only in the {'new' if scenario in after else 'old'} run",
+                        "",
+                        "",
+                        "",
+                        "",
+                        "",
+                        "",
+                        "",
+                    ]
+                )
                 continue
             was, now = before[scenario], after[scenario]
-            lines.append([engine, scenario, _pair(was["rate"], now["rate"], 0), change(was["rate"], now["rate"]),
-                          _pair(was["p99_ms"], now["p99_ms"], 1), change(was["p99_ms"], now["p99_ms"]),
-                          _pair(was.get("floor_percent"), now.get("floor_percent"), 0),
-                          _pair(was.get("app_cpu_ms"), now.get("app_cpu_ms"), 2),
-                          _pair(was.get("statements"), now.get("statements"), 1),
-                          f"{was['error_count']} → {now['error_count']}"])
+            lines.append(
+                [
+                    engine,
+                    scenario,
+                    _pair(was["rate"], now["rate"], 0),
+                    change(was["rate"], now["rate"]),
+                    _pair(was["p99_ms"], now["p99_ms"], 1),
+                    change(was["p99_ms"], now["p99_ms"]),
+                    _pair(was.get("floor_percent"), now.get("floor_percent"), 0),
+                    _pair(was.get("app_cpu_ms"), now.get("app_cpu_ms"), 2),
+                    _pair(was.get("statements"), now.get("statements"), 1),
+                    f"{was['error_count']} → {now['error_count']}",
+                ]
+            )
         rss_old, rss_new = _peak_rss(old, engine), _peak_rss(new, engine)
         if rss_old is not None or rss_new is not None:
-            lines.append([engine, "worker RSS peak (MiB)", _pair(rss_old, rss_new, 0), change(rss_old, rss_new),
-                          "", "", "", "", "", ""])
+            lines.append(
+                [
+                    engine,
+                    "worker RSS peak (MiB)",
+                    _pair(rss_old, rss_new, 0),
+                    change(rss_old, rss_new),
+                    "",
+                    "",
+                    "",
+                    "",
+                    "",
+                    "",
+                ]
+            )
     return lines
 
 
@@ -81,8 +124,11 @@ def render(lines: list[list[str]]) -> str:
 def differing_settings(old: dict, new: dict) -> list[str]:
     """The run settings that differ between the two runs, as "name old → new"."""
     before, after = old.get("settings", {}), new.get("settings", {})
-    return [f"{name} {before.get(name)} → {after.get(name)}" for name in dict.fromkeys([*before, *after])
-            if before.get(name) != after.get(name)]
+    return [
+        f"{name} {before.get(name)} → {after.get(name)}"
+        for name in dict.fromkeys([*before, *after])
+        if before.get(name) != after.get(name)
+    ]
 
 
 def main(argv: list[str]) -> int:

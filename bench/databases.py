@@ -63,8 +63,14 @@ def complete(env: dict[str, str], fixture_path: Path, settings: Settings) -> Non
     migrated = run_flask(env, "db", "upgrade")
     if migrated.returncode != 0:
         raise RuntimeError(f"flask db upgrade failed:\n{migrated.stderr[-2000:]}")
-    completed = subprocess.run([sys.executable, "-m", "bench.data", str(fixture_path), str(settings.grid_workers)],
-                               cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench.data", str(fixture_path), str(settings.grid_workers)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     if completed.returncode != 0:
         raise RuntimeError(f"completing the dataset failed:\n{completed.stderr[-2000:]}")
     _progress("  " + completed.stdout.strip())
@@ -77,7 +83,10 @@ def _server_env(url: str, facts: dict) -> dict[str, str]:
 
 def _new_facts() -> dict:
     """The kept dataset's marker: when it was built, and the secret its signing key is sealed with."""
-    return {"built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "secret_key": secrets.token_urlsafe(36)}
+    return {
+        "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "secret_key": secrets.token_urlsafe(36),
+    }
 
 
 @contextmanager
@@ -89,8 +98,11 @@ def sqlite_dataset(settings: Settings) -> Iterator[tuple[dict[str, str], dict, N
     from bench import leaderboards
 
     name = dataset_name(settings)
-    kept, fixture, marker = (DATA_DIR / f"{name}.sqlite", DATA_DIR / f"{name}.sqlite.fixture.json",
-                             DATA_DIR / f"{name}.sqlite.json")
+    kept, fixture, marker = (
+        DATA_DIR / f"{name}.sqlite",
+        DATA_DIR / f"{name}.sqlite.fixture.json",
+        DATA_DIR / f"{name}.sqlite.json",
+    )
     if not marker.exists():
         started = time.perf_counter()
         base_url, _cluster, _facts = leaderboards.prepared("sqlite", settings.members, DATASET_AWARDS)
@@ -131,8 +143,11 @@ def postgresql_dataset(settings: Settings) -> Iterator[tuple[dict[str, str], dic
         if not marker.exists():
             started = time.perf_counter()
             base_url, cluster, _facts = leaderboards.prepared("postgresql", settings.members, DATASET_AWARDS)
-            execute_autocommit(cluster.url, f"DROP DATABASE IF EXISTS {name}",
-                               f"CREATE DATABASE {name} TEMPLATE {base_url.rsplit('/', 1)[1]}")
+            execute_autocommit(
+                cluster.url,
+                f"DROP DATABASE IF EXISTS {name}",
+                f"CREATE DATABASE {name} TEMPLATE {base_url.rsplit('/', 1)[1]}",
+            )
             facts = _new_facts()
             complete(_server_env(_plain(f"{cluster.url}/{name}"), facts), fixture, settings)
             _vacuum(f"{cluster.url}/{name}")
@@ -148,11 +163,17 @@ def postgresql_dataset(settings: Settings) -> Iterator[tuple[dict[str, str], dic
             cluster.durable = True
             cluster.resume()
         started = time.perf_counter()
-        execute_autocommit(cluster.url, f"DROP DATABASE IF EXISTS {RUN_DATABASE}",
-                           f"CREATE DATABASE {RUN_DATABASE} TEMPLATE {name}")
+        execute_autocommit(
+            cluster.url,
+            f"DROP DATABASE IF EXISTS {RUN_DATABASE}",
+            f"CREATE DATABASE {RUN_DATABASE} TEMPLATE {name}",
+        )
         _progress(f"  cloned {name} in {time.perf_counter() - started:.1f} s")
-        yield (_server_env(_plain(f"{cluster.url}/{RUN_DATABASE}"), facts), json.loads(fixture.read_text()),
-               cluster.postmaster_pid())
+        yield (
+            _server_env(_plain(f"{cluster.url}/{RUN_DATABASE}"), facts),
+            json.loads(fixture.read_text()),
+            cluster.postmaster_pid(),
+        )
         execute_autocommit(cluster.url, f"DROP DATABASE IF EXISTS {RUN_DATABASE}")
     finally:
         if cluster is not None:

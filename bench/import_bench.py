@@ -41,8 +41,14 @@ def run_engine(engine: str, formats: tuple[str, ...] = ("csv", "xlsx")) -> list[
     """Import a CSV and an XLSX roll on one engine; answer (engine, format, dry run s, import s, members)."""
     results = []
     with EMPTY_DATABASES[engine]() as url:
-        app = create_app({"APP_ENV": "test", "SQLALCHEMY_DATABASE_URI": url, "SQLITE_SYNCHRONOUS": "FULL",
-                          "RATELIMIT_ENABLED": False})
+        app = create_app(
+            {
+                "APP_ENV": "test",
+                "SQLALCHEMY_DATABASE_URI": url,
+                "SQLITE_SYNCHRONOUS": "FULL",
+                "RATELIMIT_ENABLED": False,
+            }
+        )
         with app.app_context():
             flask_migrate.upgrade()
             county = make_unit("平安县", "county")
@@ -54,22 +60,32 @@ def run_engine(engine: str, formats: tuple[str, ...] = ("csv", "xlsx")) -> list[
             phone = admin.phone
         client = app.test_client()
         token = _token(client.get("/login").get_data(as_text=True))
-        assert client.post("/login", data={"csrf_token": token, "phone": phone, "password": PASSWORD}).status_code == 302
+        assert (
+            client.post(
+                "/login", data={"csrf_token": token, "phone": phone, "password": PASSWORD}
+            ).status_code
+            == 302
+        )
         token = _token(client.get("/admin/import").get_data(as_text=True))
         for fmt, first_phone, write in (("csv", 15000000000, as_csv), ("xlsx", 16000000000, as_xlsx)):
             if fmt not in formats:
                 continue
             data = write(roll_rows(ROWS, first_phone, GRIDS))
             started = time.perf_counter()
-            report = client.post("/admin/import", content_type="multipart/form-data",
-                                 data={"csrf_token": token, "roll": (io.BytesIO(data), f"roll.{fmt}")})
+            report = client.post(
+                "/admin/import",
+                content_type="multipart/form-data",
+                data={"csrf_token": token, "roll": (io.BytesIO(data), f"roll.{fmt}")},
+            )
             dry_run = time.perf_counter() - started
             assert report.status_code == 200, report.get_data(as_text=True)[:2000]
             checked = _token(report.get_data(as_text=True), "checked")
             started = time.perf_counter()
-            slips = client.post("/admin/import/confirm", content_type="multipart/form-data",
-                                data={"csrf_token": token, "checked": checked,
-                                      "roll": (io.BytesIO(data), f"roll.{fmt}")})
+            slips = client.post(
+                "/admin/import/confirm",
+                content_type="multipart/form-data",
+                data={"csrf_token": token, "checked": checked, "roll": (io.BytesIO(data), f"roll.{fmt}")},
+            )
             imported = time.perf_counter() - started
             assert slips.status_code == 200, slips.get_data(as_text=True)[:2000]
             results.append((engine, fmt, len(data), dry_run, imported))

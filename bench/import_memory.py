@@ -57,20 +57,32 @@ def run_case(case: str) -> dict:
     before = high_water_mib()
     started = time.perf_counter()
     roll = read_roll(argument, data)
-    return {"bytes": len(data), "before": before, "peak": high_water_mib(),
-            "seconds": time.perf_counter() - started, "rows": len(roll.rows),
-            "problems": [str(message) for _line, _column, message in roll.problems]}
+    return {
+        "bytes": len(data),
+        "before": before,
+        "peak": high_water_mib(),
+        "seconds": time.perf_counter() - started,
+        "rows": len(roll.rows),
+        "problems": [str(message) for _line, _column, message in roll.problems],
+    }
 
 
 def main() -> None:
     """Run every case in its own process and print the table."""
     print(f"{'case':<50}{'file':>10}{'before':>9}{'peak':>9}{'added':>9}{'s':>7}")
     for label, case in CASES.items():
-        result = subprocess.run([sys.executable, "-m", "bench.import_memory", case], cwd=ROOT,
-                                capture_output=True, text=True, check=True)
+        result = subprocess.run(
+            [sys.executable, "-m", "bench.import_memory", case],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         figures = json.loads(result.stdout.strip().splitlines()[-1])
-        print(f"{label:<50}{figures['bytes'] / 1024:>8.0f}kB{figures['before']:>7.0f}MiB"
-              f"{figures['peak']:>6.0f}MiB{figures['peak'] - figures['before']:>6.0f}MiB{figures['seconds']:>7.2f}")
+        print(
+            f"{label:<50}{figures['bytes'] / 1024:>8.0f}kB{figures['before']:>7.0f}MiB"
+            f"{figures['peak']:>6.0f}MiB{figures['peak'] - figures['before']:>6.0f}MiB{figures['seconds']:>7.2f}"
+        )
         if figures.get("problems"):
             print(f"{'':<4}refused: {figures['problems'][0][:90]}")
 

@@ -42,7 +42,9 @@ def _prepare() -> tuple[int, dict, list[dict]]:
     """A shop, a clerk, SCANS residents each with a reserved voucher; answer the shop, the clerk's
     headers and the scans."""
     county = make_unit("平安县", "county")
-    grid = make_unit("东街一网格", "grid", make_unit("东街社区", "community", make_unit("城关镇", "town", county)))
+    grid = make_unit(
+        "东街一网格", "grid", make_unit("东街社区", "community", make_unit("城关镇", "town", county))
+    )
     shop = make_supermarket("城关镇平安超市", county)
     admin = make_member("县管理员", role="admin", on=None)
     clerk = make_member("店员", role="clerk", on=shop)
@@ -57,10 +59,17 @@ def _prepare() -> tuple[int, dict, list[dict]]:
     scans = []
     scanned_at = (utcnow() - timedelta(minutes=10)).isoformat()
     for resident_id in [resident.id for resident in residents]:
-        voucher = vouchers.reserve_voucher(db.session.get(Member, resident_id), shop.id,
-                                           [{"reward_id": soap.id, "quantity": 1}])
-        scans.append({"scan_id": str(uuid.uuid4()), "voucher_id": voucher.id,
-                      "code": vouchers.voucher_payload(voucher, BASE), "scanned_at": scanned_at})
+        voucher = vouchers.reserve_voucher(
+            db.session.get(Member, resident_id), shop.id, [{"reward_id": soap.id, "quantity": 1}]
+        )
+        scans.append(
+            {
+                "scan_id": str(uuid.uuid4()),
+                "voucher_id": voucher.id,
+                "code": vouchers.voucher_payload(voucher, BASE),
+                "scanned_at": scanned_at,
+            }
+        )
     return shop.id, auth(clerk), scans
 
 
@@ -69,20 +78,31 @@ def run_engine(engine: str) -> list[tuple]:
     statements, results)."""
     rows = []
     with EMPTY_DATABASES[engine]() as url:
-        app = create_app({"APP_ENV": "test", "SQLALCHEMY_DATABASE_URI": url, "SQLITE_SYNCHRONOUS": "FULL",
-                          "RATELIMIT_ENABLED": False})
+        app = create_app(
+            {
+                "APP_ENV": "test",
+                "SQLALCHEMY_DATABASE_URI": url,
+                "SQLITE_SYNCHRONOUS": "FULL",
+                "RATELIMIT_ENABLED": False,
+            }
+        )
         with app.app_context():
             flask_migrate.upgrade()
             shop_id, headers, scans = _prepare()
             counted = [0]
-            sa.event.listen(db.engine, "before_cursor_execute", lambda *_args: counted.__setitem__(0, counted[0] + 1))
+            sa.event.listen(
+                db.engine, "before_cursor_execute", lambda *_args: counted.__setitem__(0, counted[0] + 1)
+            )
         client = app.test_client()
         for label in ("first", "again"):
             counted[0] = 0
             cpu = time.process_time()
             started = time.perf_counter()
-            answer = client.post(f"/api/v1/supermarkets/{shop_id}/offline-fulfilments",
-                                 json={"fulfilments": scans}, headers=headers)
+            answer = client.post(
+                f"/api/v1/supermarkets/{shop_id}/offline-fulfilments",
+                json={"fulfilments": scans},
+                headers=headers,
+            )
             seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
             assert answer.status_code == 200, answer.get_data(as_text=True)[:500]
             outcome = {}
@@ -101,10 +121,14 @@ def main(engines: list[str]) -> None:
     """Run the engines asked for and print the table."""
     rows = run_on_engines(engines, run_engine)
     print(f"\nOne request of {SCANS} offline scans (50 to a transaction); CPU: this process (the app)")
-    print(f"{'engine':<11}{'pass':<7}{'seconds':>9}{'ms/scan':>9}{'CPU s':>7}{'statements':>12}{'per scan':>10}  results")
+    print(
+        f"{'engine':<11}{'pass':<7}{'seconds':>9}{'ms/scan':>9}{'CPU s':>7}{'statements':>12}{'per scan':>10}  results"
+    )
     for engine, label, seconds, cpu, statements, outcome in rows:
-        print(f"{engine:<11}{label:<7}{seconds:>9.2f}{seconds * 1000 / SCANS:>9.2f}{cpu:>7.2f}{statements:>12}"
-              f"{statements / SCANS:>10.1f}  {outcome}")
+        print(
+            f"{engine:<11}{label:<7}{seconds:>9.2f}{seconds * 1000 / SCANS:>9.2f}{cpu:>7.2f}{statements:>12}"
+            f"{statements / SCANS:>10.1f}  {outcome}"
+        )
 
 
 if __name__ == "__main__":

@@ -9,8 +9,16 @@ from pathlib import Path
 
 from bench.cpu import tree_cpu_seconds
 from bench.databases import DATABASES
-from bench.scenarios import (FLOOR, FLOOR_AGAIN, SCENARIOS, USED_ONCE, Scenario, checkin_events_needed, create_events,
-                             set_county_budget)
+from bench.scenarios import (
+    FLOOR,
+    FLOOR_AGAIN,
+    SCENARIOS,
+    USED_ONCE,
+    Scenario,
+    checkin_events_needed,
+    create_events,
+    set_county_budget,
+)
 from bench.settings import Settings
 from bench.wrk import run_wrk, write_data
 from tests.support.gunicorn import Gunicorn, run_flask
@@ -32,14 +40,25 @@ class Run:
         self.offsets: dict[str, int] = {}
 
     def _wrk(self, port: int, scenario: Scenario, seconds: int, connections: int):
-        result = run_wrk(port, scenario.key, self.data, connections=connections, seconds=seconds,
-                         offset=self.offsets.get(scenario.key, 0))
+        result = run_wrk(
+            port,
+            scenario.key,
+            self.data,
+            connections=connections,
+            seconds=seconds,
+            offset=self.offsets.get(scenario.key, 0),
+        )
         if scenario.key in USED_ONCE and result.last_index >= 0:
             self.offsets[scenario.key] = result.last_index + connections
         return result
 
-    def measure(self, scenario: Scenario, server: Gunicorn, counting: Gunicorn | None = None,
-                app_pids: list[int] | None = None) -> dict:
+    def measure(
+        self,
+        scenario: Scenario,
+        server: Gunicorn,
+        counting: Gunicorn | None = None,
+        app_pids: list[int] | None = None,
+    ) -> dict:
         """Warm up, run one scenario, then count its statements; answer its row (no floor comparison).
 
         ``server`` is what the load generator calls (a gunicorn, or nginx in front of several);
@@ -54,21 +73,35 @@ class Run:
         app_cpu = sum(map(tree_cpu_seconds, pids)) - app_before
         db_cpu = None if db_before is None else self._db_cpu() - db_before
         requests = max(result.requests, 1)
-        row = {"scenario": scenario.name, "floor": scenario.floor, "unit": scenario.unit,
-               "rate": result.rate, "request_rate": result.request_rate, "operations": result.operations,
-               "seconds": result.seconds, "p50_ms": result.p50_ms, "p95_ms": result.p95_ms,
-               "p99_ms": result.p99_ms, "errors": result.errors, "error_count": sum(result.errors.values()),
-               "client_cpu_percent": result.client_cpu_percent,
-               # CPU per operation: every request the servers answered in the window, failed ones too.
-               "app_cpu_ms": 1000 * app_cpu * scenario.requests_per_operation / requests,
-               "db_cpu_ms": None if db_cpu is None else 1000 * db_cpu * scenario.requests_per_operation / requests,
-               "statements": None}
+        row = {
+            "scenario": scenario.name,
+            "floor": scenario.floor,
+            "unit": scenario.unit,
+            "rate": result.rate,
+            "request_rate": result.request_rate,
+            "operations": result.operations,
+            "seconds": result.seconds,
+            "p50_ms": result.p50_ms,
+            "p95_ms": result.p95_ms,
+            "p99_ms": result.p99_ms,
+            "errors": result.errors,
+            "error_count": sum(result.errors.values()),
+            "client_cpu_percent": result.client_cpu_percent,
+            # CPU per operation: every request the servers answered in the window, failed ones too.
+            "app_cpu_ms": 1000 * app_cpu * scenario.requests_per_operation / requests,
+            "db_cpu_ms": None
+            if db_cpu is None
+            else 1000 * db_cpu * scenario.requests_per_operation / requests,
+            "statements": None,
+        }
         if counting is not None:
             counted = self._wrk(counting.port, scenario, COUNTING_SECONDS, 1)
             if counted.operations:
                 row["statements"] = counted.statements / counted.operations
-        say(f"  {scenario.name:<32} {row['rate']:8.0f} {scenario.unit}/s  p99 {row['p99_ms'] or 0:7.1f} ms  "
-            f"errors {row['error_count']}  app CPU {row['app_cpu_ms']:.2f} ms/op  statements {row['statements']}")
+        say(
+            f"  {scenario.name:<32} {row['rate']:8.0f} {scenario.unit}/s  p99 {row['p99_ms'] or 0:7.1f} ms  "
+            f"errors {row['error_count']}  app CPU {row['app_cpu_ms']:.2f} ms/op  statements {row['statements']}"
+        )
         return row
 
     def _db_cpu(self) -> float | None:
@@ -90,8 +123,11 @@ def verify_ledger(env: dict[str, str]) -> dict:
     """Run ``flask ledger verify``; answer whether it passed and what it said."""
     verified = run_flask(env, "ledger", "verify")
     output = (verified.stdout + verified.stderr).strip().splitlines()
-    return {"ok": verified.returncode == 0, "exit_code": verified.returncode,
-            "verdict": output[-1] if verified.returncode == 0 and output else "\n".join(output[-10:])}
+    return {
+        "ok": verified.returncode == 0,
+        "exit_code": verified.returncode,
+        "verdict": output[-1] if verified.returncode == 0 and output else "\n".join(output[-10:]),
+    }
 
 
 def bench_engine(engine: str, settings: Settings) -> dict:
@@ -109,8 +145,10 @@ def bench_engine(engine: str, settings: Settings) -> dict:
             rows += [run.measure(scenario, floor) for scenario in FLOOR]
             floor_memory = floor.worker_memory()
             say(f"[{engine}] service: wsgi:app, and bench.counting:app (1 worker) for the statements")
-            with Gunicorn("wsgi:app", env, workers, threads, "/healthz") as service, \
-                    Gunicorn("bench.counting:app", env, 1, 1, "/healthz") as counting:
+            with (
+                Gunicorn("wsgi:app", env, workers, threads, "/healthz") as service,
+                Gunicorn("bench.counting:app", env, 1, 1, "/healthz") as counting,
+            ):
                 if any(scenario.key == "checkin" for scenario in scenarios):
                     seconds = settings.warmup + settings.seconds + COUNTING_SECONDS
                     codes = create_events(service.port, fixture, checkin_events_needed(fixture, seconds))
@@ -118,8 +156,10 @@ def bench_engine(engine: str, settings: Settings) -> dict:
                 for scenario in scenarios:
                     if scenario.key == "award_budget":
                         budget = set_county_budget(service.port, fixture)
-                        say(f"[{engine}] county budget set: {budget['points']:,} points, "
-                            f"{budget['awarded']:,} awarded this year")
+                        say(
+                            f"[{engine}] county budget set: {budget['points']:,} points, "
+                            f"{budget['awarded']:,} awarded this year"
+                        )
                     rows.append(run.measure(scenario, service, counting))
                 service_memory = service.worker_memory()
                 # The whole log: the JSON access log writes a line per request, so a tail would
@@ -131,6 +171,14 @@ def bench_engine(engine: str, settings: Settings) -> dict:
         compare_with_floor(rows)
         ledger = verify_ledger(env)
         say(f"[{engine}] flask ledger verify: {ledger['verdict']}")
-    return {"rows": rows, "workers": service_memory, "floor_workers": floor_memory, "ledger": ledger,
-            "server_log": {"lines": len(service_log), "busy": sum("database busy" in line for line in service_log),
-                           "tail": service_log[-5:]}}
+    return {
+        "rows": rows,
+        "workers": service_memory,
+        "floor_workers": floor_memory,
+        "ledger": ledger,
+        "server_log": {
+            "lines": len(service_log),
+            "busy": sum("database busy" in line for line in service_log),
+            "tail": service_log[-5:],
+        },
+    }

@@ -13,7 +13,7 @@ import http.client
 import json
 import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 API = "/api/v1"
 #: A ceiling on any scenario's rate here, to make enough events for distinct check-ins.
@@ -57,13 +57,22 @@ def call(port: int, method: str, path: str, body: dict | None = None, token: str
 def create_events(port: int, fixture: dict, count: int) -> list[str]:
     """Create open events through the API as the organiser; answer their check-in codes."""
     _organiser_id, token = fixture["organiser"]
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     codes = []
     for number in range(count):
-        status, answer = call(port, "POST", f"{API}/events", {
-            "title": f"基准巡逻 {number + 1}", "activity_code": "bench_checkin",
-            "org_unit_id": fixture["county_id"], "starts_at": (now - timedelta(hours=1)).isoformat(),
-            "ends_at": (now + timedelta(hours=3)).isoformat()}, token)
+        status, answer = call(
+            port,
+            "POST",
+            f"{API}/events",
+            {
+                "title": f"基准巡逻 {number + 1}",
+                "activity_code": "bench_checkin",
+                "org_unit_id": fixture["county_id"],
+                "starts_at": (now - timedelta(hours=1)).isoformat(),
+                "ends_at": (now + timedelta(hours=3)).isoformat(),
+            },
+            token,
+        )
         if status != 201:
             raise RuntimeError(f"could not create an event: {status} {str(answer)[:300]}")
         codes.append(answer["checkin_url"])
@@ -74,8 +83,13 @@ def set_county_budget(port: int, fixture: dict) -> dict:
     """Set this year's points budget of the county through the API as the admin; answer it."""
     _admin_id, token = fixture["admin"]
     year = datetime.now(timezone(timedelta(hours=8))).year
-    status, answer = call(port, "PUT", f"{API}/org-units/{fixture['county_id']}/budgets/{year}",
-                          {"points": COUNTY_BUDGET}, token)
+    status, answer = call(
+        port,
+        "PUT",
+        f"{API}/org-units/{fixture['county_id']}/budgets/{year}",
+        {"points": COUNTY_BUDGET},
+        token,
+    )
     if status != 200:
         raise RuntimeError(f"could not set the county budget: {status} {str(answer)[:300]}")
     return answer
@@ -86,8 +100,10 @@ def checkin_events_needed(fixture: dict, seconds: float) -> int:
     return math.ceil(MAX_CHECKINS_PER_SECOND * seconds / len(fixture["residents"]))
 
 
-FLOOR = (Scenario("floor_get", "floor GET /floor", "GET", "req", 1),
-         Scenario("floor_post", "floor POST /floor", "POST", "req", 1))
+FLOOR = (
+    Scenario("floor_get", "floor GET /floor", "GET", "req", 1),
+    Scenario("floor_post", "floor POST /floor", "POST", "req", 1),
+)
 #: The POST floor once more after the scenarios: how far the machine drifted meanwhile.
 FLOOR_AGAIN = Scenario("floor_post", "floor POST /floor, again after", "POST", "req", 1)
 SCENARIOS = (

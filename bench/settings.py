@@ -38,22 +38,29 @@ class Settings:
     threads: int = 1  # BENCH_THREADS: threads per worker (1: the sync worker)
     grid_workers: int = 256  # BENCH_GRID_WORKERS: staff sharing the award and approve traffic
     engines: tuple[str, ...] = ENGINES  # BENCH_ENGINES: e.g. "sqlite" or "sqlite postgresql"
-    scenarios: tuple[str, ...] = ()  # BENCH_SCENARIOS: scenario keys to run, e.g. "award,fulfil"; all if empty
+    scenarios: tuple[
+        str, ...
+    ] = ()  # BENCH_SCENARIOS: scenario keys to run, e.g. "award,fulfil"; all if empty
 
     @classmethod
-    def from_env(cls) -> "Settings":
+    def from_env(cls) -> Settings:
         """Read the settings from the environment."""
         engines = _names("BENCH_ENGINES") or ENGINES
         unknown = set(engines) - set(ENGINES)
         if unknown:
             raise SystemExit(f"BENCH_ENGINES: unknown engine(s) {', '.join(sorted(unknown))}")
         scenarios = _names("BENCH_SCENARIOS")
-        return cls(seconds=_float("BENCH_SECONDS", cls.seconds), warmup=_float("BENCH_WARMUP", cls.warmup),
-                   members=_int("BENCH_MEMBERS", cls.members),
-                   connections=_int("BENCH_CONNECTIONS", cls.connections),
-                   workers=_int("BENCH_WORKERS", cls.workers), threads=_int("BENCH_THREADS", cls.threads),
-                   grid_workers=_int("BENCH_GRID_WORKERS", cls.grid_workers), engines=engines,
-                   scenarios=scenarios)
+        return cls(
+            seconds=_float("BENCH_SECONDS", cls.seconds),
+            warmup=_float("BENCH_WARMUP", cls.warmup),
+            members=_int("BENCH_MEMBERS", cls.members),
+            connections=_int("BENCH_CONNECTIONS", cls.connections),
+            workers=_int("BENCH_WORKERS", cls.workers),
+            threads=_int("BENCH_THREADS", cls.threads),
+            grid_workers=_int("BENCH_GRID_WORKERS", cls.grid_workers),
+            engines=engines,
+            scenarios=scenarios,
+        )
 
     def selected(self, scenarios: tuple) -> tuple:
         """The scenarios this run measures, in their order; refuse a key no scenario has."""
@@ -61,8 +68,10 @@ class Settings:
             return scenarios
         unknown = set(self.scenarios) - {scenario.key for scenario in scenarios}
         if unknown:
-            raise SystemExit(f"BENCH_SCENARIOS: unknown scenario(s) {', '.join(sorted(unknown))}; "
-                             f"choose from {', '.join(scenario.key for scenario in scenarios)}")
+            raise SystemExit(
+                f"BENCH_SCENARIOS: unknown scenario(s) {', '.join(sorted(unknown))}; "
+                f"choose from {', '.join(scenario.key for scenario in scenarios)}"
+            )
         return tuple(scenario for scenario in scenarios if scenario.key in self.scenarios)
 
     def as_dict(self) -> dict:

@@ -54,10 +54,15 @@ class WrkResult:
 
 def write_data(path: Path, fixture: dict, checkin_codes: list[str] = ()) -> Path:
     """Write what the Lua script reads: residents, staff tokens, vouchers, check-in codes, settings."""
-    lines = [f"K\tpassword\t{fixture['password']}",
-             f"K\tsupermarket_id\t{fixture['supermarket_id']}", f"K\treward_id\t{fixture['reward_id']}"]
-    lines += [f"R\t{member_id}\t{phone}\t{token}\t" + "\t".join(str(unit) for unit in scopes)
-              for (member_id, phone, token), scopes in zip(fixture["residents"], fixture["scopes"])]
+    lines = [
+        f"K\tpassword\t{fixture['password']}",
+        f"K\tsupermarket_id\t{fixture['supermarket_id']}",
+        f"K\treward_id\t{fixture['reward_id']}",
+    ]
+    lines += [
+        f"R\t{member_id}\t{phone}\t{token}\t" + "\t".join(str(unit) for unit in scopes)
+        for (member_id, phone, token), scopes in zip(fixture["residents"], fixture["scopes"])
+    ]
     lines += [f"G\t{token}" for _member_id, token in fixture["grid_workers"]]
     lines += [f"C\t{token}" for _member_id, token in fixture["clerks"]]
     lines += [f"V\t{voucher_id}\t{payload}" for voucher_id, payload in fixture["vouchers"]]
@@ -71,26 +76,52 @@ def run_wrk(port: int, key: str, data: Path, *, connections: int, seconds: int, 
     binary = shutil.which("wrk")
     if binary is None:
         raise WrkMissing("wrk is not installed (apt-get install wrk)")
-    command = [binary, "-t", str(connections), "-c", str(connections), "-d", f"{seconds}s",
-               "--timeout", f"{TIMEOUT_SECONDS}s", "-s", str(SCRIPT), f"http://127.0.0.1:{port}", "--",
-               str(data), key, str(offset), str(connections)]
+    command = [
+        binary,
+        "-t",
+        str(connections),
+        "-c",
+        str(connections),
+        "-d",
+        f"{seconds}s",
+        "--timeout",
+        f"{TIMEOUT_SECONDS}s",
+        "-s",
+        str(SCRIPT),
+        f"http://127.0.0.1:{port}",
+        "--",
+        str(data),
+        key,
+        str(offset),
+        str(connections),
+    ]
     before = _children_cpu()
     finished = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 120)
     cpu = _children_cpu() - before
     lines = [line for line in finished.stdout.splitlines() if line.startswith("BENCH ")]
     if finished.returncode != 0 or not lines:
-        raise RuntimeError(f"wrk failed ({finished.returncode}): {finished.stderr[-2000:] or finished.stdout[-2000:]}")
+        raise RuntimeError(
+            f"wrk failed ({finished.returncode}): {finished.stderr[-2000:] or finished.stdout[-2000:]}"
+        )
     measured = json.loads(lines[-1].removeprefix("BENCH "))
     elapsed = measured["duration_us"] / 1e6
 
     def ms(microseconds: int) -> float | None:
         return microseconds / 1000 if measured["requests"] else None
 
-    return WrkResult(seconds=elapsed, operations=measured["ops"], requests=measured["requests"],
-                     requests_ok=measured["requests_ok"], statements=measured["statements"],
-                     last_index=measured["last_index"], p50_ms=ms(measured["p50_us"]),
-                     p95_ms=ms(measured["p95_us"]), p99_ms=ms(measured["p99_us"]),
-                     errors=measured["errors"], client_cpu_percent=100 * cpu / elapsed if elapsed else 0.0)
+    return WrkResult(
+        seconds=elapsed,
+        operations=measured["ops"],
+        requests=measured["requests"],
+        requests_ok=measured["requests_ok"],
+        statements=measured["statements"],
+        last_index=measured["last_index"],
+        p50_ms=ms(measured["p50_us"]),
+        p95_ms=ms(measured["p95_us"]),
+        p99_ms=ms(measured["p99_us"]),
+        errors=measured["errors"],
+        client_cpu_percent=100 * cpu / elapsed if elapsed else 0.0,
+    )
 
 
 def _children_cpu() -> float:

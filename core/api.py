@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 
 import flask_smorest
 import marshmallow as ma
@@ -37,7 +37,8 @@ class ErrorSchema(ma.Schema):
     status = fields.Integer(metadata={"description": "The HTTP status, repeated"})
     message = fields.String(metadata={"description": "A sentence for people"})
     errors = fields.Dict(
-        keys=fields.String(), values=fields.Raw(),
+        keys=fields.String(),
+        values=fields.Raw(),
         metadata={"description": "Problems per field: {field: [messages]}"},
     )
 
@@ -85,7 +86,7 @@ class PageQuerySchema(ma.Schema):
     page_size = fields.Integer(load_default=20, validate=validate.Range(min=1, max=MAX_PAGE_SIZE))
 
 
-@lru_cache(maxsize=None)
+@cache
 def page_schema(item_schema: type[ma.Schema]) -> type[ma.Schema]:
     """Return the list schema ``{items, page, page_size, total}`` for an item schema."""
     name = item_schema.__name__.removesuffix("Schema") + "PageSchema"
@@ -104,10 +105,10 @@ def paginate(statement, page: int = 1, page_size: int = 20) -> dict:
     """Run a select for one page and answer ``{items, page, page_size, total}``."""
     from core.extensions import db  # the extensions module imports this one
 
-    result = db.paginate(statement, page=page, per_page=page_size,
-                         max_per_page=MAX_PAGE_SIZE, error_out=False)
-    return {"items": list(result.items), "page": page, "page_size": page_size,
-            "total": result.total or 0}
+    result = db.paginate(
+        statement, page=page, per_page=page_size, max_per_page=MAX_PAGE_SIZE, error_out=False
+    )
+    return {"items": list(result.items), "page": page, "page_size": page_size, "total": result.total or 0}
 
 
 def accepts_uploads(view):
@@ -126,8 +127,11 @@ def require_json_body() -> None:
     if request.is_json:
         return check_json(request.get_data(cache=True))
     view = request.url_rule and _view_function(request.url_rule.endpoint)
-    if view is not None and getattr(view, "accepts_uploads", False) \
-            and request.mimetype == "multipart/form-data":
+    if (
+        view is not None
+        and getattr(view, "accepts_uploads", False)
+        and request.mimetype == "multipart/form-data"
+    ):
         return
     raise AppError(415)
 
@@ -162,11 +166,15 @@ def check_json(data: bytes) -> None:
     if not data.strip():
         return
     try:
-        body = json.loads(data, parse_int=_parse_number, parse_float=_parse_number,
-                          parse_constant=_refuse_constant)
+        body = json.loads(
+            data, parse_int=_parse_number, parse_float=_parse_number, parse_constant=_refuse_constant
+        )
     except _NumberTooLong:
-        raise AppError(422, message=_l("A value is out of range."),
-                       errors={"json": [f"a number has more than {MAX_NUMBER_DIGITS} digits"]}) from None
+        raise AppError(
+            422,
+            message=_l("A value is out of range."),
+            errors={"json": [f"a number has more than {MAX_NUMBER_DIGITS} digits"]},
+        ) from None
     except RecursionError:
         raise _bad_json(f"nested more than {MAX_JSON_DEPTH} levels deep") from None
     except (ValueError, UnicodeDecodeError):

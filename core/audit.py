@@ -34,16 +34,26 @@ class AuditEntry(db.Model):
     actor: Mapped[Member | None] = relationship(foreign_keys=[actor_id], lazy="joined")
 
 
-def record_audit(actor, action: str, subject, *, before: dict | None = None,
-                 after: dict | None = None, reason: str | None = None) -> AuditEntry:
+def record_audit(
+    actor,
+    action: str,
+    subject,
+    *,
+    before: dict | None = None,
+    after: dict | None = None,
+    reason: str | None = None,
+) -> AuditEntry:
     """Add an audit entry to the caller's transaction (it commits or rolls back with the change)."""
     if subject is not None and getattr(subject, "id", None) is None:
         db.session.flush()  # the subject needs its id
     entry = AuditEntry(
-        actor_id=getattr(actor, "id", None), action=action,
+        actor_id=getattr(actor, "id", None),
+        action=action,
         subject_type=subject.__tablename__ if subject is not None else "system",
         subject_id=getattr(subject, "id", None),
-        before=_plain(before), after=_plain(after), reason=reason,
+        before=_plain(before),
+        after=_plain(after),
+        reason=reason,
     )
     db.session.add(entry)
     return entry
@@ -56,8 +66,9 @@ def change_audited(actor, action: str, subject, changes: dict, reason: str | Non
     for key, value in changed.items():
         setattr(subject, key, value)
     if changed:
-        record_audit(actor, action, subject, before={key: before[key] for key in changed},
-                     after=changed, reason=reason)
+        record_audit(
+            actor, action, subject, before={key: before[key] for key in changed}, after=changed, reason=reason
+        )
     return changed
 
 
@@ -71,23 +82,39 @@ def _visible_to(actor):
     if isinstance(condition, sa.sql.elements.True_):
         return condition
     members = sa.select(Member.id).join(OrgUnit, OrgUnit.id == Member.org_unit_id).where(condition)
-    staff = (sa.select(RoleGrant.member_id).join(OrgUnit, OrgUnit.id == RoleGrant.org_unit_id)
-             .where(condition))
-    return sa.or_(AuditEntry.actor_id.in_(members), AuditEntry.actor_id.in_(staff),
-                  sa.and_(AuditEntry.subject_type == "member", AuditEntry.subject_id.in_(members)))
+    staff = sa.select(RoleGrant.member_id).join(OrgUnit, OrgUnit.id == RoleGrant.org_unit_id).where(condition)
+    return sa.or_(
+        AuditEntry.actor_id.in_(members),
+        AuditEntry.actor_id.in_(staff),
+        sa.and_(AuditEntry.subject_type == "member", AuditEntry.subject_id.in_(members)),
+    )
 
 
-def _search_audit(actor, *, actor_text: str | None = None, subject_type: str | None = None,
-                  subject_id: int | None = None, action: str | None = None,
-                  since: datetime | None = None, until: datetime | None = None) -> sa.Select:
+def _search_audit(
+    actor,
+    *,
+    actor_text: str | None = None,
+    subject_type: str | None = None,
+    subject_id: int | None = None,
+    action: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> sa.Select:
     """The audit entries the actor may read that match the filters, newest first."""
     from core.identity.models import Member
 
     statement = sa.select(AuditEntry).where(_visible_to(actor))
     if actor_text:
-        statement = statement.where(AuditEntry.actor_id.in_(sa.select(Member.id).where(sa.or_(
-            Member.name.contains(actor_text, autoescape=True),
-            Member.phone.contains(actor_text, autoescape=True)))))
+        statement = statement.where(
+            AuditEntry.actor_id.in_(
+                sa.select(Member.id).where(
+                    sa.or_(
+                        Member.name.contains(actor_text, autoescape=True),
+                        Member.phone.contains(actor_text, autoescape=True),
+                    )
+                )
+            )
+        )
     if subject_type:
         statement = statement.where(AuditEntry.subject_type == subject_type)
     if subject_id is not None:
@@ -109,8 +136,18 @@ def list_audit_entries(actor, page: int, page_size: int, **filters) -> dict:
 
 
 #: Columns of an audit export, in order: the entry's own and its actor's name.
-EXPORT_COLUMNS = ("id", "at", "actor_id", "actor", "action", "subject_type", "subject_id", "before", "after",
-                  "reason")
+EXPORT_COLUMNS = (
+    "id",
+    "at",
+    "actor_id",
+    "actor",
+    "action",
+    "subject_type",
+    "subject_id",
+    "before",
+    "after",
+    "reason",
+)
 
 
 def iter_audit_pages(actor, page_size: int = 5000, **filters):
@@ -119,12 +156,23 @@ def iter_audit_pages(actor, page_size: int = 5000, **filters):
     so the thousandth page costs what the first does and no page holds the whole log."""
     from core.identity.models import Member
 
-    statement = (_search_audit(actor, **filters)
-                 .with_only_columns(AuditEntry.id, AuditEntry.at, AuditEntry.actor_id, Member.name,
-                                    AuditEntry.action, AuditEntry.subject_type, AuditEntry.subject_id,
-                                    AuditEntry.before, AuditEntry.after, AuditEntry.reason)
-                 .outerjoin(Member, Member.id == AuditEntry.actor_id)
-                 .limit(page_size))
+    statement = (
+        _search_audit(actor, **filters)
+        .with_only_columns(
+            AuditEntry.id,
+            AuditEntry.at,
+            AuditEntry.actor_id,
+            Member.name,
+            AuditEntry.action,
+            AuditEntry.subject_type,
+            AuditEntry.subject_id,
+            AuditEntry.before,
+            AuditEntry.after,
+            AuditEntry.reason,
+        )
+        .outerjoin(Member, Member.id == AuditEntry.actor_id)
+        .limit(page_size)
+    )
     rows = db.session.execute(statement).all()
     while rows:
         yield rows

@@ -38,5 +38,7 @@ def init_cli(app: Flask, seeders: Sequence[Seeder]) -> None:
             member, changed = ensure_global_admin(phone, password, name)
         except AppError as error:
             raise click.ClickException(f"{error.message}: {error.errors}") from None
-        click.echo(f"{'Created or updated' if changed else 'Already up to date'}: "
-                   f"global administrator {member.name} ({member.phone}).")
+        click.echo(
+            f"{'Created or updated' if changed else 'Already up to date'}: "
+            f"global administrator {member.name} ({member.phone})."
+        )

@@ -64,8 +64,10 @@ def period_bounds(period: str, day: date) -> tuple[datetime | None, datetime | N
         start = date(day.year, first, 1)
         following = first - 1 + months
         end = date(day.year + following // 12, following % 12 + 1, 1)
-    return (datetime.combine(start, time.min, tzinfo=SHANGHAI),
-            datetime.combine(end, time.min, tzinfo=SHANGHAI))
+    return (
+        datetime.combine(start, time.min, tzinfo=SHANGHAI),
+        datetime.combine(end, time.min, tzinfo=SHANGHAI),
+    )
 
 
 def bounds_of(period: str, moment: datetime) -> tuple[datetime | None, datetime | None]:
@@ -85,11 +87,12 @@ def month_index(moment: datetime) -> int:
     return local.year * 12 + local.month - 1
 
 
-
 # --- working days ---------------------------------------------------------------------------------
 
-def is_working_day(day: date, holidays: frozenset[date] = frozenset(),
-                   workdays: frozenset[date] = frozenset()) -> bool:
+
+def is_working_day(
+    day: date, holidays: frozenset[date] = frozenset(), workdays: frozenset[date] = frozenset()
+) -> bool:
     """Tell whether ``day`` is a working day: Monday to Friday unless a public holiday, or a weekend
     day declared a working day (调休: the day a holiday is made up for)."""
     if day in workdays:
@@ -97,8 +100,9 @@ def is_working_day(day: date, holidays: frozenset[date] = frozenset(),
     return day.weekday() < 5 and day not in holidays
 
 
-def add_working_days(day: date, count: int, holidays: frozenset[date] = frozenset(),
-                     workdays: frozenset[date] = frozenset()) -> date:
+def add_working_days(
+    day: date, count: int, holidays: frozenset[date] = frozenset(), workdays: frozenset[date] = frozenset()
+) -> date:
     """The ``count``-th working day after ``day`` (``day`` itself not counted; ``count`` ≥ 1)."""
     if count < 1:
         raise ValueError("count working days from 1")

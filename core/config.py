@@ -70,102 +70,264 @@ FALSE_WORDS = ("0", "false", "no", "off")
 #: (``make settings-table``).
 SETTINGS: tuple[Setting, ...] = (
     Setting("APP_ENV", "str", "development", "`development`, `test` or `production`"),
-    Setting("SECRET_KEY", "str", None, "signs sessions; encrypts signing keys. Production refuses to "
-            "start without a random one of at least 32 characters",
-            shown="development: generated once into `instance/secret_key` and kept"),
-    Setting("SQLALCHEMY_DATABASE_URI", "str", None, "`postgresql://user:pass@host/db` (psycopg 3) or "
-            "`sqlite:///path`", env="DATABASE_URL",
-            shown="`sqlite:///instance/pingan.db` (WAL mode, busy timeout)"),
-    Setting("PUBLIC_BASE_URL", "str", None, "the address residents reach the service at, e.g. "
-            "`https://points.example.gov.cn`; it goes into every QR code. Production refuses to start "
-            "without it", shown="development: the request's own host, checked against `TRUSTED_HOSTS`"),
-    Setting("TRUSTED_HOSTS", "list", ["localhost", "127.0.0.1"], "comma-separated host names requests "
-            "may name (others get 400); `.example.org` also allows its subdomains",
-            shown="development: `localhost`, `127.0.0.1` and `PUBLIC_BASE_URL`'s host; production: unset "
-            "(nginx's `server_name` filters hosts)"),
-    Setting("TRUSTED_PROXIES", "int", 0, "how many reverse proxies stand in front (their "
-            "`X-Forwarded-For` is believed)"),
-    Setting("RATELIMIT_STORAGE_URI", "str", "memory://", "Redis for the rate limits and the failed "
-            "sign-in counts when several app servers run, e.g. `redis://127.0.0.1:6379/0`",
-            shown="memory for the per-member limits; the database for failed sign-ins"),
+    Setting(
+        "SECRET_KEY",
+        "str",
+        None,
+        "signs sessions; encrypts signing keys. Production refuses to "
+        "start without a random one of at least 32 characters",
+        shown="development: generated once into `instance/secret_key` and kept",
+    ),
+    Setting(
+        "SQLALCHEMY_DATABASE_URI",
+        "str",
+        None,
+        "`postgresql://user:pass@host/db` (psycopg 3) or `sqlite:///path`",
+        env="DATABASE_URL",
+        shown="`sqlite:///instance/pingan.db` (WAL mode, busy timeout)",
+    ),
+    Setting(
+        "PUBLIC_BASE_URL",
+        "str",
+        None,
+        "the address residents reach the service at, e.g. "
+        "`https://points.example.gov.cn`; it goes into every QR code. Production refuses to start "
+        "without it",
+        shown="development: the request's own host, checked against `TRUSTED_HOSTS`",
+    ),
+    Setting(
+        "TRUSTED_HOSTS",
+        "list",
+        ["localhost", "127.0.0.1"],
+        "comma-separated host names requests "
+        "may name (others get 400); `.example.org` also allows its subdomains",
+        shown="development: `localhost`, `127.0.0.1` and `PUBLIC_BASE_URL`'s host; production: unset "
+        "(nginx's `server_name` filters hosts)",
+    ),
+    Setting(
+        "TRUSTED_PROXIES",
+        "int",
+        0,
+        "how many reverse proxies stand in front (their `X-Forwarded-For` is believed)",
+    ),
+    Setting(
+        "RATELIMIT_STORAGE_URI",
+        "str",
+        "memory://",
+        "Redis for the rate limits and the failed "
+        "sign-in counts when several app servers run, e.g. `redis://127.0.0.1:6379/0`",
+        shown="memory for the per-member limits; the database for failed sign-ins",
+    ),
     Setting("RATELIMIT_DEFAULT", "str", "300 per minute", "calls a signed-in member may make"),
     Setting("LOGIN_FAILURE_LIMIT", "str", "5 per 15 minutes", "failed sign-ins allowed per phone number"),
     Setting("TOKEN_TTL_DAYS", "int", 30, "days an API token lives before the member must sign in again"),
-    Setting("ACTIVATION_CODE_TTL_DAYS", "int", 30, "days the activation code of a member imported in "
-            "bulk stays valid"),
-    Setting("VOUCHER_TTL_DAYS", "int", 7, "days a reserved voucher stays open before its points and "
-            "stock are released"),
+    Setting(
+        "ACTIVATION_CODE_TTL_DAYS",
+        "int",
+        30,
+        "days the activation code of a member imported in bulk stays valid",
+    ),
+    Setting(
+        "VOUCHER_TTL_DAYS",
+        "int",
+        7,
+        "days a reserved voucher stays open before its points and stock are released",
+    ),
     Setting("CHECKIN_POINTS", "int", 1, "points of the daily check-in (报平安)"),
-    Setting("CHECKIN_STREAK_STEP", "int", 7, "a daily check-in earns 1 more point for every full step "
-            "of days in its streak"),
+    Setting(
+        "CHECKIN_STREAK_STEP",
+        "int",
+        7,
+        "a daily check-in earns 1 more point for every full step of days in its streak",
+    ),
     Setting("CHECKIN_BONUS_CAP", "int", 3, "the most extra points a streak adds to a daily check-in"),
-    Setting("GAMIFICATION_LEVELS", "json", [
-        ["newcomer", 0, "平安新兵", "Newcomer"], ["guardian", 100, "平安卫士", "Guardian"],
-        ["pacesetter", 500, "平安标兵", "Pacesetter"], ["pioneer", 2000, "平安先锋", "Pioneer"],
-        ["exemplar", 5000, "平安楷模", "Exemplar"]],
+    Setting(
+        "GAMIFICATION_LEVELS",
+        "json",
+        [
+            ["newcomer", 0, "平安新兵", "Newcomer"],
+            ["guardian", 100, "平安卫士", "Guardian"],
+            ["pacesetter", 500, "平安标兵", "Pacesetter"],
+            ["pioneer", 2000, "平安先锋", "Pioneer"],
+            ["exemplar", 5000, "平安楷模", "Exemplar"],
+        ],
         "the levels, as JSON: `[[code, lifetime points from, Chinese name, English name], …]`, the first "
-        "from 0 points", shown="平安新兵 0, 平安卫士 100, 平安标兵 500, 平安先锋 2000, 平安楷模 5000"),
-    Setting("LEADERBOARD_EXACT_COUNT", "int", 1000, "ranks below this many members are read from a "
-            "score histogram instead of counted in the index"),
-    Setting("LEADERBOARD_HISTOGRAM_SECONDS", "int", 30, "how long a worker keeps a board's score "
-            "histogram"),
-    Setting("PIN_FAILURE_LIMIT", "str", "5 per 15 minutes", "wrong PINs allowed per member card at the "
-            "counter; that many lock the card for PIN use as long"),
-    Setting("POINTS_EXPIRE_MONTHS", "positive int", None, "months after which unspent points expire, oldest "
-            "first (`flask points expire`)", shown="unset (points never expire)"),
-    Setting("BUDGET_LEASE_POINTS", "positive int", 500, "points of a budget leased to one grid at a time (at "
-            "most 1/64 of what is still free): its awards use them up without touching the budget's row"),
-    Setting("PUBLIC_HOLIDAYS", "dates", frozenset(), "ISO dates separated by commas: the public holidays, for "
-            "counting a public notice's working days; set them each year", shown="none"),
-    Setting("WORKING_WEEKENDS", "dates", frozenset(), "ISO dates separated by commas: the weekend days made "
-            "working days (调休)", shown="none"),
-    Setting("NOTICE_WORKING_DAYS", "int", 5, "working days a month's public notice (公示) stays open for "
-            "objections"),
+        "from 0 points",
+        shown="平安新兵 0, 平安卫士 100, 平安标兵 500, 平安先锋 2000, 平安楷模 5000",
+    ),
+    Setting(
+        "LEADERBOARD_EXACT_COUNT",
+        "int",
+        1000,
+        "ranks below this many members are read from a score histogram instead of counted in the index",
+    ),
+    Setting("LEADERBOARD_HISTOGRAM_SECONDS", "int", 30, "how long a worker keeps a board's score histogram"),
+    Setting(
+        "PIN_FAILURE_LIMIT",
+        "str",
+        "5 per 15 minutes",
+        "wrong PINs allowed per member card at the counter; that many lock the card for PIN use as long",
+    ),
+    Setting(
+        "POINTS_EXPIRE_MONTHS",
+        "positive int",
+        None,
+        "months after which unspent points expire, oldest first (`flask points expire`)",
+        shown="unset (points never expire)",
+    ),
+    Setting(
+        "BUDGET_LEASE_POINTS",
+        "positive int",
+        500,
+        "points of a budget leased to one grid at a time (at "
+        "most 1/64 of what is still free): its awards use them up without touching the budget's row",
+    ),
+    Setting(
+        "PUBLIC_HOLIDAYS",
+        "dates",
+        frozenset(),
+        "ISO dates separated by commas: the public holidays, for "
+        "counting a public notice's working days; set them each year",
+        shown="none",
+    ),
+    Setting(
+        "WORKING_WEEKENDS",
+        "dates",
+        frozenset(),
+        "ISO dates separated by commas: the weekend days made working days (调休)",
+        shown="none",
+    ),
+    Setting(
+        "NOTICE_WORKING_DAYS",
+        "int",
+        5,
+        "working days a month's public notice (公示) stays open for objections",
+    ),
     Setting("OBJECTIONS_PER_DAY", "int", 5, "objections one member may lodge within 24 hours"),
-    Setting("NOTIFICATION_KEEP_DAYS", "int", 180, "days in-app notifications are kept before `flask "
-            "notifications prune` removes them"),
+    Setting(
+        "NOTIFICATION_KEEP_DAYS",
+        "int",
+        180,
+        "days in-app notifications are kept before `flask notifications prune` removes them",
+    ),
     Setting("FAIRNESS_WINDOW_DAYS", "int", 30, "days of awards the fairness watch reads each night"),
-    Setting("FAIRNESS_ODD_HOURS", "str", "01:00-05:00", "the hours (Asia/Shanghai, `HH:MM-HH:MM`, may cross "
-            "midnight) at which the fairness watch finds awards odd"),
-    Setting("FAIRNESS_NIGHT_CATEGORIES", "list", ["patrol"], "activity categories done at night (patrols by "
-            "default), left out of the odd-hours rule"),
-    Setting("FAIRNESS_BURST_AWARDS", "int", 30, "awards one recorder records for others within "
-            "`FAIRNESS_BURST_MINUTES` that the watch flags as a burst"),
+    Setting(
+        "FAIRNESS_ODD_HOURS",
+        "str",
+        "01:00-05:00",
+        "the hours (Asia/Shanghai, `HH:MM-HH:MM`, may cross "
+        "midnight) at which the fairness watch finds awards odd",
+    ),
+    Setting(
+        "FAIRNESS_NIGHT_CATEGORIES",
+        "list",
+        ["patrol"],
+        "activity categories done at night (patrols by default), left out of the odd-hours rule",
+    ),
+    Setting(
+        "FAIRNESS_BURST_AWARDS",
+        "int",
+        30,
+        "awards one recorder records for others within "
+        "`FAIRNESS_BURST_MINUTES` that the watch flags as a burst",
+    ),
     Setting("FAIRNESS_BURST_MINUTES", "int", 10, "the minutes of a burst"),
-    Setting("FAIRNESS_QUICK_SECONDS", "int", 10, "a claim approved within this many seconds of being sent "
-            "is approved quickly"),
+    Setting(
+        "FAIRNESS_QUICK_SECONDS",
+        "int",
+        10,
+        "a claim approved within this many seconds of being sent is approved quickly",
+    ),
     Setting("FAIRNESS_QUICK_TIMES", "int", 5, "quick approvals by one reviewer that the watch flags"),
     Setting("FAIRNESS_FAVOURED_FEW", "int", 3, "how few members a recorder favours"),
     Setting("FAIRNESS_FAVOURED_SHARE", "float", 0.5, "the share of a recorder's points those few hold"),
-    Setting("FAIRNESS_FAVOURED_RATIO", "float", 5, "each of the few got this many times the median of the "
-            "others the recorder recorded for"),
+    Setting(
+        "FAIRNESS_FAVOURED_RATIO",
+        "float",
+        5,
+        "each of the few got this many times the median of the others the recorder recorded for",
+    ),
     Setting("FAIRNESS_FAVOURED_MIN_AWARDS", "int", 20, "awards a recorder must have made to be judged"),
-    Setting("FAIRNESS_GRID_RATIO", "float", 3, "a grid whose points per resident in a month pass this many "
-            "times its sibling grids' is flagged"),
-    Setting("FAIRNESS_MEMBER_FACTOR", "float", 2, "a member whose month passes this many times the 99th "
-            "percentile of their county is flagged"),
-    Setting("FAIRNESS_MEMBER_MIN_RANKED", "int", 100, "ranked members a county needs before members are "
-            "compared"),
-    Setting("DATABASE_REPLICA_URL", "str", None, "a streaming replica (hot standby) of the PostgreSQL "
-            "database: boards, honour rolls, monthly reports and the dashboard read there while it is fit "
-            "([`docs/scale.md`](docs/scale.md))", shown="unset (every read on `DATABASE_URL`)"),
-    Setting("DATABASE_REPLICA_MAX_LAG_SECONDS", "float", 5.0, "how far the replica may trail before its reads "
-            "go to the primary"),
-    Setting("DATABASE_REPLICA_CHECK_SECONDS", "float", 1.0, "how often each worker measures the replica's lag"),
-    Setting("DATABASE_TRANSACTION_POOLING", "bool", False, "`1` when `DATABASE_URL` leads to PgBouncer in "
-            "transaction mode (no prepared statements)", shown="off"),
-    Setting("CJK_FONT_PATH", "str", None, "a font with Chinese glyphs for posters and printouts",
-            shown="Debian's usual places (`fonts-wqy-microhei`)"),
-    Setting("SQLITE_BUSY_TIMEOUT_MS", "int", 5000, "milliseconds SQLite waits for a lock before "
-            "answering `database is locked`"),
-    Setting("SQLITE_SYNCHRONOUS", "str", "FULL", "`FULL` survives power loss with every acknowledged "
-            "transaction; `NORMAL` is faster", shown="`FULL` (`NORMAL` in tests)"),
-    Setting("ACCESS_LOG", "bool", True, "one JSON line per request on stderr (request id, route, "
-            "status, latency, member); `0` turns it off", shown="on (off in tests)"),
-    Setting("METRICS_TOKEN", "str", None, "bearer token a Prometheus scraper sends to `/metrics`; "
-            "unset, there is no metrics page"),
-    Setting("PROMETHEUS_MULTIPROC_DIR", "str", None, "an empty directory where gunicorn's workers pool "
-            "their metrics", shown="unset (per-process figures)"),
+    Setting(
+        "FAIRNESS_GRID_RATIO",
+        "float",
+        3,
+        "a grid whose points per resident in a month pass this many times its sibling grids' is flagged",
+    ),
+    Setting(
+        "FAIRNESS_MEMBER_FACTOR",
+        "float",
+        2,
+        "a member whose month passes this many times the 99th percentile of their county is flagged",
+    ),
+    Setting(
+        "FAIRNESS_MEMBER_MIN_RANKED", "int", 100, "ranked members a county needs before members are compared"
+    ),
+    Setting(
+        "DATABASE_REPLICA_URL",
+        "str",
+        None,
+        "a streaming replica (hot standby) of the PostgreSQL "
+        "database: boards, honour rolls, monthly reports and the dashboard read there while it is fit "
+        "([`docs/scale.md`](docs/scale.md))",
+        shown="unset (every read on `DATABASE_URL`)",
+    ),
+    Setting(
+        "DATABASE_REPLICA_MAX_LAG_SECONDS",
+        "float",
+        5.0,
+        "how far the replica may trail before its reads go to the primary",
+    ),
+    Setting(
+        "DATABASE_REPLICA_CHECK_SECONDS", "float", 1.0, "how often each worker measures the replica's lag"
+    ),
+    Setting(
+        "DATABASE_TRANSACTION_POOLING",
+        "bool",
+        False,
+        "`1` when `DATABASE_URL` leads to PgBouncer in transaction mode (no prepared statements)",
+        shown="off",
+    ),
+    Setting(
+        "CJK_FONT_PATH",
+        "str",
+        None,
+        "a font with Chinese glyphs for posters and printouts",
+        shown="Debian's usual places (`fonts-wqy-microhei`)",
+    ),
+    Setting(
+        "SQLITE_BUSY_TIMEOUT_MS",
+        "int",
+        5000,
+        "milliseconds SQLite waits for a lock before answering `database is locked`",
+    ),
+    Setting(
+        "SQLITE_SYNCHRONOUS",
+        "str",
+        "FULL",
+        "`FULL` survives power loss with every acknowledged transaction; `NORMAL` is faster",
+        shown="`FULL` (`NORMAL` in tests)",
+    ),
+    Setting(
+        "ACCESS_LOG",
+        "bool",
+        True,
+        "one JSON line per request on stderr (request id, route, status, latency, member); `0` turns it off",
+        shown="on (off in tests)",
+    ),
+    Setting(
+        "METRICS_TOKEN",
+        "str",
+        None,
+        "bearer token a Prometheus scraper sends to `/metrics`; unset, there is no metrics page",
+    ),
+    Setting(
+        "PROMETHEUS_MULTIPROC_DIR",
+        "str",
+        None,
+        "an empty directory where gunicorn's workers pool their metrics",
+        shown="unset (per-process figures)",
+    ),
 )
 
 
@@ -204,9 +366,7 @@ class BaseConfig:
     OPENAPI_JSON_PATH = "openapi.json"
     API_SPEC_OPTIONS = {
         "info": {"description": "Points for community safety work, spent at safety supermarkets."},
-        "components": {
-            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}
-        },
+        "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
         "security": [{"bearerAuth": []}],
     }
 
@@ -258,7 +418,7 @@ def normalise_database_url(url: str) -> str:
     """Point ``postgres://`` and ``postgresql://`` URLs at the psycopg 3 driver."""
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     return url
 
 
@@ -308,12 +468,8 @@ def load_config(app, overrides: dict | None = None) -> None:
         app.config["SECRET_KEY"] = instance_secret(app.instance_path)
     if not app.config.get("SQLALCHEMY_DATABASE_URI"):
         Path(app.instance_path).mkdir(parents=True, exist_ok=True)
-        app.config["SQLALCHEMY_DATABASE_URI"] = (
-            "sqlite:///" + str(Path(app.instance_path) / "pingan.db")
-        )
-    app.config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(
-        app.config["SQLALCHEMY_DATABASE_URI"]
-    )
+        app.config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + str(Path(app.instance_path) / "pingan.db")
+    app.config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(app.config["SQLALCHEMY_DATABASE_URI"])
     _configure_engines(app.config)
 
 
@@ -332,9 +488,14 @@ def _configure_engines(config) -> None:
     if not config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
         raise ConfigError("DATABASE_REPLICA_URL needs a PostgreSQL DATABASE_URL: the replica streams from it")
     # A replica that stops answering is noticed in seconds, not at the system's TCP timeout.
-    config["SQLALCHEMY_BINDS"] = {**(config.get("SQLALCHEMY_BINDS") or {}), REPLICA_BIND: {
-        "url": normalise_database_url(replica), **options,
-        "connect_args": {**connect_args, "connect_timeout": REPLICA_CONNECT_TIMEOUT}}}
+    config["SQLALCHEMY_BINDS"] = {
+        **(config.get("SQLALCHEMY_BINDS") or {}),
+        REPLICA_BIND: {
+            "url": normalise_database_url(replica),
+            **options,
+            "connect_args": {**connect_args, "connect_timeout": REPLICA_CONNECT_TIMEOUT},
+        },
+    }
 
 
 def parse_dates(name: str, value) -> frozenset[date]:
@@ -362,8 +523,10 @@ def _check_production(config) -> None:
     if not config.get("SQLALCHEMY_DATABASE_URI"):
         raise ConfigError("DATABASE_URL is required in production")
     if not config.get("PUBLIC_BASE_URL"):
-        raise ConfigError("PUBLIC_BASE_URL is required in production: the address residents reach the "
-                          "service at, e.g. https://points.example.gov.cn (it goes into every QR code)")
+        raise ConfigError(
+            "PUBLIC_BASE_URL is required in production: the address residents reach the "
+            "service at, e.g. https://points.example.gov.cn (it goes into every QR code)"
+        )
 
 
 def _check_public_base_url(config) -> None:
@@ -372,8 +535,9 @@ def _check_public_base_url(config) -> None:
     url = config.get("PUBLIC_BASE_URL")
     if not url:
         if not config.get("TRUSTED_HOSTS"):
-            raise ConfigError("set PUBLIC_BASE_URL or TRUSTED_HOSTS: QR codes are never built from an "
-                              "unchecked Host header")
+            raise ConfigError(
+                "set PUBLIC_BASE_URL or TRUSTED_HOSTS: QR codes are never built from an unchecked Host header"
+            )
         return
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:

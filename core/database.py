@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from contextvars import ContextVar
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from flask_sqlalchemy.session import Session
@@ -35,20 +35,20 @@ class UTCDateTime(sa.types.TypeDecorator):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime: give a timezone-aware value")
-        return value.astimezone(timezone.utc)
+        return value.astimezone(UTC)
 
     def process_result_value(self, value, dialect):
         """Mark values read back as UTC."""
         if value is None:
             return None
         if value.tzinfo is None:
-            return value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc)
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
 
 
 def utcnow() -> datetime:
     """Return the current time, timezone-aware in UTC."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Base(DeclarativeBase):
@@ -152,10 +152,15 @@ class RoutedSession(Session):
         replica = reading_from.get()
         if replica is None or bind is not None:
             return super().get_bind(mapper=mapper, clause=clause, bind=bind, **kwargs)
-        if self._flushing or isinstance(clause, sa.sql.dml.UpdateBase) or (
-                getattr(clause, "_for_update_arg", None) is not None):
-            raise RuntimeError("a view marked @reads_replica wrote or locked rows: "
-                               "writes and locks need the primary, drop the marker")
+        if (
+            self._flushing
+            or isinstance(clause, sa.sql.dml.UpdateBase)
+            or (getattr(clause, "_for_update_arg", None) is not None)
+        ):
+            raise RuntimeError(
+                "a view marked @reads_replica wrote or locked rows: "
+                "writes and locks need the primary, drop the marker"
+            )
         return replica
 
 
@@ -207,8 +212,10 @@ def insert_missing(table: sa.Table, columns: tuple[str, ...], keys: tuple[str, .
     """An INSERT of ``columns`` into ``table`` that leaves alone a row whose ``keys`` exist already
     (``ON CONFLICT … DO NOTHING``): the same SQL on SQLite and PostgreSQL, built once, each value a
     bound parameter of its column's type. Execute it with one row or a list of rows."""
-    statement = (f"INSERT INTO {table.name} ({', '.join(columns)}) "  # nosec B608: the table's own names
-                 f"VALUES ({', '.join(':' + name for name in columns)}) ON CONFLICT ({', '.join(keys)}) DO NOTHING")
+    statement = (
+        f"INSERT INTO {table.name} ({', '.join(columns)}) "  # nosec B608: the table's own names
+        f"VALUES ({', '.join(':' + name for name in columns)}) ON CONFLICT ({', '.join(keys)}) DO NOTHING"
+    )
     return sa.text(statement).bindparams(*(sa.bindparam(name, type_=table.c[name].type) for name in columns))
 
 

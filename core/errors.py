@@ -36,13 +36,21 @@ DEFAULTS = {
 class AppError(Exception):
     """An expected refusal with the contract's code, raised by services and views."""
 
-    def __init__(self, status: int, code: str | None = None, message=None,
-                 errors: dict | None = None, headers: dict | None = None):
+    def __init__(
+        self,
+        status: int,
+        code: str | None = None,
+        message=None,
+        errors: dict | None = None,
+        headers: dict | None = None,
+    ):
         default_code, default_message = DEFAULTS.get(status, DEFAULTS[400])
         super().__init__(code or default_code)
         self.status = status
         self.code = code or default_code
-        self.message = message if message is not None else default_message  # a lazy text stays untranslated until shown
+        self.message = (
+            message if message is not None else default_message
+        )  # a lazy text stays untranslated until shown
         self.errors = errors or {}
         self.headers = headers or {}
 
@@ -52,8 +60,7 @@ def wants_json() -> bool:
     return request.path.startswith(JSON_PATH_PREFIXES)
 
 
-def error_response(status: int, code: str, message, errors: dict | None = None,
-                   headers: dict | None = None):
+def error_response(status: int, code: str, message, errors: dict | None = None, headers: dict | None = None):
     """Build the response for one error on the surface of the current request."""
     if wants_json():
         body = {"code": code, "status": status, "message": str(message), "errors": errors or {}}
@@ -94,7 +101,8 @@ def handle_http_exception(error: HTTPException):
     code, message = DEFAULTS.get(status, ("error", error.description))
     errors: dict = {}
     headers = {
-        name: value for name, value in error.get_headers()
+        name: value
+        for name, value in error.get_headers()
         if name.lower() not in ("content-type", "content-length")
     }
     data = getattr(error, "data", None) or {}

@@ -25,8 +25,14 @@ def cjk_font_path() -> Path:
     for candidate in ([configured] if configured else []) + list(DEFAULT_CJK_FONTS):
         if Path(candidate).is_file():
             return Path(candidate)
-    raise AppError(503, "font_missing", _l("No Chinese font is installed on the server "
-                                          "(apt-get install fonts-wqy-microhei, or set CJK_FONT_PATH)."))
+    raise AppError(
+        503,
+        "font_missing",
+        _l(
+            "No Chinese font is installed on the server "
+            "(apt-get install fonts-wqy-microhei, or set CJK_FONT_PATH)."
+        ),
+    )
 
 
 @lru_cache(maxsize=32)

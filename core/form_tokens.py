@@ -42,8 +42,8 @@ from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 
 from core.errors import AppError
-from core.identity.auth import current_member
 from core.idempotency import DONE, claim_key, read_claim, request_hash, run_claimed, store_answer
+from core.identity.auth import current_member
 
 FIELD = "form_token"
 TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{16,64}")
@@ -91,13 +91,19 @@ def _wait_for_first(member_id: int, key: str, claim, digest: str):
     deadline = time.monotonic() + WAIT_SECONDS
     while True:
         if claim.request_hash != digest:
-            raise AppError(422, "idempotency_conflict", _l(
-                "This form was already sent with other details. Open the page again to send new ones."))
+            raise AppError(
+                422,
+                "idempotency_conflict",
+                _l("This form was already sent with other details. Open the page again to send new ones."),
+            )
         if claim.state == DONE:
             return claim
         if time.monotonic() > deadline:
-            raise AppError(409, "request_in_progress", _l(
-                "Your first tap is still being handled. Wait a moment, then check the result."))
+            raise AppError(
+                409,
+                "request_in_progress",
+                _l("Your first tap is still being handled. Wait a moment, then check the result."),
+            )
         time.sleep(POLL_SECONDS)
         current = read_claim(member_id, request.path, key)
         if current is None:  # the first submit failed and freed the key: this one runs instead
@@ -117,8 +123,11 @@ def _run_first(claim, view, args, kwargs, keep_answer: bool):
 
 def _keep(claim, response: Response, flashes: list, keep_answer: bool) -> None:
     """Store what the member saw: the redirect and its messages, or the page drawn."""
-    answer = {"location": response.headers.get("Location"), "flashes": [list(pair) for pair in flashes],
-              "mimetype": response.mimetype}
+    answer = {
+        "location": response.headers.get("Location"),
+        "flashes": [list(pair) for pair in flashes],
+        "mimetype": response.mimetype,
+    }
     if keep_answer and answer["location"] is None:
         answer["body"] = response.get_data(as_text=True)
     if not keep_answer:
@@ -130,14 +139,18 @@ def _replay(claim):
     """Answer a repeated submit with the first one's answer."""
     answer = json.loads(claim.response_body or "{}")
     if answer.get("shown_once"):
-        raise AppError(409, "invalid_state", _l(
-            "This form was already sent and its result was shown once; it is not shown again."))
+        raise AppError(
+            409,
+            "invalid_state",
+            _l("This form was already sent and its result was shown once; it is not shown again."),
+        )
     for category, message in answer.get("flashes", []):
         flash(message, category)
     if answer.get("location"):
         return redirect(answer["location"], claim.response_status)
-    return Response(answer.get("body", ""), status=claim.response_status,
-                    mimetype=answer.get("mimetype") or "text/html")
+    return Response(
+        answer.get("body", ""), status=claim.response_status, mimetype=answer.get("mimetype") or "text/html"
+    )
 
 
 def init_form_tokens(app) -> None:

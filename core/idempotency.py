@@ -158,8 +158,10 @@ def request_hash() -> str:
     if request.mimetype in ("multipart/form-data", "application/x-www-form-urlencoded"):
         # By fields and file contents: a rebuilt multipart body has a new random boundary.
         parts["form"] = sorted(request.form.items(multi=True))
-        parts["files"] = sorted((name, upload.filename or "", _file_digest(upload.stream))
-                                for name, upload in request.files.items(multi=True))
+        parts["files"] = sorted(
+            (name, upload.filename or "", _file_digest(upload.stream))
+            for name, upload in request.files.items(multi=True)
+        )
     else:
         body = request.get_json(silent=True) if request.is_json else None
         if body is not None:
@@ -186,8 +188,13 @@ def init_idempotency_cli(app: Flask) -> None:
     group = AppGroup("idempotency", help="Keys of retried POST requests.")
 
     @group.command("purge")
-    @click.option("--older-than-hours", type=click.IntRange(min=KEEP_HOURS), default=KEEP_HOURS,
-                  show_default=True, help="Delete keys older than this many hours (at least 24).")
+    @click.option(
+        "--older-than-hours",
+        type=click.IntRange(min=KEEP_HOURS),
+        default=KEEP_HOURS,
+        show_default=True,
+        help="Delete keys older than this many hours (at least 24).",
+    )
     def purge(older_than_hours: int):
         """Delete idempotency keys older than 24 hours (or the hours given)."""
         count = purge_idempotency_keys(timedelta(hours=older_than_hours))
@@ -202,8 +209,11 @@ def _read_key() -> str | None:
     if not values:
         return None
     if len(values) > 1 or not KEY_PATTERN.fullmatch(values[0]):
-        raise AppError(422, "validation_error",
-                       errors={HEADER: ["must be one value of 1 to 100 printable ASCII characters"]})
+        raise AppError(
+            422,
+            "validation_error",
+            errors={HEADER: ["must be one value of 1 to 100 printable ASCII characters"]},
+        )
     return values[0]
 
 
@@ -228,8 +238,9 @@ def claim_key(member_id: int, path: str, key: str, request_hash: str) -> _Claim:
     for _attempt in range(CLAIM_ATTEMPTS):
         with Session(db.engine, expire_on_commit=False) as session:
             begin_writing(session)
-            row = IdempotencyKey(member_id=member_id, path=path, key=key,
-                                 request_hash=request_hash, state=IN_PROGRESS)
+            row = IdempotencyKey(
+                member_id=member_id, path=path, key=key, request_hash=request_hash, state=IN_PROGRESS
+            )
             session.add(row)
             try:
                 session.commit()
@@ -253,33 +264,50 @@ def read_claim(member_id: int, path: str, key: str) -> _Claim | None:
 
 def _read_claim(session: Session, member_id: int, path: str, key: str) -> _Claim | None:
     """Read a key held by another request, or None."""
-    existing = session.scalar(sa.select(IdempotencyKey).where(
-        IdempotencyKey.member_id == member_id, IdempotencyKey.path == path, IdempotencyKey.key == key))
+    existing = session.scalar(
+        sa.select(IdempotencyKey).where(
+            IdempotencyKey.member_id == member_id, IdempotencyKey.path == path, IdempotencyKey.key == key
+        )
+    )
     if existing is None:
         return None
-    return _Claim(id=existing.id, owned=False, request_hash=existing.request_hash, state=existing.state,
-                  response_status=existing.response_status, response_body=existing.response_body,
-                  created_at=existing.created_at)
+    return _Claim(
+        id=existing.id,
+        owned=False,
+        request_hash=existing.request_hash,
+        state=existing.state,
+        response_status=existing.response_status,
+        response_body=existing.response_body,
+        created_at=existing.created_at,
+    )
 
 
 def _answer_retry(claim: _Claim, request_hash: str):
     """Replay the stored answer, or refuse a different request or one still running."""
     if claim.request_hash != request_hash:
-        raise AppError(422, "idempotency_conflict",
-                       _l("This Idempotency-Key was already used with a different request."),
-                       errors={HEADER: ["was used with a different request body"]})
+        raise AppError(
+            422,
+            "idempotency_conflict",
+            _l("This Idempotency-Key was already used with a different request."),
+            errors={HEADER: ["was used with a different request body"]},
+        )
     if claim.state == DONE:
-        response = current_app.response_class(claim.response_body or "",
-                                              status=claim.response_status,
-                                              mimetype="application/json")
+        response = current_app.response_class(
+            claim.response_body or "", status=claim.response_status, mimetype="application/json"
+        )
         response.headers[REPLAYED_HEADER] = "true"
         return response
     if claim.created_at is not None and utcnow() - claim.created_at > STALE_AFTER:
         # Never taken over: its work may have committed before the process died.
-        raise AppError(409, "request_in_progress", _l(
-            "A request with this Idempotency-Key started but did not finish; its outcome is "
-            "unknown. Check before trying again with a new key."),
-            errors={HEADER: [f"started at {claim.created_at.isoformat()} and did not finish"]})
+        raise AppError(
+            409,
+            "request_in_progress",
+            _l(
+                "A request with this Idempotency-Key started but did not finish; its outcome is "
+                "unknown. Check before trying again with a new key."
+            ),
+            errors={HEADER: [f"started at {claim.created_at.isoformat()} and did not finish"]},
+        )
     raise AppError(409, "request_in_progress", _IN_PROGRESS_MESSAGE)
 
 
@@ -307,8 +335,7 @@ def run_claimed(claim: _Claim, view, args, kwargs, store) -> object:
         response = current_app.make_response(result)
     except TypeError as error:
         release_key(claim)
-        raise TypeError("@idempotent must sit above @blp.response (it stores the final "
-                        "response)") from error
+        raise TypeError("@idempotent must sit above @blp.response (it stores the final response)") from error
     if response.status_code >= 500:
         release_key(claim)
     else:
@@ -327,8 +354,11 @@ def store_answer(claim: _Claim, status: int, body: str) -> None:
         _end_request_transaction()
         with Session(db.engine) as session:
             begin_writing(session)
-            session.execute(sa.update(IdempotencyKey).where(IdempotencyKey.id == claim.id).values(
-                state=DONE, response_status=status, response_body=body))
+            session.execute(
+                sa.update(IdempotencyKey)
+                .where(IdempotencyKey.id == claim.id)
+                .values(state=DONE, response_status=status, response_body=body)
+            )
             session.commit()
     except Exception:  # noqa: BLE001 - the work is done: answer it; retries get 409 (the crash window)
         log.exception("could not store the answer for idempotency key %s", claim.id)
@@ -360,19 +390,35 @@ def _documented(apidoc: dict) -> dict:
     """Add the header and its refusals to flask-smorest's doc of the view (a copy)."""
     apidoc = deepcopy(apidoc)  # as smorest's decorators do: never change the wrapped view's doc
     arguments = apidoc.setdefault("arguments", {})
-    arguments.setdefault("parameters", []).append({
-        "in": "header", "name": HEADER, "required": False,
-        "schema": {"type": "string", "minLength": 1, "maxLength": 100, "pattern": "^[ -~]+$"},
-        "description": "Send the same key again to retry safely: the first answer is replayed "
-                       f"(with `{REPLAYED_HEADER}: true`) and nothing runs twice. Keys are kept "
-                       "24 hours, per member and path.",
-    })
+    arguments.setdefault("parameters", []).append(
+        {
+            "in": "header",
+            "name": HEADER,
+            "required": False,
+            "schema": {"type": "string", "minLength": 1, "maxLength": 100, "pattern": "^[ -~]+$"},
+            "description": "Send the same key again to retry safely: the first answer is replayed "
+            f"(with `{REPLAYED_HEADER}: true`) and nothing runs twice. Keys are kept "
+            "24 hours, per member and path.",
+        }
+    )
     responses = arguments.setdefault("responses", {})
     responses.setdefault(409, "CONFLICT")
     responses.setdefault(422, "UNPROCESSABLE_ENTITY")
     return apidoc
 
 
-__all__ = ["DONE", "HEADER", "REPLAYED_HEADER", "IdempotencyKey", "claim_key", "idempotent",
-           "init_idempotency_cli", "purge_idempotency_keys", "read_claim", "release_key", "request_hash",
-           "run_claimed", "store_answer"]
+__all__ = [
+    "DONE",
+    "HEADER",
+    "REPLAYED_HEADER",
+    "IdempotencyKey",
+    "claim_key",
+    "idempotent",
+    "init_idempotency_cli",
+    "purge_idempotency_keys",
+    "read_claim",
+    "release_key",
+    "request_hash",
+    "run_claimed",
+    "store_answer",
+]

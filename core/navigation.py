@@ -46,7 +46,9 @@ def register_tabs(app: Flask, tabs: dict[str, list[Tab]]) -> None:
     for role, added in tabs.items():
         registry[role] = sorted([*registry[role], *added], key=lambda tab: tab.order)
         if len(registry[role]) > MAX_TABS:
-            raise ValueError(f"at most {MAX_TABS} tabs for {role}: {[tab.endpoint for tab in registry[role]]}")
+            raise ValueError(
+                f"at most {MAX_TABS} tabs for {role}: {[tab.endpoint for tab in registry[role]]}"
+            )
 
 
 def register_home(app: Flask, role: str, view: Callable) -> None:

@@ -15,12 +15,18 @@ import re
 import sys
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from flask import Blueprint, Flask, Response, current_app, g, request
-from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram,
-                               generate_latest, multiprocess)
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 
 from core.errors import AppError
 
@@ -30,11 +36,13 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 ACCESS_LOGGER = "pingan.access"
 
-REQUESTS = Counter("pingan_http_requests_total", "HTTP requests answered.",
-                   ["method", "endpoint", "status"])
-LATENCY = Histogram("pingan_http_request_duration_seconds", "Time to answer a request.",
-                    ["method", "endpoint"],
-                    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0))
+REQUESTS = Counter("pingan_http_requests_total", "HTTP requests answered.", ["method", "endpoint", "status"])
+LATENCY = Histogram(
+    "pingan_http_request_duration_seconds",
+    "Time to answer a request.",
+    ["method", "endpoint"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
 
 bp = Blueprint("observability", __name__)
 
@@ -44,7 +52,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
@@ -85,15 +93,20 @@ def finish_request(response: Response) -> Response:
     REQUESTS.labels(request.method, endpoint, str(response.status_code)).inc()
     LATENCY.labels(request.method, endpoint).observe(elapsed)
     member = getattr(request.environ.get("pingan.auth"), "member", None)
-    logging.getLogger(ACCESS_LOGGER).info("request", extra={"fields": {
-        "request_id": g.request_id,
-        "method": request.method,
-        "route": endpoint,
-        "status": response.status_code,
-        "latency_ms": round(elapsed * 1000, 1),
-        "member_id": member_id(member),
-        "remote_addr": request.remote_addr,
-    }})
+    logging.getLogger(ACCESS_LOGGER).info(
+        "request",
+        extra={
+            "fields": {
+                "request_id": g.request_id,
+                "method": request.method,
+                "route": endpoint,
+                "status": response.status_code,
+                "latency_ms": round(elapsed * 1000, 1),
+                "member_id": member_id(member),
+                "remote_addr": request.remote_addr,
+            }
+        },
+    )
     response.headers[REQUEST_ID_HEADER] = g.request_id
     return response
 

@@ -42,8 +42,7 @@ FIT, BEHIND, DOWN = "in use", "behind", "down"
 MAX_SAMPLES = 1000
 
 _PRIMARY_POSITION = sa.text("SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), '0/0')")
-_REPLICA_POSITION = sa.text(
-    "SELECT pg_is_in_recovery(), pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '0/0')")
+_REPLICA_POSITION = sa.text("SELECT pg_is_in_recovery(), pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '0/0')")
 
 
 @dataclass
@@ -102,7 +101,7 @@ class Replica:
         while self._samples and self._samples[0][1] <= int(replayed):
             self._samples.pop(0)
         if len(self._samples) > MAX_SAMPLES:
-            del self._samples[1:-MAX_SAMPLES + 1]  # the oldest stays: it is the lag
+            del self._samples[1 : -MAX_SAMPLES + 1]  # the oldest stays: it is the lag
         lag = time.monotonic() - self._samples[0][0] if self._samples else 0.0
         return Reading(FIT if lag <= self.max_lag else BEHIND, lag_seconds=round(lag, 3))
 
@@ -110,8 +109,10 @@ class Replica:
 def init_replica(app: Flask) -> None:
     """Watch the replica when ``DATABASE_REPLICA_URL`` names one."""
     if app.config.get("DATABASE_REPLICA_URL"):
-        app.extensions["replica"] = Replica(float(app.config["DATABASE_REPLICA_MAX_LAG_SECONDS"]),
-                                            float(app.config["DATABASE_REPLICA_CHECK_SECONDS"]))
+        app.extensions["replica"] = Replica(
+            float(app.config["DATABASE_REPLICA_MAX_LAG_SECONDS"]),
+            float(app.config["DATABASE_REPLICA_CHECK_SECONDS"]),
+        )
 
 
 def replica_state(app: Flask) -> dict | None:
@@ -150,8 +151,11 @@ def reads_replica(view):
         finally:
             reading_from.reset(token)
         replica.left_aside(failed)
-        current_app.logger.warning("replica failed under %s (%s): reading from the primary",
-                                   view.__name__, type(getattr(failed, "orig", failed)).__name__)
+        current_app.logger.warning(
+            "replica failed under %s (%s): reading from the primary",
+            view.__name__,
+            type(getattr(failed, "orig", failed)).__name__,
+        )
         db.session.rollback()
         return view(*args, **kwargs)
 

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from flask import Flask, current_app, request
-
-from core.api import API_PREFIX
 from flask_talisman import Talisman
 
+from core.api import API_PREFIX
 from core.extensions import csrf
 
 CONTENT_SECURITY_POLICY = {

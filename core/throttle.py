@@ -109,9 +109,16 @@ class DatabaseStore:
             failures = row.failures + 1 if row.window_ends_at > now else 1
             window_ends_at = row.window_ends_at if failures > 1 else now + window
             locked_until = now + lock if failures >= limit else None
-            session.execute(sa.update(self.table).where(self.table.c.key == key).values(
-                failures=0 if locked_until else failures, window_ends_at=window_ends_at,
-                locked_until=locked_until, expires_at=max(window_ends_at, locked_until or window_ends_at)))
+            session.execute(
+                sa.update(self.table)
+                .where(self.table.c.key == key)
+                .values(
+                    failures=0 if locked_until else failures,
+                    window_ends_at=window_ends_at,
+                    locked_until=locked_until,
+                    expires_at=max(window_ends_at, locked_until or window_ends_at),
+                )
+            )
             session.commit()
         return _seconds(lock) if locked_until else 0
 
@@ -123,9 +130,15 @@ class DatabaseStore:
             return row
         try:
             with session.begin_nested():
-                session.execute(sa.insert(self.table).values(
-                    key=key, failures=0, window_ends_at=window_ends_at, locked_until=None,
-                    expires_at=window_ends_at))
+                session.execute(
+                    sa.insert(self.table).values(
+                        key=key,
+                        failures=0,
+                        window_ends_at=window_ends_at,
+                        locked_until=None,
+                        expires_at=window_ends_at,
+                    )
+                )
         except IntegrityError:  # another worker made it first: use theirs
             pass
         return session.execute(select).first()

@@ -34,9 +34,11 @@ TABS[RESIDENT].insert(0, Tab(0, "core.home", _l("Home"), "home"))
 def inject_page_chrome():
     """Give every page the member's tab bar, whether elder mode is on, and after a refused form
     post the page it came from (on this site only)."""
-    return {"tabs": tabs_for(current_member(required=False)),
-            "elder_mode": request.cookies.get(ELDER_COOKIE) == "1",
-            "back_url": _form_page() if request.method == "POST" else None}
+    return {
+        "tabs": tabs_for(current_member(required=False)),
+        "elder_mode": request.cookies.get(ELDER_COOKIE) == "1",
+        "back_url": _form_page() if request.method == "POST" else None,
+    }
 
 
 def _form_page() -> str | None:
@@ -71,8 +73,14 @@ def switch_elder_mode(state: str):
     if state not in ("on", "off"):
         raise AppError(404)
     response = redirect(safe_next(request.args.get("next")))
-    response.set_cookie(ELDER_COOKIE, "1" if state == "on" else "0", max_age=ONE_YEAR, samesite="Lax",
-                        httponly=True, secure=current_app.config["SESSION_COOKIE_SECURE"])
+    response.set_cookie(
+        ELDER_COOKIE,
+        "1" if state == "on" else "0",
+        max_age=ONE_YEAR,
+        samesite="Lax",
+        httponly=True,
+        secure=current_app.config["SESSION_COOKIE_SECURE"],
+    )
     return response
 
 
@@ -83,8 +91,14 @@ def switch_language(code: str):
     if locale is None:
         raise AppError(404)
     response = redirect(safe_next(request.args.get("next")))
-    response.set_cookie(LANGUAGE_COOKIE, locale, max_age=ONE_YEAR, samesite="Lax",
-                        httponly=True, secure=current_app.config["SESSION_COOKIE_SECURE"])
+    response.set_cookie(
+        LANGUAGE_COOKIE,
+        locale,
+        max_age=ONE_YEAR,
+        samesite="Lax",
+        httponly=True,
+        secure=current_app.config["SESSION_COOKIE_SECURE"],
+    )
     return response
 
 

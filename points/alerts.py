@@ -40,12 +40,30 @@ def notify_posting(posted: Posted) -> None:
         contribution = db.session.get(Contribution, posted.contribution_id)  # in the session already
         activity = db.session.get(Activity, posted.activity_id) if posted.activity_id else None
         told_elsewhere = activity is not None and activity.code == WISH_ACTIVITY
-        if contribution is not None and contribution.recorded_by_id != posted.member_id and not told_elsewhere:
-            notify(posted.member_id, "points_awarded", f"award:{posted.transaction_id}", link=MY_POINTS,
-                   points=posted.earned, activity=activity_names(activity))
+        if (
+            contribution is not None
+            and contribution.recorded_by_id != posted.member_id
+            and not told_elsewhere
+        ):
+            notify(
+                posted.member_id,
+                "points_awarded",
+                f"award:{posted.transaction_id}",
+                link=MY_POINTS,
+                points=posted.earned,
+                activity=activity_names(activity),
+            )
     if posted.lifetime_earned is not None:
         ladder = level_ladder()
-        before, after = _level_at(ladder, posted.lifetime_earned - posted.earned), _level_at(ladder, posted.lifetime_earned)
+        before, after = (
+            _level_at(ladder, posted.lifetime_earned - posted.earned),
+            _level_at(ladder, posted.lifetime_earned),
+        )
         if after[1] > before[1]:
-            notify(posted.member_id, "level_reached", f"level:{after[0]}", link=MY_POINTS,
-                   level=localised(after[2], after[3]))
+            notify(
+                posted.member_id,
+                "level_reached",
+                f"level:{after[0]}",
+                link=MY_POINTS,
+                level=localised(after[2], after[3]),
+            )

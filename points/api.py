@@ -8,15 +8,28 @@ from flask_smorest import Blueprint
 
 from core.api import PageQuerySchema, accepts_uploads, page_schema
 from core.config import public_base_url
-from core.identity.auth import current_member
 from core.idempotency import idempotent
+from core.identity.auth import current_member
 from core.qr.render import render_svg
 from points import events, gamification, photos, services
 from points.poster import render_poster
 from points.schemas import (
-    ActivityQuerySchema, ActivitySchema, CheckinRequestSchema, CheckinSchema, ContributionQuerySchema,
-    ContributionSchema, CreateActivitySchema, CreateContributionSchema, CreateEventSchema, DailyCheckinSchema,
-    EventSchema, LedgerEntrySchema, PhotoSchema, ReasonSchema, ReverseSchema, UpdateActivitySchema,
+    ActivityQuerySchema,
+    ActivitySchema,
+    CheckinRequestSchema,
+    CheckinSchema,
+    ContributionQuerySchema,
+    ContributionSchema,
+    CreateActivitySchema,
+    CreateContributionSchema,
+    CreateEventSchema,
+    DailyCheckinSchema,
+    EventSchema,
+    LedgerEntrySchema,
+    PhotoSchema,
+    ReasonSchema,
+    ReverseSchema,
+    UpdateActivitySchema,
     UploadPhotoSchema,
 )
 
@@ -61,9 +74,13 @@ class Contributions(MethodView):
     @blp.response(200, page_schema(ContributionSchema))
     def get(self, query):
         """List contributions: one's own, or those in one's review scope (filter by status)."""
-        return services.list_contributions(current_member(), member_id=query["member_id"],
-                                           status=query["status"], page=query["page"],
-                                           page_size=query["page_size"])
+        return services.list_contributions(
+            current_member(),
+            member_id=query["member_id"],
+            status=query["status"],
+            page=query["page"],
+            page_size=query["page_size"],
+        )
 
     @blp.arguments(CreateContributionSchema)
     @idempotent
@@ -107,8 +124,7 @@ class ReverseContribution(MethodView):
     @blp.response(200, ContributionSchema)
     def post(self, body, contribution_id):
         """Reverse an approved contribution with a compensating entry and a reason."""
-        return services.reverse_contribution(current_member(), contribution_id, body["reason"],
-                                             body["force"])
+        return services.reverse_contribution(current_member(), contribution_id, body["reason"], body["force"])
 
 
 @blp.route("/members/<id:member_id>/ledger")
@@ -172,8 +188,11 @@ class EventPoster(MethodView):
         """The event's printable A4 check-in poster (PNG, Chinese text)."""
         event = events.read_event(current_member(), event_id)
         png = render_poster(event, events.checkin_url(event, public_base_url()))
-        return Response(png, mimetype="image/png",
-                        headers={"Content-Disposition": f'inline; filename="event-{event.id}-poster.png"'})
+        return Response(
+            png,
+            mimetype="image/png",
+            headers={"Content-Disposition": f'inline; filename="event-{event.id}-poster.png"'},
+        )
 
 
 @blp.route("/events/<id:event_id>/close")
@@ -232,8 +251,9 @@ class PhotoItem(MethodView):
     def get(self, photo_id):
         """The photo as JPEG (its uploader, or staff who may review the claim it is attached to)."""
         photo = photos.read_photo(current_member(), photo_id)
-        return Response(photo.content, mimetype=photo.mimetype,
-                        headers={"Cache-Control": PHOTO_CACHE_CONTROL})
+        return Response(
+            photo.content, mimetype=photo.mimetype, headers={"Cache-Control": PHOTO_CACHE_CONTROL}
+        )
 
 
 # --- the daily 报平安 check-in -----------------------------------------------------------------

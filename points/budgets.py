@@ -59,26 +59,41 @@ _budget = Budget.__table__
 
 #: The budgets of a year on an org unit's path (the unit itself and every unit above it), by id.
 _owner, _earner = aliased(OrgUnit), aliased(OrgUnit)
-_ON_PATH = (sa.select(_budget.c.id)
-            .join(_owner, _owner.id == _budget.c.org_unit_id).join(_earner, _earner.id == sa.bindparam("unit_id"))
-            .where(_budget.c.year == sa.bindparam("year"), _earner.path.startswith(_owner.path))
-            .order_by(_budget.c.id))
+_ON_PATH = (
+    sa.select(_budget.c.id)
+    .join(_owner, _owner.id == _budget.c.org_unit_id)
+    .join(_earner, _earner.id == sa.bindparam("unit_id"))
+    .where(_budget.c.year == sa.bindparam("year"), _earner.path.startswith(_owner.path))
+    .order_by(_budget.c.id)
+)
 #: Use (or, with negative points, give back) part of a grid's allotment, if it has enough spare.
-_USE = (sa.update(_allotment)
-        .where(_allotment.c.budget_id == sa.bindparam("budget"),
-               _allotment.c.org_unit_id == sa.bindparam("unit"),
-               _allotment.c.granted - _allotment.c.used >= sa.bindparam("points"))
-        .values(used=_allotment.c.used + sa.bindparam("points")))
-_LOCK_BUDGET = sa.select(_budget.c.points, _budget.c.allotted).where(
-    _budget.c.id == sa.bindparam("budget")).with_for_update()
-_NEW_ALLOTMENT = sa.text("INSERT INTO budget_allotment (budget_id, org_unit_id, granted, used) "
-                         "VALUES (:budget, :unit, 0, 0) ON CONFLICT (budget_id, org_unit_id) DO NOTHING")
-_LOCK_ALLOTMENT = sa.select(_allotment.c.granted, _allotment.c.used).where(
-    _allotment.c.budget_id == sa.bindparam("budget"),
-    _allotment.c.org_unit_id == sa.bindparam("unit")).with_for_update()
+_USE = (
+    sa.update(_allotment)
+    .where(
+        _allotment.c.budget_id == sa.bindparam("budget"),
+        _allotment.c.org_unit_id == sa.bindparam("unit"),
+        _allotment.c.granted - _allotment.c.used >= sa.bindparam("points"),
+    )
+    .values(used=_allotment.c.used + sa.bindparam("points"))
+)
+_LOCK_BUDGET = (
+    sa.select(_budget.c.points, _budget.c.allotted)
+    .where(_budget.c.id == sa.bindparam("budget"))
+    .with_for_update()
+)
+_NEW_ALLOTMENT = sa.text(
+    "INSERT INTO budget_allotment (budget_id, org_unit_id, granted, used) "
+    "VALUES (:budget, :unit, 0, 0) ON CONFLICT (budget_id, org_unit_id) DO NOTHING"
+)
+_LOCK_ALLOTMENT = (
+    sa.select(_allotment.c.granted, _allotment.c.used)
+    .where(_allotment.c.budget_id == sa.bindparam("budget"), _allotment.c.org_unit_id == sa.bindparam("unit"))
+    .with_for_update()
+)
 
 
 # --- the award path ------------------------------------------------------------------------------
+
 
 def charge_budgets(posted: Posted) -> None:
     """Count an award (or give a reversal's points back) in every budget on its org unit's path;
@@ -109,19 +124,30 @@ def _lease(budget_id: int, unit_id: int, points: int) -> None:
         if need > free:
             raise budget_exhausted(budget_id, points, free)
         lease = need + min(current_app.config["BUDGET_LEASE_POINTS"], (free - need) // LEASE_SHARE)
-        db.session.execute(sa.update(_budget).where(_budget.c.id == budget_id).values(allotted=allotted + lease))
-    db.session.execute(sa.update(_allotment).where(_allotment.c.budget_id == budget_id,
-                                                   _allotment.c.org_unit_id == unit_id)
-                       .values(granted=_allotment.c.granted + lease, used=_allotment.c.used + points))
+        db.session.execute(
+            sa.update(_budget).where(_budget.c.id == budget_id).values(allotted=allotted + lease)
+        )
+    db.session.execute(
+        sa.update(_allotment)
+        .where(_allotment.c.budget_id == budget_id, _allotment.c.org_unit_id == unit_id)
+        .values(granted=_allotment.c.granted + lease, used=_allotment.c.used + points)
+    )
 
 
 def _take_back_spare(budget_id: int) -> int:
     """Take every grid's spare allotment of a locked budget back; answer what stays leased (all used)."""
-    db.session.execute(sa.update(_allotment).where(_allotment.c.budget_id == budget_id,
-                                                   _allotment.c.granted > _allotment.c.used)
-                       .values(granted=_allotment.c.used))
-    allotted = int(db.session.scalar(sa.select(sa.func.coalesce(sa.func.sum(_allotment.c.granted), 0))
-                                     .where(_allotment.c.budget_id == budget_id)))
+    db.session.execute(
+        sa.update(_allotment)
+        .where(_allotment.c.budget_id == budget_id, _allotment.c.granted > _allotment.c.used)
+        .values(granted=_allotment.c.used)
+    )
+    allotted = int(
+        db.session.scalar(
+            sa.select(sa.func.coalesce(sa.func.sum(_allotment.c.granted), 0)).where(
+                _allotment.c.budget_id == budget_id
+            )
+        )
+    )
     db.session.execute(sa.update(_budget).where(_budget.c.id == budget_id).values(allotted=allotted))
     return allotted
 
@@ -130,13 +156,19 @@ def budget_exhausted(budget_id: int, asked: int, left: int) -> AppError:
     """The refusal of an award that would pass a budget, naming the unit, the year and what is left."""
     name, year, points = db.session.execute(
         sa.select(OrgUnit.name, _budget.c.year, _budget.c.points)
-        .join(OrgUnit, OrgUnit.id == _budget.c.org_unit_id).where(_budget.c.id == budget_id)).one()
-    return AppError(409, "budget_exhausted", _l("The points budget of %(unit)s for %(year)s is used up.",
-                                                unit=name, year=year),
-                    {"points": [f"{name} {year}: {max(left, 0)} of {points} points left, {asked} asked"]})
+        .join(OrgUnit, OrgUnit.id == _budget.c.org_unit_id)
+        .where(_budget.c.id == budget_id)
+    ).one()
+    return AppError(
+        409,
+        "budget_exhausted",
+        _l("The points budget of %(unit)s for %(year)s is used up.", unit=name, year=year),
+        {"points": [f"{name} {year}: {max(left, 0)} of {points} points left, {asked} asked"]},
+    )
 
 
 # --- counting from the ledger ------------------------------------------------------------------
+
 
 def awarded_by_unit(unit: OrgUnit, year: int) -> dict[int, int]:
     """Points awarded in a year (net of reversals) in each org unit of a subtree, read from the ledger."""
@@ -145,10 +177,15 @@ def awarded_by_unit(unit: OrgUnit, year: int) -> dict[int, int]:
         sa.select(LedgerTransaction.org_unit_id, -sa.func.sum(LedgerPosting.amount))
         .join(LedgerPosting, LedgerPosting.transaction_id == LedgerTransaction.id)
         .join(OrgUnit, OrgUnit.id == LedgerTransaction.org_unit_id)
-        .where(LedgerTransaction.kind.in_(("award", "reversal")), LedgerPosting.account == "issued",
-               LedgerTransaction.occurred_at >= start, LedgerTransaction.occurred_at < end,
-               OrgUnit.path.startswith(unit.path))
-        .group_by(LedgerTransaction.org_unit_id))
+        .where(
+            LedgerTransaction.kind.in_(("award", "reversal")),
+            LedgerPosting.account == "issued",
+            LedgerTransaction.occurred_at >= start,
+            LedgerTransaction.occurred_at < end,
+            OrgUnit.path.startswith(unit.path),
+        )
+        .group_by(LedgerTransaction.org_unit_id)
+    )
     return {unit_id: int(points) for unit_id, points in rows if points}
 
 
@@ -163,9 +200,13 @@ def _count_from_ledger(budget: Budget) -> None:
     db.session.execute(sa.delete(_allotment).where(_allotment.c.budget_id == budget.id))
     used = awarded_by_unit(budget.org_unit, budget.year)
     if used:
-        db.session.execute(sa.insert(_allotment), [
-            {"budget_id": budget.id, "org_unit_id": unit_id, "granted": points, "used": points}
-            for unit_id, points in used.items()])
+        db.session.execute(
+            sa.insert(_allotment),
+            [
+                {"budget_id": budget.id, "org_unit_id": unit_id, "granted": points, "used": points}
+                for unit_id, points in used.items()
+            ],
+        )
     budget.allotted = sum(used.values())
 
 
@@ -174,19 +215,28 @@ def recount_budgets(unit_ids: list[int]) -> None:
 
     Registered in app.py for identity's ``units_moved``, in the move's transaction.
     """
-    moved = db.session.scalars(sa.select(OrgUnit).where(OrgUnit.id.in_(unit_ids))  # paths as moved
-                               .execution_options(populate_existing=True)).all()
+    moved = db.session.scalars(
+        sa.select(OrgUnit)
+        .where(OrgUnit.id.in_(unit_ids))  # paths as moved
+        .execution_options(populate_existing=True)
+    ).all()
     if not moved:
         return
     owner, earner = aliased(OrgUnit), aliased(OrgUnit)
-    counted_inside = (sa.select(_allotment.c.budget_id).join(earner, earner.id == _allotment.c.org_unit_id)
-                      .where(sa.or_(*[earner.path.startswith(unit.path) for unit in moved])))
+    counted_inside = (
+        sa.select(_allotment.c.budget_id)
+        .join(earner, earner.id == _allotment.c.org_unit_id)
+        .where(sa.or_(*[earner.path.startswith(unit.path) for unit in moved]))
+    )
     above_now = sa.or_(*[sa.literal(unit.path).startswith(owner.path) for unit in moved])
     moved_too = sa.or_(*[owner.path.startswith(unit.path) for unit in moved])
     affected = db.session.scalars(
-        sa.select(Budget).join(owner, owner.id == Budget.org_unit_id)
+        sa.select(Budget)
+        .join(owner, owner.id == Budget.org_unit_id)
         .where(sa.or_(Budget.id.in_(counted_inside), above_now), ~moved_too)
-        .order_by(Budget.id).with_for_update(of=Budget)).all()
+        .order_by(Budget.id)
+        .with_for_update(of=Budget)
+    ).all()
     if affected:
         _hold_the_ledger()
     for budget in affected:
@@ -194,6 +244,7 @@ def recount_budgets(unit_ids: list[int]) -> None:
 
 
 # --- reading and setting -------------------------------------------------------------------------
+
 
 @dataclass
 class BudgetUse:
@@ -227,8 +278,13 @@ def _check_year(year: int) -> None:
 
 
 def _awarded(budget_id: int) -> int:
-    return int(db.session.scalar(sa.select(sa.func.coalesce(sa.func.sum(_allotment.c.used), 0))
-                                 .where(_allotment.c.budget_id == budget_id)))
+    return int(
+        db.session.scalar(
+            sa.select(sa.func.coalesce(sa.func.sum(_allotment.c.used), 0)).where(
+                _allotment.c.budget_id == budget_id
+            )
+        )
+    )
 
 
 def _use_of(budget: Budget) -> BudgetUse:
@@ -264,8 +320,12 @@ def set_budget(actor: Member, org_unit_id: int, year: int, points: int) -> Budge
 
 def _set_budget(actor: Member, unit: OrgUnit, year: int, points: int) -> BudgetUse:
     begin_writing(db.session)
-    budget = db.session.scalar(sa.select(Budget).where(Budget.org_unit_id == unit.id, Budget.year == year)
-                               .with_for_update().execution_options(populate_existing=True))
+    budget = db.session.scalar(
+        sa.select(Budget)
+        .where(Budget.org_unit_id == unit.id, Budget.year == year)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
     before = None if budget is None else {"points": budget.points}
     if budget is None:
         _hold_the_ledger()
@@ -278,8 +338,13 @@ def _set_budget(actor: Member, unit: OrgUnit, year: int, points: int) -> BudgetU
         db.session.refresh(budget, ["allotted"])
         budget.points = points
     budget.updated_by_id, budget.updated_at = actor.id, utcnow()
-    record_audit(actor, "budget.set", budget, before=before,
-                 after={"org_unit_id": unit.id, "year": year, "points": points})
+    record_audit(
+        actor,
+        "budget.set",
+        budget,
+        before=before,
+        after={"org_unit_id": unit.id, "year": year, "points": points},
+    )
     db.session.commit()
     return _use_of(budget)
 
@@ -287,25 +352,38 @@ def _set_budget(actor: Member, unit: OrgUnit, year: int, points: int) -> BudgetU
 def list_budgets(actor: Member, year: int) -> list[BudgetUse]:
     """Every budget of a year on org units the actor may read budgets of, in tree order."""
     _check_year(year)
-    used = (sa.select(_allotment.c.budget_id, sa.func.sum(_allotment.c.used).label("awarded"))
-            .group_by(_allotment.c.budget_id).subquery())
+    used = (
+        sa.select(_allotment.c.budget_id, sa.func.sum(_allotment.c.used).label("awarded"))
+        .group_by(_allotment.c.budget_id)
+        .subquery()
+    )
     rows = db.session.execute(
         sa.select(Budget, OrgUnit, sa.func.coalesce(used.c.awarded, 0))
-        .join(OrgUnit, OrgUnit.id == Budget.org_unit_id).outerjoin(used, used.c.budget_id == Budget.id)
-        .where(Budget.year == year, scope_condition(actor, "budget.read")).order_by(OrgUnit.path))
-    return [BudgetUse(unit, budget.year, budget.points, int(awarded), budget.updated_at)
-            for budget, unit, awarded in rows]
+        .join(OrgUnit, OrgUnit.id == Budget.org_unit_id)
+        .outerjoin(used, used.c.budget_id == Budget.id)
+        .where(Budget.year == year, scope_condition(actor, "budget.read"))
+        .order_by(OrgUnit.path)
+    )
+    return [
+        BudgetUse(unit, budget.year, budget.points, int(awarded), budget.updated_at)
+        for budget, unit, awarded in rows
+    ]
 
 
 def verify_budgets() -> list[str]:
     """Check every budget against the ledger; answer one line per problem (none: all is well)."""
     problems = []
     for budget in db.session.scalars(sa.select(Budget).order_by(Budget.id)):
-        rows = db.session.execute(sa.select(_allotment.c.org_unit_id, _allotment.c.granted, _allotment.c.used)
-                                  .where(_allotment.c.budget_id == budget.id)).all()
+        rows = db.session.execute(
+            sa.select(_allotment.c.org_unit_id, _allotment.c.granted, _allotment.c.used).where(
+                _allotment.c.budget_id == budget.id
+            )
+        ).all()
         label = f"budget {budget.id} ({budget.org_unit.name} {budget.year})"
         if sum(granted for _unit, granted, _used in rows) != budget.allotted:
-            problems.append(f"{label}: allotments grant {sum(r[1] for r in rows)}, the budget says {budget.allotted}")
+            problems.append(
+                f"{label}: allotments grant {sum(r[1] for r in rows)}, the budget says {budget.allotted}"
+            )
         counted = {unit_id: used for unit_id, _granted, used in rows if used}
         expected = awarded_by_unit(budget.org_unit, budget.year)
         if counted != expected:

@@ -10,10 +10,10 @@ from flask.cli import AppGroup
 
 from core.database import utcnow
 from core.extensions import db
+from points import partitions
 from points.budgets import verify_budgets
 from points.expiry import WARN_DAYS, expire_points, expiry_months, points_expiring, warn_expiring
 from points.gamification import rebuild_gamification
-from points import partitions
 from points.ledger import verify_ledger
 from points.models import LedgerTransaction, MemberBalance
 
@@ -32,16 +32,25 @@ def init_points_cli(app: Flask) -> None:
             raise SystemExit(1)
         transactions = db.session.scalar(db.select(db.func.count()).select_from(LedgerTransaction))
         members = db.session.scalar(db.select(db.func.count()).select_from(MemberBalance))
-        click.echo(f"ledger ok: {transactions} transactions, {members} member balances, every one sums to zero")
+        click.echo(
+            f"ledger ok: {transactions} transactions, {members} member balances, every one sums to zero"
+        )
 
     @group.command("partitions")
-    @click.option("--ahead", default=partitions.AHEAD, show_default=True, type=click.IntRange(0, 120),
-                  help="Months to have ready after the current one.")
+    @click.option(
+        "--ahead",
+        default=partitions.AHEAD,
+        show_default=True,
+        type=click.IntRange(0, 120),
+        help="Months to have ready after the current one.",
+    )
     def create_partitions(ahead: int):
         """Create the ledger's month partitions ahead (PostgreSQL; run daily from cron)."""
         with db.engine.begin() as connection:
             if not partitions.is_partitioned(connection):
-                click.echo("ledger partitions: not partitioned here (SQLite keeps plain tables); nothing to do")
+                click.echo(
+                    "ledger partitions: not partitioned here (SQLite keeps plain tables); nothing to do"
+                )
                 return
             created = partitions.create_ahead(connection, ahead)
             waiting = partitions.default_rows(connection)
@@ -65,8 +74,10 @@ def init_expiry_cli(app: Flask) -> None:
             return
         now = utcnow()
         done = expire_points(now)
-        click.echo(f"{done.points} points of {done.members} members expired "
-                   f"(those earned before {done.earned_before.isoformat()}).")
+        click.echo(
+            f"{done.points} points of {done.members} members expired "
+            f"(those earned before {done.earned_before.isoformat()})."
+        )
         click.echo(f"{warn_expiring(now)} members told their points expire within {WARN_DAYS} days.")
 
     @group.command("expiring")
@@ -74,8 +85,9 @@ def init_expiry_cli(app: Flask) -> None:
     def expiring(days: int):
         """Say how many members have points that expire within DAYS days unless they spend them."""
         due = points_expiring(days)
-        click.echo(f"{len(due)} members have {sum(item.points for item in due)} points "
-                   f"expiring within {days} days.")
+        click.echo(
+            f"{len(due)} members have {sum(item.points for item in due)} points expiring within {days} days."
+        )
 
     app.cli.add_command(group)
 
@@ -115,8 +127,9 @@ def init_leaderboards_cli(app: Flask) -> None:
         try:
             closed = close_month(month, top=top)
         except AppError as error:
-            raise click.ClickException("; ".join(
-                message for messages in error.errors.values() for message in messages)) from None
+            raise click.ClickException(
+                "; ".join(message for messages in error.errors.values() for message in messages)
+            ) from None
         click.echo(f"honour roll published for {closed} org units")
 
     app.cli.add_command(group)
@@ -146,7 +159,9 @@ def init_fairness_cli(app: Flask) -> None:
     def run():
         """Look for unfair patterns and flag them for review (nightly, by cron); changes nothing else."""
         counts = scan()
-        click.echo(f"fairness watch: {counts['found']} patterns found, {counts['new']} new flags, "
-                   f"{counts['refreshed']} open flags refreshed")
+        click.echo(
+            f"fairness watch: {counts['found']} patterns found, {counts['new']} new flags, "
+            f"{counts['refreshed']} open flags refreshed"
+        )
 
     app.cli.add_command(group)

@@ -44,8 +44,9 @@ def get_event(event_id: int) -> Event:
     return event
 
 
-def create_event(actor: Member, title: str, activity_code: str, org_unit_id: int,
-                 starts_at: datetime, ends_at: datetime) -> Event:
+def create_event(
+    actor: Member, title: str, activity_code: str, org_unit_id: int, starts_at: datetime, ends_at: datetime
+) -> Event:
     """Schedule an event in the actor's scope."""
     unit = get_org_unit(org_unit_id)
     activity = services.get_activity(activity_code)
@@ -56,11 +57,21 @@ def create_event(actor: Member, title: str, activity_code: str, org_unit_id: int
         raise AppError(422, errors={"activity_code": ["this activity is retired"]})
     services.check_recordable(activity)
     begin_writing(db.session)
-    event = Event(title=title, activity=activity, org_unit=unit, starts_at=starts_at, ends_at=ends_at,
-                  created_by_id=actor.id)
+    event = Event(
+        title=title,
+        activity=activity,
+        org_unit=unit,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        created_by_id=actor.id,
+    )
     db.session.add(event)
-    record_audit(actor, "event.create", event, after={"title": title, "activity": activity_code,
-                                                      "org_unit_id": org_unit_id})
+    record_audit(
+        actor,
+        "event.create",
+        event,
+        after={"title": title, "activity": activity_code, "org_unit_id": org_unit_id},
+    )
     db.session.commit()
     return event
 
@@ -74,8 +85,11 @@ def read_event(actor: Member, event_id: int) -> Event:
 
 def list_events(actor: Member, page: int, page_size: int) -> dict:
     """List the events in the actor's scope, newest first."""
-    statement = (sa.select(Event).join(OrgUnit, OrgUnit.id == Event.org_unit_id)
-                 .where(scope_condition(actor, "event.manage")))
+    statement = (
+        sa.select(Event)
+        .join(OrgUnit, OrgUnit.id == Event.org_unit_id)
+        .where(scope_condition(actor, "event.manage"))
+    )
     return paginate(statement.order_by(Event.starts_at.desc()), page, page_size)
 
 
@@ -84,16 +98,21 @@ def upcoming_events(member: Member, now: datetime | None = None, limit: int = 5)
     if member.org_unit is None:
         return []
     around = [int(unit_id) for unit_id in member.org_unit.path.strip("/").split("/") if unit_id]
-    statement = (sa.select(Event).where(Event.org_unit_id.in_(around), Event.closed_at.is_(None),
-                                        Event.ends_at > (now or utcnow()))
-                 .order_by(Event.starts_at, Event.id).limit(limit))
+    statement = (
+        sa.select(Event)
+        .where(Event.org_unit_id.in_(around), Event.closed_at.is_(None), Event.ends_at > (now or utcnow()))
+        .order_by(Event.starts_at, Event.id)
+        .limit(limit)
+    )
     return list(db.session.scalars(statement))
 
 
 def list_checkins(actor: Member, event_id: int, page: int, page_size: int) -> dict:
     """List who checked in to an event, in the order they came (staff who manage its org unit)."""
     event = read_event(actor, event_id)
-    statement = sa.select(Checkin).where(Checkin.event_id == event.id).order_by(Checkin.checked_in_at, Checkin.id)
+    statement = (
+        sa.select(Checkin).where(Checkin.event_id == event.id).order_by(Checkin.checked_in_at, Checkin.id)
+    )
     return paginate(statement, page, page_size)
 
 
@@ -112,10 +131,15 @@ def check_in(member: Member, payload: str, now: datetime | None = None) -> Check
     begin_writing(db.session)
     event = db.session.get(Event, event.id)
     if event.closed_at is not None or not event.starts_at <= now <= event.ends_at:
-        raise AppError(422, "outside_window", _l("Check-in is open only while the event runs."),
-                       {"payload": [f"open {event.starts_at.isoformat()} – {event.ends_at.isoformat()}"]})
-    if db.session.scalar(sa.select(Checkin.id).where(Checkin.event_id == event.id,
-                                                     Checkin.member_id == member.id)):
+        raise AppError(
+            422,
+            "outside_window",
+            _l("Check-in is open only while the event runs."),
+            {"payload": [f"open {event.starts_at.isoformat()} – {event.ends_at.isoformat()}"]},
+        )
+    if db.session.scalar(
+        sa.select(Checkin.id).where(Checkin.event_id == event.id, Checkin.member_id == member.id)
+    ):
         raise AppError(409, "already_checked_in", _l("You have already checked in to this event."))
     checkin = Checkin(event=event, member=member, checked_in_at=now)
     db.session.add(checkin)
@@ -126,8 +150,12 @@ def check_in(member: Member, payload: str, now: datetime | None = None) -> Check
         raise AppError(409, "already_checked_in", _l("You have already checked in to this event.")) from None
     if event.activity.unit == "each":
         checkin.contribution = _award(member, event, Decimal(1), now)
-    record_audit(member, "event.check_in", checkin, after={
-        "event_id": event.id, "status": checkin.contribution.status if checkin.contribution else None})
+    record_audit(
+        member,
+        "event.check_in",
+        checkin,
+        after={"event_id": event.id, "status": checkin.contribution.status if checkin.contribution else None},
+    )
     db.session.commit()
     return checkin
 
@@ -138,9 +166,16 @@ def _award(member: Member, event: Event, quantity: Decimal, occurred_at: datetim
     activity = event.activity
     services.check_activity_applies(activity, member, occurred_at)
     return services.settle_contribution(
-        activity, event.created_by_id, utcnow(), member=member, quantity=quantity,
-        points=services.points_for(activity, quantity), occurred_at=occurred_at, note=event.title,
-        recorded_by_id=event.created_by_id)
+        activity,
+        event.created_by_id,
+        utcnow(),
+        member=member,
+        quantity=quantity,
+        points=services.points_for(activity, quantity),
+        occurred_at=occurred_at,
+        note=event.title,
+        recorded_by_id=event.created_by_id,
+    )
 
 
 def half_hours_between(start: datetime, end: datetime) -> Decimal:
@@ -181,8 +216,11 @@ def close_event(actor: Member, event_id: int, now: datetime | None = None) -> Ev
     if event.closed_at is not None:
         raise AppError(409, "invalid_state", _l("This event is already closed."))
     now = now or utcnow()
-    open_checkins = db.session.scalars(sa.select(Checkin).where(
-        Checkin.event_id == event.id, Checkin.checked_out_at.is_(None)).order_by(Checkin.member_id))
+    open_checkins = db.session.scalars(
+        sa.select(Checkin)
+        .where(Checkin.event_id == event.id, Checkin.checked_out_at.is_(None))
+        .order_by(Checkin.member_id)
+    )
     for checkin in open_checkins:
         try:
             with db.session.begin_nested():

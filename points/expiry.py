@@ -49,17 +49,26 @@ def expiry_months() -> int | None:
 def _expirable(cutoff: datetime, member_id: int | None = None):
     """(member id, points older than ``cutoff`` still available) for members who have any."""
     reversed_ = aliased(LedgerTransaction)
-    recent = (sa.select(LedgerTransaction.member_id,
-                        sa.func.sum(LedgerTransaction.available_change).label("points"))
-              .where(LedgerTransaction.kind.in_(LOT_KINDS), LedgerTransaction.occurred_at >= cutoff,
-                     ~sa.exists().where(reversed_.reverses_id == LedgerTransaction.id))
-              .group_by(LedgerTransaction.member_id))
+    recent = (
+        sa.select(
+            LedgerTransaction.member_id, sa.func.sum(LedgerTransaction.available_change).label("points")
+        )
+        .where(
+            LedgerTransaction.kind.in_(LOT_KINDS),
+            LedgerTransaction.occurred_at >= cutoff,
+            ~sa.exists().where(reversed_.reverses_id == LedgerTransaction.id),
+        )
+        .group_by(LedgerTransaction.member_id)
+    )
     if member_id is not None:
         recent = recent.where(LedgerTransaction.member_id == member_id)
     recent = recent.subquery()
     older = MemberBalance.available - sa.func.coalesce(recent.c.points, 0)
-    statement = (sa.select(MemberBalance.member_id, older)
-                 .outerjoin(recent, recent.c.member_id == MemberBalance.member_id).where(older > 0))
+    statement = (
+        sa.select(MemberBalance.member_id, older)
+        .outerjoin(recent, recent.c.member_id == MemberBalance.member_id)
+        .where(older > 0)
+    )
     if member_id is not None:
         statement = statement.where(MemberBalance.member_id == member_id)
     return statement.order_by(MemberBalance.member_id)
@@ -98,11 +107,19 @@ def expire_points(now: datetime | None = None) -> Expired:
         if row is None:
             db.session.rollback()
             continue
-        transaction = ledger.expire(member_id, int(row[1]), memo=shanghai_date(cutoff).isoformat(),
-                                    occurred_at=now)
-        record_audit(None, "points.expire", transaction,
-                     after={"member_id": member_id, "points": int(row[1]),
-                            "earned_before": shanghai_date(cutoff).isoformat()})
+        transaction = ledger.expire(
+            member_id, int(row[1]), memo=shanghai_date(cutoff).isoformat(), occurred_at=now
+        )
+        record_audit(
+            None,
+            "points.expire",
+            transaction,
+            after={
+                "member_id": member_id,
+                "points": int(row[1]),
+                "earned_before": shanghai_date(cutoff).isoformat(),
+            },
+        )
         db.session.commit()
         members, points = members + 1, points + int(row[1])
     return Expired(members, points, shanghai_date(cutoff))
@@ -117,8 +134,9 @@ class Expiring:
     by: date
 
 
-def points_expiring(within_days: int = 30, *, beyond_days: int = 0,
-                    now: datetime | None = None) -> list[Expiring]:
+def points_expiring(
+    within_days: int = 30, *, beyond_days: int = 0, now: datetime | None = None
+) -> list[Expiring]:
     """Members whose points expire after ``beyond_days`` and by ``within_days`` days from now, and
     how many (none when expiry is off). Earning more never changes which points expire; spending
     takes the oldest first, so the figure only falls. Run daily with ``beyond_days=within_days - 1``,
@@ -129,8 +147,11 @@ def points_expiring(within_days: int = 30, *, beyond_days: int = 0,
     by = now + timedelta(days=within_days)
     due = dict(db.session.execute(_expirable(cutoff_at(by))).all())
     already = dict(db.session.execute(_expirable(cutoff_at(now + timedelta(days=beyond_days)))).all())
-    return [Expiring(member_id, int(points) - int(already.get(member_id, 0)), shanghai_date(by))
-            for member_id, points in due.items() if int(points) > int(already.get(member_id, 0))]
+    return [
+        Expiring(member_id, int(points) - int(already.get(member_id, 0)), shanghai_date(by))
+        for member_id, points in due.items()
+        if int(points) > int(already.get(member_id, 0))
+    ]
 
 
 def warn_expiring(now: datetime | None = None) -> int:
@@ -139,8 +160,16 @@ def warn_expiring(now: datetime | None = None) -> int:
     now = now or utcnow()
     due = points_expiring(WARN_DAYS, beyond_days=WARN_DAYS - 1, now=now)
     begin_writing(db.session)
-    told = sum(notify(item.member_id, "points_expiring", f"points_expiring:{item.by.isoformat()}",
-                      link=("points_pages.my_points", {}), points=item.points, expires_on=item.by.isoformat())
-               for item in due)
+    told = sum(
+        notify(
+            item.member_id,
+            "points_expiring",
+            f"points_expiring:{item.by.isoformat()}",
+            link=("points_pages.my_points", {}),
+            points=item.points,
+            expires_on=item.by.isoformat(),
+        )
+        for item in due
+    )
     db.session.commit()
     return told

@@ -61,17 +61,24 @@ RULE_NAMES = {
     "member_outlier": _l("A member far above the county"),
 }
 SUMMARIES = {
-    "favoured_members": _l("%(whom)s gave %(share)s%% of the %(total)s points they recorded for others in "
-                           "%(days)s days to %(few)s members; the others they recorded for got %(median)s "
-                           "points each (median)."),
+    "favoured_members": _l(
+        "%(whom)s gave %(share)s%% of the %(total)s points they recorded for others in "
+        "%(days)s days to %(few)s members; the others they recorded for got %(median)s "
+        "points each (median)."
+    ),
     "odd_hours": _l("%(count)s awards approved by %(whom)s on %(day)s were timed between %(hours)s."),
     "burst": _l("%(whom)s recorded %(count)s awards within %(minutes)s minutes from %(start)s."),
-    "quick_approvals": _l("%(whom)s approved %(count)s claims within %(seconds)s seconds of their "
-                          "submission in %(days)s days."),
-    "grid_outlier": _l("%(whom)s earned %(per_capita)s points per resident in %(month)s: %(ratio)s times the "
-                       "median of its sibling grids (%(median)s)."),
-    "member_outlier": _l("%(whom)s earned %(points)s points in %(month)s: %(ratio)s times the 99th percentile "
-                         "of %(county)s (%(p99)s)."),
+    "quick_approvals": _l(
+        "%(whom)s approved %(count)s claims within %(seconds)s seconds of their submission in %(days)s days."
+    ),
+    "grid_outlier": _l(
+        "%(whom)s earned %(per_capita)s points per resident in %(month)s: %(ratio)s times the "
+        "median of its sibling grids (%(median)s)."
+    ),
+    "member_outlier": _l(
+        "%(whom)s earned %(points)s points in %(month)s: %(ratio)s times the 99th percentile "
+        "of %(county)s (%(p99)s)."
+    ),
 }
 STATUS_NAMES = {"open": _l("Open"), "dismissed": _l("Dismissed"), "acted": _l("Acted on")}
 
@@ -87,8 +94,9 @@ def odd_minutes() -> tuple[int, int]:
     try:
         return tuple(int(part[:2]) * 60 + int(part[3:5]) for part in (start.strip(), end.strip()))
     except ValueError:
-        raise ValueError(f"FAIRNESS_ODD_HOURS must look like 01:00-05:00, not {setting('FAIRNESS_ODD_HOURS')!r}") \
-            from None
+        raise ValueError(
+            f"FAIRNESS_ODD_HOURS must look like 01:00-05:00, not {setting('FAIRNESS_ODD_HOURS')!r}"
+        ) from None
 
 
 def _minute_of_day(moment: datetime) -> int:
@@ -119,17 +127,31 @@ class Finding:
 # --- the rules ----------------------------------------------------------------------------------
 
 _WINDOW_ROWS = (
-    sa.select(Contribution.id, Contribution.member_id, Contribution.recorded_by_id, Contribution.reviewed_by_id,
-              Contribution.points, Contribution.occurred_at, Contribution.created_at, Activity.category)
+    sa.select(
+        Contribution.id,
+        Contribution.member_id,
+        Contribution.recorded_by_id,
+        Contribution.reviewed_by_id,
+        Contribution.points,
+        Contribution.occurred_at,
+        Contribution.created_at,
+        Activity.category,
+    )
     .join(Activity, Activity.id == Contribution.activity_id)
-    .where(Contribution.status == "approved", Contribution.created_at >= sa.bindparam("since"),
-           Contribution.created_at < sa.bindparam("until"))
-    .order_by(Contribution.recorded_by_id, Contribution.created_at, Contribution.id))
+    .where(
+        Contribution.status == "approved",
+        Contribution.created_at >= sa.bindparam("since"),
+        Contribution.created_at < sa.bindparam("until"),
+    )
+    .order_by(Contribution.recorded_by_id, Contribution.created_at, Contribution.id)
+)
 
 
 def _window_rows(since: datetime, until: datetime):
     """The approved contributions recorded in the window, grouped by recorder, oldest first."""
-    return db.session.execute(_WINDOW_ROWS.execution_options(yield_per=5000), {"since": since, "until": until})
+    return db.session.execute(
+        _WINDOW_ROWS.execution_options(yield_per=5000), {"since": since, "until": until}
+    )
 
 
 def _local(moment: datetime) -> str:
@@ -138,8 +160,13 @@ def _local(moment: datetime) -> str:
 
 
 def _contribution_row(row) -> dict:
-    return {"contribution_id": row.id, "member_id": row.member_id, "points": row.points,
-            "occurred_at": _local(row.occurred_at), "recorded_at": _local(row.created_at)}
+    return {
+        "contribution_id": row.id,
+        "member_id": row.member_id,
+        "points": row.points,
+        "occurred_at": _local(row.occurred_at),
+        "recorded_at": _local(row.created_at),
+    }
 
 
 def _favoured(recorder_id: int, rows: list, days: int, month: str) -> Finding | None:
@@ -157,15 +184,29 @@ def _favoured(recorder_id: int, rows: list, days: int, month: str) -> Finding | 
     total = sum(points.values())
     median = statistics.median(others)
     share = sum(value for _member, value in favoured) / total
-    if share < setting("FAIRNESS_FAVOURED_SHARE") or \
-            min(value for _member, value in favoured) < setting("FAIRNESS_FAVOURED_RATIO") * median:
+    if (
+        share < setting("FAIRNESS_FAVOURED_SHARE")
+        or min(value for _member, value in favoured) < setting("FAIRNESS_FAVOURED_RATIO") * median
+    ):
         return None
     chosen = {member for member, _value in favoured}
     evidence = [_contribution_row(row) for row in rows if row.member_id in chosen][-EVIDENCE_ROWS:]
-    return Finding("favoured_members", f"favoured_members:{recorder_id}:{month}", recorder_id, None,
-                   {"share": round(share * 100), "total": total, "few": len(favoured), "median": median,
-                    "days": days, "favoured": [{"member_id": member, "points": value} for member, value in favoured]},
-                   evidence, set(points))
+    return Finding(
+        "favoured_members",
+        f"favoured_members:{recorder_id}:{month}",
+        recorder_id,
+        None,
+        {
+            "share": round(share * 100),
+            "total": total,
+            "few": len(favoured),
+            "median": median,
+            "days": days,
+            "favoured": [{"member_id": member, "points": value} for member, value in favoured],
+        },
+        evidence,
+        set(points),
+    )
 
 
 def _bursts(recorder_id: int, rows: list) -> list[Finding]:
@@ -178,13 +219,25 @@ def _bursts(recorder_id: int, rows: list) -> list[Finding]:
             recent.popleft()
         if len(recent) >= size and start is None:
             start = recent[0]
-        if start is not None and (index + 1 == len(rows) or rows[index + 1].created_at - row.created_at > span):
-            burst = rows[start:index + 1]
-            findings.append(Finding(
-                "burst", f"burst:{recorder_id}:{burst[0].id}", recorder_id, None,
-                {"count": len(burst), "minutes": setting("FAIRNESS_BURST_MINUTES"),
-                 "start_at": _local(burst[0].created_at), "end_at": _local(burst[-1].created_at)},
-                [_contribution_row(each) for each in burst[:EVIDENCE_ROWS]]))
+        if start is not None and (
+            index + 1 == len(rows) or rows[index + 1].created_at - row.created_at > span
+        ):
+            burst = rows[start : index + 1]
+            findings.append(
+                Finding(
+                    "burst",
+                    f"burst:{recorder_id}:{burst[0].id}",
+                    recorder_id,
+                    None,
+                    {
+                        "count": len(burst),
+                        "minutes": setting("FAIRNESS_BURST_MINUTES"),
+                        "start_at": _local(burst[0].created_at),
+                        "end_at": _local(burst[-1].created_at),
+                    },
+                    [_contribution_row(each) for each in burst[:EVIDENCE_ROWS]],
+                )
+            )
             start, recent = None, deque()
     return findings
 
@@ -210,16 +263,25 @@ def recorder_findings(since: datetime, until: datetime) -> tuple[list[Finding], 
             current, rows = row.recorded_by_id, []
         if for_others:
             rows.append(row)
-        if row.category not in night and (_inside(_minute_of_day(row.occurred_at), window) or (
-                for_others and _inside(_minute_of_day(row.created_at), window))):
+        if row.category not in night and (
+            _inside(_minute_of_day(row.occurred_at), window)
+            or (for_others and _inside(_minute_of_day(row.created_at), window))
+        ):
             approver = row.reviewed_by_id or row.member_id
             odd[(approver, shanghai_date(row.created_at))].append(row)
     close(current, rows)
     hours = setting("FAIRNESS_ODD_HOURS")
-    odd_findings = [Finding("odd_hours", f"odd_hours:{approver}:{day.isoformat()}", approver, None,
-                            {"count": len(rows), "day": day.isoformat(), "hours": hours},
-                            [_contribution_row(row) for row in rows[:EVIDENCE_ROWS]])
-                    for (approver, day), rows in sorted(odd.items())]
+    odd_findings = [
+        Finding(
+            "odd_hours",
+            f"odd_hours:{approver}:{day.isoformat()}",
+            approver,
+            None,
+            {"count": len(rows), "day": day.isoformat(), "hours": hours},
+            [_contribution_row(row) for row in rows[:EVIDENCE_ROWS]],
+        )
+        for (approver, day), rows in sorted(odd.items())
+    ]
     return findings, odd_findings
 
 
@@ -228,37 +290,71 @@ def quick_approvals(since: datetime, until: datetime) -> list[Finding]:
     from the audit log's approvals, so awards approved at once by a rule are not counted)."""
     seconds, times = setting("FAIRNESS_QUICK_SECONDS"), setting("FAIRNESS_QUICK_TIMES")
     rows = db.session.execute(
-        sa.select(AuditEntry.actor_id, AuditEntry.at, Contribution.id, Contribution.member_id, Contribution.points,
-                  Contribution.occurred_at, Contribution.created_at)
+        sa.select(
+            AuditEntry.actor_id,
+            AuditEntry.at,
+            Contribution.id,
+            Contribution.member_id,
+            Contribution.points,
+            Contribution.occurred_at,
+            Contribution.created_at,
+        )
         .join(Contribution, Contribution.id == AuditEntry.subject_id)
-        .where(AuditEntry.action == "contribution.approve", AuditEntry.subject_type == "contribution",
-               AuditEntry.at >= since, AuditEntry.at < until)
-        .order_by(AuditEntry.actor_id, AuditEntry.at))
+        .where(
+            AuditEntry.action == "contribution.approve",
+            AuditEntry.subject_type == "contribution",
+            AuditEntry.at >= since,
+            AuditEntry.at < until,
+        )
+        .order_by(AuditEntry.actor_id, AuditEntry.at)
+    )
     quick = defaultdict(list)
     for row in rows:
         waited = (row.at - row.created_at).total_seconds()
         if row.actor_id is not None and waited < seconds:
-            quick[row.actor_id].append({"contribution_id": row.id, "member_id": row.member_id, "points": row.points,
-                                        "recorded_at": _local(row.created_at), "approved_at": _local(row.at),
-                                        "seconds": round(waited, 1)})
+            quick[row.actor_id].append(
+                {
+                    "contribution_id": row.id,
+                    "member_id": row.member_id,
+                    "points": row.points,
+                    "recorded_at": _local(row.created_at),
+                    "approved_at": _local(row.at),
+                    "seconds": round(waited, 1),
+                }
+            )
     month = period_key("month", shanghai_date(until))
-    return [Finding("quick_approvals", f"quick_approvals:{reviewer}:{month}", reviewer, None,
-                    {"count": len(found), "seconds": seconds, "days": (until - since).days},
-                    found[-EVIDENCE_ROWS:])
-            for reviewer, found in sorted(quick.items()) if len(found) >= times]
+    return [
+        Finding(
+            "quick_approvals",
+            f"quick_approvals:{reviewer}:{month}",
+            reviewer,
+            None,
+            {"count": len(found), "seconds": seconds, "days": (until - since).days},
+            found[-EVIDENCE_ROWS:],
+        )
+        for reviewer, found in sorted(quick.items())
+        if len(found) >= times
+    ]
 
 
 def grid_figures(key: str) -> dict[int, tuple[int, int]]:
     """Points earned in a period (``key``) and residents of every grid that has residents, by grid id:
     the org-unit board's figures (eligible members only), for all grids in two grouped reads."""
-    residents = dict(db.session.execute(
-        sa.select(Member.org_unit_id, sa.func.count()).where(on_boards(), Member.org_unit_id.is_not(None))
-        .group_by(Member.org_unit_id)).all())
-    points = dict(db.session.execute(
-        sa.select(Member.org_unit_id, sa.func.sum(LeaderboardTotal.score))
-        .join(Member, Member.id == LeaderboardTotal.member_id)
-        .where(LeaderboardTotal.period_key == key, LeaderboardTotal.eligible == sa.true())
-        .group_by(Member.org_unit_id)).all())
+    residents = dict(
+        db.session.execute(
+            sa.select(Member.org_unit_id, sa.func.count())
+            .where(on_boards(), Member.org_unit_id.is_not(None))
+            .group_by(Member.org_unit_id)
+        ).all()
+    )
+    points = dict(
+        db.session.execute(
+            sa.select(Member.org_unit_id, sa.func.sum(LeaderboardTotal.score))
+            .join(Member, Member.id == LeaderboardTotal.member_id)
+            .where(LeaderboardTotal.period_key == key, LeaderboardTotal.eligible == sa.true())
+            .group_by(Member.org_unit_id)
+        ).all()
+    )
     return {unit_id: (int(points.get(unit_id) or 0), count) for unit_id, count in residents.items()}
 
 
@@ -269,10 +365,20 @@ def grid_outliers(day) -> list[Finding]:
     figures = grid_figures(month)
     families = defaultdict(list)
     for unit_id, name, parent_id in db.session.execute(
-            sa.select(OrgUnit.id, OrgUnit.name, OrgUnit.parent_id).where(OrgUnit.kind == "grid").order_by(OrgUnit.id)):
+        sa.select(OrgUnit.id, OrgUnit.name, OrgUnit.parent_id)
+        .where(OrgUnit.kind == "grid")
+        .order_by(OrgUnit.id)
+    ):
         points, residents = figures.get(unit_id, (0, 0))
-        families[parent_id].append({"id": unit_id, "grid": name, "points": points, "residents": residents,
-                                    "per_capita": round(points / residents, 2) if residents else 0.0})
+        families[parent_id].append(
+            {
+                "id": unit_id,
+                "grid": name,
+                "points": points,
+                "residents": residents,
+                "per_capita": round(points / residents, 2) if residents else 0.0,
+            }
+        )
     findings = []
     for grids in families.values():
         for grid in grids:
@@ -281,11 +387,24 @@ def grid_outliers(day) -> list[Finding]:
                 continue
             median = statistics.median(others)
             if median > 0 and grid["per_capita"] > ratio * median:
-                findings.append(Finding(
-                    "grid_outlier", f"grid_outlier:{grid['id']}:{month}", None, grid["id"],
-                    {"month": month, "per_capita": grid["per_capita"], "median": round(median, 2),
-                     "ratio": round(grid["per_capita"] / median, 1), "grid": grid["grid"]},
-                    [{key: value for key, value in other.items() if key != "id"} for other in grids][:EVIDENCE_ROWS]))
+                findings.append(
+                    Finding(
+                        "grid_outlier",
+                        f"grid_outlier:{grid['id']}:{month}",
+                        None,
+                        grid["id"],
+                        {
+                            "month": month,
+                            "per_capita": grid["per_capita"],
+                            "median": round(median, 2),
+                            "ratio": round(grid["per_capita"] / median, 1),
+                            "grid": grid["grid"],
+                        },
+                        [{key: value for key, value in other.items() if key != "id"} for other in grids][
+                            :EVIDENCE_ROWS
+                        ],
+                    )
+                )
     return findings
 
 
@@ -295,7 +414,9 @@ def member_outliers(day) -> list[Finding]:
     month = period_key("month", day)
     start, end = period_bounds("month", day)
     findings = []
-    for county in db.session.scalars(sa.select(OrgUnit).where(OrgUnit.parent_id.is_(None)).order_by(OrgUnit.id)):
+    for county in db.session.scalars(
+        sa.select(OrgUnit).where(OrgUnit.parent_id.is_(None)).order_by(OrgUnit.id)
+    ):
         scope = Scope(county, month)
         ranked = scope.count()
         if ranked < least:
@@ -306,15 +427,39 @@ def member_outliers(day) -> list[Finding]:
             if p99 <= 0 or row.score <= factor * p99:
                 break
             rows = db.session.execute(
-                sa.select(Contribution.id, Contribution.member_id, Contribution.points, Contribution.occurred_at,
-                          Contribution.created_at)
-                .where(Contribution.member_id == row.member_id, Contribution.status == "approved",
-                       Contribution.occurred_at >= start, Contribution.occurred_at < end)
-                .order_by(Contribution.points.desc(), Contribution.id).limit(EVIDENCE_ROWS))
-            findings.append(Finding(
-                "member_outlier", f"member_outlier:{row.member_id}:{month}", row.member_id, None,
-                {"month": month, "points": row.score, "p99": p99, "ratio": round(row.score / p99, 1),
-                 "county": county.name, "ranked": ranked}, [_contribution_row(each) for each in rows]))
+                sa.select(
+                    Contribution.id,
+                    Contribution.member_id,
+                    Contribution.points,
+                    Contribution.occurred_at,
+                    Contribution.created_at,
+                )
+                .where(
+                    Contribution.member_id == row.member_id,
+                    Contribution.status == "approved",
+                    Contribution.occurred_at >= start,
+                    Contribution.occurred_at < end,
+                )
+                .order_by(Contribution.points.desc(), Contribution.id)
+                .limit(EVIDENCE_ROWS)
+            )
+            findings.append(
+                Finding(
+                    "member_outlier",
+                    f"member_outlier:{row.member_id}:{month}",
+                    row.member_id,
+                    None,
+                    {
+                        "month": month,
+                        "points": row.score,
+                        "p99": p99,
+                        "ratio": round(row.score / p99, 1),
+                        "county": county.name,
+                        "ranked": ranked,
+                    },
+                    [_contribution_row(each) for each in rows],
+                )
+            )
     return findings
 
 
@@ -325,17 +470,28 @@ def find_patterns(now: datetime | None = None) -> list[Finding]:
     recorded, odd = recorder_findings(since, now)
     today = shanghai_date(now)
     months = [today, period_bounds("month", today)[0].date() - timedelta(days=1)]  # this month and the last
-    return [*recorded, *odd, *quick_approvals(since, now),
-            *[finding for day in months for finding in grid_outliers(day)],
-            *[finding for day in months for finding in member_outliers(day)]]
+    return [
+        *recorded,
+        *odd,
+        *quick_approvals(since, now),
+        *[finding for day in months for finding in grid_outliers(day)],
+        *[finding for day in months for finding in member_outliers(day)],
+    ]
 
 
 # --- keeping the flags --------------------------------------------------------------------------
 
+
 def _common_unit(member_ids: set[int]) -> int | None:
     """The lowest org unit whose subtree holds every one of these members' grids (None: none)."""
-    paths = [path for path in db.session.scalars(
-        sa.select(OrgUnit.path).join(Member, Member.org_unit_id == OrgUnit.id).where(Member.id.in_(member_ids)))]
+    paths = [
+        path
+        for path in db.session.scalars(
+            sa.select(OrgUnit.path)
+            .join(Member, Member.org_unit_id == OrgUnit.id)
+            .where(Member.id.in_(member_ids))
+        )
+    ]
     if not paths:
         return None
     parts = [path.strip("/").split("/") for path in paths]
@@ -353,7 +509,11 @@ def _dress(finding: Finding) -> None:
     ids |= {row["member_id"] for row in finding.facts.get("favoured", [])}
     if finding.member_id is not None:
         ids.add(finding.member_id)
-    names = dict(db.session.execute(sa.select(Member.id, Member.name).where(Member.id.in_(ids))).all()) if ids else {}
+    names = (
+        dict(db.session.execute(sa.select(Member.id, Member.name).where(Member.id.in_(ids))).all())
+        if ids
+        else {}
+    )
     for row in [*finding.evidence, *finding.facts.get("favoured", [])]:
         if "member_id" in row:
             row["member"] = names.get(row["member_id"], "?")
@@ -372,15 +532,33 @@ def scan(actor: Member | None = None, now: datetime | None = None) -> dict:
     for finding in findings:
         _dress(finding)
     begin_writing(db.session)
-    known = {flag.fingerprint: flag for flag in db.session.scalars(sa.select(FairnessFlag).where(
-        FairnessFlag.fingerprint.in_([finding.fingerprint for finding in findings])))} if findings else {}
+    known = (
+        {
+            flag.fingerprint: flag
+            for flag in db.session.scalars(
+                sa.select(FairnessFlag).where(
+                    FairnessFlag.fingerprint.in_([finding.fingerprint for finding in findings])
+                )
+            )
+        }
+        if findings
+        else {}
+    )
     counts = {"found": len(findings), "new": 0, "refreshed": 0}
     for finding in findings:
         flag = known.get(finding.fingerprint)
         if flag is None:
-            flag = FairnessFlag(rule=finding.rule, fingerprint=finding.fingerprint, member_id=finding.member_id,
-                                org_unit_id=finding.org_unit_id, facts=finding.facts, evidence=finding.evidence,
-                                status="open", created_at=now, seen_at=now)
+            flag = FairnessFlag(
+                rule=finding.rule,
+                fingerprint=finding.fingerprint,
+                member_id=finding.member_id,
+                org_unit_id=finding.org_unit_id,
+                facts=finding.facts,
+                evidence=finding.evidence,
+                status="open",
+                created_at=now,
+                seen_at=now,
+            )
             db.session.add(flag)
             record_audit(actor, "fairness.flag", flag, after={"rule": flag.rule, "facts": flag.facts})
             counts["new"] += 1
@@ -400,6 +578,7 @@ def run_scan(actor: Member) -> dict:
 
 # --- reading and deciding ------------------------------------------------------------------------
 
+
 def _visible(actor: Member):
     """A condition on flags the actor may see: in their scope, and never about themself."""
     units = scope_units(actor, "fairness.review")
@@ -413,8 +592,12 @@ def _visible(actor: Member):
 
 def list_flags(actor: Member, status: str | None = "open", page: int = 1, page_size: int = 20) -> dict:
     """The flags the actor may review, newest first."""
-    statement = (sa.select(FairnessFlag).outerjoin(OrgUnit, OrgUnit.id == FairnessFlag.org_unit_id)
-                 .where(_visible(actor)).order_by(FairnessFlag.id.desc()))
+    statement = (
+        sa.select(FairnessFlag)
+        .outerjoin(OrgUnit, OrgUnit.id == FairnessFlag.org_unit_id)
+        .where(_visible(actor))
+        .order_by(FairnessFlag.id.desc())
+    )
     if status is not None:
         statement = statement.where(FairnessFlag.status == status)
     return paginate(statement, page, page_size)
@@ -440,10 +623,16 @@ def decide_flag(actor: Member, flag_id: int, decision: str, reason: str) -> Fair
         raise AppError(422, errors={"reason": ["say why"]})
     flag = get_flag(actor, flag_id)
     begin_writing(db.session)
-    flag = db.session.scalar(sa.select(FairnessFlag).where(FairnessFlag.id == flag_id).with_for_update()
-                             .execution_options(populate_existing=True))
+    flag = db.session.scalar(
+        sa.select(FairnessFlag)
+        .where(FairnessFlag.id == flag_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
     if flag.status != "open":
-        raise AppError(409, "invalid_state", _l("This flag has already been decided."), {"status": [flag.status]})
+        raise AppError(
+            409, "invalid_state", _l("This flag has already been decided."), {"status": [flag.status]}
+        )
     flag.status = "dismissed" if decision == "dismiss" else "acted"
     flag.reason, flag.decided_by_id, flag.decided_at = reason, actor.id, utcnow()
     record_audit(actor, f"fairness.{decision}", flag, reason=reason, after={"status": flag.status})

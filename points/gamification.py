@@ -41,8 +41,15 @@ from core.identity.models import Member
 from core.notifications import localised, notify
 from points import ledger
 from points.models import (
-    Activity, Contribution, DailyCheckin, LedgerPosting, LedgerTransaction, MemberActiveMonth,
-    MemberBadge, MemberBalance, MemberGameStats,
+    Activity,
+    Contribution,
+    DailyCheckin,
+    LedgerPosting,
+    LedgerTransaction,
+    MemberActiveMonth,
+    MemberBadge,
+    MemberBalance,
+    MemberGameStats,
 )
 
 #: Verified volunteer hours for 1★ … 5★ (the national volunteer-record convention).
@@ -77,10 +84,10 @@ BADGE_NAMES = {
 
 # --- levels and stars ---------------------------------------------------------------------------
 
+
 def level_ladder() -> list[tuple[str, int, str, str]]:
     """The configured levels, lowest first; the first must start at 0 points."""
-    ladder = sorted(current_app.config["GAMIFICATION_LEVELS"],
-                    key=lambda level: level[1])
+    ladder = sorted(current_app.config["GAMIFICATION_LEVELS"], key=lambda level: level[1])
     if not ladder or ladder[0][1] != 0:
         raise ValueError("GAMIFICATION_LEVELS must start with a level from 0 points")
     return ladder
@@ -97,8 +104,13 @@ def level_for(lifetime_earned: int) -> dict:
     index = max(i for i, level in enumerate(ladder) if level[1] <= max(lifetime_earned, 0))
     code, start, name_zh, name_en = ladder[index]
     next_at = ladder[index + 1][1] if index + 1 < len(ladder) else None
-    return {"code": code, "name": name_en if _english() else name_zh, "min_points": start,
-            "next_at": next_at, "to_next": None if next_at is None else next_at - lifetime_earned}
+    return {
+        "code": code,
+        "name": name_en if _english() else name_zh,
+        "min_points": start,
+        "next_at": next_at,
+        "to_next": None if next_at is None else next_at - lifetime_earned,
+    }
 
 
 def stars_for(volunteer_half_hours: int) -> dict:
@@ -106,8 +118,12 @@ def stars_for(volunteer_half_hours: int) -> dict:
     hours = volunteer_half_hours / 2
     count = sum(1 for needed in STAR_HOURS if hours >= needed)
     next_at = STAR_HOURS[count] if count < len(STAR_HOURS) else None
-    return {"count": count, "hours": hours, "next_at": next_at,
-            "to_next": None if next_at is None else next_at - hours}
+    return {
+        "count": count,
+        "hours": hours,
+        "next_at": next_at,
+        "to_next": None if next_at is None else next_at - hours,
+    }
 
 
 def badge_name(code: str) -> str:
@@ -117,43 +133,66 @@ def badge_name(code: str) -> str:
 
 # --- what GET /me and the pages show ------------------------------------------------------------
 
+
 def member_badges(member_id: int) -> list[MemberBadge]:
     """A member's badges, in the order they were awarded."""
-    return list(db.session.scalars(sa.select(MemberBadge).where(MemberBadge.member_id == member_id)
-                                   .order_by(MemberBadge.awarded_at, MemberBadge.id)))
+    return list(
+        db.session.scalars(
+            sa.select(MemberBadge)
+            .where(MemberBadge.member_id == member_id)
+            .order_by(MemberBadge.awarded_at, MemberBadge.id)
+        )
+    )
 
 
 def _latest_checkin(column):
     """The member's latest check-in up to today: one of its columns, as a subquery."""
-    return (sa.select(column).where(DailyCheckin.member_id == sa.bindparam("member_id"),
-                                    DailyCheckin.day <= sa.bindparam("today"))
-            .order_by(DailyCheckin.day.desc()).limit(1).scalar_subquery())
+    return (
+        sa.select(column)
+        .where(DailyCheckin.member_id == sa.bindparam("member_id"), DailyCheckin.day <= sa.bindparam("today"))
+        .order_by(DailyCheckin.day.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
 
 
 #: A member's balances, volunteer hours and latest check-in, in one query (zeros when none yet).
-_ACCOUNT = (sa.select(MemberBalance.available, MemberBalance.held, MemberBalance.lifetime_earned,
-                      MemberGameStats.volunteer_half_hours, _latest_checkin(DailyCheckin.day),
-                      _latest_checkin(DailyCheckin.streak))
-            .select_from(Member)
-            .outerjoin(MemberBalance, MemberBalance.member_id == Member.id)
-            .outerjoin(MemberGameStats, MemberGameStats.member_id == Member.id)
-            .where(Member.id == sa.bindparam("member_id")))
+_ACCOUNT = (
+    sa.select(
+        MemberBalance.available,
+        MemberBalance.held,
+        MemberBalance.lifetime_earned,
+        MemberGameStats.volunteer_half_hours,
+        _latest_checkin(DailyCheckin.day),
+        _latest_checkin(DailyCheckin.streak),
+    )
+    .select_from(Member)
+    .outerjoin(MemberBalance, MemberBalance.member_id == Member.id)
+    .outerjoin(MemberGameStats, MemberGameStats.member_id == Member.id)
+    .where(Member.id == sa.bindparam("member_id"))
+)
 
 
 def account_of(member_id: int, now: datetime | None = None) -> dict:
     """Balances, lifetime earned, level, stars, badges and check-in streak of a member (two reads)."""
     today = shanghai_date(now or utcnow())
     available, held, lifetime, half_hours, last_day, last_streak = db.session.execute(
-        _ACCOUNT, {"member_id": member_id, "today": today}).one()
+        _ACCOUNT, {"member_id": member_id, "today": today}
+    ).one()
     alive = last_day is not None and last_day >= today - timedelta(days=1)
     return {
         "balance": {"available": available or 0, "held": held or 0},
         "lifetime_earned": lifetime or 0,
         "level": level_for(lifetime or 0),
         "stars": stars_for(half_hours or 0),
-        "badges": [{"code": badge.code, "name": badge_name(badge.code),
-                    "awarded_at": badge.awarded_at.astimezone(SHANGHAI).isoformat()}
-                   for badge in member_badges(member_id)],
+        "badges": [
+            {
+                "code": badge.code,
+                "name": badge_name(badge.code),
+                "awarded_at": badge.awarded_at.astimezone(SHANGHAI).isoformat(),
+            }
+            for badge in member_badges(member_id)
+        ],
         "streak": {"days": last_streak if alive else 0, "checked_in_today": alive and last_day == today},
     }
 
@@ -164,6 +203,7 @@ def streak_of(member_id: int, now: datetime | None = None) -> dict:
 
 
 # --- the daily check-in -------------------------------------------------------------------------
+
 
 def checkin_points(streak: int) -> int:
     """Points for a check-in that makes a streak of ``streak`` days: the base, +1 for every full
@@ -185,32 +225,53 @@ def check_in_daily(member: Member, now: datetime | None = None) -> DailyCheckin:
         raise AppError(409, "invalid_state", _l("This member is suspended."))
     ledger.lock_balances(member.id)  # one check-in at a time per member, on both engines
     today = shanghai_date(now)
-    recent = {row.day: row for row in db.session.scalars(sa.select(DailyCheckin).where(
-        DailyCheckin.member_id == member.id, DailyCheckin.day >= today - timedelta(days=1),
-        DailyCheckin.day <= today))}
+    recent = {
+        row.day: row
+        for row in db.session.scalars(
+            sa.select(DailyCheckin).where(
+                DailyCheckin.member_id == member.id,
+                DailyCheckin.day >= today - timedelta(days=1),
+                DailyCheckin.day <= today,
+            )
+        )
+    }
     if today in recent:
         raise _already_checked_in()
     yesterday = recent.get(today - timedelta(days=1))
     streak = yesterday.streak + 1 if yesterday else 1
     points = checkin_points(streak)
-    transaction = ledger.award(member.id, points, occurred_at=now, actor_id=member.id, memo=CHECKIN_MEMO,
-                               reference=f"{CHECKIN_CATEGORY}:{member.id}:{today.isoformat()}",
-                               org_unit_id=member.org_unit_id)
-    checkin = DailyCheckin(member_id=member.id, day=today, streak=streak, points=points,
-                           checked_in_at=now, transaction_id=transaction.id)
+    transaction = ledger.award(
+        member.id,
+        points,
+        occurred_at=now,
+        actor_id=member.id,
+        memo=CHECKIN_MEMO,
+        reference=f"{CHECKIN_CATEGORY}:{member.id}:{today.isoformat()}",
+        org_unit_id=member.org_unit_id,
+    )
+    checkin = DailyCheckin(
+        member_id=member.id,
+        day=today,
+        streak=streak,
+        points=points,
+        checked_in_at=now,
+        transaction_id=transaction.id,
+    )
     db.session.add(checkin)
     try:
         db.session.flush()
     except IntegrityError:
         db.session.rollback()
         raise _already_checked_in() from None
-    record_audit(member, "checkin.daily", checkin, after={"day": today.isoformat(), "streak": streak,
-                                                         "points": points})
+    record_audit(
+        member, "checkin.daily", checkin, after={"day": today.isoformat(), "streak": streak, "points": points}
+    )
     db.session.commit()
     return checkin
 
 
 # --- badges and counters, moved with every posting ----------------------------------------------
+
 
 @dataclass(frozen=True)
 class PostingFacts:
@@ -243,15 +304,26 @@ def note_posting(posted: ledger.Posted) -> None:
         return
     activity = db.session.get(Activity, posted.activity_id) if posted.activity_id else None
     contribution = db.session.get(Contribution, posted.contribution_id) if posted.contribution_id else None
-    earned = apply_posting(PostingFacts(
-        kind=posted.kind, member_id=posted.member_id, occurred_at=posted.occurred_at,
-        created_at=posted.created_at, earned=posted.earned,
-        category=category_of(activity.category if activity else None, posted.reference),
-        hourly=bool(activity and activity.unit == "hour"),
-        quantity=contribution.quantity if contribution else None))
+    earned = apply_posting(
+        PostingFacts(
+            kind=posted.kind,
+            member_id=posted.member_id,
+            occurred_at=posted.occurred_at,
+            created_at=posted.created_at,
+            earned=posted.earned,
+            category=category_of(activity.category if activity else None, posted.reference),
+            hourly=bool(activity and activity.unit == "hour"),
+            quantity=contribution.quantity if contribution else None,
+        )
+    )
     for code in earned:
-        notify(posted.member_id, "badge_earned", f"badge:{code}", link=("points_pages.my_points", {}),
-               badge=localised(*badge_names(code)))
+        notify(
+            posted.member_id,
+            "badge_earned",
+            f"badge:{code}",
+            link=("points_pages.my_points", {}),
+            badge=localised(*badge_names(code)),
+        )
 
 
 def badge_names(code: str) -> tuple[str, str]:
@@ -274,7 +346,8 @@ def _adder(model) -> tuple[tuple[str, ...], sa.TextClause]:
         f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join(':' + name for name in columns)}) "  # nosec B608
         f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET "
         + ", ".join(f"{name} = {table.name}.{name} + excluded.{name}" for name in names)
-        + f" RETURNING {', '.join(names)}")
+        + f" RETURNING {', '.join(names)}"
+    )
 
 
 def _add_to(model, keys: dict, increments: dict) -> dict[str, int]:
@@ -287,9 +360,15 @@ def _add_to(model, keys: dict, increments: dict) -> dict[str, int]:
 def _active_run(member_id: int, month: int) -> int:
     """The length of the run of consecutive active months through ``month``."""
     longest = max(ACTIVE_MONTH_RUNS) - 1
-    active = set(db.session.scalars(sa.select(MemberActiveMonth.month).where(
-        MemberActiveMonth.member_id == member_id, MemberActiveMonth.points > 0,
-        MemberActiveMonth.month.between(month - longest, month + longest))))
+    active = set(
+        db.session.scalars(
+            sa.select(MemberActiveMonth.month).where(
+                MemberActiveMonth.member_id == member_id,
+                MemberActiveMonth.points > 0,
+                MemberActiveMonth.month.between(month - longest, month + longest),
+            )
+        )
+    )
     first, last = month, month
     while first - 1 in active:
         first -= 1
@@ -298,15 +377,23 @@ def _active_run(member_id: int, month: int) -> int:
     return last - first + 1
 
 
-_GRANT = sa.text("INSERT INTO member_badge (member_id, code, awarded_at) VALUES (:member_id, :code, :awarded_at) "
-                 "ON CONFLICT (member_id, code) DO NOTHING RETURNING code").bindparams(sa.bindparam("awarded_at", type_=UTCDateTime))
+_GRANT = sa.text(
+    "INSERT INTO member_badge (member_id, code, awarded_at) VALUES (:member_id, :code, :awarded_at) "
+    "ON CONFLICT (member_id, code) DO NOTHING RETURNING code"
+).bindparams(sa.bindparam("awarded_at", type_=UTCDateTime))
 
 
 def _grant(member_id: int, codes: list[str], awarded_at: datetime) -> list[str]:
     """Award badges the member does not have yet (the unique constraint decides, on both engines);
     answer those newly awarded."""
-    return [code for code in codes if db.session.execute(
-        _GRANT, {"member_id": member_id, "code": code, "awarded_at": awarded_at}).first() is not None]
+    return [
+        code
+        for code in codes
+        if db.session.execute(
+            _GRANT, {"member_id": member_id, "code": code, "awarded_at": awarded_at}
+        ).first()
+        is not None
+    ]
 
 
 def apply_posting(facts: PostingFacts) -> list[str]:
@@ -318,8 +405,9 @@ def apply_posting(facts: PostingFacts) -> list[str]:
         return []
     badges = []
     month = month_index(facts.occurred_at)
-    after = _add_to(MemberActiveMonth, {"member_id": facts.member_id, "month": month},
-                    {"points": facts.earned})["points"]
+    after = _add_to(
+        MemberActiveMonth, {"member_id": facts.member_id, "month": month}, {"points": facts.earned}
+    )["points"]
     if after - facts.earned <= 0 < after:
         run = _active_run(facts.member_id, month)
         badges += [f"active_months_{length}" for length in ACTIVE_MONTH_RUNS if run >= length]
@@ -341,26 +429,58 @@ def apply_posting(facts: PostingFacts) -> list[str]:
 
 # --- rebuilding from the ledger -----------------------------------------------------------------
 
+
 def _ledger_facts(batch: int = 5000):
     """Every award, reversal and spend in posting order, as the rules read them, in batches."""
-    issued = (sa.select(LedgerPosting.transaction_id, LedgerPosting.amount)
-              .where(LedgerPosting.account == "issued").subquery())
+    issued = (
+        sa.select(LedgerPosting.transaction_id, LedgerPosting.amount)
+        .where(LedgerPosting.account == "issued")
+        .subquery()
+    )
     statement = (
-        sa.select(LedgerTransaction.id, LedgerTransaction.kind, LedgerTransaction.member_id,
-                  LedgerTransaction.occurred_at, LedgerTransaction.created_at, LedgerTransaction.reference,
-                  issued.c.amount, Activity.category, Activity.unit, Contribution.quantity)
+        sa.select(
+            LedgerTransaction.id,
+            LedgerTransaction.kind,
+            LedgerTransaction.member_id,
+            LedgerTransaction.occurred_at,
+            LedgerTransaction.created_at,
+            LedgerTransaction.reference,
+            issued.c.amount,
+            Activity.category,
+            Activity.unit,
+            Contribution.quantity,
+        )
         .outerjoin(issued, issued.c.transaction_id == LedgerTransaction.id)
         .outerjoin(Activity, Activity.id == LedgerTransaction.activity_id)
         .outerjoin(Contribution, Contribution.id == LedgerTransaction.contribution_id)
         .where(LedgerTransaction.kind.in_(("award", "reversal", "spend")))
-        .order_by(LedgerTransaction.id).limit(batch))
+        .order_by(LedgerTransaction.id)
+        .limit(batch)
+    )
     last_id = 0
     while rows := db.session.execute(statement.where(LedgerTransaction.id > last_id)).all():
-        for _id, kind, member_id, occurred_at, created_at, reference, amount, category, unit, quantity in rows:
-            yield PostingFacts(kind=kind, member_id=member_id, occurred_at=occurred_at,
-                               created_at=created_at, earned=-(amount or 0),
-                               category=category_of(category, reference),
-                               hourly=unit == "hour", quantity=quantity)
+        for (
+            _id,
+            kind,
+            member_id,
+            occurred_at,
+            created_at,
+            reference,
+            amount,
+            category,
+            unit,
+            quantity,
+        ) in rows:
+            yield PostingFacts(
+                kind=kind,
+                member_id=member_id,
+                occurred_at=occurred_at,
+                created_at=created_at,
+                earned=-(amount or 0),
+                category=category_of(category, reference),
+                hourly=unit == "hour",
+                quantity=quantity,
+            )
         last_id = rows[-1].id
 
 
@@ -368,8 +488,11 @@ def rebuild_gamification() -> dict:
     """Forget every badge and counter and derive them again from the ledger; answer counts."""
     begin_writing(db.session)
     if db.session.get_bind().dialect.name == "postgresql":
-        db.session.execute(sa.text(  # postings wait until the rebuild commits
-            "LOCK TABLE member_badge, member_game_stats, member_active_month IN EXCLUSIVE MODE"))
+        db.session.execute(
+            sa.text(  # postings wait until the rebuild commits
+                "LOCK TABLE member_badge, member_game_stats, member_active_month IN EXCLUSIVE MODE"
+            )
+        )
     for model in (MemberBadge, MemberGameStats, MemberActiveMonth):
         db.session.execute(sa.delete(model))
     postings = 0

@@ -9,8 +9,12 @@ from core.identity.auth import current_member
 from core.replica import reads_replica
 from points import leaderboards
 from points.schemas import (
-    HonourRollQuerySchema, HonourRollSchema, MemberBoardQuerySchema, MemberBoardSchema,
-    OrgUnitBoardQuerySchema, OrgUnitBoardSchema,
+    HonourRollQuerySchema,
+    HonourRollSchema,
+    MemberBoardQuerySchema,
+    MemberBoardSchema,
+    OrgUnitBoardQuerySchema,
+    OrgUnitBoardSchema,
 )
 
 blp = Blueprint("leaderboards", __name__, url_prefix="/api/v1", description="Leaderboards")
@@ -23,8 +27,9 @@ class MemberBoard(MethodView):
     @blp.response(200, MemberBoardSchema)
     def get(self, query):
         """Members of an org unit's subtree ranked by points earned in a period, with my place."""
-        return leaderboards.member_board(current_member(), query["org_unit_id"], query["period"],
-                                         query["at"], query["limit"])
+        return leaderboards.member_board(
+            current_member(), query["org_unit_id"], query["period"], query["at"], query["limit"]
+        )
 
 
 @blp.route("/leaderboards/org-units")
@@ -35,8 +40,7 @@ class OrgUnitBoard(MethodView):
     def get(self, query):
         """The children of an org unit ranked by points earned, in total or per resident."""
         current_member()
-        return leaderboards.org_unit_board(query["parent_id"], query["period"], query["at"],
-                                           query["metric"])
+        return leaderboards.org_unit_board(query["parent_id"], query["period"], query["at"], query["metric"])
 
 
 @blp.route("/leaderboards/honour-roll")

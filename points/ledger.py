@@ -89,11 +89,17 @@ _DEBIT = sa.text("""
     RETURNING available, held, lifetime_earned""")
 
 #: Zero balance rows for members who have none yet (a row another transaction just made is left alone).
-_CREATE = insert_missing(MemberBalance.__table__, ("member_id", "available", "held", "lifetime_earned"),
-                         ("member_id",))
+_CREATE = insert_missing(
+    MemberBalance.__table__, ("member_id", "available", "held", "lifetime_earned"), ("member_id",)
+)
 #: Members' balance rows, locked in member-id order (the order every caller locks them in).
-_LOCK = (sa.select(MemberBalance).where(MemberBalance.member_id.in_(sa.bindparam("ids", expanding=True)))
-         .order_by(MemberBalance.member_id).with_for_update().execution_options(populate_existing=True))
+_LOCK = (
+    sa.select(MemberBalance)
+    .where(MemberBalance.member_id.in_(sa.bindparam("ids", expanding=True)))
+    .order_by(MemberBalance.member_id)
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
 
 
 def _require_writer() -> None:
@@ -110,8 +116,13 @@ def lock_balances(*member_ids: int) -> dict[int, MemberBalance]:
     rows = {row.member_id: row for row in db.session.scalars(_LOCK, {"ids": ids})}
     missing = [member_id for member_id in ids if member_id not in rows]
     if missing:  # members with no movement yet: create their rows, racing safely with others
-        db.session.execute(_CREATE, [{"member_id": member_id, "available": 0, "held": 0, "lifetime_earned": 0}
-                                     for member_id in missing])
+        db.session.execute(
+            _CREATE,
+            [
+                {"member_id": member_id, "available": 0, "held": 0, "lifetime_earned": 0}
+                for member_id in missing
+            ],
+        )
         rows.update((row.member_id, row) for row in db.session.scalars(_LOCK, {"ids": missing}))
     return {member_id: rows[member_id] for member_id in member_ids}
 
@@ -124,8 +135,12 @@ def balance_of(member_id: int) -> MemberBalance:
 
 def insufficient_points(available: int, needed: int) -> AppError:
     """The refusal of a movement that would take more points than are available."""
-    return AppError(409, "insufficient_points", _l("Not enough points."),
-                    {"points": [f"available {available}, needed {needed}"]})
+    return AppError(
+        409,
+        "insufficient_points",
+        _l("Not enough points."),
+        {"points": [f"available {available}, needed {needed}"]},
+    )
 
 
 def _move_balance(member_id: int, available: int, held: int, lifetime: int) -> tuple[int, int, int]:
@@ -135,19 +150,29 @@ def _move_balance(member_id: int, available: int, held: int, lifetime: int) -> t
     row this session already holds is brought up to date, so later reads see the new figures.
     """
     statement = _DEBIT if min(available, held, lifetime) < 0 else _CREDIT
-    after = db.session.execute(statement, {"member_id": member_id, "available": available, "held": held,
-                                           "lifetime": lifetime}).first()
+    after = db.session.execute(
+        statement, {"member_id": member_id, "available": available, "held": held, "lifetime": lifetime}
+    ).first()
     if after is None:
         raise insufficient_points(balance_of(member_id).available, -available)
-    loaded = db.session.identity_map.get(sa.inspect(MemberBalance).identity_key_from_primary_key((member_id,)))
+    loaded = db.session.identity_map.get(
+        sa.inspect(MemberBalance).identity_key_from_primary_key((member_id,))
+    )
     if loaded is not None:
         for name, value in zip(("available", "held", "lifetime_earned"), after):
             set_committed_value(loaded, name, value)
     return tuple(after)
 
 
-def _post(kind: TransactionKind, member_id: int, legs: Iterable[Leg], *, occurred_at: datetime | None = None,
-          lifetime_change: int = 0, **fields) -> LedgerTransaction:
+def _post(
+    kind: TransactionKind,
+    member_id: int,
+    legs: Iterable[Leg],
+    *,
+    occurred_at: datetime | None = None,
+    lifetime_change: int = 0,
+    **fields,
+) -> LedgerTransaction:
     """Write one balanced transaction, move the member's cached balances and publish it."""
     legs = [leg for leg in legs if leg[2] != 0]
     if sum(amount for _account, _member, amount in legs) != 0:
@@ -159,23 +184,50 @@ def _post(kind: TransactionKind, member_id: int, legs: Iterable[Leg], *, occurre
                 raise ValueError(f"{kind} must move one member's points, not {leg_member}'s")
             change[account] += amount
     _require_writer()
-    available, held, lifetime = _move_balance(member_id, change[Account.AVAILABLE], change[Account.HELD],
-                                              lifetime_change)
+    available, held, lifetime = _move_balance(
+        member_id, change[Account.AVAILABLE], change[Account.HELD], lifetime_change
+    )
     now = utcnow()
     transaction = LedgerTransaction(
-        kind=kind, member_id=member_id, available_change=change[Account.AVAILABLE],
-        available_after=available, held_after=held, occurred_at=occurred_at or now, created_at=now, **fields)
+        kind=kind,
+        member_id=member_id,
+        available_change=change[Account.AVAILABLE],
+        available_after=available,
+        held_after=held,
+        occurred_at=occurred_at or now,
+        created_at=now,
+        **fields,
+    )
     db.session.add(transaction)
     db.session.flush()
-    db.session.execute(sa.insert(LedgerPosting.__table__), [  # one executemany
-        {"transaction_id": transaction.id, "created_at": now, "account": account, "member_id": leg_member,
-         "amount": amount} for account, leg_member, amount in legs])
-    _publish(Posted(transaction_id=transaction.id, kind=kind, member_id=member_id,
-                    occurred_at=transaction.occurred_at, created_at=now,
-                    earned=-sum(amount for account, _member, amount in legs if account == Account.ISSUED),
-                    activity_id=transaction.activity_id, contribution_id=transaction.contribution_id,
-                    reference=transaction.reference, lifetime_earned=lifetime,
-                    org_unit_id=transaction.org_unit_id))
+    db.session.execute(
+        sa.insert(LedgerPosting.__table__),
+        [  # one executemany
+            {
+                "transaction_id": transaction.id,
+                "created_at": now,
+                "account": account,
+                "member_id": leg_member,
+                "amount": amount,
+            }
+            for account, leg_member, amount in legs
+        ],
+    )
+    _publish(
+        Posted(
+            transaction_id=transaction.id,
+            kind=kind,
+            member_id=member_id,
+            occurred_at=transaction.occurred_at,
+            created_at=now,
+            earned=-sum(amount for account, _member, amount in legs if account == Account.ISSUED),
+            activity_id=transaction.activity_id,
+            contribution_id=transaction.contribution_id,
+            reference=transaction.reference,
+            lifetime_earned=lifetime,
+            org_unit_id=transaction.org_unit_id,
+        )
+    )
     return transaction
 
 
@@ -189,84 +241,150 @@ def _positive(points: int) -> int:
 MEMBERS_UNIT = object()
 
 
-def award(member_id: int, points: int, *, occurred_at: datetime, actor_id: int | None,
-          contribution_id: int | None = None, activity_id: int | None = None,
-          memo: str | None = None, reference: str | None = None,
-          org_unit_id=MEMBERS_UNIT) -> LedgerTransaction:
+def award(
+    member_id: int,
+    points: int,
+    *,
+    occurred_at: datetime,
+    actor_id: int | None,
+    contribution_id: int | None = None,
+    activity_id: int | None = None,
+    memo: str | None = None,
+    reference: str | None = None,
+    org_unit_id=MEMBERS_UNIT,
+) -> LedgerTransaction:
     """Issue earned points to a member's available balance (raises lifetime earned), counted in the
     member's org unit (``org_unit_id``: the member's grid, read here unless the caller gives it)."""
     points = _positive(points)
     if org_unit_id is MEMBERS_UNIT:
         org_unit_id = db.session.scalar(sa.select(Member.org_unit_id).where(Member.id == member_id))
-    return _post(TransactionKind.AWARD, member_id, [(Account.ISSUED, None, -points), (Account.AVAILABLE, member_id, points)],
-                 occurred_at=occurred_at, lifetime_change=points, actor_id=actor_id,
-                 contribution_id=contribution_id, activity_id=activity_id, memo=memo, reference=reference,
-                 org_unit_id=org_unit_id)
+    return _post(
+        TransactionKind.AWARD,
+        member_id,
+        [(Account.ISSUED, None, -points), (Account.AVAILABLE, member_id, points)],
+        occurred_at=occurred_at,
+        lifetime_change=points,
+        actor_id=actor_id,
+        contribution_id=contribution_id,
+        activity_id=activity_id,
+        memo=memo,
+        reference=reference,
+        org_unit_id=org_unit_id,
+    )
 
 
-def reverse_award(original: LedgerTransaction, *, actor_id: int | None, reason: str,
-                  force: bool = False) -> LedgerTransaction:
+def reverse_award(
+    original: LedgerTransaction, *, actor_id: int | None, reason: str, force: bool = False
+) -> LedgerTransaction:
     """Take an award back; forced, take what is available and write off the rest."""
     if original.kind != TransactionKind.AWARD:
         raise ValueError("only awards are reversed")
     points = original.available_change
     balance = lock_balances(original.member_id)[original.member_id]
-    already = db.session.scalar(sa.select(LedgerTransaction.id)
-                                .where(LedgerTransaction.reverses_id == original.id))
+    already = db.session.scalar(
+        sa.select(LedgerTransaction.id).where(LedgerTransaction.reverses_id == original.id)
+    )
     if already is not None:
         raise AppError(409, "invalid_state", _l("This award has already been reversed."))
     taken = min(points, balance.available) if force else points
-    legs = [(Account.AVAILABLE, original.member_id, -taken), (Account.ISSUED, None, points),
-            (Account.WRITTEN_OFF, None, -(points - taken))]
-    return _post(TransactionKind.REVERSAL, original.member_id, legs, occurred_at=original.occurred_at,
-                 lifetime_change=-points, actor_id=actor_id, reverses_id=original.id,
-                 contribution_id=original.contribution_id, activity_id=original.activity_id, memo=reason,
-                 org_unit_id=original.org_unit_id)
+    legs = [
+        (Account.AVAILABLE, original.member_id, -taken),
+        (Account.ISSUED, None, points),
+        (Account.WRITTEN_OFF, None, -(points - taken)),
+    ]
+    return _post(
+        TransactionKind.REVERSAL,
+        original.member_id,
+        legs,
+        occurred_at=original.occurred_at,
+        lifetime_change=-points,
+        actor_id=actor_id,
+        reverses_id=original.id,
+        contribution_id=original.contribution_id,
+        activity_id=original.activity_id,
+        memo=reason,
+        org_unit_id=original.org_unit_id,
+    )
 
 
-def hold(member_id: int, points: int, *, reference: str, actor_id: int | None,
-         memo: str | None = None) -> LedgerTransaction:
+def hold(
+    member_id: int, points: int, *, reference: str, actor_id: int | None, memo: str | None = None
+) -> LedgerTransaction:
     """Move points from available to held (a voucher reserves them)."""
     points = _positive(points)
-    return _post(TransactionKind.HOLD, member_id, [(Account.AVAILABLE, member_id, -points), (Account.HELD, member_id, points)],
-                 reference=reference, actor_id=actor_id, memo=memo)
+    return _post(
+        TransactionKind.HOLD,
+        member_id,
+        [(Account.AVAILABLE, member_id, -points), (Account.HELD, member_id, points)],
+        reference=reference,
+        actor_id=actor_id,
+        memo=memo,
+    )
 
 
-def release(member_id: int, points: int, *, reference: str, actor_id: int | None,
-            memo: str | None = None) -> LedgerTransaction:
+def release(
+    member_id: int, points: int, *, reference: str, actor_id: int | None, memo: str | None = None
+) -> LedgerTransaction:
     """Move held points back to available (a voucher cancelled or expired)."""
     points = _positive(points)
-    return _post(TransactionKind.RELEASE, member_id, [(Account.HELD, member_id, -points), (Account.AVAILABLE, member_id, points)],
-                 reference=reference, actor_id=actor_id, memo=memo)
+    return _post(
+        TransactionKind.RELEASE,
+        member_id,
+        [(Account.HELD, member_id, -points), (Account.AVAILABLE, member_id, points)],
+        reference=reference,
+        actor_id=actor_id,
+        memo=memo,
+    )
 
 
-def spend(member_id: int, points: int, *, reference: str, actor_id: int | None,
-          memo: str | None = None) -> LedgerTransaction:
+def spend(
+    member_id: int, points: int, *, reference: str, actor_id: int | None, memo: str | None = None
+) -> LedgerTransaction:
     """Spend held points (a voucher fulfilled at the counter)."""
     points = _positive(points)
-    return _post(TransactionKind.SPEND, member_id, [(Account.HELD, member_id, -points), (Account.REDEEMED, None, points)],
-                 reference=reference, actor_id=actor_id, memo=memo)
+    return _post(
+        TransactionKind.SPEND,
+        member_id,
+        [(Account.HELD, member_id, -points), (Account.REDEEMED, None, points)],
+        reference=reference,
+        actor_id=actor_id,
+        memo=memo,
+    )
 
 
-def spend_available(member_id: int, points: int, *, reference: str, actor_id: int | None,
-                    memo: str | None = None) -> LedgerTransaction:
+def spend_available(
+    member_id: int, points: int, *, reference: str, actor_id: int | None, memo: str | None = None
+) -> LedgerTransaction:
     """Spend available points at once (a counter sale: reserve and fulfil in one); never below zero."""
     points = _positive(points)
-    return _post(TransactionKind.SPEND, member_id, [(Account.AVAILABLE, member_id, -points),
-                                                    (Account.REDEEMED, None, points)],
-                 reference=reference, actor_id=actor_id, memo=memo)
+    return _post(
+        TransactionKind.SPEND,
+        member_id,
+        [(Account.AVAILABLE, member_id, -points), (Account.REDEEMED, None, points)],
+        reference=reference,
+        actor_id=actor_id,
+        memo=memo,
+    )
 
 
-def expire(member_id: int, points: int, *, memo: str, occurred_at: datetime | None = None) -> LedgerTransaction:
+def expire(
+    member_id: int, points: int, *, memo: str, occurred_at: datetime | None = None
+) -> LedgerTransaction:
     """Let available points lapse to the ``expired`` account (lifetime earned and boards keep them)."""
     points = _positive(points)
-    return _post(TransactionKind.EXPIRY, member_id, [(Account.AVAILABLE, member_id, -points),
-                                                     (Account.EXPIRED, None, points)],
-                 occurred_at=occurred_at, actor_id=None, memo=memo)
+    return _post(
+        TransactionKind.EXPIRY,
+        member_id,
+        [(Account.AVAILABLE, member_id, -points), (Account.EXPIRED, None, points)],
+        occurred_at=occurred_at,
+        actor_id=None,
+        memo=memo,
+    )
 
 
-def open_new_balances(points_by_member: dict[int, int], *, actor_id: int | None,
-                      memo: str | None = None) -> int:
+def open_new_balances(
+    points_by_member: dict[int, int], *, actor_id: int | None, memo: str | None = None
+) -> int:
     """Carry balances over from the paper books for members who have none yet, all at once (they
     count in no lifetime total or board); answer the transactions made.
 
@@ -280,21 +398,54 @@ def open_new_balances(points_by_member: dict[int, int], *, actor_id: int | None,
         return 0
     now = utcnow()
     transactions = LedgerTransaction.__table__
-    insert_rows(db.session, MemberBalance.__table__, [
-        {"member_id": member_id, "available": points, "held": 0, "lifetime_earned": 0} for member_id, points in entries])
-    insert_rows(db.session, transactions, [
-        {"kind": TransactionKind.OPENING, "member_id": member_id, "available_change": points, "available_after": points,
-         "held_after": 0, "occurred_at": now, "created_at": now, "actor_id": actor_id, "memo": memo}
-        for member_id, points in entries])
+    insert_rows(
+        db.session,
+        MemberBalance.__table__,
+        [
+            {"member_id": member_id, "available": points, "held": 0, "lifetime_earned": 0}
+            for member_id, points in entries
+        ],
+    )
+    insert_rows(
+        db.session,
+        transactions,
+        [
+            {
+                "kind": TransactionKind.OPENING,
+                "member_id": member_id,
+                "available_change": points,
+                "available_after": points,
+                "held_after": 0,
+                "occurred_at": now,
+                "created_at": now,
+                "actor_id": actor_id,
+                "memo": memo,
+            }
+            for member_id, points in entries
+        ],
+    )
     # Their balance rows were just created, so these members have no other transaction yet.
-    opened = transactions.c.member_id.in_(sa.bindparam(  # ids as literals: no placeholders to parse
-        "ids", [member_id for member_id, _points in entries], expanding=True, literal_execute=True))
-    for account, member, amount in ((Account.AVAILABLE, transactions.c.member_id, transactions.c.available_change),
-                                    (Account.OPENING, sa.null(), -transactions.c.available_change)):
-        db.session.execute(LedgerPosting.__table__.insert().from_select(
-            ["transaction_id", "created_at", "account", "member_id", "amount"],
-            sa.select(transactions.c.id, transactions.c.created_at, sa.literal(account, sa.String), member, amount)
-            .where(opened)))
+    opened = transactions.c.member_id.in_(
+        sa.bindparam(  # ids as literals: no placeholders to parse
+            "ids", [member_id for member_id, _points in entries], expanding=True, literal_execute=True
+        )
+    )
+    for account, member, amount in (
+        (Account.AVAILABLE, transactions.c.member_id, transactions.c.available_change),
+        (Account.OPENING, sa.null(), -transactions.c.available_change),
+    ):
+        db.session.execute(
+            LedgerPosting.__table__.insert().from_select(
+                ["transaction_id", "created_at", "account", "member_id", "amount"],
+                sa.select(
+                    transactions.c.id,
+                    transactions.c.created_at,
+                    sa.literal(account, sa.String),
+                    member,
+                    amount,
+                ).where(opened),
+            )
+        )
     return len(entries)
 
 
@@ -315,13 +466,26 @@ def earned_points(start: datetime | None = None, end: datetime | None = None) ->
         conditions.append(LedgerTransaction.occurred_at >= start)
     if end is not None:
         conditions.append(LedgerTransaction.occurred_at < end)
-    return (sa.select(LedgerTransaction.id.label("transaction_id"), LedgerTransaction.kind,
-                      LedgerTransaction.member_id, LedgerTransaction.occurred_at, LedgerTransaction.created_at,
-                      LedgerTransaction.activity_id, LedgerTransaction.reference,
-                      (-LedgerPosting.amount).label("points"))
-            .join(LedgerPosting, sa.and_(LedgerPosting.transaction_id == LedgerTransaction.id,
-                                         LedgerPosting.account == Account.ISSUED))
-            .where(*conditions).subquery("earned"))
+    return (
+        sa.select(
+            LedgerTransaction.id.label("transaction_id"),
+            LedgerTransaction.kind,
+            LedgerTransaction.member_id,
+            LedgerTransaction.occurred_at,
+            LedgerTransaction.created_at,
+            LedgerTransaction.activity_id,
+            LedgerTransaction.reference,
+            (-LedgerPosting.amount).label("points"),
+        )
+        .join(
+            LedgerPosting,
+            sa.and_(
+                LedgerPosting.transaction_id == LedgerTransaction.id, LedgerPosting.account == Account.ISSUED
+            ),
+        )
+        .where(*conditions)
+        .subquery("earned")
+    )
 
 
 def ledger_page(member_id: int, page: int, page_size: int, available_only: bool = False) -> dict:
@@ -329,8 +493,11 @@ def ledger_page(member_id: int, page: int, page_size: int, available_only: bool 
     ``available_only``, leave out those that did not move it: a held voucher's spend)."""
     from core.api import paginate
 
-    statement = (sa.select(LedgerTransaction).where(LedgerTransaction.member_id == member_id)
-                 .order_by(LedgerTransaction.id.desc()))
+    statement = (
+        sa.select(LedgerTransaction)
+        .where(LedgerTransaction.member_id == member_id)
+        .order_by(LedgerTransaction.id.desc())
+    )
     if available_only:
         statement = statement.where(LedgerTransaction.available_change != 0)
     return paginate(statement, page, page_size)
@@ -341,34 +508,50 @@ def verify_ledger() -> list[str]:
     problems = []
     unbalanced = db.session.execute(
         sa.select(LedgerPosting.transaction_id, sa.func.sum(LedgerPosting.amount))
-        .group_by(LedgerPosting.transaction_id).having(sa.func.sum(LedgerPosting.amount) != 0))
+        .group_by(LedgerPosting.transaction_id)
+        .having(sa.func.sum(LedgerPosting.amount) != 0)
+    )
     problems += [f"transaction {tid} postings sum to {total}, not 0" for tid, total in unbalanced]
     empty = db.session.scalars(
-        sa.select(LedgerTransaction.id).where(~sa.exists().where(
-            LedgerPosting.transaction_id == LedgerTransaction.id)))
+        sa.select(LedgerTransaction.id).where(
+            ~sa.exists().where(LedgerPosting.transaction_id == LedgerTransaction.id)
+        )
+    )
     problems += [f"transaction {tid} has no postings" for tid in empty]
     stray = db.session.scalars(  # no foreign key joins a posting to its transaction (see LedgerPosting)
-        sa.select(LedgerPosting.id).where(~sa.exists().where(
-            LedgerTransaction.id == LedgerPosting.transaction_id,
-            LedgerTransaction.created_at == LedgerPosting.created_at)))
+        sa.select(LedgerPosting.id).where(
+            ~sa.exists().where(
+                LedgerTransaction.id == LedgerPosting.transaction_id,
+                LedgerTransaction.created_at == LedgerPosting.created_at,
+            )
+        )
+    )
     problems += [f"posting {pid} belongs to no transaction" for pid in stray]
 
     sums = {}
     for member_id, account, total in db.session.execute(
-            sa.select(LedgerPosting.member_id, LedgerPosting.account, sa.func.sum(LedgerPosting.amount))
-            .where(LedgerPosting.member_id.is_not(None))
-            .group_by(LedgerPosting.member_id, LedgerPosting.account)):
+        sa.select(LedgerPosting.member_id, LedgerPosting.account, sa.func.sum(LedgerPosting.amount))
+        .where(LedgerPosting.member_id.is_not(None))
+        .group_by(LedgerPosting.member_id, LedgerPosting.account)
+    ):
         sums.setdefault(member_id, {})[account] = int(total)
-    earned = dict(db.session.execute(
-        sa.select(LedgerTransaction.member_id, -sa.func.sum(LedgerPosting.amount))
-        .join(LedgerPosting, LedgerPosting.transaction_id == LedgerTransaction.id)
-        .where(LedgerPosting.account == Account.ISSUED).group_by(LedgerTransaction.member_id)).all())
+    earned = dict(
+        db.session.execute(
+            sa.select(LedgerTransaction.member_id, -sa.func.sum(LedgerPosting.amount))
+            .join(LedgerPosting, LedgerPosting.transaction_id == LedgerTransaction.id)
+            .where(LedgerPosting.account == Account.ISSUED)
+            .group_by(LedgerTransaction.member_id)
+        ).all()
+    )
     balances = {row.member_id: row for row in db.session.scalars(sa.select(MemberBalance))}
     for member_id in sorted(set(sums) | set(balances)):
         row = balances.get(member_id)
         cached = (row.available, row.held, row.lifetime_earned) if row else (0, 0, 0)
-        derived = (sums.get(member_id, {}).get(Account.AVAILABLE, 0), sums.get(member_id, {}).get(Account.HELD, 0),
-                   int(earned.get(member_id) or 0))
+        derived = (
+            sums.get(member_id, {}).get(Account.AVAILABLE, 0),
+            sums.get(member_id, {}).get(Account.HELD, 0),
+            int(earned.get(member_id) or 0),
+        )
         for name, have, want in zip(("available", "held", "lifetime_earned"), cached, derived):
             if have != want:
                 problems.append(f"member {member_id} {name} is {have}, postings say {want}")

@@ -13,8 +13,16 @@ from core.database import utcnow
 from core.extensions import db
 from core.identity.models import Member, OrgUnit
 
-CATEGORIES = ("publicity", "mediation", "patrol", "assistance", "volunteer_service",
-              "hazard_report", "daily_checkin", "other")
+CATEGORIES = (
+    "publicity",
+    "mediation",
+    "patrol",
+    "assistance",
+    "volunteer_service",
+    "hazard_report",
+    "daily_checkin",
+    "other",
+)
 UNITS = ("each", "hour")
 
 
@@ -193,8 +201,10 @@ class MemberBalance(db.Model):
 
 
 #: A posting belongs to the transaction of its id and time (no foreign key says so: see LedgerPosting).
-_POSTING_JOIN = ("and_(LedgerTransaction.id == foreign(LedgerPosting.transaction_id), "
-                 "LedgerTransaction.created_at == foreign(LedgerPosting.created_at))")
+_POSTING_JOIN = (
+    "and_(LedgerTransaction.id == foreign(LedgerPosting.transaction_id), "
+    "LedgerTransaction.created_at == foreign(LedgerPosting.created_at))"
+)
 
 
 class LedgerTransaction(db.Model):
@@ -235,7 +245,9 @@ class LedgerTransaction(db.Model):
     reference: Mapped[str | None] = mapped_column(sa.String(60), index=True)
     memo: Mapped[str | None] = mapped_column(sa.Text)
 
-    postings: Mapped[list[LedgerPosting]] = relationship(primaryjoin=_POSTING_JOIN, back_populates="transaction")
+    postings: Mapped[list[LedgerPosting]] = relationship(
+        primaryjoin=_POSTING_JOIN, back_populates="transaction"
+    )
 
 
 class LedgerPosting(db.Model):
@@ -258,10 +270,13 @@ class LedgerPosting(db.Model):
     #: Its transaction's ``created_at``: the month partition both live in on PostgreSQL.
     created_at: Mapped[datetime]
 
-    transaction: Mapped[LedgerTransaction] = relationship(primaryjoin=_POSTING_JOIN, back_populates="postings")
+    transaction: Mapped[LedgerTransaction] = relationship(
+        primaryjoin=_POSTING_JOIN, back_populates="postings"
+    )
 
 
 # --- gamification: badges, running counters, active months and the daily check-in ---------------
+
 
 class MemberBadge(db.Model):
     """A badge a member earned, once, with the time it was awarded (never taken back)."""
@@ -325,8 +340,15 @@ SCOPE_DEPTHS = 4
 
 def _scope_index(depth: int) -> sa.Index:
     """An index that answers "top N" and "how many above" inside any unit at ``depth``."""
-    return sa.Index(f"ix_leaderboard_total_scope{depth}", "period_key", "eligible", f"scope{depth}_id",
-                    "score", "reach_key", "member_id")
+    return sa.Index(
+        f"ix_leaderboard_total_scope{depth}",
+        "period_key",
+        "eligible",
+        f"scope{depth}_id",
+        "score",
+        "reach_key",
+        "member_id",
+    )
 
 
 class LeaderboardTotal(db.Model):
@@ -370,8 +392,9 @@ class HonourRoll(db.Model):
     closed_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     org_unit: Mapped[OrgUnit] = relationship()
-    entries: Mapped[list[HonourRollEntry]] = relationship(order_by="HonourRollEntry.position",
-                                                          lazy="selectin")
+    entries: Mapped[list[HonourRollEntry]] = relationship(
+        order_by="HonourRollEntry.position", lazy="selectin"
+    )
 
 
 class HonourRollEntry(db.Model):
@@ -421,6 +444,7 @@ class Notice(db.Model):
 
 # --- budgets: points an org unit's subtree may be awarded in a year, leased out in allotments ----
 
+
 class Budget(db.Model):
     """The most points an org unit's subtree may be awarded in one Asia/Shanghai calendar year
     (counted by ``occurred_at``). Awards draw on allotments leased from it (``BudgetAllotment``):
@@ -464,9 +488,11 @@ class Objection(db.Model):
     """A member's objection to one entry of an open notice, upheld or dismissed by an organiser."""
 
     __tablename__ = "objection"
-    __table_args__ = (sa.UniqueConstraint("notice_id", "contribution_id", "objector_id"),
-                      sa.Index("ix_objection_objector_id_created_at", "objector_id", "created_at"),
-                      sa.Index("ix_objection_status", "status"))
+    __table_args__ = (
+        sa.UniqueConstraint("notice_id", "contribution_id", "objector_id"),
+        sa.Index("ix_objection_objector_id_created_at", "objector_id", "created_at"),
+        sa.Index("ix_objection_status", "status"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     notice_id: Mapped[int] = mapped_column(sa.ForeignKey("notice.id"))

@@ -19,8 +19,13 @@ from points.poster import A4, MARGIN, _centred
 
 ROW_HEIGHT = 46
 #: Table columns: (heading, left edge, right-aligned).
-COLUMNS = (("姓名", MARGIN, False), ("网格", MARGIN + 170, False), ("积分项目", MARGIN + 470, False),
-           ("数量", MARGIN + 840, True), ("积分", A4[0] - MARGIN, True))
+COLUMNS = (
+    ("姓名", MARGIN, False),
+    ("网格", MARGIN + 170, False),
+    ("积分项目", MARGIN + 470, False),
+    ("数量", MARGIN + 840, True),
+    ("积分", A4[0] - MARGIN, True),
+)
 QR_SIDE = 300
 INK, GREY, RED = "#1d2329", "#5b6670", "#b3261e"
 
@@ -37,7 +42,9 @@ def _fit(draw: ImageDraw.ImageDraw, text: str, font, width: int) -> str:
 def _table_head(draw: ImageDraw.ImageDraw, y: int) -> int:
     font = cjk_font(30)
     for heading, x, right in COLUMNS:
-        draw.text((x - (draw.textlength(heading, font=font) if right else 0), y), heading, font=font, fill=GREY)
+        draw.text(
+            (x - (draw.textlength(heading, font=font) if right else 0), y), heading, font=font, fill=GREY
+        )
     draw.line((MARGIN, y + 42, A4[0] - MARGIN, y + 42), fill=GREY, width=2)
     return y + 56
 
@@ -45,7 +52,7 @@ def _table_head(draw: ImageDraw.ImageDraw, y: int) -> int:
 def _row(draw: ImageDraw.ImageDraw, y: int, cells: list[str]) -> None:
     font = cjk_font(28)
     widths = (160, 290, 330, 0, 0)
-    for (heading, x, right), text, width in zip(COLUMNS, cells, widths):
+    for (_heading, x, right), text, width in zip(COLUMNS, cells, widths):
         if right:
             draw.text((x - draw.textlength(text, font=font), y), text, font=font, fill=INK)
         else:
@@ -66,11 +73,13 @@ def _first_page(notice: dict, page_url: str, working_days: int) -> tuple[Image.I
     page.paste(code, (A4[0] - MARGIN - QR_SIDE, y + 20))
     font, text_width = cjk_font(32), A4[0] - 2 * MARGIN - QR_SIDE - 30
     last_day = (closes - timedelta(days=1)).date()
-    lines = [f"公示期：{opens:%Y年%m月%d日}至{last_day:%Y年%m月%d日}（{working_days}个工作日）",
-             "居民对以下积分如有异议，请在公示期内",
-             "扫描右侧二维码，登录后在公示页面提出，",
-             "或向村（社区）干部反映。异议人信息保密。",
-             f"本期共 {notice['total']} 条记录。"]
+    lines = [
+        f"公示期：{opens:%Y年%m月%d日}至{last_day:%Y年%m月%d日}（{working_days}个工作日）",
+        "居民对以下积分如有异议，请在公示期内",
+        "扫描右侧二维码，登录后在公示页面提出，",
+        "或向村（社区）干部反映。异议人信息保密。",
+        f"本期共 {notice['total']} 条记录。",
+    ]
     line_y = y + 30
     for line in lines:
         draw.text((MARGIN, line_y), _fit(draw, line, font, text_width), font=font, fill=INK)
@@ -98,7 +107,9 @@ def render_notice_pdf(notice: dict, entries: list[dict], page_url: str, working_
     if not entries:
         _centred(draw, y + 40, "本月没有需要公示的积分记录", 40, fill=GREY)
     for number, each in enumerate(pages, 1):
-        _centred(ImageDraw.Draw(each), A4[1] - MARGIN - 20, f"第 {number} 页 / 共 {len(pages)} 页", 26, fill=GREY)
+        _centred(
+            ImageDraw.Draw(each), A4[1] - MARGIN - 20, f"第 {number} 页 / 共 {len(pages)} 页", 26, fill=GREY
+        )
     output = io.BytesIO()
     pages[0].save(output, "PDF", resolution=150, save_all=True, append_images=pages[1:])
     return output.getvalue()

@@ -31,8 +31,12 @@ def notice_list():
     actor = current_member()
     page = max(request.args.get("page", 1, type=int), 1)
     listing = notices.list_notices(actor, page, 20)
-    return render_template("points/notices.html", listing=listing, status_of=notices.notice_status,
-                           pages=max(-(-listing["total"] // 20), 1))
+    return render_template(
+        "points/notices.html",
+        listing=listing,
+        status_of=notices.notice_status,
+        pages=max(-(-listing["total"] // 20), 1),
+    )
 
 
 @bp.get("/notices/<id:notice_id>")
@@ -44,9 +48,13 @@ def notice(notice_id: int):
     page = max(request.args.get("page", 1, type=int), 1)
     shown = notices.shown_notice(found, page, PAGE_SIZE)
     may_object = shown["status"] == "open" and notices.lives_under(actor, found.org_unit)
-    return render_template("points/notice.html", notice=shown, may_object=may_object,
-                           objected=notices.objected_by(actor, found),
-                           pages=max(-(-shown["total"] // PAGE_SIZE), 1))
+    return render_template(
+        "points/notice.html",
+        notice=shown,
+        may_object=may_object,
+        objected=notices.objected_by(actor, found),
+        pages=max(-(-shown["total"] // PAGE_SIZE), 1),
+    )
 
 
 @bp.route("/notices/<id:notice_id>/objections/<id:contribution_id>", methods=["GET", "POST"])
@@ -64,13 +72,18 @@ def object_to_entry(notice_id: int, contribution_id: int):
         except AppError as error:
             status, problem = error.status, error
         else:
-            flash(_("Your objection has been sent. You will be told the outcome; the member will not "
-                    "learn who objected."))
+            flash(
+                _(
+                    "Your objection has been sent. You will be told the outcome; the member will not "
+                    "learn who objected."
+                )
+            )
             return redirect(url_for("points_pages.notice", notice_id=notice_id), 303)
     elif form.is_submitted():
         status = 422
-    return render_template("points/notice_object.html", notice=found, entry=entry, form=form,
-                           problem=problem), status
+    return render_template(
+        "points/notice_object.html", notice=found, entry=entry, form=form, problem=problem
+    ), status
 
 
 @bp.get("/notices/<id:notice_id>/notice.pdf")
@@ -82,5 +95,8 @@ def notice_pdf(notice_id: int):
     shown = {**notices.shown_notice(found, 1, 1), "total": len(entries)}
     page_url = public_base_url().rstrip("/") + url_for("points_pages.notice", notice_id=found.id)
     body = render_notice_pdf(shown, entries, page_url, current_app.config["NOTICE_WORKING_DAYS"])
-    return Response(body, mimetype="application/pdf", headers={
-        "Content-Disposition": f"attachment; filename=notice-{found.org_unit_id}-{found.month}.pdf"})
+    return Response(
+        body,
+        mimetype="application/pdf",
+        headers={"Content-Disposition": f"attachment; filename=notice-{found.org_unit_id}-{found.month}.pdf"},
+    )

@@ -48,12 +48,17 @@ PRINT_MAX_ENTRIES = 600
 
 # --- the window -----------------------------------------------------------------------------------
 
+
 def closes_at_for(published_at: datetime) -> datetime:
     """When a notice published at ``published_at`` closes: the end of the NOTICE_WORKING_DAYS-th
     working day after the day of publication (Asia/Shanghai)."""
     config = current_app.config
-    last = add_working_days(shanghai_date(published_at), config["NOTICE_WORKING_DAYS"],
-                            config["PUBLIC_HOLIDAYS"], config["WORKING_WEEKENDS"])
+    last = add_working_days(
+        shanghai_date(published_at),
+        config["NOTICE_WORKING_DAYS"],
+        config["PUBLIC_HOLIDAYS"],
+        config["WORKING_WEEKENDS"],
+    )
     return end_of_day(last)
 
 
@@ -64,21 +69,32 @@ def notice_status(notice: Notice, now: datetime | None = None) -> str:
 
 # --- publishing and reading -----------------------------------------------------------------------
 
+
 def _duplicate() -> AppError:
-    return AppError(409, "duplicate", _l("This month's notice is already published for this org unit."),
-                    {"month": ["already published"]})
+    return AppError(
+        409,
+        "duplicate",
+        _l("This month's notice is already published for this org unit."),
+        {"month": ["already published"]},
+    )
 
 
 def month_contributions(unit: OrgUnit, month: str):
     """The approved contributions of a month (Asia/Shanghai) by members of a unit's subtree, with
     their members and grids, oldest first."""
     start, end = period_bounds("month", parse_month(month))
-    return (sa.select(Contribution, Member, OrgUnit)
-            .join(Member, Member.id == Contribution.member_id)
-            .join(OrgUnit, OrgUnit.id == Member.org_unit_id)
-            .where(Contribution.status == "approved", Contribution.occurred_at >= start,
-                   Contribution.occurred_at < end, OrgUnit.path.startswith(unit.path))
-            .order_by(Contribution.occurred_at, Contribution.id))
+    return (
+        sa.select(Contribution, Member, OrgUnit)
+        .join(Member, Member.id == Contribution.member_id)
+        .join(OrgUnit, OrgUnit.id == Member.org_unit_id)
+        .where(
+            Contribution.status == "approved",
+            Contribution.occurred_at >= start,
+            Contribution.occurred_at < end,
+            OrgUnit.path.startswith(unit.path),
+        )
+        .order_by(Contribution.occurred_at, Contribution.id)
+    )
 
 
 def publish_notice(actor: Member, org_unit_id: int, month: str, now: datetime | None = None) -> Notice:
@@ -94,22 +110,47 @@ def publish_notice(actor: Member, org_unit_id: int, month: str, now: datetime | 
         raise _duplicate()
     begin_writing(db.session)
     rows = db.session.execute(month_contributions(unit, month)).all()
-    notice = Notice(org_unit_id=unit.id, month=month, opens_at=now, closes_at=closes_at_for(now),
-                    entries_count=len(rows), published_by_id=actor.id, created_at=now)
+    notice = Notice(
+        org_unit_id=unit.id,
+        month=month,
+        opens_at=now,
+        closes_at=closes_at_for(now),
+        entries_count=len(rows),
+        published_by_id=actor.id,
+        created_at=now,
+    )
     db.session.add(notice)
     try:
         db.session.flush()
     except IntegrityError:
         db.session.rollback()
         raise _duplicate() from None
-    insert_rows(db.session, NoticeEntry.__table__, [
-        {"notice_id": notice.id, "contribution_id": contribution.id, "member_id": member.id,
-         "display_name": mask_name(member.name), "anonymous": member.anonymous or member.hidden,
-         "grid_id": grid.id}
-        for contribution, member, grid in rows])
-    record_audit(actor, "notice.publish", notice, after={"org_unit_id": unit.id, "month": month,
-                                                         "entries": len(rows),
-                                                         "closes_at": notice.closes_at.isoformat()})
+    insert_rows(
+        db.session,
+        NoticeEntry.__table__,
+        [
+            {
+                "notice_id": notice.id,
+                "contribution_id": contribution.id,
+                "member_id": member.id,
+                "display_name": mask_name(member.name),
+                "anonymous": member.anonymous or member.hidden,
+                "grid_id": grid.id,
+            }
+            for contribution, member, grid in rows
+        ],
+    )
+    record_audit(
+        actor,
+        "notice.publish",
+        notice,
+        after={
+            "org_unit_id": unit.id,
+            "month": month,
+            "entries": len(rows),
+            "closes_at": notice.closes_at.isoformat(),
+        },
+    )
     db.session.commit()
     return notice
 
@@ -144,35 +185,56 @@ def read_notice(actor: Member, notice_id: int) -> Notice:
 
 def _standing(notice: Notice):
     """The notice's entries that still stand (approved, not taken back), oldest first."""
-    return (sa.select(NoticeEntry).join(Contribution, Contribution.id == NoticeEntry.contribution_id)
-            .where(NoticeEntry.notice_id == notice.id, Contribution.status == "approved")
-            .options(sa.orm.contains_eager(NoticeEntry.contribution).joinedload(Contribution.activity),
-                     sa.orm.joinedload(NoticeEntry.grid))
-            .order_by(Contribution.occurred_at, Contribution.id))
+    return (
+        sa.select(NoticeEntry)
+        .join(Contribution, Contribution.id == NoticeEntry.contribution_id)
+        .where(NoticeEntry.notice_id == notice.id, Contribution.status == "approved")
+        .options(
+            sa.orm.contains_eager(NoticeEntry.contribution).joinedload(Contribution.activity),
+            sa.orm.joinedload(NoticeEntry.grid),
+        )
+        .order_by(Contribution.occurred_at, Contribution.id)
+    )
 
 
 def shown_notice(notice: Notice, page: int = 1, page_size: int = 100, now: datetime | None = None) -> dict:
     """The notice as ``GET /notices/{id}`` answers it: its window, status and a page of the entries
     that still stand."""
     entries = paginate(_standing(notice), page, page_size)
-    return {"id": notice.id, "org_unit": notice.org_unit, "month": notice.month, "opens_at": notice.opens_at,
-            "closes_at": notice.closes_at, "status": notice_status(notice, now),
-            "entries_count": notice.entries_count, "entries": [entry_fields(entry) for entry in entries["items"]],
-            "page": entries["page"], "page_size": entries["page_size"], "total": entries["total"]}
+    return {
+        "id": notice.id,
+        "org_unit": notice.org_unit,
+        "month": notice.month,
+        "opens_at": notice.opens_at,
+        "closes_at": notice.closes_at,
+        "status": notice_status(notice, now),
+        "entries_count": notice.entries_count,
+        "entries": [entry_fields(entry) for entry in entries["items"]],
+        "page": entries["page"],
+        "page_size": entries["page_size"],
+        "total": entries["total"],
+    }
 
 
 def printable_entries(notice: Notice) -> list[dict]:
     """Every entry that still stands, for the printed notice; refused when too many to print."""
     rows = list(db.session.scalars(_standing(notice).limit(PRINT_MAX_ENTRIES + 1)).unique())
     if len(rows) > PRINT_MAX_ENTRIES:
-        raise AppError(422, message=_l("This notice has too many entries to print: publish one per village "
-                                       "or community instead."), errors={"entries": [f"over {PRINT_MAX_ENTRIES}"]})
+        raise AppError(
+            422,
+            message=_l(
+                "This notice has too many entries to print: publish one per village or community instead."
+            ),
+            errors={"entries": [f"over {PRINT_MAX_ENTRIES}"]},
+        )
     return [entry_fields(entry) for entry in rows]
 
 
 def standing_entry(notice: Notice, contribution_id: int) -> dict:
     """One entry of the notice that still stands, or 404."""
-    entry = db.session.scalars(_standing(notice).where(NoticeEntry.contribution_id == contribution_id)).first()
+    entry = db.session.scalars(
+        _standing(notice).where(NoticeEntry.contribution_id == contribution_id)
+    ).first()
     if entry is None:
         raise AppError(404, errors={"contribution_id": ["not an entry of this notice"]})
     return entry_fields(entry)
@@ -181,9 +243,15 @@ def standing_entry(notice: Notice, contribution_id: int) -> dict:
 def entry_fields(entry: NoticeEntry) -> dict:
     """One entry as published: the contribution, masked name, grid, activity, quantity, points."""
     contribution = entry.contribution
-    return {"contribution_id": contribution.id, "display_name": shown_name(entry), "org_unit": entry.grid,
-            "activity": contribution.activity, "quantity": contribution.quantity, "points": contribution.points,
-            "occurred_at": contribution.occurred_at}
+    return {
+        "contribution_id": contribution.id,
+        "display_name": shown_name(entry),
+        "org_unit": entry.grid,
+        "activity": contribution.activity,
+        "quantity": contribution.quantity,
+        "points": contribution.points,
+        "occurred_at": contribution.occurred_at,
+    }
 
 
 def shown_name(entry: NoticeEntry) -> str:
@@ -203,8 +271,13 @@ def list_notices(actor: Member, page: int = 1, page_size: int = 20) -> dict:
         visible += [OrgUnit.path.startswith(unit.path) for unit in units]
     if not visible:
         return {"items": [], "page": page, "page_size": page_size, "total": 0}
-    statement = (sa.select(Notice).join(OrgUnit, OrgUnit.id == Notice.org_unit_id).where(sa.or_(*visible))
-                 .options(sa.orm.contains_eager(Notice.org_unit)).order_by(Notice.id.desc()))
+    statement = (
+        sa.select(Notice)
+        .join(OrgUnit, OrgUnit.id == Notice.org_unit_id)
+        .where(sa.or_(*visible))
+        .options(sa.orm.contains_eager(Notice.org_unit))
+        .order_by(Notice.id.desc())
+    )
     return paginate(statement, page, page_size)
 
 
@@ -213,11 +286,18 @@ def publicised(contribution_ids, now: datetime | None = None) -> set[int]:
     ids = {contribution_id for contribution_id in contribution_ids if contribution_id is not None}
     if not ids:
         return set()
-    return set(db.session.scalars(
-        sa.select(NoticeEntry.contribution_id).join(Notice, Notice.id == NoticeEntry.notice_id)
-        .join(Contribution, Contribution.id == NoticeEntry.contribution_id)
-        .where(NoticeEntry.contribution_id.in_(ids), Notice.closes_at <= (now or utcnow()),
-               Contribution.status == "approved")))
+    return set(
+        db.session.scalars(
+            sa.select(NoticeEntry.contribution_id)
+            .join(Notice, Notice.id == NoticeEntry.notice_id)
+            .join(Contribution, Contribution.id == NoticeEntry.contribution_id)
+            .where(
+                NoticeEntry.contribution_id.in_(ids),
+                Notice.closes_at <= (now or utcnow()),
+                Contribution.status == "approved",
+            )
+        )
+    )
 
 
 def publishable_months(now: datetime | None = None, count: int = 6) -> list[str]:
@@ -232,20 +312,27 @@ def publishable_months(now: datetime | None = None, count: int = 6) -> list[str]
 
 # --- objections ---------------------------------------------------------------------------------
 
+
 def _retry_after(objector_id: int, now: datetime) -> int | None:
     """Seconds until the objector may object again (None: now), counted over the last 24 hours."""
     limit = current_app.config["OBJECTIONS_PER_DAY"]
     since = now - timedelta(hours=24)
-    recent = list(db.session.scalars(
-        sa.select(Objection.created_at).where(Objection.objector_id == objector_id, Objection.created_at > since)
-        .order_by(Objection.created_at.desc()).limit(limit)))
+    recent = list(
+        db.session.scalars(
+            sa.select(Objection.created_at)
+            .where(Objection.objector_id == objector_id, Objection.created_at > since)
+            .order_by(Objection.created_at.desc())
+            .limit(limit)
+        )
+    )
     if len(recent) < limit:
         return None
     return max(int((recent[-1] - since).total_seconds()) + 1, 1)
 
 
-def lodge_objection(actor: Member, notice_id: int, contribution_id: int, reason: str,
-                    now: datetime | None = None) -> Objection:
+def lodge_objection(
+    actor: Member, notice_id: int, contribution_id: int, reason: str, now: datetime | None = None
+) -> Objection:
     """Object to one entry of an open notice, as a member of its subtree."""
     now = now or utcnow()
     notice = get_notice(notice_id)
@@ -254,12 +341,21 @@ def lodge_objection(actor: Member, notice_id: int, contribution_id: int, reason:
     if not lives_under(actor, notice.org_unit):
         raise AppError(403, message=_l("Only members living in this notice's area may object."))
     if notice_status(notice, now) != "open":
-        raise AppError(422, "outside_window", _l("This notice is closed: objections are no longer taken."),
-                       {"closes_at": [notice.closes_at.isoformat()]})
+        raise AppError(
+            422,
+            "outside_window",
+            _l("This notice is closed: objections are no longer taken."),
+            {"closes_at": [notice.closes_at.isoformat()]},
+        )
     on_notice = db.session.scalar(
-        sa.select(NoticeEntry.id).join(Contribution, Contribution.id == NoticeEntry.contribution_id)
-        .where(NoticeEntry.notice_id == notice.id, NoticeEntry.contribution_id == contribution_id,
-               Contribution.status == "approved"))
+        sa.select(NoticeEntry.id)
+        .join(Contribution, Contribution.id == NoticeEntry.contribution_id)
+        .where(
+            NoticeEntry.notice_id == notice.id,
+            NoticeEntry.contribution_id == contribution_id,
+            Contribution.status == "approved",
+        )
+    )
     if on_notice is None:
         raise AppError(422, errors={"contribution_id": ["not an entry of this notice"]})
     begin_writing(db.session)
@@ -267,35 +363,57 @@ def lodge_objection(actor: Member, notice_id: int, contribution_id: int, reason:
     db.session.execute(sa.select(Member.id).where(Member.id == actor.id).with_for_update())
     wait = _retry_after(actor.id, now)
     if wait is not None:
-        raise AppError(429, message=_l("You have lodged the most objections allowed in 24 hours. "
-                                       "Please try again later."), headers={"Retry-After": str(wait)})
-    objection = Objection(notice_id=notice.id, contribution_id=contribution_id, objector_id=actor.id,
-                          reason=reason, status="pending", created_at=now)
+        raise AppError(
+            429,
+            message=_l("You have lodged the most objections allowed in 24 hours. Please try again later."),
+            headers={"Retry-After": str(wait)},
+        )
+    objection = Objection(
+        notice_id=notice.id,
+        contribution_id=contribution_id,
+        objector_id=actor.id,
+        reason=reason,
+        status="pending",
+        created_at=now,
+    )
     db.session.add(objection)
     try:
         db.session.flush()
     except IntegrityError:
         db.session.rollback()
-        raise AppError(409, "duplicate", _l("You have already objected to this entry."),
-                       {"contribution_id": ["already objected"]}) from None
+        raise AppError(
+            409,
+            "duplicate",
+            _l("You have already objected to this entry."),
+            {"contribution_id": ["already objected"]},
+        ) from None
     db.session.commit()
     return objection
 
 
-_LOCKED_OBJECTION = (sa.select(Objection).where(Objection.id == sa.bindparam("id"))
-                     .with_for_update().execution_options(populate_existing=True))
+_LOCKED_OBJECTION = (
+    sa.select(Objection)
+    .where(Objection.id == sa.bindparam("id"))
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
 
 
 def _entry_name(objection: Objection) -> str:
     """The contributor's name as the notice published it (masked, or 匿名)."""
-    entry = db.session.scalar(sa.select(NoticeEntry).where(
-        NoticeEntry.notice_id == objection.notice_id, NoticeEntry.contribution_id == objection.contribution_id))
+    entry = db.session.scalar(
+        sa.select(NoticeEntry).where(
+            NoticeEntry.notice_id == objection.notice_id,
+            NoticeEntry.contribution_id == objection.contribution_id,
+        )
+    )
     with force_locale("zh"):
         return shown_name(entry)
 
 
-def decide_objection(actor: Member, objection_id: int, decision: str, reason: str,
-                     force: bool = False) -> Objection:
+def decide_objection(
+    actor: Member, objection_id: int, decision: str, reason: str, force: bool = False
+) -> Objection:
     """Uphold an objection (the contribution is reversed, once) or dismiss it, with a reason.
 
     Upholding also upholds every other pending objection to the same entry. ``force`` (admins)
@@ -313,27 +431,52 @@ def decide_objection(actor: Member, objection_id: int, decision: str, reason: st
     objection = db.session.scalar(_LOCKED_OBJECTION, {"id": objection_id})
     require(actor, "objection.decide", contribution.member)
     if actor.id in (objection.objector_id, contribution.member_id, contribution.reviewed_by_id):
-        raise AppError(403, "self_review", _l("Nobody decides an objection to their own act: "
-                                              "neither the objector, the contributor, nor whoever approved it."))
+        raise AppError(
+            403,
+            "self_review",
+            _l(
+                "Nobody decides an objection to their own act: "
+                "neither the objector, the contributor, nor whoever approved it."
+            ),
+        )
     if objection.status != "pending":
-        raise AppError(409, "invalid_state", _l("This objection has already been decided."),
-                       {"status": [objection.status]})
+        raise AppError(
+            409,
+            "invalid_state",
+            _l("This objection has already been decided."),
+            {"status": [objection.status]},
+        )
     settled = [objection]
     if decision == "uphold":
         if contribution.status == "approved":
             take_back_contribution(actor, contribution, objection.reason, force)
         elif contribution.status != "reversed":
-            raise AppError(409, "invalid_state", _l("This contribution can no longer be reversed."),
-                           {"status": [contribution.status]})
-        settled += db.session.scalars(sa.select(Objection).where(
-            Objection.contribution_id == contribution.id, Objection.status == "pending",
-            Objection.id != objection.id).with_for_update())
+            raise AppError(
+                409,
+                "invalid_state",
+                _l("This contribution can no longer be reversed."),
+                {"status": [contribution.status]},
+            )
+        settled += db.session.scalars(
+            sa.select(Objection)
+            .where(
+                Objection.contribution_id == contribution.id,
+                Objection.status == "pending",
+                Objection.id != objection.id,
+            )
+            .with_for_update()
+        )
     now = utcnow()
     status = "upheld" if decision == "uphold" else "dismissed"
     for each in settled:
         each.status, each.decided_by_id, each.decided_at, each.decision_reason = status, actor.id, now, reason
-        record_audit(actor, f"objection.{decision}", each, reason=reason,
-                     after={"contribution_id": contribution.id, "status": status})
+        record_audit(
+            actor,
+            f"objection.{decision}",
+            each,
+            reason=reason,
+            after={"contribution_id": contribution.id, "status": status},
+        )
     _tell_outcome(settled, contribution, status, reason)
     db.session.commit()
     return objection
@@ -344,12 +487,27 @@ def _tell_outcome(settled: list[Objection], contribution: Contribution, status: 
     activity = activity_names(contribution.activity)
     notice = settled[0].notice
     for objection in settled:
-        notify(objection.objector_id, f"objection_{status}", f"objection:{objection.id}",
-               link=("points_pages.notice", {"notice_id": objection.notice_id}),
-               name=_entry_name(objection), activity=activity, points=contribution.points, reason=reason)
+        notify(
+            objection.objector_id,
+            f"objection_{status}",
+            f"objection:{objection.id}",
+            link=("points_pages.notice", {"notice_id": objection.notice_id}),
+            name=_entry_name(objection),
+            activity=activity,
+            points=contribution.points,
+            reason=reason,
+        )
     key = f"objected:{contribution.id}:upheld" if status == "upheld" else f"objected:{settled[0].id}"
-    notify(contribution.member_id, f"entry_objection_{status}", key, link=("points_pages.my_points", {}),
-           activity=activity, month=notice.month, points=contribution.points, reason=reason)
+    notify(
+        contribution.member_id,
+        f"entry_objection_{status}",
+        key,
+        link=("points_pages.my_points", {}),
+        activity=activity,
+        month=notice.month,
+        points=contribution.points,
+        reason=reason,
+    )
 
 
 def objection_fields(actor: Member, objection: Objection) -> dict:
@@ -357,24 +515,36 @@ def objection_fields(actor: Member, objection: Objection) -> dict:
     decide it (never to the contributor)."""
     contribution = objection.contribution
     sees_objector = actor.id == objection.objector_id or (
-        actor.id != contribution.member_id and can(actor, "objection.decide", contribution.member))
-    return {"id": objection.id, "notice_id": objection.notice_id, "contribution_id": objection.contribution_id,
-            "status": objection.status, "reason": objection.reason, "created_at": objection.created_at,
-            "decided_at": objection.decided_at, "decision_reason": objection.decision_reason,
-            "objector": objection.objector if sees_objector else None, "contribution": contribution}
+        actor.id != contribution.member_id and can(actor, "objection.decide", contribution.member)
+    )
+    return {
+        "id": objection.id,
+        "notice_id": objection.notice_id,
+        "contribution_id": objection.contribution_id,
+        "status": objection.status,
+        "reason": objection.reason,
+        "created_at": objection.created_at,
+        "decided_at": objection.decided_at,
+        "decision_reason": objection.decision_reason,
+        "objector": objection.objector if sees_objector else None,
+        "contribution": contribution,
+    }
 
 
-def list_objections(actor: Member, status: str | None = None, notice_id: int | None = None,
-                    page: int = 1, page_size: int = 20) -> dict:
+def list_objections(
+    actor: Member, status: str | None = None, notice_id: int | None = None, page: int = 1, page_size: int = 20
+) -> dict:
     """Objections the actor may decide (to contributions of members in scope), or else their own."""
     statement = sa.select(Objection).join(Contribution, Contribution.id == Objection.contribution_id)
     units = scope_units(actor, "objection.decide")
     if units == []:
         statement = statement.where(Objection.objector_id == actor.id)
     elif units is not None:
-        statement = (statement.join(Member, Member.id == Contribution.member_id)
-                     .join(OrgUnit, OrgUnit.id == Member.org_unit_id)
-                     .where(sa.or_(*[OrgUnit.path.startswith(unit.path) for unit in units])))
+        statement = (
+            statement.join(Member, Member.id == Contribution.member_id)
+            .join(OrgUnit, OrgUnit.id == Member.org_unit_id)
+            .where(sa.or_(*[OrgUnit.path.startswith(unit.path) for unit in units]))
+        )
     if status is not None:
         statement = statement.where(Objection.status == status)
     if notice_id is not None:
@@ -385,5 +555,10 @@ def list_objections(actor: Member, status: str | None = None, notice_id: int | N
 
 def objected_by(actor: Member, notice: Notice) -> set[int]:
     """The entries of a notice the actor has objected to."""
-    return set(db.session.scalars(sa.select(Objection.contribution_id).where(
-        Objection.notice_id == notice.id, Objection.objector_id == actor.id)))
+    return set(
+        db.session.scalars(
+            sa.select(Objection.contribution_id).where(
+                Objection.notice_id == notice.id, Objection.objector_id == actor.id
+            )
+        )
+    )

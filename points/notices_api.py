@@ -6,12 +6,19 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from core.api import PageQuerySchema, page_schema
-from core.identity.auth import current_member
 from core.idempotency import idempotent
+from core.identity.auth import current_member
 from points import notices
 from points.schemas import (
-    LodgeObjectionSchema, NoticeDetailSchema, NoticeEntriesQuerySchema, NoticeSchema, ObjectionQuerySchema,
-    ObjectionSchema, PublishNoticeSchema, ReasonSchema, ReverseSchema,
+    LodgeObjectionSchema,
+    NoticeDetailSchema,
+    NoticeEntriesQuerySchema,
+    NoticeSchema,
+    ObjectionQuerySchema,
+    ObjectionSchema,
+    PublishNoticeSchema,
+    ReasonSchema,
+    ReverseSchema,
 )
 
 blp = Blueprint("notices", __name__, url_prefix="/api/v1", description="Public notice and objections")
@@ -64,8 +71,9 @@ class Objections(MethodView):
     @blp.response(200, page_schema(ObjectionSchema))
     def get(self, query):
         """Objections I may decide (organisers, admins in scope), or else my own."""
-        return notices.list_objections(current_member(), query["status"], query["notice_id"], query["page"],
-                                       query["page_size"])
+        return notices.list_objections(
+            current_member(), query["status"], query["notice_id"], query["page"], query["page_size"]
+        )
 
 
 @blp.route("/objections/<id:objection_id>/uphold")

@@ -69,23 +69,34 @@ def is_partitioned(connection: sa.Connection) -> bool:
     """Whether this database keeps the ledger in partitions (PostgreSQL after the migration)."""
     if connection.dialect.name != "postgresql":
         return False
-    return bool(connection.scalar(sa.text(
-        "SELECT count(*) FROM pg_partitioned_table WHERE partrelid = 'ledger_transaction'::regclass")))
+    return bool(
+        connection.scalar(
+            sa.text(
+                "SELECT count(*) FROM pg_partitioned_table WHERE partrelid = 'ledger_transaction'::regclass"
+            )
+        )
+    )
 
 
 def existing_months(connection: sa.Connection) -> set[date]:
     """The months that have their own partition."""
-    names = connection.scalars(sa.text(
-        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-        "WHERE i.inhparent = 'ledger_transaction'::regclass AND c.relname ~ '_[0-9]{4}_[0-9]{2}$'"))
+    names = connection.scalars(
+        sa.text(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "WHERE i.inhparent = 'ledger_transaction'::regclass AND c.relname ~ '_[0-9]{4}_[0-9]{2}$'"
+        )
+    )
     return {date(int(name[-7:-3]), int(name[-2:]), 1) for name in names}
 
 
 def _link(connection: sa.Connection, postings: str, transactions: str) -> None:
     """Have the postings of one partition refer to the transactions of the matching one."""
-    connection.execute(sa.text(
-        f"ALTER TABLE {postings} ADD FOREIGN KEY (transaction_id, created_at) "
-        f"REFERENCES {transactions} (id, created_at)"))
+    connection.execute(
+        sa.text(
+            f"ALTER TABLE {postings} ADD FOREIGN KEY (transaction_id, created_at) "
+            f"REFERENCES {transactions} (id, created_at)"
+        )
+    )
 
 
 def create_default_partitions(connection: sa.Connection) -> None:
@@ -107,17 +118,24 @@ def create_month(connection: sa.Connection, month: date) -> None:
     names = {table: f"{SCHEMA}.{partition_name(table, month)}" for table in TABLES}
     for table in reversed(TABLES):
         connection.execute(sa.text(f"CREATE TABLE {names[table]} (LIKE {table} INCLUDING DEFAULTS)"))
-        connection.execute(sa.text(
-            f"WITH moved AS (DELETE FROM {SCHEMA}.{table}_default "
-            f"WHERE created_at >= :lower AND created_at < :upper RETURNING *) "
-            f"INSERT INTO {names[table]} SELECT * FROM moved"), {"lower": lower, "upper": upper})
+        connection.execute(
+            sa.text(
+                f"WITH moved AS (DELETE FROM {SCHEMA}.{table}_default "
+                f"WHERE created_at >= :lower AND created_at < :upper RETURNING *) "
+                f"INSERT INTO {names[table]} SELECT * FROM moved"
+            ),
+            {"lower": lower, "upper": upper},
+        )
     connection.execute(sa.text(f"ALTER TABLE {names['ledger_transaction']} ADD PRIMARY KEY (id, created_at)"))
     _link(connection, names["ledger_posting"], names["ledger_transaction"])
     for table in TABLES:
         # Bounds as literals: DDL takes no parameters.
-        connection.execute(sa.text(
-            f"ALTER TABLE {table} ATTACH PARTITION {names[table]} "
-            f"FOR VALUES FROM ('{lower.isoformat()}') TO ('{upper.isoformat()}')"))
+        connection.execute(
+            sa.text(
+                f"ALTER TABLE {table} ATTACH PARTITION {names[table]} "
+                f"FOR VALUES FROM ('{lower.isoformat()}') TO ('{upper.isoformat()}')"
+            )
+        )
 
 
 def ensure_months(connection: sa.Connection, months: list[date]) -> list[date]:

@@ -36,13 +36,18 @@ MAX_PIXELS = 60_000_000
 
 
 def _unsupported(field: str) -> AppError:
-    return AppError(415, "unsupported_media_type", _l("Send a JPEG or PNG photo."),
-                    {field: ["not a JPEG or PNG image"]})
+    return AppError(
+        415, "unsupported_media_type", _l("Send a JPEG or PNG photo."), {field: ["not a JPEG or PNG image"]}
+    )
 
 
 def _broken(field: str) -> AppError:
-    return AppError(422, "validation_error", _l("This photo could not be read."),
-                    {field: ["the image is damaged or incomplete"]})
+    return AppError(
+        422,
+        "validation_error",
+        _l("This photo could not be read."),
+        {field: ["the image is damaged or incomplete"]},
+    )
 
 
 def read_upload(file_storage, field: str = "photo", limit: int = MAX_UPLOAD_BYTES) -> bytes:
@@ -54,8 +59,12 @@ def read_upload(file_storage, field: str = "photo", limit: int = MAX_UPLOAD_BYTE
         raise AppError(422, errors={field: ["the file is empty"]})
     if len(data) > limit:  # a body sent without Content-Length slips past the request limit
         megabytes = limit // (1024 * 1024)
-        raise AppError(413, "payload_too_large", _l("The photo is larger than %(mb)d MB.", mb=megabytes),
-                       {field: [f"at most {megabytes} MB"]})
+        raise AppError(
+            413,
+            "payload_too_large",
+            _l("The photo is larger than %(mb)d MB.", mb=megabytes),
+            {field: [f"at most {megabytes} MB"]},
+        )
     return data
 
 
@@ -80,8 +89,9 @@ def _encode(image: Image.Image, as_png: bool) -> tuple[bytes, str]:
     return out.getvalue(), "image/jpeg"
 
 
-def clean_image(data: bytes, max_side: int = MAX_SIDE, *, keep_png: bool = False,
-                field: str = "photo") -> tuple[bytes, str, int, int]:
+def clean_image(
+    data: bytes, max_side: int = MAX_SIDE, *, keep_png: bool = False, field: str = "photo"
+) -> tuple[bytes, str, int, int]:
     """Verify an upload is a JPEG or PNG, turn it upright, shrink it to ``max_side`` and re-encode it.
 
     Answers (bytes, mimetype, width, height): a JPEG, or a PNG when ``keep_png`` and the
@@ -116,8 +126,9 @@ def store_photo(actor: Member, file_storage) -> EvidencePhoto:
     """Keep an uploaded JPEG or PNG (up to 20 MB) as a clean JPEG of at most 1280 px."""
     content, mimetype, width, height = clean_image(read_upload(file_storage, limit=PHOTO_MAX_BYTES))
     begin_writing(db.session)  # after the slow image work, so the write lock is held briefly
-    photo = EvidencePhoto(uploaded_by_id=actor.id, mimetype=mimetype, width=width, height=height,
-                          content=content)
+    photo = EvidencePhoto(
+        uploaded_by_id=actor.id, mimetype=mimetype, width=width, height=height, content=content
+    )
     db.session.add(photo)
     db.session.commit()
     return photo
@@ -140,8 +151,9 @@ def read_photo(actor: Member, photo_id: int) -> EvidencePhoto:
     if photo.uploaded_by_id == actor.id:
         return photo
     contributions = db.session.scalars(sa.select(Contribution).where(Contribution.photo_id == photo.id))
-    if not any(can(actor, "claim.review", contribution.member) for contribution in contributions) \
-            and not shows_photo_to(actor, photo.id):
+    if not any(
+        can(actor, "claim.review", contribution.member) for contribution in contributions
+    ) and not shows_photo_to(actor, photo.id):
         raise AppError(403)
     return photo
 

@@ -8,9 +8,9 @@ from datetime import datetime
 
 from PIL import Image, ImageDraw
 
+from core.clock import SHANGHAI
 from core.fonts import cjk_font
 from core.qr.render import render_png
-from core.clock import SHANGHAI
 from points.models import Event
 
 #: A4 at 150 dots per inch: sharp when printed, small enough to send over a weak signal.
@@ -24,7 +24,11 @@ Line = tuple[str, int, str]
 def _when(start: datetime, end: datetime) -> str:
     start, end = start.astimezone(SHANGHAI), end.astimezone(SHANGHAI)
     same_day = start.date() == end.date()
-    return f"{start:%Y-%m-%d %H:%M} – {end:%H:%M}" if same_day else f"{start:%Y-%m-%d %H:%M} – {end:%Y-%m-%d %H:%M}"
+    return (
+        f"{start:%Y-%m-%d %H:%M} – {end:%H:%M}"
+        if same_day
+        else f"{start:%Y-%m-%d %H:%M} – {end:%Y-%m-%d %H:%M}"
+    )
 
 
 def _centred(draw: ImageDraw.ImageDraw, y: int, text: str, size: int, fill="#1d2329") -> int:
@@ -59,14 +63,19 @@ def _page(banner: str, above: list[Line], url: str, below: list[Line]) -> Image.
 
 def render_poster(event: Event, checkin_url: str) -> bytes:
     """Draw an event's check-in poster as a PNG."""
-    page = _page("平安积分 · 扫码签到", [
-        (event.title, 76, "#1d2329"),
-        (f"{event.activity.name} · {event.org_unit.name}", 44, GREY),
-        (_when(event.starts_at, event.ends_at), 44, GREY),
-    ], checkin_url, [
-        ("请用手机相机或微信扫一扫，登录后签到", 46, "#1d2329"),
-        ("Scan with your phone camera to check in", 34, GREY),
-    ])
+    page = _page(
+        "平安积分 · 扫码签到",
+        [
+            (event.title, 76, "#1d2329"),
+            (f"{event.activity.name} · {event.org_unit.name}", 44, GREY),
+            (_when(event.starts_at, event.ends_at), 44, GREY),
+        ],
+        checkin_url,
+        [
+            ("请用手机相机或微信扫一扫，登录后签到", 46, "#1d2329"),
+            ("Scan with your phone camera to check in", 34, GREY),
+        ],
+    )
     output = io.BytesIO()
     page.save(output, "PNG", optimize=True)
     return output.getvalue()
@@ -77,16 +86,31 @@ def render_checkpoint_posters(route, checkpoint_urls: list[str]) -> bytes:
     and its QR code — as one PDF of black-and-white A4 pages (crisp codes on any printer, a small file)."""
     window = f"{route.window_start:%H:%M} – {route.window_end:%H:%M}"
     count = len(route.checkpoints)
-    pages = [_page("平安巡逻 · 巡逻打卡点", [
-        (route.name, 60, GREY),
-        (f"第 {checkpoint.position} 个打卡点（共 {count} 个）", 48, "#1d2329"),
-        (checkpoint.name, 84, "#1d2329"),
-    ], url, [
-        (f"巡逻时段 {window}　请按顺序扫码打卡", 44, "#1d2329"),
-        (f"Checkpoint {checkpoint.position} of {count}: scan in order, {window}", 32, GREY),
-    ]).convert("L").point(lambda level: 255 if level > 160 else 0, mode="1")
-             for checkpoint, url in zip(route.checkpoints, checkpoint_urls, strict=True)]
+    pages = [
+        _page(
+            "平安巡逻 · 巡逻打卡点",
+            [
+                (route.name, 60, GREY),
+                (f"第 {checkpoint.position} 个打卡点（共 {count} 个）", 48, "#1d2329"),
+                (checkpoint.name, 84, "#1d2329"),
+            ],
+            url,
+            [
+                (f"巡逻时段 {window}　请按顺序扫码打卡", 44, "#1d2329"),
+                (f"Checkpoint {checkpoint.position} of {count}: scan in order, {window}", 32, GREY),
+            ],
+        )
+        .convert("L")
+        .point(lambda level: 255 if level > 160 else 0, mode="1")
+        for checkpoint, url in zip(route.checkpoints, checkpoint_urls, strict=True)
+    ]
     output = io.BytesIO()
-    pages[0].save(output, "PDF", resolution=150, save_all=True, append_images=pages[1:],
-                  title=f"{route.name} 巡逻打卡点")
+    pages[0].save(
+        output,
+        "PDF",
+        resolution=150,
+        save_all=True,
+        append_images=pages[1:],
+        title=f"{route.name} 巡逻打卡点",
+    )
     return output.getvalue()

@@ -49,8 +49,9 @@ class CreateActivitySchema(ma.Schema):
     category = fields.String(required=True, validate=validate.OneOf(CATEGORIES))
     points = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=10_000))
     unit = fields.String(required=True, validate=validate.OneOf(UNITS))
-    daily_cap = fields.Integer(required=True, allow_none=True, strict=True,
-                               validate=validate.Range(min=0, max=1_000_000))
+    daily_cap = fields.Integer(
+        required=True, allow_none=True, strict=True, validate=validate.Range(min=0, max=1_000_000)
+    )
     needs_review = fields.Boolean(required=True)
     starts_at = fields.AwareDateTime(load_default=None, allow_none=True)
     ends_at = fields.AwareDateTime(load_default=None, allow_none=True)
@@ -108,9 +109,15 @@ class CreateContributionSchema(ma.Schema):
 
     member_id = fields.Integer(required=True, strict=True)
     activity_code = fields.String(required=True, validate=validate.Length(max=40))
-    quantity = fields.Decimal(required=True, validate=validate.Range(min=0, max=1000),
-                              metadata={"minimum": 0, "maximum": 1000,
-                                        "description": "whole items, or hours in steps of 0.5 (never rounded)"})
+    quantity = fields.Decimal(
+        required=True,
+        validate=validate.Range(min=0, max=1000),
+        metadata={
+            "minimum": 0,
+            "maximum": 1000,
+            "description": "whole items, or hours in steps of 0.5 (never rounded)",
+        },
+    )
     occurred_at = fields.AwareDateTime(required=True)
     note = fields.String(load_default=None, validate=validate.Length(max=1000))
     photo_id = fields.Integer(load_default=None, allow_none=True)
@@ -224,8 +231,12 @@ class BoardQueryFields(ma.Schema):
     """``period`` (default month) and ``at`` (a date in it, default today) of a board."""
 
     period = fields.String(load_default="month", validate=validate.OneOf(PERIODS))
-    at = fields.Date(load_default=None, validate=validate.Range(
-        min=EARLIEST_BOARD_DATE, max=LATEST_BOARD_DATE, error="give a date from 2000 to 2099"))
+    at = fields.Date(
+        load_default=None,
+        validate=validate.Range(
+            min=EARLIEST_BOARD_DATE, max=LATEST_BOARD_DATE, error="give a date from 2000 to 2099"
+        ),
+    )
 
 
 class MemberBoardQuerySchema(BoardQueryFields):
@@ -246,8 +257,10 @@ class HonourRollQuerySchema(ma.Schema):
     """Which honour roll: an org unit and a closed month."""
 
     org_unit_id = fields.Integer(required=True)
-    month = fields.String(required=True, validate=validate.Regexp(r"^20\d\d-(0[1-9]|1[0-2])$",
-                                                                  error="give the month as YYYY-MM"))
+    month = fields.String(
+        required=True,
+        validate=validate.Regexp(r"^20\d\d-(0[1-9]|1[0-2])$", error="give the month as YYYY-MM"),
+    )
 
 
 class BoardPeriodSchema(ma.Schema):
@@ -325,6 +338,7 @@ class HonourRollSchema(ma.Schema):
 
 # --- the public notice and objections -----------------------------------------------------------
 
+
 def id_field(**kwargs) -> fields.Integer:
     """An id in a body: a whole number the databases can hold."""
     return fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_ID), **kwargs)
@@ -334,8 +348,10 @@ class PublishNoticeSchema(ma.Schema):
     """Publish a finished month's notice for an org unit."""
 
     org_unit_id = id_field(required=True)
-    month = fields.String(required=True, validate=validate.Regexp(r"^20\d\d-(0[1-9]|1[0-2])$",
-                                                                  error="give the month as YYYY-MM"))
+    month = fields.String(
+        required=True,
+        validate=validate.Regexp(r"^20\d\d-(0[1-9]|1[0-2])$", error="give the month as YYYY-MM"),
+    )
 
 
 class NoticeSchema(ma.Schema):
@@ -424,7 +440,9 @@ class BudgetSchema(ma.Schema):
     org_unit = fields.Nested(RefSchema)
     year = fields.Integer()
     points = fields.Integer()
-    awarded = fields.Integer(metadata={"description": "Awarded in the year (by occurred_at), net of reversals"})
+    awarded = fields.Integer(
+        metadata={"description": "Awarded in the year (by occurred_at), net of reversals"}
+    )
     remaining = fields.Integer(metadata={"description": "Points that may still be awarded (never below 0)"})
     updated_at = fields.DateTime()
 

@@ -25,9 +25,14 @@ from core.identity.services import get_member, get_org_unit
 from core.notifications import notify
 from points import ledger
 from points.alerts import MY_POINTS, activity_names
+from points.models import (
+    FLOW_ONLY_ACTIVITIES,
+    Activity,
+    Contribution,
+    LedgerPosting,
+    LedgerTransaction,
+)
 from points.photos import check_photo_owner
-from points.models import (FLOW_ONLY_ACTIVITIES, WISH_ACTIVITY, Activity, Contribution, LedgerPosting,
-                           LedgerTransaction)
 
 MAX_BACKDATE = timedelta(days=31)
 HALF = Decimal("0.5")
@@ -38,6 +43,7 @@ def _not_found(what: str, field: str):
 
 
 # --- activities ----------------------------------------------------------------------------
+
 
 def get_activity(code: str, field: str = "activity_code") -> Activity:
     """Return an activity by code or refuse with 404."""
@@ -68,12 +74,16 @@ def create_activity(actor: Member, fields: dict) -> Activity:
     begin_writing(db.session)
     activity = Activity(org_unit=unit, created_by_id=actor.id, **fields)
     db.session.add(activity)
-    record_audit(actor, "activity.create", activity, after={**fields, "org_unit_id": unit.id if unit else None})
+    record_audit(
+        actor, "activity.create", activity, after={**fields, "org_unit_id": unit.id if unit else None}
+    )
     try:
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
-        raise AppError(409, "duplicate", _l("An activity with this code exists."), {"code": ["already used"]}) from None
+        raise AppError(
+            409, "duplicate", _l("An activity with this code exists."), {"code": ["already used"]}
+        ) from None
     return activity
 
 
@@ -100,9 +110,12 @@ def list_managed_activities(actor: Member, include_retired: bool, page: int, pag
     """List the activities of the actor's subtree, and the tree-wide ones (editable by global admins)."""
     from core.api import paginate
 
-    statement = (sa.select(Activity).outerjoin(OrgUnit, OrgUnit.id == Activity.org_unit_id)
-                 .where(sa.or_(Activity.org_unit_id.is_(None), scope_condition(actor, "activity.manage")))
-                 .order_by(Activity.active.desc(), Activity.code))
+    statement = (
+        sa.select(Activity)
+        .outerjoin(OrgUnit, OrgUnit.id == Activity.org_unit_id)
+        .where(sa.or_(Activity.org_unit_id.is_(None), scope_condition(actor, "activity.manage")))
+        .order_by(Activity.active.desc(), Activity.code)
+    )
     if not include_retired:
         statement = statement.where(Activity.active.is_(True))
     return paginate(statement, page, page_size)
@@ -148,11 +161,17 @@ def _check_occurred_at(occurred_at: datetime, now: datetime) -> None:
 
 #: A contribution locked for review, with its member (and grid, for the reviewer's scope) and activity.
 _LOCKED_CONTRIBUTION = (
-    sa.select(Contribution).where(Contribution.id == sa.bindparam("id"))
-    .options(sa.orm.joinedload(Contribution.member).options(sa.orm.joinedload(Member.org_unit),
-                                                            sa.orm.lazyload(Member.grants)),
-             sa.orm.joinedload(Contribution.activity))
-    .with_for_update(of=Contribution).execution_options(populate_existing=True))
+    sa.select(Contribution)
+    .where(Contribution.id == sa.bindparam("id"))
+    .options(
+        sa.orm.joinedload(Contribution.member).options(
+            sa.orm.joinedload(Member.org_unit), sa.orm.lazyload(Member.grants)
+        ),
+        sa.orm.joinedload(Contribution.activity),
+    )
+    .with_for_update(of=Contribution)
+    .execution_options(populate_existing=True)
+)
 
 
 def get_contribution(contribution_id: int, lock: bool = False) -> Contribution:
@@ -181,12 +200,20 @@ def earned_today(member_id: int, activity_id: int, occurred_at: datetime) -> int
     takes all of them back, even a forced one that wrote part of them off.
     """
     start, end = bounds_of("day", occurred_at)
-    return -int(db.session.scalar(
-        sa.select(sa.func.coalesce(sa.func.sum(LedgerPosting.amount), 0))
-        .join(LedgerTransaction, LedgerTransaction.id == LedgerPosting.transaction_id)
-        .where(LedgerTransaction.member_id == member_id, LedgerTransaction.activity_id == activity_id,
-               LedgerPosting.account == "issued",
-               LedgerTransaction.occurred_at >= start, LedgerTransaction.occurred_at < end)) or 0)
+    return -int(
+        db.session.scalar(
+            sa.select(sa.func.coalesce(sa.func.sum(LedgerPosting.amount), 0))
+            .join(LedgerTransaction, LedgerTransaction.id == LedgerPosting.transaction_id)
+            .where(
+                LedgerTransaction.member_id == member_id,
+                LedgerTransaction.activity_id == activity_id,
+                LedgerPosting.account == "issued",
+                LedgerTransaction.occurred_at >= start,
+                LedgerTransaction.occurred_at < end,
+            )
+        )
+        or 0
+    )
 
 
 def _check_daily_cap(member_id: int, activity: Activity, occurred_at: datetime, points: int) -> None:
@@ -196,41 +223,55 @@ def _check_daily_cap(member_id: int, activity: Activity, occurred_at: datetime, 
     ledger.lock_balances(member_id)
     already = earned_today(member_id, activity.id, occurred_at)
     if already + points > activity.daily_cap:
-        raise AppError(409, "daily_cap_reached", _l("The daily limit for this activity is reached."),
-                       {"points": [f"{already} of {activity.daily_cap} already earned that day"]})
+        raise AppError(
+            409,
+            "daily_cap_reached",
+            _l("The daily limit for this activity is reached."),
+            {"points": [f"{already} of {activity.daily_cap} already earned that day"]},
+        )
 
 
 def _post_award(contribution: Contribution, activity: Activity, actor_id: int) -> None:
     """Post an approved contribution's points."""
     if contribution.points > 0:
-        ledger.award(contribution.member_id, contribution.points, occurred_at=contribution.occurred_at,
-                     actor_id=actor_id, contribution_id=contribution.id, activity_id=activity.id,
-                     memo=activity.name, org_unit_id=contribution.member.org_unit_id)
+        ledger.award(
+            contribution.member_id,
+            contribution.points,
+            occurred_at=contribution.occurred_at,
+            actor_id=actor_id,
+            contribution_id=contribution.id,
+            activity_id=activity.id,
+            memo=activity.name,
+            org_unit_id=contribution.member.org_unit_id,
+        )
 
 
 def award_contribution(contribution: Contribution, actor_id: int | None) -> None:
     """Approve a pending contribution and post its points, within the daily cap."""
-    _check_daily_cap(contribution.member_id, contribution.activity, contribution.occurred_at, contribution.points)
+    _check_daily_cap(
+        contribution.member_id, contribution.activity, contribution.occurred_at, contribution.points
+    )
     contribution.status = "approved"
     _post_award(contribution, contribution.activity, actor_id)
 
 
-def add_approved_contribution(activity: Activity, actor_id: int | None, reviewed_at: datetime,
-                              **fields) -> Contribution:
+def add_approved_contribution(
+    activity: Activity, actor_id: int | None, reviewed_at: datetime, **fields
+) -> Contribution:
     """Add a contribution approved at once (inserted as approved) and post its points, within the cap.
 
     Callers go through ``settle_contribution``, which keeps anyone from approving their own."""
     _check_daily_cap(fields["member"].id, activity, fields["occurred_at"], fields["points"])
-    contribution = Contribution(activity=activity, status="approved", reviewed_by_id=actor_id,
-                                reviewed_at=reviewed_at, **fields)
+    contribution = Contribution(
+        activity=activity, status="approved", reviewed_by_id=actor_id, reviewed_at=reviewed_at, **fields
+    )
     db.session.add(contribution)
     db.session.flush()
     _post_award(contribution, activity, actor_id)
     return contribution
 
 
-def settle_contribution(activity: Activity, approver_id: int | None, now: datetime,
-                        **fields) -> Contribution:
+def settle_contribution(activity: Activity, approver_id: int | None, now: datetime, **fields) -> Contribution:
     """Add a new contribution approved in the name of whoever vouches for it (None: a rule nobody
     set up, like the built-in ones) and post its points — unless that is the member themself.
 
@@ -247,9 +288,11 @@ def settle_contribution(activity: Activity, approver_id: int | None, now: dateti
 
 
 _MEMBER_AND_ACTIVITY = (
-    sa.select(Member, Activity).join(Activity, Activity.code == sa.bindparam("code"))
+    sa.select(Member, Activity)
+    .join(Activity, Activity.code == sa.bindparam("code"))
     .where(Member.id == sa.bindparam("member_id"))
-    .options(sa.orm.joinedload(Member.org_unit), sa.orm.lazyload(Member.grants)))
+    .options(sa.orm.joinedload(Member.org_unit), sa.orm.lazyload(Member.grants))
+)
 
 
 def _member_and_activity(member_id: int, activity_code: str) -> tuple[Member, Activity]:
@@ -261,9 +304,16 @@ def _member_and_activity(member_id: int, activity_code: str) -> tuple[Member, Ac
     return row
 
 
-def record_contribution(actor: Member, member_id: int, activity_code: str, quantity: Decimal,
-                        occurred_at: datetime, note: str | None = None,
-                        photo_id: int | None = None, now: datetime | None = None) -> Contribution:
+def record_contribution(
+    actor: Member,
+    member_id: int,
+    activity_code: str,
+    quantity: Decimal,
+    occurred_at: datetime,
+    note: str | None = None,
+    photo_id: int | None = None,
+    now: datetime | None = None,
+) -> Contribution:
     """Record a contribution: staff for someone else (approved at once), or a member's own claim."""
     now = now or utcnow()
     member, activity = _member_and_activity(member_id, activity_code)
@@ -278,8 +328,15 @@ def record_contribution(actor: Member, member_id: int, activity_code: str, quant
     if not member.is_active:
         raise AppError(409, "invalid_state", _l("This member is suspended."))
     check_activity_applies(activity, member, occurred_at)
-    fields = {"member": member, "quantity": quantity, "points": points, "occurred_at": occurred_at,
-              "note": note, "photo_id": photo_id, "recorded_by_id": actor.id}
+    fields = {
+        "member": member,
+        "quantity": quantity,
+        "points": points,
+        "occurred_at": occurred_at,
+        "note": note,
+        "photo_id": photo_id,
+        "recorded_by_id": actor.id,
+    }
     begin_writing(db.session)
     if not own:
         contribution = settle_contribution(activity, actor.id, now, **fields)
@@ -288,9 +345,18 @@ def record_contribution(actor: Member, member_id: int, activity_code: str, quant
     else:
         contribution = Contribution(activity=activity, status="pending", **fields)
         db.session.add(contribution)
-    record_audit(actor, "contribution.record" if not own else "contribution.claim", contribution,
-                 after={"member_id": member.id, "activity": activity.code, "quantity": str(quantity),
-                        "points": points, "status": contribution.status})
+    record_audit(
+        actor,
+        "contribution.record" if not own else "contribution.claim",
+        contribution,
+        after={
+            "member_id": member.id,
+            "activity": activity.code,
+            "quantity": str(quantity),
+            "points": points,
+            "status": contribution.status,
+        },
+    )
     db.session.commit()
     return contribution
 
@@ -303,8 +369,12 @@ def _review(actor: Member, contribution_id: int) -> Contribution:
     if contribution.member_id == actor.id:
         raise AppError(403, "self_review", _l("Nobody reviews their own claim."))
     if contribution.status != "pending":
-        raise AppError(409, "invalid_state", _l("This contribution is no longer pending."),
-                       {"status": [contribution.status]})
+        raise AppError(
+            409,
+            "invalid_state",
+            _l("This contribution is no longer pending."),
+            {"status": [contribution.status]},
+        )
     return contribution
 
 
@@ -314,8 +384,14 @@ def approve_contribution(actor: Member, contribution_id: int) -> Contribution:
     contribution.reviewed_by_id, contribution.reviewed_at = actor.id, utcnow()
     award_contribution(contribution, actor.id)
     record_audit(actor, "contribution.approve", contribution, after={"points": contribution.points})
-    notify(contribution.member_id, "claim_approved", f"claim:{contribution.id}", link=MY_POINTS,
-           points=contribution.points, activity=activity_names(contribution.activity))
+    notify(
+        contribution.member_id,
+        "claim_approved",
+        f"claim:{contribution.id}",
+        link=MY_POINTS,
+        points=contribution.points,
+        activity=activity_names(contribution.activity),
+    )
     db.session.commit()
     return contribution
 
@@ -327,14 +403,21 @@ def reject_contribution(actor: Member, contribution_id: int, reason: str) -> Con
     contribution.reviewed_by_id, contribution.reviewed_at = actor.id, utcnow()
     contribution.review_reason = reason
     record_audit(actor, "contribution.reject", contribution, reason=reason)
-    notify(contribution.member_id, "claim_rejected", f"claim:{contribution.id}", link=MY_POINTS,
-           activity=activity_names(contribution.activity), reason=reason)
+    notify(
+        contribution.member_id,
+        "claim_rejected",
+        f"claim:{contribution.id}",
+        link=MY_POINTS,
+        activity=activity_names(contribution.activity),
+        reason=reason,
+    )
     db.session.commit()
     return contribution
 
 
-def review_contributions(actor: Member, contribution_ids: list[int], decision: str,
-                         reason: str | None = None) -> dict[int, Contribution | AppError]:
+def review_contributions(
+    actor: Member, contribution_ids: list[int], decision: str, reason: str | None = None
+) -> dict[int, Contribution | AppError]:
     """Approve or reject several claims, each in its own transaction; answer each one's outcome.
 
     A refusal (one's own claim, another's subtree, no longer pending, a daily cap) is that
@@ -347,8 +430,11 @@ def review_contributions(actor: Member, contribution_ids: list[int], decision: s
     outcomes: dict[int, Contribution | AppError] = {}
     for contribution_id in dict.fromkeys(contribution_ids):
         try:
-            outcomes[contribution_id] = (approve_contribution(actor, contribution_id) if decision == "approve"
-                                         else reject_contribution(actor, contribution_id, reason))
+            outcomes[contribution_id] = (
+                approve_contribution(actor, contribution_id)
+                if decision == "approve"
+                else reject_contribution(actor, contribution_id, reason)
+            )
         except AppError as error:
             db.session.rollback()
             outcomes[contribution_id] = error
@@ -359,9 +445,13 @@ def balances_after_awards(contribution_ids: list[int]) -> dict[int, int]:
     """The member's available balance right after each contribution's award (by contribution id)."""
     if not contribution_ids:
         return {}
-    return dict(db.session.execute(
-        sa.select(LedgerTransaction.contribution_id, LedgerTransaction.available_after)
-        .where(LedgerTransaction.contribution_id.in_(contribution_ids), LedgerTransaction.kind == "award")).all())
+    return dict(
+        db.session.execute(
+            sa.select(LedgerTransaction.contribution_id, LedgerTransaction.available_after).where(
+                LedgerTransaction.contribution_id.in_(contribution_ids), LedgerTransaction.kind == "award"
+            )
+        ).all()
+    )
 
 
 #: A claim worth more than this many items (or hours) of its activity is flagged as unusually large.
@@ -376,11 +466,19 @@ def claim_warnings(claims: list[Contribution]) -> dict[int, list[str]]:
     warnings: dict[int, list[str]] = {claim.id: [] for claim in claims}
     for claim in claims:
         start, end = bounds_of("day", claim.occurred_at)
-        twin = db.session.scalar(sa.select(Contribution.id).where(
-            Contribution.member_id == claim.member_id, Contribution.activity_id == claim.activity_id,
-            Contribution.quantity == claim.quantity, Contribution.id != claim.id,
-            Contribution.status.in_(("pending", "approved")),
-            Contribution.occurred_at >= start, Contribution.occurred_at < end).limit(1))
+        twin = db.session.scalar(
+            sa.select(Contribution.id)
+            .where(
+                Contribution.member_id == claim.member_id,
+                Contribution.activity_id == claim.activity_id,
+                Contribution.quantity == claim.quantity,
+                Contribution.id != claim.id,
+                Contribution.status.in_(("pending", "approved")),
+                Contribution.occurred_at >= start,
+                Contribution.occurred_at < end,
+            )
+            .limit(1)
+        )
         if twin is not None:
             warnings[claim.id].append("duplicate")
         cap = claim.activity.daily_cap
@@ -391,38 +489,61 @@ def claim_warnings(claims: list[Contribution]) -> dict[int, list[str]]:
     return warnings
 
 
-def reverse_contribution(actor: Member, contribution_id: int, reason: str,
-                         force: bool = False) -> Contribution:
+def reverse_contribution(
+    actor: Member, contribution_id: int, reason: str, force: bool = False
+) -> Contribution:
     """Reverse an approved contribution with a compensating entry (forced: admins only)."""
     begin_writing(db.session)
     contribution = get_contribution(contribution_id, lock=True)
     take_back_contribution(actor, contribution, reason, force)
-    notify(contribution.member_id, "contribution_reversed", f"reversal:{contribution.id}", link=MY_POINTS,
-           points=contribution.points, activity=activity_names(contribution.activity), reason=reason)
+    notify(
+        contribution.member_id,
+        "contribution_reversed",
+        f"reversal:{contribution.id}",
+        link=MY_POINTS,
+        points=contribution.points,
+        activity=activity_names(contribution.activity),
+        reason=reason,
+    )
     db.session.commit()
     return contribution
 
 
-def take_back_contribution(actor: Member, contribution: Contribution, reason: str, force: bool = False) -> None:
+def take_back_contribution(
+    actor: Member, contribution: Contribution, reason: str, force: bool = False
+) -> None:
     """Reverse a contribution locked in the caller's writing transaction (which commits): the
     actor's right, its state, the compensating entry and the audit; an upheld objection too."""
     require(actor, "contribution.force_reverse" if force else "contribution.reverse", contribution.member)
     if contribution.status != "approved":
-        raise AppError(409, "invalid_state", _l("Only an approved contribution can be reversed."),
-                       {"status": [contribution.status]})
-    award = db.session.scalar(sa.select(LedgerTransaction).where(
-        LedgerTransaction.contribution_id == contribution.id, LedgerTransaction.kind == "award"))
+        raise AppError(
+            409,
+            "invalid_state",
+            _l("Only an approved contribution can be reversed."),
+            {"status": [contribution.status]},
+        )
+    award = db.session.scalar(
+        sa.select(LedgerTransaction).where(
+            LedgerTransaction.contribution_id == contribution.id, LedgerTransaction.kind == "award"
+        )
+    )
     if award is not None:
         ledger.reverse_award(award, actor_id=actor.id, reason=reason, force=force)
     contribution.status = "reversed"
     contribution.reversed_by_id, contribution.reversed_at = actor.id, utcnow()
     contribution.reverse_reason = reason
-    record_audit(actor, "contribution.reverse", contribution, reason=reason,
-                 after={"points": contribution.points, "forced": force})
+    record_audit(
+        actor,
+        "contribution.reverse",
+        contribution,
+        reason=reason,
+        after={"points": contribution.points, "forced": force},
+    )
 
 
-def list_contributions(actor: Member, *, member_id: int | None, status: str | None,
-                       page: int, page_size: int) -> dict:
+def list_contributions(
+    actor: Member, *, member_id: int | None, status: str | None, page: int, page_size: int
+) -> dict:
     """List contributions: one's own, or those of members in the actor's review scope."""
     from core.api import paginate
 
@@ -431,8 +552,9 @@ def list_contributions(actor: Member, *, member_id: int | None, status: str | No
     if member_id == actor.id or (member_id is None and not reviews_somewhere):
         statement = statement.where(Contribution.member_id == actor.id)
     else:
-        statement = (statement.outerjoin(OrgUnit, OrgUnit.id == Member.org_unit_id)
-                     .where(scope_condition(actor, "claim.review")))
+        statement = statement.outerjoin(OrgUnit, OrgUnit.id == Member.org_unit_id).where(
+            scope_condition(actor, "claim.review")
+        )
         if member_id is not None:
             statement = statement.where(Contribution.member_id == member_id)
     if status is not None:
@@ -440,8 +562,9 @@ def list_contributions(actor: Member, *, member_id: int | None, status: str | No
     return paginate(statement.order_by(Contribution.id.desc()), page, page_size)
 
 
-def member_ledger(actor: Member, member_id: int, page: int, page_size: int,
-                  available_only: bool = False) -> dict:
+def member_ledger(
+    actor: Member, member_id: int, page: int, page_size: int, available_only: bool = False
+) -> dict:
     """A member's ledger, newest first (their own, or a member's in the actor's scope); with
     ``available_only``, only the entries that moved the available balance."""
     member = get_member(member_id)
@@ -455,4 +578,3 @@ def points_for_me(member: Member) -> dict:
     from points.gamification import account_of  # it imports the ledger, as this module does
 
     return account_of(member.id)
-

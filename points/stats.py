@@ -13,13 +13,12 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from core.clock import bounds_of
+from core.extensions import db
 from core.identity.access import scope_condition
 from core.identity.models import Member, OrgUnit
-from core.extensions import db
 from points import ledger
 from points.gamification import CHECKIN_CATEGORY
 from points.models import Activity, Contribution, LedgerPosting, LedgerTransaction, MemberBalance
-
 
 #: Transactions that move points in or out of members' ``held`` accounts.
 HELD_KINDS = ("hold", "release", "spend")
@@ -72,41 +71,60 @@ def earned_by_category(condition, start: datetime, end: datetime) -> list[tuple[
     category = sa.case(
         (Activity.category.is_not(None), Activity.category),
         (earned.c.reference.startswith(CHECKIN_CATEGORY + ":"), CHECKIN_CATEGORY),
-        else_="other")
+        else_="other",
+    )
     rows = db.session.execute(
-        sa.select(category, sa.func.sum(sa.case((earned.c.kind == "award", 1), else_=-1)),
-                  sa.func.sum(earned.c.points))
+        sa.select(
+            category,
+            sa.func.sum(sa.case((earned.c.kind == "award", 1), else_=-1)),
+            sa.func.sum(earned.c.points),
+        )
         .select_from(earned)
         .outerjoin(Activity, Activity.id == earned.c.activity_id)
         .where(_scoped(earned.c.member_id, condition))
-        .group_by(category))
+        .group_by(category)
+    )
     totals = [(name, int(count or 0), int(issued or 0)) for name, count, issued in rows]
     return sorted((row for row in totals if row[1] or row[2]), key=lambda row: (-row[2], row[0]))
 
 
-def _account_change(condition, kinds: tuple[str, ...], account: str, start: datetime | None,
-                    end: datetime) -> int:
+def _account_change(
+    condition, kinds: tuple[str, ...], account: str, start: datetime | None, end: datetime
+) -> int:
     """The change of one account through the subtree's transactions of some kinds in a period."""
-    return int(db.session.scalar(
-        sa.select(sa.func.coalesce(sa.func.sum(LedgerPosting.amount), 0))
-        .join(LedgerTransaction, LedgerTransaction.id == LedgerPosting.transaction_id)
-        .where(_in_period(kinds, start, end), LedgerPosting.account == account,
-               _scoped(LedgerTransaction.member_id, condition))
-        ) or 0)
+    return int(
+        db.session.scalar(
+            sa.select(sa.func.coalesce(sa.func.sum(LedgerPosting.amount), 0))
+            .join(LedgerTransaction, LedgerTransaction.id == LedgerPosting.transaction_id)
+            .where(
+                _in_period(kinds, start, end),
+                LedgerPosting.account == account,
+                _scoped(LedgerTransaction.member_id, condition),
+            )
+        )
+        or 0
+    )
 
 
 def _held_at(condition, moment: datetime, now: datetime) -> int:
     """Points the subtree's open vouchers held at ``moment``: the cached balances now, less what
     was held, released and spent since (a handful of rows, not the whole history)."""
-    held_now = int(db.session.scalar(
-        sa.select(sa.func.coalesce(sa.func.sum(MemberBalance.held), 0))
-        .where(_scoped(MemberBalance.member_id, condition))) or 0)
+    held_now = int(
+        db.session.scalar(
+            sa.select(sa.func.coalesce(sa.func.sum(MemberBalance.held), 0)).where(
+                _scoped(MemberBalance.member_id, condition)
+            )
+        )
+        or 0
+    )
     if moment >= now:
         return held_now
     return held_now - _account_change(condition, HELD_KINDS, "held", moment, now + timedelta(seconds=1))
 
 
-def month_figures(actor: Member, moment: datetime, now: datetime, action: str = "member.manage") -> MonthFigures:
+def month_figures(
+    actor: Member, moment: datetime, now: datetime, action: str = "member.manage"
+) -> MonthFigures:
     """Figures of the month containing ``moment``, in the actor's subtree for ``action`` (403 if none).
 
     Points count in the month they were earned (``occurred_at``, as on the leaderboards): issued
@@ -122,15 +140,25 @@ def month_figures(actor: Member, moment: datetime, now: datetime, action: str = 
     figures.redeemed = _account_change(condition, ("spend",), "redeemed", start, until)
     figures.held = _held_at(condition, until, now)
     earned = ledger.earned_points(start, until)
-    figures.active_members = int(db.session.scalar(
-        sa.select(sa.func.count(sa.distinct(earned.c.member_id)))
-        .where(earned.c.kind == "award", _scoped(earned.c.member_id, condition))) or 0)
+    figures.active_members = int(
+        db.session.scalar(
+            sa.select(sa.func.count(sa.distinct(earned.c.member_id))).where(
+                earned.c.kind == "award", _scoped(earned.c.member_id, condition)
+            )
+        )
+        or 0
+    )
     return figures
 
 
 def count_pending_claims(actor: Member, action: str = "claim.review") -> int:
     """Claims waiting for review from members in the actor's subtree."""
-    return int(db.session.scalar(
-        sa.select(sa.func.count(Contribution.id))
-        .where(Contribution.status == "pending",
-               _scoped(Contribution.member_id, scope_condition(actor, action)))) or 0)
+    return int(
+        db.session.scalar(
+            sa.select(sa.func.count(Contribution.id)).where(
+                Contribution.status == "pending",
+                _scoped(Contribution.member_id, scope_condition(actor, action)),
+            )
+        )
+        or 0
+    )

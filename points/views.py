@@ -11,6 +11,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import login_required
 
+from core.clock import SHANGHAI
 from core.errors import AppError
 from core.form_tokens import once_per_form
 from core.identity.access import can_somewhere, scope_units
@@ -21,14 +22,22 @@ from core.views import safe_next
 from points import events, gamification, leaderboards, notices, photos, services
 from points.forms import ClaimForm, RejectForm
 from points.wishes.views import nearby_wishes, wishes_to_vet
-from core.clock import SHANGHAI
 
 bp = Blueprint("points_pages", __name__, template_folder="templates")
 
 #: The resident's tabs for earning and ranking.
-TABS = {RESIDENT: [Tab(20, "points_pages.earn", _l("Earn points"), "earn",
-                       ("/me/claims", "/E/", "/e/", "/wishes", "/me/wishes", "/K/", "/k/")),
-                   Tab(40, "points_pages.leaderboard", _l("Rankings"), "rank")]}
+TABS = {
+    RESIDENT: [
+        Tab(
+            20,
+            "points_pages.earn",
+            _l("Earn points"),
+            "earn",
+            ("/me/claims", "/E/", "/e/", "/wishes", "/me/wishes", "/K/", "/k/"),
+        ),
+        Tab(40, "points_pages.leaderboard", _l("Rankings"), "rank"),
+    ]
+}
 
 
 @bp.route("/E/<token>", methods=["GET", "POST"])
@@ -51,16 +60,25 @@ def checkin_landing(token: str):
 
 # --- home and earning -------------------------------------------------------------------------
 
+
 def resident_home():
     """The resident's home: balance, the 报平安 button, events and open wishes around, shortcuts to everything."""
     actor = current_member()
     reviewing = scope_units(actor, "claim.review") != []
-    waiting = services.list_contributions(actor, member_id=None, status="pending", page=1,
-                                          page_size=1)["total"] if reviewing else None
+    waiting = (
+        services.list_contributions(actor, member_id=None, status="pending", page=1, page_size=1)["total"]
+        if reviewing
+        else None
+    )
     to_vet = wishes_to_vet(actor) if can_somewhere(actor, "wish.vet") else None
-    return render_template("points/home.html", points=services.points_for_me(actor),
-                           events=events.upcoming_events(actor), wishes=nearby_wishes(actor), waiting=waiting,
-                           to_vet=to_vet)
+    return render_template(
+        "points/home.html",
+        points=services.points_for_me(actor),
+        events=events.upcoming_events(actor),
+        wishes=nearby_wishes(actor),
+        waiting=waiting,
+        to_vet=to_vet,
+    )
 
 
 @bp.get("/earn")
@@ -68,22 +86,38 @@ def resident_home():
 def earn():
     """Ways to earn: the daily check-in, a claim, events and open wishes around, what each activity pays."""
     actor = current_member()
-    return render_template("points/earn.html", points=services.points_for_me(actor),
-                           events=events.upcoming_events(actor), wishes=nearby_wishes(actor),
-                           activities=_claimable_activities(actor))
+    return render_template(
+        "points/earn.html",
+        points=services.points_for_me(actor),
+        events=events.upcoming_events(actor),
+        wishes=nearby_wishes(actor),
+        activities=_claimable_activities(actor),
+    )
 
 
 # --- my points, claims and the review list ---------------------------------------------------
 
 PAGE_SIZE = 20
 
-KIND_NAMES = {"award": _l("Earned"), "reversal": _l("Taken back"), "hold": _l("Reserved for a voucher"),
-              "release": _l("Returned from a voucher"), "spend": _l("Spent at the supermarket"),
-              "opening": _l("Opening balance"), "expiry": _l("Expired")}
+KIND_NAMES = {
+    "award": _l("Earned"),
+    "reversal": _l("Taken back"),
+    "hold": _l("Reserved for a voucher"),
+    "release": _l("Returned from a voucher"),
+    "spend": _l("Spent at the supermarket"),
+    "opening": _l("Opening balance"),
+    "expiry": _l("Expired"),
+}
 
 #: Where a service's refusal belongs on the claim form, and what to tell the member there.
-CLAIM_FIELDS = {"activity_code": "activity", "quantity": "quantity", "occurred_at": "occurred_at",
-                "note": "note", "photo": "photo", "photo_id": "photo"}
+CLAIM_FIELDS = {
+    "activity_code": "activity",
+    "quantity": "quantity",
+    "occurred_at": "occurred_at",
+    "note": "note",
+    "photo": "photo",
+    "photo_id": "photo",
+}
 CLAIM_HINTS = {
     "activity": _l("This activity cannot be claimed for you now."),
     "quantity": _l("Count whole items, or hours in steps of half an hour."),
@@ -115,8 +149,10 @@ def _entry_labels(member, entries) -> dict:
 
 def navigation(actor) -> list:
     """Links of "Me" for a signed-in member (the review list only for reviewers)."""
-    links = [(url_for("points_pages.my_points"), _("My points")),
-             (url_for("points_pages.new_claim"), _("Claim points"))]
+    links = [
+        (url_for("points_pages.my_points"), _("My points")),
+        (url_for("points_pages.new_claim"), _("Claim points")),
+    ]
     if scope_units(actor, "claim.review") != []:
         links.append((url_for("points_pages.review"), _("Review")))
     return links
@@ -133,13 +169,21 @@ def my_points():
     """Show my balances, my ledger with the balance after each entry, and my pending claims."""
     actor = current_member()
     history = services.member_ledger(actor, actor.id, _page_number(), PAGE_SIZE, available_only=True)
-    pending = services.list_contributions(actor, member_id=actor.id, status="pending", page=1,
-                                          page_size=PAGE_SIZE)
-    return render_template("points/my_points.html", points=services.points_for_me(actor),
-                           history=history, pending=pending, kind_names=KIND_NAMES,
-                           labels=_entry_labels(actor, history["items"]), pages=-(-history["total"] // PAGE_SIZE),
-                           publicised=notices.publicised(entry.contribution_id for entry in history["items"]
-                                                         if entry.kind == "award"))
+    pending = services.list_contributions(
+        actor, member_id=actor.id, status="pending", page=1, page_size=PAGE_SIZE
+    )
+    return render_template(
+        "points/my_points.html",
+        points=services.points_for_me(actor),
+        history=history,
+        pending=pending,
+        kind_names=KIND_NAMES,
+        labels=_entry_labels(actor, history["items"]),
+        pages=-(-history["total"] // PAGE_SIZE),
+        publicised=notices.publicised(
+            entry.contribution_id for entry in history["items"] if entry.kind == "award"
+        ),
+    )
 
 
 @bp.post("/me/checkin")
@@ -152,8 +196,13 @@ def daily_checkin():
     except AppError as error:
         flash(str(error.message), "error")
     else:
-        flash(_("Checked in: +%(points)d points, day %(days)d of your streak.", points=checkin.points,
-                days=checkin.streak))
+        flash(
+            _(
+                "Checked in: +%(points)d points, day %(days)d of your streak.",
+                points=checkin.points,
+                days=checkin.streak,
+            )
+        )
     back = request.args.get("next")
     return redirect(safe_next(back) if back else url_for("points_pages.my_points"), 303)
 
@@ -161,8 +210,12 @@ def daily_checkin():
 def _claimable_activities(member) -> list:
     """Active activities one may claim whose scope covers the member's grid (the service checks again)."""
     items = services.list_activities(False, 1, 100)["items"]
-    return [activity for activity in items if activity.code not in services.FLOW_ONLY_ACTIVITIES
-            and (activity.org_unit is None or activity.org_unit.contains(member.org_unit))]
+    return [
+        activity
+        for activity in items
+        if activity.code not in services.FLOW_ONLY_ACTIVITIES
+        and (activity.org_unit is None or activity.org_unit.contains(member.org_unit))
+    ]
 
 
 def _activity_label(activity) -> str:
@@ -178,8 +231,7 @@ def _show_claim_refusal(form: ClaimForm, error: AppError) -> None:
     for key in error.errors:
         name = CLAIM_FIELDS.get(key)
         if name is not None:
-            getattr(form, name).errors = [*getattr(form, name).errors,
-                                          CLAIM_HINTS.get(name, error.message)]
+            getattr(form, name).errors = [*getattr(form, name).errors, CLAIM_HINTS.get(name, error.message)]
 
 
 @bp.route("/me/claims/new", methods=["GET", "POST"])
@@ -190,15 +242,21 @@ def new_claim():
     actor = current_member()
     form = ClaimForm()
     form.activity.choices = [("", _("Choose…"))] + [
-        (activity.code, _activity_label(activity)) for activity in _claimable_activities(actor)]
+        (activity.code, _activity_label(activity)) for activity in _claimable_activities(actor)
+    ]
     status, problem = 200, None
     if form.validate_on_submit():
         try:
             photo_id = photos.photo_from_form(actor, form)
             contribution = services.record_contribution(
-                actor, actor.id, form.activity.data, form.quantity.data,
-                form.occurred_at.data.replace(tzinfo=SHANGHAI), note=form.note.data or None,
-                photo_id=photo_id)
+                actor,
+                actor.id,
+                form.activity.data,
+                form.quantity.data,
+                form.occurred_at.data.replace(tzinfo=SHANGHAI),
+                note=form.note.data or None,
+                photo_id=photo_id,
+            )
         except AppError as error:
             _show_claim_refusal(form, error)
             status, problem = error.status, error
@@ -212,8 +270,9 @@ def new_claim():
         status = 422
     elif form.occurred_at.data is None:
         form.occurred_at.data = datetime.now(SHANGHAI).replace(tzinfo=None, second=0, microsecond=0)
-    return render_template("points/claim.html", form=form, problem=problem,
-                           photo_max_bytes=photos.PHOTO_MAX_BYTES), status
+    return render_template(
+        "points/claim.html", form=form, problem=problem, photo_max_bytes=photos.PHOTO_MAX_BYTES
+    ), status
 
 
 @bp.get("/review")
@@ -223,10 +282,10 @@ def review():
     actor = current_member()
     if scope_units(actor, "claim.review") == []:
         raise AppError(403)
-    claims = services.list_contributions(actor, member_id=None, status="pending", page=_page_number(),
-                                         page_size=PAGE_SIZE)
-    return render_template("points/review.html", claims=claims,
-                           pages=-(-claims["total"] // PAGE_SIZE))
+    claims = services.list_contributions(
+        actor, member_id=None, status="pending", page=_page_number(), page_size=PAGE_SIZE
+    )
+    return render_template("points/review.html", claims=claims, pages=-(-claims["total"] // PAGE_SIZE))
 
 
 def _back_to_review():
@@ -244,8 +303,13 @@ def approve_claim(contribution_id: int):
     except AppError as error:
         flash(str(error.message), "error")
     else:
-        flash(_("Approved: %(name)s, +%(points)d points.", name=contribution.member.name,
-                points=contribution.points))
+        flash(
+            _(
+                "Approved: %(name)s, +%(points)d points.",
+                name=contribution.member.name,
+                points=contribution.points,
+            )
+        )
     return _back_to_review()
 
 
@@ -269,8 +333,13 @@ def reject_claim(contribution_id: int):
 
 # --- leaderboards and the honour roll --------------------------------------------------------
 
-PERIOD_NAMES = {"week": _l("This week"), "month": _l("This month"), "quarter": _l("This quarter"),
-                "year": _l("This year"), "all": _l("All time")}
+PERIOD_NAMES = {
+    "week": _l("This week"),
+    "month": _l("This month"),
+    "quarter": _l("This quarter"),
+    "year": _l("This year"),
+    "all": _l("All time"),
+}
 
 
 def leaderboard_navigation(actor) -> list:
@@ -295,9 +364,15 @@ def leaderboard():
     period = period if period in leaderboards.PERIODS else "month"
     areas, unit_id = _board_area(actor)
     result = leaderboards.member_board(actor, unit_id, period) if unit_id is not None else None
-    return render_template("points/leaderboard.html", board=result, areas=areas, unit_id=unit_id,
-                           period=period, period_names=PERIOD_NAMES,
-                           last_month=leaderboards.last_month())
+    return render_template(
+        "points/leaderboard.html",
+        board=result,
+        areas=areas,
+        unit_id=unit_id,
+        period=period,
+        period_names=PERIOD_NAMES,
+        last_month=leaderboards.last_month(),
+    )
 
 
 @bp.get("/leaderboards/honour-roll")
@@ -316,8 +391,14 @@ def honour_roll():
             if error.status != 404 or "month" not in error.errors:
                 raise
     months = leaderboards.closed_months(unit_id) if unit_id is not None else []
-    return render_template("points/leaderboard_honour_roll.html", roll=roll, areas=areas,
-                           unit_id=unit_id, month=month, months=months)
+    return render_template(
+        "points/leaderboard_honour_roll.html",
+        roll=roll,
+        areas=areas,
+        unit_id=unit_id,
+        month=month,
+        months=months,
+    )
 
 
 from points import notice_views  # noqa: E402,F401 - the public notice's pages join this blueprint

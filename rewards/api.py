@@ -8,16 +8,29 @@ from flask_smorest import Blueprint
 
 from core.api import PageQuerySchema, accepts_uploads, page_schema
 from core.config import public_base_url
-from core.identity.auth import current_member
 from core.idempotency import idempotent
+from core.identity.auth import current_member
 from core.qr.render import render_png, render_svg
 from points.photos import MAX_UPLOAD_BYTES
 from rewards import images, services, settlements, stock, vouchers
 from rewards.schemas import (
-    CatalogueItemSchema, CorrectStockSchema, CreateRewardSchema, ReceiveStockSchema, RewardQuerySchema,
-    RewardSchema, ReserveVoucherSchema, ScannedVoucherSchema, SettlementSchema, StockHistoryQuerySchema,
-    StockMovementSchema, StockSchema, UpdateRewardSchema, UploadRewardImageSchema, VoucherCodeSchema,
-    VoucherQuerySchema, VoucherSchema,
+    CatalogueItemSchema,
+    CorrectStockSchema,
+    CreateRewardSchema,
+    ReceiveStockSchema,
+    ReserveVoucherSchema,
+    RewardQuerySchema,
+    RewardSchema,
+    ScannedVoucherSchema,
+    SettlementSchema,
+    StockHistoryQuerySchema,
+    StockMovementSchema,
+    StockSchema,
+    UpdateRewardSchema,
+    UploadRewardImageSchema,
+    VoucherCodeSchema,
+    VoucherQuerySchema,
+    VoucherSchema,
 )
 
 blp = Blueprint("rewards", __name__, url_prefix="/api/v1", description="Rewards and vouchers")
@@ -157,8 +170,9 @@ class StockHistory(MethodView):
     @blp.response(200, page_schema(StockMovementSchema))
     def get(self, query, supermarket_id):
         """The supermarket's stock history, newest first (its clerks, admins in scope)."""
-        return stock.stock_history(current_member(), supermarket_id, query["reward_id"],
-                                   query["page"], query["page_size"])
+        return stock.stock_history(
+            current_member(), supermarket_id, query["reward_id"], query["page"], query["page_size"]
+        )
 
 
 @blp.route("/supermarkets/<id:supermarket_id>/stock/<id:reward_id>")
@@ -167,7 +181,9 @@ class StockItem(MethodView):
     @blp.response(200, StockSchema)
     def put(self, body, supermarket_id, reward_id):
         """Set the units on hand to a stocktake's count, with a reason (never below what is reserved)."""
-        return stock.correct_stock(current_member(), supermarket_id, reward_id, body["quantity"], body["reason"])
+        return stock.correct_stock(
+            current_member(), supermarket_id, reward_id, body["quantity"], body["reason"]
+        )
 
 
 @blp.route("/supermarkets/<id:supermarket_id>/stock/<id:reward_id>/receipts")
@@ -177,8 +193,9 @@ class StockReceipts(MethodView):
     @blp.response(201, StockSchema)
     def post(self, body, supermarket_id, reward_id):
         """Add units received (the supermarket's clerks, admins in scope)."""
-        return stock.receive_stock(current_member(), supermarket_id, reward_id, body["quantity"],
-                                   body["reason"])
+        return stock.receive_stock(
+            current_member(), supermarket_id, reward_id, body["quantity"], body["reason"]
+        )
 
 
 @blp.route("/vouchers")
@@ -227,8 +244,9 @@ class FulfilVoucher(MethodView):
     def post(self, body, voucher_id):
         """Hand the rewards over against the resident's code; the held points are spent, once."""
         member = current_member()
-        return VoucherView(vouchers.fulfil_voucher(member, voucher_id, body["payload"], body["short_code"]),
-                           member)
+        return VoucherView(
+            vouchers.fulfil_voucher(member, voucher_id, body["payload"], body["short_code"]), member
+        )
 
 
 @blp.route("/vouchers/<id:voucher_id>/cancel")
@@ -247,8 +265,11 @@ class VoucherCodeSvg(MethodView):
     def get(self, voucher_id):
         """The voucher's QR code as SVG (its owner only)."""
         voucher = vouchers.get_own_voucher(current_member(), voucher_id)
-        return Response(render_svg(vouchers.voucher_payload(voucher, public_base_url())),
-                        mimetype="image/svg+xml", headers={"Cache-Control": "private, no-store"})
+        return Response(
+            render_svg(vouchers.voucher_payload(voucher, public_base_url())),
+            mimetype="image/svg+xml",
+            headers={"Cache-Control": "private, no-store"},
+        )
 
 
 @blp.route("/vouchers/<id:voucher_id>/qr.png")
@@ -257,5 +278,8 @@ class VoucherCodePng(MethodView):
     def get(self, voucher_id):
         """The voucher's QR code as PNG (its owner only)."""
         voucher = vouchers.get_own_voucher(current_member(), voucher_id)
-        return Response(render_png(vouchers.voucher_payload(voucher, public_base_url())),
-                        mimetype="image/png", headers={"Cache-Control": "private, no-store"})
+        return Response(
+            render_png(vouchers.voucher_payload(voucher, public_base_url())),
+            mimetype="image/png",
+            headers={"Cache-Control": "private, no-store"},
+        )

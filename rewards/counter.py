@@ -54,8 +54,12 @@ def _require_counter_here(actor: Member | None, supermarket_id: int):
         raise AppError(403)
     supermarket = get_supermarket(supermarket_id)
     if not can(actor, "voucher.handle", supermarket):
-        raise AppError(403, "wrong_supermarket", _l("You do not serve at this supermarket."),
-                       {"supermarket_id": [f"not a counter of yours: {supermarket_id}"]})
+        raise AppError(
+            403,
+            "wrong_supermarket",
+            _l("You do not serve at this supermarket."),
+            {"supermarket_id": [f"not a counter of yours: {supermarket_id}"]},
+        )
     return supermarket
 
 
@@ -75,21 +79,33 @@ def holder_of(card: str | None = None, pay_code: str | None = None, now: datetim
     return Holder(get_member(code.member_id), pay_code=code)
 
 
-def look_up_holder(actor: Member, supermarket_id: int, card: str | None = None,
-                   pay_code: str | None = None) -> dict:
+def look_up_holder(
+    actor: Member, supermarket_id: int, card: str | None = None, pay_code: str | None = None
+) -> dict:
     """What the clerk sees before the sale: the resident's masked name, balance, and whether a PIN is needed."""
     _require_counter_here(actor, supermarket_id)
     holder = holder_of(card, pay_code)
     if not holder.member.is_active:
         raise AppError(403, message=_l("This member is suspended."))
-    return {"member": {"display_name": mask_name(holder.member.name)}, "via": holder.via,
-            "available": ledger.balance_of(holder.member.id).available,
-            "pin_required": holder.card is not None, "pin_set": cards.has_pin(holder.member.id)}
+    return {
+        "member": {"display_name": mask_name(holder.member.name)},
+        "via": holder.via,
+        "available": ledger.balance_of(holder.member.id).available,
+        "pin_required": holder.card is not None,
+        "pin_set": cards.has_pin(holder.member.id),
+    }
 
 
-def sell_at_counter(actor: Member, supermarket_id: int, items, *, card: str | None = None,
-                    pin: str | None = None, pay_code: str | None = None,
-                    now: datetime | None = None) -> Voucher:
+def sell_at_counter(
+    actor: Member,
+    supermarket_id: int,
+    items,
+    *,
+    card: str | None = None,
+    pin: str | None = None,
+    pay_code: str | None = None,
+    now: datetime | None = None,
+) -> Voucher:
     """Sell goods at the counter in one transaction: spend the points, hand the units out, keep a
     fulfilled voucher. A card needs its holder's PIN; a pay code is used once."""
     now = now or utcnow()
@@ -105,14 +121,34 @@ def sell_at_counter(actor: Member, supermarket_id: int, items, *, card: str | No
         cards.use_pay_code(holder.pay_code, now)
     voucher = new_voucher(basket, status="fulfilled", now=now, expires_at=now.replace(microsecond=0))
     voucher.fulfilled_at, voucher.fulfilled_by_id = now, actor.id
-    ledger.spend_available(holder.member.id, basket.total, reference=f"voucher:{voucher.id}",
-                           actor_id=actor.id, memo="counter sale")
+    ledger.spend_available(
+        holder.member.id,
+        basket.total,
+        reference=f"voucher:{voucher.id}",
+        actor_id=actor.id,
+        memo="counter sale",
+    )
     for item in voucher.items:
-        move_stock(stock[item.reward_id], "handed_over", on_hand_change=-item.quantity, actor_id=actor.id,
-                   voucher_id=voucher.id, reason="counter sale")
-    record_audit(actor, "voucher.sell", voucher, after={
-        "member_id": holder.member.id, "supermarket_id": supermarket.id, "points": basket.total,
-        "via": holder.via, "card_number": holder.card.number if holder.card else None,
-        "items": voucher_lines(voucher)})
+        move_stock(
+            stock[item.reward_id],
+            "handed_over",
+            on_hand_change=-item.quantity,
+            actor_id=actor.id,
+            voucher_id=voucher.id,
+            reason="counter sale",
+        )
+    record_audit(
+        actor,
+        "voucher.sell",
+        voucher,
+        after={
+            "member_id": holder.member.id,
+            "supermarket_id": supermarket.id,
+            "points": basket.total,
+            "via": holder.via,
+            "card_number": holder.card.number if holder.card else None,
+            "items": voucher_lines(voucher),
+        },
+    )
     db.session.commit()
     return voucher

@@ -8,17 +8,26 @@ from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
 from core.api import PageQuerySchema, page_schema
+from core.idempotency import idempotent
 from core.identity.auth import current_member
 from core.identity.schemas import RefSchema
-from core.idempotency import idempotent
 from rewards import counter, offline
 from rewards.api import VoucherView
 from rewards.schemas import (
-    MAX_ITEMS, CatalogueItemSchema, CounterMemberSchema, VoucherItemSchema, VoucherLineSchema, VoucherSchema,
+    MAX_ITEMS,
+    CatalogueItemSchema,
+    CounterMemberSchema,
+    VoucherItemSchema,
+    VoucherLineSchema,
+    VoucherSchema,
 )
 
-blp = Blueprint("counter", __name__, url_prefix="/api/v1",
-                description="Counter sales by card or pay code, and the counter without signal")
+blp = Blueprint(
+    "counter",
+    __name__,
+    url_prefix="/api/v1",
+    description="Counter sales by card or pay code, and the counter without signal",
+)
 
 CODE_LENGTH = validate.Length(min=1, max=1000)
 
@@ -41,7 +50,9 @@ class HolderCodeSchema(ma.Schema):
 class CounterSaleSchema(HolderCodeSchema):
     """A sale: the goods, and the resident's card with their PIN, or their pay code."""
 
-    items = fields.List(fields.Nested(VoucherLineSchema), required=True, validate=validate.Length(min=1, max=MAX_ITEMS))
+    items = fields.List(
+        fields.Nested(VoucherLineSchema), required=True, validate=validate.Length(min=1, max=MAX_ITEMS)
+    )
     pin = fields.String(load_default=None, validate=validate.Length(max=20))
 
 
@@ -92,18 +103,24 @@ class OfflineBundleSchema(ma.Schema):
 class OfflineScanSchema(ma.Schema):
     """One voucher fulfilled without signal."""
 
-    scan_id = fields.UUID(required=True, metadata={"description": "drawn by the device; the same on every retry"})
+    scan_id = fields.UUID(
+        required=True, metadata={"description": "drawn by the device; the same on every retry"}
+    )
     voucher_id = fields.Integer(required=True, strict=True)
-    code = fields.String(required=True, validate=CODE_LENGTH,
-                         metadata={"description": "the payload (the QR code's text) or the short code"})
+    code = fields.String(
+        required=True,
+        validate=CODE_LENGTH,
+        metadata={"description": "the payload (the QR code's text) or the short code"},
+    )
     scanned_at = fields.AwareDateTime(required=True)
 
 
 class OfflineFulfilmentsSchema(ma.Schema):
     """Scans a counter made without signal (at most 500 a request)."""
 
-    fulfilments = fields.List(fields.Nested(OfflineScanSchema), required=True,
-                              validate=validate.Length(max=offline.MAX_BATCH))
+    fulfilments = fields.List(
+        fields.Nested(OfflineScanSchema), required=True, validate=validate.Length(max=offline.MAX_BATCH)
+    )
 
 
 class OfflineResultSchema(ma.Schema):
@@ -111,7 +128,9 @@ class OfflineResultSchema(ma.Schema):
 
     scan_id = fields.String()
     result = fields.String(metadata={"description": "fulfilled, conflict or rejected"})
-    reason = fields.String(allow_none=True, metadata={"description": "an error code, for a conflict or rejection"})
+    reason = fields.String(
+        allow_none=True, metadata={"description": "an error code, for a conflict or rejection"}
+    )
 
 
 class OfflineResultsSchema(ma.Schema):
@@ -154,7 +173,9 @@ class CounterHolder(MethodView):
     @blp.response(200, HolderSchema)
     def post(self, body):
         """Who a card or pay code names: the masked name and balance to show before the sale. Changes nothing."""
-        return counter.look_up_holder(current_member(), body["supermarket_id"], body["card"], body["pay_code"])
+        return counter.look_up_holder(
+            current_member(), body["supermarket_id"], body["card"], body["pay_code"]
+        )
 
 
 @blp.route("/counter/sales")
@@ -166,8 +187,14 @@ class CounterSales(MethodView):
         """Sell at the counter (its clerks, admins in scope): points spent, units handed out, a fulfilled
         voucher kept — in one transaction, with every voucher rule. A card needs the holder's ``pin``."""
         member = current_member()
-        voucher = counter.sell_at_counter(member, body["supermarket_id"], body["items"], card=body["card"],
-                                          pin=body["pin"], pay_code=body["pay_code"])
+        voucher = counter.sell_at_counter(
+            member,
+            body["supermarket_id"],
+            body["items"],
+            card=body["card"],
+            pin=body["pin"],
+            pay_code=body["pay_code"],
+        )
         return VoucherView(voucher, member)
 
 
@@ -176,7 +203,11 @@ class OfflineBundle(MethodView):
     @blp.response(200, OfflineBundleSchema)
     def get(self, supermarket_id):
         """What the counter keeps to fulfil vouchers without signal: keys, reserved vouchers, catalogue."""
-        return (offline.offline_bundle(current_member(), supermarket_id), 200, {"Cache-Control": "private, no-store"})
+        return (
+            offline.offline_bundle(current_member(), supermarket_id),
+            200,
+            {"Cache-Control": "private, no-store"},
+        )
 
 
 @blp.route("/supermarkets/<id:supermarket_id>/offline-fulfilments")
@@ -196,8 +227,13 @@ class OfflineConflicts(MethodView):
     @blp.response(200, page_schema(OfflineConflictSchema))
     def get(self, query, supermarket_id):
         """Offline scans of this supermarket that ended in a conflict (admins in scope)."""
-        return offline.list_offline_conflicts(current_member(), supermarket_id, resolved=query["resolved"],
-                                              page=query["page"], page_size=query["page_size"])
+        return offline.list_offline_conflicts(
+            current_member(),
+            supermarket_id,
+            resolved=query["resolved"],
+            page=query["page"],
+            page_size=query["page_size"],
+        )
 
 
 @blp.route("/offline-conflicts/<id:conflict_id>/resolve")

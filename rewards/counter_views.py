@@ -16,17 +16,25 @@ from core.identity.auth import current_member
 from core.qr.render import render_svg
 from rewards import counter, services
 from rewards.views import (
-    _basket, _chosen_supermarket, _require_counter_staff, bp, is_counter_staff, refusal,
+    _basket,
+    _chosen_supermarket,
+    _require_counter_staff,
+    bp,
+    is_counter_staff,
+    refusal,
 )
 
 #: What the basket page says for each refusal of a card or pay code.
 HOLDER_REFUSALS = {
-    "invalid_code": _l("This is not a valid member card or pay code (a replaced card, or a pay code "
-                       "already used). Scan again, or type the number."),
+    "invalid_code": _l(
+        "This is not a valid member card or pay code (a replaced card, or a pay code "
+        "already used). Scan again, or type the number."
+    ),
     "expired": _l("This pay code has expired. Ask the resident to show a new one."),
     "invalid_pin": _l("The PIN is not correct. Let the resident type it again."),
-    "rate_limited": _l("Too many wrong PINs: this card is locked for PIN use for a while. An organiser "
-                       "can set a new PIN."),
+    "rate_limited": _l(
+        "Too many wrong PINs: this card is locked for PIN use for a while. An organiser can set a new PIN."
+    ),
     "insufficient_points": _l("The resident does not have enough points for these goods."),
     "out_of_stock": _l("Not enough of these goods in stock."),
     "limit_reached": _l("The resident has reached this month's limit for one of these goods."),
@@ -50,8 +58,15 @@ def _problem(error: AppError) -> dict:
 
 def _sell_page(actor, shop, shops, *, typed=None, errors=None, problem=None, status=200):
     offered = services.catalogue(shop.id) if shop else []
-    return render_template("rewards/sell.html", shops=shops, shop=shop, offered=offered, typed=typed or {},
-                           errors=errors or {}, problem=problem), status
+    return render_template(
+        "rewards/sell.html",
+        shops=shops,
+        shop=shop,
+        offered=offered,
+        typed=typed or {},
+        errors=errors or {},
+        problem=problem,
+    ), status
 
 
 @bp.route("/counter/sell", methods=["GET", "POST"])
@@ -76,8 +91,14 @@ def sell():
     try:
         holder = counter.look_up_holder(actor, shop.id, **holder_arguments(code))
     except AppError as error:
-        return _sell_page(actor, shop, shops, typed={**request.form, "code": ""}, problem=_problem(error),
-                          status=error.status)
+        return _sell_page(
+            actor,
+            shop,
+            shops,
+            typed={**request.form, "code": ""},
+            problem=_problem(error),
+            status=error.status,
+        )
     return _confirm_page(shop, offered, items, code, holder)
 
 
@@ -85,8 +106,15 @@ def _confirm_page(shop, offered, items, code, holder, problem=None, status=200):
     prices = {reward["id"]: reward for reward in offered}
     lines = [{"reward": prices[item["reward_id"]], "quantity": item["quantity"]} for item in items]
     total = sum(line["reward"]["points_cost"] * line["quantity"] for line in lines)
-    return render_template("rewards/sell_confirm.html", shop=shop, lines=lines, total=total, code=code,
-                           holder=holder, problem=problem), status
+    return render_template(
+        "rewards/sell_confirm.html",
+        shop=shop,
+        lines=lines,
+        total=total,
+        code=code,
+        holder=holder,
+        problem=problem,
+    ), status
 
 
 @bp.post("/counter/sell/confirm")
@@ -107,13 +135,21 @@ def sell_confirm():
         return redirect(url_for("rewards_pages.sell", supermarket=shop.id), 303)
     arguments = holder_arguments(code)
     try:
-        voucher = counter.sell_at_counter(actor, shop.id, items, pin=request.form.get("pin") or None, **arguments)
+        voucher = counter.sell_at_counter(
+            actor, shop.id, items, pin=request.form.get("pin") or None, **arguments
+        )
     except AppError as error:
         try:
             holder = counter.look_up_holder(actor, shop.id, **arguments)
         except AppError:
-            return _sell_page(actor, shop, shops, typed={**request.form, "code": ""}, problem=_problem(error),
-                              status=error.status)
+            return _sell_page(
+                actor,
+                shop,
+                shops,
+                typed={**request.form, "code": ""},
+                problem=_problem(error),
+                status=error.status,
+            )
         return _confirm_page(shop, offered, items, code, holder, problem=_problem(error), status=error.status)
     flash(_("Sold: %(points)d points spent. Hand the goods over.", points=voucher.points))
     return redirect(url_for("rewards_pages.counter_voucher", voucher_id=voucher.id), 303)
@@ -138,10 +174,19 @@ def pay_code():
     """The resident's pay code (出示付款码), large, renewed before it runs out; never kept by the browser."""
     code, digits = cards.issue_pay_code(current_member())
     # The SVG is drawn by qrcode from our own signed payload, never from user text.
-    svg = Markup(render_svg(cards.pay_code_payload(code, public_base_url()))  # nosec B704
-                 .decode("ascii").split("?>", 1)[1])
-    response = make_response(render_template("rewards/pay_code.html", qr_svg=svg,
-                                             digits=cards.group_digits(digits), expires_at=code.expires_at,
-                                             seconds=int(cards.PAY_CODE_TTL.total_seconds())))
+    svg = Markup(
+        render_svg(cards.pay_code_payload(code, public_base_url()))  # nosec B704
+        .decode("ascii")
+        .split("?>", 1)[1]
+    )
+    response = make_response(
+        render_template(
+            "rewards/pay_code.html",
+            qr_svg=svg,
+            digits=cards.group_digits(digits),
+            expires_at=code.expires_at,
+            seconds=int(cards.PAY_CODE_TTL.total_seconds()),
+        )
+    )
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -43,7 +43,10 @@ def seed_rewards_demo() -> list[str]:
             reward = Reward(name=name, name_en=name_en, points_cost=points, per_member_limit=limit)
             db.session.add(reward)
             db.session.flush()
-        if db.session.scalar(sa.select(RewardCost.id).where(RewardCost.reward_id == reward.id).limit(1)) is None:
+        if (
+            db.session.scalar(sa.select(RewardCost.id).where(RewardCost.reward_id == reward.id).limit(1))
+            is None
+        ):
             reward.unit_cost_fen = cost
             db.session.add(RewardCost(reward_id=reward.id, unit_cost_fen=cost))
         if db.session.get(Stock, (shop.id, reward.id)) is None:
@@ -58,10 +61,22 @@ def seed_settlement_demo() -> list[str]:
     """Hand goods over at the demo supermarket last month and confirm its settlement, where missing."""
     shop = db.session.scalar(sa.select(Supermarket).order_by(Supermarket.id))
     month = last_month()
-    people = {member.phone: member for member in db.session.scalars(
-        sa.select(Member).where(Member.phone.in_([ADMIN_PHONE, CLERK_PHONE] + [p for p, _r, _u in HANDED_OVER])))}
-    if shop is None or ADMIN_PHONE not in people or CLERK_PHONE not in people or db.session.scalar(
-            sa.select(Settlement.id).where(Settlement.supermarket_id == shop.id, Settlement.month == month)):
+    people = {
+        member.phone: member
+        for member in db.session.scalars(
+            sa.select(Member).where(
+                Member.phone.in_([ADMIN_PHONE, CLERK_PHONE] + [p for p, _r, _u in HANDED_OVER])
+            )
+        )
+    }
+    if (
+        shop is None
+        or ADMIN_PHONE not in people
+        or CLERK_PHONE not in people
+        or db.session.scalar(
+            sa.select(Settlement.id).where(Settlement.supermarket_id == shop.id, Settlement.month == month)
+        )
+    ):
         return []
     # The 21st of last month, in the afternoon: every day of it has ended.
     moment = period_bounds("month", parse_month(month))[0] + timedelta(days=20, hours=15)
@@ -70,10 +85,15 @@ def seed_settlement_demo() -> list[str]:
         if phone not in people or reward is None:
             continue
         try:
-            voucher = vouchers.reserve_voucher(people[phone], shop.id, [{"reward_id": reward.id, "quantity": units}],
-                                               now=moment)
-            vouchers.fulfil_voucher(people[CLERK_PHONE], voucher.id, short_code=voucher.short_code,
-                                    now=moment + timedelta(hours=1))
+            voucher = vouchers.reserve_voucher(
+                people[phone], shop.id, [{"reward_id": reward.id, "quantity": units}], now=moment
+            )
+            vouchers.fulfil_voucher(
+                people[CLERK_PHONE],
+                voucher.id,
+                short_code=voucher.short_code,
+                now=moment + timedelta(hours=1),
+            )
         except AppError:  # the resident spent their points meanwhile: hand over the rest
             db.session.rollback()
     try:
@@ -81,4 +101,6 @@ def seed_settlement_demo() -> list[str]:
     except AppError as error:
         db.session.rollback()
         return [f"Settlement of {shop.name} for {month} left as a draft: {error.message}"]
-    return [f"Settlement of {shop.name} for {month}: {settlements.format_yuan(confirmed.total_fen)} yuan, confirmed."]
+    return [
+        f"Settlement of {shop.name} for {month}: {settlements.format_yuan(confirmed.total_fen)} yuan, confirmed."
+    ]

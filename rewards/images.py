@@ -27,8 +27,12 @@ FIELD = "image"
 
 def _lock_reward(reward_id: int) -> Reward:
     """Lock a reward's row (``FOR UPDATE``) so that two uploads of its picture take turns."""
-    reward = db.session.scalar(sa.select(Reward).where(Reward.id == reward_id).with_for_update()
-                               .execution_options(populate_existing=True))
+    reward = db.session.scalar(
+        sa.select(Reward)
+        .where(Reward.id == reward_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
     if reward is None:
         raise AppError(404, errors={"reward_id": ["no such reward"]})
     return reward
@@ -44,20 +48,26 @@ def _picture_facts(image: RewardImage | None) -> dict | None:
 def set_reward_image(actor: Member, reward_id: int, file_storage) -> Reward:
     """Add or replace a reward's picture: a JPEG or PNG up to 5 MB, kept at most 640 px (admins)."""
     # The slow image work comes first, outside the transaction that writes it.
-    content, mimetype, width, height = clean_image(read_upload(file_storage, FIELD), IMAGE_SIDE,
-                                                   keep_png=True, field=FIELD)
+    content, mimetype, width, height = clean_image(
+        read_upload(file_storage, FIELD), IMAGE_SIDE, keep_png=True, field=FIELD
+    )
     return _store_reward_image(actor, reward_id, content, mimetype, width, height)
 
 
-def _store_reward_image(actor: Member, reward_id: int, content: bytes, mimetype: str, width: int,
-                        height: int) -> Reward:
+def _store_reward_image(
+    actor: Member, reward_id: int, content: bytes, mimetype: str, width: int, height: int
+) -> Reward:
     """Write a cleaned picture in place of the reward's old one, audited."""
     require_reward_manager(actor)
     begin_writing(db.session)
     reward = _lock_reward(reward_id)
     before = _picture_facts(reward.image)
-    facts = {"digest": hashlib.sha256(content).hexdigest(), "mimetype": mimetype, "width": width,
-             "height": height}
+    facts = {
+        "digest": hashlib.sha256(content).hexdigest(),
+        "mimetype": mimetype,
+        "width": width,
+        "height": height,
+    }
     if reward.image is None:
         reward.image = RewardImage(reward_id=reward.id, content=content, uploaded_by_id=actor.id, **facts)
     else:
@@ -65,8 +75,9 @@ def _store_reward_image(actor: Member, reward_id: int, content: bytes, mimetype:
             setattr(reward.image, key, value)
         reward.image.content = content
         reward.image.uploaded_by_id, reward.image.uploaded_at = actor.id, utcnow()
-    record_audit(actor, "reward.image.set", reward, before=before and {"image": before},
-                 after={"image": facts})
+    record_audit(
+        actor, "reward.image.set", reward, before=before and {"image": before}, after={"image": facts}
+    )
     db.session.commit()
     return reward
 

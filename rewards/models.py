@@ -13,7 +13,6 @@ from core.extensions import db
 from core.identity.models import Member, Supermarket
 
 
-
 class VoucherStatus(StrEnum):
     """A voucher's life: reserved (points held, stock reserved), then fulfilled, cancelled or expired."""
 
@@ -135,8 +134,10 @@ class Voucher(db.Model):
     """A member's reserved rewards at one supermarket, redeemed at the counter by its QR code."""
 
     __tablename__ = "voucher"
-    __table_args__ = (sa.Index("ix_voucher_member_id_created_at", "member_id", "created_at"),
-                      sa.Index("ix_voucher_status_expires_at", "status", "expires_at"))
+    __table_args__ = (
+        sa.Index("ix_voucher_member_id_created_at", "member_id", "created_at"),
+        sa.Index("ix_voucher_status_expires_at", "status", "expires_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     member_id: Mapped[int] = mapped_column(sa.ForeignKey("member.id"))
@@ -154,8 +155,9 @@ class Voucher(db.Model):
 
     member: Mapped[Member] = relationship(foreign_keys=[member_id])
     supermarket: Mapped[Supermarket] = relationship()
-    items: Mapped[list[VoucherItem]] = relationship(back_populates="voucher", lazy="selectin",
-                                                    order_by="VoucherItem.id")
+    items: Mapped[list[VoucherItem]] = relationship(
+        back_populates="voucher", lazy="selectin", order_by="VoucherItem.id"
+    )
 
 
 class VoucherItem(db.Model):
@@ -185,8 +187,10 @@ class OfflineFulfilment(db.Model):
     """
 
     __tablename__ = "offline_fulfilment"
-    __table_args__ = (sa.UniqueConstraint("supermarket_id", "scan_id"),
-                      sa.Index("ix_offline_fulfilment_supermarket_result", "supermarket_id", "result", "id"))
+    __table_args__ = (
+        sa.UniqueConstraint("supermarket_id", "scan_id"),
+        sa.Index("ix_offline_fulfilment_supermarket_result", "supermarket_id", "result", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     supermarket_id: Mapped[int] = mapped_column(sa.ForeignKey("supermarket.id"))

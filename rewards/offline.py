@@ -64,33 +64,49 @@ def short_code_sha256(short_code: str) -> str:
 
 # --- the bundle --------------------------------------------------------------------------------
 
+
 def offline_bundle(actor: Member, supermarket_id: int, now: datetime | None = None) -> dict:
     """What a counter needs to fulfil vouchers without signal (its clerks, admins in scope)."""
     now = now or utcnow()
     supermarket = get_supermarket(supermarket_id)
     require(actor, "voucher.handle", supermarket)
     rows = db.session.execute(
-        sa.select(Voucher, Member.name).join(Member, Member.id == Voucher.member_id)
+        sa.select(Voucher, Member.name)
+        .join(Member, Member.id == Voucher.member_id)
         .options(selectinload(Voucher.items).joinedload(VoucherItem.reward))
-        .where(Voucher.supermarket_id == supermarket.id, Voucher.status == "reserved", Voucher.expires_at > now)
-        .order_by(Voucher.id)).all()
+        .where(
+            Voucher.supermarket_id == supermarket.id, Voucher.status == "reserved", Voucher.expires_at > now
+        )
+        .order_by(Voucher.id)
+    ).all()
     return {
         "generated_at": now,
         "supermarket": supermarket,
-        "keys": [{"kid": key_id, "public_key": base64.b64encode(raw).decode("ascii")}
-                 for key_id, raw in public_keys()],
-        "vouchers": [{"id": voucher.id, "short_code_sha256": short_code_sha256(voucher.short_code),
-                      "points": voucher.points, "expires_at": voucher.expires_at,
-                      "member": {"display_name": mask_name(name)}, "items": voucher.items}
-                     for voucher, name in rows],
+        "keys": [
+            {"kid": key_id, "public_key": base64.b64encode(raw).decode("ascii")}
+            for key_id, raw in public_keys()
+        ],
+        "vouchers": [
+            {
+                "id": voucher.id,
+                "short_code_sha256": short_code_sha256(voucher.short_code),
+                "points": voucher.points,
+                "expires_at": voucher.expires_at,
+                "member": {"display_name": mask_name(name)},
+                "items": voucher.items,
+            }
+            for voucher, name in rows
+        ],
         "catalogue": services.catalogue(supermarket.id),
     }
 
 
 # --- the scans sent back -------------------------------------------------------------------------
 
-def record_offline_fulfilments(actor: Member, supermarket_id: int, fulfilments: list[dict],
-                               now: datetime | None = None) -> list[dict]:
+
+def record_offline_fulfilments(
+    actor: Member, supermarket_id: int, fulfilments: list[dict], now: datetime | None = None
+) -> list[dict]:
     """Settle a counter's offline scans, each once; answer their results in the order sent."""
     now = now or utcnow()
     supermarket = get_supermarket(supermarket_id)
@@ -105,7 +121,7 @@ def record_offline_fulfilments(actor: Member, supermarket_id: int, fulfilments: 
             waiting.setdefault(scan["scan_id"], scan)
     waiting = list(waiting.values())
     for start in range(0, len(waiting), CHUNK):
-        settled.update(_settle_chunk(actor, supermarket, waiting[start:start + CHUNK], now))
+        settled.update(_settle_chunk(actor, supermarket, waiting[start : start + CHUNK], now))
     return [{"scan_id": scan["scan_id"], **settled[scan["scan_id"]]} for scan in fulfilments]
 
 
@@ -113,10 +129,12 @@ def _kept_results(supermarket_id: int, scan_ids) -> dict[str, dict]:
     """The results already kept for some of these scans, by scan id."""
     if not scan_ids:
         return {}
-    rows = db.session.execute(sa.select(OfflineFulfilment.scan_id, OfflineFulfilment.result,
-                                        OfflineFulfilment.reason)
-                              .where(OfflineFulfilment.supermarket_id == supermarket_id,
-                                     OfflineFulfilment.scan_id.in_(sorted(scan_ids))))
+    rows = db.session.execute(
+        sa.select(OfflineFulfilment.scan_id, OfflineFulfilment.result, OfflineFulfilment.reason).where(
+            OfflineFulfilment.supermarket_id == supermarket_id,
+            OfflineFulfilment.scan_id.in_(sorted(scan_ids)),
+        )
+    )
     return {scan_id: {"result": result, "reason": reason} for scan_id, result, reason in rows}
 
 
@@ -136,7 +154,9 @@ def _refusal(scan: dict, supermarket: Supermarket, now: datetime) -> tuple[Vouch
     return voucher, None
 
 
-def _settle_chunk(actor: Member, supermarket: Supermarket, scans: list[dict], now: datetime) -> dict[str, dict]:
+def _settle_chunk(
+    actor: Member, supermarket: Supermarket, scans: list[dict], now: datetime
+) -> dict[str, dict]:
     """Settle some scans in one transaction and keep their results; answer them by scan id.
 
     Every stock row and balance the chunk's vouchers touch is locked first, in the package's
@@ -147,7 +167,9 @@ def _settle_chunk(actor: Member, supermarket: Supermarket, scans: list[dict], no
     checked = [(scan, *_refusal(scan, supermarket, now)) for scan in scans]
     accepted = {voucher.id: voucher for _scan, voucher, reason in checked if reason is None}
     begin_writing(db.session)
-    stock = lock_stock(supermarket.id, {item.reward_id for voucher in accepted.values() for item in voucher.items})
+    stock = lock_stock(
+        supermarket.id, {item.reward_id for voucher in accepted.values() for item in voucher.items}
+    )
     if accepted:
         ledger.lock_balances(*{voucher.member_id for voucher in accepted.values()})
     kept = _kept_results(supermarket.id, {scan["scan_id"] for scan in scans})
@@ -164,10 +186,18 @@ def _settle_chunk(actor: Member, supermarket: Supermarket, scans: list[dict], no
                     result, reason = _judge(actor, voucher, stock, scan)
                 else:
                     result = "rejected"
-                db.session.add(OfflineFulfilment(
-                    supermarket_id=supermarket.id, scan_id=scan_id, voucher_id=voucher.id if voucher else None,
-                    clerk_id=actor.id, scanned_at=scan["scanned_at"], received_at=now, result=result,
-                    reason=reason))
+                db.session.add(
+                    OfflineFulfilment(
+                        supermarket_id=supermarket.id,
+                        scan_id=scan_id,
+                        voucher_id=voucher.id if voucher else None,
+                        clerk_id=actor.id,
+                        scanned_at=scan["scanned_at"],
+                        received_at=now,
+                        result=result,
+                        reason=reason,
+                    )
+                )
                 db.session.flush()
         except IntegrityError:  # a rejected scan kept by another device at the same moment: theirs stands
             results[scan_id] = None
@@ -187,8 +217,13 @@ def _judge(actor: Member, voucher: Voucher, stock: dict[int, Stock], scan: dict)
     if voucher.status == "reserved":
         if scanned_at > voucher.expires_at:
             return "conflict", "expired"
-        ledger.spend(voucher.member_id, voucher.points, reference=f"voucher:{voucher.id}", actor_id=actor.id,
-                     memo="offline")
+        ledger.spend(
+            voucher.member_id,
+            voucher.points,
+            reference=f"voucher:{voucher.id}",
+            actor_id=actor.id,
+            memo="offline",
+        )
         _hand_over(actor, voucher, stock, reserved=True)
         return _fulfilled(actor, voucher, scan, held_again=False)
     changed_at = voucher.cancelled_at if voucher.status == "cancelled" else voucher.expires_at
@@ -208,36 +243,62 @@ def _judge(actor: Member, voucher: Voucher, stock: dict[int, Stock], scan: dict)
 def _hand_over(actor: Member, voucher: Voucher, stock: dict[int, Stock], *, reserved: bool) -> None:
     """Take the voucher's units off the shelf (and out of the reserved count while it was open)."""
     for item in voucher.items:
-        move_stock(stock[item.reward_id], "handed_over", on_hand_change=-item.quantity,
-                   reserved_change=-item.quantity if reserved else 0, actor_id=actor.id,
-                   voucher_id=voucher.id, reason="offline")
+        move_stock(
+            stock[item.reward_id],
+            "handed_over",
+            on_hand_change=-item.quantity,
+            reserved_change=-item.quantity if reserved else 0,
+            actor_id=actor.id,
+            voucher_id=voucher.id,
+            reason="offline",
+        )
 
 
 def _fulfilled(actor: Member, voucher: Voucher, scan: dict, *, held_again: bool) -> tuple[str, None]:
     before = voucher.status
     voucher.status = "fulfilled"
     voucher.fulfilled_at, voucher.fulfilled_by_id = scan["scanned_at"], actor.id
-    record_audit(actor, "voucher.fulfil_offline", voucher, before={"status": before}, after={
-        "status": "fulfilled", "points": voucher.points, "scan_id": scan["scan_id"],
-        "scanned_at": scan["scanned_at"].isoformat(), "held_again": held_again})
+    record_audit(
+        actor,
+        "voucher.fulfil_offline",
+        voucher,
+        before={"status": before},
+        after={
+            "status": "fulfilled",
+            "points": voucher.points,
+            "scan_id": scan["scan_id"],
+            "scanned_at": scan["scanned_at"].isoformat(),
+            "held_again": held_again,
+        },
+    )
     return "fulfilled", None
 
 
 # --- conflicts, for admins -------------------------------------------------------------------------
 
-def list_offline_conflicts(actor: Member, supermarket_id: int | None = None, *, resolved: bool = False,
-                           page: int = 1, page_size: int = 20) -> dict:
+
+def list_offline_conflicts(
+    actor: Member,
+    supermarket_id: int | None = None,
+    *,
+    resolved: bool = False,
+    page: int = 1,
+    page_size: int = 20,
+) -> dict:
     """Offline scans that ended in a conflict at the supermarkets in the admin's scope, newest first."""
-    statement = (sa.select(OfflineFulfilment)
-                 .join(Supermarket, Supermarket.id == OfflineFulfilment.supermarket_id)
-                 .join(OrgUnit, OrgUnit.id == Supermarket.org_unit_id)
-                 .where(OfflineFulfilment.result == "conflict", scope_condition(actor, "supermarket.manage"))
-                 .options(selectinload(OfflineFulfilment.voucher).selectinload(Voucher.member)))
+    statement = (
+        sa.select(OfflineFulfilment)
+        .join(Supermarket, Supermarket.id == OfflineFulfilment.supermarket_id)
+        .join(OrgUnit, OrgUnit.id == Supermarket.org_unit_id)
+        .where(OfflineFulfilment.result == "conflict", scope_condition(actor, "supermarket.manage"))
+        .options(selectinload(OfflineFulfilment.voucher).selectinload(Voucher.member))
+    )
     if supermarket_id is not None:
         require(actor, "supermarket.manage", get_supermarket(supermarket_id))
         statement = statement.where(OfflineFulfilment.supermarket_id == supermarket_id)
-    statement = statement.where(OfflineFulfilment.resolved_at.is_not(None) if resolved
-                                else OfflineFulfilment.resolved_at.is_(None))
+    statement = statement.where(
+        OfflineFulfilment.resolved_at.is_not(None) if resolved else OfflineFulfilment.resolved_at.is_(None)
+    )
     return paginate(statement.order_by(OfflineFulfilment.id.desc()), page, page_size)
 
 
@@ -254,7 +315,12 @@ def resolve_offline_conflict(actor: Member, conflict_id: int, note: str) -> Offl
     if row.resolved_at is not None:
         raise AppError(409, "invalid_state", _l("This conflict is already resolved."))
     row.resolved_at, row.resolved_by_id, row.resolution = utcnow(), actor.id, note.strip()
-    record_audit(actor, "voucher.offline_conflict_resolve", row, reason=note.strip(),
-                 after={"voucher_id": row.voucher_id, "reason": row.reason})
+    record_audit(
+        actor,
+        "voucher.offline_conflict_resolve",
+        row,
+        reason=note.strip(),
+        after={"voucher_id": row.voucher_id, "reason": row.reason},
+    )
     db.session.commit()
     return row

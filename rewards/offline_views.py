@@ -18,18 +18,28 @@ from rewards.views import _chosen_supermarket, _require_counter_staff, bp
 STATIC_ASSETS = ("css/app.css", "favicon.svg", "js/forms.js", "vendor/noble-ed25519/index.js")
 #: qr-scanner's decoder (the script its worker runs), wrapped to run on the page's own thread.
 QR_DECODER = "vendor/qr-scanner/qr-scanner-worker.js"
-REWARDS_ASSETS = ("scanner.js", "offline-queue.js", "offline-counter.js", "icons/counter-192.png",
-                  "icons/counter-512.png")
+REWARDS_ASSETS = (
+    "scanner.js",
+    "offline-queue.js",
+    "offline-counter.js",
+    "icons/counter-192.png",
+    "icons/counter-512.png",
+)
 #: Minutes between refreshes of the bundle while the counter has signal.
 BUNDLE_REFRESH_MINUTES = 3
 
 
 def cached_urls() -> list[str]:
     """Every URL the installed counter keeps, its own page first."""
-    return ([url_for("rewards_pages.offline_counter"), url_for("rewards_pages.counter_manifest"),
-             url_for("rewards_pages.counter_qr_decoder")]
-            + [url_for("static", filename=name) for name in STATIC_ASSETS]
-            + [url_for("rewards_pages.static", filename=name) for name in REWARDS_ASSETS])
+    return (
+        [
+            url_for("rewards_pages.offline_counter"),
+            url_for("rewards_pages.counter_manifest"),
+            url_for("rewards_pages.counter_qr_decoder"),
+        ]
+        + [url_for("static", filename=name) for name in STATIC_ASSETS]
+        + [url_for("rewards_pages.static", filename=name) for name in REWARDS_ASSETS]
+    )
 
 
 @lru_cache(maxsize=1)
@@ -37,9 +47,11 @@ def _assets_version(root: str) -> str:
     """A digest of the cached files and templates: a new version makes installed counters update."""
     digest = hashlib.sha256()
     base = Path(root)
-    for path in [base / "core/static" / name for name in (*STATIC_ASSETS, QR_DECODER)] + \
-            [base / "rewards/static" / name for name in REWARDS_ASSETS] + \
-            [base / "rewards/templates/rewards" / name for name in ("offline.html", "counter-sw.js")]:
+    for path in (
+        [base / "core/static" / name for name in (*STATIC_ASSETS, QR_DECODER)]
+        + [base / "rewards/static" / name for name in REWARDS_ASSETS]
+        + [base / "rewards/templates/rewards" / name for name in ("offline.html", "counter-sw.js")]
+    ):
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
@@ -53,22 +65,36 @@ def offline_counter():
     shops, shop = _chosen_supermarket(actor)
     if shop is None and shops:
         shop = shops[0]
-    return render_template("rewards/offline.html", shops=shops, shop=shop,
-                           refresh_minutes=BUNDLE_REFRESH_MINUTES)
+    return render_template(
+        "rewards/offline.html", shops=shops, shop=shop, refresh_minutes=BUNDLE_REFRESH_MINUTES
+    )
 
 
 @bp.get("/counter/manifest.webmanifest")
 def counter_manifest():
     """The web app manifest of the offline counter."""
     manifest = {
-        "name": _("Ping'an Points counter"), "short_name": _("Counter"),
-        "start_url": url_for("rewards_pages.offline_counter"), "scope": "/counter/",
-        "display": "standalone", "background_color": "#ffffff", "theme_color": "#b3261e",
+        "name": _("Ping'an Points counter"),
+        "short_name": _("Counter"),
+        "start_url": url_for("rewards_pages.offline_counter"),
+        "scope": "/counter/",
+        "display": "standalone",
+        "background_color": "#ffffff",
+        "theme_color": "#b3261e",
         "lang": "zh-CN",
-        "icons": [{"src": url_for("rewards_pages.static", filename=f"icons/counter-{size}.png"),
-                   "sizes": f"{size}x{size}", "type": "image/png", "purpose": "any"} for size in (192, 512)],
+        "icons": [
+            {
+                "src": url_for("rewards_pages.static", filename=f"icons/counter-{size}.png"),
+                "sizes": f"{size}x{size}",
+                "type": "image/png",
+                "purpose": "any",
+            }
+            for size in (192, 512)
+        ],
     }
-    response = current_app.response_class(current_app.json.dumps(manifest), mimetype="application/manifest+json")
+    response = current_app.response_class(
+        current_app.json.dumps(manifest), mimetype="application/manifest+json"
+    )
     response.headers["Cache-Control"] = "no-cache"
     return response
 
@@ -77,15 +103,17 @@ def counter_manifest():
 def _wrapped_decoder(path: str) -> str:
     source = Path(path).read_text(encoding="utf-8")
     # The worker's code talks to ``self``: here a local object, so its names stay out of the page's.
-    return ("// qr-scanner's decoder (the script its worker runs, unchanged) on the page's own thread.\n"
-            "var PinganQrDecoder = (function () {\n\"use strict\";\n"
-            "var answer = null;\nvar self = { postMessage: function (message) { answer = message; }, "
-            "close: function () {} };\n"
-            + source +
-            "\nself.onmessage({ data: { id: -1, type: \"inversionMode\", data: \"both\" } });\n"
-            "return { decode: function (image) { answer = null; "
-            "self.onmessage({ data: { id: 0, type: \"decode\", data: image } }); "
-            "return answer && answer.data || null; } };\n})();\n")
+    return (
+        "// qr-scanner's decoder (the script its worker runs, unchanged) on the page's own thread.\n"
+        'var PinganQrDecoder = (function () {\n"use strict";\n'
+        "var answer = null;\nvar self = { postMessage: function (message) { answer = message; }, "
+        "close: function () {} };\n"
+        + source
+        + '\nself.onmessage({ data: { id: -1, type: "inversionMode", data: "both" } });\n'
+        "return { decode: function (image) { answer = null; "
+        'self.onmessage({ data: { id: 0, type: "decode", data: image } }); '
+        "return answer && answer.data || null; } };\n})();\n"
+    )
 
 
 @bp.get("/counter/qr-decoder.js")
@@ -98,8 +126,11 @@ def counter_qr_decoder():
 @bp.get("/counter/sw.js")
 def counter_service_worker():
     """The offline counter's service worker (its scope is /counter/); it names a version of its files."""
-    script = render_template("rewards/counter-sw.js", urls=cached_urls(),
-                             version=_assets_version(current_app.root_path),
-                             queue=url_for("rewards_pages.static", filename="offline-queue.js"),
-                             page=url_for("rewards_pages.offline_counter"))
+    script = render_template(
+        "rewards/counter-sw.js",
+        urls=cached_urls(),
+        version=_assets_version(current_app.root_path),
+        queue=url_for("rewards_pages.static", filename="offline-queue.js"),
+        page=url_for("rewards_pages.offline_counter"),
+    )
     return Response(script, mimetype="text/javascript", headers={"Cache-Control": "no-cache"})

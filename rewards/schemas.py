@@ -27,13 +27,20 @@ class RewardSchema(ma.Schema):
     description = fields.String(allow_none=True)
     points_cost = fields.Integer()
     per_member_limit = fields.Integer(allow_none=True)
-    unit_cost_fen = fields.Integer(allow_none=True, metadata={
-        "description": "What the county pays the supermarket for one unit handed over, in fen; "
-                       "null except for administrators and clerks"})
+    unit_cost_fen = fields.Integer(
+        allow_none=True,
+        metadata={
+            "description": "What the county pays the supermarket for one unit handed over, in fen; "
+            "null except for administrators and clerks"
+        },
+    )
     active = fields.Boolean()
     created_at = fields.DateTime()
-    image_url = fields.Function(reward_image_url, allow_none=True,
-                                metadata={"description": "The picture (changes when it does), or null"})
+    image_url = fields.Function(
+        reward_image_url,
+        allow_none=True,
+        metadata={"description": "The picture (changes when it does), or null"},
+    )
 
 
 class UploadRewardImageSchema(ma.Schema):
@@ -48,11 +55,17 @@ class CreateRewardSchema(ma.Schema):
     name = name_field(100, required=True)
     name_en = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=100))
     description = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
-    points_cost = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=MAX_POINTS_COST))
-    per_member_limit = fields.Integer(required=True, allow_none=True, strict=True,
-                                      validate=validate.Range(min=1, max=10_000))
-    unit_cost_fen = fields.Integer(strict=True, validate=validate.Range(min=0, max=MAX_UNIT_COST_FEN),
-                                   metadata={"description": "In fen (分); default 0 until set"})
+    points_cost = fields.Integer(
+        required=True, strict=True, validate=validate.Range(min=1, max=MAX_POINTS_COST)
+    )
+    per_member_limit = fields.Integer(
+        required=True, allow_none=True, strict=True, validate=validate.Range(min=1, max=10_000)
+    )
+    unit_cost_fen = fields.Integer(
+        strict=True,
+        validate=validate.Range(min=0, max=MAX_UNIT_COST_FEN),
+        metadata={"description": "In fen (分); default 0 until set"},
+    )
     active = fields.Boolean(load_default=True)
 
 
@@ -63,9 +76,14 @@ class UpdateRewardSchema(ma.Schema):
     name_en = fields.String(allow_none=True, validate=validate.Length(max=100))
     description = fields.String(allow_none=True, validate=validate.Length(max=2000))
     points_cost = fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_POINTS_COST))
-    per_member_limit = fields.Integer(allow_none=True, strict=True, validate=validate.Range(min=1, max=10_000))
-    unit_cost_fen = fields.Integer(strict=True, validate=validate.Range(min=0, max=MAX_UNIT_COST_FEN),
-                                   metadata={"description": "In fen (分): in force from now on"})
+    per_member_limit = fields.Integer(
+        allow_none=True, strict=True, validate=validate.Range(min=1, max=10_000)
+    )
+    unit_cost_fen = fields.Integer(
+        strict=True,
+        validate=validate.Range(min=0, max=MAX_UNIT_COST_FEN),
+        metadata={"description": "In fen (分): in force from now on"},
+    )
     active = fields.Boolean()
 
 
@@ -169,8 +187,9 @@ class ReserveVoucherSchema(ma.Schema):
     """Reserve rewards at one supermarket (lines of the same reward are merged)."""
 
     supermarket_id = fields.Integer(required=True, strict=True)
-    items = fields.List(fields.Nested(VoucherLineSchema), required=True,
-                        validate=validate.Length(min=1, max=MAX_ITEMS))
+    items = fields.List(
+        fields.Nested(VoucherLineSchema), required=True, validate=validate.Length(min=1, max=MAX_ITEMS)
+    )
 
 
 class VoucherQuerySchema(PageQuerySchema):

@@ -22,7 +22,15 @@ from core.identity.models import Member
 from core.identity.services import get_supermarket
 from rewards.models import Reward, RewardCost, Stock
 
-REWARD_FIELDS = ("name", "name_en", "description", "points_cost", "per_member_limit", "unit_cost_fen", "active")
+REWARD_FIELDS = (
+    "name",
+    "name_en",
+    "description",
+    "points_cost",
+    "per_member_limit",
+    "unit_cost_fen",
+    "active",
+)
 
 
 def get_reward(reward_id: int, field: str = "reward_id") -> Reward:
@@ -58,13 +66,20 @@ def create_reward(actor: Member, fields: dict) -> Reward:
 
 def _record_cost(actor: Member, reward: Reward) -> None:
     """Keep the reward's unit cost in its history, in force from now on."""
-    db.session.add(RewardCost(reward_id=reward.id, unit_cost_fen=reward.unit_cost_fen, changed_by_id=actor.id))
+    db.session.add(
+        RewardCost(reward_id=reward.id, unit_cost_fen=reward.unit_cost_fen, changed_by_id=actor.id)
+    )
 
 
 def list_costs(reward_id: int) -> list[RewardCost]:
     """A reward's unit costs, newest first, each with the moment it came into force (admins)."""
-    return list(db.session.scalars(sa.select(RewardCost).where(RewardCost.reward_id == reward_id)
-                                   .order_by(RewardCost.effective_from.desc(), RewardCost.id.desc())))
+    return list(
+        db.session.scalars(
+            sa.select(RewardCost)
+            .where(RewardCost.reward_id == reward_id)
+            .order_by(RewardCost.effective_from.desc(), RewardCost.id.desc())
+        )
+    )
 
 
 def update_reward(actor: Member, reward_id: int, changes: dict) -> Reward:
@@ -101,25 +116,45 @@ def catalogue(supermarket_id: int) -> list[dict]:
     """Active rewards stocked at a supermarket, with their price and available units (on hand − reserved)."""
     get_supermarket(supermarket_id)
     rows = db.session.execute(
-        sa.select(Reward, Stock.on_hand - Stock.reserved).options(selectinload(Reward.image))
+        sa.select(Reward, Stock.on_hand - Stock.reserved)
+        .options(selectinload(Reward.image))
         .join(Stock, sa.and_(Stock.reward_id == Reward.id, Stock.supermarket_id == supermarket_id))
-        .where(Reward.active.is_(True)).order_by(Reward.points_cost, Reward.id))
-    return [{"id": reward.id, "reward_id": reward.id, "name": reward.name, "name_en": reward.name_en,
-             "description": reward.description, "points_cost": reward.points_cost,
-             "per_member_limit": reward.per_member_limit, "available": int(available),
-             "image_url": reward_image_url(reward)}
-            for reward, available in rows]
+        .where(Reward.active.is_(True))
+        .order_by(Reward.points_cost, Reward.id)
+    )
+    return [
+        {
+            "id": reward.id,
+            "reward_id": reward.id,
+            "name": reward.name,
+            "name_en": reward.name_en,
+            "description": reward.description,
+            "points_cost": reward.points_cost,
+            "per_member_limit": reward.per_member_limit,
+            "available": int(available),
+            "image_url": reward_image_url(reward),
+        }
+        for reward, available in rows
+    ]
 
 
 def catalogue_page(supermarket_id: int, page: int = 1, page_size: int = MAX_PAGE_SIZE) -> dict:
     """One page of a supermarket's catalogue, in the API's list shape."""
     items = catalogue(supermarket_id)
     start = (page - 1) * page_size
-    return {"items": items[start:start + page_size], "page": page, "page_size": page_size,
-            "total": len(items)}
+    return {
+        "items": items[start : start + page_size],
+        "page": page,
+        "page_size": page_size,
+        "total": len(items),
+    }
 
 
 def inactive_reward(reward: Reward) -> AppError:
     """The refusal for a reward that is no longer offered."""
-    return AppError(409, "invalid_state", _l("This reward is no longer offered."),
-                    {"items": [f"reward {reward.id} is retired"]})
+    return AppError(
+        409,
+        "invalid_state",
+        _l("This reward is no longer offered."),
+        {"items": [f"reward {reward.id} is retired"]},
+    )

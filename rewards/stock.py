@@ -22,16 +22,21 @@ from core.identity.services import get_supermarket
 from rewards.models import Stock, StockMovement
 from rewards.services import get_reward
 
-
 #: Empty stock rows (a row another transaction just made is left alone).
-_CREATE = insert_missing(Stock.__table__, ("supermarket_id", "reward_id", "on_hand", "reserved"),
-                         ("supermarket_id", "reward_id"))
+_CREATE = insert_missing(
+    Stock.__table__, ("supermarket_id", "reward_id", "on_hand", "reserved"), ("supermarket_id", "reward_id")
+)
 
 
 def _insert_missing_stock(supermarket_id: int, reward_ids: list[int]) -> None:
     """Create empty stock rows that do not exist yet, racing safely with other transactions."""
-    db.session.execute(_CREATE, [{"supermarket_id": supermarket_id, "reward_id": reward_id, "on_hand": 0,
-                                  "reserved": 0} for reward_id in reward_ids])
+    db.session.execute(
+        _CREATE,
+        [
+            {"supermarket_id": supermarket_id, "reward_id": reward_id, "on_hand": 0, "reserved": 0}
+            for reward_id in reward_ids
+        ],
+    )
 
 
 def lock_stock(supermarket_id: int, reward_ids, *, create: bool = False) -> dict[int, Stock]:
@@ -43,31 +48,54 @@ def lock_stock(supermarket_id: int, reward_ids, *, create: bool = False) -> dict
     if create:
         _insert_missing_stock(supermarket_id, ids)
     rows = db.session.scalars(
-        sa.select(Stock).where(Stock.supermarket_id == supermarket_id, Stock.reward_id.in_(ids))
-        .order_by(Stock.supermarket_id, Stock.reward_id).with_for_update()
-        .execution_options(populate_existing=True))
+        sa.select(Stock)
+        .where(Stock.supermarket_id == supermarket_id, Stock.reward_id.in_(ids))
+        .order_by(Stock.supermarket_id, Stock.reward_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
     return {row.reward_id: row for row in rows}
 
 
-def move_stock(stock: Stock, kind: str, *, on_hand_change: int = 0, reserved_change: int = 0,
-               actor_id: int | None, voucher_id: int | None = None,
-               reason: str | None = None) -> StockMovement:
+def move_stock(
+    stock: Stock,
+    kind: str,
+    *,
+    on_hand_change: int = 0,
+    reserved_change: int = 0,
+    actor_id: int | None,
+    voucher_id: int | None = None,
+    reason: str | None = None,
+) -> StockMovement:
     """Change a locked stock row and record the movement (joins the caller's transaction)."""
     on_hand, reserved = stock.on_hand + on_hand_change, stock.reserved + reserved_change
     if reserved < 0 or on_hand < reserved:
-        raise AppError(409, "out_of_stock", _l("Not enough of this reward in stock."),
-                       {"items": [f"reward {stock.reward_id}: {stock.available} available"]})
+        raise AppError(
+            409,
+            "out_of_stock",
+            _l("Not enough of this reward in stock."),
+            {"items": [f"reward {stock.reward_id}: {stock.available} available"]},
+        )
     stock.on_hand, stock.reserved = on_hand, reserved
-    movement = StockMovement(supermarket_id=stock.supermarket_id, reward_id=stock.reward_id, kind=kind,
-                             on_hand_change=on_hand_change, reserved_change=reserved_change,
-                             on_hand_after=on_hand, reserved_after=reserved, voucher_id=voucher_id,
-                             actor_id=actor_id, reason=reason)
+    movement = StockMovement(
+        supermarket_id=stock.supermarket_id,
+        reward_id=stock.reward_id,
+        kind=kind,
+        on_hand_change=on_hand_change,
+        reserved_change=reserved_change,
+        on_hand_after=on_hand,
+        reserved_after=reserved,
+        voucher_id=voucher_id,
+        actor_id=actor_id,
+        reason=reason,
+    )
     db.session.add(movement)
     return movement
 
 
-def receive_stock(actor: Member, supermarket_id: int, reward_id: int, quantity: int,
-                  reason: str | None = None) -> Stock:
+def receive_stock(
+    actor: Member, supermarket_id: int, reward_id: int, quantity: int, reason: str | None = None
+) -> Stock:
     """Add received units (a clerk of the supermarket, or an admin in scope)."""
     if not isinstance(quantity, int) or quantity <= 0:
         raise AppError(422, errors={"quantity": ["must be more than 0"]})
@@ -77,9 +105,19 @@ def receive_stock(actor: Member, supermarket_id: int, reward_id: int, quantity: 
     begin_writing(db.session)
     stock = lock_stock(supermarket.id, [reward.id], create=True)[reward.id]
     movement = move_stock(stock, "received", on_hand_change=quantity, actor_id=actor.id, reason=reason)
-    record_audit(actor, "stock.receive", movement, reason=reason,
-                 after={"supermarket_id": supermarket.id, "reward_id": reward.id, "quantity": quantity,
-                        "on_hand": stock.on_hand, "reserved": stock.reserved})
+    record_audit(
+        actor,
+        "stock.receive",
+        movement,
+        reason=reason,
+        after={
+            "supermarket_id": supermarket.id,
+            "reward_id": reward.id,
+            "quantity": quantity,
+            "on_hand": stock.on_hand,
+            "reserved": stock.reserved,
+        },
+    )
     db.session.commit()
     return stock
 
@@ -96,20 +134,36 @@ def correct_stock(actor: Member, supermarket_id: int, reward_id: int, counted: i
     begin_writing(db.session)
     stock = lock_stock(supermarket.id, [reward.id], create=True)[reward.id]
     if counted < stock.reserved:
-        raise AppError(409, "invalid_state", _l("Open vouchers have reserved more units than that."),
-                       {"quantity": [f"at least {stock.reserved} units are reserved by open vouchers"]})
+        raise AppError(
+            409,
+            "invalid_state",
+            _l("Open vouchers have reserved more units than that."),
+            {"quantity": [f"at least {stock.reserved} units are reserved by open vouchers"]},
+        )
     before = {"on_hand": stock.on_hand, "reserved": stock.reserved}
-    movement = move_stock(stock, "corrected", on_hand_change=counted - stock.on_hand, actor_id=actor.id,
-                          reason=reason)
-    record_audit(actor, "stock.correct", movement, reason=reason, before=before,
-                 after={"supermarket_id": supermarket.id, "reward_id": reward.id, "on_hand": counted,
-                        "reserved": stock.reserved})
+    movement = move_stock(
+        stock, "corrected", on_hand_change=counted - stock.on_hand, actor_id=actor.id, reason=reason
+    )
+    record_audit(
+        actor,
+        "stock.correct",
+        movement,
+        reason=reason,
+        before=before,
+        after={
+            "supermarket_id": supermarket.id,
+            "reward_id": reward.id,
+            "on_hand": counted,
+            "reserved": stock.reserved,
+        },
+    )
     db.session.commit()
     return stock
 
 
-def stock_history(actor: Member, supermarket_id: int, reward_id: int | None, page: int,
-                  page_size: int) -> dict:
+def stock_history(
+    actor: Member, supermarket_id: int, reward_id: int | None, page: int, page_size: int
+) -> dict:
     """A supermarket's stock movements, newest first (its clerks, and admins in scope)."""
     supermarket = get_supermarket(supermarket_id)
     require(actor, "stock.receive", supermarket)
@@ -123,5 +177,8 @@ def stock_levels(actor: Member, supermarket_id: int) -> list[Stock]:
     """Every stock row of a supermarket, by reward (its clerks, and admins in scope)."""
     supermarket = get_supermarket(supermarket_id)
     require(actor, "stock.receive", supermarket)
-    return list(db.session.scalars(sa.select(Stock).where(Stock.supermarket_id == supermarket.id)
-                                   .order_by(Stock.reward_id)))
+    return list(
+        db.session.scalars(
+            sa.select(Stock).where(Stock.supermarket_id == supermarket.id).order_by(Stock.reward_id)
+        )
+    )

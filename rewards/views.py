@@ -29,16 +29,23 @@ from rewards.forms import CorrectStockForm, FulfilForm, ReceiveStockForm, ScanFo
 from rewards.overview import list_staffed_supermarkets
 from rewards.vouchers import code_arguments
 
-bp = Blueprint("rewards_pages", __name__, template_folder="templates", static_folder="static",
-               static_url_path="/static/rewards")
+bp = Blueprint(
+    "rewards_pages",
+    __name__,
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/static/rewards",
+)
 
 #: How long a phone keeps my voucher page (and its QR code) to show at a counter with no signal.
 VOUCHER_PAGE_MAX_AGE = 3600
 
 #: What the counter sees for each refusal, in words a clerk can act on.
 REFUSALS = {
-    "invalid_code": _l("This is not a valid voucher code. Ask the resident to open the voucher again, "
-                       "or type the short code under the QR code."),
+    "invalid_code": _l(
+        "This is not a valid voucher code. Ask the resident to open the voucher again, "
+        "or type the short code under the QR code."
+    ),
     "wrong_supermarket": _l("This voucher is for another supermarket."),
     "already_fulfilled": _l("This voucher has already been handed over."),
     "expired": _l("This voucher has expired."),
@@ -47,18 +54,33 @@ REFUSALS = {
     "not_found": _l("No such voucher."),
 }
 
-STATUS_NAMES = {"reserved": _l("Ready to collect"), "fulfilled": _l("Handed over"),
-                "cancelled": _l("Cancelled"), "expired": _l("Expired")}
+STATUS_NAMES = {
+    "reserved": _l("Ready to collect"),
+    "fulfilled": _l("Handed over"),
+    "cancelled": _l("Cancelled"),
+    "expired": _l("Expired"),
+}
 #: What residents read of their own vouchers: the goods were collected, not "handed over".
 RESIDENT_STATUS_NAMES = {**STATUS_NAMES, "fulfilled": _l("Collected")}
 
 #: The resident's exchange tab and the clerk's counter tabs.
-TABS = {RESIDENT: [Tab(30, "rewards_pages.shops", _l("Exchange"), "exchange",
-                      ("/shops", "/me/vouchers", "/me/pay-code"))],
-        CLERK: [Tab(0, "rewards_pages.scan", _l("Scan"), "scan", ("/counter/vouchers", "/V/", "/v/", "/counter/offline")),
-                Tab(5, "rewards_pages.sell", _l("Sell"), "exchange", ("/counter/sell",)),
-                Tab(10, "rewards_pages.stock", _l("Stock"), "stock"),
-                Tab(20, "rewards_pages.today", _l("Today"), "today")]}
+TABS = {
+    RESIDENT: [
+        Tab(30, "rewards_pages.shops", _l("Exchange"), "exchange", ("/shops", "/me/vouchers", "/me/pay-code"))
+    ],
+    CLERK: [
+        Tab(
+            0,
+            "rewards_pages.scan",
+            _l("Scan"),
+            "scan",
+            ("/counter/vouchers", "/V/", "/v/", "/counter/offline"),
+        ),
+        Tab(5, "rewards_pages.sell", _l("Sell"), "exchange", ("/counter/sell",)),
+        Tab(10, "rewards_pages.stock", _l("Stock"), "stock"),
+        Tab(20, "rewards_pages.today", _l("Today"), "today"),
+    ],
+}
 
 
 def clerk_home():
@@ -73,22 +95,29 @@ def is_counter_staff(member) -> bool:
 
 def navigation(actor) -> list:
     """Links of "Me": rewards and my vouchers for everyone, the counter's pages for counter staff."""
-    links = [(url_for("rewards_pages.shops"), _("Rewards")),
-             (url_for("rewards_pages.my_vouchers"), _("My vouchers")),
-             (url_for("rewards_pages.pay_code"), _("Show the pay code"))]
+    links = [
+        (url_for("rewards_pages.shops"), _("Rewards")),
+        (url_for("rewards_pages.my_vouchers"), _("My vouchers")),
+        (url_for("rewards_pages.pay_code"), _("Show the pay code")),
+    ]
     if is_counter_staff(actor):
-        links += [(url_for("rewards_pages.scan"), _("Scan vouchers")),
-                  (url_for("rewards_pages.sell"), _("Sell at the counter")),
-                  (url_for("rewards_pages.offline_counter"), _("Offline counter")),
-                  (url_for("rewards_pages.stock"), _("Stock")),
-                  (url_for("rewards_pages.today"), _("Handed over today"))]
+        links += [
+            (url_for("rewards_pages.scan"), _("Scan vouchers")),
+            (url_for("rewards_pages.sell"), _("Sell at the counter")),
+            (url_for("rewards_pages.offline_counter"), _("Offline counter")),
+            (url_for("rewards_pages.stock"), _("Stock")),
+            (url_for("rewards_pages.today"), _("Handed over today")),
+        ]
     return links
 
 
 def voucher_entry_labels(member, entries) -> dict:
     """Name the goods of the member's ledger entries that hold, release or spend a voucher's points."""
-    references = {entry.id: int(entry.reference.split(":", 1)[1]) for entry in entries
-                  if (entry.reference or "").startswith("voucher:")}
+    references = {
+        entry.id: int(entry.reference.split(":", 1)[1])
+        for entry in entries
+        if (entry.reference or "").startswith("voucher:")
+    }
     found = overview.own_vouchers_by_id(member, set(references.values())) if references else {}
     labels = {}
     for entry_id, voucher_id in references.items():
@@ -114,13 +143,18 @@ def _require_counter_staff(actor) -> None:
 def refusal(error: AppError) -> dict:
     """Describe a service's refusal for the counter's pages (with when and by whom, if used)."""
     fulfilled_at = (error.errors.get("fulfilled_at") or [None])[0]
-    return {"code": error.code, "status": error.status,
-            "message": REFUSALS.get(error.code, error.message), "errors": error.errors,
-            "fulfilled_at": datetime.fromisoformat(fulfilled_at) if fulfilled_at else None,
-            "fulfilled_by": (error.errors.get("fulfilled_by") or [None])[0] or None}
+    return {
+        "code": error.code,
+        "status": error.status,
+        "message": REFUSALS.get(error.code, error.message),
+        "errors": error.errors,
+        "fulfilled_at": datetime.fromisoformat(fulfilled_at) if fulfilled_at else None,
+        "fulfilled_by": (error.errors.get("fulfilled_by") or [None])[0] or None,
+    }
 
 
 # --- the counter: scan, confirm, hand over -----------------------------------------------------
+
 
 @bp.route("/counter/scan", methods=["GET", "POST"])
 @login_required
@@ -136,12 +170,19 @@ def scan():
         except AppError as error:
             status, problem = error.status, refusal(error)
         else:
-            return redirect(url_for("rewards_pages.counter_voucher", voucher_id=_voucher_id(voucher),
-                                    code=form.code.data.strip()), 303)
+            return redirect(
+                url_for(
+                    "rewards_pages.counter_voucher",
+                    voucher_id=_voucher_id(voucher),
+                    code=form.code.data.strip(),
+                ),
+                303,
+            )
     elif form.is_submitted():
         status = 422
-    return render_template("rewards/scan.html", form=form, problem=problem,
-                           refused_code=form.code.data if problem else ""), status
+    return render_template(
+        "rewards/scan.html", form=form, problem=problem, refused_code=form.code.data if problem else ""
+    ), status
 
 
 def _voucher_id(voucher) -> int:
@@ -192,10 +233,16 @@ def _counter_confirm(actor, voucher_id: int | None, code: str):
             if problem is None:
                 status, problem = error.status, refusal(error)
     form = FulfilForm(code=code)
-    return render_template("rewards/confirm.html", voucher=voucher, problem=problem, form=form,
-                           code=code, status_names=STATUS_NAMES,
-                           member_name=_member_name(voucher) if voucher is not None else "",
-                           handed_over_by=_handed_over_by(actor, voucher, problem)), status
+    return render_template(
+        "rewards/confirm.html",
+        voucher=voucher,
+        problem=problem,
+        form=form,
+        code=code,
+        status_names=STATUS_NAMES,
+        member_name=_member_name(voucher) if voucher is not None else "",
+        handed_over_by=_handed_over_by(actor, voucher, problem),
+    ), status
 
 
 @bp.post("/counter/vouchers/<id:voucher_id>/fulfil")
@@ -213,8 +260,9 @@ def fulfil(voucher_id: int):
         vouchers.fulfil_voucher(actor, voucher_id, **code_arguments(form.code.data))
     except AppError as error:
         flash(str(refusal(error)["message"]), "error")
-        return redirect(url_for("rewards_pages.counter_voucher", voucher_id=voucher_id,
-                                code=form.code.data), 303)
+        return redirect(
+            url_for("rewards_pages.counter_voucher", voucher_id=voucher_id, code=form.code.data), 303
+        )
     flash(_("Handed over. The voucher is used."))
     return redirect(url_for("rewards_pages.counter_voucher", voucher_id=voucher_id), 303)
 
@@ -240,13 +288,17 @@ def voucher_link(token: str):
 
 # --- the counter: stock ------------------------------------------------------------------------
 
+
 def _chosen_supermarket(actor) -> tuple[list, object]:
     """The supermarkets whose stock the actor keeps, and the one asked for (``?supermarket=``; the
     only one when there is one); 403 for one the actor does not keep."""
     shops = list_staffed_supermarkets(actor, "stock.receive")
     chosen = request.args.get("supermarket", type=int)
-    shop = next((shop for shop in shops if shop.id == chosen), None) if chosen else (
-        shops[0] if len(shops) == 1 else None)
+    shop = (
+        next((shop for shop in shops if shop.id == chosen), None)
+        if chosen
+        else (shops[0] if len(shops) == 1 else None)
+    )
     if chosen and shop is None:
         raise AppError(403)
     return shops, shop
@@ -260,8 +312,14 @@ def stock():
     _require_counter_staff(actor)
     shops, shop = _chosen_supermarket(actor)
     levels = stock_service.stock_levels(actor, shop.id) if shop else []
-    return render_template("rewards/stock.html", shops=shops, shop=shop, levels=levels,
-                           receive_form=ReceiveStockForm(), correct_form=CorrectStockForm())
+    return render_template(
+        "rewards/stock.html",
+        shops=shops,
+        shop=shop,
+        levels=levels,
+        receive_form=ReceiveStockForm(),
+        correct_form=CorrectStockForm(),
+    )
 
 
 @bp.get("/counter/today")
@@ -274,9 +332,12 @@ def today():
     listing = None
     if shop is not None:
         start, _end = bounds_of("day", utcnow())
-        listing = overview.list_supermarket_vouchers(actor, shop.id, "fulfilled", 1, 100, fulfilled_since=start)
-    return render_template("rewards/today.html", shops=shops, shop=shop, vouchers=listing,
-                           mask_name=mask_name)
+        listing = overview.list_supermarket_vouchers(
+            actor, shop.id, "fulfilled", 1, 100, fulfilled_since=start
+        )
+    return render_template(
+        "rewards/today.html", shops=shops, shop=shop, vouchers=listing, mask_name=mask_name
+    )
 
 
 def _back_to_stock(supermarket_id: int):
@@ -300,8 +361,13 @@ def receive(supermarket_id: int, reward_id: int):
     except AppError as error:
         flash(str(error.message), "error")
     else:
-        flash(_("Received %(quantity)d: %(on_hand)d on hand now.", quantity=form.quantity.data,
-                on_hand=row.on_hand))
+        flash(
+            _(
+                "Received %(quantity)d: %(on_hand)d on hand now.",
+                quantity=form.quantity.data,
+                on_hand=row.on_hand,
+            )
+        )
     return _back_to_stock(supermarket_id)
 
 
@@ -317,8 +383,9 @@ def correct(supermarket_id: int, reward_id: int):
         flash(_("Enter the units counted and a reason."), "error")
         return _back_to_stock(supermarket_id)
     try:
-        row = stock_service.correct_stock(actor, supermarket_id, reward_id, form.quantity.data,
-                                          form.reason.data)
+        row = stock_service.correct_stock(
+            actor, supermarket_id, reward_id, form.quantity.data, form.reason.data
+        )
     except AppError as error:
         flash(str(error.message), "error")
     else:
@@ -327,6 +394,7 @@ def correct(supermarket_id: int, reward_id: int):
 
 
 # --- residents: supermarkets, the catalogue, my vouchers ----------------------------------------
+
 
 @bp.get("/shops")
 @login_required
@@ -398,8 +466,15 @@ def catalogue(supermarket_id: int):
             else:
                 flash(_("Reserved. Show this code at the counter."))
                 return redirect(url_for("rewards_pages.my_voucher", voucher_id=_voucher_id(voucher)), 303)
-    return render_template("rewards/catalogue.html", shop=shop, offered=offered, errors=errors,
-                           problem=problem, typed=request.form, balance=balance_of(actor.id).available), status
+    return render_template(
+        "rewards/catalogue.html",
+        shop=shop,
+        offered=offered,
+        errors=errors,
+        problem=problem,
+        typed=request.form,
+        balance=balance_of(actor.id).available,
+    ), status
 
 
 @bp.get("/me/vouchers")
@@ -407,10 +482,13 @@ def catalogue(supermarket_id: int):
 def my_vouchers():
     """List my vouchers, newest first."""
     actor = current_member()
-    listed = vouchers.list_vouchers(actor, page=max(request.args.get("page", 1, type=int), 1),
-                                    page_size=20)
-    return render_template("rewards/my_vouchers.html", vouchers=listed, status_names=RESIDENT_STATUS_NAMES,
-                           pages=-(-listed["total"] // 20))
+    listed = vouchers.list_vouchers(actor, page=max(request.args.get("page", 1, type=int), 1), page_size=20)
+    return render_template(
+        "rewards/my_vouchers.html",
+        vouchers=listed,
+        status_names=RESIDENT_STATUS_NAMES,
+        pages=-(-listed["total"] // 20),
+    )
 
 
 @bp.get("/me/vouchers/<id:voucher_id>")
@@ -424,10 +502,16 @@ def my_voucher(voucher_id: int):
     code = None
     if voucher.status == "reserved":
         # The SVG is drawn by qrcode from our own signed payload, never from user text.
-        code = Markup(render_svg(vouchers.voucher_payload(voucher, public_base_url()))  # nosec B704
-                      .decode("ascii").split("?>", 1)[1])
-    response = make_response(render_template("rewards/my_voucher.html", voucher=voucher, qr_svg=code,
-                                             status_names=RESIDENT_STATUS_NAMES))
+        code = Markup(
+            render_svg(vouchers.voucher_payload(voucher, public_base_url()))  # nosec B704
+            .decode("ascii")
+            .split("?>", 1)[1]
+        )
+    response = make_response(
+        render_template(
+            "rewards/my_voucher.html", voucher=voucher, qr_svg=code, status_names=RESIDENT_STATUS_NAMES
+        )
+    )
     response.headers["Cache-Control"] = f"private, max-age={VOUCHER_PAGE_MAX_AGE}"
     return response
 

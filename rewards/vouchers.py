@@ -36,8 +36,9 @@ from rewards.models import Reward, Stock, Voucher, VoucherItem
 from rewards.services import inactive_reward
 from rewards.stock import lock_stock, move_stock
 
-VOUCHER = PayloadKind("voucher", tag=2, fields=(("voucher_id", "I"), ("supermarket_id", "I"),
-                                                ("points", "I"), ("expires", "I")))
+VOUCHER = PayloadKind(
+    "voucher", tag=2, fields=(("voucher_id", "I"), ("supermarket_id", "I"), ("points", "I"), ("expires", "I"))
+)
 ROUTE_LETTER = "V"
 SHORT_CODE_ALPHABET = CODE_ALPHABET
 SHORT_CODE_LENGTH = CODE_LENGTH
@@ -50,10 +51,16 @@ VOUCHER_STATE = ("status", "fulfilled_at", "fulfilled_by_id", "cancelled_at", "c
 
 # --- codes ---------------------------------------------------------------------------------
 
+
 def voucher_payload(voucher: Voucher, base_url: str) -> str:
     """Return the exact text of the voucher's QR code."""
-    token = sign_payload(VOUCHER, voucher_id=voucher.id, supermarket_id=voucher.supermarket_id,
-                         points=voucher.points, expires=_unix(voucher.expires_at))
+    token = sign_payload(
+        VOUCHER,
+        voucher_id=voucher.id,
+        supermarket_id=voucher.supermarket_id,
+        points=voucher.points,
+        expires=_unix(voucher.expires_at),
+    )
     return code_url(base_url, ROUTE_LETTER, token)
 
 
@@ -88,8 +95,9 @@ def voucher_from_code(payload: str | None = None, short_code: str | None = None)
     if (payload is None) == (short_code is None):
         raise AppError(422, errors={"payload": ["give the payload or the short code, one of them"]})
     if short_code is not None:
-        voucher = db.session.scalar(sa.select(Voucher).where(
-            Voucher.short_code == normalise_short_code(short_code)))
+        voucher = db.session.scalar(
+            sa.select(Voucher).where(Voucher.short_code == normalise_short_code(short_code))
+        )
         if voucher is None:
             raise InvalidCode("unknown", "short_code")
         return voucher
@@ -98,12 +106,16 @@ def voucher_from_code(payload: str | None = None, short_code: str | None = None)
     if voucher is None:
         raise InvalidCode("unknown", "payload")
     if (fields["supermarket_id"], fields["points"], fields["expires"]) != (
-            voucher.supermarket_id, voucher.points, _unix(voucher.expires_at)):
+        voucher.supermarket_id,
+        voucher.points,
+        _unix(voucher.expires_at),
+    ):
         raise InvalidCode("mismatch", "payload")
     return voucher
 
 
 # --- rights and states -----------------------------------------------------------------------
+
 
 def _require_counter(actor: Member | None, voucher: Voucher) -> None:
     """Refuse unless the actor handles vouchers at this voucher's supermarket."""
@@ -112,8 +124,12 @@ def _require_counter(actor: Member | None, voucher: Voucher) -> None:
     if can(actor, "voucher.handle", voucher.supermarket):
         return
     if can_somewhere(actor, "voucher.handle"):
-        raise AppError(403, "wrong_supermarket", _l("This voucher belongs to another supermarket."),
-                       {"supermarket_id": [f"the voucher is for supermarket {voucher.supermarket_id}"]})
+        raise AppError(
+            403,
+            "wrong_supermarket",
+            _l("This voucher belongs to another supermarket."),
+            {"supermarket_id": [f"the voucher is for supermarket {voucher.supermarket_id}"]},
+        )
     raise AppError(403)
 
 
@@ -126,15 +142,20 @@ def _refuse_unless_open(voucher: Voucher, now: datetime) -> None:
     """Refuse a voucher that is no longer reserved (or is past its expiry)."""
     if voucher.status == "fulfilled":
         by = db.session.get(Member, voucher.fulfilled_by_id) if voucher.fulfilled_by_id else None
-        raise AppError(409, "already_fulfilled", _l("This voucher has already been redeemed."),
-                       {"fulfilled_at": [voucher.fulfilled_at.isoformat()],
-                        "fulfilled_by": [by.name if by else ""]})
+        raise AppError(
+            409,
+            "already_fulfilled",
+            _l("This voucher has already been redeemed."),
+            {"fulfilled_at": [voucher.fulfilled_at.isoformat()], "fulfilled_by": [by.name if by else ""]},
+        )
     if voucher.status == "expired" or is_due(voucher, now):
-        raise AppError(410, "expired", _l("This voucher has expired."),
-                       {"expires_at": [voucher.expires_at.isoformat()]})
+        raise AppError(
+            410, "expired", _l("This voucher has expired."), {"expires_at": [voucher.expires_at.isoformat()]}
+        )
     if voucher.status != "reserved":
-        raise AppError(409, "invalid_state", _l("This voucher is no longer open."),
-                       {"status": [voucher.status]})
+        raise AppError(
+            409, "invalid_state", _l("This voucher is no longer open."), {"status": [voucher.status]}
+        )
 
 
 def _lock_voucher(voucher: Voucher) -> dict[int, Stock]:
@@ -152,27 +173,51 @@ def _lock_voucher(voucher: Voucher) -> dict[int, Stock]:
 def _give_back(voucher: Voucher, stock: dict[int, Stock], status: str, actor: Member | None) -> None:
     """Release a locked reserved voucher's points and stock and close it as cancelled or expired."""
     reference = f"voucher:{voucher.id}"
-    ledger.release(voucher.member_id, voucher.points, reference=reference,
-                   actor_id=actor.id if actor else None, memo=status)
+    ledger.release(
+        voucher.member_id,
+        voucher.points,
+        reference=reference,
+        actor_id=actor.id if actor else None,
+        memo=status,
+    )
     for item in voucher.items:
-        move_stock(stock[item.reward_id], "released", reserved_change=-item.quantity,
-                   actor_id=actor.id if actor else None, voucher_id=voucher.id, reason=status)
+        move_stock(
+            stock[item.reward_id],
+            "released",
+            reserved_change=-item.quantity,
+            actor_id=actor.id if actor else None,
+            voucher_id=voucher.id,
+            reason=status,
+        )
     voucher.status = status
     if status == "cancelled":
         voucher.cancelled_at, voucher.cancelled_by_id = utcnow(), actor.id
-    record_audit(actor, f"voucher.{'cancel' if status == 'cancelled' else 'expire'}", voucher,
-                 after={"status": status, "points": voucher.points})
+    record_audit(
+        actor,
+        f"voucher.{'cancel' if status == 'cancelled' else 'expire'}",
+        voucher,
+        after={"status": status, "points": voucher.points},
+    )
 
 
 # --- reserving -------------------------------------------------------------------------------
 
+
 def units_this_month(member_id: int, reward_id: int, now: datetime) -> int:
     """Units of a reward in a member's reserved and fulfilled vouchers created this Shanghai month."""
-    return int(db.session.scalar(
-        sa.select(sa.func.coalesce(sa.func.sum(VoucherItem.quantity), 0))
-        .join(Voucher, Voucher.id == VoucherItem.voucher_id)
-        .where(Voucher.member_id == member_id, VoucherItem.reward_id == reward_id,
-               Voucher.status.in_(OPEN_OR_USED), Voucher.created_at >= bounds_of("month", now)[0])) or 0)
+    return int(
+        db.session.scalar(
+            sa.select(sa.func.coalesce(sa.func.sum(VoucherItem.quantity), 0))
+            .join(Voucher, Voucher.id == VoucherItem.voucher_id)
+            .where(
+                Voucher.member_id == member_id,
+                VoucherItem.reward_id == reward_id,
+                Voucher.status.in_(OPEN_OR_USED),
+                Voucher.created_at >= bounds_of("month", now)[0],
+            )
+        )
+        or 0
+    )
 
 
 def _merge_items(items) -> dict[int, int]:
@@ -205,8 +250,9 @@ def check_basket(member: Member, supermarket_id: int, items) -> Basket:
     """Check what needs no lock: the lines, the supermarket, the rewards offered, the member active."""
     wanted = _merge_items(items)
     supermarket = get_supermarket(supermarket_id)
-    rewards = {reward.id: reward for reward in db.session.scalars(
-        sa.select(Reward).where(Reward.id.in_(wanted)))}
+    rewards = {
+        reward.id: reward for reward in db.session.scalars(sa.select(Reward).where(Reward.id.in_(wanted)))
+    }
     missing = sorted(set(wanted) - set(rewards))
     if missing:
         raise AppError(404, errors={"items": [f"no such reward: {reward_id}" for reward_id in missing]})
@@ -233,14 +279,21 @@ def lock_basket(basket: Basket, now: datetime) -> dict[int, Stock]:
         reward = basket.rewards[reward_id]
         row = stock.get(reward_id)
         if row is None or row.available < quantity:
-            raise AppError(409, "out_of_stock", _l("Not enough of this reward in stock."),
-                           {"items": [f"reward {reward_id}: {row.available if row else 0} available"]})
+            raise AppError(
+                409,
+                "out_of_stock",
+                _l("Not enough of this reward in stock."),
+                {"items": [f"reward {reward_id}: {row.available if row else 0} available"]},
+            )
         if reward.per_member_limit is not None:
             taken = units_this_month(basket.member.id, reward_id, now)
             if taken + quantity > reward.per_member_limit:
-                raise AppError(409, "limit_reached", _l("You have reached this month's limit for this reward."),
-                               {"items": [f"reward {reward_id}: {taken} of {reward.per_member_limit} "
-                                          "taken this month"]})
+                raise AppError(
+                    409,
+                    "limit_reached",
+                    _l("You have reached this month's limit for this reward."),
+                    {"items": [f"reward {reward_id}: {taken} of {reward.per_member_limit} taken this month"]},
+                )
     if balance.available < basket.total:
         raise ledger.insufficient_points(balance.available, basket.total)
     return stock
@@ -248,11 +301,20 @@ def lock_basket(basket: Basket, now: datetime) -> dict[int, Stock]:
 
 def new_voucher(basket: Basket, *, status: str, now: datetime, expires_at: datetime) -> Voucher:
     """Insert the basket's voucher and its lines (with a short code of its own) in the caller's transaction."""
-    voucher = Voucher(member_id=basket.member.id, supermarket_id=basket.supermarket.id, points=basket.total,
-                      status=status, created_at=now, expires_at=expires_at,
-                      items=[VoucherItem(reward_id=reward_id, quantity=quantity,
-                                         points_each=basket.rewards[reward_id].points_cost)
-                             for reward_id, quantity in sorted(basket.wanted.items())])
+    voucher = Voucher(
+        member_id=basket.member.id,
+        supermarket_id=basket.supermarket.id,
+        points=basket.total,
+        status=status,
+        created_at=now,
+        expires_at=expires_at,
+        items=[
+            VoucherItem(
+                reward_id=reward_id, quantity=quantity, points_each=basket.rewards[reward_id].points_cost
+            )
+            for reward_id, quantity in sorted(basket.wanted.items())
+        ],
+    )
     _insert_with_short_code(voucher)
     return voucher
 
@@ -262,20 +324,35 @@ def voucher_lines(voucher: Voucher) -> list[dict]:
     return [{"reward_id": item.reward_id, "quantity": item.quantity} for item in voucher.items]
 
 
-def reserve_voucher(member: Member, supermarket_id: int, items, *, now: datetime | None = None,
-                    ttl: timedelta | None = None) -> Voucher:
+def reserve_voucher(
+    member: Member, supermarket_id: int, items, *, now: datetime | None = None, ttl: timedelta | None = None
+) -> Voucher:
     """Reserve rewards at one supermarket: hold the points, reserve the stock, issue the voucher."""
     now = now or utcnow()
     basket = check_basket(member, supermarket_id, items)
     stock = lock_basket(basket, now)
-    voucher = new_voucher(basket, status="reserved", now=now,
-                          expires_at=(now + (ttl or _ttl())).replace(microsecond=0))
+    voucher = new_voucher(
+        basket, status="reserved", now=now, expires_at=(now + (ttl or _ttl())).replace(microsecond=0)
+    )
     ledger.hold(member.id, basket.total, reference=f"voucher:{voucher.id}", actor_id=member.id)
     for item in voucher.items:
-        move_stock(stock[item.reward_id], "reserved", reserved_change=item.quantity, actor_id=member.id,
-                   voucher_id=voucher.id)
-    record_audit(member, "voucher.reserve", voucher, after={
-        "supermarket_id": basket.supermarket.id, "points": basket.total, "items": voucher_lines(voucher)})
+        move_stock(
+            stock[item.reward_id],
+            "reserved",
+            reserved_change=item.quantity,
+            actor_id=member.id,
+            voucher_id=voucher.id,
+        )
+    record_audit(
+        member,
+        "voucher.reserve",
+        voucher,
+        after={
+            "supermarket_id": basket.supermarket.id,
+            "points": basket.total,
+            "items": voucher_lines(voucher),
+        },
+    )
     db.session.commit()
     return voucher
 
@@ -287,6 +364,7 @@ def _ttl() -> timedelta:
 
 def _insert_with_short_code(voucher: Voucher) -> None:
     """Insert the voucher with a short code no other voucher has (drawing again on a collision)."""
+
     def drawn() -> Voucher:
         voucher.short_code = new_short_code()
         return voucher
@@ -296,8 +374,10 @@ def _insert_with_short_code(voucher: Voucher) -> None:
 
 # --- at the counter ----------------------------------------------------------------------------
 
-def scan_voucher(clerk: Member, payload: str | None = None, short_code: str | None = None,
-                 now: datetime | None = None) -> dict:
+
+def scan_voucher(
+    clerk: Member, payload: str | None = None, short_code: str | None = None, now: datetime | None = None
+) -> dict:
     """Show the clerk what to hand over for a resident's code; change nothing."""
     voucher = voucher_from_code(payload, short_code)
     _require_counter(clerk, voucher)
@@ -312,14 +392,26 @@ def _member_name(voucher: Voucher) -> str:
 
 def counter_view(voucher: Voucher) -> dict:
     """What the clerk sees: the voucher, the resident's masked name, the items and points."""
-    return {"id": voucher.id, "short_code": voucher.short_code, "status": voucher.status,
-            "points": voucher.points, "created_at": voucher.created_at, "expires_at": voucher.expires_at,
-            "supermarket": voucher.supermarket, "member": {"display_name": mask_name(_member_name(voucher))},
-            "items": voucher.items}
+    return {
+        "id": voucher.id,
+        "short_code": voucher.short_code,
+        "status": voucher.status,
+        "points": voucher.points,
+        "created_at": voucher.created_at,
+        "expires_at": voucher.expires_at,
+        "supermarket": voucher.supermarket,
+        "member": {"display_name": mask_name(_member_name(voucher))},
+        "items": voucher.items,
+    }
 
 
-def fulfil_voucher(clerk: Member, voucher_id: int, payload: str | None = None,
-                   short_code: str | None = None, now: datetime | None = None) -> Voucher:
+def fulfil_voucher(
+    clerk: Member,
+    voucher_id: int,
+    payload: str | None = None,
+    short_code: str | None = None,
+    now: datetime | None = None,
+) -> Voucher:
     """Hand the rewards over against the resident's code: spend the held points, exactly once."""
     now = now or utcnow()
     voucher = voucher_from_code(payload, short_code)
@@ -332,8 +424,14 @@ def fulfil_voucher(clerk: Member, voucher_id: int, payload: str | None = None,
     _refuse_unless_open(voucher, now)
     ledger.spend(voucher.member_id, voucher.points, reference=f"voucher:{voucher.id}", actor_id=clerk.id)
     for item in voucher.items:
-        move_stock(stock[item.reward_id], "handed_over", on_hand_change=-item.quantity,
-                   reserved_change=-item.quantity, actor_id=clerk.id, voucher_id=voucher.id)
+        move_stock(
+            stock[item.reward_id],
+            "handed_over",
+            on_hand_change=-item.quantity,
+            reserved_change=-item.quantity,
+            actor_id=clerk.id,
+            voucher_id=voucher.id,
+        )
     voucher.status = "fulfilled"
     voucher.fulfilled_at, voucher.fulfilled_by_id = now, clerk.id
     record_audit(clerk, "voucher.fulfil", voucher, after={"status": "fulfilled", "points": voucher.points})
@@ -353,13 +451,16 @@ def cancel_voucher(actor: Member, voucher_id: int) -> Voucher:
     if voucher.status == "fulfilled":
         _refuse_unless_open(voucher, utcnow())
     if voucher.status != "reserved":
-        raise AppError(409, "invalid_state", _l("This voucher is no longer open."), {"status": [voucher.status]})
+        raise AppError(
+            409, "invalid_state", _l("This voucher is no longer open."), {"status": [voucher.status]}
+        )
     _give_back(voucher, stock, "cancelled", actor)
     db.session.commit()
     return voucher
 
 
 # --- expiry ------------------------------------------------------------------------------------
+
 
 def _expire_one(voucher_id: int, now: datetime) -> bool:
     """Expire one voucher if it is still reserved past its expiry; tell whether it did."""
@@ -402,23 +503,34 @@ def remind_expiring_vouchers(now: datetime | None = None) -> int:
     (the notification's key is the voucher); answer how many reminders were sent now."""
     now = now or utcnow()
     due = db.session.scalars(
-        sa.select(Voucher).where(Voucher.status == "reserved", Voucher.expires_at > now,
-                                 Voucher.expires_at <= now + REMIND_BEFORE)
+        sa.select(Voucher)
+        .where(
+            Voucher.status == "reserved", Voucher.expires_at > now, Voucher.expires_at <= now + REMIND_BEFORE
+        )
         .options(sa.orm.joinedload(Voucher.supermarket), sa.orm.noload(Voucher.items))
-        .order_by(Voucher.id)).all()
+        .order_by(Voucher.id)
+    ).all()
     if not due:
         return 0
     begin_writing(db.session)
-    sent = sum(notify(voucher.member_id, "voucher_expiring", f"voucher_expiring:{voucher.id}",
-                      link=("rewards_pages.my_voucher", {"voucher_id": voucher.id}),
-                      short_code=voucher.short_code, supermarket=voucher.supermarket.name,
-                      expires_at=voucher.expires_at.isoformat())
-               for voucher in due)
+    sent = sum(
+        notify(
+            voucher.member_id,
+            "voucher_expiring",
+            f"voucher_expiring:{voucher.id}",
+            link=("rewards_pages.my_voucher", {"voucher_id": voucher.id}),
+            short_code=voucher.short_code,
+            supermarket=voucher.supermarket.name,
+            expires_at=voucher.expires_at.isoformat(),
+        )
+        for voucher in due
+    )
     db.session.commit()
     return sent
 
 
 # --- reading -----------------------------------------------------------------------------------
+
 
 def get_voucher_row(voucher_id: int) -> Voucher:
     """Return a voucher or refuse with 404."""
@@ -460,8 +572,9 @@ def get_own_voucher(actor: Member, voucher_id: int, now: datetime | None = None)
     return get_voucher(actor, voucher_id, now)
 
 
-def list_vouchers(member: Member, status: str | None = None, page: int = 1, page_size: int = 20,
-                  now: datetime | None = None) -> dict:
+def list_vouchers(
+    member: Member, status: str | None = None, page: int = 1, page_size: int = 20, now: datetime | None = None
+) -> dict:
     """List a member's own vouchers, newest first (expiring those that are due)."""
     now = now or utcnow()
     for voucher_id in _due_ids(now, member.id):

@@ -24,12 +24,19 @@ PG_URL_ENV = "PINGAN_TEST_PG_URL"
 PG_PROBLEM_ENV = "PINGAN_TEST_PG_PROBLEM"
 MISSING = "MISSING"  # every skip for a missing server or browser starts with this word
 
-settings.register_profile("ci", derandomize=True, deadline=None, max_examples=100,
-                          suppress_health_check=[HealthCheck.function_scoped_fixture])
-settings.register_profile("dev", deadline=None, max_examples=50,
-                          suppress_health_check=[HealthCheck.function_scoped_fixture])
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or
-                      ("ci" if os.environ.get("CI") == "true" else "dev"))
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    deadline=None,
+    max_examples=100,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+settings.register_profile(
+    "dev", deadline=None, max_examples=50, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") == "true" else "dev")
+)
 
 
 def in_ci() -> bool:
@@ -159,8 +166,10 @@ def empty_postgres_database(url: str) -> None:
             with connection.cursor() as cursor:
                 cursor.executemany(f'INSERT INTO "{table}" ({names}) VALUES ({marks})', rows)
             if "id" in columns:  # the next id follows the rows put back
-                connection.execute(f"SELECT setval(pg_get_serial_sequence('\"{table}\"', 'id'), "
-                                   f'(SELECT max(id) FROM "{table}"))')
+                connection.execute(
+                    f"SELECT setval(pg_get_serial_sequence('\"{table}\"', 'id'), "
+                    f'(SELECT max(id) FROM "{table}"))'
+                )
 
 
 @pytest.fixture(params=ENGINES)

@@ -9,11 +9,10 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import lru_cache
 
-from core.extensions import db
-from core.identity.models import Member, OrgUnit, RoleGrant, Supermarket
-from core.identity.passwords import hash_password
 from core.database import utcnow
-from core.identity.models import ApiToken
+from core.extensions import db
+from core.identity.models import ApiToken, Member, OrgUnit, RoleGrant, Supermarket
+from core.identity.passwords import hash_password
 from core.identity.services import TOKEN_PREFIX
 
 PASSWORD = "correct horse"
@@ -57,19 +56,31 @@ def make_supermarket(name: str, unit: OrgUnit, *, commit: bool = True) -> Superm
     return shop
 
 
-def make_member(name: str = "张三", unit: OrgUnit | None = None, *, role: str | None = None,
-                on: OrgUnit | Supermarket | None = None, phone: str | None = None,
-                commit: bool = True, **fields) -> Member:
+def make_member(
+    name: str = "张三",
+    unit: OrgUnit | None = None,
+    *,
+    role: str | None = None,
+    on: OrgUnit | Supermarket | None = None,
+    phone: str | None = None,
+    commit: bool = True,
+    **fields,
+) -> Member:
     """Add a member (password ``PASSWORD``), optionally with one role on a unit or supermarket."""
-    member = Member(name=name, phone=phone or next_phone(), password_hash=password_hash(),
-                    org_unit=unit, **fields)
+    member = Member(
+        name=name, phone=phone or next_phone(), password_hash=password_hash(), org_unit=unit, **fields
+    )
     db.session.add(member)
     db.session.flush()
     if role is not None:
-        db.session.add(RoleGrant(
-            member=member, role=role,
-            org_unit=on if isinstance(on, OrgUnit) else None,
-            supermarket=on if isinstance(on, Supermarket) else None))
+        db.session.add(
+            RoleGrant(
+                member=member,
+                role=role,
+                org_unit=on if isinstance(on, OrgUnit) else None,
+                supermarket=on if isinstance(on, Supermarket) else None,
+            )
+        )
     _done(commit)
     db.session.expire(member, ["grants"])
     return member
@@ -78,8 +89,11 @@ def make_member(name: str = "张三", unit: OrgUnit | None = None, *, role: str 
 def auth(member: Member, ttl: timedelta = timedelta(days=1), *, commit: bool = True) -> dict:
     """Return request headers carrying a fresh bearer token of ``member``."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    db.session.add(ApiToken(member=member, token_hash=hashlib.sha256(token.encode()).hexdigest(),
-                            expires_at=utcnow() + ttl))
+    db.session.add(
+        ApiToken(
+            member=member, token_hash=hashlib.sha256(token.encode()).hexdigest(), expires_at=utcnow() + ttl
+        )
+    )
     _done(commit)
     return {"Authorization": f"Bearer {token}"}
 
@@ -110,19 +124,25 @@ def build_world() -> World:
     units["grid_a"] = make_unit("东街一网格", "grid", units["community_a"], commit=False)
     units["grid_a2"] = make_unit("东街二网格", "grid", units["community_a"], commit=False)
     units["grid_b"] = make_unit("河口一网格", "grid", units["community_b"], commit=False)
-    shops = {"a": make_supermarket("城关镇平安超市", units["town_a"], commit=False),
-             "b": make_supermarket("河口镇平安超市", units["town_b"], commit=False)}
+    shops = {
+        "a": make_supermarket("城关镇平安超市", units["town_a"], commit=False),
+        "b": make_supermarket("河口镇平安超市", units["town_b"], commit=False),
+    }
     people = {
         "global_admin": make_member("陈管理", role="admin", on=None, commit=False),
         "admin": make_member("周管理", role="admin", on=units["town_a"], commit=False),
         "organiser": make_member("李组织", role="organiser", on=units["town_a"], commit=False),
-        "grid_worker": make_member("王网格", units["grid_a"], role="grid_worker", on=units["grid_a"], commit=False),
+        "grid_worker": make_member(
+            "王网格", units["grid_a"], role="grid_worker", on=units["grid_a"], commit=False
+        ),
         "clerk": make_member("赵店员", role="clerk", on=shops["a"], commit=False),
         "resident": make_member("张居民", units["grid_a"], commit=False),
         "villager": make_member("钱村民", units["grid_a"], commit=False),
         "neighbour": make_member("刘邻居", units["grid_a2"], commit=False),
         "outsider": make_member("孙外镇", units["grid_b"], commit=False),
-        "grid_worker_b": make_member("吴网格", units["grid_b"], role="grid_worker", on=units["grid_b"], commit=False),
+        "grid_worker_b": make_member(
+            "吴网格", units["grid_b"], role="grid_worker", on=units["grid_b"], commit=False
+        ),
     }
     headers = {key: auth(member, commit=False) for key, member in people.items()}
     db.session.commit()
@@ -135,15 +155,31 @@ def build_world() -> World:
     )
 
 
-def make_activity(code: str = "patrol", *, points: int = 10, unit: str = "each",
-                  daily_cap: int | None = None, needs_review: bool = True,
-                  category: str = "patrol", org_unit: OrgUnit | None = None, **fields):
+def make_activity(
+    code: str = "patrol",
+    *,
+    points: int = 10,
+    unit: str = "each",
+    daily_cap: int | None = None,
+    needs_review: bool = True,
+    category: str = "patrol",
+    org_unit: OrgUnit | None = None,
+    **fields,
+):
     """Add an activity."""
     from points.models import Activity
 
-    activity = Activity(code=code, name=fields.pop("name", code), category=category, points=points,
-                        unit=unit, daily_cap=daily_cap, needs_review=needs_review, org_unit=org_unit,
-                        **fields)
+    activity = Activity(
+        code=code,
+        name=fields.pop("name", code),
+        category=category,
+        points=points,
+        unit=unit,
+        daily_cap=daily_cap,
+        needs_review=needs_review,
+        org_unit=org_unit,
+        **fields,
+    )
     db.session.add(activity)
     db.session.commit()
     return activity

@@ -30,35 +30,35 @@ CONSOLE = frozenset({"organiser", "admin", "clerk"})
 
 #: Action → the roles that may do it, inside their scope.
 PERMISSIONS: dict[str, frozenset[str]] = {
-    "member.read": GRID,                 # list and read members in scope, and their ledgers
-    "contribution.record": GRID,         # record a contribution for someone in scope
-    "claim.review": GRID,                # approve or reject claims in scope (never one's own)
+    "member.read": GRID,  # list and read members in scope, and their ledgers
+    "contribution.record": GRID,  # record a contribution for someone in scope
+    "claim.review": GRID,  # approve or reject claims in scope (never one's own)
     "contribution.reverse": ORGANISERS,
     "event.manage": ORGANISERS,
-    "member.manage": ORGANISERS,         # create, edit, move, suspend, reset passwords, unlock
+    "member.manage": ORGANISERS,  # create, edit, move, suspend, reset passwords, unlock
     "activity.manage": ORGANISERS,
     "org_unit.manage": ADMINS,
-    "role.manage": ADMINS,               # grant and revoke roles
+    "role.manage": ADMINS,  # grant and revoke roles
     "member.hide": ADMINS,
     "supermarket.manage": ADMINS,
     "reward.manage": ADMINS,
-    "voucher.handle": COUNTER,           # scan, fulfil and cancel vouchers
+    "voucher.handle": COUNTER,  # scan, fulfil and cancel vouchers
     "stock.receive": COUNTER,
     "stock.correct": COUNTER,
     "contribution.force_reverse": ADMINS,
-    "balance.open": ADMINS,              # opening balances carried over from paper books
+    "balance.open": ADMINS,  # opening balances carried over from paper books
     "audit.read": ADMINS,
-    "wish.vet": GRID,                    # vet residents' micro-wishes in scope (never one's own)
-    "wish.manage": ORGANISERS,           # publish wishes with points, cancel them, confirm late ones
-    "patrol.manage": ORGANISERS,         # patrol routes, their posters and rounds
-    "notice.publish": ORGANISERS,        # publish a month's public notice (积分公示)
-    "notice.read": GRID,                 # read notices in scope (members read their own areas' anyway)
-    "objection.decide": ORGANISERS,      # uphold or dismiss an objection (never on one's own act)
-    "fairness.review": ORGANISERS,       # see and decide the fairness watch's flags in scope
-    "fairness.scan": ADMINS,             # run the fairness watch now
-    "settlement.read": COUNTER,          # a supermarket's monthly settlements: its clerks, admins in scope
+    "wish.vet": GRID,  # vet residents' micro-wishes in scope (never one's own)
+    "wish.manage": ORGANISERS,  # publish wishes with points, cancel them, confirm late ones
+    "patrol.manage": ORGANISERS,  # patrol routes, their posters and rounds
+    "notice.publish": ORGANISERS,  # publish a month's public notice (积分公示)
+    "notice.read": GRID,  # read notices in scope (members read their own areas' anyway)
+    "objection.decide": ORGANISERS,  # uphold or dismiss an objection (never on one's own act)
+    "fairness.review": ORGANISERS,  # see and decide the fairness watch's flags in scope
+    "fairness.scan": ADMINS,  # run the fairness watch now
+    "settlement.read": COUNTER,  # a supermarket's monthly settlements: its clerks, admins in scope
     "settlement.confirm": ADMINS,
-    "budget.read": ORGANISERS,           # the points budgets of org units in scope, and their use
+    "budget.read": ORGANISERS,  # the points budgets of org units in scope, and their use
     "budget.manage": ADMINS,
 }
 
@@ -136,8 +136,9 @@ def require(member: Member | None, action: str, target: Target = None) -> None:
     if not _in_scope(member, action, target):
         raise AppError(403)
     if not _outranks_if_account(member, action, target):
-        raise AppError(403, message=_l("This member holds a role at or above yours: ask someone "
-                                       "above you both."))
+        raise AppError(
+            403, message=_l("This member holds a role at or above yours: ask someone above you both.")
+        )
 
 
 def holds_role(member: Member | None, roles: frozenset[str]) -> bool:

@@ -24,7 +24,10 @@ from core.identity.access import require
 from core.identity.models import ActivationCode, Member
 from core.identity.phones import normalise_phone
 from core.identity.services import (
-    _check_password, _set_password, count_failed_sign_in, refuse_while_locked,
+    _check_password,
+    _set_password,
+    count_failed_sign_in,
+    refuse_while_locked,
 )
 
 
@@ -38,14 +41,23 @@ def code_lifetime() -> timedelta:
     return timedelta(days=current_app.config["ACTIVATION_CODE_TTL_DAYS"])
 
 
-def issue_activation_codes(member_ids: list[int], actor_id: int | None,
-                           now: datetime | None = None) -> dict[int, str]:
+def issue_activation_codes(
+    member_ids: list[int], actor_id: int | None, now: datetime | None = None
+) -> dict[int, str]:
     """Make one code for each member in bulk (joins the caller's transaction); answer id → code."""
     now = now or utcnow()
     expires_at = now + code_lifetime()
     codes = {member_id: new_code() for member_id in member_ids}
-    rows = [{"member_id": member_id, "code_hash": code_hash(member_id, code), "created_at": now,
-             "created_by_id": actor_id, "expires_at": expires_at} for member_id, code in codes.items()]
+    rows = [
+        {
+            "member_id": member_id,
+            "code_hash": code_hash(member_id, code),
+            "created_at": now,
+            "created_by_id": actor_id,
+            "expires_at": expires_at,
+        }
+        for member_id, code in codes.items()
+    ]
     insert_rows(db.session, ActivationCode.__table__, rows)
     return codes
 
@@ -54,20 +66,28 @@ def find_member_by_phone(phone: str, field: str = "phone") -> Member:
     """Return the member who signs in with ``phone`` (as typed) or refuse with 404."""
     member = db.session.scalar(sa.select(Member).where(Member.phone == normalise_phone(phone)))
     if member is None:
-        raise AppError(404, message=_l("No member has this phone number."), errors={field: ["no such member"]})
+        raise AppError(
+            404, message=_l("No member has this phone number."), errors={field: ["no such member"]}
+        )
     return member
 
 
-def reissue_activation_code(actor: Member, member: Member, now: datetime | None = None) -> tuple[str, datetime]:
+def reissue_activation_code(
+    actor: Member, member: Member, now: datetime | None = None
+) -> tuple[str, datetime]:
     """Give a member in the actor's scope a new code, revoking older ones; answer it and its expiry."""
     require(actor, "member.manage", member)
     begin_writing(db.session)
     now = now or utcnow()
     db.session.execute(
         sa.update(ActivationCode)
-        .where(ActivationCode.member_id == member.id, ActivationCode.used_at.is_(None),
-               ActivationCode.revoked_at.is_(None))
-        .values(revoked_at=now))
+        .where(
+            ActivationCode.member_id == member.id,
+            ActivationCode.used_at.is_(None),
+            ActivationCode.revoked_at.is_(None),
+        )
+        .values(revoked_at=now)
+    )
     code = issue_activation_codes([member.id], actor.id, now)[member.id]
     record_audit(actor, "member.activation_code", member, reason="re-issued")
     db.session.commit()
@@ -75,8 +95,12 @@ def reissue_activation_code(actor: Member, member: Member, now: datetime | None 
 
 
 def _wrong_code() -> AppError:
-    return AppError(400, "invalid_code", _l("The phone number or activation code is not correct."),
-                    {"code": ["is not correct"]})
+    return AppError(
+        400,
+        "invalid_code",
+        _l("The phone number or activation code is not correct."),
+        {"code": ["is not correct"]},
+    )
 
 
 def activate_member(phone: str, code: str, new_password: str, now: datetime | None = None) -> Member:
@@ -94,22 +118,37 @@ def activate_member(phone: str, code: str, new_password: str, now: datetime | No
     begin_writing(db.session)
     now = now or utcnow()
     member = db.session.scalar(sa.select(Member).where(Member.phone == phone))
-    row = None if member is None else db.session.scalar(
-        sa.select(ActivationCode)
-        .where(ActivationCode.member_id == member.id,
-               ActivationCode.code_hash == code_hash(member.id, normalised),
-               ActivationCode.revoked_at.is_(None))
-        .with_for_update())
+    row = (
+        None
+        if member is None
+        else db.session.scalar(
+            sa.select(ActivationCode)
+            .where(
+                ActivationCode.member_id == member.id,
+                ActivationCode.code_hash == code_hash(member.id, normalised),
+                ActivationCode.revoked_at.is_(None),
+            )
+            .with_for_update()
+        )
+    )
     if row is None:
         db.session.rollback()  # the count is written in its own transaction (SQLite: one writer)
         count_failed_sign_in(phone)
         raise _wrong_code()
     if row.used_at is not None:
-        raise AppError(409, "invalid_state", _l("This activation code has already been used. "
-                                                "Sign in with your password."), {"code": ["already used"]})
+        raise AppError(
+            409,
+            "invalid_state",
+            _l("This activation code has already been used. Sign in with your password."),
+            {"code": ["already used"]},
+        )
     if row.expires_at <= now:
-        raise AppError(410, "expired", _l("This activation code has expired. Ask your village "
-                                          "committee for a new one."), {"code": ["expired"]})
+        raise AppError(
+            410,
+            "expired",
+            _l("This activation code has expired. Ask your village committee for a new one."),
+            {"code": ["expired"]},
+        )
     if not member.is_active:
         raise AppError(403, "forbidden", _l("This account is suspended."))
     row.used_at = now

@@ -15,14 +15,34 @@ from core.identity.activation import activate_member
 from core.identity.auth import current_member, current_token
 from core.identity.hooks import MeProfile
 from core.identity.schemas import (
-    ActivateSchema, ChangePasswordSchema, CreateMemberSchema, CreateOrgUnitSchema, CreateSupermarketSchema,
-    GrantRoleSchema, MemberQuerySchema, MemberSchema, MeSchema, OrgUnitQuerySchema, OrgUnitSchema,
-    ResetPasswordSchema, RevokeRoleQuerySchema, RoleGrantSchema, SignInSchema, SupermarketSchema,
-    TokenSchema, UpdateMemberSchema, UpdateMeSchema, UpdateOrgUnitSchema,
+    ActivateSchema,
+    ChangePasswordSchema,
+    CreateMemberSchema,
+    CreateOrgUnitSchema,
+    CreateSupermarketSchema,
+    GrantRoleSchema,
+    MemberQuerySchema,
+    MemberSchema,
+    MeSchema,
+    OrgUnitQuerySchema,
+    OrgUnitSchema,
+    ResetPasswordSchema,
+    RevokeRoleQuerySchema,
+    RoleGrantSchema,
+    SignInSchema,
+    SupermarketSchema,
+    TokenSchema,
+    UpdateMemberSchema,
+    UpdateMeSchema,
+    UpdateOrgUnitSchema,
 )
 
-blp = Blueprint("identity", __name__, url_prefix="/api/v1",
-                description="Sign-in, members, org units, roles and supermarkets")
+blp = Blueprint(
+    "identity",
+    __name__,
+    url_prefix="/api/v1",
+    description="Sign-in, members, org units, roles and supermarkets",
+)
 
 
 @blp.route("/auth/tokens")
@@ -96,8 +116,9 @@ class OrgUnits(MethodView):
     @blp.response(200, page_schema(OrgUnitSchema))
     def get(self, query):
         """List the children of an org unit (the roots without ``parent_id``)."""
-        return services.list_org_units(current_member(), query["parent_id"], query["page"],
-                                       query["page_size"])
+        return services.list_org_units(
+            current_member(), query["parent_id"], query["page"], query["page_size"]
+        )
 
     @blp.arguments(CreateOrgUnitSchema)
     @blp.response(201, OrgUnitSchema)
@@ -120,8 +141,9 @@ class OrgUnitItem(MethodView):
         """Rename an org unit, or move it with its subtree under another parent."""
         actor = current_member()
         unit = services.get_org_unit(unit_id, "unit_id")
-        return services.update_org_unit(actor, unit, name=body.get("name"),
-                                        parent_id=body.get("parent_id"), move="parent_id" in body)
+        return services.update_org_unit(
+            actor, unit, name=body.get("name"), parent_id=body.get("parent_id"), move="parent_id" in body
+        )
 
 
 @blp.route("/members")
@@ -130,15 +152,21 @@ class Members(MethodView):
     @blp.response(200, page_schema(MemberSchema))
     def get(self, query):
         """List members in one's scope, optionally within an org unit or matching a name or phone."""
-        return services.list_members(current_member(), org_unit_id=query["org_unit_id"],
-                                     query=query["q"], page=query["page"], page_size=query["page_size"])
+        return services.list_members(
+            current_member(),
+            org_unit_id=query["org_unit_id"],
+            query=query["q"],
+            page=query["page"],
+            page_size=query["page_size"],
+        )
 
     @blp.arguments(CreateMemberSchema)
     @blp.response(201, MemberSchema)
     def post(self, body):
         """Create a member in a grid of one's scope."""
-        return services.create_member(current_member(), body["name"], body["phone"],
-                                      body["password"], body["org_unit_id"])
+        return services.create_member(
+            current_member(), body["name"], body["phone"], body["password"], body["org_unit_id"]
+        )
 
 
 @blp.route("/members/<id:member_id>")
@@ -189,8 +217,13 @@ class MemberRoles(MethodView):
     def post(self, body, member_id):
         """Grant a role on an org unit's subtree, or clerk at a supermarket (admins)."""
         actor = current_member()
-        return services.grant_role(actor, services.get_member(member_id, "member_id"), body["role"],
-                                   body["org_unit_id"], body["supermarket_id"])
+        return services.grant_role(
+            actor,
+            services.get_member(member_id, "member_id"),
+            body["role"],
+            body["org_unit_id"],
+            body["supermarket_id"],
+        )
 
 
 @blp.route("/members/<id:member_id>/roles/<id:grant_id>")
@@ -200,8 +233,7 @@ class MemberRoleItem(MethodView):
     def delete(self, query, member_id, grant_id):
         """Revoke one of a member's roles (admins in scope)."""
         actor = current_member()
-        services.revoke_role(actor, services.get_member(member_id, "member_id"), grant_id,
-                             query["reason"])
+        services.revoke_role(actor, services.get_member(member_id, "member_id"), grant_id, query["reason"])
 
 
 @blp.route("/supermarkets")
@@ -217,8 +249,9 @@ class Supermarkets(MethodView):
     @blp.response(201, SupermarketSchema)
     def post(self, body):
         """Open a safety supermarket (admins in scope)."""
-        return services.create_supermarket(current_member(), body["name"], body["org_unit_id"],
-                                           body["address"], body["opening_hours"])
+        return services.create_supermarket(
+            current_member(), body["name"], body["org_unit_id"], body["address"], body["opening_hours"]
+        )
 
 
 @blp.route("/supermarkets/<id:supermarket_id>")
@@ -228,4 +261,3 @@ class SupermarketItem(MethodView):
         """Show one supermarket."""
         current_member()
         return services.get_supermarket(supermarket_id, "supermarket_id")
-

@@ -39,8 +39,7 @@ def default_limit() -> str:
 
 #: One limiter for every app in the process: settings that differ per app are read
 #: through callables (the limiter keeps the first app's plain settings).
-limiter = Limiter(key_func=rate_limit_key, default_limits=[default_limit],
-                  strategy="moving-window")
+limiter = Limiter(key_func=rate_limit_key, default_limits=[default_limit], strategy="moving-window")
 
 
 def handle_rate_limited(_error: RateLimitExceeded):
@@ -94,8 +93,11 @@ def _authenticate() -> _Auth:
         token = _bearer_token()
         if token is not None:
             row = find_token(token)
-            cached = _Auth(problem=_l("The token is invalid, expired or revoked. Please sign in again.")) \
-                if row is None else _Auth(row.member, row)
+            cached = (
+                _Auth(problem=_l("The token is invalid, expired or revoked. Please sign in again."))
+                if row is None
+                else _Auth(row.member, row)
+            )
         elif current_user.is_authenticated:
             cached = _Auth(current_user._get_current_object())
         else:

@@ -13,8 +13,9 @@ from core.identity.auth import current_member
 from core.identity.card_sheet import MAX_CARDS, card_sheet_response, cards_to_print
 from core.identity.services import get_member
 
-blp = Blueprint("cards", __name__, url_prefix="/api/v1",
-                description="Member cards, PINs and pay codes for the counter")
+blp = Blueprint(
+    "cards", __name__, url_prefix="/api/v1", description="Member cards, PINs and pay codes for the counter"
+)
 
 
 class CardSchema(ma.Schema):
@@ -37,7 +38,9 @@ class CardSheetQuerySchema(ma.Schema):
     """Whose cards to print: everyone with a card in an org unit's subtree, or listed members."""
 
     org_unit_id = fields.Integer(load_default=None)
-    member_id = fields.List(fields.Integer(), load_default=None, validate=validate.Length(min=1, max=MAX_CARDS))
+    member_id = fields.List(
+        fields.Integer(), load_default=None, validate=validate.Length(min=1, max=MAX_CARDS)
+    )
 
 
 class PayCodeSchema(ma.Schema):
@@ -49,8 +52,12 @@ class PayCodeSchema(ma.Schema):
 
 
 def _card_answer(card, member_id: int) -> dict:
-    return {"card_number": card.number, "card_url": cards.card_url(card, public_base_url()),
-            "issued_at": card.issued_at, "pin_set": cards.has_pin(member_id)}
+    return {
+        "card_number": card.number,
+        "card_url": cards.card_url(card, public_base_url()),
+        "issued_at": card.issued_at,
+        "pin_set": cards.has_pin(member_id),
+    }
 
 
 @blp.route("/members/<id:member_id>/card")
@@ -95,5 +102,12 @@ class MyPayCode(MethodView):
     def get(self):
         """A new pay code (付款码): valid 60 seconds, used once. Show it at the counter."""
         code, digits = cards.issue_pay_code(current_member())
-        return ({"code": digits, "payload": cards.pay_code_payload(code, public_base_url()),
-                 "expires_at": code.expires_at}, 200, {"Cache-Control": "no-store"})
+        return (
+            {
+                "code": digits,
+                "payload": cards.pay_code_payload(code, public_base_url()),
+                "expires_at": code.expires_at,
+            },
+            200,
+            {"Cache-Control": "no-store"},
+        )

@@ -52,22 +52,27 @@ class PrintedCard:
     url: str
 
 
-def cards_to_print(actor: Member, org_unit_id: int | None = None,
-                   member_ids: list[int] | None = None) -> list[PrintedCard]:
+def cards_to_print(
+    actor: Member, org_unit_id: int | None = None, member_ids: list[int] | None = None
+) -> list[PrintedCard]:
     """The live cards of the members of a unit's subtree, or of listed members (organisers and admins
     in scope who outrank each member), in grid and name order. Members without a card are left out."""
     if (org_unit_id is None) == (not member_ids):
         raise AppError(422, errors={"org_unit_id": ["give an org unit or a list of members, one of them"]})
-    statement = (sa.select(Member, MemberCard).join(MemberCard, sa.and_(
-        MemberCard.member_id == Member.id, MemberCard.revoked_at.is_(None)))
-        .outerjoin(OrgUnit, OrgUnit.id == Member.org_unit_id))
+    statement = (
+        sa.select(Member, MemberCard)
+        .join(MemberCard, sa.and_(MemberCard.member_id == Member.id, MemberCard.revoked_at.is_(None)))
+        .outerjoin(OrgUnit, OrgUnit.id == Member.org_unit_id)
+    )
     if org_unit_id is not None:
         unit = get_org_unit(org_unit_id)
         require(actor, "member.manage", unit)
         statement = statement.where(OrgUnit.path.startswith(unit.path))
     else:
         statement = statement.where(Member.id.in_(member_ids))
-    rows = db.session.execute(statement.order_by(OrgUnit.path, Member.name, Member.id).limit(MAX_CARDS + 1)).all()
+    rows = db.session.execute(
+        statement.order_by(OrgUnit.path, Member.name, Member.id).limit(MAX_CARDS + 1)
+    ).all()
     if len(rows) > MAX_CARDS:
         raise AppError(422, errors={"org_unit_id": [f"more than {MAX_CARDS} cards: print a smaller unit"]})
     base = public_base_url()
@@ -77,8 +82,14 @@ def cards_to_print(actor: Member, org_unit_id: int | None = None,
             require(actor, "member.manage", member)  # each member asked for by name
         elif not can(actor, "member.manage", member):
             continue  # in the unit, but above the actor: someone above prints theirs
-        printed.append(PrintedCard(member.name, member.org_unit.name if member.org_unit else "",
-                                   card.number, card_url(card, base)))
+        printed.append(
+            PrintedCard(
+                member.name,
+                member.org_unit.name if member.org_unit else "",
+                card.number,
+                card_url(card, base),
+            )
+        )
     return printed
 
 
@@ -88,8 +99,14 @@ def _register_font(path: str) -> str:
     try:
         pdfmetrics.registerFont(TTFont(FONT_NAME, path, subfontIndex=0))
     except TTFError as error:
-        raise AppError(503, "font_missing", _l("The Chinese font on the server cannot be embedded in a PDF "
-                                              "(install fonts-wqy-microhei, or set CJK_FONT_PATH).")) from error
+        raise AppError(
+            503,
+            "font_missing",
+            _l(
+                "The Chinese font on the server cannot be embedded in a PDF "
+                "(install fonts-wqy-microhei, or set CJK_FONT_PATH)."
+            ),
+        ) from error
     return FONT_NAME
 
 
@@ -142,9 +159,11 @@ def render_card_sheet(cards: list[PrintedCard]) -> bytes:
     left = (width - COLUMNS * CARD_WIDTH - (COLUMNS - 1) * GAP) / 2
     bottom = (height - ROWS * CARD_HEIGHT) / 2
     for start in range(0, max(len(cards), 1), PER_PAGE):
-        for index, card in enumerate(cards[start:start + PER_PAGE]):
+        for index, card in enumerate(cards[start : start + PER_PAGE]):
             column, row = index % COLUMNS, index // COLUMNS
-            _draw_card(canvas, card, left + column * (CARD_WIDTH + GAP), bottom + (ROWS - 1 - row) * CARD_HEIGHT)
+            _draw_card(
+                canvas, card, left + column * (CARD_WIDTH + GAP), bottom + (ROWS - 1 - row) * CARD_HEIGHT
+            )
         canvas.showPage()
     canvas.save()
     return output.getvalue()
@@ -152,5 +171,11 @@ def render_card_sheet(cards: list[PrintedCard]) -> bytes:
 
 def card_sheet_response(cards: list[PrintedCard]) -> Response:
     """The cards' sheet as a PDF download, never kept by a cache."""
-    return Response(render_card_sheet(cards), mimetype="application/pdf", headers={
-        "Content-Disposition": 'attachment; filename="member-cards.pdf"', "Cache-Control": "private, no-store"})
+    return Response(
+        render_card_sheet(cards),
+        mimetype="application/pdf",
+        headers={
+            "Content-Disposition": 'attachment; filename="member-cards.pdf"',
+            "Cache-Control": "private, no-store",
+        },
+    )

@@ -39,8 +39,7 @@ from core.qr.signing import InvalidCode, PayloadKind, code_url, sign_payload, ve
 from core.throttle import Throttle
 
 MEMBER_CARD = PayloadKind("member_card", tag=4, fields=(("card_id", "I"), ("member_id", "I")))
-PAY_CODE = PayloadKind("pay_code", tag=5, fields=(("pay_code_id", "I"), ("member_id", "I"),
-                                                  ("expires", "I")))
+PAY_CODE = PayloadKind("pay_code", tag=5, fields=(("pay_code_id", "I"), ("member_id", "I"), ("expires", "I")))
 CARD_ROUTE_LETTER, PAY_CODE_ROUTE_LETTER = "C", "P"
 CARD_DIGITS, PAY_CODE_DIGITS, PIN_DIGITS = 12, 18, 6
 PAY_CODE_TTL = timedelta(seconds=60)
@@ -51,6 +50,7 @@ _SPACES = re.compile(r"[\s\-]")
 
 
 # --- numbers -----------------------------------------------------------------------------------
+
 
 def luhn_digit(body: str) -> str:
     """The Luhn check digit of a string of digits (the last digit a card number ends with)."""
@@ -63,13 +63,14 @@ def luhn_digit(body: str) -> str:
 
 def is_card_number(text: str) -> bool:
     """Tell whether ``text`` is 12 digits whose last is the Luhn check digit of the others."""
-    return (len(text) == CARD_DIGITS and text.isascii() and text.isdigit()
-            and luhn_digit(text[:-1]) == text[-1])
+    return (
+        len(text) == CARD_DIGITS and text.isascii() and text.isdigit() and luhn_digit(text[:-1]) == text[-1]
+    )
 
 
 def new_card_number() -> str:
     """A random card number: 11 digits (not starting with 0) and the Luhn check digit."""
-    body = str(secrets.randbelow(9 * 10 ** 10) + 10 ** 10)
+    body = str(secrets.randbelow(9 * 10**10) + 10**10)
     return body + luhn_digit(body)
 
 
@@ -92,10 +93,11 @@ def _verified(text: str, kind: PayloadKind, field: str) -> dict[str, int]:
 
 def group_digits(number: str, size: int = 4) -> str:
     """Print a number in groups of four for reading aloud: ``1234 5678 9012``."""
-    return " ".join(number[start:start + size] for start in range(0, len(number), size))
+    return " ".join(number[start : start + size] for start in range(0, len(number), size))
 
 
 # --- cards ---------------------------------------------------------------------------------------
+
 
 def _require_self_or_manager(actor: Member | None, member: Member) -> None:
     """The member themselves, or an organiser or admin in scope who outranks them."""
@@ -107,8 +109,9 @@ def _require_self_or_manager(actor: Member | None, member: Member) -> None:
 
 def live_card(member_id: int) -> MemberCard | None:
     """The member's card that is not revoked, if any."""
-    return db.session.scalar(sa.select(MemberCard).where(
-        MemberCard.member_id == member_id, MemberCard.revoked_at.is_(None)))
+    return db.session.scalar(
+        sa.select(MemberCard).where(MemberCard.member_id == member_id, MemberCard.revoked_at.is_(None))
+    )
 
 
 def read_card(actor: Member, member: Member) -> MemberCard:
@@ -116,15 +119,19 @@ def read_card(actor: Member, member: Member) -> MemberCard:
     _require_self_or_manager(actor, member)
     card = live_card(member.id)
     if card is None:
-        raise AppError(404, message=_l("No card has been issued to this member."),
-                       errors={"member_id": ["no card issued"]})
+        raise AppError(
+            404,
+            message=_l("No card has been issued to this member."),
+            errors={"member_id": ["no card issued"]},
+        )
     return card
 
 
 def card_url(card: MemberCard, base_url: str) -> str:
     """The exact text of the card's QR code."""
-    return code_url(base_url, CARD_ROUTE_LETTER,
-                    sign_payload(MEMBER_CARD, card_id=card.id, member_id=card.member_id))
+    return code_url(
+        base_url, CARD_ROUTE_LETTER, sign_payload(MEMBER_CARD, card_id=card.id, member_id=card.member_id)
+    )
 
 
 def issue_card(actor: Member, member: Member) -> MemberCard:
@@ -141,15 +148,30 @@ def issue_card(actor: Member, member: Member) -> MemberCard:
 def add_card(actor: Member | None, member: Member) -> MemberCard:
     """Revoke the member's card and add a new one, in the caller's writing transaction; audited."""
     now = utcnow()
-    old = db.session.scalar(sa.select(MemberCard).where(
-        MemberCard.member_id == member.id, MemberCard.revoked_at.is_(None)).with_for_update())
+    old = db.session.scalar(
+        sa.select(MemberCard)
+        .where(MemberCard.member_id == member.id, MemberCard.revoked_at.is_(None))
+        .with_for_update()
+    )
     if old is not None:
         old.revoked_at, old.revoked_by_id = now, actor.id if actor else None
-    card = insert_unique(db.session, lambda: MemberCard(
-        member_id=member.id, number=new_card_number(), issued_at=now, issued_by_id=actor.id if actor else None),
-        NUMBER_ATTEMPTS)
-    record_audit(actor, "member.card_issue", member, before={"card_number": old.number} if old else None,
-                 after={"card_number": card.number})
+    card = insert_unique(
+        db.session,
+        lambda: MemberCard(
+            member_id=member.id,
+            number=new_card_number(),
+            issued_at=now,
+            issued_by_id=actor.id if actor else None,
+        ),
+        NUMBER_ATTEMPTS,
+    )
+    record_audit(
+        actor,
+        "member.card_issue",
+        member,
+        before={"card_number": old.number} if old else None,
+        after={"card_number": card.number},
+    )
     return card
 
 
@@ -157,8 +179,13 @@ def issue_missing_cards(actor: Member, members: list[Member]) -> int:
     """Issue cards, in one transaction, to those of ``members`` who have none and whom the actor
     manages (staff above the actor are left to someone above them); answer how many."""
     members = [member for member in members if can(actor, "member.manage", member)]
-    have = set(db.session.scalars(sa.select(MemberCard.member_id).where(
-        MemberCard.member_id.in_([member.id for member in members]), MemberCard.revoked_at.is_(None))))
+    have = set(
+        db.session.scalars(
+            sa.select(MemberCard.member_id).where(
+                MemberCard.member_id.in_([member.id for member in members]), MemberCard.revoked_at.is_(None)
+            )
+        )
+    )
     wanting = [member for member in members if member.id not in have and member.is_active]
     if not wanting:
         return 0
@@ -190,6 +217,7 @@ def card_from_code(text: str) -> MemberCard:
 
 # --- PINs ------------------------------------------------------------------------------------------
 
+
 def pin_problem(pin: str) -> str | None:
     """Say what makes a new PIN unacceptable, or None: six digits, not one repeated, not a run."""
     if not (isinstance(pin, str) and len(pin) == PIN_DIGITS and pin.isascii() and pin.isdigit()):
@@ -212,11 +240,16 @@ def set_pin(actor: Member, member: Member, pin: str, password: str | None = None
     _require_self_or_manager(actor, member)
     problem = pin_problem(pin)
     if problem is not None:
-        raise AppError(422, "validation_error", _l("Choose another PIN: six digits, not easy to guess."),
-                       {"pin": [problem]})
+        raise AppError(
+            422,
+            "validation_error",
+            _l("Choose another PIN: six digits, not easy to guess."),
+            {"pin": [problem]},
+        )
     if actor.id == member.id and not verify_password(member.password_hash, password or ""):
-        raise AppError(422, "validation_error", _l("Your password is not correct."),
-                       {"password": ["is not correct"]})
+        raise AppError(
+            422, "validation_error", _l("Your password is not correct."), {"password": ["is not correct"]}
+        )
     pin_hash = HASHER.hash(pin)  # slow: before the write lock
     begin_writing(db.session)
     row = db.session.get(MemberPin, member.id, with_for_update=True)
@@ -240,9 +273,17 @@ def pin_throttle() -> Throttle:
 
 def _locked(wait: int) -> AppError:
     minutes = -(-wait // 60)
-    return AppError(429, "rate_limited", _l("Too many wrong PINs for this card. Try again in %(minutes)d "
-                                            "minutes, or ask an organiser to set a new PIN.", minutes=minutes),
-                    {"pin": [f"locked for {wait} more seconds"]}, headers={"Retry-After": str(wait)})
+    return AppError(
+        429,
+        "rate_limited",
+        _l(
+            "Too many wrong PINs for this card. Try again in %(minutes)d "
+            "minutes, or ask an organiser to set a new PIN.",
+            minutes=minutes,
+        ),
+        {"pin": [f"locked for {wait} more seconds"]},
+        headers={"Retry-After": str(wait)},
+    )
 
 
 def check_pin(card: MemberCard, pin: str | None) -> None:
@@ -256,8 +297,12 @@ def check_pin(card: MemberCard, pin: str | None) -> None:
         raise _locked(wait)
     row = db.session.get(MemberPin, card.member_id)
     if row is None:
-        raise AppError(409, "invalid_state", _l("This member has no PIN yet: an organiser can set one."),
-                       {"pin": ["not set"]})
+        raise AppError(
+            409,
+            "invalid_state",
+            _l("This member has no PIN yet: an organiser can set one."),
+            {"pin": ["not set"]},
+        )
     try:
         right = bool(pin) and HASHER.verify(row.pin_hash, pin)
     except (VerificationError, InvalidHashError):
@@ -270,14 +315,20 @@ def check_pin(card: MemberCard, pin: str | None) -> None:
 
 # --- pay codes -------------------------------------------------------------------------------------
 
+
 def _digits_hash(digits: str) -> str:
     return hashlib.sha256(digits.encode("ascii")).hexdigest()
 
 
 def pay_code_payload(code: PayCode, base_url: str) -> str:
     """The exact text of a pay code's QR code."""
-    return code_url(base_url, PAY_CODE_ROUTE_LETTER, sign_payload(
-        PAY_CODE, pay_code_id=code.id, member_id=code.member_id, expires=int(code.expires_at.timestamp())))
+    return code_url(
+        base_url,
+        PAY_CODE_ROUTE_LETTER,
+        sign_payload(
+            PAY_CODE, pay_code_id=code.id, member_id=code.member_id, expires=int(code.expires_at.timestamp())
+        ),
+    )
 
 
 def issue_pay_code(member: Member, now: datetime | None = None) -> tuple[PayCode, str]:
@@ -288,14 +339,23 @@ def issue_pay_code(member: Member, now: datetime | None = None) -> tuple[PayCode
         raise AppError(403)
     now = now or utcnow()
     begin_writing(db.session)
-    db.session.execute(sa.delete(PayCode).where(PayCode.member_id == member.id, PayCode.used_at.is_(None),
-                                                PayCode.expires_at < now - PAY_CODE_KEEP))
+    db.session.execute(
+        sa.delete(PayCode).where(
+            PayCode.member_id == member.id,
+            PayCode.used_at.is_(None),
+            PayCode.expires_at < now - PAY_CODE_KEEP,
+        )
+    )
     drawn = []
 
     def draw() -> PayCode:
         drawn.append("".join(secrets.choice("0123456789") for _ in range(PAY_CODE_DIGITS)))
-        return PayCode(member_id=member.id, digits_hash=_digits_hash(drawn[-1]), created_at=now,
-                       expires_at=(now + PAY_CODE_TTL).replace(microsecond=0))
+        return PayCode(
+            member_id=member.id,
+            digits_hash=_digits_hash(drawn[-1]),
+            created_at=now,
+            expires_at=(now + PAY_CODE_TTL).replace(microsecond=0),
+        )
 
     code = insert_unique(db.session, draw, NUMBER_ATTEMPTS)
     db.session.commit()
@@ -313,21 +373,28 @@ def pay_code_from_code(text: str, now: datetime | None = None) -> PayCode:
         fields = _verified(text, PAY_CODE, "pay_code")
         code = db.session.get(PayCode, fields["pay_code_id"])
         if code is not None and (code.member_id, int(code.expires_at.timestamp())) != (
-                fields["member_id"], fields["expires"]):
+            fields["member_id"],
+            fields["expires"],
+        ):
             raise InvalidCode("mismatch", "pay_code")
     if code is None:
         raise InvalidCode("unknown", "pay_code")
     if code.used_at is not None:
         raise InvalidCode("used", "pay_code")
     if (now or utcnow()) > code.expires_at:
-        raise AppError(410, "expired", _l("This pay code has expired: ask for a new one."),
-                       {"pay_code": [f"expired at {code.expires_at.isoformat()}"]})
+        raise AppError(
+            410,
+            "expired",
+            _l("This pay code has expired: ask for a new one."),
+            {"pay_code": [f"expired at {code.expires_at.isoformat()}"]},
+        )
     return code
 
 
 def use_pay_code(code: PayCode, now: datetime) -> None:
     """Mark a pay code used, in the caller's writing transaction; refuse one used meanwhile."""
-    used = db.session.execute(sa.update(PayCode).where(PayCode.id == code.id, PayCode.used_at.is_(None))
-                              .values(used_at=now))
+    used = db.session.execute(
+        sa.update(PayCode).where(PayCode.id == code.id, PayCode.used_at.is_(None)).values(used_at=now)
+    )
     if used.rowcount != 1:
         raise InvalidCode("used", "pay_code")

@@ -29,8 +29,13 @@ PEOPLE = [
 #: The demo resident who also has a member card, and its published PIN.
 CARD_HOLDER = "13800000005"
 DEMO_PIN = "135790"  # nosec B105: the published demo PIN that `make run` prints
-ROLE_LABELS = {"admin": "管理员 admin", "organiser": "组织者 organiser", "grid_worker": "网格员 grid worker",
-               "clerk": "超市店员 clerk", None: "居民 resident"}
+ROLE_LABELS = {
+    "admin": "管理员 admin",
+    "organiser": "组织者 organiser",
+    "grid_worker": "网格员 grid worker",
+    "clerk": "超市店员 clerk",
+    None: "居民 resident",
+}
 
 
 def _unit(name: str, kind: str, parent: OrgUnit | None) -> OrgUnit:
@@ -56,8 +61,12 @@ def seed_identity_demo() -> list[str]:
     shop_name = "城关镇平安超市"
     shop = db.session.scalar(sa.select(Supermarket).where(Supermarket.name == shop_name))
     if shop is None:
-        shop = Supermarket(name=shop_name, org_unit=units["城关镇"], address="城关镇人民路 18 号",
-                           opening_hours="08:30–18:00")
+        shop = Supermarket(
+            name=shop_name,
+            org_unit=units["城关镇"],
+            address="城关镇人民路 18 号",
+            opening_hours="08:30–18:00",
+        )
         db.session.add(shop)
         db.session.flush()
     password_hash = None
@@ -66,15 +75,23 @@ def seed_identity_demo() -> list[str]:
         member = db.session.scalar(sa.select(Member).where(Member.phone == phone))
         if member is None:
             password_hash = password_hash or hash_password(DEMO_PASSWORD)
-            member = Member(name=name, phone=phone, password_hash=password_hash,
-                            org_unit=units.get(grid) if grid else None)
+            member = Member(
+                name=name,
+                phone=phone,
+                password_hash=password_hash,
+                org_unit=units.get(grid) if grid else None,
+            )
             db.session.add(member)
             db.session.flush()
             if role is not None:
-                db.session.add(RoleGrant(
-                    member=member, role=role,
-                    org_unit=units.get(where) if role != "clerk" and where else None,
-                    supermarket=shop if role == "clerk" else None))
+                db.session.add(
+                    RoleGrant(
+                        member=member,
+                        role=role,
+                        org_unit=units.get(where) if role != "clerk" and where else None,
+                        supermarket=shop if role == "clerk" else None,
+                    )
+                )
         lines.append(f"  {phone}  {name}  {ROLE_LABELS[role]}" + (f" · {where}" if where else ""))
     lines.append(_demo_card())
     db.session.commit()
@@ -87,5 +104,7 @@ def _demo_card() -> str:
     card = cards.live_card(member.id) or cards.add_card(None, member)
     if db.session.get(MemberPin, member.id) is None:
         db.session.add(MemberPin(member_id=member.id, pin_hash=HASHER.hash(DEMO_PIN)))
-    return (f"Member card of {member.name} (no smartphone needed; clerks sell at /counter/sell): "
-            f"{cards.group_digits(card.number)}, PIN {DEMO_PIN}")
+    return (
+        f"Member card of {member.name} (no smartphone needed; clerks sell at /counter/sell): "
+        f"{cards.group_digits(card.number)}, PIN {DEMO_PIN}"
+    )

@@ -25,8 +25,7 @@ class MobileNumber:
 class SignInForm(FlaskForm):
     """Sign in with a phone number and password."""
 
-    phone = StringField(_l("Phone number"), validators=[
-        DataRequired(), MobileNumber()])
+    phone = StringField(_l("Phone number"), validators=[DataRequired(), MobileNumber()])
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=MAX_LENGTH)])
 
 
@@ -34,31 +33,51 @@ class ChangePasswordForm(FlaskForm):
     """Change one's own password."""
 
     current_password = PasswordField(_l("Current password"), validators=[DataRequired()])
-    new_password = PasswordField(_l("New password"), validators=[
-        DataRequired(), Length(min=MIN_LENGTH, max=MAX_LENGTH,
-                               message=_l("Use %(min)d to %(max)d characters.", min=MIN_LENGTH, max=MAX_LENGTH))])
-    confirm = PasswordField(_l("New password again"), validators=[
-        DataRequired(), EqualTo("new_password", message=_l("The two new passwords differ."))])
+    new_password = PasswordField(
+        _l("New password"),
+        validators=[
+            DataRequired(),
+            Length(
+                min=MIN_LENGTH,
+                max=MAX_LENGTH,
+                message=_l("Use %(min)d to %(max)d characters.", min=MIN_LENGTH, max=MAX_LENGTH),
+            ),
+        ],
+    )
+    confirm = PasswordField(
+        _l("New password again"),
+        validators=[DataRequired(), EqualTo("new_password", message=_l("The two new passwords differ."))],
+    )
 
 
 class ActivateForm(FlaskForm):
     """Set one's first password with the activation code from the printed slip."""
 
-    phone = StringField(_l("Phone number"), validators=[
-        DataRequired(), MobileNumber()])
+    phone = StringField(_l("Phone number"), validators=[DataRequired(), MobileNumber()])
     code = StringField(_l("Activation code"), validators=[DataRequired(), Length(max=20)])
-    new_password = PasswordField(_l("New password"), validators=[
-        DataRequired(), Length(min=MIN_LENGTH, max=MAX_LENGTH,
-                               message=_l("Use %(min)d to %(max)d characters.", min=MIN_LENGTH, max=MAX_LENGTH))])
-    confirm = PasswordField(_l("New password again"), validators=[
-        DataRequired(), EqualTo("new_password", message=_l("The two new passwords differ."))])
+    new_password = PasswordField(
+        _l("New password"),
+        validators=[
+            DataRequired(),
+            Length(
+                min=MIN_LENGTH,
+                max=MAX_LENGTH,
+                message=_l("Use %(min)d to %(max)d characters.", min=MIN_LENGTH, max=MAX_LENGTH),
+            ),
+        ],
+    )
+    confirm = PasswordField(
+        _l("New password again"),
+        validators=[DataRequired(), EqualTo("new_password", message=_l("The two new passwords differ."))],
+    )
 
 
 class PinForm(FlaskForm):
     """A member's new 6-digit counter PIN, typed by the resident (in front of an organiser, or on their own phone)."""
 
-    pin = PasswordField(_l("New PIN (6 digits)"), validators=[
-        DataRequired(), Regexp(r"^\d{6}$", message=_l("Six digits."))])
+    pin = PasswordField(
+        _l("New PIN (6 digits)"), validators=[DataRequired(), Regexp(r"^\d{6}$", message=_l("Six digits."))]
+    )
 
 
 class OwnPinForm(PinForm):

@@ -82,7 +82,8 @@ class Member(db.Model):
     org_unit: Mapped[OrgUnit | None] = relationship()
     grants: Mapped[list[RoleGrant]] = relationship(
         primaryjoin="and_(RoleGrant.member_id == Member.id, RoleGrant.revoked_at.is_(None))",
-        viewonly=True, lazy="selectin",
+        viewonly=True,
+        lazy="selectin",
     )
 
     @property
@@ -223,6 +224,9 @@ def on_boards() -> sa.ColumnElement[bool]:
     """Who appears on the boards, as a condition on ``Member``: the one definition the leaderboards'
     ``eligible`` flag, the org-unit boards' resident counts and the monthly report's top members
     read. Active, not hidden, and holding no live staff grant (``STAFF_ROLES``)."""
-    staff = sa.exists().where(RoleGrant.member_id == Member.id, RoleGrant.revoked_at.is_(None),
-                              RoleGrant.role.in_(sorted(STAFF_ROLES)))
+    staff = sa.exists().where(
+        RoleGrant.member_id == Member.id,
+        RoleGrant.revoked_at.is_(None),
+        RoleGrant.role.in_(sorted(STAFF_ROLES)),
+    )
     return sa.and_(Member.status == "active", Member.hidden == sa.false(), ~staff)

@@ -87,8 +87,11 @@ def _registered_phones(phones: list[str]) -> set[str]:
     """The phones among ``phones`` that members already use."""
     found: set[str] = set()
     for start in range(0, len(phones), BATCH):
-        found.update(db.session.scalars(sa.select(Member.phone).where(
-            Member.phone.in_(inline_values(phones[start:start + BATCH])))))
+        found.update(
+            db.session.scalars(
+                sa.select(Member.phone).where(Member.phone.in_(inline_values(phones[start : start + BATCH])))
+            )
+        )
     return found
 
 
@@ -102,8 +105,15 @@ def _check_grid(actor: Member, index: GridIndex, text: str, problems: list) -> O
     if len(inside) == 1:
         return inside[0]
     if len(inside) > 1:
-        problems.append(("grid", _l("names several grids in your area: give the whole path, e.g. %(path)s",
-                                    path=index.paths[inside[0].id])))
+        problems.append(
+            (
+                "grid",
+                _l(
+                    "names several grids in your area: give the whole path, e.g. %(path)s",
+                    path=index.paths[inside[0].id],
+                ),
+            )
+        )
     elif grids:
         problems.append(("grid", _l("outside your area")))
     else:
@@ -151,8 +161,16 @@ def check_roll(actor: Member, rows: list[RollRow]) -> CheckedRoll:
         if problems:
             checked.problems.extend((row.line, column, message) for column, message in problems)
         else:
-            checked.members.append({"line": row.line, "name": name, "phone": phone, "org_unit_id": grid.id,
-                                    "grid_path": index.paths[grid.id], "opening_balance": balance})
+            checked.members.append(
+                {
+                    "line": row.line,
+                    "name": name,
+                    "phone": phone,
+                    "org_unit_id": grid.id,
+                    "grid_path": index.paths[grid.id],
+                    "opening_balance": balance,
+                }
+            )
     return checked
 
 
@@ -163,14 +181,29 @@ def add_members(members: list[dict]) -> dict[str, int]:
     """
     now = utcnow()
     no_password = {"password_hash": None}  # nosec B105 - set when the member activates with their code
-    rows = [{"name": member["name"], "phone": member["phone"], "org_unit_id": member["org_unit_id"], **no_password,
-             "status": "active", "hidden": False, "anonymous": False, "session_version": 1, "created_at": now}
-            for member in members]
+    rows = [
+        {
+            "name": member["name"],
+            "phone": member["phone"],
+            "org_unit_id": member["org_unit_id"],
+            **no_password,
+            "status": "active",
+            "hidden": False,
+            "anonymous": False,
+            "session_version": 1,
+            "created_at": now,
+        }
+        for member in members
+    ]
     table = Member.__table__
     insert_rows(db.session, table, rows)
     ids: dict[str, int] = {}
     for start in range(0, len(rows), BATCH):
-        phones = [row["phone"] for row in rows[start:start + BATCH]]
-        ids.update((phone, member_id) for phone, member_id in db.session.execute(
-            sa.select(table.c.phone, table.c.id).where(table.c.phone.in_(inline_values(phones)))))
+        phones = [row["phone"] for row in rows[start : start + BATCH]]
+        ids.update(
+            (phone, member_id)
+            for phone, member_id in db.session.execute(
+                sa.select(table.c.phone, table.c.id).where(table.c.phone.in_(inline_values(phones)))
+            )
+        )
     return ids

@@ -115,8 +115,9 @@ class MemberSchema(ma.Schema):
 class MeSchema(MemberSchema):
     """The signed-in member, with what the points package adds (balance, level, stars, badges)."""
 
-    balance = fields.Dict(keys=fields.String(), values=fields.Integer(),
-                          metadata={"description": "available and held points"})
+    balance = fields.Dict(
+        keys=fields.String(), values=fields.Integer(), metadata={"description": "available and held points"}
+    )
     lifetime_earned = fields.Integer()
     level = fields.Dict(metadata={"description": "code, name, min_points, next_at, to_next"})
     stars = fields.Dict(metadata={"description": "volunteer stars: count, hours, next_at, to_next"})
@@ -129,8 +130,9 @@ class CreateMemberSchema(ma.Schema):
 
     name = name_field(50, required=True)
     phone = PhoneNumber(required=True)
-    password = fields.String(required=True, load_only=True,
-                             validate=validate.Length(min=MIN_LENGTH, max=MAX_LENGTH))
+    password = fields.String(
+        required=True, load_only=True, validate=validate.Length(min=MIN_LENGTH, max=MAX_LENGTH)
+    )
     org_unit_id = fields.Integer(load_default=None, allow_none=True)
 
 
@@ -160,16 +162,18 @@ class MemberQuerySchema(PageQuerySchema):
 class ResetPasswordSchema(ma.Schema):
     """A new password set by an organiser."""
 
-    password = fields.String(required=True, load_only=True,
-                             validate=validate.Length(min=MIN_LENGTH, max=MAX_LENGTH))
+    password = fields.String(
+        required=True, load_only=True, validate=validate.Length(min=MIN_LENGTH, max=MAX_LENGTH)
+    )
 
 
 class ChangePasswordSchema(ma.Schema):
     """Change one's own password."""
 
     current_password = fields.String(required=True, load_only=True, validate=validate.Length(max=MAX_LENGTH))
-    new_password = fields.String(required=True, load_only=True,
-                                 validate=validate.Length(min=MIN_LENGTH, max=MAX_LENGTH))
+    new_password = fields.String(
+        required=True, load_only=True, validate=validate.Length(min=MIN_LENGTH, max=MAX_LENGTH)
+    )
 
 
 class SignInSchema(ma.Schema):
@@ -184,8 +188,9 @@ class ActivateSchema(ma.Schema):
 
     phone = fields.String(required=True, validate=validate.Length(max=MAX_TYPED_LENGTH))
     code = fields.String(required=True, load_only=True, validate=validate.Length(max=20))
-    password = fields.String(required=True, load_only=True,
-                             validate=validate.Length(min=MIN_LENGTH, max=MAX_LENGTH))
+    password = fields.String(
+        required=True, load_only=True, validate=validate.Length(min=MIN_LENGTH, max=MAX_LENGTH)
+    )
 
 
 class TokenSchema(ma.Schema):

@@ -20,13 +20,20 @@ from core.errors import AppError
 from core.extensions import db
 from core.identity.access import require, scope_condition
 from core.identity.hooks import members_changed, units_moved
-from core.identity.models import ORG_UNIT_KINDS, STAFF_ROLES, ApiToken, Member, OrgUnit, RoleGrant, Supermarket
+from core.identity.models import (
+    ORG_UNIT_KINDS,
+    STAFF_ROLES,
+    ApiToken,
+    Member,
+    OrgUnit,
+    RoleGrant,
+    Supermarket,
+)
 from core.identity.passwords import hash_password, needs_rehash, password_problem, verify_password
 from core.identity.phones import normalise_phone
 from core.throttle import Throttle
 
 TOKEN_PREFIX = "pa_"  # nosec B105: a marker in front of every token, not a secret
-
 
 
 def mask_name(name: str) -> str:
@@ -37,12 +44,16 @@ def mask_name(name: str) -> str:
         return name[0] + "*"
     return name[0] + "*" * (len(name) - 2) + name[-1]
 
+
 def _get(model, object_id: int | None, field: str):
     """Load a row by id or refuse with 404 naming the field that pointed at it."""
     row = db.session.get(model, object_id) if object_id is not None else None
     if row is None:
-        raise AppError(404, message=_l("Nothing was found with this id."),
-                       errors={field: [f"no such {model.__tablename__}: {object_id}"]})
+        raise AppError(
+            404,
+            message=_l("Nothing was found with this id."),
+            errors={field: [f"no such {model.__tablename__}: {object_id}"]},
+        )
     return row
 
 
@@ -67,17 +78,26 @@ def _commit(duplicate_field: str | None = None, *, flush_only: bool = False) -> 
         db.session.flush() if flush_only else db.session.commit()
     except IntegrityError:
         db.session.rollback()
-        raise AppError(409, "duplicate", _l("This already exists."),
-                       {duplicate_field: ["already used"]} if duplicate_field else None) from None
+        raise AppError(
+            409,
+            "duplicate",
+            _l("This already exists."),
+            {duplicate_field: ["already used"]} if duplicate_field else None,
+        ) from None
 
 
 # --- org units -----------------------------------------------------------------------------
 
+
 def _check_kind(kind: str, parent: OrgUnit | None) -> None:
     """Refuse a unit whose kind is not below its parent's (a grid has no children)."""
     if parent is not None and ORG_UNIT_KINDS.index(kind) <= ORG_UNIT_KINDS.index(parent.kind):
-        raise AppError(422, "validation_error", _l("A unit must be of a lower kind than its parent."),
-                       {"kind": [f"a {kind} cannot be placed under a {parent.kind}"]})
+        raise AppError(
+            422,
+            "validation_error",
+            _l("A unit must be of a lower kind than its parent."),
+            {"kind": [f"a {kind} cannot be placed under a {parent.kind}"]},
+        )
 
 
 def create_org_unit(actor: Member, name: str, kind: str, parent_id: int | None) -> OrgUnit:
@@ -95,8 +115,9 @@ def create_org_unit(actor: Member, name: str, kind: str, parent_id: int | None) 
     return unit
 
 
-def update_org_unit(actor: Member, unit: OrgUnit, *, name: str | None = None,
-                    parent_id: int | None = None, move: bool = False) -> OrgUnit:
+def update_org_unit(
+    actor: Member, unit: OrgUnit, *, name: str | None = None, parent_id: int | None = None, move: bool = False
+) -> OrgUnit:
     """Rename a unit, or move it (with its subtree) under another parent."""
     require(actor, "org_unit.manage", unit)
     begin_writing(db.session)
@@ -107,8 +128,12 @@ def update_org_unit(actor: Member, unit: OrgUnit, *, name: str | None = None,
         new_parent = get_org_unit(parent_id, "parent_id") if parent_id is not None else None
         require(actor, "org_unit.manage", new_parent)
         if new_parent is not None and unit.contains(new_parent):
-            raise AppError(422, "validation_error", _l("A unit cannot move under itself."),
-                           {"parent_id": ["is this unit or one below it"]})
+            raise AppError(
+                422,
+                "validation_error",
+                _l("A unit cannot move under itself."),
+                {"parent_id": ["is this unit or one below it"]},
+            )
         _check_kind(unit.kind, new_parent)
         old_path = unit.path
         new_path = (new_parent.path if new_parent else "/") + f"{unit.id}/"
@@ -133,8 +158,9 @@ def update_org_unit(actor: Member, unit: OrgUnit, *, name: str | None = None,
 def list_org_units(actor: Member, parent_id: int | None, page: int, page_size: int) -> dict:
     """List the children of a unit (the roots when None) that the member may see."""
     statement = sa.select(OrgUnit).order_by(OrgUnit.id)
-    statement = statement.where(OrgUnit.parent_id == parent_id if parent_id is not None
-                                else OrgUnit.parent_id.is_(None))
+    statement = statement.where(
+        OrgUnit.parent_id == parent_id if parent_id is not None else OrgUnit.parent_id.is_(None)
+    )
     return paginate(statement, page, page_size)
 
 
@@ -148,16 +174,22 @@ def list_units_in_scope(actor: Member, action: str, kind: str | None = None) -> 
 
 # --- members -------------------------------------------------------------------------------
 
+
 def _check_phone(phone: str, member: Member | None = None) -> str:
     """Answer the canonical form of a phone, refusing a malformed one or one another member uses."""
     canonical = normalise_phone(phone)
     if canonical is None:
-        raise AppError(422, "validation_error", _l("Enter an 11-digit mobile number."),
-                       {"phone": ["must be a mainland mobile number"]})
+        raise AppError(
+            422,
+            "validation_error",
+            _l("Enter an 11-digit mobile number."),
+            {"phone": ["must be a mainland mobile number"]},
+        )
     taken = db.session.scalar(sa.select(Member.id).where(Member.phone == canonical))
     if taken is not None and (member is None or taken != member.id):
-        raise AppError(409, "duplicate", _l("This phone number is already used."),
-                       {"phone": ["already used"]})
+        raise AppError(
+            409, "duplicate", _l("This phone number is already used."), {"phone": ["already used"]}
+        )
     return canonical
 
 
@@ -165,13 +197,15 @@ def _check_password(password: str, field: str = "password") -> None:
     """Refuse a password that is too short, blank or one of the commonest (``password_problem``)."""
     problem = password_problem(password)
     if problem is not None:
-        raise AppError(422, "validation_error",
-                       _l("This password is too short, too simple or too common: choose another."),
-                       {field: [problem]})
+        raise AppError(
+            422,
+            "validation_error",
+            _l("This password is too short, too simple or too common: choose another."),
+            {field: [problem]},
+        )
 
 
-def create_member(actor: Member, name: str, phone: str, password: str,
-                  org_unit_id: int | None) -> Member:
+def create_member(actor: Member, name: str, phone: str, password: str, org_unit_id: int | None) -> Member:
     """Create a member in a grid of the actor's scope (no grid: staff, global admins only)."""
     unit = get_org_unit(org_unit_id) if org_unit_id is not None else None
     require(actor, "member.manage", unit)
@@ -183,8 +217,9 @@ def create_member(actor: Member, name: str, phone: str, password: str,
     begin_writing(db.session)
     member = Member(name=name, phone=phone, password_hash=password_hash, org_unit=unit)
     db.session.add(member)
-    record_audit(actor, "member.create", member,
-                 after={"name": name, "phone": phone, "org_unit_id": org_unit_id})
+    record_audit(
+        actor, "member.create", member, after={"name": name, "phone": phone, "org_unit_id": org_unit_id}
+    )
     _commit("phone")
     return member
 
@@ -223,8 +258,13 @@ def update_member(actor: Member, member: Member, changes: dict) -> Member:
     after = {field: getattr(member, field) for field in fields}
     changed = {k for k in fields if before[k] != after[k]}
     if changed:
-        record_audit(actor, "member.update", member,
-                     before={k: before[k] for k in changed}, after={k: after[k] for k in changed})
+        record_audit(
+            actor,
+            "member.update",
+            member,
+            before={k: before[k] for k in changed},
+            after={k: after[k] for k in changed},
+        )
     if changed & {"org_unit_id", "status", "hidden"}:
         members_changed([member.id])
     _commit("phone")
@@ -235,8 +275,13 @@ def update_own_profile(member: Member, changes: dict) -> Member:
     """Let a member change their own display choices (anonymous on boards)."""
     begin_writing(db.session)
     if "anonymous" in changes and changes["anonymous"] != member.anonymous:
-        record_audit(member, "member.update", member, before={"anonymous": member.anonymous},
-                     after={"anonymous": changes["anonymous"]})
+        record_audit(
+            member,
+            "member.update",
+            member,
+            before={"anonymous": member.anonymous},
+            after={"anonymous": changes["anonymous"]},
+        )
         member.anonymous = changes["anonymous"]
     _commit()
     return member
@@ -255,8 +300,9 @@ def change_own_password(member: Member, current_password: str, new_password: str
     return _set_password(member, member, new_password, "member.change_password", "new_password")
 
 
-def _set_password(actor: Member, member: Member, new_password: str, action: str,
-                  field: str = "password") -> Member:
+def _set_password(
+    actor: Member, member: Member, new_password: str, action: str, field: str = "password"
+) -> Member:
     """Hash and store a new password, end every other session and token, audit it."""
     _check_password(new_password, field)
     password_hash = hash_password(new_password)  # slow: before the write lock
@@ -278,49 +324,70 @@ def _end_sessions(member: Member) -> None:
     )
 
 
-def list_members(actor: Member, *, org_unit_id: int | None, query: str | None,
-                 page: int, page_size: int) -> dict:
+def list_members(
+    actor: Member, *, org_unit_id: int | None, query: str | None, page: int, page_size: int
+) -> dict:
     """List the members the actor may read, optionally within one unit or matching a name or phone."""
-    statement = (sa.select(Member).outerjoin(OrgUnit, Member.org_unit_id == OrgUnit.id)
-                 .where(scope_condition(actor, "member.read")))
+    statement = (
+        sa.select(Member)
+        .outerjoin(OrgUnit, Member.org_unit_id == OrgUnit.id)
+        .where(scope_condition(actor, "member.read"))
+    )
     if org_unit_id is not None:
         unit = get_org_unit(org_unit_id)
         statement = statement.where(OrgUnit.path.startswith(unit.path))
     if query:
         pattern = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        statement = statement.where(sa.or_(Member.name.like(pattern, escape="\\"),
-                                           Member.phone.like(pattern, escape="\\")))
+        statement = statement.where(
+            sa.or_(Member.name.like(pattern, escape="\\"), Member.phone.like(pattern, escape="\\"))
+        )
     return paginate(statement.order_by(Member.id), page, page_size)
 
 
 # --- roles ---------------------------------------------------------------------------------
 
-def grant_role(actor: Member, member: Member, role: str, org_unit_id: int | None,
-               supermarket_id: int | None) -> RoleGrant:
+
+def grant_role(
+    actor: Member, member: Member, role: str, org_unit_id: int | None, supermarket_id: int | None
+) -> RoleGrant:
     """Grant a role on an org unit's subtree, or clerk at a supermarket."""
     if role == "clerk":
         if supermarket_id is None or org_unit_id is not None:
-            raise AppError(422, "validation_error",
-                           errors={"supermarket_id": ["a clerk is granted on a supermarket"]})
+            raise AppError(
+                422, "validation_error", errors={"supermarket_id": ["a clerk is granted on a supermarket"]}
+            )
         target = get_supermarket(supermarket_id)
     else:
         if supermarket_id is not None:
-            raise AppError(422, "validation_error",
-                           errors={"supermarket_id": ["only a clerk is granted on a supermarket"]})
+            raise AppError(
+                422,
+                "validation_error",
+                errors={"supermarket_id": ["only a clerk is granted on a supermarket"]},
+            )
         if org_unit_id is None and role != "admin":
             raise AppError(422, "validation_error", errors={"org_unit_id": ["required for this role"]})
         target = get_org_unit(org_unit_id) if org_unit_id is not None else None
     require(actor, "role.manage", target)
     for grant in member.grants:
         if (grant.role, grant.org_unit_id, grant.supermarket_id) == (role, org_unit_id, supermarket_id):
-            raise AppError(409, "duplicate", _l("The member already has this role here."),
-                           {"role": ["already granted"]})
+            raise AppError(
+                409, "duplicate", _l("The member already has this role here."), {"role": ["already granted"]}
+            )
     begin_writing(db.session)
-    grant = RoleGrant(member=member, role=role, org_unit_id=org_unit_id,
-                      supermarket_id=supermarket_id, granted_by_id=actor.id)
+    grant = RoleGrant(
+        member=member,
+        role=role,
+        org_unit_id=org_unit_id,
+        supermarket_id=supermarket_id,
+        granted_by_id=actor.id,
+    )
     db.session.add(grant)
-    record_audit(actor, "role.grant", member, after={
-        "role": role, "org_unit_id": org_unit_id, "supermarket_id": supermarket_id})
+    record_audit(
+        actor,
+        "role.grant",
+        member,
+        after={"role": role, "org_unit_id": org_unit_id, "supermarket_id": supermarket_id},
+    )
     if role in STAFF_ROLES:
         db.session.flush()
         members_changed([member.id])
@@ -338,9 +405,13 @@ def revoke_role(actor: Member, member: Member, grant_id: int, reason: str | None
     begin_writing(db.session)
     grant.revoked_at = utcnow()
     grant.revoked_by_id = actor.id
-    record_audit(actor, "role.revoke", member, before={
-        "role": grant.role, "org_unit_id": grant.org_unit_id,
-        "supermarket_id": grant.supermarket_id}, reason=reason)
+    record_audit(
+        actor,
+        "role.revoke",
+        member,
+        before={"role": grant.role, "org_unit_id": grant.org_unit_id, "supermarket_id": grant.supermarket_id},
+        reason=reason,
+    )
     if grant.role in STAFF_ROLES:
         db.session.flush()
         members_changed([member.id])
@@ -357,16 +428,22 @@ def list_grants(actor: Member, member: Member) -> list[RoleGrant]:
 
 # --- supermarkets --------------------------------------------------------------------------
 
-def create_supermarket(actor: Member, name: str, org_unit_id: int, address: str,
-                       opening_hours: str | None = None) -> Supermarket:
+
+def create_supermarket(
+    actor: Member, name: str, org_unit_id: int, address: str, opening_hours: str | None = None
+) -> Supermarket:
     """Open a safety supermarket in an org unit of the admin's scope."""
     unit = get_org_unit(org_unit_id)
     require(actor, "supermarket.manage", unit)
     begin_writing(db.session)
     supermarket = Supermarket(name=name, org_unit=unit, address=address, opening_hours=opening_hours)
     db.session.add(supermarket)
-    record_audit(actor, "supermarket.create", supermarket,
-                 after={"name": name, "org_unit_id": org_unit_id, "address": address})
+    record_audit(
+        actor,
+        "supermarket.create",
+        supermarket,
+        after={"name": name, "org_unit_id": org_unit_id, "address": address},
+    )
     _commit()
     return supermarket
 
@@ -399,6 +476,7 @@ def list_supermarkets(page: int, page_size: int) -> dict:
 
 # --- sign-in -------------------------------------------------------------------------------
 
+
 def sign_in_throttle() -> Throttle:
     """Failed sign-ins and activations per phone number (``LOGIN_FAILURE_LIMIT``, e.g. "5 per 15
     minutes"): that many failures within the period lock the number for the same period."""
@@ -412,10 +490,17 @@ def refuse_while_locked(phone: str | None) -> None:
     wait = sign_in_throttle().wait(phone) if phone is not None else 0
     if wait:
         minutes = -(-wait // 60)
-        raise AppError(429, "rate_limited", lazy_ngettext(
-            "Too many failed attempts with this phone number. Try again in %(num)d minute.",
-            "Too many failed attempts with this phone number. Try again in %(num)d minutes.", minutes),
-            {"phone": [f"locked for {wait} more seconds"]}, headers={"Retry-After": str(wait)})
+        raise AppError(
+            429,
+            "rate_limited",
+            lazy_ngettext(
+                "Too many failed attempts with this phone number. Try again in %(num)d minute.",
+                "Too many failed attempts with this phone number. Try again in %(num)d minutes.",
+                minutes,
+            ),
+            {"phone": [f"locked for {wait} more seconds"]},
+            headers={"Retry-After": str(wait)},
+        )
 
 
 def count_failed_sign_in(phone: str | None) -> None:
@@ -477,9 +562,15 @@ def issue_token(member: Member, ttl: timedelta) -> tuple[str, ApiToken]:
 
 
 #: A token with its member, their grid and their live grants (with the grants' units): one query.
-_TOKEN = (sa.select(ApiToken).where(ApiToken.token_hash == sa.bindparam("token_hash"))
-          .options(sa.orm.joinedload(ApiToken.member).options(sa.orm.joinedload(Member.org_unit),
-                                                              sa.orm.joinedload(Member.grants))))
+_TOKEN = (
+    sa.select(ApiToken)
+    .where(ApiToken.token_hash == sa.bindparam("token_hash"))
+    .options(
+        sa.orm.joinedload(ApiToken.member).options(
+            sa.orm.joinedload(Member.org_unit), sa.orm.joinedload(Member.grants)
+        )
+    )
+)
 
 
 def find_token(token: str, now: datetime | None = None) -> ApiToken | None:
@@ -514,18 +605,31 @@ def ensure_global_admin(phone: str, password: str, name: str) -> tuple[Member, b
         db.session.add(member)
         record_audit(None, "member.create", member, after={"name": name, "phone": phone})
         changed = True
-    elif not verify_password(member.password_hash, password) or member.name != name \
-            or member.status != "active":
+    elif (
+        not verify_password(member.password_hash, password)
+        or member.name != name
+        or member.status != "active"
+    ):
         member.password_hash = hash_password(password)
         member.name = name
         member.status = "active"
-        record_audit(None, "member.update", member, after={"name": name, "status": "active"},
-                     reason="flask create-admin")
+        record_audit(
+            None,
+            "member.update",
+            member,
+            after={"name": name, "status": "active"},
+            reason="flask create-admin",
+        )
         changed = True
     if not any(grant.is_global for grant in member.grants):
         db.session.add(RoleGrant(member=member, role="admin"))
-        record_audit(None, "role.grant", member, after={"role": "admin", "org_unit_id": None},
-                     reason="flask create-admin")
+        record_audit(
+            None,
+            "role.grant",
+            member,
+            after={"role": "admin", "org_unit_id": None},
+            reason="flask create-admin",
+        )
         changed = True
     if changed:
         db.session.flush()

@@ -17,8 +17,12 @@ from core.views import safe_next
 
 bp = Blueprint("identity_pages", __name__)
 
-ROLE_NAMES = {"grid_worker": _l("Grid worker"), "organiser": _l("Organiser"),
-              "admin": _l("Administrator"), "clerk": _l("Supermarket clerk")}
+ROLE_NAMES = {
+    "grid_worker": _l("Grid worker"),
+    "organiser": _l("Organiser"),
+    "admin": _l("Administrator"),
+    "clerk": _l("Supermarket clerk"),
+}
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -34,8 +38,9 @@ def login():
             status, headers = error.status, error.headers
         else:
             login_user(member, remember=True)
-            return redirect(safe_next(request.args.get("next")) if request.args.get("next")
-                            else url_for("core.home"))
+            return redirect(
+                safe_next(request.args.get("next")) if request.args.get("next") else url_for("core.home")
+            )
     elif form.is_submitted():
         status = 422
     return render_template("identity/login.html", form=form), status, headers
@@ -97,10 +102,15 @@ def account():
 
 def _account_page(member, status: int = 200, form=None, pin=None):
     """My account, with its forms (the one given keeps its errors)."""
-    return render_template("identity/account.html", member=member, role_names=ROLE_NAMES,
-                           form=form or ChangePasswordForm(formdata=None),
-                           card=cards.live_card(member.id), pin_set=cards.has_pin(member.id),
-                           pin=pin or OwnPinForm(formdata=None)), status
+    return render_template(
+        "identity/account.html",
+        member=member,
+        role_names=ROLE_NAMES,
+        form=form or ChangePasswordForm(formdata=None),
+        card=cards.live_card(member.id),
+        pin_set=cards.has_pin(member.id),
+        pin=pin or OwnPinForm(formdata=None),
+    ), status
 
 
 @bp.post("/account/pin")

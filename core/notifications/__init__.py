@@ -39,16 +39,25 @@ KINDS = {
     "contribution_reversed": _l("%(points)s points were taken back: %(activity)s. Reason: %(reason)s"),
     "level_reached": _l("You reached a new level: %(level)s."),
     "badge_earned": _l("You earned a badge: %(badge)s."),
-    "voucher_expiring": _l("Your voucher %(short_code)s at %(supermarket)s expires at %(expires_at)s: "
-                           "collect it before then, or its points go back to you."),
-    "objection_upheld": _l("Your objection to %(name)s's %(activity)s (%(points)s points) was upheld: "
-                           "the points were taken back. %(reason)s"),
-    "objection_dismissed": _l("Your objection to %(name)s's %(activity)s (%(points)s points) was dismissed. "
-                              "Reason: %(reason)s"),
-    "entry_objection_upheld": _l("An objection to your %(activity)s on the %(month)s notice was upheld: "
-                                 "%(points)s points were taken back. Reason: %(reason)s"),
-    "entry_objection_dismissed": _l("An objection to your %(activity)s on the %(month)s notice was "
-                                    "dismissed: your %(points)s points stand. Reason: %(reason)s"),
+    "voucher_expiring": _l(
+        "Your voucher %(short_code)s at %(supermarket)s expires at %(expires_at)s: "
+        "collect it before then, or its points go back to you."
+    ),
+    "objection_upheld": _l(
+        "Your objection to %(name)s's %(activity)s (%(points)s points) was upheld: "
+        "the points were taken back. %(reason)s"
+    ),
+    "objection_dismissed": _l(
+        "Your objection to %(name)s's %(activity)s (%(points)s points) was dismissed. Reason: %(reason)s"
+    ),
+    "entry_objection_upheld": _l(
+        "An objection to your %(activity)s on the %(month)s notice was upheld: "
+        "%(points)s points were taken back. Reason: %(reason)s"
+    ),
+    "entry_objection_dismissed": _l(
+        "An objection to your %(activity)s on the %(month)s notice was "
+        "dismissed: your %(points)s points stand. Reason: %(reason)s"
+    ),
     "wish_taken": _l("%(taker)s took your wish “%(title)s” and will do it."),
     "wish_done": _l("%(taker)s has done your wish “%(title)s”: please confirm it."),
     "wish_completed": _l("Your wish work “%(title)s” was confirmed: you earned %(points)s points."),
@@ -60,9 +69,11 @@ class Notification(db.Model):
     """One event told to one member: its kind and parameters (the text is written when read)."""
 
     __tablename__ = "notification"
-    __table_args__ = (sa.UniqueConstraint("member_id", "key"),
-                      sa.Index("ix_notification_member_id_id", "member_id", "id"),
-                      sa.Index("ix_notification_created_at", "created_at"))
+    __table_args__ = (
+        sa.UniqueConstraint("member_id", "key"),
+        sa.Index("ix_notification_member_id_id", "member_id", "id"),
+        sa.Index("ix_notification_created_at", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     member_id: Mapped[int] = mapped_column(sa.ForeignKey("member.id"))
@@ -88,8 +99,10 @@ def notify(member_id: int, kind: str, key: str, *, link: tuple[str, dict] | None
         raise ValueError(f"unknown notification kind {kind!r}")
     if link is not None:
         params["_link"] = [link[0], link[1]]
-    result = db.session.execute(_NOTIFY, {"member_id": member_id, "kind": kind, "key": key[:120],
-                                          "params": params, "created_at": utcnow()})
+    result = db.session.execute(
+        _NOTIFY,
+        {"member_id": member_id, "kind": kind, "key": key[:120], "params": params, "created_at": utcnow()},
+    )
     return result.rowcount == 1
 
 
@@ -122,8 +135,9 @@ def render_text(kind: str, params: dict) -> str:
     if text is None:
         return kind
     english = str(get_locale() or "zh") == "en"
-    return str(text) % _Params({name: _shown(name, value, english) for name, value in params.items()
-                                if not name.startswith("_")})
+    return str(text) % _Params(
+        {name: _shown(name, value, english) for name, value in params.items() if not name.startswith("_")}
+    )
 
 
 def link_of(params: dict) -> str | None:
@@ -139,24 +153,37 @@ def link_of(params: dict) -> str | None:
 
 def shown(notification: Notification) -> dict:
     """A notification as members read it: id, kind, text, created_at, read, url."""
-    return {"id": notification.id, "kind": notification.kind,
-            "text": render_text(notification.kind, notification.params or {}),
-            "created_at": notification.created_at, "read": notification.read_at is not None,
-            "url": link_of(notification.params or {})}
+    return {
+        "id": notification.id,
+        "kind": notification.kind,
+        "text": render_text(notification.kind, notification.params or {}),
+        "created_at": notification.created_at,
+        "read": notification.read_at is not None,
+        "url": link_of(notification.params or {}),
+    }
 
 
 def unread_count(member_id: int) -> int:
     """How many of the member's notifications are unread."""
-    return db.session.scalar(sa.select(sa.func.count()).select_from(Notification).where(
-        Notification.member_id == member_id, Notification.read_at.is_(None))) or 0
+    return (
+        db.session.scalar(
+            sa.select(sa.func.count())
+            .select_from(Notification)
+            .where(Notification.member_id == member_id, Notification.read_at.is_(None))
+        )
+        or 0
+    )
 
 
 def list_notifications(member, page: int, page_size: int) -> dict:
     """The member's notifications, newest first, with the unread count."""
     from core.api import paginate  # it imports the extensions, as this module does
 
-    listing = paginate(sa.select(Notification).where(Notification.member_id == member.id)
-                       .order_by(Notification.id.desc()), page, page_size)
+    listing = paginate(
+        sa.select(Notification).where(Notification.member_id == member.id).order_by(Notification.id.desc()),
+        page,
+        page_size,
+    )
     return {**listing, "items": [shown(item) for item in listing["items"]], "unread": unread_count(member.id)}
 
 
@@ -168,8 +195,13 @@ def mark_read(member, ids: list[int] | None = None, everything: bool = False) ->
     condition = [Notification.member_id == member.id, Notification.read_at.is_(None)]
     if not everything:
         wanted = set(ids)
-        mine = set(db.session.scalars(sa.select(Notification.id).where(
-            Notification.member_id == member.id, Notification.id.in_(wanted))))
+        mine = set(
+            db.session.scalars(
+                sa.select(Notification.id).where(
+                    Notification.member_id == member.id, Notification.id.in_(wanted)
+                )
+            )
+        )
         if wanted - mine:
             raise AppError(404, errors={"ids": [f"no such notification: {sorted(wanted - mine)[0]}"]})
         condition.append(Notification.id.in_(wanted))

@@ -34,8 +34,10 @@ class NotificationPageSchema(page_schema(NotificationSchema)):
 class MarkReadSchema(ma.Schema):
     """Which notifications to mark read: ``ids``, or ``all: true``."""
 
-    ids = fields.List(fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_ID)),
-                      validate=validate.Length(min=1, max=MAX_PAGE_SIZE))
+    ids = fields.List(
+        fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_ID)),
+        validate=validate.Length(min=1, max=MAX_PAGE_SIZE),
+    )
     all = fields.Boolean(load_default=False, truthy={True}, falsy={False})
 
     @ma.validates_schema

@@ -14,8 +14,12 @@ def init_notifications_cli(app: Flask) -> None:
     group = AppGroup("notifications", help="In-app notifications.")
 
     @group.command("prune")
-    @click.option("--days", type=click.IntRange(min=1), default=None,
-                  help="keep this many days (default: NOTIFICATION_KEEP_DAYS, 180)")
+    @click.option(
+        "--days",
+        type=click.IntRange(min=1),
+        default=None,
+        help="keep this many days (default: NOTIFICATION_KEEP_DAYS, 180)",
+    )
     def prune(days):
         """Remove notifications older than the days kept, read or not."""
         removed = prune_notifications(keep_days=days)

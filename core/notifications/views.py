@@ -19,9 +19,11 @@ PAGE_SIZE = 20
 @bp.app_context_processor
 def inject_unread_count():
     """Give every page the signed-in member's unread count (the header's bell), asked only when drawn."""
+
     def unread() -> int:
         member = current_member(required=False)
         return unread_count(member.id) if member is not None else 0
+
     return {"unread_notifications": unread}
 
 
@@ -38,8 +40,9 @@ def notifications():
     """My notifications, newest first; unread ones stand out."""
     page = max(request.args.get("page", 1, type=int), 1)
     listing = list_notifications(current_member(), page, PAGE_SIZE)
-    return render_template("notifications/list.html", listing=listing,
-                           pages=max(-(-listing["total"] // PAGE_SIZE), 1))
+    return render_template(
+        "notifications/list.html", listing=listing, pages=max(-(-listing["total"] // PAGE_SIZE), 1)
+    )
 
 
 @bp.post("/me/notifications/read")
@@ -52,4 +55,6 @@ def read_notifications():
         mark_read(current_member(), ids or None, everything=not ids)
     except AppError as error:
         flash(str(error.message), "error")
-    return redirect(url_for("notifications_pages.notifications", page=request.args.get("page", type=int)), 303)
+    return redirect(
+        url_for("notifications_pages.notifications", page=request.args.get("page", type=int)), 303
+    )

@@ -19,7 +19,20 @@ from core.qr.signing import (
 )
 
 __all__ = [
-    "InvalidCode", "KeyPair", "PayloadKind", "SigningKeyError", "code_url", "current_signing_key",
-    "decode_payload", "encode_payload", "public_key", "qr_version", "render_png", "render_svg",
-    "rotate_signing_key", "sign_payload", "token_from_text", "verify_payload",
+    "InvalidCode",
+    "KeyPair",
+    "PayloadKind",
+    "SigningKeyError",
+    "code_url",
+    "current_signing_key",
+    "decode_payload",
+    "encode_payload",
+    "public_key",
+    "qr_version",
+    "render_png",
+    "render_svg",
+    "rotate_signing_key",
+    "sign_payload",
+    "token_from_text",
+    "verify_payload",
 ]

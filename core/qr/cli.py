@@ -17,7 +17,9 @@ def init_qr_cli(app: Flask) -> None:
         from core.qr.keys import CURRENT_KEY_TTL, rotate_signing_key
 
         key = rotate_signing_key()
-        click.echo(f"Signing key {key.id} now signs new codes (running workers switch within "
-                   f"{CURRENT_KEY_TTL:.0f} s); codes signed with older keys still verify.")
+        click.echo(
+            f"Signing key {key.id} now signs new codes (running workers switch within "
+            f"{CURRENT_KEY_TTL:.0f} s); codes signed with older keys still verify."
+        )
 
     app.cli.add_command(group)

@@ -80,7 +80,8 @@ def seal_private_key(private_key: Ed25519PrivateKey, key_id: int, secret_key: st
     public = private_key.public_key().public_bytes_raw()
     nonce = os.urandom(NONCE_BYTES)
     sealed = AESGCM(derive_sealing_key(secret_key)).encrypt(
-        nonce, private_key.private_bytes_raw(), _associated_data(key_id, public))
+        nonce, private_key.private_bytes_raw(), _associated_data(key_id, public)
+    )
     return nonce + sealed
 
 
@@ -89,11 +90,13 @@ def open_private_key(row: SigningKey, secret_key: str) -> Ed25519PrivateKey:
     nonce, sealed = row.private_key_encrypted[:NONCE_BYTES], row.private_key_encrypted[NONCE_BYTES:]
     try:
         raw = AESGCM(derive_sealing_key(secret_key)).decrypt(
-            nonce, sealed, _associated_data(row.id, row.public_key))
+            nonce, sealed, _associated_data(row.id, row.public_key)
+        )
     except InvalidTag:
         raise SigningKeyError(
             f"signing key {row.id} cannot be decrypted with this SECRET_KEY (was it changed?); "
-            "run `flask qr rotate-key` to start signing with a new key") from None
+            "run `flask qr rotate-key` to start signing with a new key"
+        ) from None
     return Ed25519PrivateKey.from_private_bytes(raw)
 
 
@@ -151,8 +154,11 @@ def _new_key_row(key_id: int, secret_key: str) -> SigningKey:
     if key_id > MAX_KEY_ID:
         raise SigningKeyError(f"no signing key id is left (the most is {MAX_KEY_ID})")
     private = Ed25519PrivateKey.generate()
-    return SigningKey(id=key_id, public_key=private.public_key().public_bytes_raw(),
-                      private_key_encrypted=seal_private_key(private, key_id, secret_key))
+    return SigningKey(
+        id=key_id,
+        public_key=private.public_key().public_bytes_raw(),
+        private_key_encrypted=seal_private_key(private, key_id, secret_key),
+    )
 
 
 def _caller_holds_sqlite_write_lock() -> bool:
@@ -219,8 +225,9 @@ def rotate_signing_key() -> KeyPair:
             begin_writing(session)
             _newest, highest = _newest_active_and_highest_id(session)
             row = _new_key_row(highest + 1, store.secret_key)
-            session.execute(sa.update(SigningKey).where(SigningKey.retired_at.is_(None))
-                            .values(retired_at=utcnow()))
+            session.execute(
+                sa.update(SigningKey).where(SigningKey.retired_at.is_(None)).values(retired_at=utcnow())
+            )
             session.add(row)
             try:
                 session.commit()
@@ -264,5 +271,9 @@ def public_key(key_id: int) -> Ed25519PublicKey | None:
 def public_keys() -> list[tuple[int, bytes]]:
     """Every key id with its raw 32-byte public key, retired keys too (all a verifier needs)."""
     with Session(db.engine) as session:
-        return [(key_id, bytes(raw)) for key_id, raw in session.execute(
-            sa.select(SigningKey.id, SigningKey.public_key).order_by(SigningKey.id))]
+        return [
+            (key_id, bytes(raw))
+            for key_id, raw in session.execute(
+                sa.select(SigningKey.id, SigningKey.public_key).order_by(SigningKey.id)
+            )
+        ]

@@ -67,8 +67,9 @@ def _svg(text: str) -> bytes:
         x_end = None
         for run in _DARK_RUN.finditer(row):
             start, end = run.start() + BORDER, run.end() + BORDER
-            path.append(f"M{start} {y}.5h{end - start}" if x_end is None
-                        else f"m{start - x_end} 0h{end - start}")
+            path.append(
+                f"M{start} {y}.5h{end - start}" if x_end is None else f"m{start - x_end} 0h{end - start}"
+            )
             x_end = end
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -90,7 +91,9 @@ def _png(text: str, box_size: int) -> bytes:
     size = len(modules) + 2 * BORDER
     margin = b"\xff" * BORDER
     light_rows = b"\xff" * size * BORDER
-    pixels = light_rows + b"".join(margin + row.translate(_TO_PIXELS) + margin for row in modules) + light_rows
+    pixels = (
+        light_rows + b"".join(margin + row.translate(_TO_PIXELS) + margin for row in modules) + light_rows
+    )
     image = Image.frombytes("L", (size, size), pixels).convert("1", dither=Image.Dither.NONE)
     image = image.resize((size * box_size, size * box_size), Image.Resampling.NEAREST)
     output = io.BytesIO()

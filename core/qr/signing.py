@@ -49,8 +49,17 @@ _BASE32_ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
 #: Why a code is refused: the first four come from decoding; the rest from the package that
 #: looks up what a well-signed code names (nothing, something else, another object, a card
 #: replaced by a newer one, a one-time code already used).
-REASONS = ("malformed", "wrong_kind", "unknown_key", "bad_signature", "unknown", "mismatch",
-           "another_voucher", "revoked", "used")
+REASONS = (
+    "malformed",
+    "wrong_kind",
+    "unknown_key",
+    "bad_signature",
+    "unknown",
+    "mismatch",
+    "another_voucher",
+    "revoked",
+    "used",
+)
 
 
 class InvalidCode(AppError):
@@ -59,8 +68,7 @@ class InvalidCode(AppError):
     def __init__(self, reason: str, field: str = "payload"):
         if reason not in REASONS:
             raise ValueError(f"reason must be one of {', '.join(REASONS)}, not {reason!r}")
-        super().__init__(400, "invalid_code", _l("This code is not valid."),
-                         errors={field: [reason]})
+        super().__init__(400, "invalid_code", _l("This code is not valid."), errors={field: [reason]})
         self.reason = reason
 
 
@@ -75,8 +83,10 @@ class KindRegistry:
         """Record ``kind``; refuse a tag or name already declared differently."""
         for taken in (self.by_tag.get(kind.tag), self.by_name.get(kind.name)):
             if taken is not None and taken != kind:
-                raise ValueError(f"payload kind {kind.name!r} (tag {kind.tag}) clashes with "
-                                 f"{taken.name!r} (tag {taken.tag})")
+                raise ValueError(
+                    f"payload kind {kind.name!r} (tag {kind.tag}) clashes with "
+                    f"{taken.name!r} (tag {taken.tag})"
+                )
         self.by_tag[kind.tag] = kind
         self.by_name[kind.name] = kind
 
@@ -90,8 +100,9 @@ class PayloadKind:
 
     __slots__ = ("name", "tag", "fields", "_body")
 
-    def __init__(self, name: str, tag: int, fields: Iterable[tuple[str, str]], *,
-                 registry: KindRegistry | None = KINDS):
+    def __init__(
+        self, name: str, tag: int, fields: Iterable[tuple[str, str]], *, registry: KindRegistry | None = KINDS
+    ):
         fields = tuple((str(field), str(code)) for field, code in fields)
         if not name:
             raise ValueError("a payload kind needs a name")
@@ -104,8 +115,9 @@ class PayloadKind:
             raise ValueError(f"field names must be distinct identifiers: {names}")
         bad = [code for _field, code in fields if code not in INTEGER_CODES]
         if bad:
-            raise ValueError(f"fields are integers, one struct code each ({''.join(sorted(INTEGER_CODES))}), "
-                             f"not {bad}")
+            raise ValueError(
+                f"fields are integers, one struct code each ({''.join(sorted(INTEGER_CODES))}), not {bad}"
+            )
         self.name, self.tag, self.fields = name, tag, fields
         self._body = struct.Struct(">" + "".join(code for _field, code in fields))
         if registry is not None:
@@ -169,15 +181,17 @@ def _b32decode(token: str) -> bytes:
     return raw
 
 
-def encode_payload(kind: PayloadKind, values: Mapping[str, int], *, key_id: int,
-                   private_key: Ed25519PrivateKey) -> str:
+def encode_payload(
+    kind: PayloadKind, values: Mapping[str, int], *, key_id: int, private_key: Ed25519PrivateKey
+) -> str:
     """Sign ``values`` as a ``kind`` payload with the given key; return the base32 token."""
     message = HEADER.pack(kind.header_byte, key_id) + kind.pack(values)
     return _b32encode(message + private_key.sign(message))
 
 
-def decode_payload(text: str, kind: PayloadKind, *,
-                   public_key_for: Callable[[int], Ed25519PublicKey | None]) -> dict[str, int]:
+def decode_payload(
+    text: str, kind: PayloadKind, *, public_key_for: Callable[[int], Ed25519PublicKey | None]
+) -> dict[str, int]:
     """Check a token (or a code's URL) of ``kind`` with ``public_key_for``; return its fields."""
     raw = _b32decode(token_from_text(text))
     if len(raw) < HEADER.size + SIGNATURE_BYTES:
@@ -197,7 +211,7 @@ def decode_payload(text: str, kind: PayloadKind, *,
         public.verify(signature, message)
     except InvalidSignature:
         raise InvalidCode("bad_signature") from None
-    return kind.unpack(message[HEADER.size:])
+    return kind.unpack(message[HEADER.size :])
 
 
 def sign_payload(kind: PayloadKind, **values: int) -> str:

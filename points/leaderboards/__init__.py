@@ -4,8 +4,25 @@ from core.clock import PERIODS
 from points.leaderboards.boards import board_areas, member_board, org_unit_board
 from points.leaderboards.honour import close_month, closed_months, honour_roll, last_month
 from points.leaderboards.totals import (
-    HISTOGRAMS, METRICS, expected_totals, rebuild_totals, record_earning,
+    HISTOGRAMS,
+    METRICS,
+    expected_totals,
+    rebuild_totals,
+    record_earning,
 )
 
-__all__ = ["HISTOGRAMS", "METRICS", "PERIODS", "board_areas", "close_month", "closed_months", "expected_totals",
-           "honour_roll", "last_month", "member_board", "org_unit_board", "rebuild_totals", "record_earning"]
+__all__ = [
+    "HISTOGRAMS",
+    "METRICS",
+    "PERIODS",
+    "board_areas",
+    "close_month",
+    "closed_months",
+    "expected_totals",
+    "honour_roll",
+    "last_month",
+    "member_board",
+    "org_unit_board",
+    "rebuild_totals",
+    "record_earning",
+]

@@ -52,16 +52,28 @@ def close_month(month: str | None = None, *, top: int = 20, now: datetime | None
             continue
         scope = Scope(unit, month)
         rows = scope.top(top)
-        members = {member.id: member for member in db.session.scalars(
-            sa.select(Member).where(Member.id.in_([row.member_id for row in rows])))}
+        members = {
+            member.id: member
+            for member in db.session.scalars(
+                sa.select(Member).where(Member.id.in_([row.member_id for row in rows]))
+            )
+        }
         roll = HonourRoll(month=month, org_unit_id=unit.id, ranked=scope.count(), closed_at=utcnow())
         for position, (row, rank) in enumerate(zip(rows, shared_ranks([r.score for r in rows])), 1):
             member = members[row.member_id]
             grid = member.org_unit
-            roll.entries.append(HonourRollEntry(
-                position=position, rank=rank, member_id=member.id, display_name=mask_name(member.name),
-                anonymous=member.anonymous, grid_id=grid.id if grid else None,
-                grid_name=grid.name if grid else None, points=row.score))
+            roll.entries.append(
+                HonourRollEntry(
+                    position=position,
+                    rank=rank,
+                    member_id=member.id,
+                    display_name=mask_name(member.name),
+                    anonymous=member.anonymous,
+                    grid_id=grid.id if grid else None,
+                    grid_name=grid.name if grid else None,
+                    points=row.score,
+                )
+            )
         db.session.add(roll)
         count += 1
     db.session.commit()
@@ -72,19 +84,38 @@ def honour_roll(org_unit_id: int, month: str) -> dict:
     """Show a closed month's published honour roll of one org unit (404 until it is closed)."""
     unit = get_org_unit(org_unit_id)
     parse_month(month)
-    roll = db.session.scalar(sa.select(HonourRoll).where(HonourRoll.month == month,
-                                                         HonourRoll.org_unit_id == unit.id))
+    roll = db.session.scalar(
+        sa.select(HonourRoll).where(HonourRoll.month == month, HonourRoll.org_unit_id == unit.id)
+    )
     if roll is None:
-        raise AppError(404, message=_l("This month's honour roll has not been published yet."),
-                       errors={"month": [f"{month} is not closed for this org unit"]})
-    return {"month": month, "org_unit": {"id": unit.id, "name": unit.name}, "closed_at": roll.closed_at,
-            "ranked": roll.ranked,
-            "entries": [{"rank": entry.rank, "display_name": _l("Anonymous") if entry.anonymous else entry.display_name,
-                         "org_unit": {"id": entry.grid_id, "name": entry.grid_name} if entry.grid_id else None,
-                         "points": entry.points} for entry in roll.entries]}
+        raise AppError(
+            404,
+            message=_l("This month's honour roll has not been published yet."),
+            errors={"month": [f"{month} is not closed for this org unit"]},
+        )
+    return {
+        "month": month,
+        "org_unit": {"id": unit.id, "name": unit.name},
+        "closed_at": roll.closed_at,
+        "ranked": roll.ranked,
+        "entries": [
+            {
+                "rank": entry.rank,
+                "display_name": _l("Anonymous") if entry.anonymous else entry.display_name,
+                "org_unit": {"id": entry.grid_id, "name": entry.grid_name} if entry.grid_id else None,
+                "points": entry.points,
+            }
+            for entry in roll.entries
+        ],
+    }
 
 
 def closed_months(org_unit_id: int) -> list[str]:
     """List the months whose honour roll is published for an org unit, newest first."""
-    return list(db.session.scalars(sa.select(HonourRoll.month).where(HonourRoll.org_unit_id == org_unit_id)
-                                   .order_by(HonourRoll.month.desc())))
+    return list(
+        db.session.scalars(
+            sa.select(HonourRoll.month)
+            .where(HonourRoll.org_unit_id == org_unit_id)
+            .order_by(HonourRoll.month.desc())
+        )
+    )

@@ -30,8 +30,8 @@ from flask_babel import lazy_gettext as _l
 from core.clock import PERIODS, period_keys
 from core.database import UTCDateTime
 from core.extensions import db
-from core.identity.services import mask_name
 from core.identity.models import Member, OrgUnit, on_boards
+from core.identity.services import mask_name
 from points.ledger import Posted, earned_points
 from points.models import SCOPE_DEPTHS, LeaderboardTotal
 
@@ -43,6 +43,7 @@ CHUNK = 5000
 
 
 # --- the read model: facts about members, the ledger's subscriber, identity changes --------
+
 
 def reach_key(moment: datetime) -> int:
     """The sort key of the time a score was reached: earlier times are larger keys."""
@@ -60,32 +61,47 @@ def member_facts(member_ids) -> dict[int, dict]:
     facts = {}
     member_ids = list(member_ids)
     for start in range(0, len(member_ids), CHUNK):
-        chunk = member_ids[start:start + CHUNK]
+        chunk = member_ids[start : start + CHUNK]
         for member_id, eligible, path in db.session.execute(
-                sa.select(Member.id, on_boards(), OrgUnit.path)
-                .outerjoin(OrgUnit, Member.org_unit_id == OrgUnit.id).where(Member.id.in_(chunk))):
+            sa.select(Member.id, on_boards(), OrgUnit.path)
+            .outerjoin(OrgUnit, Member.org_unit_id == OrgUnit.id)
+            .where(Member.id.in_(chunk))
+        ):
             facts[member_id] = {"eligible": bool(eligible), **scopes_of(path)}
     return facts
 
 
 # Built once from the table's own column names; every value is a bound parameter.
 _FACTS = ", ".join(["eligible", *SCOPES])
-_UPSERT = (f"INSERT INTO leaderboard_total (member_id, period_key, score, reached_at, reach_key, {_FACTS}) {{rows}} "  # nosec B608
-           "ON CONFLICT (member_id, period_key) DO UPDATE SET score = leaderboard_total.score + excluded.score, "
-           "reached_at = excluded.reached_at, reach_key = excluded.reach_key")
+_UPSERT = (
+    f"INSERT INTO leaderboard_total (member_id, period_key, score, reached_at, reach_key, {_FACTS}) {{rows}} "  # nosec B608
+    "ON CONFLICT (member_id, period_key) DO UPDATE SET score = leaderboard_total.score + excluded.score, "
+    "reached_at = excluded.reached_at, reach_key = excluded.reach_key"
+)
 _TYPES = (sa.bindparam("reached_at", type_=UTCDateTime),)
 #: The five periods' rows at once, with the member's facts copied from their all-time row
 #: (nothing is inserted when the member has none yet: their first earning).
-_EARN_KNOWN = sa.text(_UPSERT.format(rows=(
-    "SELECT :member_id, period.key, :score, :reached_at, :reach_key, "  # nosec B608: names from SCOPES
-    + ", ".join(f"known.{column}" for column in ["eligible", *SCOPES])
-    + " FROM leaderboard_total AS known, ("
-    + " UNION ALL ".join(f"SELECT :key{index} AS key" for index in range(len(PERIODS)))
-    + ") AS period WHERE known.member_id = :member_id AND known.period_key = 'all'"))).bindparams(*_TYPES)
+_EARN_KNOWN = sa.text(
+    _UPSERT.format(
+        rows=(
+            "SELECT :member_id, period.key, :score, :reached_at, :reach_key, "  # nosec B608: names from SCOPES
+            + ", ".join(f"known.{column}" for column in ["eligible", *SCOPES])
+            + " FROM leaderboard_total AS known, ("
+            + " UNION ALL ".join(f"SELECT :key{index} AS key" for index in range(len(PERIODS)))
+            + ") AS period WHERE known.member_id = :member_id AND known.period_key = 'all'"
+        )
+    )
+).bindparams(*_TYPES)
 #: One period's row with the facts given (a member's first earning), for executemany.
-_EARN_NEW = sa.text(_UPSERT.format(rows=(
-    "VALUES (:member_id, :key, :score, :reached_at, :reach_key, "
-    + ", ".join(f":{column}" for column in ["eligible", *SCOPES]) + ")"))).bindparams(*_TYPES)
+_EARN_NEW = sa.text(
+    _UPSERT.format(
+        rows=(
+            "VALUES (:member_id, :key, :score, :reached_at, :reach_key, "
+            + ", ".join(f":{column}" for column in ["eligible", *SCOPES])
+            + ")"
+        )
+    )
+).bindparams(*_TYPES)
 
 
 def record_earning(posted: Posted) -> None:
@@ -96,9 +112,15 @@ def record_earning(posted: Posted) -> None:
     if posted.earned == 0:
         return
     keys = period_keys(posted.occurred_at)
-    values = {"member_id": posted.member_id, "score": posted.earned, "reached_at": posted.created_at,
-              "reach_key": reach_key(posted.created_at)}
-    written = db.session.execute(_EARN_KNOWN, {**values, **{f"key{index}": key for index, key in enumerate(keys)}})
+    values = {
+        "member_id": posted.member_id,
+        "score": posted.earned,
+        "reached_at": posted.created_at,
+        "reach_key": reach_key(posted.created_at),
+    }
+    written = db.session.execute(
+        _EARN_KNOWN, {**values, **{f"key{index}": key for index, key in enumerate(keys)}}
+    )
     if written.rowcount == 0:
         facts = member_facts([posted.member_id])[posted.member_id]
         db.session.execute(_EARN_NEW, [{**values, **facts, "key": key} for key in keys])
@@ -120,19 +142,23 @@ def refresh_subtree(unit_ids) -> None:
         if root_path is None:
             continue
         for unit_id_below, path in db.session.execute(
-                sa.select(OrgUnit.id, OrgUnit.path).where(OrgUnit.path.startswith(root_path))):
+            sa.select(OrgUnit.id, OrgUnit.path).where(OrgUnit.path.startswith(root_path))
+        ):
             db.session.execute(
-                sa.update(table).where(table.c.member_id.in_(
-                    sa.select(Member.id).where(Member.org_unit_id == unit_id_below)))
-                .values(**scopes_of(path)))
+                sa.update(table)
+                .where(table.c.member_id.in_(sa.select(Member.id).where(Member.org_unit_id == unit_id_below)))
+                .values(**scopes_of(path))
+            )
 
 
 def earned_rows():
     """Yield (member id, occurred_at, created_at, points) for every award (+) and reversal (−)."""
     earned = earned_points()
     return db.session.execute(
-        sa.select(earned.c.member_id, earned.c.occurred_at, earned.c.created_at, earned.c.points)
-        .execution_options(yield_per=10000))
+        sa.select(
+            earned.c.member_id, earned.c.occurred_at, earned.c.created_at, earned.c.points
+        ).execution_options(yield_per=10000)
+    )
 
 
 def expected_totals() -> dict[tuple[int, str], dict]:
@@ -144,10 +170,17 @@ def expected_totals() -> dict[tuple[int, str], dict]:
             row[0] += points
             row[1] = max(row[1], created_at)
     facts = member_facts(sorted({member_id for member_id, _key in totals}))
-    return {(member_id, key): {"member_id": member_id, "period_key": key, "score": score,
-                               "reached_at": reached_at, "reach_key": reach_key(reached_at),
-                               **facts[member_id]}
-            for (member_id, key), (score, reached_at) in totals.items()}
+    return {
+        (member_id, key): {
+            "member_id": member_id,
+            "period_key": key,
+            "score": score,
+            "reached_at": reached_at,
+            "reach_key": reach_key(reached_at),
+            **facts[member_id],
+        }
+        for (member_id, key), (score, reached_at) in totals.items()
+    }
 
 
 def rebuild_totals() -> dict:
@@ -157,21 +190,29 @@ def rebuild_totals() -> dict:
     begin_writing(db.session)
     wanted = expected_totals()
     table = LeaderboardTotal.__table__
-    have = {(row["member_id"], row["period_key"]): dict(row)
-            for row in db.session.execute(sa.select(table)).mappings()}
+    have = {
+        (row["member_id"], row["period_key"]): dict(row)
+        for row in db.session.execute(sa.select(table)).mappings()
+    }
     wrong = [key for key, row in have.items() if wanted.get(key) != row]
     missing = [row for key, row in wanted.items() if have.get(key) != row]
     for start in range(0, len(wrong), CHUNK):
-        db.session.execute(sa.delete(table).where(
-            sa.tuple_(table.c.member_id, table.c.period_key).in_(wrong[start:start + CHUNK])))
+        db.session.execute(
+            sa.delete(table).where(
+                sa.tuple_(table.c.member_id, table.c.period_key).in_(wrong[start : start + CHUNK])
+            )
+        )
     for start in range(0, len(missing), CHUNK):
-        db.session.execute(sa.insert(table), missing[start:start + CHUNK])
+        db.session.execute(sa.insert(table), missing[start : start + CHUNK])
     db.session.commit()
-    return {"rows": len(wanted), "changed": len(set(wrong) | {(r["member_id"], r["period_key"])
-                                                             for r in missing})}
+    return {
+        "rows": len(wanted),
+        "changed": len(set(wrong) | {(r["member_id"], r["period_key"]) for r in missing}),
+    }
 
 
 # --- reading boards ------------------------------------------------------------------------
+
 
 def display_name(name: str, anonymous: bool):
     """The name a public board shows: masked, or 匿名 for a member who chose anonymity."""
@@ -183,29 +224,41 @@ class Scope:
 
     def __init__(self, unit: OrgUnit | None, key: str):
         self.unit, self.key = unit, key
-        self.column = LeaderboardTotal.scope0_id if unit is None else getattr(
-            LeaderboardTotal, SCOPES[unit.depth])
+        self.column = (
+            LeaderboardTotal.scope0_id if unit is None else getattr(LeaderboardTotal, SCOPES[unit.depth])
+        )
 
     def where(self, *conditions) -> list:
         """The conditions of this board's ranked rows, plus ``conditions``."""
         scope = [self.column == self.unit.id] if self.unit is not None else []
-        return [LeaderboardTotal.period_key == self.key, LeaderboardTotal.eligible == sa.true(),
-                *scope, LeaderboardTotal.score > 0, *conditions]
+        return [
+            LeaderboardTotal.period_key == self.key,
+            LeaderboardTotal.eligible == sa.true(),
+            *scope,
+            LeaderboardTotal.score > 0,
+            *conditions,
+        ]
 
     def contains(self, row: LeaderboardTotal | None) -> bool:
         """Tell whether a totals row is ranked on this board."""
-        return (row is not None and row.eligible and row.score > 0
-                and (self.unit is None or getattr(row, self.column.key) == self.unit.id))
+        return (
+            row is not None
+            and row.eligible
+            and row.score > 0
+            and (self.unit is None or getattr(row, self.column.key) == self.unit.id)
+        )
 
     def first(self, *conditions, order=ORDER) -> LeaderboardTotal | None:
         """The first ranked row meeting ``conditions`` in ``order``."""
-        return db.session.scalar(sa.select(LeaderboardTotal).where(*self.where(*conditions))
-                                 .order_by(*order).limit(1))
+        return db.session.scalar(
+            sa.select(LeaderboardTotal).where(*self.where(*conditions)).order_by(*order).limit(1)
+        )
 
     def top(self, limit: int) -> list[LeaderboardTotal]:
         """The first ``limit`` rows in board order."""
-        return list(db.session.scalars(sa.select(LeaderboardTotal).where(*self.where())
-                                       .order_by(*ORDER).limit(limit)))
+        return list(
+            db.session.scalars(sa.select(LeaderboardTotal).where(*self.where()).order_by(*ORDER).limit(limit))
+        )
 
     def count(self, *conditions, limit: int | None = None) -> int | None:
         """Count ranked rows meeting ``conditions``; None when there are more than ``limit``."""
@@ -240,23 +293,32 @@ class Scope:
 
     def histogram(self) -> list[tuple[int, int]]:
         """Scores and how many ranked members hold each, lowest first."""
-        return [(score, members) for score, members in db.session.execute(
-            sa.select(LeaderboardTotal.score, sa.func.count()).where(*self.where())
-            .group_by(LeaderboardTotal.score).order_by(LeaderboardTotal.score))]
+        return [
+            (score, members)
+            for score, members in db.session.execute(
+                sa.select(LeaderboardTotal.score, sa.func.count())
+                .where(*self.where())
+                .group_by(LeaderboardTotal.score)
+                .order_by(LeaderboardTotal.score)
+            )
+        ]
 
     def above(self, row: LeaderboardTotal) -> LeaderboardTotal | None:
         """The member just above ``row`` in board order."""
-        return (self.first(LeaderboardTotal.score == row.score, _tie_key() > _tie_key(row),
-                           order=(LeaderboardTotal.reach_key, LeaderboardTotal.member_id))
-                or self.first(LeaderboardTotal.score > row.score,
-                              order=(LeaderboardTotal.score, LeaderboardTotal.reach_key,
-                                     LeaderboardTotal.member_id)))
+        return self.first(
+            LeaderboardTotal.score == row.score,
+            _tie_key() > _tie_key(row),
+            order=(LeaderboardTotal.reach_key, LeaderboardTotal.member_id),
+        ) or self.first(
+            LeaderboardTotal.score > row.score,
+            order=(LeaderboardTotal.score, LeaderboardTotal.reach_key, LeaderboardTotal.member_id),
+        )
 
     def below(self, row: LeaderboardTotal) -> LeaderboardTotal | None:
         """The member just below ``row`` in board order."""
-        return (self.first(LeaderboardTotal.score == row.score, _tie_key() < _tie_key(row),
-                           order=ORDER[1:])
-                or self.first(LeaderboardTotal.score < row.score))
+        return self.first(
+            LeaderboardTotal.score == row.score, _tie_key() < _tie_key(row), order=ORDER[1:]
+        ) or self.first(LeaderboardTotal.score < row.score)
 
 
 def _tie_key(row: LeaderboardTotal | None = None):

@@ -8,26 +8,46 @@ from flask_smorest import Blueprint
 
 from core.api import PageQuerySchema, page_schema
 from core.config import public_base_url
-from core.identity.auth import current_member
 from core.idempotency import idempotent
+from core.identity.auth import current_member
 from points.patrols import services
 from points.patrols.schemas import (
-    CreatePatrolRouteSchema, PatrolRouteSchema, RoundPageSchema, RoundQuerySchema, ScanRequestSchema, ScanSchema,
+    CreatePatrolRouteSchema,
+    PatrolRouteSchema,
+    RoundPageSchema,
+    RoundQuerySchema,
+    ScanRequestSchema,
+    ScanSchema,
 )
 from points.poster import render_checkpoint_posters
 
-blp = Blueprint("patrols", __name__, url_prefix="/api/v1", description="Patrols (巡逻): routes and checkpoint scans")
+blp = Blueprint(
+    "patrols", __name__, url_prefix="/api/v1", description="Patrols (巡逻): routes and checkpoint scans"
+)
 
 
 def route_view(route) -> dict:
     """A route with the exact text of each checkpoint's code."""
     base = public_base_url()
-    return {"id": route.id, "name": route.name, "org_unit": route.org_unit, "activity": route.activity,
-            "window_start": route.window_start, "window_end": route.window_end,
-            "min_minutes_between": route.min_minutes_between, "created_at": route.created_at,
-            "checkpoints": [{"id": checkpoint.id, "position": checkpoint.position, "name": checkpoint.name,
-                             "checkpoint_url": services.checkpoint_url(checkpoint, base)}
-                            for checkpoint in route.checkpoints]}
+    return {
+        "id": route.id,
+        "name": route.name,
+        "org_unit": route.org_unit,
+        "activity": route.activity,
+        "window_start": route.window_start,
+        "window_end": route.window_end,
+        "min_minutes_between": route.min_minutes_between,
+        "created_at": route.created_at,
+        "checkpoints": [
+            {
+                "id": checkpoint.id,
+                "position": checkpoint.position,
+                "name": checkpoint.name,
+                "checkpoint_url": services.checkpoint_url(checkpoint, base),
+            }
+            for checkpoint in route.checkpoints
+        ],
+    }
 
 
 @blp.route("/patrol-routes")
@@ -64,10 +84,14 @@ class PatrolRoutePosters(MethodView):
         """The route's checkpoint posters: one A4 page per checkpoint (its QR code and name), as a PDF."""
         route = services.read_route(current_member(), route_id)
         base = public_base_url()
-        pdf = render_checkpoint_posters(route, [services.checkpoint_url(checkpoint, base)
-                                                for checkpoint in route.checkpoints])
-        return Response(pdf, mimetype="application/pdf",
-                        headers={"Content-Disposition": f'inline; filename="patrol-route-{route.id}-posters.pdf"'})
+        pdf = render_checkpoint_posters(
+            route, [services.checkpoint_url(checkpoint, base) for checkpoint in route.checkpoints]
+        )
+        return Response(
+            pdf,
+            mimetype="application/pdf",
+            headers={"Content-Disposition": f'inline; filename="patrol-route-{route.id}-posters.pdf"'},
+        )
 
 
 @blp.route("/patrol-routes/<id:route_id>/rounds")
@@ -76,7 +100,9 @@ class PatrolRounds(MethodView):
     @blp.response(200, RoundPageSchema)
     def get(self, query, route_id):
         """Who walked the route on a night (default: the current one): completed, in progress or incomplete."""
-        return services.list_rounds(current_member(), route_id, query["night"], query["page"], query["page_size"])
+        return services.list_rounds(
+            current_member(), route_id, query["night"], query["page"], query["page_size"]
+        )
 
 
 @blp.route("/patrols/scans")

@@ -35,8 +35,9 @@ class PatrolRoute(db.Model):
 
     org_unit: Mapped[OrgUnit] = relationship()
     activity: Mapped[Activity] = relationship()
-    checkpoints: Mapped[list[PatrolCheckpoint]] = relationship(order_by="PatrolCheckpoint.position",
-                                                               back_populates="route")
+    checkpoints: Mapped[list[PatrolCheckpoint]] = relationship(
+        order_by="PatrolCheckpoint.position", back_populates="route"
+    )
 
 
 class PatrolCheckpoint(db.Model):

@@ -35,7 +35,9 @@ class CheckpointSchema(ma.Schema):
     id = fields.Integer()
     position = fields.Integer()
     name = fields.String()
-    checkpoint_url = fields.String(metadata={"description": "exactly the text the checkpoint's QR code holds"})
+    checkpoint_url = fields.String(
+        metadata={"description": "exactly the text the checkpoint's QR code holds"}
+    )
 
 
 class PatrolRouteSchema(ma.Schema):
@@ -64,12 +66,16 @@ class CreatePatrolRouteSchema(ma.Schema):
     name = name_field(100, required=True)
     org_unit_id = fields.Integer(required=True, strict=True)
     activity_code = fields.String(required=True, validate=validate.Length(max=40))
-    checkpoints = fields.List(fields.Nested(NewCheckpointSchema), required=True,
-                              validate=validate.Length(min=MIN_CHECKPOINTS, max=MAX_CHECKPOINTS))
+    checkpoints = fields.List(
+        fields.Nested(NewCheckpointSchema),
+        required=True,
+        validate=validate.Length(min=MIN_CHECKPOINTS, max=MAX_CHECKPOINTS),
+    )
     window_start = LocalTime(required=True)
     window_end = LocalTime(required=True)
-    min_minutes_between = fields.Integer(required=True, strict=True,
-                                         validate=validate.Range(min=0, max=MAX_MINUTES_BETWEEN))
+    min_minutes_between = fields.Integer(
+        required=True, strict=True, validate=validate.Range(min=0, max=MAX_MINUTES_BETWEEN)
+    )
 
 
 class ScanRequestSchema(ma.Schema):
@@ -90,8 +96,10 @@ class PatrolSchema(ma.Schema):
     started_at = fields.DateTime()
     last_scan_at = fields.DateTime()
     completed_at = fields.DateTime(allow_none=True)
-    points_refused = fields.String(allow_none=True, metadata={
-        "description": "why a completed round earned nothing, e.g. daily_cap_reached"})
+    points_refused = fields.String(
+        allow_none=True,
+        metadata={"description": "why a completed round earned nothing, e.g. daily_cap_reached"},
+    )
 
 
 class ScanSchema(ma.Schema):

@@ -49,6 +49,7 @@ def checkpoint_url(checkpoint: PatrolCheckpoint, base_url: str) -> str:
 
 # --- the window ----------------------------------------------------------------------------------
 
+
 def window_of(route: PatrolRoute, night: date) -> tuple[datetime, datetime]:
     """The start (inclusive) and end (exclusive) of the route's window on a night, Asia/Shanghai."""
     start = datetime.combine(night, route.window_start, tzinfo=SHANGHAI)
@@ -82,39 +83,75 @@ def round_state(patrol: PatrolRound, now: datetime | None = None) -> str:
 
 # --- routes --------------------------------------------------------------------------------------
 
+
 def _window_minutes(start: time, end: time) -> int:
     minutes = (end.hour * 60 + end.minute) - (start.hour * 60 + start.minute)
     return minutes if minutes > 0 else minutes + 24 * 60
 
 
-def create_route(actor: Member, name: str, org_unit_id: int, activity_code: str, checkpoints: list[str],
-                 window_start: time, window_end: time, min_minutes_between: int) -> PatrolRoute:
+def create_route(
+    actor: Member,
+    name: str,
+    org_unit_id: int,
+    activity_code: str,
+    checkpoints: list[str],
+    window_start: time,
+    window_end: time,
+    min_minutes_between: int,
+) -> PatrolRoute:
     """Draw a route of ordered checkpoints in the actor's scope, paying ``activity_code`` for a round."""
     unit = get_org_unit(org_unit_id)
     activity = services.get_activity(activity_code)
     require(actor, "patrol.manage", unit)
     names = [checkpoint.strip() for checkpoint in checkpoints]
     if not MIN_CHECKPOINTS <= len(names) <= MAX_CHECKPOINTS or not all(names):
-        raise AppError(422, errors={"checkpoints": [f"name {MIN_CHECKPOINTS} to {MAX_CHECKPOINTS} checkpoints"]})
+        raise AppError(
+            422, errors={"checkpoints": [f"name {MIN_CHECKPOINTS} to {MAX_CHECKPOINTS} checkpoints"]}
+        )
     if window_start == window_end:
         raise AppError(422, errors={"window_end": ["must differ from window_start"]})
     if (len(names) - 1) * min_minutes_between >= _window_minutes(window_start, window_end):
-        raise AppError(422, errors={"min_minutes_between": [
-            f"{len(names)} checkpoints {min_minutes_between} minutes apart do not fit in the window"]})
+        raise AppError(
+            422,
+            errors={
+                "min_minutes_between": [
+                    f"{len(names)} checkpoints {min_minutes_between} minutes apart do not fit in the window"
+                ]
+            },
+        )
     if not activity.active:
         raise AppError(422, errors={"activity_code": ["this activity is retired"]})
     services.check_recordable(activity)
     if activity.org_unit is not None and not activity.org_unit.contains(unit):
         raise AppError(422, errors={"activity_code": ["this activity does not apply where the route lies"]})
     begin_writing(db.session)
-    route = PatrolRoute(name=name, org_unit=unit, activity=activity, window_start=window_start,
-                        window_end=window_end, min_minutes_between=min_minutes_between, created_by_id=actor.id)
-    route.checkpoints = [PatrolCheckpoint(position=index, name=checkpoint_name)
-                         for index, checkpoint_name in enumerate(names, start=1)]
+    route = PatrolRoute(
+        name=name,
+        org_unit=unit,
+        activity=activity,
+        window_start=window_start,
+        window_end=window_end,
+        min_minutes_between=min_minutes_between,
+        created_by_id=actor.id,
+    )
+    route.checkpoints = [
+        PatrolCheckpoint(position=index, name=checkpoint_name)
+        for index, checkpoint_name in enumerate(names, start=1)
+    ]
     db.session.add(route)
-    record_audit(actor, "patrol.route_create", route, after={
-        "name": name, "org_unit_id": unit.id, "activity": activity.code, "checkpoints": names,
-        "window": f"{window_start:%H:%M}-{window_end:%H:%M}", "min_minutes_between": min_minutes_between})
+    record_audit(
+        actor,
+        "patrol.route_create",
+        route,
+        after={
+            "name": name,
+            "org_unit_id": unit.id,
+            "activity": activity.code,
+            "checkpoints": names,
+            "window": f"{window_start:%H:%M}-{window_end:%H:%M}",
+            "min_minutes_between": min_minutes_between,
+        },
+    )
     db.session.commit()
     return route
 
@@ -136,8 +173,12 @@ def read_route(actor: Member, route_id: int) -> PatrolRoute:
 
 def list_routes(actor: Member, page: int, page_size: int) -> dict:
     """List the routes in the actor's scope, newest first."""
-    statement = (sa.select(PatrolRoute).join(OrgUnit, OrgUnit.id == PatrolRoute.org_unit_id)
-                 .where(scope_condition(actor, "patrol.manage")).order_by(PatrolRoute.id.desc()))
+    statement = (
+        sa.select(PatrolRoute)
+        .join(OrgUnit, OrgUnit.id == PatrolRoute.org_unit_id)
+        .where(scope_condition(actor, "patrol.manage"))
+        .order_by(PatrolRoute.id.desc())
+    )
     return paginate(statement, page, page_size)
 
 
@@ -145,8 +186,11 @@ def list_rounds(actor: Member, route_id: int, night: date | None, page: int, pag
     """A route's rounds on one night (default: the current one), in the order they started."""
     route = read_route(actor, route_id)
     night = night or current_night(route)
-    statement = (sa.select(PatrolRound).where(PatrolRound.route_id == route.id, PatrolRound.night == night)
-                 .order_by(PatrolRound.started_at, PatrolRound.id))
+    statement = (
+        sa.select(PatrolRound)
+        .where(PatrolRound.route_id == route.id, PatrolRound.night == night)
+        .order_by(PatrolRound.started_at, PatrolRound.id)
+    )
     listing = paginate(statement, page, page_size)
     listing["night"] = night
     return listing
@@ -155,8 +199,11 @@ def list_rounds(actor: Member, route_id: int, night: date | None, page: int, pag
 def night_summary(route: PatrolRoute, night: date, now: datetime | None = None) -> dict[str, int]:
     """How many rounds of the night are completed, in progress and incomplete."""
     counts = {"completed": 0, "in_progress": 0, "incomplete": 0}
-    rows = db.session.execute(sa.select(PatrolRound.status, sa.func.count()).where(
-        PatrolRound.route_id == route.id, PatrolRound.night == night).group_by(PatrolRound.status))
+    rows = db.session.execute(
+        sa.select(PatrolRound.status, sa.func.count())
+        .where(PatrolRound.route_id == route.id, PatrolRound.night == night)
+        .group_by(PatrolRound.status)
+    )
     unfinished = 0
     for status, count in rows:
         if status == "completed":
@@ -170,6 +217,7 @@ def night_summary(route: PatrolRoute, night: date, now: datetime | None = None) 
 
 # --- scanning ------------------------------------------------------------------------------------
 
+
 def checkpoint_from_code(text: str) -> PatrolCheckpoint:
     """Verify a scanned checkpoint code and return its checkpoint (``invalid_code`` otherwise)."""
     checkpoint = db.session.get(PatrolCheckpoint, verify_payload(text, CHECKPOINT)["checkpoint_id"])
@@ -180,8 +228,9 @@ def checkpoint_from_code(text: str) -> PatrolCheckpoint:
 
 def round_of(member: Member, route: PatrolRoute, night: date, lock: bool = False) -> PatrolRound | None:
     """The member's round of the route on a night, if they started one (locked for this transaction)."""
-    statement = sa.select(PatrolRound).where(PatrolRound.route_id == route.id, PatrolRound.night == night,
-                                             PatrolRound.member_id == member.id)
+    statement = sa.select(PatrolRound).where(
+        PatrolRound.route_id == route.id, PatrolRound.night == night, PatrolRound.member_id == member.id
+    )
     if lock:
         statement = statement.with_for_update().execution_options(populate_existing=True)
     return db.session.scalar(statement)
@@ -192,9 +241,16 @@ def _already(message) -> AppError:
 
 
 def _wrong_order(expected: PatrolCheckpoint) -> AppError:
-    return AppError(409, "wrong_order", _l("Scan the checkpoints in order: the next one is no. %(position)d, "
-                                           "%(name)s.", position=expected.position, name=expected.name),
-                    {"payload": [f"expected checkpoint {expected.position}"]})
+    return AppError(
+        409,
+        "wrong_order",
+        _l(
+            "Scan the checkpoints in order: the next one is no. %(position)d, %(name)s.",
+            position=expected.position,
+            name=expected.name,
+        ),
+        {"payload": [f"expected checkpoint {expected.position}"]},
+    )
 
 
 def scan_checkpoint(member: Member, payload: str, now: datetime | None = None) -> PatrolRound:
@@ -205,9 +261,16 @@ def scan_checkpoint(member: Member, payload: str, now: datetime | None = None) -
     route = checkpoint.route
     night = night_of(route, now)
     if night is None:
-        raise AppError(422, "outside_window", _l("This route is patrolled only from %(start)s to %(end)s.",
-                                                 start=f"{route.window_start:%H:%M}", end=f"{route.window_end:%H:%M}"),
-                       {"payload": [f"window {route.window_start:%H:%M}-{route.window_end:%H:%M} Asia/Shanghai"]})
+        raise AppError(
+            422,
+            "outside_window",
+            _l(
+                "This route is patrolled only from %(start)s to %(end)s.",
+                start=f"{route.window_start:%H:%M}",
+                end=f"{route.window_end:%H:%M}",
+            ),
+            {"payload": [f"window {route.window_start:%H:%M}-{route.window_end:%H:%M} Asia/Shanghai"]},
+        )
     begin_writing(db.session)
     patrol = round_of(member, route, night, lock=True)
     if checkpoint.position == 1:
@@ -220,15 +283,26 @@ def scan_checkpoint(member: Member, payload: str, now: datetime | None = None) -
     db.session.add(PatrolScan(round_id=patrol.id, checkpoint_id=checkpoint.id, scanned_at=now))
     if patrol.scanned == len(route.checkpoints):
         _complete(patrol, route, member, now)
-    record_audit(member, "patrol.scan", patrol, after={"route_id": route.id, "checkpoint": checkpoint.position,
-                                                        "status": patrol.status})
+    record_audit(
+        member,
+        "patrol.scan",
+        patrol,
+        after={"route_id": route.id, "checkpoint": checkpoint.position, "status": patrol.status},
+    )
     db.session.commit()
     return patrol
 
 
 def _start_round(member: Member, route: PatrolRoute, night: date, now: datetime) -> PatrolRound:
-    patrol = PatrolRound(route=route, member_id=member.id, night=night, started_at=now, last_scan_at=now,
-                         scanned=1, status="in_progress")
+    patrol = PatrolRound(
+        route=route,
+        member_id=member.id,
+        night=night,
+        started_at=now,
+        last_scan_at=now,
+        scanned=1,
+        status="in_progress",
+    )
     db.session.add(patrol)
     try:
         db.session.flush()
@@ -238,8 +312,9 @@ def _start_round(member: Member, route: PatrolRoute, night: date, now: datetime)
     return patrol
 
 
-def _check_next(patrol: PatrolRound | None, route: PatrolRoute, checkpoint: PatrolCheckpoint,
-                now: datetime) -> None:
+def _check_next(
+    patrol: PatrolRound | None, route: PatrolRoute, checkpoint: PatrolCheckpoint, now: datetime
+) -> None:
     """Refuse a scan that is not the next checkpoint of the member's round, or comes too soon."""
     if patrol is None:
         raise _wrong_order(route.checkpoints[0])
@@ -249,9 +324,15 @@ def _check_next(patrol: PatrolRound | None, route: PatrolRoute, checkpoint: Patr
         raise _wrong_order(route.checkpoints[patrol.scanned])
     ready_at = patrol.last_scan_at + timedelta(minutes=route.min_minutes_between)
     if now < ready_at:
-        raise AppError(422, "too_fast", _l("Too fast: checkpoints are at least %(minutes)d minutes apart.",
-                                           minutes=route.min_minutes_between),
-                       {"payload": [f"scan again from {ready_at.astimezone(SHANGHAI):%H:%M:%S}"]})
+        raise AppError(
+            422,
+            "too_fast",
+            _l(
+                "Too fast: checkpoints are at least %(minutes)d minutes apart.",
+                minutes=route.min_minutes_between,
+            ),
+            {"payload": [f"scan again from {ready_at.astimezone(SHANGHAI):%H:%M:%S}"]},
+        )
 
 
 def _complete(patrol: PatrolRound, route: PatrolRoute, member: Member, now: datetime) -> None:
@@ -267,8 +348,15 @@ def _complete(patrol: PatrolRound, route: PatrolRoute, member: Member, now: date
         with db.session.begin_nested():
             services.check_activity_applies(activity, member, patrol.started_at)
             patrol.contribution = services.settle_contribution(
-                activity, route.created_by_id, now, member=member, quantity=quantity,
-                points=services.points_for(activity, quantity), occurred_at=patrol.started_at,
-                note=route.name, recorded_by_id=route.created_by_id)
+                activity,
+                route.created_by_id,
+                now,
+                member=member,
+                quantity=quantity,
+                points=services.points_for(activity, quantity),
+                occurred_at=patrol.started_at,
+                note=route.name,
+                recorded_by_id=route.created_by_id,
+            )
     except AppError as error:
         patrol.points_refused = error.code if error.code != "validation_error" else "not_applicable"

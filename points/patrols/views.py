@@ -15,9 +15,11 @@ from points.patrols import services
 bp = Blueprint("patrol_pages", __name__)
 
 #: Why a complete round earned nothing, in words.
-REFUSAL_NAMES = {"daily_cap_reached": _l("the activity's daily limit is reached"),
-                 "too_short": _l("the round took less than half an hour"),
-                 "not_applicable": _l("the activity does not apply to you now")}
+REFUSAL_NAMES = {
+    "daily_cap_reached": _l("the activity's daily limit is reached"),
+    "too_short": _l("the round took less than half an hour"),
+    "not_applicable": _l("the activity does not apply to you now"),
+}
 
 
 @bp.route("/K/<checkpoint_token>", methods=["GET", "POST"])
@@ -38,5 +40,11 @@ def scan(checkpoint_token: str):
     if tonight is None and checkpoint is not None:
         night = services.night_of(checkpoint.route, utcnow())
         tonight = services.round_of(actor, checkpoint.route, night) if night is not None else None
-    return render_template("points/patrol_scan.html", checkpoint=checkpoint, scanned=scanned, tonight=tonight,
-                           problem=problem, refusal_names=REFUSAL_NAMES), status
+    return render_template(
+        "points/patrol_scan.html",
+        checkpoint=checkpoint,
+        scanned=scanned,
+        tonight=tonight,
+        problem=problem,
+        refusal_names=REFUSAL_NAMES,
+    ), status

@@ -6,15 +6,23 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from core.api import page_schema
-from core.identity.auth import current_member
 from core.idempotency import idempotent
+from core.identity.auth import current_member
 from points.wishes import services
 from points.wishes.schemas import (
-    CancelWishSchema, ConfirmWishSchema, CreateWishSchema, DoneWishSchema, PublishWishSchema, VetWishSchema,
-    WishQuerySchema, WishSchema,
+    CancelWishSchema,
+    ConfirmWishSchema,
+    CreateWishSchema,
+    DoneWishSchema,
+    PublishWishSchema,
+    VetWishSchema,
+    WishQuerySchema,
+    WishSchema,
 )
 
-blp = Blueprint("wishes", __name__, url_prefix="/api/v1", description="Micro-wishes (微心愿): the 四单制 task flow")
+blp = Blueprint(
+    "wishes", __name__, url_prefix="/api/v1", description="Micro-wishes (微心愿): the 四单制 task flow"
+)
 
 
 def _shown(wish):
@@ -30,8 +38,14 @@ class Wishes(MethodView):
         """List the wishes I may see, nearest first: open ones in my county, my own, and for staff
         every wish in their scope."""
         actor = current_member()
-        page = services.list_wishes(actor, status=query["status"], org_unit_id=query["org_unit_id"],
-                                    mine=query["mine"], page=query["page"], page_size=query["page_size"])
+        page = services.list_wishes(
+            actor,
+            status=query["status"],
+            org_unit_id=query["org_unit_id"],
+            mine=query["mine"],
+            page=query["page"],
+            page_size=query["page_size"],
+        )
         page["items"] = [services.WishView(wish, actor) for wish in page["items"]]
         return page
 

@@ -17,10 +17,14 @@ class PhotoFields:
 class WishForm(PhotoFields, FlaskForm):
     """Post a wish: what is needed, in a few words and in more."""
 
-    title = StringField(_l("What do you need?"), validators=[
-        DataRequired(message=_l("Say in a few words what you need.")), Length(max=100)])
-    description = TextAreaField(_l("Tell us more: where, when, anything a helper should know"), validators=[
-        DataRequired(message=_l("Tell a helper a little more.")), Length(max=1000)])
+    title = StringField(
+        _l("What do you need?"),
+        validators=[DataRequired(message=_l("Say in a few words what you need.")), Length(max=100)],
+    )
+    description = TextAreaField(
+        _l("Tell us more: where, when, anything a helper should know"),
+        validators=[DataRequired(message=_l("Tell a helper a little more.")), Length(max=1000)],
+    )
 
 
 class DoneForm(PhotoFields, FlaskForm):
@@ -32,17 +36,28 @@ class DoneForm(PhotoFields, FlaskForm):
 class ConfirmForm(FlaskForm):
     """Confirm a done wish with a rating of the help."""
 
-    rating = RadioField(_l("How was the help?"), coerce=int, default=5,
-                        choices=[(5, _l("5 · Excellent")), (4, _l("4 · Good")), (3, _l("3 · All right")),
-                                 (2, _l("2 · Poor")), (1, _l("1 · Bad"))],
-                        validators=[InputRequired(message=_l("Choose a rating."))])
+    rating = RadioField(
+        _l("How was the help?"),
+        coerce=int,
+        default=5,
+        choices=[
+            (5, _l("5 · Excellent")),
+            (4, _l("4 · Good")),
+            (3, _l("3 · All right")),
+            (2, _l("2 · Poor")),
+            (1, _l("1 · Bad")),
+        ],
+        validators=[InputRequired(message=_l("Choose a rating."))],
+    )
 
 
 class CancelForm(FlaskForm):
     """Cancel a wish, saying why."""
 
-    reason = StringField(_l("Why cancel it?"), validators=[
-        DataRequired(message=_l("Say why it is cancelled.")), Length(max=500)])
+    reason = StringField(
+        _l("Why cancel it?"),
+        validators=[DataRequired(message=_l("Say why it is cancelled.")), Length(max=500)],
+    )
 
 
 class VetForm(FlaskForm):

@@ -22,11 +22,17 @@ class WishSchema(ma.Schema):
     description = fields.String()
     status = fields.String(metadata={"enum": list(WISH_STATUSES)})
     org_unit = fields.Nested(RefSchema)
-    requester = fields.Function(lambda view: {"id": view.requester_id, "name": view.requester_name},
-                                metadata={"description": "the name is masked unless the reader is the "
-                                                         "requester, the taker or staff who vet there"})
-    contact_phone = fields.String(allow_none=True, metadata={
-        "description": "the requester's phone, for the taker and staff who vet there"})
+    requester = fields.Function(
+        lambda view: {"id": view.requester_id, "name": view.requester_name},
+        metadata={
+            "description": "the name is masked unless the reader is the "
+            "requester, the taker or staff who vet there"
+        },
+    )
+    contact_phone = fields.String(
+        allow_none=True,
+        metadata={"description": "the requester's phone, for the taker and staff who vet there"},
+    )
     photo_id = fields.Integer(allow_none=True)
     created_at = fields.DateTime()
     vetted_at = fields.DateTime(allow_none=True)
@@ -34,8 +40,10 @@ class WishSchema(ma.Schema):
     points = fields.Integer(allow_none=True)
     due_at = fields.DateTime(allow_none=True)
     published_at = fields.DateTime(allow_none=True)
-    taker = fields.Function(lambda view: {"id": view.taker_id, "name": view.taker_name} if view.taker_name else None,
-                            allow_none=True)
+    taker = fields.Function(
+        lambda view: {"id": view.taker_id, "name": view.taker_name} if view.taker_name else None,
+        allow_none=True,
+    )
     taken_at = fields.DateTime(allow_none=True)
     done_at = fields.DateTime(allow_none=True)
     done_note = fields.String(allow_none=True)
@@ -44,10 +52,15 @@ class WishSchema(ma.Schema):
     confirmed_at = fields.DateTime(allow_none=True)
     cancelled_at = fields.DateTime(allow_none=True)
     cancel_reason = fields.String(allow_none=True)
-    contribution = fields.Nested(ContributionSchema, allow_none=True,
-                                 metadata={"description": "the approved contribution that paid the taker"})
-    actions = fields.List(fields.String(validate=validate.OneOf(ACTIONS)), metadata={
-        "description": "what the reader may do to the wish now"})
+    contribution = fields.Nested(
+        ContributionSchema,
+        allow_none=True,
+        metadata={"description": "the approved contribution that paid the taker"},
+    )
+    actions = fields.List(
+        fields.String(validate=validate.OneOf(ACTIONS)),
+        metadata={"description": "what the reader may do to the wish now"},
+    )
 
 
 class WishQuerySchema(PageQuerySchema):
@@ -55,8 +68,11 @@ class WishQuerySchema(PageQuerySchema):
 
     status = fields.String(load_default=None, validate=validate.OneOf(WISH_STATUSES))
     org_unit_id = fields.Integer(load_default=None)
-    mine = fields.String(load_default=None, validate=validate.OneOf(("requested", "taken")),
-                         metadata={"description": "only the wishes I posted (requested) or took (taken)"})
+    mine = fields.String(
+        load_default=None,
+        validate=validate.OneOf(("requested", "taken")),
+        metadata={"description": "only the wishes I posted (requested) or took (taken)"},
+    )
 
 
 class CreateWishSchema(ma.Schema):

@@ -35,8 +35,12 @@ CONFIRM_AFTER = timedelta(days=3)
 REQUESTER_CANCELS = frozenset({"submitted", "vetted", "open"})
 CLOSED = frozenset({"declined", "completed", "cancelled"})
 
-_LOCKED = (sa.select(Wish).where(Wish.id == sa.bindparam("id"))
-           .with_for_update(of=Wish).execution_options(populate_existing=True))
+_LOCKED = (
+    sa.select(Wish)
+    .where(Wish.id == sa.bindparam("id"))
+    .with_for_update(of=Wish)
+    .execution_options(populate_existing=True)
+)
 
 
 def get_wish(wish_id: int) -> Wish:
@@ -54,9 +58,12 @@ def _lock(wish_id: int) -> Wish:
 
 
 def _invalid_state(wish: Wish, message=None) -> AppError:
-    return AppError(409, "invalid_state",
-                    message if message is not None else _l("This wish is not at a step where this can be done."),
-                    {"status": [wish.status]})
+    return AppError(
+        409,
+        "invalid_state",
+        message if message is not None else _l("This wish is not at a step where this can be done."),
+        {"status": [wish.status]},
+    )
 
 
 def _self_review(message) -> AppError:
@@ -64,6 +71,7 @@ def _self_review(message) -> AppError:
 
 
 # --- where a wish may be seen ------------------------------------------------------------------
+
 
 def area_prefixes(member: Member) -> list[str]:
     """The org-unit paths above and at the member's grid, widest first: county, town, community, grid."""
@@ -85,14 +93,18 @@ def is_takeable(wish: Wish, now: datetime) -> bool:
 
 def can_see(actor: Member, wish: Wish, now: datetime | None = None) -> bool:
     """Its requester and taker, staff who vet in its grid, and members of its county while it is takeable."""
-    return (actor.id in (wish.requester_id, wish.taker_id) or can(actor, "wish.vet", wish.org_unit)
-            or (is_takeable(wish, now or utcnow()) and _in_county(actor, wish)))
+    return (
+        actor.id in (wish.requester_id, wish.taker_id)
+        or can(actor, "wish.vet", wish.org_unit)
+        or (is_takeable(wish, now or utcnow()) and _in_county(actor, wish))
+    )
 
 
 def shows_photo_to(actor: Member, photo_id: int) -> bool:
     """Tell whether a wish the actor may see shows this photo (posted with it, or sent when done)."""
-    wishes = db.session.scalars(sa.select(Wish).where(sa.or_(Wish.photo_id == photo_id,
-                                                             Wish.done_photo_id == photo_id)))
+    wishes = db.session.scalars(
+        sa.select(Wish).where(sa.or_(Wish.photo_id == photo_id, Wish.done_photo_id == photo_id))
+    )
     return any(can_see(actor, wish) for wish in wishes)
 
 
@@ -101,7 +113,9 @@ def _visible(actor: Member, now: datetime):
     conditions = [Wish.requester_id == actor.id, Wish.taker_id == actor.id]
     prefixes = area_prefixes(actor)
     if prefixes:
-        conditions.append(sa.and_(Wish.status == "open", Wish.due_at > now, OrgUnit.path.startswith(prefixes[0])))
+        conditions.append(
+            sa.and_(Wish.status == "open", Wish.due_at > now, OrgUnit.path.startswith(prefixes[0]))
+        )
     if can_somewhere(actor, "wish.vet"):
         conditions.append(scope_condition(actor, "wish.vet"))
     return sa.or_(*conditions)
@@ -112,12 +126,22 @@ def _nearness(actor: Member):
     prefixes = area_prefixes(actor)
     if len(prefixes) < 3:
         return sa.literal(0)
-    return sa.case((OrgUnit.path.startswith(prefixes[2]), 0), (OrgUnit.path.startswith(prefixes[1]), 1), else_=2)
+    return sa.case(
+        (OrgUnit.path.startswith(prefixes[2]), 0), (OrgUnit.path.startswith(prefixes[1]), 1), else_=2
+    )
 
 
-def list_wishes(actor: Member, *, status: str | None = None, org_unit_id: int | None = None,
-                mine: str | None = None, managed: bool = False, page: int = 1, page_size: int = 20,
-                now: datetime | None = None) -> dict:
+def list_wishes(
+    actor: Member,
+    *,
+    status: str | None = None,
+    org_unit_id: int | None = None,
+    mine: str | None = None,
+    managed: bool = False,
+    page: int = 1,
+    page_size: int = 20,
+    now: datetime | None = None,
+) -> dict:
     """List the wishes the actor may see, nearest first — their community's, then their town's, then the
     rest; soonest due first within each — or only those they posted or took (``mine``), newest first,
     or only those they manage (``managed``: the console's list)."""
@@ -140,9 +164,16 @@ def list_wishes(actor: Member, *, status: str | None = None, org_unit_id: int | 
         statement = statement.where(OrgUnit.path.startswith(get_org_unit(org_unit_id).path))
     order = (Wish.id.desc(),) if mine else (_nearness(actor), Wish.due_at.asc().nulls_last(), Wish.id.desc())
     listing = paginate(statement.order_by(*order), page, page_size)
-    wishes = {wish.id: wish for wish in db.session.scalars(
-        sa.select(Wish).where(Wish.id.in_(listing["items"]))
-        .options(sa.orm.joinedload(Wish.org_unit), sa.orm.joinedload(Wish.requester).lazyload(Member.grants)))}
+    wishes = {
+        wish.id: wish
+        for wish in db.session.scalars(
+            sa.select(Wish)
+            .where(Wish.id.in_(listing["items"]))
+            .options(
+                sa.orm.joinedload(Wish.org_unit), sa.orm.joinedload(Wish.requester).lazyload(Member.grants)
+            )
+        )
+    }
     listing["items"] = [wishes[wish_id] for wish_id in listing["items"]]
     return listing
 
@@ -160,6 +191,7 @@ def read_wish(actor: Member, wish_id: int, now: datetime | None = None) -> Wish:
 
 
 # --- who may do what, at which step (the services check under the lock; pages ask first) --------
+
 
 def _check_vet(actor: Member, wish: Wish, _now: datetime) -> None:
     require(actor, "wish.vet", wish.org_unit)
@@ -181,12 +213,15 @@ def _check_take(actor: Member, wish: Wish, now: datetime) -> None:
     if not (_in_county(actor, wish) or can(actor, "wish.vet", wish.org_unit)):
         raise AppError(403)
     if wish.status in ("taken", "done", "completed"):
-        raise AppError(409, "already_taken", _l("Someone else has already taken this wish."),
-                       {"status": [wish.status]})
+        raise AppError(
+            409, "already_taken", _l("Someone else has already taken this wish."), {"status": [wish.status]}
+        )
     if wish.status != "open":
         raise _invalid_state(wish)
     if wish.due_at <= now:
-        raise AppError(410, "expired", _l("This wish is past its due date."), {"due_at": [wish.due_at.isoformat()]})
+        raise AppError(
+            410, "expired", _l("This wish is past its due date."), {"due_at": [wish.due_at.isoformat()]}
+        )
 
 
 def _check_taker(actor: Member, wish: Wish, _now: datetime) -> None:
@@ -202,8 +237,11 @@ def _check_confirm(actor: Member, wish: Wish, now: datetime) -> None:
     if wish.requester_id != actor.id:
         require(actor, "wish.manage", wish.org_unit)
         if wish.status == "done" and now < wish.done_at + CONFIRM_AFTER:
-            raise AppError(403, message=_l("The requester confirms first; you may confirm it 3 days after it was done."),
-                           errors={"done_at": [wish.done_at.isoformat()]})
+            raise AppError(
+                403,
+                message=_l("The requester confirms first; you may confirm it 3 days after it was done."),
+                errors={"done_at": [wish.done_at.isoformat()]},
+            )
     if wish.status != "done":
         raise _invalid_state(wish)
 
@@ -216,8 +254,15 @@ def _check_cancel(actor: Member, wish: Wish, _now: datetime) -> None:
         raise _invalid_state(wish, _l("This wish can no longer be cancelled here."))
 
 
-CHECKS = {"vet": _check_vet, "publish": _check_publish, "take": _check_take, "release": _check_taker,
-          "done": _check_taker, "confirm": _check_confirm, "cancel": _check_cancel}
+CHECKS = {
+    "vet": _check_vet,
+    "publish": _check_publish,
+    "take": _check_take,
+    "release": _check_taker,
+    "done": _check_taker,
+    "confirm": _check_confirm,
+    "cancel": _check_cancel,
+}
 
 
 def available_actions(actor: Member, wish: Wish, now: datetime | None = None) -> list[str]:
@@ -260,15 +305,25 @@ class WishView:
 
 # --- the flow ----------------------------------------------------------------------------------
 
+
 def post_wish(actor: Member, title: str, description: str, photo_id: int | None = None) -> Wish:
     """Post a wish from the actor's grid (居民点单); it waits for a grid worker to vet it."""
     if actor.org_unit is None:
-        raise AppError(422, message=_l("A wish is posted from the grid you live in; you belong to none."),
-                       errors={"org_unit_id": ["the member belongs to no grid"]})
+        raise AppError(
+            422,
+            message=_l("A wish is posted from the grid you live in; you belong to none."),
+            errors={"org_unit_id": ["the member belongs to no grid"]},
+        )
     check_photo_owner(actor, photo_id)
     begin_writing(db.session)
-    wish = Wish(title=title, description=description, photo_id=photo_id, requester_id=actor.id,
-                org_unit_id=actor.org_unit_id, status="submitted")
+    wish = Wish(
+        title=title,
+        description=description,
+        photo_id=photo_id,
+        requester_id=actor.id,
+        org_unit_id=actor.org_unit_id,
+        status="submitted",
+    )
     db.session.add(wish)
     record_audit(actor, "wish.post", wish, after={"title": title, "org_unit_id": actor.org_unit_id})
     db.session.commit()
@@ -290,8 +345,9 @@ def vet_wish(actor: Member, wish_id: int, decision: str, reason: str | None = No
     return wish
 
 
-def publish_wish(actor: Member, wish_id: int, points: int, due_at: datetime,
-                 now: datetime | None = None) -> Wish:
+def publish_wish(
+    actor: Member, wish_id: int, points: int, due_at: datetime, now: datetime | None = None
+) -> Wish:
     """Publish a vetted wish with its points and due date (共同体下单), or set them again while it is open."""
     now = now or utcnow()
     if due_at <= now:
@@ -300,16 +356,27 @@ def publish_wish(actor: Member, wish_id: int, points: int, due_at: datetime,
     before = {"status": wish.status, "points": wish.points, "due_at": wish.due_at}
     wish.status, wish.points, wish.due_at = "open", points, due_at
     wish.published_by_id, wish.published_at = actor.id, now
-    record_audit(actor, "wish.publish", wish, before=before,
-                 after={"status": "open", "points": points, "due_at": due_at})
+    record_audit(
+        actor,
+        "wish.publish",
+        wish,
+        before=before,
+        after={"status": "open", "points": points, "due_at": due_at},
+    )
     db.session.commit()
     return wish
 
 
 def _tell(member_id: int, kind: str, wish: Wish, **params) -> None:
     """Notify a member of a step of a wish, in the step's transaction (once per wish and kind)."""
-    notify(member_id, kind, f"{kind}:{wish.id}", link=("wish_pages.wish", {"wish_id": wish.id}),
-           title=wish.title, **params)
+    notify(
+        member_id,
+        kind,
+        f"{kind}:{wish.id}",
+        link=("wish_pages.wish", {"wish_id": wish.id}),
+        title=wish.title,
+        **params,
+    )
 
 
 def take_wish(actor: Member, wish_id: int, now: datetime | None = None) -> Wish:
@@ -328,8 +395,14 @@ def _back_to_open(wish: Wish, actor: Member | None, why: str) -> None:
     """Return a taken wish to open, for anyone to take again."""
     taker_id = wish.taker_id
     wish.status, wish.taker_id, wish.taken_at = "open", None, None
-    record_audit(actor, "wish.release", wish, before={"status": "taken", "taker_id": taker_id},
-                 after={"status": "open"}, reason=why)
+    record_audit(
+        actor,
+        "wish.release",
+        wish,
+        before={"status": "taken", "taker_id": taker_id},
+        after={"status": "open"},
+        reason=why,
+    )
 
 
 def release_wish(actor: Member, wish_id: int) -> Wish:
@@ -340,21 +413,33 @@ def release_wish(actor: Member, wish_id: int) -> Wish:
     return wish
 
 
-def mark_done(actor: Member, wish_id: int, note: str | None = None, photo_id: int | None = None,
-              now: datetime | None = None) -> Wish:
+def mark_done(
+    actor: Member,
+    wish_id: int,
+    note: str | None = None,
+    photo_id: int | None = None,
+    now: datetime | None = None,
+) -> Wish:
     """Say a taken wish is done (its taker), with a note or a photo; the requester confirms next."""
     now = now or utcnow()
     note = (note or "").strip() or None
     if note is None and photo_id is None:
-        raise AppError(422, message=_l("Say what you did, or add a photo."),
-                       errors={"note": ["say what was done, or add a photo"]})
+        raise AppError(
+            422,
+            message=_l("Say what you did, or add a photo."),
+            errors={"note": ["say what was done, or add a photo"]},
+        )
     check_photo_owner(actor, photo_id)
     wish = _checked("done", actor, wish_id, now)
     if _overdue(wish, now):
         _back_to_open(wish, None, "not done by its due date")
         db.session.commit()
-        raise AppError(410, "expired", _l("This wish passed its due date before it was done; it is open again."),
-                       {"due_at": [wish.due_at.isoformat()]})
+        raise AppError(
+            410,
+            "expired",
+            _l("This wish passed its due date before it was done; it is open again."),
+            {"due_at": [wish.due_at.isoformat()]},
+        )
     wish.status, wish.done_at, wish.done_note, wish.done_photo_id = "done", now, note, photo_id
     record_audit(actor, "wish.done", wish, after={"status": "done"})
     _tell(wish.requester_id, "wish_done", wish, taker=mask_name(actor.name))
@@ -377,12 +462,25 @@ def confirm_wish(actor: Member, wish_id: int, rating: int, now: datetime | None 
     activity = services.get_activity(services.WISH_ACTIVITY)
     services.check_activity_applies(activity, taker, wish.done_at)
     contribution = services.settle_contribution(
-        activity, actor.id, now, member=taker, quantity=Decimal(1), points=wish.points,
-        occurred_at=wish.done_at, note=wish.title, photo_id=wish.done_photo_id, recorded_by_id=actor.id)
+        activity,
+        actor.id,
+        now,
+        member=taker,
+        quantity=Decimal(1),
+        points=wish.points,
+        occurred_at=wish.done_at,
+        note=wish.title,
+        photo_id=wish.done_photo_id,
+        recorded_by_id=actor.id,
+    )
     wish.status, wish.rating, wish.contribution = "completed", rating, contribution
     wish.confirmed_by_id, wish.confirmed_at = actor.id, now
-    record_audit(actor, "wish.confirm", wish, after={"status": "completed", "rating": rating,
-                                                     "points": wish.points, "taker_id": taker.id})
+    record_audit(
+        actor,
+        "wish.confirm",
+        wish,
+        after={"status": "completed", "rating": rating, "points": wish.points, "taker_id": taker.id},
+    )
     if contribution.status == "approved":
         _tell(taker.id, "wish_completed", wish, points=wish.points)
     db.session.commit()
@@ -393,13 +491,19 @@ def cancel_wish(actor: Member, wish_id: int, reason: str) -> Wish:
     """Cancel a wish before it is completed: organisers in scope at any step, its requester until it is taken."""
     wish = _checked("cancel", actor, wish_id, utcnow())
     before = {"status": wish.status, "taker_id": wish.taker_id}
-    wish.status, wish.cancelled_by_id, wish.cancelled_at, wish.cancel_reason = "cancelled", actor.id, utcnow(), reason
+    wish.status, wish.cancelled_by_id, wish.cancelled_at, wish.cancel_reason = (
+        "cancelled",
+        actor.id,
+        utcnow(),
+        reason,
+    )
     record_audit(actor, "wish.cancel", wish, before=before, after={"status": "cancelled"}, reason=reason)
     db.session.commit()
     return wish
 
 
 # --- due dates ---------------------------------------------------------------------------------
+
 
 def _overdue(wish: Wish, now: datetime) -> bool:
     return wish.status == "taken" and wish.due_at is not None and wish.due_at <= now
@@ -419,6 +523,9 @@ def _release_overdue(wish_id: int, now: datetime) -> bool:
 def release_overdue_wishes(now: datetime | None = None) -> int:
     """Return every taken wish not done by its due date to open; answer how many (each its own transaction)."""
     now = now or utcnow()
-    due = list(db.session.scalars(sa.select(Wish.id).where(Wish.status == "taken", Wish.due_at <= now)
-                                  .order_by(Wish.id)))
+    due = list(
+        db.session.scalars(
+            sa.select(Wish.id).where(Wish.status == "taken", Wish.due_at <= now).order_by(Wish.id)
+        )
+    )
     return sum(_release_overdue(wish_id, now) for wish_id in due)

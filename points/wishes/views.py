@@ -21,10 +21,16 @@ bp = Blueprint("wish_pages", __name__)
 
 PAGE_SIZE = 20
 #: Each step of a wish in words.
-STATUS_NAMES = {"submitted": _l("Waiting to be vetted"), "declined": _l("Declined"),
-                "vetted": _l("Waiting to be published"), "open": _l("Open: anyone may take it"),
-                "taken": _l("Taken"), "done": _l("Done: waiting for the requester"),
-                "completed": _l("Completed"), "cancelled": _l("Cancelled")}
+STATUS_NAMES = {
+    "submitted": _l("Waiting to be vetted"),
+    "declined": _l("Declined"),
+    "vetted": _l("Waiting to be published"),
+    "open": _l("Open: anyone may take it"),
+    "taken": _l("Taken"),
+    "done": _l("Done: waiting for the requester"),
+    "completed": _l("Completed"),
+    "cancelled": _l("Cancelled"),
+}
 #: Pages whose forms may carry a photo straight from a phone's camera.
 PHOTO_FORMS = frozenset({"wish_pages.new_wish", "wish_pages.done_wish"})
 
@@ -88,7 +94,9 @@ def wishes_to_vet(actor) -> int:
 @login_required
 def wishes():
     """Open wishes near me: my community's first, then my town's, then the rest of the county."""
-    return render_template("points/wishes.html", listing=_listing(current_member(), _page_number(), status="open"))
+    return render_template(
+        "points/wishes.html", listing=_listing(current_member(), _page_number(), status="open")
+    )
 
 
 @bp.get("/me/wishes")
@@ -96,8 +104,11 @@ def wishes():
 def my_wishes():
     """The wishes I posted and the ones I took."""
     actor = current_member()
-    return render_template("points/my_wishes.html", requested=_listing(actor, 1, 100, mine="requested"),
-                           taken=_listing(actor, 1, 100, mine="taken"))
+    return render_template(
+        "points/my_wishes.html",
+        requested=_listing(actor, 1, 100, mine="requested"),
+        taken=_listing(actor, 1, 100, mine="taken"),
+    )
 
 
 @bp.get("/wishes/vet")
@@ -121,8 +132,12 @@ def new_wish():
     status, problem = 200, None
     if form.validate_on_submit():
         try:
-            wish = services.post_wish(actor, form.title.data.strip(), form.description.data.strip(),
-                                      photos.photo_from_form(actor, form))
+            wish = services.post_wish(
+                actor,
+                form.title.data.strip(),
+                form.description.data.strip(),
+                photos.photo_from_form(actor, form),
+            )
         except AppError as error:
             status, problem = error.status, error
         else:
@@ -130,18 +145,30 @@ def new_wish():
             return redirect(url_for("wish_pages.wish", wish_id=wish.id), 303)
     elif form.is_submitted():
         status = 422
-    return render_template("points/wish_new.html", form=form, problem=problem,
-                           photo_max_bytes=photos.PHOTO_MAX_BYTES), status
+    return render_template(
+        "points/wish_new.html", form=form, problem=problem, photo_max_bytes=photos.PHOTO_MAX_BYTES
+    ), status
 
 
 def _wish_page(wish_id: int, status: int = 200, problem: AppError | None = None, **forms):
     """A wish with the forms of what I may do to it (those given keep what was typed)."""
     actor = current_member()
     wish = services.WishView(services.read_wish(actor, wish_id), actor)
-    shown = {"done_form": DoneForm(formdata=None), "confirm_form": ConfirmForm(formdata=None),
-             "cancel_form": CancelForm(formdata=None), "vet_form": VetForm(formdata=None), **forms}
-    return render_template("points/wish.html", wish=wish, near=nearness(actor, wish), problem=problem,
-                           photo_max_bytes=photos.PHOTO_MAX_BYTES, **shown), status
+    shown = {
+        "done_form": DoneForm(formdata=None),
+        "confirm_form": ConfirmForm(formdata=None),
+        "cancel_form": CancelForm(formdata=None),
+        "vet_form": VetForm(formdata=None),
+        **forms,
+    }
+    return render_template(
+        "points/wish.html",
+        wish=wish,
+        near=nearness(actor, wish),
+        problem=problem,
+        photo_max_bytes=photos.PHOTO_MAX_BYTES,
+        **shown,
+    ), status
 
 
 @bp.get("/wishes/<id:wish_id>")
@@ -172,8 +199,11 @@ def _act(wish_id: int, call, done_message: str, form_name: str | None = None, fo
 @once_per_form
 def take_wish(wish_id: int):
     """Take an open wish."""
-    return _act(wish_id, lambda: services.take_wish(current_member(), wish_id),
-                _("You took this wish. Please do it before it is due, then mark it done."))
+    return _act(
+        wish_id,
+        lambda: services.take_wish(current_member(), wish_id),
+        _("You took this wish. Please do it before it is due, then mark it done."),
+    )
 
 
 @bp.post("/wishes/<id:wish_id>/release")
@@ -181,8 +211,11 @@ def take_wish(wish_id: int):
 @once_per_form
 def release_wish(wish_id: int):
     """Give a taken wish back, for someone else to take."""
-    return _act(wish_id, lambda: services.release_wish(current_member(), wish_id),
-                _("You gave this wish back; it is open for others again."))
+    return _act(
+        wish_id,
+        lambda: services.release_wish(current_member(), wish_id),
+        _("You gave this wish back; it is open for others again."),
+    )
 
 
 @bp.post("/wishes/<id:wish_id>/done")
@@ -198,8 +231,13 @@ def done_wish(wish_id: int):
     def mark_done():
         services.mark_done(actor, wish_id, form.note.data, photos.photo_from_form(actor, form))
 
-    return _act(wish_id, mark_done, _("Marked done. The requester confirms next, and then you earn the points."),
-                "done_form", form)
+    return _act(
+        wish_id,
+        mark_done,
+        _("Marked done. The requester confirms next, and then you earn the points."),
+        "done_form",
+        form,
+    )
 
 
 @bp.post("/wishes/<id:wish_id>/confirm")
@@ -210,8 +248,13 @@ def confirm_wish(wish_id: int):
     form = ConfirmForm()
     if not form.validate_on_submit():
         return _wish_page(wish_id, 422, confirm_form=form)
-    return _act(wish_id, lambda: services.confirm_wish(current_member(), wish_id, form.rating.data),
-                _("Thank you for confirming. The volunteer has earned the points."), "confirm_form", form)
+    return _act(
+        wish_id,
+        lambda: services.confirm_wish(current_member(), wish_id, form.rating.data),
+        _("Thank you for confirming. The volunteer has earned the points."),
+        "confirm_form",
+        form,
+    )
 
 
 @bp.post("/wishes/<id:wish_id>/cancel")
@@ -222,8 +265,13 @@ def cancel_wish(wish_id: int):
     form = CancelForm()
     if not form.validate_on_submit():
         return _wish_page(wish_id, 422, cancel_form=form)
-    return _act(wish_id, lambda: services.cancel_wish(current_member(), wish_id, form.reason.data),
-                _("The wish is cancelled."), "cancel_form", form)
+    return _act(
+        wish_id,
+        lambda: services.cancel_wish(current_member(), wish_id, form.reason.data),
+        _("The wish is cancelled."),
+        "cancel_form",
+        form,
+    )
 
 
 @bp.post("/wishes/<id:wish_id>/vet")
@@ -241,8 +289,16 @@ def vet_wish(wish_id: int):
         except AppError as error:
             if error.status in (401, 404):
                 raise
-            flash(str(error.message) if "reason" not in error.errors else _("Give a reason to decline."), "error")
+            flash(
+                str(error.message) if "reason" not in error.errors else _("Give a reason to decline."),
+                "error",
+            )
         else:
-            flash(_("Accepted: an organiser publishes it next.") if form.decision.data == "accept"
-                  else _("Declined."))
-    return redirect(url_for("wish_pages.vet_list") if back else url_for("wish_pages.wish", wish_id=wish_id), 303)
+            flash(
+                _("Accepted: an organiser publishes it next.")
+                if form.decision.data == "accept"
+                else _("Declined.")
+            )
+    return redirect(
+        url_for("wish_pages.vet_list") if back else url_for("wish_pages.wish", wish_id=wish_id), 303
+    )

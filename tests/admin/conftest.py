@@ -31,15 +31,30 @@ def console(app, world):
         make_activity("patrol_b", points=10, unit="hour", category="patrol", org_unit=town_b, name="河口巡逻")
         when = utcnow() - timedelta(hours=2)
         world.claims = {
-            key: services.record_contribution(person(world, key), world.people[key], "mediation",
-                                              Decimal(1), when, note=f"{key} 调解").id
-            for key in ("resident", "villager", "outsider")}
+            key: services.record_contribution(
+                person(world, key), world.people[key], "mediation", Decimal(1), when, note=f"{key} 调解"
+            ).id
+            for key in ("resident", "villager", "outsider")
+        }
         start = utcnow() - timedelta(hours=1)
         world.events = {
-            "a": events.create_event(person(world, "organiser"), "城关夜巡", "patrol_a", world.units["town_a"],
-                                     start, start + timedelta(hours=3)).id,
-            "b": events.create_event(person(world, "global_admin"), "河口夜巡", "patrol_b", world.units["town_b"],
-                                     start, start + timedelta(hours=3)).id}
+            "a": events.create_event(
+                person(world, "organiser"),
+                "城关夜巡",
+                "patrol_a",
+                world.units["town_a"],
+                start,
+                start + timedelta(hours=3),
+            ).id,
+            "b": events.create_event(
+                person(world, "global_admin"),
+                "河口夜巡",
+                "patrol_b",
+                world.units["town_b"],
+                start,
+                start + timedelta(hours=3),
+            ).id,
+        }
         world.rewards = {"soap": make_reward("肥皂", 30), "oil": make_reward("食用油", 100)}
         admin = person(world, "global_admin")
         stock.receive_stock(admin, world.shops["a"], world.rewards["soap"], 10)

@@ -84,8 +84,13 @@ def test_the_csv_export_streams_utf8_with_a_bom_and_honours_the_filters(app, con
 
 def test_the_csv_keeps_text_that_excel_would_run_as_a_formula_as_text(app, console):
     with app.app_context():
-        stock.correct_stock(person(console, "clerk"), console.shops["a"], console.rewards["soap"], 9,
-                            '=HYPERLINK("http://evil.example","盘点")')
+        stock.correct_stock(
+            person(console, "clerk"),
+            console.shops["a"],
+            console.rewards["soap"],
+            9,
+            '=HYPERLINK("http://evil.example","盘点")',
+        )
     body = signed_in(app, console, "global_admin").get("/admin/audit.csv?action=stock.correct").get_data()
     [row] = exported(body)
     assert row["reason"] == '\'=HYPERLINK("http://evil.example","盘点")'

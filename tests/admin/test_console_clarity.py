@@ -17,8 +17,8 @@ from core.identity.models import OrgUnit, Supermarket
 from points import services
 from rewards.models import Reward
 from tests.rewards.conftest import person
-from tests.support.scene import picture
 from tests.support.pages import csrf_token, signed_in
+from tests.support.scene import picture
 
 TOKEN = re.compile(r'name="form_token" value="([^"]+)"')
 
@@ -37,7 +37,9 @@ def test_the_member_page_shows_the_member_s_grid_and_saving_it_unchanged_works(a
     grid = re.search(r'<select[^>]*name="org_unit".*?</select>', html, re.S).group(0)
     assert re.search(rf'<option selected value="{console.units["grid_a"]}">', grid)
     typed = {"name": "钱新名", "phone": console.phones["villager"], "org_unit": str(console.units["grid_a"])}
-    saved = organiser.post(f"/admin/members/{member}", data={**form_of(html, f"/admin/members/{member}"), **typed})
+    saved = organiser.post(
+        f"/admin/members/{member}", data={**form_of(html, f"/admin/members/{member}"), **typed}
+    )
     assert saved.status_code == 303
     assert "钱新名" in organiser.get(saved.headers["Location"]).get_data(as_text=True)
 
@@ -53,7 +55,9 @@ def test_the_review_queue_warns_of_duplicates_and_large_claims_and_ticks_all(app
     def row(claim_id):
         return re.search(rf'<tr id="claim-{claim_id}".*?</tr>', html, re.S).group(0)
 
-    assert 'data-warning="duplicate"' in row(twin) and 'data-warning="duplicate"' in row(console.claims["resident"])
+    assert 'data-warning="duplicate"' in row(twin) and 'data-warning="duplicate"' in row(
+        console.claims["resident"]
+    )
     assert 'data-warning="duplicate"' not in row(console.claims["villager"])
     assert 'data-warning="large"' in row(big) and 'data-warning="over_daily_cap"' in row(big)
     assert "疑似重复" in row(twin) and "超过该项目的每日上限" in row(big)
@@ -63,12 +67,19 @@ def test_the_review_queue_warns_of_duplicates_and_large_claims_and_ticks_all(app
 def test_each_approval_says_the_balance_right_after_it(app, console):
     with app.app_context():
         resident = person(console, "resident")
-        second = services.record_contribution(resident, resident.id, "publicity", Decimal(1),
-                                              utcnow().replace(microsecond=0)).id
+        second = services.record_contribution(
+            resident, resident.id, "publicity", Decimal(1), utcnow().replace(microsecond=0)
+        ).id
     organiser = signed_in(app, console, "organiser")
     html = organiser.get("/admin/review").get_data(as_text=True)
-    done = organiser.post("/admin/review", data={**form_of(html, "/admin/review?page=1"), "decision": "approve",
-                                                 "claim": [str(console.claims["resident"]), str(second)]})
+    done = organiser.post(
+        "/admin/review",
+        data={
+            **form_of(html, "/admin/review?page=1"),
+            "decision": "approve",
+            "claim": [str(console.claims["resident"]), str(second)],
+        },
+    )
     lines = re.findall(r"<li>(张居民：[^<]+)</li>", done.get_data(as_text=True))
     assert lines == ["张居民：+20 积分，余额 20。", "张居民：+5 积分，余额 25。"]
 
@@ -78,7 +89,7 @@ def test_codes_are_shown_in_chinese_on_the_audit_log_and_the_stock_history(app, 
     audit = admin.get("/admin/audit").get_data(as_text=True)
     assert "入库" in audit and "<code>stock.receive</code>" in audit and "库存变动 #" in audit
     history = admin.get(f"/admin/supermarkets/{console.shops['a']}").get_data(as_text=True)
-    stock_history = history[history.index("库存记录"):]
+    stock_history = history[history.index("库存记录") :]
     assert "入库 +10" in stock_history and "肥皂" in stock_history and "received" not in stock_history
 
 
@@ -92,21 +103,37 @@ def test_an_administrator_creates_and_edits_a_reward_with_its_picture(app, conso
     admin = signed_in(app, console, "global_admin")
     html = admin.get("/admin/rewards/new").get_data(as_text=True)
     assert '<fieldset class="prices">' in html
-    created = admin.post("/admin/rewards/new", data={
-        **form_of(html, "/admin/rewards/new"), "name": "手电筒", "name_en": "Torch", "description": "",
-        "points_cost": "50", "per_member_limit": "1", "active": "y"})
+    created = admin.post(
+        "/admin/rewards/new",
+        data={
+            **form_of(html, "/admin/rewards/new"),
+            "name": "手电筒",
+            "name_en": "Torch",
+            "description": "",
+            "points_cost": "50",
+            "per_member_limit": "1",
+            "active": "y",
+        },
+    )
     assert created.status_code == 303
     with app.app_context():
         reward = db.session.scalar(sa.select(Reward).where(Reward.name == "手电筒"))
         assert (reward.points_cost, reward.per_member_limit, reward.active) == (50, 1, True)
     edit = admin.get(created.headers["Location"]).get_data(as_text=True)
     assert 'value="50"' in edit
-    saved = admin.post(f"/admin/rewards/{reward.id}", data={
-        **form_of(edit, f"/admin/rewards/{reward.id}"), "name": "手电筒", "points_cost": "60"})
+    saved = admin.post(
+        f"/admin/rewards/{reward.id}",
+        data={**form_of(edit, f"/admin/rewards/{reward.id}"), "name": "手电筒", "points_cost": "60"},
+    )
     assert saved.status_code == 303
-    uploaded = admin.post(f"/admin/rewards/{reward.id}/picture", data={
-        **form_of(edit, f"/admin/rewards/{reward.id}/picture"), "image": (io.BytesIO(picture()), "soap.png")},
-        content_type="multipart/form-data")
+    uploaded = admin.post(
+        f"/admin/rewards/{reward.id}/picture",
+        data={
+            **form_of(edit, f"/admin/rewards/{reward.id}/picture"),
+            "image": (io.BytesIO(picture()), "soap.png"),
+        },
+        content_type="multipart/form-data",
+    )
     assert uploaded.status_code == 303
     with app.app_context():
         reward = db.session.get(Reward, reward.id)
@@ -119,28 +146,51 @@ def test_an_administrator_opens_and_edits_a_supermarket_in_their_area_only(app, 
     admin = signed_in(app, console, "admin")  # town A's administrator
     html = admin.get("/admin/supermarkets/new").get_data(as_text=True)
     assert f'value="{console.units["town_b"]}"' not in html
-    created = admin.post("/admin/supermarkets/new", data={
-        **form_of(html), "name": "东街平安超市", "org_unit": str(console.units["community_a"]),
-        "address": "东街 8 号", "opening_hours": "8:00–18:00"})
+    created = admin.post(
+        "/admin/supermarkets/new",
+        data={
+            **form_of(html),
+            "name": "东街平安超市",
+            "org_unit": str(console.units["community_a"]),
+            "address": "东街 8 号",
+            "opening_hours": "8:00–18:00",
+        },
+    )
     assert created.status_code == 303
     with app.app_context():
         shop_id = db.session.scalar(sa.select(Supermarket.id).where(Supermarket.name == "东街平安超市"))
     edit = admin.get(f"/admin/supermarkets/{shop_id}/edit").get_data(as_text=True)
     assert 'value="东街 8 号"' in edit
-    moved = admin.post(f"/admin/supermarkets/{shop_id}/edit", data={
-        **form_of(edit), "name": "东街平安超市", "address": "东街 9 号",
-        "org_unit": str(console.units["town_b"])})
+    moved = admin.post(
+        f"/admin/supermarkets/{shop_id}/edit",
+        data={
+            **form_of(edit),
+            "name": "东街平安超市",
+            "address": "东街 9 号",
+            "org_unit": str(console.units["town_b"]),
+        },
+    )
     assert moved.status_code == 422  # town B is outside this administrator's area
     edit = admin.get(f"/admin/supermarkets/{shop_id}/edit").get_data(as_text=True)  # a fresh form
-    saved = admin.post(f"/admin/supermarkets/{shop_id}/edit", data={
-        **form_of(edit), "name": "东街平安超市", "address": "东街 9 号",
-        "org_unit": str(console.units["town_a"])})
+    saved = admin.post(
+        f"/admin/supermarkets/{shop_id}/edit",
+        data={
+            **form_of(edit),
+            "name": "东街平安超市",
+            "address": "东街 9 号",
+            "org_unit": str(console.units["town_a"]),
+        },
+    )
     assert saved.status_code == 303
     with app.app_context():
         shop = db.session.get(Supermarket, shop_id)
         assert (shop.address, shop.org_unit_id) == ("东街 9 号", console.units["town_a"])
-        assert db.session.scalar(sa.select(sa.func.count(AuditEntry.id))
-                                 .where(AuditEntry.action == "supermarket.update")) == 1
+        assert (
+            db.session.scalar(
+                sa.select(sa.func.count(AuditEntry.id)).where(AuditEntry.action == "supermarket.update")
+            )
+            == 1
+        )
     assert admin.get(f"/admin/supermarkets/{console.shops['b']}/edit").status_code == 403
 
 
@@ -148,19 +198,29 @@ def test_an_administrator_adds_renames_and_moves_org_units(app, console):
     admin = signed_in(app, console, "admin")
     html = admin.get("/admin/org-units").get_data(as_text=True)
     assert "城关镇" in html and "河口镇" not in html
-    added = admin.post("/admin/org-units", data={
-        **form_of(html), "name": "南街社区", "kind": "community",
-        "parent": str(console.units["town_a"])})
+    added = admin.post(
+        "/admin/org-units",
+        data={
+            **form_of(html),
+            "name": "南街社区",
+            "kind": "community",
+            "parent": str(console.units["town_a"]),
+        },
+    )
     assert added.status_code == 303
     with app.app_context():
         unit = db.session.scalar(sa.select(OrgUnit).where(OrgUnit.name == "南街社区"))
     edit = admin.get(f"/admin/org-units/{unit.id}").get_data(as_text=True)
-    renamed = admin.post(f"/admin/org-units/{unit.id}", data={
-        **form_of(edit), "name": "南街新社区", "parent": str(console.units["town_a"])})
+    renamed = admin.post(
+        f"/admin/org-units/{unit.id}",
+        data={**form_of(edit), "name": "南街新社区", "parent": str(console.units["town_a"])},
+    )
     assert renamed.status_code == 303
     grid = admin.get(f"/admin/org-units/{console.units['grid_a2']}").get_data(as_text=True)
-    moved = admin.post(f"/admin/org-units/{console.units['grid_a2']}", data={
-        **form_of(grid), "name": "东街二网格", "parent": str(unit.id)})
+    moved = admin.post(
+        f"/admin/org-units/{console.units['grid_a2']}",
+        data={**form_of(grid), "name": "东街二网格", "parent": str(unit.id)},
+    )
     assert moved.status_code == 303
     with app.app_context():
         assert db.session.get(OrgUnit, unit.id).name == "南街新社区"
@@ -177,8 +237,10 @@ def test_activation_slips_carry_the_qr_code_of_the_activation_page(app, console,
         db.session.commit()
     organiser = signed_in(app, console, who)
     html = organiser.get("/admin/import").get_data(as_text=True)
-    slips = organiser.post("/admin/import/reissue", data={
-        **form_of(html, "/admin/import/reissue"), "phone": console.phones["villager"]}).get_data(as_text=True)
+    slips = organiser.post(
+        "/admin/import/reissue",
+        data={**form_of(html, "/admin/import/reissue"), "phone": console.phones["villager"]},
+    ).get_data(as_text=True)
     assert slips.count('class="slip-qr" src="/admin/import/activation-qr.svg"') == 1
     assert "http://localhost/activate" in slips
     code = organiser.get("/admin/import/activation-qr.svg")

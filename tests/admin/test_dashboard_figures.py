@@ -18,18 +18,28 @@ from tests.rewards.conftest import person
 PEOPLE = ("resident", "villager", "outsider")
 TOWN_A = ("resident", "villager")
 
-operations = st.lists(st.tuples(st.sampled_from(("award", "reverse", "hold", "release", "spend")),
-                                st.sampled_from(PEOPLE), st.integers(min_value=1, max_value=50)),
-                      max_size=12)
+operations = st.lists(
+    st.tuples(
+        st.sampled_from(("award", "reverse", "hold", "release", "spend")),
+        st.sampled_from(PEOPLE),
+        st.integers(min_value=1, max_value=50),
+    ),
+    max_size=12,
+)
 
 
 def latest_unreversed_award(member_id):
     reversal = sa.orm.aliased(LedgerTransaction)
     return db.session.scalar(
         sa.select(LedgerTransaction)
-        .where(LedgerTransaction.member_id == member_id, LedgerTransaction.kind == "award",
-               ~sa.exists().where(reversal.reverses_id == LedgerTransaction.id))
-        .order_by(LedgerTransaction.id.desc()).limit(1))
+        .where(
+            LedgerTransaction.member_id == member_id,
+            LedgerTransaction.kind == "award",
+            ~sa.exists().where(reversal.reverses_id == LedgerTransaction.id),
+        )
+        .order_by(LedgerTransaction.id.desc())
+        .limit(1)
+    )
 
 
 def figures(organiser):

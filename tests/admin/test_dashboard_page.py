@@ -1,10 +1,10 @@
 """The dashboard: this month's figures and bars for the organiser's town, and month boundaries in Shanghai."""
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
-from points import services
 from core.clock import bounds_of
+from points import services
 from tests.rewards.conftest import person
 from tests.support.pages import INLINE_SCRIPT, signed_in
 
@@ -19,13 +19,15 @@ def test_the_dashboard_shows_this_months_points_members_and_categories(app, cons
     assert '<dd class="active">2</dd>' in this_month
     assert '<dd class="pending">0</dd>' in page
     chart = re.findall(r'<svg class="chart".*?</svg>', page, re.S)[-1]
-    assert "调解矛盾纠纷" in chart and re.search(r'<rect class="bar" [^>]*width="(\d+)"', chart).group(1) != "0"
+    assert (
+        "调解矛盾纠纷" in chart and re.search(r'<rect class="bar" [^>]*width="(\d+)"', chart).group(1) != "0"
+    )
     assert "style=" not in page and not INLINE_SCRIPT.search(page)
 
 
 def test_months_are_counted_in_shanghai_time():
-    start, end = bounds_of("month", datetime(2026, 12, 31, 17, 0, tzinfo=timezone.utc))  # 01:00 on 1 January there
+    start, end = bounds_of("month", datetime(2026, 12, 31, 17, 0, tzinfo=UTC))  # 01:00 on 1 January there
     assert (start.year, start.month, start.day, end.year, end.month) == (2027, 1, 1, 2027, 2)
-    start, end = bounds_of("month", datetime(2026, 12, 31, 15, 0, tzinfo=timezone.utc))
+    start, end = bounds_of("month", datetime(2026, 12, 31, 15, 0, tzinfo=UTC))
     assert (start.month, end.year, end.month, end.day) == (12, 2027, 1, 1)
     assert start.utcoffset().total_seconds() == 8 * 3600

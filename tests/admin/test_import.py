@@ -49,14 +49,22 @@ def xlsx_bytes(rows, header=HEADER) -> bytes:
 def counts() -> dict:
     """Rows an import writes: what a refused import must leave as they were."""
     db.session.rollback()
-    return {name: db.session.scalar(sa.select(sa.func.count()).select_from(model))
-            for name, model in (("members", Member), ("codes", ActivationCode),
-                                ("transactions", LedgerTransaction), ("audit", AuditEntry))}
+    return {
+        name: db.session.scalar(sa.select(sa.func.count()).select_from(model))
+        for name, model in (
+            ("members", Member),
+            ("codes", ActivationCode),
+            ("transactions", LedgerTransaction),
+            ("audit", AuditEntry),
+        )
+    }
 
 
 def problems_of(actor, filename: str, data: bytes) -> set[tuple[int, str]]:
     """The (line, column) of every problem the dry run finds."""
-    return {(line, column) for line, column, _message in check_file(actor, read_roll(filename, data)).problems}
+    return {
+        (line, column) for line, column, _message in check_file(actor, read_roll(filename, data)).problems
+    }
 
 
 def test_the_dry_run_lists_every_bad_row_and_why_and_writes_nothing(app, world):
@@ -64,23 +72,33 @@ def test_the_dry_run_lists_every_bad_row_and_why_and_writes_nothing(app, world):
         organiser = person(world, "organiser")
         before = counts()
         rows = [
-            ["王五", "13812345678", GRID_A, ""],                     # 2: good
-            ["赵六", "1381234567", GRID_A, ""],                      # 3: phone too short
-            ["", "13812345679", GRID_A, ""],                         # 4: no name
+            ["王五", "13812345678", GRID_A, ""],  # 2: good
+            ["赵六", "1381234567", GRID_A, ""],  # 3: phone too short
+            ["", "13812345679", GRID_A, ""],  # 4: no name
             ["孙七", "13812345680", "城关镇/东街社区/没有这个网格", ""],  # 5: unknown grid
-            ["周八", "13812345681", "河口一网格", ""],                 # 6: town B: outside the area
-            ["吴九", "13812345678", "东街二网格", ""],                 # 7: phone again (line 2)
-            ["郑十", world.phones["resident"], GRID_A, ""],          # 8: already registered
-            ["冯一", "13812345682", GRID_A, "-5"],                   # 9: negative balance
-            ["陈二", "13812345683", GRID_A, "1.5"],                  # 10: not a whole number
-            ["=HYPERLINK(\"x\")", "13812345684", GRID_A, ""],        # 11: a formula
-            ["褚三", "@SUM(1)", GRID_A, ""],                         # 12: a formula
-            ["卫四", "13812345685", "东街一网格", ""],                 # 13: good (the grid's last name)
+            ["周八", "13812345681", "河口一网格", ""],  # 6: town B: outside the area
+            ["吴九", "13812345678", "东街二网格", ""],  # 7: phone again (line 2)
+            ["郑十", world.phones["resident"], GRID_A, ""],  # 8: already registered
+            ["冯一", "13812345682", GRID_A, "-5"],  # 9: negative balance
+            ["陈二", "13812345683", GRID_A, "1.5"],  # 10: not a whole number
+            ['=HYPERLINK("x")', "13812345684", GRID_A, ""],  # 11: a formula
+            ["褚三", "@SUM(1)", GRID_A, ""],  # 12: a formula
+            ["卫四", "13812345685", "东街一网格", ""],  # 13: good (the grid's last name)
         ]
         checked = check_file(organiser, read_roll("roll.csv", csv_bytes(rows)))
         found = {(line, column) for line, column, _message in checked.problems}
-        assert found == {(3, "phone"), (4, "name"), (5, "grid"), (6, "grid"), (7, "phone"), (8, "phone"),
-                         (9, "opening_balance"), (10, "opening_balance"), (11, "name"), (12, "phone")}
+        assert found == {
+            (3, "phone"),
+            (4, "name"),
+            (5, "grid"),
+            (6, "grid"),
+            (7, "phone"),
+            (8, "phone"),
+            (9, "opening_balance"),
+            (10, "opening_balance"),
+            (11, "name"),
+            (12, "phone"),
+        }
         messages = {(line, column): str(message) for line, column, message in checked.problems}
         assert "1381234567" not in messages[(3, "phone")]
         assert messages[(7, "phone")] == "同一文件第 2 行已有此手机号"
@@ -91,8 +109,11 @@ def test_the_dry_run_lists_every_bad_row_and_why_and_writes_nothing(app, world):
 def test_wrong_or_missing_columns_are_named_and_no_row_is_read(app, world):
     with app.app_context():
         organiser = person(world, "organiser")
-        found = problems_of(organiser, "roll.csv", csv_bytes([["王五", "13812345678", GRID_A]],
-                                                               header=["name", "phon", "grid"]))
+        found = problems_of(
+            organiser,
+            "roll.csv",
+            csv_bytes([["王五", "13812345678", GRID_A]], header=["name", "phon", "grid"]),
+        )
         assert found == {(1, "phon"), (1, "phone")}
 
 
@@ -125,27 +146,40 @@ def test_a_gbk_csv_as_excel_in_china_writes_it_is_read(app, world):
         checked = check_file(organiser, read_roll("名单.csv", data))
         assert checked.problems == []
         assert checked.members[0]["name"] == "欧阳娜娜"
-        bom = check_file(organiser, read_roll("roll.csv", "\ufeff".encode() + csv_bytes([["李雷", "13812345679", GRID_A, ""]])))
+        bom = check_file(
+            organiser,
+            read_roll("roll.csv", "\ufeff".encode() + csv_bytes([["李雷", "13812345679", GRID_A, ""]])),
+        )
         assert bom.problems == [] and bom.members[0]["name"] == "李雷"
 
 
 def test_an_xlsx_formula_is_refused_not_evaluated_and_number_cells_read_as_typed(app, world):
     with app.app_context():
         organiser = person(world, "organiser")
-        data = xlsx_bytes([["王五", 13812345678, GRID_A, None],
-                           ["赵六", "=13812345600+79", GRID_A, None],
-                           ["孙七", "13812345680", world.units["grid_a2"], 0]])
+        data = xlsx_bytes(
+            [
+                ["王五", 13812345678, GRID_A, None],
+                ["赵六", "=13812345600+79", GRID_A, None],
+                ["孙七", "13812345680", world.units["grid_a2"], 0],
+            ]
+        )
         checked = check_file(organiser, read_roll("roll.xlsx", data))
         assert [(line, column) for line, column, _message in checked.problems] == [(3, "phone")]
         assert "公式" in str(checked.problems[0][2])
         assert [(member["phone"], member["org_unit_id"]) for member in checked.members] == [
-            ("13812345678", world.units["grid_a"]), ("13812345680", world.units["grid_a2"])]
+            ("13812345678", world.units["grid_a"]),
+            ("13812345680", world.units["grid_a2"]),
+        ]
 
 
 def test_a_file_that_is_not_a_workbook_is_refused(app, world):
     with app.app_context():
-        assert problems_of(person(world, "organiser"), "roll.xlsx", b"PK\x03\x04 not really a zip") == {(0, "")}
-        assert problems_of(person(world, "organiser"), "old.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1") == {(0, "")}
+        assert problems_of(person(world, "organiser"), "roll.xlsx", b"PK\x03\x04 not really a zip") == {
+            (0, "")
+        }
+        assert problems_of(person(world, "organiser"), "old.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1") == {
+            (0, "")
+        }
 
 
 def test_one_bad_row_imports_nothing(app, world):
@@ -178,8 +212,10 @@ def test_a_database_refusal_after_the_balances_leaves_nothing_half_imported(app,
 
     def then_refused(*args, **kwargs):
         made = post_balances(*args, **kwargs)
-        db.session.execute(sa.insert(MemberBalance.__table__), [{"member_id": world.people["resident"],
-                                                                  "available": -1, "held": 0, "lifetime_earned": 0}])
+        db.session.execute(
+            sa.insert(MemberBalance.__table__),
+            [{"member_id": world.people["resident"], "available": -1, "held": 0, "lifetime_earned": 0}],
+        )
         return made
 
     monkeypatch.setattr(ledger, "open_new_balances", then_refused)
@@ -198,20 +234,29 @@ def test_an_import_creates_members_without_passwords_codes_balances_and_audit(ap
     with app.app_context():
         admin = person(world, "admin")
         before = counts()
-        rows = [["王五", "13812345678", GRID_A, 120], ["赵六", "13812345679", "东街二网格", ""],
-                ["孙七", "13812345680", GRID_A, 0]]
+        rows = [
+            ["王五", "13812345678", GRID_A, 120],
+            ["赵六", "13812345679", "东街二网格", ""],
+            ["孙七", "13812345680", GRID_A, 0],
+        ]
         checked, slips, expires_at = import_roll(admin, read_roll("roll.csv", csv_bytes(rows)))
         assert checked.problems == []
         assert [(slip["name"], slip["phone"], slip["grid"]) for slip in slips] == [
-            ("王五", "138****5678", GRID_A), ("赵六", "138****5679", "城关镇/东街社区/东街二网格"),
-            ("孙七", "138****5680", GRID_A)]
+            ("王五", "138****5678", GRID_A),
+            ("赵六", "138****5679", "城关镇/东街社区/东街二网格"),
+            ("孙七", "138****5680", GRID_A),
+        ]
         assert all(len(slip["code"]) == 8 for slip in slips)
         after = counts()
         assert after["members"] == before["members"] + 3
         assert after["codes"] == before["codes"] + 3
         assert after["transactions"] == before["transactions"] + 1
-        members = {member.phone: member for member in db.session.scalars(
-            sa.select(Member).where(Member.phone.in_(["13812345678", "13812345679", "13812345680"])))}
+        members = {
+            member.phone: member
+            for member in db.session.scalars(
+                sa.select(Member).where(Member.phone.in_(["13812345678", "13812345679", "13812345680"]))
+            )
+        }
         assert all(member.password_hash is None for member in members.values())
         assert members["13812345679"].org_unit_id == world.units["grid_a2"]
         stored = db.session.scalars(sa.select(ActivationCode.code_hash)).all()
@@ -220,8 +265,13 @@ def test_an_import_creates_members_without_passwords_codes_balances_and_audit(ap
         assert (balance.available, balance.held, balance.lifetime_earned) == (120, 0, 0)
         opening = db.session.scalar(sa.select(LedgerTransaction).where(LedgerTransaction.kind == "opening"))
         assert opening.actor_id == admin.id and opening.member_id == members["13812345678"].id
-        assert sorted((p.account, p.amount) for p in opening.postings) == [("available", 120), ("opening", -120)]
-        actions = db.session.scalars(sa.select(AuditEntry.action).where(AuditEntry.actor_id == admin.id)).all()
+        assert sorted((p.account, p.amount) for p in opening.postings) == [
+            ("available", 120),
+            ("opening", -120),
+        ]
+        actions = db.session.scalars(
+            sa.select(AuditEntry.action).where(AuditEntry.actor_id == admin.id)
+        ).all()
         assert sorted(actions) == ["balance.open", "member.import"]
         assert verify_ledger() == []
 
@@ -235,8 +285,12 @@ def test_only_administrators_carry_opening_balances_over(app, world):
 
 def test_an_organiser_of_one_town_cannot_import_into_another(app, world):
     with app.app_context():
-        data = csv_bytes([["王五", "13812345678", "河口镇/河口村/河口一网格", ""],
-                          ["赵六", "13812345679", str(world.units["grid_b"]), ""]])
+        data = csv_bytes(
+            [
+                ["王五", "13812345678", "河口镇/河口村/河口一网格", ""],
+                ["赵六", "13812345679", str(world.units["grid_b"]), ""],
+            ]
+        )
         checked, slips, _expires = import_roll(person(world, "organiser"), read_roll("roll.csv", data))
         assert {(line, column) for line, column, _message in checked.problems} == {(2, "grid"), (3, "grid")}
         assert slips == []
@@ -250,9 +304,16 @@ def test_an_organiser_of_one_town_cannot_import_into_another(app, world):
 def test_opening_balances_land_exactly_in_the_ledger(app, world, balances):
     with app.app_context():
         phones = [next_phone() for _ in balances]
-        before_available = db.session.scalar(sa.select(sa.func.coalesce(sa.func.sum(MemberBalance.available), 0)))
-        rows = [[f"居民{index}", phone, GRID_A, points] for index, (phone, points) in enumerate(zip(phones, balances))]
-        checked, slips, _expires = import_roll(person(world, "global_admin"), read_roll("roll.csv", csv_bytes(rows)))
+        before_available = db.session.scalar(
+            sa.select(sa.func.coalesce(sa.func.sum(MemberBalance.available), 0))
+        )
+        rows = [
+            [f"居民{index}", phone, GRID_A, points]
+            for index, (phone, points) in enumerate(zip(phones, balances))
+        ]
+        checked, slips, _expires = import_roll(
+            person(world, "global_admin"), read_roll("roll.csv", csv_bytes(rows))
+        )
         assert checked.problems == [] and len(slips) == len(balances)
         available = db.session.scalar(sa.select(sa.func.coalesce(sa.func.sum(MemberBalance.available), 0)))
         assert available - before_available == sum(balances)
@@ -273,6 +334,7 @@ def test_two_imports_of_one_roll_at_once_import_it_once(app, world):
         def job():
             checked, slips, _expires = import_roll(person(world, who), read_roll("roll.csv", data))
             imported.append(len(slips) or {str(message) for _line, _column, message in checked.problems})
+
         return job
 
     outcomes = run_at_once(app, [confirm("organiser"), confirm("admin")])
@@ -280,5 +342,8 @@ def test_two_imports_of_one_roll_at_once_import_it_once(app, world):
     assert sorted(imported, key=str) in ([50, {"已注册"}], [50])
     with app.app_context():
         phones = [row[1] for row in rows]
-        assert db.session.scalar(sa.select(sa.func.count()).select_from(Member).where(Member.phone.in_(phones))) == 50
+        assert (
+            db.session.scalar(sa.select(sa.func.count()).select_from(Member).where(Member.phone.in_(phones)))
+            == 50
+        )
         assert db.session.scalar(sa.select(sa.func.count()).select_from(ActivationCode)) == 50

@@ -28,7 +28,9 @@ def imported(app, world, how_many: int = 1) -> list[dict]:
     """Import members through the roll import; answer their phones and codes."""
     with app.app_context():
         rows = [[f"村民{index}", next_phone(), GRID_A, ""] for index in range(how_many)]
-        _checked, slips, _expires = import_roll(person(world, "organiser"), read_roll("roll.csv", csv_bytes(rows)))
+        _checked, slips, _expires = import_roll(
+            person(world, "organiser"), read_roll("roll.csv", csv_bytes(rows))
+        )
         return [{"phone": row[1], "code": slip["code"]} for row, slip in zip(rows, slips, strict=True)]
 
 
@@ -56,8 +58,12 @@ def test_a_wrong_code_or_phone_is_refused_clearly_and_changes_nothing(app, clien
     first, second = imported(app, world, 2)
     with app.app_context():
         before = counts()
-    for phone, code in ((first["phone"], second["code"]), (first["phone"], "AAAAAAAA"),
-                        (next_phone(), first["code"]), (first["phone"], "not a code at all")):
+    for phone, code in (
+        (first["phone"], second["code"]),
+        (first["phone"], "AAAAAAAA"),
+        (next_phone(), first["code"]),
+        (first["phone"], "not a code at all"),
+    ):
         answer = activate(client, phone, code)
         assert answer.status_code == 400, (phone, code, answer.get_json())
         assert answer.get_json()["code"] == "invalid_code"
@@ -66,7 +72,9 @@ def test_a_wrong_code_or_phone_is_refused_clearly_and_changes_nothing(app, clien
     assert short.status_code == 422 and "password" in short.get_json()["errors"]
     with app.app_context():
         assert counts() == before
-        assert db.session.scalar(sa.select(Member.password_hash).where(Member.phone == first["phone"])) is None
+        assert (
+            db.session.scalar(sa.select(Member.password_hash).where(Member.phone == first["phone"])) is None
+        )
 
 
 def test_an_expired_code_is_refused_with_410(app, world):
@@ -98,18 +106,27 @@ def test_a_reissued_code_replaces_the_old_one_and_only_in_scope(app, client, wor
         assert refused.value.status == 403
         code, expires_at = reissue_activation_code(person(world, "organiser"), target)
         assert expires_at > utcnow() + timedelta(days=29)
-        assert db.session.scalar(sa.select(sa.func.count()).select_from(ActivationCode)
-                                 .where(ActivationCode.member_id == target.id,
-                                        ActivationCode.revoked_at.is_(None))) == 1
+        assert (
+            db.session.scalar(
+                sa.select(sa.func.count())
+                .select_from(ActivationCode)
+                .where(ActivationCode.member_id == target.id, ActivationCode.revoked_at.is_(None))
+            )
+            == 1
+        )
     assert activate(client, member["phone"], member["code"]).status_code == 400
     assert activate(client, member["phone"], code).status_code == 201
 
 
 def test_two_activations_of_one_code_at_once_set_one_password(app, world):
     member = imported(app, world)[0]
-    outcomes = run_at_once(app, [
-        lambda index=index: activate_member(member["phone"], member["code"], f"password number {index}")
-        for index in range(4)])
+    outcomes = run_at_once(
+        app,
+        [
+            lambda index=index: activate_member(member["phone"], member["code"], f"password number {index}")
+            for index in range(4)
+        ],
+    )
     assert outcomes == Counter({"ok": 1, "invalid_state": 3})
     with app.app_context():
         used = db.session.scalars(sa.select(ActivationCode.used_at)).all()
@@ -122,10 +139,26 @@ def test_the_activate_page_sets_the_password_and_signs_in(app, world):
     page = browser.get("/activate")
     assert page.status_code == 200 and "激活账号" in page.get_data(as_text=True)
     token = csrf_token(page.get_data(as_text=True))
-    wrong = browser.post("/activate", data={"csrf_token": token, "phone": member["phone"], "code": "AAAAAAAA",
-                                            "new_password": NEW_PASSWORD, "confirm": NEW_PASSWORD})
+    wrong = browser.post(
+        "/activate",
+        data={
+            "csrf_token": token,
+            "phone": member["phone"],
+            "code": "AAAAAAAA",
+            "new_password": NEW_PASSWORD,
+            "confirm": NEW_PASSWORD,
+        },
+    )
     assert wrong.status_code == 400 and "手机号或激活码不正确" in wrong.get_data(as_text=True)
-    done = browser.post("/activate", data={"csrf_token": token, "phone": member["phone"], "code": member["code"],
-                                           "new_password": NEW_PASSWORD, "confirm": NEW_PASSWORD})
+    done = browser.post(
+        "/activate",
+        data={
+            "csrf_token": token,
+            "phone": member["phone"],
+            "code": member["code"],
+            "new_password": NEW_PASSWORD,
+            "confirm": NEW_PASSWORD,
+        },
+    )
     assert done.status_code == 302 and done.headers["Location"] == "/"
     assert browser.get("/account").status_code == 200

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from admin.imports import MAX_COLUMNS, MAX_ROWS, MAX_SCANNED_ROWS, check_file, read_roll
-from tests.support import rolls
 from tests.admin.test_import import counts
 from tests.rewards.conftest import person
+from tests.support import rolls
 
 ROOT = Path(__file__).resolve().parents[2]
 ADDRESS_SPACE = 1024 * 1024 * 1024
@@ -40,8 +40,9 @@ def read_capped(maker: str, filename: str) -> tuple[int, int, str]:
     """Read one of ``tests.support.rolls``' files in a fresh process limited to 1 GiB of address space;
     answer the file's size, the rows read and the problems."""
     script = READ_IN_A_SMALL_PROCESS.format(limit=ADDRESS_SPACE, maker=maker, filename=filename)
-    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True,
-                            timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, f"the reader died within 1 GiB: {result.stderr[-600:]}"
     counts, _newline, problems = result.stdout.partition("\n")
     size, rows = counts.split()
@@ -66,8 +67,11 @@ def test_the_dimension_a_sheet_declares_is_ignored_and_its_rows_imported(ctx, wo
     assert checked.problems == [] and [member["name"] for member in checked.members] == ["张三"]
 
 
-@pytest.mark.parametrize("data", [rolls.wide_row_xlsx(), rolls.shared_strings_bomb(300_000),
-                                  rolls.shared_strings_bomb(2_000_000)], ids=["wide row", "strings", "big strings"])
+@pytest.mark.parametrize(
+    "data",
+    [rolls.wide_row_xlsx(), rolls.shared_strings_bomb(300_000), rolls.shared_strings_bomb(2_000_000)],
+    ids=["wide row", "strings", "big strings"],
+)
 def test_a_workbook_that_unpacks_to_far_more_than_a_roll_is_refused_before_it_is_read(data):
     roll = read_roll("roll.xlsx", data)
     assert roll.rows == [] and len(roll.problems) == 1
@@ -82,20 +86,31 @@ def test_a_part_declared_bigger_than_the_limit_is_refused_unread():
     assert "unpacks to far more than a village roll" in str(roll.problems[0][2])
 
 
-@pytest.mark.parametrize("data, reason", [
-    (b"PK\x03\x04 not really a zip", "not a readable XLSX workbook"),
-    (rolls.hand_made_xlsx("<row r='1'><c r='A1' t='inlineStr'><is><t>姓名"), "not a readable XLSX workbook"),
-], ids=["not a zip", "broken XML"])
+@pytest.mark.parametrize(
+    "data, reason",
+    [
+        (b"PK\x03\x04 not really a zip", "not a readable XLSX workbook"),
+        (
+            rolls.hand_made_xlsx("<row r='1'><c r='A1' t='inlineStr'><is><t>姓名"),
+            "not a readable XLSX workbook",
+        ),
+    ],
+    ids=["not a zip", "broken XML"],
+)
 def test_a_broken_workbook_is_unreadable_never_a_500(data, reason):
     roll = read_roll("roll.xlsx", data)
     assert reason in str(roll.problems[0][2])
 
 
-@pytest.mark.parametrize("data, reason", [
-    (b"name,phone,grid\r\n" + b"x" * 70_000 + b"\r\n", "longer than"),
-    (b"name,phone,grid\r\n\xe5\xbc\xa0\x00,13800000000,grid\r\n", "NUL characters"),
-    (b'name,phone,grid\r\n"' + (b"a" * 100 + b"\r\n") * 2000, "not a readable CSV"),
-], ids=["long line", "NUL", "endless quote"])
+@pytest.mark.parametrize(
+    "data, reason",
+    [
+        (b"name,phone,grid\r\n" + b"x" * 70_000 + b"\r\n", "longer than"),
+        (b"name,phone,grid\r\n\xe5\xbc\xa0\x00,13800000000,grid\r\n", "NUL characters"),
+        (b'name,phone,grid\r\n"' + (b"a" * 100 + b"\r\n") * 2000, "not a readable CSV"),
+    ],
+    ids=["long line", "NUL", "endless quote"],
+)
 def test_a_csv_that_is_no_roll_is_refused_with_its_reason(data, reason):
     roll = read_roll("roll.csv", data)
     assert roll.rows == [] and reason in str(roll.problems[0][2])
@@ -103,8 +118,12 @@ def test_a_csv_that_is_no_roll_is_refused_with_its_reason(data, reason):
 
 def test_cells_past_the_column_cap_are_never_read():
     beyond = [""] * (MAX_COLUMNS + 10 - len(rolls.HEADER))
-    data = (",".join(rolls.HEADER + beyond + ["备注"]) + "\r\n"
-            + ",".join(["张三", "13800000000", "东街一网格", "0"] + beyond + ["=cmd()"]) + "\r\n").encode()
+    data = (
+        ",".join(rolls.HEADER + beyond + ["备注"])
+        + "\r\n"
+        + ",".join(["张三", "13800000000", "东街一网格", "0"] + beyond + ["=cmd()"])
+        + "\r\n"
+    ).encode()
     roll = read_roll("roll.csv", data)
     assert [row.name for row in roll.rows] == ["张三"] and roll.problems == []
 

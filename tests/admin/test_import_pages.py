@@ -15,8 +15,11 @@ from tests.support.pages import csrf_token, signed_in
 
 
 def upload(browser, path: str, data: bytes, token: str, filename: str = "roll.csv", **fields):
-    return browser.post(path, data={"csrf_token": token, "roll": (io.BytesIO(data), filename), **fields},
-                        content_type="multipart/form-data")
+    return browser.post(
+        path,
+        data={"csrf_token": token, "roll": (io.BytesIO(data), filename), **fields},
+        content_type="multipart/form-data",
+    )
 
 
 def checked_token(html: str) -> str:
@@ -72,12 +75,18 @@ def test_the_templates_download_and_read_back_as_rolls(app, world):
 def test_a_reissued_code_prints_one_slip(app, world):
     browser = signed_in(app, world, "organiser")
     token = csrf_token(browser.get("/admin/import").get_data(as_text=True))
-    answer = browser.post("/admin/import/reissue", data={"csrf_token": token, "phone": world.phones["villager"]})
+    answer = browser.post(
+        "/admin/import/reissue", data={"csrf_token": token, "phone": world.phones["villager"]}
+    )
     html = answer.get_data(as_text=True)
     assert answer.status_code == 200 and "钱村民" in html
     assert len(re.findall(r'class="slip-code">([A-Z0-9]{8})<', html)) == 1
-    outside = browser.post("/admin/import/reissue", data={"csrf_token": token, "phone": world.phones["outsider"]})
+    outside = browser.post(
+        "/admin/import/reissue", data={"csrf_token": token, "phone": world.phones["outsider"]}
+    )
     assert outside.status_code == 403
     with app.app_context():
-        assert db.session.scalar(sa.select(Member.password_hash).where(
-            Member.phone == world.phones["villager"])) is not None
+        assert (
+            db.session.scalar(sa.select(Member.password_hash).where(Member.phone == world.phones["villager"]))
+            is not None
+        )

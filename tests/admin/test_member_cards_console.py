@@ -50,8 +50,12 @@ def test_an_organiser_issues_a_card_and_sets_the_pin_on_the_members_page(app, wo
         actions = {entry.action for entry in db.session.scalars(sa.select(AuditEntry))}
         assert {"member.card_issue", "member.pin_set"} <= actions
     # an organiser of town A has no say over town B's residents
-    assert organiser.post(f"/admin/members/{world.people['outsider']}/card",
-                          data=form_fields(html, f"{page_url}/card")).status_code == 403
+    assert (
+        organiser.post(
+            f"/admin/members/{world.people['outsider']}/card", data=form_fields(html, f"{page_url}/card")
+        ).status_code
+        == 403
+    )
 
 
 def test_a_grids_cards_are_issued_together_and_print_ten_to_an_a4_page(app, world):
@@ -61,7 +65,9 @@ def test_a_grids_cards_are_issued_together_and_print_ten_to_an_a4_page(app, worl
         for index in range(10):
             make_member(f"居民{index:02d}", unit)
         # a clerk who lives in the grid: above the organiser (the target rule), so left to an admin
-        clerk_id = make_member("网格店员", unit, role="clerk", on=db.session.get(Supermarket, world.shops["a"])).id
+        clerk_id = make_member(
+            "网格店员", unit, role="clerk", on=db.session.get(Supermarket, world.shops["a"])
+        ).id
     organiser = signed_in(app, world, "organiser")
     html = organiser.get("/admin/cards").get_data(as_text=True)
     assert f'data-grid="{grid_a}"' in html
@@ -88,18 +94,33 @@ def test_a_grids_cards_are_issued_together_and_print_ten_to_an_a4_page(app, worl
 def test_an_admin_settles_an_offline_conflict_in_the_console(app, stocked):
     with app.app_context():
         give_points(stocked.people["villager"], 10)
-        voucher = vouchers.reserve_voucher(person(stocked, "resident"), stocked.shops["a"],
-                                           [{"reward_id": stocked.rewards["soap"], "quantity": 1}])
+        voucher = vouchers.reserve_voucher(
+            person(stocked, "resident"),
+            stocked.shops["a"],
+            [{"reward_id": stocked.rewards["soap"], "quantity": 1}],
+        )
         vouchers.fulfil_voucher(person(stocked, "clerk"), voucher.id, short_code=voucher.short_code)
-        offline.record_offline_fulfilments(person(stocked, "clerk"), stocked.shops["a"], [{
-            "scan_id": str(uuid.uuid4()), "voucher_id": voucher.id, "code": voucher.short_code,
-            "scanned_at": utcnow() - timedelta(minutes=3)}])
+        offline.record_offline_fulfilments(
+            person(stocked, "clerk"),
+            stocked.shops["a"],
+            [
+                {
+                    "scan_id": str(uuid.uuid4()),
+                    "voucher_id": voucher.id,
+                    "code": voucher.short_code,
+                    "scanned_at": utcnow() - timedelta(minutes=3),
+                }
+            ],
+        )
     admin = signed_in(app, stocked, "admin")
     html = admin.get("/admin/offline-conflicts").get_data(as_text=True)
     conflict = re.search(r'data-conflict="(\d+)" data-reason="already_fulfilled"', html).group(1)
     assert "张居民" in html
     action = f"/admin/offline-conflicts/{conflict}/resolve"
-    assert admin.post(action, data={**form_fields(html, action), "note": "已核实：同一张券扫了两次"}).status_code == 303
+    assert (
+        admin.post(action, data={**form_fields(html, action), "note": "已核实：同一张券扫了两次"}).status_code
+        == 303
+    )
     assert "data-conflict" not in admin.get("/admin/offline-conflicts").get_data(as_text=True)
     assert "同一张券扫了两次" in admin.get("/admin/offline-conflicts?resolved=1").get_data(as_text=True)
     assert signed_in(app, stocked, "clerk").get("/admin/offline-conflicts").status_code == 403
@@ -116,15 +137,24 @@ def test_the_ticked_members_cards_print_from_the_members_list_and_nothing_else(a
         wanted = {numbers[carded[0].id], numbers[carded[2].id]}
     browser = signed_in(app, world, "organiser")
     listing = browser.get("/admin/members?q=持卡").get_data(as_text=True)
-    assert 'id="print-cards"' in listing and f'name="member_id" value="{ticked[0]}" form="print-cards"' in listing
+    assert (
+        'id="print-cards"' in listing
+        and f'name="member_id" value="{ticked[0]}" form="print-cards"' in listing
+    )
     sheet = browser.get("/admin/cards/print?" + "&".join(f"member_id={member_id}" for member_id in ticked))
     assert sheet.status_code == 200 and sheet.mimetype == "application/pdf"
     text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(sheet.data)).pages)
     printed = {re.sub(r"\s", "", match) for match in re.findall(r"\d{4} \d{4} \d{4}", text)}
     assert printed == wanted and "持卡1" not in text
-    for query, says in (("", "请勾选要打印会员卡的成员"), (f"member_id={cardless}", "都还没有会员卡"),
-                        (f"member_id={world.people['outsider']}", "")):
+    for query, says in (
+        ("", "请勾选要打印会员卡的成员"),
+        (f"member_id={cardless}", "都还没有会员卡"),
+        (f"member_id={world.people['outsider']}", ""),
+    ):
         refused = browser.get(f"/admin/cards/print?{query}")
         assert refused.status_code == 303 and refused.headers["Location"].endswith("/admin/members")
         assert says in browser.get("/admin/members").get_data(as_text=True)
-    assert signed_in(app, world, "grid_worker").get(f"/admin/cards/print?member_id={ticked[0]}").status_code == 403
+    assert (
+        signed_in(app, world, "grid_worker").get(f"/admin/cards/print?member_id={ticked[0]}").status_code
+        == 403
+    )

@@ -42,10 +42,15 @@ def fulfilled_last_month(app, world, reward_key: str, units: int) -> str:
     with app.app_context():
         give_points(world.people["resident"], 500)
         moment = utcnow().astimezone(SHANGHAI).replace(day=1) - timedelta(days=15)
-        voucher = vouchers.reserve_voucher(person(world, "resident"), world.shops["a"],
-                                           [{"reward_id": world.rewards[reward_key], "quantity": units}], now=moment)
-        vouchers.fulfil_voucher(person(world, "clerk"), voucher.id, short_code=voucher.short_code,
-                                now=moment + timedelta(hours=1))
+        voucher = vouchers.reserve_voucher(
+            person(world, "resident"),
+            world.shops["a"],
+            [{"reward_id": world.rewards[reward_key], "quantity": units}],
+            now=moment,
+        )
+        vouchers.fulfil_voucher(
+            person(world, "clerk"), voucher.id, short_code=voucher.short_code, now=moment + timedelta(hours=1)
+        )
     return month
 
 
@@ -63,7 +68,9 @@ def test_the_reward_form_takes_the_unit_cost_in_yuan_and_keeps_its_history(app, 
     page = admin.get(f"/admin/rewards/{soap}").get_data(as_text=True)
     assert 'value="3.50"' in page and "3.50 元" in page
     with app.app_context():
-        assert [cost.unit_cost_fen for cost in db.session.query(RewardCost).filter_by(reward_id=soap)] == [350]
+        assert [cost.unit_cost_fen for cost in db.session.query(RewardCost).filter_by(reward_id=soap)] == [
+            350
+        ]
     assert "3.50 元" in admin.get("/admin/rewards").get_data(as_text=True)
 
 
@@ -71,7 +78,9 @@ def test_every_shops_month_is_listed_and_one_is_confirmed_once_and_downloaded(ap
     with app.app_context():
         from rewards import services
 
-        services.update_reward(person(console, "global_admin"), console.rewards["soap"], {"unit_cost_fen": 350})
+        services.update_reward(
+            person(console, "global_admin"), console.rewards["soap"], {"unit_cost_fen": 350}
+        )
     month = fulfilled_last_month(app, console, "soap", 2)
     admin = signed_in(app, console, "admin")
     overview = admin.get("/admin/settlements").get_data(as_text=True)
@@ -91,8 +100,13 @@ def test_every_shops_month_is_listed_and_one_is_confirmed_once_and_downloaded(ap
     sheet = admin.get(f"{url}/settlement.xlsx")
     assert sheet.status_code == 200 and "attachment" in sheet.headers["Content-Disposition"]
     rows = list(load_workbook(io.BytesIO(sheet.data)).active.iter_rows(values_only=True))
-    assert ("肥皂", 2, 3.5, 7) in [tuple(float(v) if isinstance(v, (int, float)) and not isinstance(v, bool)
-                                        and k > 1 else v for k, v in enumerate(row[:4])) for row in rows]
+    assert ("肥皂", 2, 3.5, 7) in [
+        tuple(
+            float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and k > 1 else v
+            for k, v in enumerate(row[:4])
+        )
+        for row in rows
+    ]
     assert any(row[0] == "合计" and float(row[3]) == 7.0 for row in rows)
     pdf = admin.get(f"{url}/settlement.pdf")
     assert pdf.status_code == 200 and pdf.mimetype == "application/pdf"
@@ -113,8 +127,12 @@ def test_a_refused_confirmation_says_why_on_the_page(app, console):
     url = f"/admin/settlements/{console.shops['a']}/{month}"
     page = admin.get(url).get_data(as_text=True)
     assert "确认本月" not in page and "本月尚未结束" in page
-    refused = admin.post(url, data=form_fields(admin.get(f"/admin/settlements/{console.shops['a']}/{last_month()}")
-                                                .get_data(as_text=True)))
+    refused = admin.post(
+        url,
+        data=form_fields(
+            admin.get(f"/admin/settlements/{console.shops['a']}/{last_month()}").get_data(as_text=True)
+        ),
+    )
     assert refused.status_code == 409 and "月份结束后才能确认" in refused.get_data(as_text=True)
     assert admin.get("/admin/settlements?month=2026-13").status_code == 422
 
@@ -122,20 +140,38 @@ def test_a_refused_confirmation_says_why_on_the_page(app, console):
 def test_budgets_show_their_use_warn_from_80_percent_and_admins_set_them(app, console):
     admin = signed_in(app, console, "admin")
     page = admin.get("/admin/budgets").get_data(as_text=True)
-    set_one = admin.post("/admin/budgets", data={**form_fields(page), "org_unit": str(console.units["town_a"]),
-                                                 "year": str(YEAR), "points": "100"})
+    set_one = admin.post(
+        "/admin/budgets",
+        data={
+            **form_fields(page),
+            "org_unit": str(console.units["town_a"]),
+            "year": str(YEAR),
+            "points": "100",
+        },
+    )
     assert set_one.status_code == 303
     with app.app_context():
         give = person(console, "organiser")
         from points import services
 
-        services.record_contribution(give, console.people["neighbour"], "mediation", 4, utcnow() - timedelta(hours=1))
+        services.record_contribution(
+            give, console.people["neighbour"], "mediation", 4, utcnow() - timedelta(hours=1)
+        )
     page = admin.get(f"/admin/budgets?year={YEAR}").get_data(as_text=True)
     row = re.search(rf'<tr id="budget-{console.units["town_a"]}".*?</tr>', page, re.S).group(0)
-    assert ">100<" in row and ">80<" in row and ">20<" in row and "data-warning" in row and "已用超过 80%" in row
+    assert (
+        ">100<" in row and ">80<" in row and ">20<" in row and "data-warning" in row and "已用超过 80%" in row
+    )
     page = admin.get("/admin/budgets").get_data(as_text=True)
-    refused = admin.post("/admin/budgets", data={**form_fields(page), "org_unit": str(console.units["town_b"]),
-                                                 "year": str(YEAR), "points": "50"})
+    refused = admin.post(
+        "/admin/budgets",
+        data={
+            **form_fields(page),
+            "org_unit": str(console.units["town_b"]),
+            "year": str(YEAR),
+            "points": "50",
+        },
+    )
     assert refused.status_code == 422  # town B is not among the units offered to town A's admin
     organiser = signed_in(app, console, "organiser")
     read_only = organiser.get("/admin/budgets")
@@ -149,8 +185,10 @@ def test_budgets_show_their_use_warn_from_80_percent_and_admins_set_them(app, co
 def test_a_long_sheet_runs_on_over_pages_and_both_formats_add_up_to_the_total(app, console):
     """70 lines (adjustments among them): every line and the total are in the XLSX and, in the CJK
     font, on the PDF's pages, read back as text."""
-    lines = [Line(index, f"奖品{index}号", index % 7 + 1, 100 * index + 5, "2026-01" if index % 10 == 0 else None)
-             for index in range(1, 71)]
+    lines = [
+        Line(index, f"奖品{index}号", index % 7 + 1, 100 * index + 5, "2026-01" if index % 10 == 0 else None)
+        for index in range(1, 71)
+    ]
     with app.test_request_context(headers={"Accept-Language": "zh"}), app.app_context():
         view = SettlementView(db.session.get(Supermarket, console.shops["a"]), "2026-02", "draft", lines)
         reader = PdfReader(io.BytesIO(settlement_pdf(view)))
@@ -159,8 +197,11 @@ def test_a_long_sheet_runs_on_over_pages_and_both_formats_add_up_to_the_total(ap
     text = "\n".join(page.extract_text() for page in reader.pages)
     for line in lines:
         name = f"{line.reward_name}（{line.adjusts_month} 补记）" if line.adjusts_month else line.reward_name
-        assert re.search(rf"{re.escape(name)}\s+{line.quantity}\s+{line.unit_cost_fen / 100:.2f}\s+"
-                         rf"{line.amount_fen / 100:.2f}(\s|$)", text), name
+        assert re.search(
+            rf"{re.escape(name)}\s+{line.quantity}\s+{line.unit_cost_fen / 100:.2f}\s+"
+            rf"{line.amount_fen / 100:.2f}(\s|$)",
+            text,
+        ), name
     total = sum(line.amount_fen for line in lines)
     assert f"{total // 100}.{total % 100:02d} 元" in text and "草稿" in text
     rows = list(workbook.active.iter_rows(values_only=True))

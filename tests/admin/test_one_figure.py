@@ -37,11 +37,17 @@ def this_month(world):
 
 
 @settings(max_examples=12, deadline=None)
-@given(awards=st.lists(st.tuples(st.sampled_from(MEMBERS), st.sampled_from(CODES), st.integers(1, 500),
-                                 st.booleans()), max_size=8),
-       checked_in=st.sets(st.sampled_from(MEMBERS)))
-@example(awards=[("resident", "publicity", 5, False), ("villager", "mediation", 20, True)],
-         checked_in={"resident", "neighbour", "outsider"})
+@given(
+    awards=st.lists(
+        st.tuples(st.sampled_from(MEMBERS), st.sampled_from(CODES), st.integers(1, 500), st.booleans()),
+        max_size=8,
+    ),
+    checked_in=st.sets(st.sampled_from(MEMBERS)),
+)
+@example(
+    awards=[("resident", "publicity", 5, False), ("villager", "mediation", 20, True)],
+    checked_in={"resident", "neighbour", "outsider"},
+)
 def test_the_dashboard_and_the_monthly_report_count_the_same_points(app, world, awards, checked_in):
     with app.app_context():
         if db.session.scalar(sa.select(Activity.id).where(Activity.code == "publicity")) is None:
@@ -53,8 +59,13 @@ def test_the_dashboard_and_the_monthly_report_count_the_same_points(app, world, 
         for key, code, points, reverse in awards:
             begin_writing(db.session)
             activity_id = db.session.scalar(sa.select(Activity.id).where(Activity.code == code))
-            transaction = ledger.award(world.people[key], points, occurred_at=now - timedelta(seconds=1),
-                                       actor_id=None, activity_id=activity_id)
+            transaction = ledger.award(
+                world.people[key],
+                points,
+                occurred_at=now - timedelta(seconds=1),
+                actor_id=None,
+                activity_id=activity_id,
+            )
             if reverse:
                 ledger.reverse_award(transaction, actor_id=None, reason="重复登记", force=True)
             db.session.commit()
@@ -67,10 +78,17 @@ def test_the_dashboard_and_the_monthly_report_count_the_same_points(app, world, 
         assert sorted(report_categories.values()) == sorted(map(list, dashboard_categories.values()))
         issued_in_units = sum(row[2] for row in tables["units"].rows)
         assert figures.issued == sum(row[2] for row in figures.by_category) == issued_in_units
-        check_ins = sum(transaction.available_change for transaction in db.session.scalars(
-            sa.select(LedgerTransaction).where(LedgerTransaction.reference.startswith("daily_checkin:"),
-                                               LedgerTransaction.member_id.in_(
-                                                   [world.people[key] for key in MEMBERS if key != "outsider"]))))
+        check_ins = sum(
+            transaction.available_change
+            for transaction in db.session.scalars(
+                sa.select(LedgerTransaction).where(
+                    LedgerTransaction.reference.startswith("daily_checkin:"),
+                    LedgerTransaction.member_id.in_(
+                        [world.people[key] for key in MEMBERS if key != "outsider"]
+                    ),
+                )
+            )
+        )
         assert ("每日报平安" in report_categories) == bool(check_ins)
         if check_ins:
             assert report_categories["每日报平安"][1] == check_ins
@@ -96,16 +114,27 @@ def test_points_earned_in_a_month_is_one_pinned_answer(ctx, world):
     gamification.check_in_daily(person(world, "villager"), now)  # 1 point
 
     earned = ledger.earned_points(start, end)
-    per_member = dict(db.session.execute(
-        sa.select(earned.c.member_id, sa.func.sum(earned.c.points)).group_by(earned.c.member_id)).all())
+    per_member = dict(
+        db.session.execute(
+            sa.select(earned.c.member_id, sa.func.sum(earned.c.points)).group_by(earned.c.member_id)
+        ).all()
+    )
     assert per_member == {resident: 5, villager: 13}
     figures, tables = this_month(world)
     assert figures.issued == 18 and figures.active_members == 2
     assert sum(row[2] for row in tables["units"].rows) == 18
     assert [row[3] for row in tables["top"].rows] == [13, 5]
     month = period_keys(now)[1]
-    assert dict(db.session.execute(sa.select(LeaderboardTotal.member_id, LeaderboardTotal.score)
-                                   .where(LeaderboardTotal.period_key == month)).all()) == per_member
+    assert (
+        dict(
+            db.session.execute(
+                sa.select(LeaderboardTotal.member_id, LeaderboardTotal.score).where(
+                    LeaderboardTotal.period_key == month
+                )
+            ).all()
+        )
+        == per_member
+    )
     assert rebuild_totals()["changed"] == 0
 
 
@@ -115,8 +144,14 @@ def test_who_appears_on_boards_is_one_pinned_answer(ctx, world):
     people = world.people
     person(world, "villager").status = "suspended"
     person(world, "neighbour").hidden = True
-    db.session.add(RoleGrant(member_id=people["outsider"], role="organiser", org_unit_id=world.units["town_b"],
-                             revoked_at=utcnow()))  # a revoked staff grant no longer keeps anyone off
+    db.session.add(
+        RoleGrant(
+            member_id=people["outsider"],
+            role="organiser",
+            org_unit_id=world.units["town_b"],
+            revoked_at=utcnow(),
+        )
+    )  # a revoked staff grant no longer keeps anyone off
     db.session.commit()
     shown = {people[key] for key in ("resident", "outsider", "grid_worker", "grid_worker_b")}
     assert set(db.session.scalars(sa.select(Member.id).where(on_boards()))) == shown
@@ -127,12 +162,22 @@ def test_who_appears_on_boards_is_one_pinned_answer(ctx, world):
         ledger.award(member_id, 10, occurred_at=now - timedelta(seconds=1), actor_id=None)
     db.session.commit()
     month = period_keys(now)[1]
-    assert set(db.session.scalars(sa.select(LeaderboardTotal.member_id).where(
-        LeaderboardTotal.period_key == month, LeaderboardTotal.eligible == sa.true()))) == shown
+    assert (
+        set(
+            db.session.scalars(
+                sa.select(LeaderboardTotal.member_id).where(
+                    LeaderboardTotal.period_key == month, LeaderboardTotal.eligible == sa.true()
+                )
+            )
+        )
+        == shown
+    )
     viewer = person(world, "resident")
     assert len(member_board(viewer, world.units["county"])["entries"]) == len(shown)
-    towns = {entry["org_unit"]["id"]: (entry["residents"], entry["points"])
-             for entry in org_unit_board(world.units["county"])["entries"]}
+    towns = {
+        entry["org_unit"]["id"]: (entry["residents"], entry["points"])
+        for entry in org_unit_board(world.units["county"])["entries"]
+    }
     assert towns == {world.units["town_a"]: (2, 20), world.units["town_b"]: (2, 20)}
     county = db.session.get(OrgUnit, world.units["county"])
     start, end = bounds_of("month", now)

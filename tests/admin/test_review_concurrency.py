@@ -25,16 +25,23 @@ def test_concurrent_bulk_approvals_award_each_claim_exactly_once(app, world):
         make_activity("mediation", points=20, category="mediation")
         grid = person(world, "resident").org_unit
         claimants = [make_member(f"居民{index}", grid) for index in range(CLAIMS)]
-        claims = [services.record_contribution(member, member.id, "mediation", Decimal(1),
-                                               utcnow() - timedelta(hours=1)).id for member in claimants]
+        claims = [
+            services.record_contribution(
+                member, member.id, "mediation", Decimal(1), utcnow() - timedelta(hours=1)
+            ).id
+            for member in claimants
+        ]
         claimant_ids = [member.id for member in claimants]
     answers = {}
 
     def review(who, order):
         def job():
             outcomes = services.review_contributions(person(world, who), order, "approve")
-            answers[who] = {claim: getattr(outcome, "code", "ok") if isinstance(outcome, AppError) else "ok"
-                            for claim, outcome in outcomes.items()}
+            answers[who] = {
+                claim: getattr(outcome, "code", "ok") if isinstance(outcome, AppError) else "ok"
+                for claim, outcome in outcomes.items()
+            }
+
         return job
 
     outcomes = run_at_once(app, [review("organiser", claims), review("grid_worker", claims[::-1])])
@@ -44,8 +51,10 @@ def test_concurrent_bulk_approvals_award_each_claim_exactly_once(app, world):
         assert results == ["invalid_state", "ok"], (claim, results)
     with app.app_context():
         assert verify_ledger() == []
-        approved = db.session.scalar(sa.select(sa.func.count()).select_from(Contribution)
-                                     .where(Contribution.status == "approved"))
-        awards = db.session.scalars(sa.select(LedgerTransaction.member_id)
-                                    .where(LedgerTransaction.kind == "award")).all()
+        approved = db.session.scalar(
+            sa.select(sa.func.count()).select_from(Contribution).where(Contribution.status == "approved")
+        )
+        awards = db.session.scalars(
+            sa.select(LedgerTransaction.member_id).where(LedgerTransaction.kind == "award")
+        ).all()
         assert approved == CLAIMS and sorted(awards) == sorted(claimant_ids)

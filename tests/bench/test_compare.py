@@ -8,36 +8,83 @@ import pytest
 
 from bench import compare
 from bench.report import targets
-from bench.scenarios import AWARD_SCENARIO, FLOOR, FULFIL_SCENARIO, LEADERBOARD_SCENARIO, ME_SCENARIO, SCENARIOS
+from bench.scenarios import (
+    AWARD_SCENARIO,
+    FLOOR,
+    FULFIL_SCENARIO,
+    LEADERBOARD_SCENARIO,
+    ME_SCENARIO,
+    SCENARIOS,
+)
 from bench.settings import Settings
 
 
-def row(scenario: str, rate: float, p99: float, *, p95: float = 5.0, floor: float | None = 50.0,
-        errors: int = 0, statements: float | None = None) -> dict:
+def row(
+    scenario: str,
+    rate: float,
+    p99: float,
+    *,
+    p95: float = 5.0,
+    floor: float | None = 50.0,
+    errors: int = 0,
+    statements: float | None = None,
+) -> dict:
     """A result row as ``python -m bench`` writes it."""
-    return {"scenario": scenario, "floor": "POST", "unit": "req", "rate": rate, "request_rate": rate,
-            "p50_ms": p99 / 2, "p95_ms": p95, "p99_ms": p99, "errors": {"409": errors} if errors else {},
-            "error_count": errors, "floor_percent": floor, "client_cpu_percent": 3.0,
-            "app_cpu_ms": 2.0, "db_cpu_ms": None, "statements": statements}
+    return {
+        "scenario": scenario,
+        "floor": "POST",
+        "unit": "req",
+        "rate": rate,
+        "request_rate": rate,
+        "p50_ms": p99 / 2,
+        "p95_ms": p95,
+        "p99_ms": p99,
+        "errors": {"409": errors} if errors else {},
+        "error_count": errors,
+        "floor_percent": floor,
+        "client_cpu_percent": 3.0,
+        "app_cpu_ms": 2.0,
+        "db_cpu_ms": None,
+        "statements": statements,
+    }
 
 
 def run(started_at: str, rows: list[dict], peak_mib: float, connections: int = 32) -> dict:
     """A whole run's results with one engine."""
-    return {"started_at": started_at, "settings": {"connections": connections, "seconds": 10.0},
-            "engines": {"sqlite": {
-        "rows": rows, "workers": [{"pid": 1, "rss_mib": peak_mib - 1, "peak_mib": peak_mib}]}}}
+    return {
+        "started_at": started_at,
+        "settings": {"connections": connections, "seconds": 10.0},
+        "engines": {
+            "sqlite": {"rows": rows, "workers": [{"pid": 1, "rss_mib": peak_mib - 1, "peak_mib": peak_mib}]}
+        },
+    }
 
 
 def test_compare_prints_the_change_of_each_scenario_between_two_runs(tmp_path, capsys):
     old = tmp_path / "old.json"
     new = tmp_path / "new.json"
-    old.write_text(json.dumps(run("2026-11-28T10:00:00+00:00",
-                                  [row(AWARD_SCENARIO, 40, 800.0, statements=23.0), row("GET /me", 200, 150.0)], 120,
-                                  connections=1)))
-    new.write_text(json.dumps(run("2026-11-29T10:00:00+00:00",
-                                  [row(AWARD_SCENARIO, 60, 400.0, errors=2, statements=11.0),
-                                   row(LEADERBOARD_SCENARIO, 90, 30.0)],
-                                  132)))
+    old.write_text(
+        json.dumps(
+            run(
+                "2026-11-28T10:00:00+00:00",
+                [row(AWARD_SCENARIO, 40, 800.0, statements=23.0), row("GET /me", 200, 150.0)],
+                120,
+                connections=1,
+            )
+        )
+    )
+    new.write_text(
+        json.dumps(
+            run(
+                "2026-11-29T10:00:00+00:00",
+                [
+                    row(AWARD_SCENARIO, 60, 400.0, errors=2, statements=11.0),
+                    row(LEADERBOARD_SCENARIO, 90, 30.0),
+                ],
+                132,
+            )
+        )
+    )
 
     assert compare.main([str(old), str(new)]) == 0
 
@@ -64,18 +111,34 @@ def test_change_is_blank_without_a_baseline():
 
 
 def test_targets_judge_each_goal_per_engine():
-    outcome = {"rows": [row(AWARD_SCENARIO, 100, 900.0, floor=17.0, statements=11.0),
-                        row(ME_SCENARIO, 900, 60.0, floor=38.0),
-                        row(LEADERBOARD_SCENARIO, 300, 40.0, floor=31.0, errors=1)],
-               "workers": [{"pid": 1, "rss_mib": 140.0, "peak_mib": 151.0}]}
+    outcome = {
+        "rows": [
+            row(AWARD_SCENARIO, 100, 900.0, floor=17.0, statements=11.0),
+            row(ME_SCENARIO, 900, 60.0, floor=38.0),
+            row(LEADERBOARD_SCENARIO, 300, 40.0, floor=31.0, errors=1),
+        ],
+        "workers": [{"pid": 1, "rss_mib": 140.0, "peak_mib": 151.0}],
+    }
 
     def verdicts(engine):
         return {what.split(" ")[0] + " " + goal: met for what, goal, met in targets(engine, outcome)}
 
-    assert verdicts("sqlite") == {"GET ≥ 40 %": False, "leaderboard ≥ 30 %": True, "award ≥ 15 %": True,
-                                  "statements ≤ 12": True, "1 0": False, "worker < 150 MiB": False}
-    assert verdicts("postgresql") == {"GET ≥ 35 %": True, "leaderboard ≥ 25 %": True, "award ≥ 20 %": False,
-                                      "statements ≤ 12": True, "1 0": False, "worker < 150 MiB": False}
+    assert verdicts("sqlite") == {
+        "GET ≥ 40 %": False,
+        "leaderboard ≥ 30 %": True,
+        "award ≥ 15 %": True,
+        "statements ≤ 12": True,
+        "1 0": False,
+        "worker < 150 MiB": False,
+    }
+    assert verdicts("postgresql") == {
+        "GET ≥ 35 %": True,
+        "leaderboard ≥ 25 %": True,
+        "award ≥ 20 %": False,
+        "statements ≤ 12": True,
+        "1 0": False,
+        "worker < 150 MiB": False,
+    }
 
 
 def test_targets_leave_out_the_scenarios_a_run_skipped():

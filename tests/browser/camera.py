@@ -40,4 +40,5 @@ def launch_with_camera(browser_type, chromium_path: str, chromium_args: list[str
         unavailable(f"Chromium not found at {chromium_path} (apt-get install chromium)")
     return browser_type.launch(
         executable_path=chromium_path,
-        args=[*chromium_args, *CAMERA_ARGS, f"--use-file-for-fake-video-capture={video.resolve()}"])
+        args=[*chromium_args, *CAMERA_ARGS, f"--use-file-for-fake-video-capture={video.resolve()}"],
+    )

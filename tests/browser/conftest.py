@@ -15,8 +15,14 @@ from tests.conftest import dispose, make_app, unavailable
 
 CHROMIUM_PATH = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--headless=new", "--disable-gpu", "--no-first-run", "--disable-quic",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--no-sandbox",
+    "--headless=new",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-quic",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 
 
@@ -82,8 +88,9 @@ def live_server_with_world(tmp_path, sqlite_template):
 @pytest.fixture
 def page(browser):
     """A fresh browser tab, as on a phone set to Chinese."""
-    context = browser.new_context(locale="zh-CN", viewport={"width": 390, "height": 844},
-                                  is_mobile=True, has_touch=True)
+    context = browser.new_context(
+        locale="zh-CN", viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
+    )
     tab = context.new_page()
     tab.set_default_timeout(10_000)
     yield tab
@@ -101,8 +108,9 @@ def live_scene(tmp_path, sqlite_template):
 
 def new_phone(browser, width: int = 390):
     """A fresh browser context as on a phone set to Chinese, ``width`` pixels wide."""
-    return browser.new_context(locale="zh-CN", viewport={"width": width, "height": 780},
-                               is_mobile=True, has_touch=True)
+    return browser.new_context(
+        locale="zh-CN", viewport={"width": width, "height": 780}, is_mobile=True, has_touch=True
+    )
 
 
 def sign_in(tab, base: str, phone: str, password: str) -> None:

@@ -20,9 +20,11 @@ from tests.conftest import dispose, make_app, migrate_database
 
 WIDTH = 360
 #: (file, who signs in, path) — demo logins, password ``pingan2026``.
-SHOTS = [("resident-home.png", "13800000005", "/"),
-         ("catalogue.png", "13800000005", "/shops/1"),
-         ("clerk-stock.png", "13800000004", "/counter/stock")]
+SHOTS = [
+    ("resident-home.png", "13800000005", "/"),
+    ("catalogue.png", "13800000005", "/shops/1"),
+    ("clerk-stock.png", "13800000004", "/counter/stock"),
+]
 
 
 #: A colour for each demo reward's picture.
@@ -69,7 +71,9 @@ def build_demo(app) -> None:
         organiser = db.session.scalar(sa.select(Member).where(Member.phone == "13800000002"))
         town = db.session.scalar(sa.select(OrgUnit).where(OrgUnit.name == "城关镇"))
         start = utcnow() + timedelta(days=1)
-        events.create_event(organiser, "周末治安巡逻", "night_patrol", town.id, start, start + timedelta(hours=3))
+        events.create_event(
+            organiser, "周末治安巡逻", "night_patrol", town.id, start, start + timedelta(hours=3)
+        )
 
 
 def shrink_png(path: Path) -> None:
@@ -99,8 +103,13 @@ def take(directory: Path, shots=SHOTS, width: int = WIDTH, full_page: bool = Fal
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(executable_path=CHROMIUM_PATH, args=CHROMIUM_ARGS)
                 for filename, phone, path in shots:
-                    context = browser.new_context(locale="zh-CN", viewport={"width": width, "height": 740},
-                                                  device_scale_factor=1, is_mobile=True, has_touch=True)
+                    context = browser.new_context(
+                        locale="zh-CN",
+                        viewport={"width": width, "height": 740},
+                        device_scale_factor=1,
+                        is_mobile=True,
+                        has_touch=True,
+                    )
                     page = context.new_page()
                     page.goto(base + "/login")
                     page.get_by_label("手机号").fill(phone)
@@ -109,7 +118,9 @@ def take(directory: Path, shots=SHOTS, width: int = WIDTH, full_page: bool = Fal
                     page.wait_for_load_state()
                     page.goto(base + path)
                     target = directory / filename
-                    page.screenshot(path=str(target), full_page=full_page)  # a phone's first screen by default
+                    page.screenshot(
+                        path=str(target), full_page=full_page
+                    )  # a phone's first screen by default
                     shrink_png(target)
                     written.append(target)
                     context.close()

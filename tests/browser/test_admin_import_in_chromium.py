@@ -26,8 +26,9 @@ def test_a_bad_row_is_shown_then_the_fixed_file_imports_and_prints_slips(page, c
     page.on("console", lambda message: message.type == "error" and errors.append(message.text))
     sign_in(page, base, world.phones["organiser"], PASSWORD)
     page.goto(base + "/admin/import")
-    page.get_by_label("名册文件").set_input_files(roll_file([["王五", "13812345678", GRID_A, ""],
-                                                          ["赵六", "1381234567", "东街二网格", ""]]))
+    page.get_by_label("名册文件").set_input_files(
+        roll_file([["王五", "13812345678", GRID_A, ""], ["赵六", "1381234567", "东街二网格", ""]])
+    )
     page.get_by_role("button", name="检查文件").click()
     problems = page.locator("#problems tbody tr")
     problems.first.wait_for()

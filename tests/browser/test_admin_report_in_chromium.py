@@ -22,8 +22,13 @@ def world_with_points():
     make_activity("mediation", points=20, category="mediation")
     begin_writing(db.session)
     activity_id = db.session.scalar(sa.select(Activity.id).where(Activity.code == "mediation"))
-    ledger.award(world.people["resident"], 20, occurred_at=utcnow() - timedelta(minutes=5), actor_id=None,
-                 activity_id=activity_id)
+    ledger.award(
+        world.people["resident"],
+        20,
+        occurred_at=utcnow() - timedelta(minutes=5),
+        actor_id=None,
+        activity_id=activity_id,
+    )
     db.session.commit()
     return world
 

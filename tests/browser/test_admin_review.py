@@ -23,8 +23,9 @@ def _world_with_claims():
     world.claims = {}
     for key in ("resident", "villager", "neighbour"):
         member = db.session.get(Member, world.people[key])
-        world.claims[key] = services.record_contribution(member, member.id, "mediation", Decimal(1),
-                                                         utcnow() - timedelta(hours=1)).id
+        world.claims[key] = services.record_contribution(
+            member, member.id, "mediation", Decimal(1), utcnow() - timedelta(hours=1)
+        ).id
     return world
 
 

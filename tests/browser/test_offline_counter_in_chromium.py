@@ -37,22 +37,25 @@ crypto.subtle.importKey = (format, key, algorithm, ...rest) =>
 
 
 def test_the_installed_counter_fulfils_a_voucher_offline_and_syncs_it_when_signal_returns(
-        browser, tmp_path, sqlite_template):
+    browser, tmp_path, sqlite_template
+):
     video = tmp_path / "voucher.y4m"
 
     def prepare():
         world = build_shop_world()
         voucher_id, _short_code, payload = reserve(world)
         second_id, _second_short, second_payload = reserve(
-            world, items=[{"reward_id": world.rewards["soap"], "quantity": 1}])
+            world, items=[{"reward_id": world.rewards["soap"], "quantity": 1}]
+        )
         write_qr_video(video, payload)
         return world, voucher_id, second_id, second_payload
 
     with serve(tmp_path, sqlite_template, prepare) as (base, (world, voucher_id, second_id, second_payload)):
         chromium = launch_with_camera(browser.browser_type, CHROMIUM_PATH, CHROMIUM_ARGS, video)
         try:
-            context = chromium.new_context(locale="zh-CN", viewport={"width": 390, "height": 844},
-                                           is_mobile=True, has_touch=True)
+            context = chromium.new_context(
+                locale="zh-CN", viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
+            )
             context.grant_permissions(["camera"], origin=base)
             context.add_init_script("delete window.BarcodeDetector;")
             page = context.new_page()
@@ -67,8 +70,11 @@ def test_the_installed_counter_fulfils_a_voucher_offline_and_syncs_it_when_signa
             page.wait_for_selector("#counter[data-bundle-at]", state="attached")
             page.wait_for_function("async () => (await caches.keys()).length === 1")
             files, cached = page.evaluate(CACHED_BYTES)
-            bundle_bytes = len(page.evaluate(
-                "async () => JSON.stringify((await CounterQueue.bundle(%d)).bundle)" % world.shops["a"]).encode())
+            bundle_bytes = len(
+                page.evaluate(
+                    f"async () => JSON.stringify((await CounterQueue.bundle({world.shops['a']})).bundle)"
+                ).encode()
+            )
 
             # No signal: the page comes from the worker's cache, the camera reads the code, the
             # browser checks its signature itself and the goods are handed over into the queue.
@@ -83,7 +89,10 @@ def test_the_installed_counter_fulfils_a_voucher_offline_and_syncs_it_when_signa
             page.locator("#fulfil").click()
             page.wait_for_selector("#queued:not([hidden])")
             banner = page.locator("#banner")
-            assert banner.get_attribute("data-state") == "offline" and banner.get_attribute("data-waiting") == "1"
+            assert (
+                banner.get_attribute("data-state") == "offline"
+                and banner.get_attribute("data-waiting") == "1"
+            )
             assert "离线" in banner.inner_text() and "1 条待同步" in banner.inner_text()
             assert page.locator(f".scan[data-voucher='{voucher_id}']").get_attribute("data-state") == "queued"
 
@@ -105,7 +114,9 @@ def test_the_installed_counter_fulfils_a_voucher_offline_and_syncs_it_when_signa
             second.locator("#scan-form button[type=submit]").click()
             second.wait_for_selector("#found:not([hidden])")
             assert second.locator("#counter").get_attribute("data-verifier") == "noble"
-            second.locator("#code").fill(second_payload[:-2] + ("AA" if not second_payload.endswith("AA") else "BB"))
+            second.locator("#code").fill(
+                second_payload[:-2] + ("AA" if not second_payload.endswith("AA") else "BB")
+            )
             second.locator("#scan-form button[type=submit]").click()
             second.wait_for_selector("#refusal:not([hidden])")
             assert "不是有效的兑换码" in second.locator("#refusal").inner_text()
@@ -113,8 +124,9 @@ def test_the_installed_counter_fulfils_a_voucher_offline_and_syncs_it_when_signa
         finally:
             chromium.close()
 
-    (tmp_path / "offline-weight.json").write_text(json.dumps({"files": files, "bytes": cached,
-                                                              "bundle_bytes": bundle_bytes}))
+    (tmp_path / "offline-weight.json").write_text(
+        json.dumps({"files": files, "bytes": cached, "bundle_bytes": bundle_bytes})
+    )
     print(f"\noffline counter keeps {files} files, {cached} bytes; bundle {bundle_bytes} bytes")
     from tests.conftest import make_app
 
@@ -138,8 +150,9 @@ def test_a_card_sale_with_pin_through_the_basket_page(browser, tmp_path, sqlite_
         return world
 
     with serve(tmp_path, sqlite_template, prepare) as (base, world):
-        context = browser.new_context(locale="zh-CN", viewport={"width": 390, "height": 844},
-                                      is_mobile=True, has_touch=True)
+        context = browser.new_context(
+            locale="zh-CN", viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
+        )
         try:
             page = context.new_page()
             page.set_default_timeout(10_000)

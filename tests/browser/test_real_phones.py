@@ -13,7 +13,6 @@ from PIL import Image
 from core.extensions import db
 from core.identity.models import Member
 from points.leaderboards.honour import last_month
-
 from tests.browser.conftest import new_phone, sign_in
 from tests.factories import PASSWORD
 from tests.support.pages import signed_in
@@ -44,7 +43,9 @@ def flashes(tab) -> list[str]:
     return [text.strip() for text in tab.locator("main .flash").all_inner_texts()]
 
 
-def test_a_double_tapped_claim_with_a_six_megabyte_photo_is_shrunk_and_recorded_once(browser, live_scene, tmp_path):
+def test_a_double_tapped_claim_with_a_six_megabyte_photo_is_shrunk_and_recorded_once(
+    browser, live_scene, tmp_path
+):
     base, scene, _app = live_scene
     world = scene.world
     photo = tmp_path / "IMG_0001.jpg"
@@ -52,8 +53,9 @@ def test_a_double_tapped_claim_with_a_six_megabyte_photo_is_shrunk_and_recorded_
     context = new_phone(browser)
     tab = context.new_page()
     sign_in(tab, base, world.phones["villager"], PASSWORD)
-    before = api(tab, base, f"/api/v1/contributions?member_id={world.people['villager']}",
-                 world.headers["villager"])["total"]
+    before = api(
+        tab, base, f"/api/v1/contributions?member_id={world.people['villager']}", world.headers["villager"]
+    )["total"]
     tab.goto(base + "/me/claims/new")
     tab.get_by_label("积分项目").select_option("patrol")
     tab.get_by_label("数量（次数或小时）").fill("1")
@@ -68,11 +70,13 @@ def test_a_double_tapped_claim_with_a_six_megabyte_photo_is_shrunk_and_recorded_
     assert len(sent) == 1, "the button is disabled while the claim is sent"
     body_size = int(sent[0].all_headers().get("content-length", "0"))
     assert 0 < body_size < 1024 * 1024, f"the photo was sent as {body_size} bytes, not shrunk"
-    claims = api(tab, base, f"/api/v1/contributions?member_id={world.people['villager']}",
-                 world.headers["villager"])
+    claims = api(
+        tab, base, f"/api/v1/contributions?member_id={world.people['villager']}", world.headers["villager"]
+    )
     assert claims["total"] == before + 1
-    stored = tab.request.get(base + f"/api/v1/photos/{claims['items'][0]['photo_id']}",
-                             headers=world.headers["villager"])
+    stored = tab.request.get(
+        base + f"/api/v1/photos/{claims['items'][0]['photo_id']}", headers=world.headers["villager"]
+    )
     width, height = Image.open(io.BytesIO(stored.body())).size
     assert height > width, "the EXIF orientation was kept: the photo stands upright"
     context.close()
@@ -124,10 +128,18 @@ def test_reserve_and_hand_over_write_once_and_the_voucher_turns_collected_by_its
     assert clerk.locator(".refusal").count() == 0
     assert clerk.locator("#voucher[data-status=fulfilled]").count() == 1
     history = api(clerk, base, f"/api/v1/supermarkets/{shop}/stock?page_size=100", world.headers["clerk"])
-    handed = [move for move in history["items"] if move["kind"] == "handed_over" and move.get("voucher_id") == voucher["id"]]
+    handed = [
+        move
+        for move in history["items"]
+        if move["kind"] == "handed_over" and move.get("voucher_id") == voucher["id"]
+    ]
     assert len(handed) == 1
-    ledger = api(resident, base, f"/api/v1/members/{world.people['villager']}/ledger?page_size=100",
-                 world.headers["villager"])["items"]
+    ledger = api(
+        resident,
+        base,
+        f"/api/v1/members/{world.people['villager']}/ledger?page_size=100",
+        world.headers["villager"],
+    )["items"]
     assert len([entry for entry in ledger if entry["kind"] == "spend"]) == 1
 
     # The resident's page, left open, says 已领取 by itself.
@@ -158,27 +170,44 @@ def test_an_organiser_edits_a_member_and_it_saves(browser, live_scene):
 # --- no page scrolls sideways at 360 px --------------------------------------------------------
 
 #: Pages that are not pages (files, images, downloads) or leave the site.
-NOT_PAGES = re.compile(r"\.(svg|png|pdf|csv|xlsx)$|/reports/|/import/template|^/api/|^/static/|^/lang/|"
-                       r"^/elder/|^/logout|^/metrics|^/healthz")
+NOT_PAGES = re.compile(
+    r"\.(svg|png|pdf|csv|xlsx)$|/reports/|/import/template|^/api/|^/static/|^/lang/|"
+    r"^/elder/|^/logout|^/metrics|^/healthz"
+)
 
 
 def sample_arguments(scene, event_token: str, checkpoint_token: str) -> dict:
     """A real value for each URL argument, from the scene."""
     inside = scene.ids["inside"]
-    return {"supermarket_id": scene.shop("inside"), "reward_id": scene.reward_id, "voucher_id": inside["voucher"],
-            "event_id": inside["event"], "member_id": scene.world.people["villager"],
-            "contribution_id": inside["claim"], "photo_id": inside["photo"], "unit_id": scene.world.units["grid_a"],
-            "code": "patrol", "grant_id": 1, "checkin_id": 1,
-            "token": event_token, "wish_id": inside["wish"], "route_id": inside["route"],
-            "checkpoint_token": checkpoint_token, "notice_id": inside["notice"], "flag_id": scene.ids["inside"]["flag"],
-            "month": last_month()}
+    return {
+        "supermarket_id": scene.shop("inside"),
+        "reward_id": scene.reward_id,
+        "voucher_id": inside["voucher"],
+        "event_id": inside["event"],
+        "member_id": scene.world.people["villager"],
+        "contribution_id": inside["claim"],
+        "photo_id": inside["photo"],
+        "unit_id": scene.world.units["grid_a"],
+        "code": "patrol",
+        "grant_id": 1,
+        "checkin_id": 1,
+        "token": event_token,
+        "wish_id": inside["wish"],
+        "route_id": inside["route"],
+        "checkpoint_token": checkpoint_token,
+        "notice_id": inside["notice"],
+        "flag_id": scene.ids["inside"]["flag"],
+        "month": last_month(),
+    }
 
 
 def page_paths(app, scene) -> list[str]:
     """Every page of the URL map, with the scene's ids."""
     with app.app_context():
         event_token = urlsplit(scene.event_code(scene.ids["inside"]["event"])).path.rsplit("/", 1)[1]
-        checkpoint_token = urlsplit(scene.checkpoint_code(scene.ids["inside"]["route"])).path.rsplit("/", 1)[1]
+        checkpoint_token = urlsplit(scene.checkpoint_code(scene.ids["inside"]["route"])).path.rsplit("/", 1)[
+            1
+        ]
     samples = sample_arguments(scene, event_token, checkpoint_token)
     paths = set()
     for rule in app.url_map.iter_rules():
@@ -190,7 +219,9 @@ def page_paths(app, scene) -> list[str]:
             continue
         if not NOT_PAGES.search(path):
             paths.add(path)
-    paths.add(f"/notices/{scene.ids['inside']['notice']}/objections/{scene.ids['inside']['entry']}")  # an entry's form
+    paths.add(
+        f"/notices/{scene.ids['inside']['notice']}/objections/{scene.ids['inside']['entry']}"
+    )  # an entry's form
     return sorted(paths)
 
 
@@ -200,13 +231,21 @@ def test_no_page_of_any_role_scrolls_sideways_at_360_px(browser, live_scene):
     paths = page_paths(live_app, scene)
     assert len(paths) > 40
     inside = scene.ids["inside"]
-    assert {f"/notices/{inside['notice']}", f"/admin/fairness/{inside['flag']}", "/me/notifications"} <= set(paths)
+    assert {f"/notices/{inside['notice']}", f"/admin/fairness/{inside['flag']}", "/me/notifications"} <= set(
+        paths
+    )
     with live_app.app_context():  # a long name must not push anything off the screen either
         db.session.get(Member, world.people["villager"]).name = "长" * 50
         db.session.commit()
     wide, visited = [], 0
-    roles = [("villager", False), ("villager", True), ("grid_worker", False), ("clerk", False),
-             ("organiser", False), ("admin", False)]
+    roles = [
+        ("villager", False),
+        ("villager", True),
+        ("grid_worker", False),
+        ("clerk", False),
+        ("organiser", False),
+        ("admin", False),
+    ]
     for who, elder in roles:
         # Only the pages this role may open (asked without a browser, which is quick), and one refusal.
         client = signed_in(live_app, world, who)

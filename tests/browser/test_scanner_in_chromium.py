@@ -21,8 +21,9 @@ def test_a_clerk_scans_a_voucher_with_the_camera_and_hands_it_over(browser, tmp_
     with serve(tmp_path, sqlite_template, prepare) as (base, (world, voucher_id)):
         chromium = launch_with_camera(browser.browser_type, CHROMIUM_PATH, CHROMIUM_ARGS, video)
         try:
-            context = chromium.new_context(locale="zh-CN", viewport={"width": 390, "height": 844},
-                                           is_mobile=True, has_touch=True)
+            context = chromium.new_context(
+                locale="zh-CN", viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
+            )
             context.grant_permissions(["camera"], origin=base)
             # Without a native detector the page must decode with the vendored qr-scanner worker.
             context.add_init_script("delete window.BarcodeDetector;")

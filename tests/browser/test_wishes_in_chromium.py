@@ -39,10 +39,13 @@ def test_a_resident_posts_a_wish_and_a_volunteer_completes_it(browser, live_scen
 
     # 网格交单 and 共同体下单 through the API: the grid worker vets it, the organiser publishes it.
     due = (utcnow() + timedelta(days=3)).isoformat()
-    for who, step, body in (("grid_worker", "vet", {"decision": "accept"}),
-                            ("organiser", "publish", {"points": 30, "due_at": due})):
-        answer = volunteer.request.post(f"{base}/api/v1/wishes/{wish_id}/{step}", data=body,
-                                        headers=world.headers[who])
+    for who, step, body in (
+        ("grid_worker", "vet", {"decision": "accept"}),
+        ("organiser", "publish", {"points": 30, "due_at": due}),
+    ):
+        answer = volunteer.request.post(
+            f"{base}/api/v1/wishes/{wish_id}/{step}", data=body, headers=world.headers[who]
+        )
         assert answer.ok, (step, answer.status, answer.text())
 
     # 成员认领接单: the volunteer finds it among the open wishes near them, takes it, and does it.

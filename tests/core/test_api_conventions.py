@@ -61,7 +61,8 @@ def item(item):
 def numbers(query):
     """List numbers one page at a time."""
     statement = sa.select(sa.literal(1).label("n")).union_all(
-        *[sa.select(sa.literal(i).label("n")) for i in range(2, 46)])
+        *[sa.select(sa.literal(i).label("n")) for i in range(2, 46)]
+    )
     page = paginate(sa.select(statement.subquery().c.n), **query)
     page["items"] = [{"n": n} for n in page["items"]]
     return page
@@ -98,8 +99,9 @@ def test_malformed_json_is_a_bad_request(client):
 
 
 def test_a_body_that_is_not_json_is_refused_with_415(client):
-    response = client.post("/api/v1/probe/echo", data="name=x&count=1",
-                           content_type="application/x-www-form-urlencoded")
+    response = client.post(
+        "/api/v1/probe/echo", data="name=x&count=1", content_type="application/x-www-form-urlencoded"
+    )
     assert_error(response, 415, "unsupported_media_type")
 
 
@@ -111,8 +113,9 @@ def test_missing_and_wrongly_typed_fields_are_listed(client):
 
 
 def test_a_body_over_one_megabyte_is_refused_with_413(client):
-    response = client.post("/api/v1/probe/echo", data="[" + "1," * 600_000 + "1]",
-                           content_type="application/json")
+    response = client.post(
+        "/api/v1/probe/echo", data="[" + "1," * 600_000 + "1]", content_type="application/json"
+    )
     assert_error(response, 413, "payload_too_large")
 
 
@@ -154,7 +157,12 @@ def test_the_openapi_document_is_valid_and_documents_the_error_shape(client):
     spec = client.get("/api/v1/openapi.json").get_json()
     validate(spec)
     assert spec["openapi"].startswith("3.")
-    assert set(spec["components"]["schemas"]["Error"]["properties"]) == {"code", "status", "message", "errors"}
+    assert set(spec["components"]["schemas"]["Error"]["properties"]) == {
+        "code",
+        "status",
+        "message",
+        "errors",
+    }
     assert "/api/v1/probe/echo" in spec["paths"]
 
 

@@ -47,8 +47,12 @@ def test_production_requires_the_public_address_that_goes_into_qr_codes(monkeypa
 
 
 def test_production_starts_with_a_secret_a_database_and_its_public_address(monkeypatch, tmp_path):
-    production(monkeypatch, SECRET_KEY=GOOD_SECRET, DATABASE_URL=f"sqlite:///{tmp_path}/p.db",
-               PUBLIC_BASE_URL=PUBLIC_URL)
+    production(
+        monkeypatch,
+        SECRET_KEY=GOOD_SECRET,
+        DATABASE_URL=f"sqlite:///{tmp_path}/p.db",
+        PUBLIC_BASE_URL=PUBLIC_URL,
+    )
     app = create_app()
     assert app.config["SECRET_KEY"] == GOOD_SECRET
     assert app.config["SESSION_COOKIE_SECURE"] is True
@@ -74,12 +78,15 @@ def test_development_generates_a_secret_once_and_keeps_it(monkeypatch, tmp_path)
     assert first.config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path}/pingan.db"
 
 
-@pytest.mark.parametrize("given, expected", [
-    ("postgres://u:p@h/db", "postgresql+psycopg://u:p@h/db"),
-    ("postgresql://u@h:5433/db", "postgresql+psycopg://u@h:5433/db"),
-    ("postgresql+psycopg://u@h/db", "postgresql+psycopg://u@h/db"),
-    ("sqlite:///x.db", "sqlite:///x.db"),
-])
+@pytest.mark.parametrize(
+    "given, expected",
+    [
+        ("postgres://u:p@h/db", "postgresql+psycopg://u:p@h/db"),
+        ("postgresql://u@h:5433/db", "postgresql+psycopg://u@h:5433/db"),
+        ("postgresql+psycopg://u@h/db", "postgresql+psycopg://u@h/db"),
+        ("sqlite:///x.db", "sqlite:///x.db"),
+    ],
+)
 def test_database_urls_use_psycopg_3(given, expected):
     assert normalise_database_url(given) == expected
 
@@ -107,10 +114,14 @@ def test_the_readme_lists_every_setting_as_the_table_declares_it():
 
 def test_every_setting_is_read_from_the_environment_in_its_type(monkeypatch, tmp_path):
     """Each declared setting takes its environment variable's value, parsed to the declared type."""
-    given = {"TRUSTED_PROXIES": ("2", 2), "ACCESS_LOG": ("off", False), "VOUCHER_TTL_DAYS": ("3", 3),
-             "TRUSTED_HOSTS": ("a.example, b.example", ["a.example", "b.example"]),
-             "GAMIFICATION_LEVELS": ('[["only", 0, "唯一", "Only"]]', [["only", 0, "唯一", "Only"]]),
-             "LEADERBOARD_EXACT_COUNT": ("5", 5)}
+    given = {
+        "TRUSTED_PROXIES": ("2", 2),
+        "ACCESS_LOG": ("off", False),
+        "VOUCHER_TTL_DAYS": ("3", 3),
+        "TRUSTED_HOSTS": ("a.example, b.example", ["a.example", "b.example"]),
+        "GAMIFICATION_LEVELS": ('[["only", 0, "唯一", "Only"]]', [["only", 0, "唯一", "Only"]]),
+        "LEADERBOARD_EXACT_COUNT": ("5", 5),
+    }
     monkeypatch.setenv("APP_ENV", "test")
     for name, (text, _value) in given.items():
         monkeypatch.setenv(name, text)

@@ -20,9 +20,14 @@ from tests.support.scene import build_scene
 TOKEN = re.compile(r'name="form_token" value="([^"]+)"')
 #: Page POST views that write nothing, so they need no token: signing in and out, a scan that only
 #: looks a code up, a roll's dry run, and the language and elder-mode switches (GETs anyway).
-READ_ONLY_POSTS = {"identity_pages.login", "identity_pages.logout", "identity_pages.activate",
-                   "rewards_pages.scan", "admin.imports",
-                   "rewards_pages.sell"}  # looks the card or pay code up; the sale is its confirm form
+READ_ONLY_POSTS = {
+    "identity_pages.login",
+    "identity_pages.logout",
+    "identity_pages.activate",
+    "rewards_pages.scan",
+    "admin.imports",
+    "rewards_pages.sell",
+}  # looks the card or pay code up; the sale is its confirm form
 
 
 def form_fields(html: str) -> dict:
@@ -61,8 +66,13 @@ def test_a_refused_form_sent_again_shows_the_same_refusal_and_keeps_what_was_typ
         make_activity("mediation", points=20, category="mediation")
     browser = signed_in(app, world, "resident")
     fields = form_fields(browser.get("/me/claims/new").get_data(as_text=True))
-    data = {**fields, "activity": "mediation", "quantity": "1.3", "occurred_at": "2026-12-01T09:00",
-            "note": "帮邻居修水管"}
+    data = {
+        **fields,
+        "activity": "mediation",
+        "quantity": "1.3",
+        "occurred_at": "2026-12-01T09:00",
+        "note": "帮邻居修水管",
+    }
     first, second = (browser.post("/me/claims/new", data=data) for _ in range(2))
     assert first.status_code == second.status_code == 422
     assert "帮邻居修水管" in second.get_data(as_text=True)
@@ -134,7 +144,7 @@ def test_activation_codes_are_shown_once_even_when_the_form_is_sent_twice(app, w
         phone = member.phone
     admin = signed_in(app, world, "organiser")
     page = admin.get("/admin/import").get_data(as_text=True)
-    reissue = page[page.index('action="/admin/import/reissue"'):]
+    reissue = page[page.index('action="/admin/import/reissue"') :]
     data = {**form_fields(reissue), "phone": phone}
     first = admin.post("/admin/import/reissue", data=data)
     again = admin.post("/admin/import/reissue", data=data)
@@ -154,25 +164,59 @@ def scene(app):
 
 @pytest.mark.parametrize("who", ["global_admin", "resident", "clerk", "grid_worker"])
 def test_every_page_form_that_writes_carries_a_token_its_view_honours(app, scene, who):
-    post_views = {rule.endpoint for rule in app.url_map.iter_rules()
-                  if "POST" in rule.methods and not rule.rule.startswith("/api/")}
-    unguarded = {endpoint for endpoint in post_views - READ_ONLY_POSTS
-                 if not getattr(app.view_functions[endpoint], "once_per_form", False)}
+    post_views = {
+        rule.endpoint
+        for rule in app.url_map.iter_rules()
+        if "POST" in rule.methods and not rule.rule.startswith("/api/")
+    }
+    unguarded = {
+        endpoint
+        for endpoint in post_views - READ_ONLY_POSTS
+        if not getattr(app.view_functions[endpoint], "once_per_form", False)
+    }
     assert not unguarded, f"page forms that write without @once_per_form: {sorted(unguarded)}"
     browser = signed_in(app, scene.world, who)
     adapter = app.url_map.bind("localhost")
-    pages = ["/", "/me", "/earn", "/me/points", "/me/claims/new", "/review", "/shops",
-             f"/shops/{scene.shop('inside')}", "/me/vouchers", f"/me/vouchers/{scene.ids['inside']['voucher']}",
-             "/account", "/counter/stock", "/admin/review", "/admin/activities", "/admin/activities/new",
-             "/admin/events", f"/admin/events/{scene.ids['inside']['event']}", "/admin/members/new",
-             f"/admin/members/{scene.world.people['villager']}", "/admin/import",
-             f"/admin/supermarkets/{scene.shop('inside')}", "/admin/supermarkets/new", "/admin/rewards/new",
-             f"/admin/rewards/{scene.reward_id}", "/admin/org-units", "/wishes/new", "/wishes/vet",
-             "/admin/patrols/new", "/counter/sell", "/admin/cards",
-             "/admin/offline-conflicts"]
+    pages = [
+        "/",
+        "/me",
+        "/earn",
+        "/me/points",
+        "/me/claims/new",
+        "/review",
+        "/shops",
+        f"/shops/{scene.shop('inside')}",
+        "/me/vouchers",
+        f"/me/vouchers/{scene.ids['inside']['voucher']}",
+        "/account",
+        "/counter/stock",
+        "/admin/review",
+        "/admin/activities",
+        "/admin/activities/new",
+        "/admin/events",
+        f"/admin/events/{scene.ids['inside']['event']}",
+        "/admin/members/new",
+        f"/admin/members/{scene.world.people['villager']}",
+        "/admin/import",
+        f"/admin/supermarkets/{scene.shop('inside')}",
+        "/admin/supermarkets/new",
+        "/admin/rewards/new",
+        f"/admin/rewards/{scene.reward_id}",
+        "/admin/org-units",
+        "/wishes/new",
+        "/wishes/vet",
+        "/admin/patrols/new",
+        "/counter/sell",
+        "/admin/cards",
+        "/admin/offline-conflicts",
+    ]
     with app.app_context():  # a wish at each step, so that each of its forms shows to someone
-        wishes = [scene.ids["inside"]["wish"], scene.fresh_wish("inside", "submitted"),
-                  scene.fresh_wish("inside", "taken"), scene.fresh_wish("inside", "done", done_days_ago=4)]
+        wishes = [
+            scene.ids["inside"]["wish"],
+            scene.fresh_wish("inside", "submitted"),
+            scene.fresh_wish("inside", "taken"),
+            scene.fresh_wish("inside", "done", done_days_ago=4),
+        ]
         pages += [f"{prefix}/wishes/{wish}" for wish in wishes for prefix in ("", "/admin")]
         pages.append(urlsplit(scene.checkpoint_code(scene.ids["inside"]["route"])).path)
     checked, missing = 0, []
@@ -197,12 +241,19 @@ def test_a_photo_too_large_for_the_server_says_so_and_leads_back_to_the_form(app
     browser = signed_in(app, world, "resident")
     fields = form_fields(browser.get("/me/claims/new").get_data(as_text=True))
     huge = b"\xff\xd8" + b"\0" * (21 * 1024 * 1024)
-    refused = browser.post("/me/claims/new", data={**fields, "photo": (io.BytesIO(huge), "IMG.jpg")},
-                           content_type="multipart/form-data",
-                           headers={"Referer": "http://localhost/me/claims/new"})
+    refused = browser.post(
+        "/me/claims/new",
+        data={**fields, "photo": (io.BytesIO(huge), "IMG.jpg")},
+        content_type="multipart/form-data",
+        headers={"Referer": "http://localhost/me/claims/new"},
+    )
     html = refused.get_data(as_text=True)
     assert refused.status_code == 413 and "20 MB" in html
     assert '<a class="button" href="/me/claims/new" data-back>' in html
-    other_site = browser.post("/me/claims/new", data={**fields, "photo": (io.BytesIO(huge), "IMG.jpg")},
-                              content_type="multipart/form-data", headers={"Referer": "https://evil.example/x"})
+    other_site = browser.post(
+        "/me/claims/new",
+        data={**fields, "photo": (io.BytesIO(huge), "IMG.jpg")},
+        content_type="multipart/form-data",
+        headers={"Referer": "https://evil.example/x"},
+    )
     assert "data-back" not in other_site.get_data(as_text=True)

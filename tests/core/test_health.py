@@ -32,12 +32,16 @@ def test_healthz_is_503_naming_the_database_when_it_answers_but_refuses_writes(a
     frozen = make_app(read_only(database_url))
     try:
         response = frozen.test_client().get("/healthz")
-        refused = frozen.test_client().post("/api/v1/auth/tokens", json={"phone": "13800000000", "password": "x"})
+        refused = frozen.test_client().post(
+            "/api/v1/auth/tokens", json={"phone": "13800000000", "password": "x"}
+        )
     finally:
         dispose(frozen)
     body = response.get_json()
     assert response.status_code == 503 and body["code"] == "unavailable"
-    assert list(body["errors"]) == ["database"] and body["errors"]["database"][0].startswith("does not accept writes")
+    assert list(body["errors"]) == ["database"] and body["errors"]["database"][0].startswith(
+        "does not accept writes"
+    )
     assert refused.status_code == 503  # as every write does, which is why the health check must say so
 
 

@@ -18,7 +18,11 @@ from core.database import begin_writing, utcnow
 from core.errors import AppError
 from core.extensions import db
 from core.idempotency import (
-    HEADER, REPLAYED_HEADER, IdempotencyKey, idempotent, init_idempotency_cli,
+    HEADER,
+    REPLAYED_HEADER,
+    IdempotencyKey,
+    idempotent,
+    init_idempotency_cli,
     purge_idempotency_keys,
 )
 from core.identity.auth import current_member
@@ -101,8 +105,9 @@ def client(app):
 
 def written(action: str = GIFT) -> int:
     """Count the audit entries one probe action wrote (inside an app context)."""
-    return db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry)
-                             .where(AuditEntry.action == action))
+    return db.session.scalar(
+        sa.select(sa.func.count()).select_from(AuditEntry).where(AuditEntry.action == action)
+    )
 
 
 def count(app, action: str = GIFT) -> int:
@@ -114,8 +119,12 @@ def count(app, action: str = GIFT) -> int:
 def stored_keys(app) -> list[tuple[str, str]]:
     """List the stored keys as (key, state)."""
     with app.app_context():
-        return [tuple(row) for row in db.session.execute(
-            sa.select(IdempotencyKey.key, IdempotencyKey.state).order_by(IdempotencyKey.id))]
+        return [
+            tuple(row)
+            for row in db.session.execute(
+                sa.select(IdempotencyKey.key, IdempotencyKey.state).order_by(IdempotencyKey.id)
+            )
+        ]
 
 
 def change_key(app, key: str, **values) -> None:
@@ -219,8 +228,11 @@ def test_requests_without_the_header_run_every_time(app, client, world):
     assert stored_keys(app) == []
 
 
-@pytest.mark.parametrize("key", ["", "x" * 101, "clé", "tab\tkey"],
-                         ids=["empty", "101-characters", "not-ascii", "control-character"])
+@pytest.mark.parametrize(
+    "key",
+    ["", "x" * 101, "clé", "tab\tkey"],
+    ids=["empty", "101-characters", "not-ascii", "control-character"],
+)
 def test_a_malformed_key_is_refused_with_422_naming_the_header(app, client, world, key):
     body = assert_error(post_gift(client, world.headers["resident"], key=key), 422, "validation_error")
     assert HEADER in body["errors"]
@@ -255,8 +267,7 @@ def test_a_retry_while_the_first_still_runs_is_refused_with_request_in_progress(
     assert count(app) == 1
 
 
-def test_an_unfinished_claim_older_than_five_minutes_stays_refused_as_of_unknown_outcome(
-        app, client, world):
+def test_an_unfinished_claim_older_than_five_minutes_stays_refused_as_of_unknown_outcome(app, client, world):
     post_gift(client, world.headers["resident"], key="k-1")
     change_key(app, "k-1", state="in_progress", response_status=None, response_body=None)
     fresh = post_gift(client, world.headers["resident"], key="k-1")
@@ -282,8 +293,12 @@ def test_a_multipart_upload_is_compared_by_its_fields_and_files_not_its_boundary
     headers = {**world.headers["resident"], HEADER: "photo-1"}
 
     def send(content: bytes):
-        return client.post(f"{PREFIX}/uploads", headers=headers, content_type="multipart/form-data",
-                           data={"photo": (io.BytesIO(content), "patrol.jpg")})
+        return client.post(
+            f"{PREFIX}/uploads",
+            headers=headers,
+            content_type="multipart/form-data",
+            data={"photo": (io.BytesIO(content), "patrol.jpg")},
+        )
 
     first = send(b"\xff\xd8 the same photo")
     retry = send(b"\xff\xd8 the same photo")  # werkzeug picks a new boundary every time

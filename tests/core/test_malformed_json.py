@@ -13,13 +13,19 @@ from core.identity.models import Member
 
 
 def member_body(world, name='"新居民"', phone='"13912345678"', unit=None) -> str:
-    return (f'{{"name": {name}, "phone": {phone}, "password": "a-good-password", '
-            f'"org_unit_id": {unit if unit is not None else world.units["grid_a"]}}}')
+    return (
+        f'{{"name": {name}, "phone": {phone}, "password": "a-good-password", '
+        f'"org_unit_id": {unit if unit is not None else world.units["grid_a"]}}}'
+    )
 
 
 def send(client, world, raw: str, path="/api/v1/members"):
-    return client.post(path, data=raw.encode("utf-8", "surrogatepass"), content_type="application/json",
-                       headers=world.headers["organiser"])
+    return client.post(
+        path,
+        data=raw.encode("utf-8", "surrogatepass"),
+        content_type="application/json",
+        headers=world.headers["organiser"],
+    )
 
 
 def count(app) -> int:
@@ -27,20 +33,35 @@ def count(app) -> int:
         return db.session.scalar(sa.select(sa.func.count()).select_from(Member))
 
 
-@pytest.mark.parametrize("raw, status, code", [
-    pytest.param(lambda w: member_body(w, name='"\\ud800"'), 400, "bad_request", id="lone surrogate escaped"),
-    pytest.param(lambda w: member_body(w, name='"a\\udfffb"'), 400, "bad_request", id="lone low surrogate"),
-    pytest.param(lambda w: "[" * 5000 + "]" * 5000, 400, "bad_request", id="5,000 levels"),
-    pytest.param(lambda w: '{"name": ' + "[" * 40 + "]" * 40 + "}", 400, "bad_request", id="40 levels"),
-    pytest.param(lambda w: member_body(w, unit="9" * 5000), 422, "validation_error", id="5,000-digit integer"),
-    pytest.param(lambda w: member_body(w, unit="-" + "9" * 60), 422, "validation_error", id="60-digit integer"),
-    pytest.param(lambda w: member_body(w, unit="1" + "0" * 60 + ".5"), 422, "validation_error", id="long decimal"),
-    pytest.param(lambda w: member_body(w, name='"a\\u0000b"'), 422, "validation_error", id="NUL in a value"),
-    pytest.param(lambda w: '{"na\\u0000me": 1}', 422, "validation_error", id="NUL in a key"),
-    pytest.param(lambda w: member_body(w, unit="NaN"), 400, "bad_request", id="NaN"),
-    pytest.param(lambda w: member_body(w, unit="-Infinity"), 400, "bad_request", id="Infinity"),
-    pytest.param(lambda w: '{"name": "x",}', 400, "bad_request", id="trailing comma"),
-])
+@pytest.mark.parametrize(
+    "raw, status, code",
+    [
+        pytest.param(
+            lambda w: member_body(w, name='"\\ud800"'), 400, "bad_request", id="lone surrogate escaped"
+        ),
+        pytest.param(
+            lambda w: member_body(w, name='"a\\udfffb"'), 400, "bad_request", id="lone low surrogate"
+        ),
+        pytest.param(lambda w: "[" * 5000 + "]" * 5000, 400, "bad_request", id="5,000 levels"),
+        pytest.param(lambda w: '{"name": ' + "[" * 40 + "]" * 40 + "}", 400, "bad_request", id="40 levels"),
+        pytest.param(
+            lambda w: member_body(w, unit="9" * 5000), 422, "validation_error", id="5,000-digit integer"
+        ),
+        pytest.param(
+            lambda w: member_body(w, unit="-" + "9" * 60), 422, "validation_error", id="60-digit integer"
+        ),
+        pytest.param(
+            lambda w: member_body(w, unit="1" + "0" * 60 + ".5"), 422, "validation_error", id="long decimal"
+        ),
+        pytest.param(
+            lambda w: member_body(w, name='"a\\u0000b"'), 422, "validation_error", id="NUL in a value"
+        ),
+        pytest.param(lambda w: '{"na\\u0000me": 1}', 422, "validation_error", id="NUL in a key"),
+        pytest.param(lambda w: member_body(w, unit="NaN"), 400, "bad_request", id="NaN"),
+        pytest.param(lambda w: member_body(w, unit="-Infinity"), 400, "bad_request", id="Infinity"),
+        pytest.param(lambda w: '{"name": "x",}', 400, "bad_request", id="trailing comma"),
+    ],
+)
 def test_malformed_json_is_a_clear_4xx_and_writes_nothing(app, client, world, caplog, raw, status, code):
     before = count(app)
     with caplog.at_level(logging.ERROR):
@@ -52,8 +73,12 @@ def test_malformed_json_is_a_clear_4xx_and_writes_nothing(app, client, world, ca
 
 
 def test_a_lone_surrogate_in_raw_bytes_is_not_json(client, world):
-    response = client.post("/api/v1/members", data=b'{"name": "\xed\xa0\x80"}', content_type="application/json",
-                           headers=world.headers["organiser"])
+    response = client.post(
+        "/api/v1/members",
+        data=b'{"name": "\xed\xa0\x80"}',
+        content_type="application/json",
+        headers=world.headers["organiser"],
+    )
     assert response.status_code == 400 and response.get_json()["code"] == "bad_request"
 
 

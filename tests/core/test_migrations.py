@@ -16,7 +16,8 @@ def test_upgrade_builds_an_empty_database_that_matches_the_models(empty_database
             flask_migrate.upgrade()
             with db.engine.connect() as connection:
                 context = MigrationContext.configure(
-                    connection, opts={"compare_type": True, "render_as_batch": True})
+                    connection, opts={"compare_type": True, "render_as_batch": True}
+                )
                 differences = compare_metadata(context, db.metadata)
     finally:
         dispose(app)

@@ -28,8 +28,10 @@ def access_lines(logged_app, caplog):
     formatter = logger.handlers[0].formatter
 
     def lines():
-        return [json.loads(formatter.format(record)) for record in caplog.records
-                if record.name == ACCESS_LOGGER]
+        return [
+            json.loads(formatter.format(record)) for record in caplog.records if record.name == ACCESS_LOGGER
+        ]
+
     yield lines
     logger.removeHandler(caplog.handler)
 
@@ -38,7 +40,10 @@ def test_every_answer_carries_a_request_id_and_keeps_a_sane_one_from_the_caller(
     client = logged_app.test_client()
     generated = client.get("/healthz").headers["X-Request-ID"]
     assert len(generated) == 32
-    assert client.get("/healthz", headers={"X-Request-ID": "lb-1234abcd"}).headers["X-Request-ID"] == "lb-1234abcd"
+    assert (
+        client.get("/healthz", headers={"X-Request-ID": "lb-1234abcd"}).headers["X-Request-ID"]
+        == "lb-1234abcd"
+    )
     forged = client.get("/healthz", headers={"X-Request-ID": '" INJECTED {}'}).headers["X-Request-ID"]
     assert len(forged) == 32 and "INJECTED" not in forged
 

@@ -15,7 +15,8 @@ def probe_form():
     """A form page like every later one: a CSRF token in a hidden field."""
     return render_template_string(
         '<form method="post"><input type="hidden" name="csrf_token" value="{{ csrf_token() }}">'
-        '<button>ok</button></form>{{ request.method }}')
+        "<button>ok</button></form>{{ request.method }}"
+    )
 
 
 @forms.get("/probe-boom")
@@ -54,7 +55,9 @@ def test_an_unknown_language_is_not_found(client):
     assert client.get("/lang/xx").status_code == 404
 
 
-@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/", "javascript:alert(1)", "evil"])
+@pytest.mark.parametrize(
+    "target", ["https://evil.example/", "//evil.example/", "javascript:alert(1)", "evil"]
+)
 def test_the_language_switch_never_sends_users_to_another_site(target):
     assert safe_next(target) == "/"
 

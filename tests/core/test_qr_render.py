@@ -15,9 +15,13 @@ from core.qr import render
 from core.qr.render import BORDER, clear_render_cache, qr_version, render_png, render_svg
 from core.qr.signing import KindRegistry, PayloadKind, code_url, encode_payload
 
-VOUCHER_LIKE = PayloadKind("voucher_like", tag=2, registry=KindRegistry(), fields=(
-    ("voucher_id", "I"), ("supermarket_id", "I"), ("points", "I"), ("expires", "I")))
-LARGEST = {field: 2 ** 32 - 1 for field, _code in VOUCHER_LIKE.fields}
+VOUCHER_LIKE = PayloadKind(
+    "voucher_like",
+    tag=2,
+    registry=KindRegistry(),
+    fields=(("voucher_id", "I"), ("supermarket_id", "I"), ("points", "I"), ("expires", "I")),
+)
+LARGEST = {field: 2**32 - 1 for field, _code in VOUCHER_LIKE.fields}
 SVG = "{http://www.w3.org/2000/svg}"
 
 
@@ -29,8 +33,7 @@ def voucher_url(host: str = "jifen.example.cn") -> str:
 
 def library_modules(text: str) -> tuple[bytes, ...]:
     """The modules qrcode itself lays out for ``text`` with our settings, a bytes row each."""
-    code = qrcode.QRCode(error_correction=render.ERROR_CORRECTION, border=0,
-                         mask_pattern=render.MASK_PATTERN)
+    code = qrcode.QRCode(error_correction=render.ERROR_CORRECTION, border=0, mask_pattern=render.MASK_PATTERN)
     code.add_data(text)
     code.make(fit=True)
     return tuple(bytes(map(bool, row)) for row in code.modules)
@@ -58,7 +61,9 @@ def test_a_voucher_sized_url_is_at_most_160_characters_and_version_8_at_level_m(
     assert qr_version(url) <= 8
 
 
-@pytest.mark.parametrize("host", ["127.0.0.1:8000", "pingan.example.gov.cn", "jifen.some-county.example.gov.cn"])
+@pytest.mark.parametrize(
+    "host", ["127.0.0.1:8000", "pingan.example.gov.cn", "jifen.some-county.example.gov.cn"]
+)
 def test_a_voucher_code_stays_at_version_8_or_lower_with_longer_hosts(host):
     assert qr_version(voucher_url(host)) <= 8
 
@@ -89,7 +94,9 @@ def test_svg_output_is_valid_xml_with_no_external_references():
 def test_the_svg_draws_exactly_the_dark_modules_of_the_code():
     url = voucher_url()
     modules = library_modules(url)
-    expected = {(x + BORDER, y + BORDER) for y, row in enumerate(modules) for x, dark in enumerate(row) if dark}
+    expected = {
+        (x + BORDER, y + BORDER) for y, row in enumerate(modules) for x, dark in enumerate(row) if dark
+    }
 
     assert modules_drawn_by(render_svg(url)) == expected
     size = len(modules) + 2 * BORDER
@@ -129,4 +136,3 @@ def test_a_code_rendered_twice_is_served_from_the_cache():
     assert render_svg(url) is first_svg
     assert render_png(url) is first_png
     assert render._modules.cache_info().misses == 1  # the SVG and the PNG share one layout
-

@@ -34,12 +34,18 @@ from tests.conftest import dispose, make_app
 
 # Kinds of the tests' own, in a registry of their own, so the packages' real kinds never clash.
 TEST_KINDS = KindRegistry()
-VOUCHER_LIKE = PayloadKind("voucher_like", tag=2, registry=TEST_KINDS, fields=(
-    ("voucher_id", "I"), ("supermarket_id", "I"), ("points", "I"), ("expires", "I")))
-CHECKIN_LIKE = PayloadKind("checkin_like", tag=1, registry=TEST_KINDS, fields=(
-    ("event_id", "I"), ("expires", "I")))
-EVERY_CODE = PayloadKind("every_code", tag=31, registry=TEST_KINDS, fields=tuple(
-    (f"field_{code}", code) for code in "bBhHiIqQ"))
+VOUCHER_LIKE = PayloadKind(
+    "voucher_like",
+    tag=2,
+    registry=TEST_KINDS,
+    fields=(("voucher_id", "I"), ("supermarket_id", "I"), ("points", "I"), ("expires", "I")),
+)
+CHECKIN_LIKE = PayloadKind(
+    "checkin_like", tag=1, registry=TEST_KINDS, fields=(("event_id", "I"), ("expires", "I"))
+)
+EVERY_CODE = PayloadKind(
+    "every_code", tag=31, registry=TEST_KINDS, fields=tuple((f"field_{code}", code) for code in "bBhHiIqQ")
+)
 
 VALUES = {"voucher_id": 4_000_000_001, "supermarket_id": 12, "points": 350, "expires": 1_795_000_000}
 KEY_ID = 7
@@ -129,7 +135,7 @@ def test_every_changed_character_of_a_token_is_refused(private_key):
     for position, char in enumerate(token):
         # The last character also carries unused bits: a change there must not pass either.
         other = alphabet[(alphabet.index(char) + 1) % 32]
-        changed = token[:position] + other + token[position + 1:]
+        changed = token[:position] + other + token[position + 1 :]
         try:
             decode_payload(changed, VOUCHER_LIKE, public_key_for=lookup_for(private_key))
         except InvalidCode:
@@ -149,8 +155,9 @@ def test_a_signature_by_another_key_pair_is_refused(private_key):
 
 
 def test_a_payload_of_another_kind_is_refused_as_wrong_kind(private_key):
-    token = encode_payload(CHECKIN_LIKE, {"event_id": 5, "expires": 1_795_000_000},
-                           key_id=KEY_ID, private_key=private_key)
+    token = encode_payload(
+        CHECKIN_LIKE, {"event_id": 5, "expires": 1_795_000_000}, key_id=KEY_ID, private_key=private_key
+    )
 
     with pytest.raises(InvalidCode) as refusal:
         decode_payload(token, VOUCHER_LIKE, public_key_for=lookup_for(private_key))
@@ -170,22 +177,27 @@ def _good_token() -> tuple[str, object]:
     return encode_payload(VOUCHER_LIKE, VALUES, key_id=KEY_ID, private_key=key), key
 
 
-@pytest.mark.parametrize("spoil", [
-    pytest.param(lambda token: "", id="empty"),
-    pytest.param(lambda token: "   \n", id="blank"),
-    pytest.param(lambda token: None, id="not-text"),
-    pytest.param(lambda token: token[:-1], id="one-character-short"),
-    pytest.param(lambda token: token[:-8], id="five-bytes-short"),
-    pytest.param(lambda token: token[:20], id="truncated"),
-    pytest.param(lambda token: token + "A", id="one-character-long"),
-    pytest.param(lambda token: token + "AAAAAAAA", id="five-bytes-long"),
-    pytest.param(lambda token: "HELLO, WORLD!", id="garbage"),
-    pytest.param(lambda token: token[:60] + "1" + token[61:], id="not-base32"),
-    pytest.param(lambda token: "二维码" * 10, id="chinese"),
-    pytest.param(lambda token: "A" * 5000, id="huge"),
-    pytest.param(lambda token: "HTTPS://PINGAN.EXAMPLE.CN/V/", id="url-without-token"),
-    pytest.param(lambda token: as_token(bytes([0x42]) + raw_bytes(token)[1:]), id="unknown-format-version"),
-])
+@pytest.mark.parametrize(
+    "spoil",
+    [
+        pytest.param(lambda token: "", id="empty"),
+        pytest.param(lambda token: "   \n", id="blank"),
+        pytest.param(lambda token: None, id="not-text"),
+        pytest.param(lambda token: token[:-1], id="one-character-short"),
+        pytest.param(lambda token: token[:-8], id="five-bytes-short"),
+        pytest.param(lambda token: token[:20], id="truncated"),
+        pytest.param(lambda token: token + "A", id="one-character-long"),
+        pytest.param(lambda token: token + "AAAAAAAA", id="five-bytes-long"),
+        pytest.param(lambda token: "HELLO, WORLD!", id="garbage"),
+        pytest.param(lambda token: token[:60] + "1" + token[61:], id="not-base32"),
+        pytest.param(lambda token: "二维码" * 10, id="chinese"),
+        pytest.param(lambda token: "A" * 5000, id="huge"),
+        pytest.param(lambda token: "HTTPS://PINGAN.EXAMPLE.CN/V/", id="url-without-token"),
+        pytest.param(
+            lambda token: as_token(bytes([0x42]) + raw_bytes(token)[1:]), id="unknown-format-version"
+        ),
+    ],
+)
 def test_truncated_garbage_and_empty_texts_are_refused_as_malformed(spoil):
     token, key = _good_token()
 
@@ -206,26 +218,38 @@ def test_an_invalid_code_answers_the_contracts_400_with_its_reason(app):
     assert body["errors"] == {"payload": ["bad_signature"]}
 
 
-@given(values=st.fixed_dictionaries({
-    f"field_{code}": st.integers(*(
-        (-(2 ** (8 * struct.calcsize(code) - 1)), 2 ** (8 * struct.calcsize(code) - 1) - 1)
-        if code.islower() else (0, 2 ** (8 * struct.calcsize(code)) - 1)))
-    for code in "bBhHiIqQ"
-}), key_id=st.integers(1, 32767))
+@given(
+    values=st.fixed_dictionaries(
+        {
+            f"field_{code}": st.integers(
+                *(
+                    (-(2 ** (8 * struct.calcsize(code) - 1)), 2 ** (8 * struct.calcsize(code) - 1) - 1)
+                    if code.islower()
+                    else (0, 2 ** (8 * struct.calcsize(code)) - 1)
+                )
+            )
+            for code in "bBhHiIqQ"
+        }
+    ),
+    key_id=st.integers(1, 32767),
+)
 def test_any_field_values_in_range_round_trip(private_key, values, key_id):
     token = encode_payload(EVERY_CODE, values, key_id=key_id, private_key=private_key)
 
     assert decode_payload(token, EVERY_CODE, public_key_for=lookup_for(private_key, key_id)) == values
 
 
-@pytest.mark.parametrize("values", [
-    pytest.param({**VALUES, "points": -1}, id="below-range"),
-    pytest.param({**VALUES, "points": 2 ** 32}, id="above-range"),
-    pytest.param({k: v for k, v in VALUES.items() if k != "points"}, id="missing"),
-    pytest.param({**VALUES, "member_id": 3}, id="unknown"),
-    pytest.param({**VALUES, "points": "350"}, id="not-an-integer"),
-    pytest.param({**VALUES, "points": True}, id="a-boolean"),
-])
+@pytest.mark.parametrize(
+    "values",
+    [
+        pytest.param({**VALUES, "points": -1}, id="below-range"),
+        pytest.param({**VALUES, "points": 2**32}, id="above-range"),
+        pytest.param({k: v for k, v in VALUES.items() if k != "points"}, id="missing"),
+        pytest.param({**VALUES, "member_id": 3}, id="unknown"),
+        pytest.param({**VALUES, "points": "350"}, id="not-an-integer"),
+        pytest.param({**VALUES, "points": True}, id="a-boolean"),
+    ],
+)
 def test_signing_refuses_missing_unknown_or_out_of_range_values(private_key, values):
     with pytest.raises(ValueError):
         encode_payload(VOUCHER_LIKE, values, key_id=KEY_ID, private_key=private_key)
@@ -245,15 +269,18 @@ def test_a_tag_or_name_declared_twice_differently_is_refused():
         PayloadKind("checkin", tag=1, fields=(("event_id", "Q"),), registry=registry)
 
 
-@pytest.mark.parametrize("tag, fields", [
-    pytest.param(0, (("a", "I"),), id="tag-zero"),
-    pytest.param(32, (("a", "I"),), id="tag-too-big"),
-    pytest.param(3, (), id="no-fields"),
-    pytest.param(3, (("a", "f"),), id="a-float"),
-    pytest.param(3, (("a", "10s"),), id="bytes"),
-    pytest.param(3, (("a", "I"), ("a", "H")), id="a-name-twice"),
-    pytest.param(3, (("not a name", "I"),), id="not-an-identifier"),
-])
+@pytest.mark.parametrize(
+    "tag, fields",
+    [
+        pytest.param(0, (("a", "I"),), id="tag-zero"),
+        pytest.param(32, (("a", "I"),), id="tag-too-big"),
+        pytest.param(3, (), id="no-fields"),
+        pytest.param(3, (("a", "f"),), id="a-float"),
+        pytest.param(3, (("a", "10s"),), id="bytes"),
+        pytest.param(3, (("a", "I"), ("a", "H")), id="a-name-twice"),
+        pytest.param(3, (("not a name", "I"),), id="not-an-identifier"),
+    ],
+)
 def test_a_kind_declaration_refuses_bad_tags_and_fields(tag, fields):
     with pytest.raises(ValueError):
         PayloadKind("bad", tag=tag, fields=fields, registry=None)
@@ -272,16 +299,19 @@ def test_code_url_is_upper_case_from_scheme_to_token(private_key):
     assert code_url("https://gov.example.cn/pingan", "E", token) == f"HTTPS://GOV.EXAMPLE.CN/PINGAN/E/{token}"
 
 
-@pytest.mark.parametrize("base_url, route_letter", [
-    pytest.param("jifen.example.cn", "V", id="no-scheme"),
-    pytest.param("ftp://jifen.example.cn", "V", id="not-http"),
-    pytest.param("https://jifen.example.cn/?a=1", "V", id="a-query"),
-    pytest.param("https://jifen.example.cn/#top", "V", id="a-fragment"),
-    pytest.param("https://jifen_example.cn", "V", id="outside-alphanumeric-mode"),
-    pytest.param("https://jifen.example.cn", "VV", id="two-letters"),
-    pytest.param("https://jifen.example.cn", "", id="no-letter"),
-    pytest.param("https://jifen.example.cn", "/", id="a-slash"),
-])
+@pytest.mark.parametrize(
+    "base_url, route_letter",
+    [
+        pytest.param("jifen.example.cn", "V", id="no-scheme"),
+        pytest.param("ftp://jifen.example.cn", "V", id="not-http"),
+        pytest.param("https://jifen.example.cn/?a=1", "V", id="a-query"),
+        pytest.param("https://jifen.example.cn/#top", "V", id="a-fragment"),
+        pytest.param("https://jifen_example.cn", "V", id="outside-alphanumeric-mode"),
+        pytest.param("https://jifen.example.cn", "VV", id="two-letters"),
+        pytest.param("https://jifen.example.cn", "", id="no-letter"),
+        pytest.param("https://jifen.example.cn", "/", id="a-slash"),
+    ],
+)
 def test_code_url_refuses_what_would_not_make_a_small_routable_code(base_url, route_letter):
     with pytest.raises(ValueError):
         code_url(base_url, route_letter, "ABC")
@@ -292,8 +322,16 @@ def test_the_url_form_round_trips_through_token_from_text_in_upper_and_lower_cas
     url = code_url("https://jifen.example.cn", "V", token)
     lookup = lookup_for(private_key)
 
-    for text in (url, url.lower(), f"  {url}\n", "https://JIFEN.example.CN/V/" + token.lower(),
-                 token, token.lower(), f"\t{token.lower()} ", token + "=" * 3):
+    for text in (
+        url,
+        url.lower(),
+        f"  {url}\n",
+        "https://JIFEN.example.CN/V/" + token.lower(),
+        token,
+        token.lower(),
+        f"\t{token.lower()} ",
+        token + "=" * 3,
+    ):
         assert token_from_text(text) == token, text
         assert decode_payload(text, VOUCHER_LIKE, public_key_for=lookup) == VALUES, text
 
@@ -332,7 +370,8 @@ def test_rotation_keeps_old_codes_verifiable_and_signs_new_ones_with_the_new_key
 
 
 def test_another_worker_verifies_a_new_key_after_one_lookup_and_signs_with_it_after_the_ttl(
-        app, database_url, monkeypatch):
+    app, database_url, monkeypatch
+):
     monkeypatch.setattr(keys, "CURRENT_KEY_TTL", 0.0)
     with app.app_context():
         first = sign_payload(VOUCHER_LIKE, **VALUES)
@@ -342,8 +381,9 @@ def test_another_worker_verifies_a_new_key_after_one_lookup_and_signs_with_it_af
         second = sign_payload(VOUCHER_LIKE, **VALUES)
     queries = []
     with app.app_context():
-        sa.event.listen(db.engine, "before_cursor_execute",
-                        lambda _c, _cur, statement, *_: queries.append(statement))
+        sa.event.listen(
+            db.engine, "before_cursor_execute", lambda _c, _cur, statement, *_: queries.append(statement)
+        )
         for _ in range(3):
             assert verify_payload(second, VOUCHER_LIKE) == VALUES
         assert len([q for q in queries if "signing_key" in q]) == 1

@@ -16,9 +16,14 @@ from tests.conftest import make_app
 
 #: The views that read from the replica: boards, honour rolls, the monthly report, the dashboard.
 REPLICA_VIEWS = {
-    "leaderboards.MemberBoard", "leaderboards.OrgUnitBoard", "leaderboards.HonourRoll",
-    "points_pages.leaderboard", "points_pages.honour_roll",
-    "admin.dashboard", "admin.reports", "admin.report_file",
+    "leaderboards.MemberBoard",
+    "leaderboards.OrgUnitBoard",
+    "leaderboards.HonourRoll",
+    "points_pages.leaderboard",
+    "points_pages.honour_roll",
+    "admin.dashboard",
+    "admin.reports",
+    "admin.report_file",
 }
 
 
@@ -32,7 +37,9 @@ def marked(app, endpoint: str) -> bool:
 def test_the_views_that_read_from_a_replica_are_these_and_only_read(app):
     endpoints = {rule.endpoint for rule in app.url_map.iter_rules() if marked(app, rule.endpoint)}
     assert endpoints == REPLICA_VIEWS
-    methods = {method for rule in app.url_map.iter_rules() if rule.endpoint in endpoints for method in rule.methods}
+    methods = {
+        method for rule in app.url_map.iter_rules() if rule.endpoint in endpoints for method in rule.methods
+    }
     assert methods <= {"GET", "HEAD", "OPTIONS"}
 
 
@@ -55,8 +62,9 @@ def test_without_a_replica_the_marker_reads_from_the_primary(app, world):
     assert "replica" not in app.extensions
     with app.app_context():
         assert "replica" not in db.engines
-    answer = app.test_client().get(f"/api/v1/leaderboards/members?org_unit_id={world.units['county']}",
-                                   headers=world.headers["resident"])
+    answer = app.test_client().get(
+        f"/api/v1/leaderboards/members?org_unit_id={world.units['county']}", headers=world.headers["resident"]
+    )
     assert answer.status_code == 200
     assert "replica" not in app.test_client().get("/healthz").get_json()
 

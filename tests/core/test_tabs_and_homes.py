@@ -26,8 +26,12 @@ TABS = {
 def tab_bar(html: str) -> list[tuple[str, bool]]:
     """The tab bar's labels, each with whether it is lit."""
     bar = re.search(r'<nav class="tabbar".*?</nav>', html, re.S).group(0)
-    return [(label, bool(current)) for current, label in
-            re.findall(r'<a href="[^"]+"( aria-current="page")?><svg.*?</svg><span>([^<]+)</span></a>', bar, re.S)]
+    return [
+        (label, bool(current))
+        for current, label in re.findall(
+            r'<a href="[^"]+"( aria-current="page")?><svg.*?</svg><span>([^<]+)</span></a>', bar, re.S
+        )
+    ]
 
 
 @pytest.mark.parametrize("who", sorted(TABS))
@@ -40,9 +44,19 @@ def test_each_role_gets_its_own_tab_bar_of_at_most_five_items(app, world, who):
 
 def test_the_tab_of_the_page_is_lit_and_only_that_one(app, world):
     browser = signed_in(app, world, "resident")
-    for path, lit in (("/", "首页"), ("/earn", "赚积分"), ("/me/claims/new", "赚积分"), ("/shops", "兑换"),
-                      ("/me/vouchers", "兑换"), ("/leaderboards", "排行"), ("/me/points", "我的"), ("/account", "我的")):
-        assert [label for label, current in tab_bar(browser.get(path).get_data(as_text=True)) if current] == [lit], path
+    for path, lit in (
+        ("/", "首页"),
+        ("/earn", "赚积分"),
+        ("/me/claims/new", "赚积分"),
+        ("/shops", "兑换"),
+        ("/me/vouchers", "兑换"),
+        ("/leaderboards", "排行"),
+        ("/me/points", "我的"),
+        ("/account", "我的"),
+    ):
+        assert [label for label, current in tab_bar(browser.get(path).get_data(as_text=True)) if current] == [
+            lit
+        ], path
 
 
 def test_signed_out_there_is_no_tab_bar_and_home_offers_sign_in_and_activation(client):
@@ -61,9 +75,17 @@ def test_the_resident_s_home_shows_balance_check_in_events_around_and_shortcuts(
         make_activity("patrol", points=10)
         organiser = db.session.get(Member, world.people["organiser"])
         start = utcnow() + timedelta(hours=2)
-        events.create_event(organiser, "周末巡逻", "patrol", world.units["town_a"], start, start + timedelta(hours=2))
-        events.create_event(db.session.get(Member, world.people["global_admin"]), "河口巡逻", "patrol",
-                            world.units["town_b"], start, start + timedelta(hours=2))
+        events.create_event(
+            organiser, "周末巡逻", "patrol", world.units["town_a"], start, start + timedelta(hours=2)
+        )
+        events.create_event(
+            db.session.get(Member, world.people["global_admin"]),
+            "河口巡逻",
+            "patrol",
+            world.units["town_b"],
+            start,
+            start + timedelta(hours=2),
+        )
     resident = signed_in(app, world, "resident")
     html = resident.get("/").get_data(as_text=True)
     assert 'data-available="0"' in html and "每日报平安" in html
@@ -103,8 +125,12 @@ def test_elder_mode_is_a_switch_remembered_on_the_phone(app, world):
 def test_forms_that_set_a_password_show_its_rules(app, world):
     organiser = signed_in(app, world, "organiser")
     rules = "至少 8 个字符。不要用 12345678 这类常见密码，也不要全是空格。"
-    for browser, path in ((organiser, "/account"), (organiser, "/admin/members/new"),
-                          (organiser, f"/admin/members/{world.people['resident']}"), (app.test_client(), "/activate")):
+    for browser, path in (
+        (organiser, "/account"),
+        (organiser, "/admin/members/new"),
+        (organiser, f"/admin/members/{world.people['resident']}"),
+        (app.test_client(), "/activate"),
+    ):
         html = browser.get(path).get_data(as_text=True)
         assert rules in html and 'aria-describedby="' in html, path
 

@@ -30,12 +30,23 @@ def build_county() -> dict:
     """A county, two towns of four grids, five residents a grid, an admin and a 5-point activity."""
     county = make_unit("平安县", "county")
     towns = [make_unit(name, "town", county) for name in ("城关镇", "河口镇")]
-    grids = [make_unit(f"{town.name}{index}网格", "grid", town) for town in towns for index in range(GRIDS_PER_TOWN)]
-    members = {grid.id: [make_member(f"居民{index}", grid).id for index in range(MEMBERS_PER_GRID)] for grid in grids}
+    grids = [
+        make_unit(f"{town.name}{index}网格", "grid", town)
+        for town in towns
+        for index in range(GRIDS_PER_TOWN)
+    ]
+    members = {
+        grid.id: [make_member(f"居民{index}", grid).id for index in range(MEMBERS_PER_GRID)] for grid in grids
+    }
     make_activity("patrol_each", points=5, needs_review=False)
     admin = make_member("县管理员", role="admin", on=None)
-    return {"county": county.id, "towns": [town.id for town in towns], "grids": [grid.id for grid in grids],
-            "members": members, "admin": admin.id}
+    return {
+        "county": county.id,
+        "towns": [town.id for town in towns],
+        "grids": [grid.id for grid in grids],
+        "members": members,
+        "admin": admin.id,
+    }
 
 
 def award_job(admin_id: int, member_id: int):
@@ -43,7 +54,10 @@ def award_job(admin_id: int, member_id: int):
     occurred_at = utcnow() - timedelta(hours=1)
 
     def award():
-        services.record_contribution(db.session.get(Member, admin_id), member_id, "patrol_each", 1, occurred_at)
+        services.record_contribution(
+            db.session.get(Member, admin_id), member_id, "patrol_each", 1, occurred_at
+        )
+
     return award
 
 
@@ -56,8 +70,11 @@ def test_concurrent_awards_never_pass_a_budget(app):
         admin = db.session.get(Member, county["admin"])
         budgets.set_budget(admin, county["county"], YEAR, 100)
         budgets.set_budget(admin, county["towns"][0], YEAR, 40)
-    jobs = [award_job(county["admin"], member_id)
-            for grid in county["grids"] for member_id in county["members"][grid]]
+    jobs = [
+        award_job(county["admin"], member_id)
+        for grid in county["grids"]
+        for member_id in county["members"][grid]
+    ]
     outcomes = run_at_once(app, jobs)
     assert outcomes == Counter({"ok": 20, "budget_exhausted": 20}), outcomes
     with app.app_context():
@@ -66,7 +83,8 @@ def test_concurrent_awards_never_pass_a_budget(app):
         assert budgets.read_budget(admin, county["towns"][0], YEAR).awarded <= 40
         town_a = db.session.get(OrgUnit, county["towns"][0])
         assert budgets.read_budget(admin, town_a.id, YEAR).awarded == sum(
-            budgets.awarded_by_unit(town_a, YEAR).values())
+            budgets.awarded_by_unit(town_a, YEAR).values()
+        )
         paid = db.session.scalar(sa.select(sa.func.sum(MemberBalance.available)))
         assert paid == 100
         assert budgets.verify_budgets() == [] and verify_ledger() == []
@@ -84,9 +102,14 @@ def test_awards_in_different_grids_touch_only_their_own_allotment_once_leased(ap
 
     def count(_connection, _cursor, statement, _parameters, _context, _executemany):
         text = " ".join(statement.split()).lower()
-        kind = ("county row" if text.startswith("update budget ") or (
-                    text.startswith("select") and "from budget " in text and "allotted" in text)
-                else "allotment" if text.startswith("update budget_allotment") else None)
+        kind = (
+            "county row"
+            if text.startswith("update budget ")
+            or (text.startswith("select") and "from budget " in text and "allotted" in text)
+            else "allotment"
+            if text.startswith("update budget_allotment")
+            else None
+        )
         if kind:
             with lock:
                 touched[kind] += 1
@@ -95,8 +118,12 @@ def test_awards_in_different_grids_touch_only_their_own_allotment_once_leased(ap
         engine = db.engine
     sa.event.listen(engine, "before_cursor_execute", count)
     try:
-        jobs = [award_job(county["admin"], member_id) for _ in range(2)
-                for grid in county["grids"] for member_id in county["members"][grid]]
+        jobs = [
+            award_job(county["admin"], member_id)
+            for _ in range(2)
+            for grid in county["grids"]
+            for member_id in county["members"][grid]
+        ]
         outcomes = run_at_once(app, jobs)
     finally:
         sa.event.remove(engine, "before_cursor_execute", count)
@@ -148,6 +175,7 @@ def test_an_award_held_open_in_one_grid_stops_neither_other_grids_nor_the_budget
                     outcomes[name] = repr(error)
                 finally:
                     db.session.remove()
+
         thread = threading.Thread(target=target)
         thread.start()
         return thread
@@ -167,5 +195,7 @@ def test_an_award_held_open_in_one_grid_stops_neither_other_grids_nor_the_budget
     same.join(30)
     assert outcomes == {"held": "ok", "other grid": "ok", "same grid": "ok"}
     with app.app_context():
-        assert budgets.read_budget(db.session.get(Member, county["admin"]), county["county"], YEAR).awarded == 25
+        assert (
+            budgets.read_budget(db.session.get(Member, county["admin"]), county["county"], YEAR).awarded == 25
+        )
         assert budgets.verify_budgets() == []

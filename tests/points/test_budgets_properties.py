@@ -4,7 +4,7 @@ would pass a budget on its path, and every budget's use equals a brute-force sum
 from __future__ import annotations
 
 import itertools
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
@@ -22,7 +22,7 @@ from tests.conftest import dispose, make_app
 from tests.factories import make_member, make_unit
 
 YEAR = 2026
-MOMENT = datetime(YEAR, 6, 1, 4, tzinfo=timezone.utc)
+MOMENT = datetime(YEAR, 6, 1, 4, tzinfo=UTC)
 #: Grids 0 and 1 lie in town A, grid 2 in town B; budgets on the county, town A and grid 1.
 GRID_TOWN = ("a", "a", "b")
 BUDGETS = ("county", "town_a", "grid_1")
@@ -37,28 +37,43 @@ def app(database_url):
     dispose(application)
 
 
-steps = st.lists(st.one_of(
-    st.tuples(st.just("award"), st.integers(0, 2), st.integers(1, 25)),
-    st.tuples(st.just("reverse"), st.integers(0, 30)),
-    st.tuples(st.just("set"), st.sampled_from(BUDGETS), st.integers(0, 120)),
-), min_size=1, max_size=25)
+steps = st.lists(
+    st.one_of(
+        st.tuples(st.just("award"), st.integers(0, 2), st.integers(1, 25)),
+        st.tuples(st.just("reverse"), st.integers(0, 30)),
+        st.tuples(st.just("set"), st.sampled_from(BUDGETS), st.integers(0, 120)),
+    ),
+    min_size=1,
+    max_size=25,
+)
 
 
 def on_path(grid: int) -> tuple[str, ...]:
     """The budgets an award in a grid counts in."""
-    return ("county", "town_a", "grid_1") if grid == 1 else ("county", "town_a") if GRID_TOWN[grid] == "a" \
+    return (
+        ("county", "town_a", "grid_1")
+        if grid == 1
+        else ("county", "town_a")
+        if GRID_TOWN[grid] == "a"
         else ("county",)
+    )
 
 
 def assert_leases_hold(budget_ids) -> None:
     """Every allotment uses no more than it was granted, the grants sum to what the budget leased
     out, and a budget leases out no more than its points (or, lowered below its use, than is used)."""
     for budget in db.session.scalars(sa.select(Budget).where(Budget.id.in_(budget_ids))):
-        rows = db.session.execute(sa.select(BudgetAllotment.granted, BudgetAllotment.used)
-                                  .where(BudgetAllotment.budget_id == budget.id)).all()
+        rows = db.session.execute(
+            sa.select(BudgetAllotment.granted, BudgetAllotment.used).where(
+                BudgetAllotment.budget_id == budget.id
+            )
+        ).all()
         assert all(0 <= used <= granted for granted, used in rows), rows
         assert sum(granted for granted, _used in rows) == budget.allotted
-        assert budget.allotted <= max(budget.points, sum(used for _granted, used in rows)), (budget.points, rows)
+        assert budget.allotted <= max(budget.points, sum(used for _granted, used in rows)), (
+            budget.points,
+            rows,
+        )
 
 
 @settings(max_examples=30, deadline=None)
@@ -76,8 +91,9 @@ def test_awards_are_refused_exactly_when_they_would_pass_a_budget(app, initial, 
         for name, points in limits.items():
             budgets.set_budget(admin, units[name].id, YEAR, points)
         used = dict.fromkeys(BUDGETS, 0)
-        budget_ids = db.session.scalars(sa.select(Budget.id).where(
-            Budget.org_unit_id.in_([unit.id for unit in units.values()]))).all()
+        budget_ids = db.session.scalars(
+            sa.select(Budget.id).where(Budget.org_unit_id.in_([unit.id for unit in units.values()]))
+        ).all()
         awards: list[tuple[int, int, int]] = []  # (transaction id, grid, points) not reversed yet
         for step in steps:
             if step[0] == "award":
@@ -100,7 +116,9 @@ def test_awards_are_refused_exactly_when_they_would_pass_a_budget(app, initial, 
             elif step[0] == "reverse" and awards:
                 transaction_id, grid, points = awards.pop(step[1] % len(awards))
                 begin_writing(db.session)
-                ledger.reverse_award(db.session.get(LedgerTransaction, transaction_id), actor_id=None, reason="x")
+                ledger.reverse_award(
+                    db.session.get(LedgerTransaction, transaction_id), actor_id=None, reason="x"
+                )
                 db.session.commit()
                 for name in on_path(grid):
                     used[name] -= points

@@ -1,12 +1,12 @@
 """Contributions: recorded, claimed, reviewed, reversed — with caps, windows and scope."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from core.clock import SHANGHAI
 
-NOW = datetime.now(timezone.utc)
+NOW = datetime.now(UTC)
 
 
 def when(hours_ago: float = 1) -> str:
@@ -14,8 +14,13 @@ def when(hours_ago: float = 1) -> str:
 
 
 def post(client, world, who, activity="publicity", quantity=1, member=None, occurred_at=None, **extra):
-    body = {"member_id": world.people[member or who], "activity_code": activity, "quantity": quantity,
-            "occurred_at": occurred_at or when(), **extra}
+    body = {
+        "member_id": world.people[member or who],
+        "activity_code": activity,
+        "quantity": quantity,
+        "occurred_at": occurred_at or when(),
+        **extra,
+    }
     return client.post("/api/v1/contributions", json=body, headers=world.headers[who])
 
 
@@ -24,8 +29,9 @@ def balance(client, world, who):
 
 
 def action(client, world, who, contribution_id, verb, **body):
-    return client.post(f"/api/v1/contributions/{contribution_id}/{verb}", json=body or None,
-                       headers=world.headers[who])
+    return client.post(
+        f"/api/v1/contributions/{contribution_id}/{verb}", json=body or None, headers=world.headers[who]
+    )
 
 
 def test_staff_record_for_someone_in_scope_and_the_points_are_awarded_at_once(client, activities):
@@ -89,10 +95,12 @@ def test_the_daily_cap_counts_the_shanghai_day_of_occurred_at(client, activities
     late_evening = f"{two_days_ago}T23:30:00+08:00"
     early_next_day = f"{two_days_ago + timedelta(days=1)}T00:10:00+08:00"
     args = dict(member="resident", activity="publicity")
-    responses = [post(client, world, "grid_worker", quantity=2, occurred_at=late_evening, **args),
-                 post(client, world, "grid_worker", quantity=2, occurred_at=late_evening, **args),
-                 post(client, world, "grid_worker", quantity=1, occurred_at=late_evening, **args),
-                 post(client, world, "grid_worker", quantity=4, occurred_at=early_next_day, **args)]
+    responses = [
+        post(client, world, "grid_worker", quantity=2, occurred_at=late_evening, **args),
+        post(client, world, "grid_worker", quantity=2, occurred_at=late_evening, **args),
+        post(client, world, "grid_worker", quantity=1, occurred_at=late_evening, **args),
+        post(client, world, "grid_worker", quantity=4, occurred_at=early_next_day, **args),
+    ]
     assert [r.status_code for r in responses] == [201, 201, 409, 201]
     assert balance(client, world, "resident") == 40
 
@@ -100,12 +108,18 @@ def test_the_daily_cap_counts_the_shanghai_day_of_occurred_at(client, activities
 def test_a_reversal_frees_its_room_under_the_cap(client, activities):
     world = activities
     occurred_at = when(2)
-    full = post(client, world, "grid_worker", quantity=4, member="resident", occurred_at=occurred_at).get_json()
-    assert post(client, world, "grid_worker", quantity=1, member="resident",
-                occurred_at=occurred_at).status_code == 409
+    full = post(
+        client, world, "grid_worker", quantity=4, member="resident", occurred_at=occurred_at
+    ).get_json()
+    assert (
+        post(client, world, "grid_worker", quantity=1, member="resident", occurred_at=occurred_at).status_code
+        == 409
+    )
     assert action(client, world, "organiser", full["id"], "reverse", reason="记错了").status_code == 200
-    assert post(client, world, "grid_worker", quantity=4, member="resident",
-                occurred_at=occurred_at).status_code == 201
+    assert (
+        post(client, world, "grid_worker", quantity=4, member="resident", occurred_at=occurred_at).status_code
+        == 201
+    )
 
 
 def test_hours_go_in_half_hours_and_points_round_down(client, activities):
@@ -118,10 +132,18 @@ def test_hours_go_in_half_hours_and_points_round_down(client, activities):
     assert items.status_code == 422
 
 
-@pytest.mark.parametrize("activity, quantity", [
-    ("patrol", 0.49), ("patrol", 0.51), ("patrol", "1.25"), ("patrol", 0.999999), ("mediation", 0.96),
-    ("mediation", 1.04), ("mediation", "2.5"),
-])
+@pytest.mark.parametrize(
+    "activity, quantity",
+    [
+        ("patrol", 0.49),
+        ("patrol", 0.51),
+        ("patrol", "1.25"),
+        ("patrol", 0.999999),
+        ("mediation", 0.96),
+        ("mediation", 1.04),
+        ("mediation", "2.5"),
+    ],
+)
 def test_a_quantity_is_refused_as_sent_never_rounded_first(client, activities, quantity, activity):
     world = activities
     response = post(client, world, "grid_worker", activity, quantity=quantity, member="resident")
@@ -129,31 +151,51 @@ def test_a_quantity_is_refused_as_sent_never_rounded_first(client, activities, q
     assert balance(client, world, "resident") == 0
 
 
-@pytest.mark.parametrize("activity, quantity, points", [("patrol", 0.5, 5), ("patrol", "2.50", 25),
-                                                        ("mediation", 2, 40), ("mediation", "3.0", 60)])
-def test_half_hours_and_whole_items_are_accepted_in_any_spelling(client, activities, activity, quantity, points):
+@pytest.mark.parametrize(
+    "activity, quantity, points",
+    [("patrol", 0.5, 5), ("patrol", "2.50", 25), ("mediation", 2, 40), ("mediation", "3.0", 60)],
+)
+def test_half_hours_and_whole_items_are_accepted_in_any_spelling(
+    client, activities, activity, quantity, points
+):
     response = post(client, activities, "grid_worker", activity, quantity=quantity, member="resident")
     assert response.status_code == 201 and response.get_json()["points"] == points
 
 
-@pytest.mark.parametrize("occurred_at, field", [
-    pytest.param((NOW + timedelta(hours=2)).isoformat(), "occurred_at", id="future"),
-    pytest.param((NOW - timedelta(days=32)).isoformat(), "occurred_at", id="32-days-back"),
-    pytest.param((NOW - timedelta(days=1)).replace(tzinfo=None).isoformat(), "occurred_at", id="no-offset"),
-])
+@pytest.mark.parametrize(
+    "occurred_at, field",
+    [
+        pytest.param((NOW + timedelta(hours=2)).isoformat(), "occurred_at", id="future"),
+        pytest.param((NOW - timedelta(days=32)).isoformat(), "occurred_at", id="32-days-back"),
+        pytest.param(
+            (NOW - timedelta(days=1)).replace(tzinfo=None).isoformat(), "occurred_at", id="no-offset"
+        ),
+    ],
+)
 def test_occurred_at_is_never_in_the_future_nor_over_31_days_back(client, activities, occurred_at, field):
     response = post(client, activities, "grid_worker", member="resident", occurred_at=occurred_at)
     assert response.status_code == 422 and field in response.get_json()["errors"]
 
 
-@pytest.mark.parametrize("body, field", [
-    ({"quantity": "many"}, "quantity"), ({"quantity": 0}, "quantity"), ({"activity": "nope"}, "activity_code"),
-    ({"member": "outsider"}, None),
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"quantity": "many"}, "quantity"),
+        ({"quantity": 0}, "quantity"),
+        ({"activity": "nope"}, "activity_code"),
+        ({"member": "outsider"}, None),
+    ],
+)
 def test_bad_contributions_are_refused_and_write_nothing(client, activities, app, body, field):
     world = activities
-    response = post(client, world, "grid_worker", body.get("activity", "publicity"),
-                    quantity=body.get("quantity", 1), member=body.get("member", "resident"))
+    response = post(
+        client,
+        world,
+        "grid_worker",
+        body.get("activity", "publicity"),
+        quantity=body.get("quantity", 1),
+        member=body.get("member", "resident"),
+    )
     assert response.status_code in (403, 404, 422)
     if field:
         assert field in response.get_json()["errors"]
@@ -174,14 +216,22 @@ def test_a_reversal_needs_the_points_to_be_available_unless_an_admin_forces_it(c
         db.session.commit()
     refused = action(client, world, "organiser", contribution["id"], "reverse", reason="重复登记")
     assert refused.status_code == 409 and refused.get_json()["code"] == "insufficient_points"
-    assert action(client, world, "organiser", contribution["id"], "reverse", reason="x",
-                  force=True).status_code == 403
-    forced = action(client, world, "global_admin", contribution["id"], "reverse", reason="重复登记", force=True)
+    assert (
+        action(client, world, "organiser", contribution["id"], "reverse", reason="x", force=True).status_code
+        == 403
+    )
+    forced = action(
+        client, world, "global_admin", contribution["id"], "reverse", reason="重复登记", force=True
+    )
     assert forced.status_code == 200 and forced.get_json()["status"] == "reversed"
     me = client.get("/api/v1/me", headers=world.headers["resident"]).get_json()
     assert me["balance"] == {"available": 0, "held": 15} and me["lifetime_earned"] == 0
-    assert action(client, world, "global_admin", contribution["id"], "reverse",
-                  reason="again").get_json()["code"] == "invalid_state"
+    assert (
+        action(client, world, "global_admin", contribution["id"], "reverse", reason="again").get_json()[
+            "code"
+        ]
+        == "invalid_state"
+    )
 
 
 def test_only_organisers_and_admins_reverse(client, activities):
@@ -199,7 +249,10 @@ def test_the_ledger_lists_entries_newest_first_with_the_balance_after_each(clien
     url = f"/api/v1/members/{world.people['resident']}/ledger"
     entries = client.get(url, headers=world.headers["resident"]).get_json()["items"]
     assert [(e["kind"], e["points"], e["balance_after"]) for e in entries] == [
-        ("reversal", -20, 10), ("award", 10, 30), ("award", 20, 20)]
+        ("reversal", -20, 10),
+        ("award", 10, 30),
+        ("award", 20, 20),
+    ]
     assert client.get(url, headers=world.headers["neighbour"]).status_code == 403
     assert client.get(url, headers=world.headers["grid_worker"]).status_code == 200
 
@@ -207,8 +260,9 @@ def test_the_ledger_lists_entries_newest_first_with_the_balance_after_each(clien
 def test_editing_an_activity_never_changes_points_already_recorded(client, activities):
     world = activities
     recorded = post(client, world, "grid_worker", "mediation", member="resident").get_json()
-    response = client.patch("/api/v1/activities/mediation", json={"points": 50},
-                            headers=world.headers["global_admin"])
+    response = client.patch(
+        "/api/v1/activities/mediation", json={"points": 50}, headers=world.headers["global_admin"]
+    )
     assert response.status_code == 200 and response.get_json()["points"] == 50
     again = client.get(f"/api/v1/contributions/{recorded['id']}", headers=world.headers["resident"])
     assert again.get_json()["points"] == 20 and balance(client, world, "resident") == 20
@@ -216,9 +270,18 @@ def test_editing_an_activity_never_changes_points_already_recorded(client, activ
 
 def test_activities_are_defined_by_organisers_in_their_scope(client, activities):
     world = activities
-    body = {"code": "flood_watch", "name": "防汛巡查", "category": "patrol", "points": 8, "unit": "hour",
-            "daily_cap": 32, "needs_review": True}
-    assert client.post("/api/v1/activities", json=body, headers=world.headers["grid_worker"]).status_code == 403
+    body = {
+        "code": "flood_watch",
+        "name": "防汛巡查",
+        "category": "patrol",
+        "points": 8,
+        "unit": "hour",
+        "daily_cap": 32,
+        "needs_review": True,
+    }
+    assert (
+        client.post("/api/v1/activities", json=body, headers=world.headers["grid_worker"]).status_code == 403
+    )
     created = client.post("/api/v1/activities", json=body, headers=world.headers["organiser"])
     assert created.status_code == 201 and created.get_json()["org_unit"]["name"] == "城关镇"
     duplicate = client.post("/api/v1/activities", json=body, headers=world.headers["organiser"])
@@ -231,8 +294,12 @@ def test_activities_are_defined_by_organisers_in_their_scope(client, activities)
 def test_the_same_award_posted_twice_with_one_key_posts_once(client, activities):
     world = activities
     headers = {**world.headers["grid_worker"], "Idempotency-Key": "award-1"}
-    body = {"member_id": world.people["resident"], "activity_code": "mediation", "quantity": 1,
-            "occurred_at": when()}
+    body = {
+        "member_id": world.people["resident"],
+        "activity_code": "mediation",
+        "quantity": 1,
+        "occurred_at": when(),
+    }
     first = client.post("/api/v1/contributions", json=body, headers=headers)
     retry = client.post("/api/v1/contributions", json=body, headers=headers)
     assert first.status_code == retry.status_code == 201
@@ -249,8 +316,12 @@ def test_the_same_award_posted_concurrently_with_one_key_posts_once(app, activit
 
     world = activities
     headers = {**world.headers["grid_worker"], "Idempotency-Key": "award-race"}
-    body = {"member_id": world.people["resident"], "activity_code": "mediation", "quantity": 1,
-            "occurred_at": when()}
+    body = {
+        "member_id": world.people["resident"],
+        "activity_code": "mediation",
+        "quantity": 1,
+        "occurred_at": when(),
+    }
     apps = [make_app(database_url) for _ in range(6)]
     barrier, statuses = threading.Barrier(len(apps)), []
 
@@ -277,8 +348,11 @@ def test_editing_an_activity_audits_only_what_changed(client, activities, app):
     from core.extensions import db
 
     world = activities
-    client.patch("/api/v1/activities/mediation", json={"points": 25, "name": "mediation"},
-                 headers=world.headers["global_admin"])
+    client.patch(
+        "/api/v1/activities/mediation",
+        json={"points": 25, "name": "mediation"},
+        headers=world.headers["global_admin"],
+    )
     with app.app_context():
         entry = db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "activity.update")).one()
         assert (entry.before, entry.after) == ({"points": 20}, {"points": 25})

@@ -1,18 +1,22 @@
 """Events: a check-in code per event, once per member, inside the window; hours at check-out or close."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from core.qr.render import qr_version
 
-NOW = datetime.now(timezone.utc)
+NOW = datetime.now(UTC)
 
 
 def create_event(client, world, activity="publicity", starts=-1, ends=2, who="organiser", unit="community_a"):
-    body = {"title": "夜间巡逻", "activity_code": activity, "org_unit_id": world.units[unit],
-            "starts_at": (NOW + timedelta(hours=starts)).isoformat(),
-            "ends_at": (NOW + timedelta(hours=ends)).isoformat()}
+    body = {
+        "title": "夜间巡逻",
+        "activity_code": activity,
+        "org_unit_id": world.units[unit],
+        "starts_at": (NOW + timedelta(hours=starts)).isoformat(),
+        "ends_at": (NOW + timedelta(hours=ends)).isoformat(),
+    }
     return client.post("/api/v1/events", json=body, headers=world.headers[who])
 
 
@@ -102,13 +106,19 @@ def test_closing_an_event_checks_everyone_out_with_their_hours(client, activitie
     for who in ("resident", "villager"):
         assert check_in(client, world, who, event["checkin_url"]).status_code == 201
     backdate_checkins(app, 2)
-    assert client.post(f"/api/v1/events/{event['id']}/close", headers=world.headers["resident"]).status_code == 403
+    assert (
+        client.post(f"/api/v1/events/{event['id']}/close", headers=world.headers["resident"]).status_code
+        == 403
+    )
     closed = client.post(f"/api/v1/events/{event['id']}/close", headers=world.headers["organiser"])
     assert closed.status_code == 200 and closed.get_json()["closed_at"]
-    contributions = client.get("/api/v1/contributions?status=approved",
-                               headers=world.headers["organiser"]).get_json()
+    contributions = client.get(
+        "/api/v1/contributions?status=approved", headers=world.headers["organiser"]
+    ).get_json()
     assert sorted((c["member"]["name"], c["points"]) for c in contributions["items"]) == [
-        ("张居民", 20), ("钱村民", 20)]
+        ("张居民", 20),
+        ("钱村民", 20),
+    ]
     late = check_in(client, world, "neighbour", event["checkin_url"])
     assert late.status_code == 422 and late.get_json()["code"] == "outside_window"
 
@@ -123,7 +133,9 @@ def test_the_landing_page_asks_to_sign_in_then_checks_in_with_one_tap(client, ac
     assert response.status_code == 302 and "/login" in response.headers["Location"]
     page = client.get("/login").get_data(as_text=True)
     token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
-    client.post("/login", data={"csrf_token": token, "phone": world.phones["resident"], "password": "correct horse"})
+    client.post(
+        "/login", data={"csrf_token": token, "phone": world.phones["resident"], "password": "correct horse"}
+    )
     landing = client.get(path).get_data(as_text=True)
     assert "夜间巡逻" in landing and "立即签到" in landing
     token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', landing).group(1)
@@ -144,8 +156,10 @@ def test_the_printable_poster_is_an_a4_png_with_the_code(client, activities):
     assert response.status_code == 200 and response.mimetype == "image/png"
     image = Image.open(io.BytesIO(response.data))
     assert image.size == (1240, 1754)
-    assert client.get(f"/api/v1/events/{event['id']}/poster.png",
-                      headers=world.headers["resident"]).status_code == 403
+    assert (
+        client.get(f"/api/v1/events/{event['id']}/poster.png", headers=world.headers["resident"]).status_code
+        == 403
+    )
 
 
 def test_without_a_chinese_font_the_poster_is_refused_clearly(client, activities, app, monkeypatch):

@@ -3,7 +3,7 @@ and badges untouched; the member's history shows it; and the members to warn in 
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 import sqlalchemy as sa
@@ -17,13 +17,19 @@ from core.notifications import Notification
 from points import ledger
 from points.expiry import expire_points, points_expiring, warn_expiring
 from points.ledger import verify_ledger
-from points.models import (LeaderboardTotal, LedgerTransaction, MemberActiveMonth, MemberBadge, MemberBalance,
-                           MemberGameStats)
+from points.models import (
+    LeaderboardTotal,
+    LedgerTransaction,
+    MemberActiveMonth,
+    MemberBadge,
+    MemberBalance,
+    MemberGameStats,
+)
 from tests.conftest import dispose, make_app
 from tests.factories import make_member, make_unit
 from tests.support.pages import signed_in
 
-UTC = timezone.utc
+UTC = UTC
 START = datetime(2025, 1, 10, 4, tzinfo=UTC)
 MONTHS = 6
 
@@ -108,7 +114,9 @@ def test_a_reversed_award_is_no_lot_and_an_opening_balance_is_one(app, world):
         old = award(resident, 50, START)
         recent = award(resident, 20, START + days(190))
         post(ledger.reverse_award, recent, actor_id=None, reason="记错")
-        opened_at = db.session.scalar(sa.select(LedgerTransaction.occurred_at).where(LedgerTransaction.kind == "opening"))
+        opened_at = db.session.scalar(
+            sa.select(LedgerTransaction.occurred_at).where(LedgerTransaction.kind == "opening")
+        )
         # The opening balance is today's: only the award of START is old by START + 200 days.
         assert expire_points(START + days(200)).points == 50
         assert expire_points(opened_at + days(200)).points == 30
@@ -119,22 +127,34 @@ def test_expiry_leaves_lifetime_boards_and_badges_as_they_were(app, activities):
     world = activities
     with app.app_context():
         resident = world.people["resident"]
-        post(ledger.award, resident, 45, occurred_at=START, actor_id=None, activity_id=db.session.scalar(
-            sa.text("SELECT id FROM activity WHERE code = 'mediation'")))
+        post(
+            ledger.award,
+            resident,
+            45,
+            occurred_at=START,
+            actor_id=None,
+            activity_id=db.session.scalar(sa.text("SELECT id FROM activity WHERE code = 'mediation'")),
+        )
 
         def read_models():
             db.session.expire_all()
-            return [sorted(tuple(map(repr, row)) for row in db.session.execute(sa.select(model.__table__)))
-                    for model in (LeaderboardTotal, MemberBadge, MemberGameStats, MemberActiveMonth)]
+            return [
+                sorted(tuple(map(repr, row)) for row in db.session.execute(sa.select(model.__table__)))
+                for model in (LeaderboardTotal, MemberBadge, MemberGameStats, MemberActiveMonth)
+            ]
 
         before = read_models()
         assert before[1], "the award earned a badge"
         assert expire_points(START + days(365)).points == 45
         assert read_models() == before
         assert balance(resident) == (0, 0, 45)
-        entry = db.session.scalars(sa.select(LedgerTransaction).where(LedgerTransaction.kind == "expiry")).one()
+        entry = db.session.scalars(
+            sa.select(LedgerTransaction).where(LedgerTransaction.kind == "expiry")
+        ).one()
         assert (entry.available_change, entry.memo) == (
-            -45, shanghai_date(months_before(START + days(365), MONTHS)).isoformat())
+            -45,
+            shanghai_date(months_before(START + days(365), MONTHS)).isoformat(),
+        )
 
 
 def test_the_member_sees_what_expired_and_when(client, app, world):
@@ -142,7 +162,9 @@ def test_the_member_sees_what_expired_and_when(client, app, world):
         resident = world.people["resident"]
         award(resident, 12, START)
         expire_points(START + days(200))
-    entries = client.get(f"/api/v1/members/{resident}/ledger", headers=world.headers["resident"]).get_json()["items"]
+    entries = client.get(f"/api/v1/members/{resident}/ledger", headers=world.headers["resident"]).get_json()[
+        "items"
+    ]
     assert (entries[0]["kind"], entries[0]["points"], entries[0]["balance_after"]) == ("expiry", -12, 0)
     page = signed_in(app, world, "resident").get("/me/points").get_data(as_text=True)
     earned_before = shanghai_date(months_before(START + days(200), MONTHS)).isoformat()
@@ -160,8 +182,11 @@ def test_members_are_named_before_their_points_expire(app, world):
         assert due[0].by == (now + days(30)).astimezone(timezone(timedelta(hours=8))).date()
         assert {item.member_id for item in points_expiring(32, now=now)} == {resident, villager}
         # Run daily with beyond_days=29, each member is named once: the day their points come within 30 days.
-        named = [item.member_id for day in range(0, 40)
-                 for item in points_expiring(30, beyond_days=29, now=START + days(140 + day))]
+        named = [
+            item.member_id
+            for day in range(0, 40)
+            for item in points_expiring(30, beyond_days=29, now=START + days(140 + day))
+        ]
         assert sorted(named) == sorted([resident, villager])
         post(ledger.hold, resident, 30, reference="voucher:3", actor_id=None)
         assert [item.member_id for item in points_expiring(30, now=now)] == []
@@ -171,15 +196,23 @@ def test_members_are_told_once_a_month_ahead_how_many_points_expire_and_when(app
     with app.app_context():
         resident = world.people["resident"]
         award(resident, 30, START)
-        warn_day = START + days(160)  # the points come within 30 days of expiring on this day or the one before
-        told = [warn_expiring(START + days(150 + day)) for day in range(12)]  # a daily run, twice on the same day
+        warn_day = START + days(
+            160
+        )  # the points come within 30 days of expiring on this day or the one before
+        told = [
+            warn_expiring(START + days(150 + day)) for day in range(12)
+        ]  # a daily run, twice on the same day
         told.append(warn_expiring(START + days(161)))
         assert sum(told) == 1
         rows = db.session.scalars(sa.select(Notification).where(Notification.member_id == resident)).all()
         assert [(row.kind, row.params["points"]) for row in rows] == [("points_expiring", 30)]
         assert rows[0].params["expires_on"] >= shanghai_date(warn_day).isoformat()
-    texts = [item["text"] for item in client.get("/api/v1/me/notifications", headers=world.headers["resident"])
-             .get_json()["items"]]
+    texts = [
+        item["text"]
+        for item in client.get("/api/v1/me/notifications", headers=world.headers["resident"]).get_json()[
+            "items"
+        ]
+    ]
     assert len(texts) == 1 and "30" in texts[0]
 
 
@@ -193,6 +226,7 @@ def test_flask_points_expire_reports_what_it_did(app, world):
 
 
 # --- hypothesis: a reference model of lots consumed first in, first out ---------------------------
+
 
 class Lots:
     """The reference: lots in date order; whatever leaves the available balance consumes the oldest
@@ -223,7 +257,9 @@ class Lots:
         """A reversed award is no lot: the points consumed so far stay consumed, laid again from the
         oldest of the lots left (the reversal took the award's points from the newest)."""
         consumed = sum(lot[2] for lot in self.lots)
-        self.lots = [[at, points, 0, tid] for at, points, _consumed, tid in self.lots if tid != transaction_id]
+        self.lots = [
+            [at, points, 0, tid] for at, points, _consumed, tid in self.lots if tid != transaction_id
+        ]
         self.consume(consumed)
 
     def available(self) -> int:
@@ -233,14 +269,18 @@ class Lots:
         return sum(points - consumed for at, points, consumed, _tid in self.lots if at < cutoff)
 
 
-operations = st.lists(st.one_of(
-    st.tuples(st.just("award"), st.integers(1, 40), st.integers(0, 120)),  # points, days after the last
-    st.tuples(st.just("hold"), st.integers(1, 60)),
-    st.tuples(st.just("release")),
-    st.tuples(st.just("spend")),
-    st.tuples(st.just("reverse"), st.integers(-3, -1)),  # one of the three latest awards
-    st.tuples(st.just("expire"), st.integers(0, 200)),  # days after the last event
-), min_size=1, max_size=30)
+operations = st.lists(
+    st.one_of(
+        st.tuples(st.just("award"), st.integers(1, 40), st.integers(0, 120)),  # points, days after the last
+        st.tuples(st.just("hold"), st.integers(1, 60)),
+        st.tuples(st.just("release")),
+        st.tuples(st.just("spend")),
+        st.tuples(st.just("reverse"), st.integers(-3, -1)),  # one of the three latest awards
+        st.tuples(st.just("expire"), st.integers(0, 200)),  # days after the last event
+    ),
+    min_size=1,
+    max_size=30,
+)
 
 
 @settings(max_examples=60, deadline=None)
@@ -263,11 +303,20 @@ def test_expiry_takes_exactly_the_oldest_points_left_and_never_more_than_is_avai
                 holds.append(step[1])
             elif step[0] in ("release", "spend") and holds:
                 points = holds.pop()
-                post(ledger.release if step[0] == "release" else ledger.spend, member, points,
-                     reference="voucher:9", actor_id=None)
+                post(
+                    ledger.release if step[0] == "release" else ledger.spend,
+                    member,
+                    points,
+                    reference="voucher:9",
+                    actor_id=None,
+                )
                 if step[0] == "release":
                     model.give_back(points)
-            elif step[0] == "reverse" and awards and awards[step[1] % len(awards)].available_change <= available:
+            elif (
+                step[0] == "reverse"
+                and awards
+                and awards[step[1] % len(awards)].available_change <= available
+            ):
                 original = awards.pop(step[1] % len(awards))
                 post(ledger.reverse_award, original, actor_id=None, reason="x")
                 model.remove(original.id)
@@ -282,5 +331,7 @@ def test_expiry_takes_exactly_the_oldest_points_left_and_never_more_than_is_avai
                 model.consume(expected)
             after = balance(member)
             assert after[0] == model.available()
-            assert after[2] == sum(points for _at, points, _c, _tid in model.lots)  # lifetime: expiry never lowers it
+            assert after[2] == sum(
+                points for _at, points, _c, _tid in model.lots
+            )  # lifetime: expiry never lowers it
         assert verify_ledger() == []

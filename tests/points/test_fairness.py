@@ -26,8 +26,13 @@ from tests.support.pages import csrf_token, signed_in
 @pytest.fixture
 def watch(app, world):
     """The world with two activities (a daytime one and patrols) and small thresholds for crafted data."""
-    app.config.update(FAIRNESS_FAVOURED_MIN_AWARDS=10, FAIRNESS_BURST_AWARDS=8, FAIRNESS_BURST_MINUTES=10,
-                      FAIRNESS_QUICK_TIMES=3, FAIRNESS_MEMBER_MIN_RANKED=100)
+    app.config.update(
+        FAIRNESS_FAVOURED_MIN_AWARDS=10,
+        FAIRNESS_BURST_AWARDS=8,
+        FAIRNESS_BURST_MINUTES=10,
+        FAIRNESS_QUICK_TIMES=3,
+        FAIRNESS_MEMBER_MIN_RANKED=100,
+    )
     with app.app_context():
         make_activity("publicity", points=10, category="publicity")
         make_activity("patrol", points=10, category="patrol")
@@ -43,20 +48,36 @@ def residents(world, count: int, grid: str = "grid_a") -> list[int]:
 
 def yesterday_at(hour: int, minute: int = 0) -> datetime:
     """A time of yesterday, Asia/Shanghai (daytime unless asked otherwise, whenever the tests run)."""
-    return (datetime.now(SHANGHAI) - timedelta(days=1)).replace(hour=hour, minute=minute, second=0, microsecond=0)
+    return (datetime.now(SHANGHAI) - timedelta(days=1)).replace(
+        hour=hour, minute=minute, second=0, microsecond=0
+    )
 
 
-def record(world, recorder: str, member_id: int, points: int = 10, *, activity: str = "publicity",
-           occurred_at: datetime | None = None, recorded_at: datetime | None = None) -> int:
+def record(
+    world,
+    recorder: str,
+    member_id: int,
+    points: int = 10,
+    *,
+    activity: str = "publicity",
+    occurred_at: datetime | None = None,
+    recorded_at: datetime | None = None,
+) -> int:
     """An award staff recorded for someone (approved at once), done and recorded yesterday in the
     daytime, a quarter of an hour after the one before (no burst), unless other times are given."""
     staff = person(world, recorder)
     earlier = db.session.scalar(sa.select(sa.func.count()).select_from(Contribution))
     begin_writing(db.session)
     contribution = services.settle_contribution(
-        services.get_activity(activity), staff.id, utcnow(), member=db.session.get(Member, member_id),
-        quantity=Decimal(1), points=points, occurred_at=occurred_at or yesterday_at(10),
-        recorded_by_id=staff.id)
+        services.get_activity(activity),
+        staff.id,
+        utcnow(),
+        member=db.session.get(Member, member_id),
+        quantity=Decimal(1),
+        points=points,
+        occurred_at=occurred_at or yesterday_at(10),
+        recorded_by_id=staff.id,
+    )
     contribution.created_at = recorded_at or yesterday_at(8) + timedelta(minutes=15 * earlier)
     db.session.commit()
     return contribution.id
@@ -67,6 +88,7 @@ def found(rule: str, now: datetime | None = None) -> list[fairness.Finding]:
 
 
 # --- each rule: fires on crafted data, quiet on fair data -----------------------------------------
+
 
 def test_a_recorder_favouring_the_same_few_members_is_flagged(app, watch):
     with app.app_context():
@@ -82,7 +104,9 @@ def test_a_recorder_favouring_the_same_few_members_is_flagged(app, watch):
         assert {row["member_id"] for row in finding.evidence} == set(favoured) and len(finding.evidence) == 9
         fairness.scan()
         flag = db.session.scalar(sa.select(FairnessFlag).where(FairnessFlag.rule == "favoured_members"))
-        assert flag.org_unit_id == watch.units["community_a"]  # recorded for two grids: their community sees it
+        assert (
+            flag.org_unit_id == watch.units["community_a"]
+        )  # recorded for two grids: their community sees it
         assert [row["member"] for row in flag.evidence[:1]] == ["居民0"] and flag.facts["whom"] == "王网格"
 
 
@@ -112,8 +136,13 @@ def test_awards_timed_at_impossible_hours_are_flagged_per_approver_and_day(app, 
         done_at_night = record(watch, "grid_worker", resident, occurred_at=night)
         recorded_at_night = record(watch, "organiser", resident, recorded_at=night + timedelta(hours=1))
         findings = found("odd_hours")
-        assert {(finding.member_id, tuple(row["contribution_id"] for row in finding.evidence)) for finding in findings} \
-            == {(watch.people["grid_worker"], (done_at_night,)), (watch.people["organiser"], (recorded_at_night,))}
+        assert {
+            (finding.member_id, tuple(row["contribution_id"] for row in finding.evidence))
+            for finding in findings
+        } == {
+            (watch.people["grid_worker"], (done_at_night,)),
+            (watch.people["organiser"], (recorded_at_night,)),
+        }
         assert all(finding.facts["hours"] == "01:00-05:00" for finding in findings)
 
 
@@ -122,7 +151,9 @@ def test_daytime_awards_and_night_patrols_are_not_flagged(app, watch):
         night = yesterday_at(2, 30)
         record(watch, "grid_worker", watch.people["resident"], occurred_at=night.replace(hour=10))
         record(watch, "grid_worker", watch.people["resident"], activity="patrol", occurred_at=night)
-        record(watch, "grid_worker", watch.people["resident"], occurred_at=night.replace(hour=5))  # 05:00 is day
+        record(
+            watch, "grid_worker", watch.people["resident"], occurred_at=night.replace(hour=5)
+        )  # 05:00 is day
         assert found("odd_hours") == []
         app.config["FAIRNESS_ODD_HOURS"] = "22:00-06:00"  # across midnight, configured
         assert len(found("odd_hours")) == 1
@@ -132,8 +163,10 @@ def test_a_burst_of_awards_by_one_recorder_is_flagged(app, watch):
     with app.app_context():
         start = yesterday_at(9)
         members = residents(watch, 10)
-        burst = [record(watch, "grid_worker", member, recorded_at=start + timedelta(minutes=index))
-                 for index, member in enumerate(members[:9])]
+        burst = [
+            record(watch, "grid_worker", member, recorded_at=start + timedelta(minutes=index))
+            for index, member in enumerate(members[:9])
+        ]
         record(watch, "grid_worker", members[9], recorded_at=start + timedelta(hours=3))
         [finding] = found("burst")
         assert finding.member_id == watch.people["grid_worker"] and finding.facts["count"] == 9
@@ -149,8 +182,9 @@ def test_awards_spread_over_the_day_are_not_a_burst(app, watch):
 
 
 def _claim(world, who: str, hours_ago: float) -> int:
-    claim = services.record_contribution(person(world, who), world.people[who], "publicity", Decimal(1),
-                                         utcnow() - timedelta(hours=3))
+    claim = services.record_contribution(
+        person(world, who), world.people[who], "publicity", Decimal(1), utcnow() - timedelta(hours=3)
+    )
     begin_writing(db.session)
     db.session.get(Contribution, claim.id).created_at = utcnow() - timedelta(hours=hours_ago)
     db.session.commit()
@@ -173,11 +207,21 @@ def test_claims_reviewed_after_a_while_or_approved_by_a_rule_are_not_flagged(app
     with app.app_context():
         for who in ("resident", "villager", "neighbour"):
             services.approve_contribution(person(watch, "organiser"), _claim(watch, who, 1))
-        make_activity("self_service", points=5, category="other", needs_review=False,
-                      created_by_id=watch.people["organiser"])
+        make_activity(
+            "self_service",
+            points=5,
+            category="other",
+            needs_review=False,
+            created_by_id=watch.people["organiser"],
+        )
         for _ in range(4):  # approved at once by the activity's own rule: no review to rush
-            services.record_contribution(person(watch, "resident"), watch.people["resident"], "self_service",
-                                         Decimal(1), utcnow() - timedelta(hours=1))
+            services.record_contribution(
+                person(watch, "resident"),
+                watch.people["resident"],
+                "self_service",
+                Decimal(1),
+                utcnow() - timedelta(hours=1),
+            )
         assert found("quick_approvals") == []
 
 
@@ -199,7 +243,10 @@ def test_a_grid_far_above_its_siblings_per_resident_is_flagged(app, watch):
         _grid_points(watch, "grid_a", 200, 3)
         _grid_points(watch, "grid_a2", 10, 3)
         third = db.session.scalar(sa.select(OrgUnit.id).where(OrgUnit.name == "东街三网格"))
-        ids = [make_member(f"三网格{index}", db.session.get(OrgUnit, third), commit=False).id for index in range(2)]
+        ids = [
+            make_member(f"三网格{index}", db.session.get(OrgUnit, third), commit=False).id
+            for index in range(2)
+        ]
         db.session.commit()
         begin_writing(db.session)
         for member_id in ids:
@@ -233,7 +280,9 @@ def test_a_member_far_above_the_countys_99th_percentile_is_flagged(app, watch):
         ids = _county_of(watch, [10] * 119 + [300])
         [finding] = found("member_outlier")
         assert finding.member_id == ids[-1]
-        assert finding.facts["p99"] == 10 and finding.facts["points"] == 300 and finding.facts["ranked"] == 120
+        assert (
+            finding.facts["p99"] == 10 and finding.facts["points"] == 300 and finding.facts["ranked"] == 120
+        )
 
 
 def test_a_county_with_no_one_far_above_or_too_few_ranked_is_not_flagged(app, watch):
@@ -246,6 +295,7 @@ def test_a_county_with_no_one_far_above_or_too_few_ranked_is_not_flagged(app, wa
 
 
 # --- flags: kept once, decided, audited, seen in scope -------------------------------------------
+
 
 def _favouritism(world) -> None:
     """A grid worker favouring three residents of grid A over five others of it (nothing else to flag:
@@ -273,7 +323,9 @@ def test_a_scan_keeps_each_finding_once_and_changes_nothing_else(app, watch, run
         assert flag.org_unit_id == watch.units["grid_a"]  # where everyone the recorder recorded for lives
         assert db.session.execute(sa.select(Contribution.id, Contribution.status)).all() == contributions
         assert db.session.scalar(sa.select(sa.func.count()).select_from(LedgerTransaction)) == transactions
-        actions = set(db.session.scalars(sa.select(AuditEntry.action).where(AuditEntry.action.like("fairness.%"))))
+        actions = set(
+            db.session.scalars(sa.select(AuditEntry.action).where(AuditEntry.action.like("fairness.%")))
+        )
         assert actions == {"fairness.flag", "fairness.scan"}
 
 
@@ -298,17 +350,27 @@ def test_deciding_a_flag_needs_a_reason_scope_not_being_its_subject_and_an_open_
         with pytest.raises(AppError) as blank:
             fairness.decide_flag(person(watch, "organiser"), flag_id, "act", "  ")
         assert blank.value.status == 422
-        for who, code in (("grid_worker", "forbidden"), ("grid_worker_b", "forbidden"), ("resident", "forbidden")):
+        for who, code in (
+            ("grid_worker", "forbidden"),
+            ("grid_worker_b", "forbidden"),
+            ("resident", "forbidden"),
+        ):
             with pytest.raises(AppError) as refused:
                 fairness.decide_flag(person(watch, who), flag_id, "act", "谈话")
             assert refused.value.code == code, who
         # The recorder flagged, given an organiser's role, still may not decide their own flag.
         from core.identity.models import RoleGrant
-        db.session.add(RoleGrant(member_id=watch.people["grid_worker"], role="organiser",
-                                 org_unit_id=watch.units["town_a"]))
+
+        db.session.add(
+            RoleGrant(
+                member_id=watch.people["grid_worker"], role="organiser", org_unit_id=watch.units["town_a"]
+            )
+        )
         db.session.commit()
         with pytest.raises(AppError) as own:
-            fairness.decide_flag(db.session.get(Member, watch.people["grid_worker"]), flag_id, "dismiss", "没问题")
+            fairness.decide_flag(
+                db.session.get(Member, watch.people["grid_worker"]), flag_id, "dismiss", "没问题"
+            )
         assert own.value.code == "self_review"
         assert fairness.list_flags(db.session.get(Member, watch.people["grid_worker"]))["total"] == 0
         fairness.decide_flag(person(watch, "admin"), flag_id, "act", "已约谈并复核记录")
@@ -350,12 +412,17 @@ def test_the_console_lists_flags_shows_evidence_decides_and_lets_admins_run_the_
         flag_id = db.session.scalar(sa.select(FairnessFlag.id))
     detail = organiser.get(f"/admin/fairness/{flag_id}").get_data(as_text=True)
     assert detail.count("<tr>") == 10 and "居民0" in detail  # the heading and nine favoured awards
-    blank = organiser.post(f"/admin/fairness/{flag_id}", data={"csrf_token": csrf_token(detail),
-                                                               "decision": "act", "reason": ""})
+    blank = organiser.post(
+        f"/admin/fairness/{flag_id}", data={"csrf_token": csrf_token(detail), "decision": "act", "reason": ""}
+    )
     assert blank.status_code == 422
-    done = organiser.post(f"/admin/fairness/{flag_id}", data={"csrf_token": csrf_token(detail),
-                                                              "decision": "act", "reason": "已复核并约谈"})
+    done = organiser.post(
+        f"/admin/fairness/{flag_id}",
+        data={"csrf_token": csrf_token(detail), "decision": "act", "reason": "已复核并约谈"},
+    )
     assert done.status_code == 303
-    assert f"/admin/fairness/{flag_id}" in organiser.get("/admin/fairness?status=acted").get_data(as_text=True)
+    assert f"/admin/fairness/{flag_id}" in organiser.get("/admin/fairness?status=acted").get_data(
+        as_text=True
+    )
     with app.app_context():
         assert db.session.get(FairnessFlag, flag_id).status == "acted"

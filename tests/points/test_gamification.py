@@ -3,23 +3,26 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
 
+from core.clock import month_index
 from core.database import begin_writing, utcnow
 from core.errors import AppError
 from core.extensions import db
 from core.identity.models import Member
 from points import gamification, ledger, services
-from core.clock import month_index
 from points.gamification import level_for, stars_for
 from points.ledger import verify_ledger
 from points.models import (
-    LedgerTransaction, MemberActiveMonth, MemberBadge, MemberGameStats,
+    LedgerTransaction,
+    MemberActiveMonth,
+    MemberBadge,
+    MemberGameStats,
 )
 from tests.conftest import dispose, make_app
 from tests.factories import make_activity, make_member
@@ -46,8 +49,9 @@ def record(world, code, quantity=1, at=None, member="resident"):
     """Staff record an approved contribution that happened at ``at`` (default an hour ago)."""
     at = at or utcnow() - timedelta(hours=1)
     actor = db.session.get(Member, world.people["organiser"])
-    return services.record_contribution(actor, world.people[member], code, Decimal(str(quantity)), at,
-                                        now=at + timedelta(hours=1))
+    return services.record_contribution(
+        actor, world.people[member], code, Decimal(str(quantity)), at, now=at + timedelta(hours=1)
+    )
 
 
 def reverse(world, contribution):
@@ -63,8 +67,11 @@ def badges(member_id):
 
 def award_time(contribution):
     """When the contribution's award was posted."""
-    return db.session.scalar(sa.select(LedgerTransaction.created_at).where(
-        LedgerTransaction.contribution_id == contribution.id, LedgerTransaction.kind == "award"))
+    return db.session.scalar(
+        sa.select(LedgerTransaction.created_at).where(
+            LedgerTransaction.contribution_id == contribution.id, LedgerTransaction.kind == "award"
+        )
+    )
 
 
 def shanghai(*args):
@@ -73,10 +80,20 @@ def shanghai(*args):
 
 # --- levels ---------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("earned, code, next_at, to_next", [
-    (0, "newcomer", 100, 100), (99, "newcomer", 100, 1), (100, "guardian", 500, 400),
-    (499, "guardian", 500, 1), (500, "pacesetter", 2000, 1500), (4999, "pioneer", 5000, 1),
-    (5000, "exemplar", None, None), (123456, "exemplar", None, None)])
+
+@pytest.mark.parametrize(
+    "earned, code, next_at, to_next",
+    [
+        (0, "newcomer", 100, 100),
+        (99, "newcomer", 100, 1),
+        (100, "guardian", 500, 400),
+        (499, "guardian", 500, 1),
+        (500, "pacesetter", 2000, 1500),
+        (4999, "pioneer", 5000, 1),
+        (5000, "exemplar", None, None),
+        (123456, "exemplar", None, None),
+    ],
+)
 def test_levels_change_exactly_at_their_thresholds(ctx, earned, code, next_at, to_next):
     level = level_for(earned)
     assert (level["code"], level["next_at"], level["to_next"]) == (code, next_at, to_next)
@@ -94,8 +111,13 @@ def test_a_configured_ladder_replaces_the_default(database_url):
     try:
         with app.app_context():
             assert level_for(49)["code"] == "bronze" and level_for(49)["to_next"] == 1
-            assert level_for(50) == {"code": "gold", "name": "金牌", "min_points": 50, "next_at": None,
-                                     "to_next": None}
+            assert level_for(50) == {
+                "code": "gold",
+                "name": "金牌",
+                "min_points": 50,
+                "next_at": None,
+                "to_next": None,
+            }
         app.config["GAMIFICATION_LEVELS"] = [("gold", 10, "金牌", "Gold")]
         with app.app_context(), pytest.raises(ValueError, match="from 0 points"):
             level_for(20)
@@ -105,21 +127,25 @@ def test_a_configured_ladder_replaces_the_default(database_url):
 
 # --- badges ---------------------------------------------------------------------------------------
 
+
 def test_the_first_contribution_of_a_category_earns_its_badge_once_with_its_date(ctx, games):
     first = record(games, "publicise")
     record(games, "publicise")
     record(games, "mediate")
     resident = games.people["resident"]
-    assert badges(resident) == {"first_publicity": award_time(first),
-                                "first_mediation": badges(resident)["first_mediation"]}
+    assert badges(resident) == {
+        "first_publicity": award_time(first),
+        "first_mediation": badges(resident)["first_mediation"],
+    }
     assert db.session.scalar(sa.select(sa.func.count()).select_from(MemberBadge)) == 2
 
 
 def test_a_pending_claim_earns_no_badge_until_it_is_approved(ctx, games):
     make_activity("reviewed_publicity", points=5, category="publicity", needs_review=True)
     resident = db.session.get(Member, games.people["resident"])
-    claim = services.record_contribution(resident, resident.id, "reviewed_publicity", Decimal(1),
-                                         utcnow() - timedelta(hours=1))
+    claim = services.record_contribution(
+        resident, resident.id, "reviewed_publicity", Decimal(1), utcnow() - timedelta(hours=1)
+    )
     assert badges(resident.id) == {}
     services.approve_contribution(db.session.get(Member, games.people["grid_worker"]), claim.id)
     assert list(badges(games.people["resident"])) == ["first_publicity"]
@@ -135,8 +161,12 @@ def test_ten_patrols_earn_a_badge_that_a_reversal_does_not_take_back(ctx, games)
     assert badges(resident)["patrols_10"] == award_time(tenth)
     assert db.session.get(MemberGameStats, resident).patrols == 9
     record(games, "patrol_each")
-    assert db.session.scalar(sa.select(sa.func.count()).select_from(MemberBadge)
-                             .where(MemberBadge.code == "patrols_10")) == 1
+    assert (
+        db.session.scalar(
+            sa.select(sa.func.count()).select_from(MemberBadge).where(MemberBadge.code == "patrols_10")
+        )
+        == 1
+    )
     assert badges(resident)["patrols_10"] == award_time(tenth)
 
 
@@ -243,19 +273,36 @@ def test_badges_are_awarded_once_when_many_awards_race(app, games):
     assert run_at_once(app, [award] * 20) == Counter({"ok": 20})
     with app.app_context():
         assert db.session.get(MemberGameStats, resident).patrols == 20
-        codes = Counter(db.session.scalars(sa.select(MemberBadge.code).where(MemberBadge.member_id == resident)))
+        codes = Counter(
+            db.session.scalars(sa.select(MemberBadge.code).where(MemberBadge.member_id == resident))
+        )
         assert codes == Counter({"first_patrol": 1, "patrols_10": 1})
-        tenth = db.session.scalars(sa.select(LedgerTransaction.created_at).where(
-            LedgerTransaction.member_id == resident).order_by(LedgerTransaction.id)).all()[9]
+        tenth = db.session.scalars(
+            sa.select(LedgerTransaction.created_at)
+            .where(LedgerTransaction.member_id == resident)
+            .order_by(LedgerTransaction.id)
+        ).all()[9]
         assert badges(resident)["patrols_10"] == tenth
         assert verify_ledger() == []
 
 
 # --- volunteer stars ------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("half_hours, count, next_at", [
-    (0, 0, 100), (199, 0, 100), (200, 1, 300), (599, 1, 300), (600, 2, 600), (1200, 3, 1000),
-    (2000, 4, 1500), (2999, 4, 1500), (3000, 5, None)])
+
+@pytest.mark.parametrize(
+    "half_hours, count, next_at",
+    [
+        (0, 0, 100),
+        (199, 0, 100),
+        (200, 1, 300),
+        (599, 1, 300),
+        (600, 2, 600),
+        (1200, 3, 1000),
+        (2000, 4, 1500),
+        (2999, 4, 1500),
+        (3000, 5, None),
+    ],
+)
 def test_stars_follow_the_volunteer_record_convention(half_hours, count, next_at):
     stars = stars_for(half_hours)
     assert (stars["count"], stars["hours"], stars["next_at"]) == (count, half_hours / 2, next_at)
@@ -267,7 +314,11 @@ def test_stars_count_verified_volunteer_hours_in_half_hours_net_of_reversals(ctx
     record(games, "volunteer_each", quantity=3)  # not hours
     record(games, "night_patrol", quantity=5)  # hours, but not volunteer service
     assert stars_for(db.session.get(MemberGameStats, resident).volunteer_half_hours) == {
-        "count": 0, "hours": 99.5, "next_at": 100, "to_next": 0.5}
+        "count": 0,
+        "hours": 99.5,
+        "next_at": 100,
+        "to_next": 0.5,
+    }
     half = record(games, "volunteer", quantity="0.5")
     assert stars_for(db.session.get(MemberGameStats, resident).volunteer_half_hours)["count"] == 1
     reverse(games, half)
@@ -280,14 +331,30 @@ def test_stars_count_verified_volunteer_hours_in_half_hours_net_of_reversals(ctx
 
 # --- rebuild --------------------------------------------------------------------------------------
 
+
 def snapshot():
     """Every badge, counter and active month, as comparable values."""
     return (
-        sorted(db.session.execute(sa.select(MemberBadge.member_id, MemberBadge.code, MemberBadge.awarded_at)).all()),
-        sorted(db.session.execute(sa.select(MemberGameStats.member_id, MemberGameStats.patrols,
-                                            MemberGameStats.mediations, MemberGameStats.volunteer_half_hours)).all()),
-        sorted(db.session.execute(sa.select(MemberActiveMonth.member_id, MemberActiveMonth.month,
-                                            MemberActiveMonth.points)).all()),
+        sorted(
+            db.session.execute(
+                sa.select(MemberBadge.member_id, MemberBadge.code, MemberBadge.awarded_at)
+            ).all()
+        ),
+        sorted(
+            db.session.execute(
+                sa.select(
+                    MemberGameStats.member_id,
+                    MemberGameStats.patrols,
+                    MemberGameStats.mediations,
+                    MemberGameStats.volunteer_half_hours,
+                )
+            ).all()
+        ),
+        sorted(
+            db.session.execute(
+                sa.select(MemberActiveMonth.member_id, MemberActiveMonth.month, MemberActiveMonth.points)
+            ).all()
+        ),
     )
 
 
@@ -319,6 +386,7 @@ def test_a_rebuild_from_the_ledger_equals_what_was_awarded_live(app, games, runn
 
 # --- GET /me and the page -------------------------------------------------------------------------
 
+
 def test_me_shows_level_stars_badges_and_streak(app, client, games):
     with app.app_context():
         first = record(games, "volunteer", quantity="60.5")
@@ -326,15 +394,22 @@ def test_me_shows_level_stars_badges_and_streak(app, client, games):
         first_at = award_time(first)
     me = client.get("/api/v1/me", headers=games.headers["resident"]).get_json()
     assert me["lifetime_earned"] == 141
-    assert me["level"] == {"code": "guardian", "name": "平安卫士", "min_points": 100, "next_at": 500,
-                           "to_next": 359}
+    assert me["level"] == {
+        "code": "guardian",
+        "name": "平安卫士",
+        "min_points": 100,
+        "next_at": 500,
+        "to_next": 359,
+    }
     assert me["stars"] == {"count": 0, "hours": 60.5, "next_at": 100, "to_next": 39.5}
     assert [badge["code"] for badge in me["badges"]] == ["first_volunteer_service", "first_mediation"]
     assert me["badges"][0]["name"] == "首次志愿服务"
     assert datetime.fromisoformat(me["badges"][0]["awarded_at"]) == first_at
     assert me["badges"][0]["awarded_at"].endswith("+08:00")
     assert me["streak"] == {"days": 0, "checked_in_today": False}
-    english = client.get("/api/v1/me", headers={**games.headers["resident"], "Accept-Language": "en"}).get_json()
+    english = client.get(
+        "/api/v1/me", headers={**games.headers["resident"], "Accept-Language": "en"}
+    ).get_json()
     assert english["level"]["name"] == "Guardian" and english["badges"][1]["name"] == "First dispute mediated"
 
 
@@ -386,11 +461,17 @@ def test_my_points_page_shows_level_stars_badges_and_a_one_tap_checkin(app, game
     again = browser.post("/me/checkin", data={"csrf_token": token}, follow_redirects=True)
     assert "今天已经报过平安" in again.get_data(as_text=True)
     with app.app_context():
-        assert db.session.scalar(sa.select(sa.func.count()).select_from(LedgerTransaction).where(
-            LedgerTransaction.reference.like("daily_checkin:%"))) == 1
+        assert (
+            db.session.scalar(
+                sa.select(sa.func.count())
+                .select_from(LedgerTransaction)
+                .where(LedgerTransaction.reference.like("daily_checkin:%"))
+            )
+            == 1
+        )
 
 
 def test_a_suspended_member_cannot_check_in(ctx, games):
     member = make_member("停用者", status="suspended")
     with pytest.raises(AppError, match="invalid_state"):
-        gamification.check_in_daily(member, now=datetime(2026, 5, 1, 1, tzinfo=timezone.utc))
+        gamification.check_in_daily(member, now=datetime(2026, 5, 1, 1, tzinfo=UTC))

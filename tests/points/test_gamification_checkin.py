@@ -29,8 +29,11 @@ def check_in(world, at, who="resident"):
 
 
 def postings(member_id):
-    return db.session.scalar(sa.select(sa.func.count()).select_from(LedgerTransaction)
-                             .where(LedgerTransaction.member_id == member_id))
+    return db.session.scalar(
+        sa.select(sa.func.count())
+        .select_from(LedgerTransaction)
+        .where(LedgerTransaction.member_id == member_id)
+    )
 
 
 def test_a_check_in_before_and_after_shanghai_midnight_continues_the_streak(ctx, world):
@@ -49,7 +52,10 @@ def test_a_second_check_in_the_same_shanghai_day_is_refused_and_writes_nothing(c
         check_in(world, MIDNIGHT + timedelta(hours=23, minutes=58))
     db.session.rollback()
     assert (refused.value.status, refused.value.code) == (409, "already_checked_in")
-    assert (postings(resident), db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry))) == before
+    assert (
+        postings(resident),
+        db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry)),
+    ) == before
     assert balance_of(resident).lifetime_earned == 1
 
 
@@ -63,8 +69,14 @@ def test_the_streak_shown_lapses_after_a_whole_missed_day(ctx, world):
     resident = world.people["resident"]
     check_in(world, MIDNIGHT + timedelta(hours=8))
     assert streak_of(resident, MIDNIGHT + timedelta(hours=9)) == {"days": 1, "checked_in_today": True}
-    assert streak_of(resident, MIDNIGHT + timedelta(days=1, hours=23)) == {"days": 1, "checked_in_today": False}
-    assert streak_of(resident, MIDNIGHT + timedelta(days=2, minutes=1)) == {"days": 0, "checked_in_today": False}
+    assert streak_of(resident, MIDNIGHT + timedelta(days=1, hours=23)) == {
+        "days": 1,
+        "checked_in_today": False,
+    }
+    assert streak_of(resident, MIDNIGHT + timedelta(days=2, minutes=1)) == {
+        "days": 0,
+        "checked_in_today": False,
+    }
 
 
 def test_the_bonus_grows_by_one_each_full_week_up_to_three(ctx, world):
@@ -95,7 +107,9 @@ def test_the_first_check_in_earns_its_badge_once(ctx, world):
     first = check_in(world, MIDNIGHT + timedelta(hours=9))
     check_in(world, MIDNIGHT + timedelta(days=1, hours=9))
     earned = [(badge.code, badge.awarded_at) for badge in member_badges(world.people["resident"])]
-    assert earned == [("first_daily_checkin", db.session.get(LedgerTransaction, first.transaction_id).created_at)]
+    assert earned == [
+        ("first_daily_checkin", db.session.get(LedgerTransaction, first.transaction_id).created_at)
+    ]
 
 
 def test_post_me_checkins_answers_the_check_in_and_refuses_a_second(client, world):

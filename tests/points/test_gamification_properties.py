@@ -22,20 +22,34 @@ from tests.points.test_gamification import snapshot, spend
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 #: code → (category, unit, points per item or hour)
-ACTIVITIES = {"p_each": ("patrol", "each", 3), "p_hour": ("patrol", "hour", 2),
-              "m_each": ("mediation", "each", 5), "v_hour": ("volunteer_service", "hour", 2),
-              "v_each": ("volunteer_service", "each", 1), "pub": ("publicity", "each", 4)}
+ACTIVITIES = {
+    "p_each": ("patrol", "each", 3),
+    "p_hour": ("patrol", "hour", 2),
+    "m_each": ("mediation", "each", 5),
+    "v_hour": ("volunteer_service", "hour", 2),
+    "v_each": ("volunteer_service", "each", 1),
+    "pub": ("publicity", "each", 4),
+}
 
-moments = st.builds(lambda months, day, hour: datetime(2025 + (5 + months) // 12, (5 + months) % 12 + 1, day,
-                                                         hour, 30, tzinfo=SHANGHAI),
-                    st.integers(0, 16), st.integers(1, 28), st.sampled_from([0, 12, 23]))
-operations = st.lists(st.one_of(
-    st.tuples(st.just("award"), st.sampled_from(sorted(ACTIVITIES)), st.integers(1, 6), moments),
-    st.tuples(st.just("award"), st.just("p_each"), st.just(1), moments),
-    st.tuples(st.just("reverse"), st.integers(0, 40)),
-    st.tuples(st.just("spend"), st.integers(1, 30)),
-    st.tuples(st.just("checkin"), moments),
-), min_size=1, max_size=45)
+moments = st.builds(
+    lambda months, day, hour: datetime(
+        2025 + (5 + months) // 12, (5 + months) % 12 + 1, day, hour, 30, tzinfo=SHANGHAI
+    ),
+    st.integers(0, 16),
+    st.integers(1, 28),
+    st.sampled_from([0, 12, 23]),
+)
+operations = st.lists(
+    st.one_of(
+        st.tuples(st.just("award"), st.sampled_from(sorted(ACTIVITIES)), st.integers(1, 6), moments),
+        st.tuples(st.just("award"), st.just("p_each"), st.just(1), moments),
+        st.tuples(st.just("reverse"), st.integers(0, 40)),
+        st.tuples(st.just("spend"), st.integers(1, 30)),
+        st.tuples(st.just("checkin"), moments),
+    ),
+    min_size=1,
+    max_size=45,
+)
 
 
 class Model:
@@ -48,8 +62,14 @@ class Model:
         self.badges: set[str] = set()
         self.lifetime = 0
 
-    def earn(self, moment: datetime, points: int, category: str | None = None, unit: str = "each",
-             quantity: Decimal = Decimal(1)) -> None:
+    def earn(
+        self,
+        moment: datetime,
+        points: int,
+        category: str | None = None,
+        unit: str = "each",
+        quantity: Decimal = Decimal(1),
+    ) -> None:
         local = moment.astimezone(SHANGHAI)
         month = local.year * 12 + local.month - 1
         before = self.months.get(month, 0)
@@ -89,8 +109,9 @@ def test_live_honours_equal_the_rules_and_a_rebuild(ctx, world, steps):
             _, code, amount, moment = step
             category, unit, points = ACTIVITIES[code]
             quantity = Decimal(amount) / 2 if unit == "hour" else Decimal(amount)
-            contribution = services.record_contribution(organiser, member.id, code, quantity, moment,
-                                                        now=moment + timedelta(hours=1))
+            contribution = services.record_contribution(
+                organiser, member.id, code, quantity, moment, now=moment + timedelta(hours=1)
+            )
             approved.append(contribution.id)
             model.earn(moment, contribution.points, category, unit, quantity)
         elif step[0] == "reverse" and approved:
@@ -98,7 +119,11 @@ def test_live_honours_equal_the_rules_and_a_rebuild(ctx, world, steps):
             if contribution.status != "approved":
                 continue
             category, unit, _points = ACTIVITIES[contribution.activity.code]
-            occurred_at, points, quantity = contribution.occurred_at, contribution.points, contribution.quantity
+            occurred_at, points, quantity = (
+                contribution.occurred_at,
+                contribution.points,
+                contribution.quantity,
+            )
             try:
                 services.reverse_contribution(organiser, contribution.id, "property test")
             except AppError as error:
@@ -123,11 +148,13 @@ def test_live_honours_equal_the_rules_and_a_rebuild(ctx, world, steps):
     honours = gamification.account_of(member.id)
     assert {badge["code"] for badge in honours["badges"]} == model.badges
     assert honours["stars"] == gamification.stars_for(model.half_hours)
-    assert honours["stars"]["count"] == sum(1 for hours in (100, 300, 600, 1000, 1500)
-                                            if model.half_hours / 2 >= hours)
+    assert honours["stars"]["count"] == sum(
+        1 for hours in (100, 300, 600, 1000, 1500) if model.half_hours / 2 >= hours
+    )
     assert balance_of(member.id).lifetime_earned == model.lifetime
-    assert honours["level"]["min_points"] == max(start for _c, start, _zh, _en in gamification.level_ladder()
-                                                 if start <= model.lifetime)
+    assert honours["level"]["min_points"] == max(
+        start for _c, start, _zh, _en in gamification.level_ladder() if start <= model.lifetime
+    )
     stats = db.session.get(MemberGameStats, member.id)
     if stats is not None:
         assert (stats.patrols, stats.mediations) == (model.counts["patrol"], model.counts["mediation"])

@@ -2,29 +2,28 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 import sqlalchemy as sa
 
+from core.clock import period_bounds, period_key
 from core.database import begin_writing
 from core.extensions import db
 from core.identity import services as identity
 from core.identity.models import Member, OrgUnit
-from points import ledger, leaderboards
-from core.clock import period_bounds, period_key
+from points import leaderboards, ledger
 from points.leaderboards.totals import mask_name
 from points.models import LeaderboardTotal, LedgerTransaction
 from tests.factories import make_member, make_unit
 
-UTC = timezone.utc
+UTC = UTC
 
 
 def earn(member_id: int, points: int, occurred_at: datetime | None = None) -> int:
     """Award points in their own transaction; answer the ledger transaction's id."""
     begin_writing(db.session)
-    transaction = ledger.award(member_id, points, occurred_at=occurred_at or datetime.now(UTC),
-                               actor_id=None)
+    transaction = ledger.award(member_id, points, occurred_at=occurred_at or datetime.now(UTC), actor_id=None)
     db.session.commit()
     return transaction.id
 
@@ -32,13 +31,15 @@ def earn(member_id: int, points: int, occurred_at: datetime | None = None) -> in
 def take_back(transaction_id: int, force: bool = False) -> None:
     """Reverse an award in its own transaction."""
     begin_writing(db.session)
-    ledger.reverse_award(db.session.get(LedgerTransaction, transaction_id), actor_id=None,
-                         reason="wrong", force=force)
+    ledger.reverse_award(
+        db.session.get(LedgerTransaction, transaction_id), actor_id=None, reason="wrong", force=force
+    )
     db.session.commit()
 
 
-def board(viewer_id: int, unit_id: int | None, period: str = "month", at: date | None = None,
-          limit: int = 50) -> dict:
+def board(
+    viewer_id: int, unit_id: int | None, period: str = "month", at: date | None = None, limit: int = 50
+) -> dict:
     """The member board as the viewer sees it."""
     db.session.expire_all()
     return leaderboards.member_board(db.session.get(Member, viewer_id), unit_id, period, at, limit)
@@ -107,16 +108,16 @@ def test_a_point_counts_in_the_period_of_its_shanghai_time(ctx, world):
     resident = world.people["resident"]
     county = world.units["county"]
     earn(resident, 1, datetime(2026, 10, 31, 15, 59, 59, tzinfo=UTC))  # 23:59:59 on 31 October in Shanghai
-    earn(resident, 10, datetime(2026, 10, 31, 16, 0, 0, tzinfo=UTC))   # midnight: 1 November in Shanghai
-    earn(resident, 100, datetime(2025, 12, 31, 15, 30, tzinfo=UTC))    # 23:30, 31 December 2025
-    earn(resident, 1000, datetime(2025, 12, 31, 16, 30, tzinfo=UTC))   # 00:30, 1 January 2026
+    earn(resident, 10, datetime(2026, 10, 31, 16, 0, 0, tzinfo=UTC))  # midnight: 1 November in Shanghai
+    earn(resident, 100, datetime(2025, 12, 31, 15, 30, tzinfo=UTC))  # 23:30, 31 December 2025
+    earn(resident, 1000, datetime(2025, 12, 31, 16, 30, tzinfo=UTC))  # 00:30, 1 January 2026
 
     def points(period, day):
         return [entry["points"] for entry in board(resident, county, period, day)["entries"]]
 
     assert points("month", date(2026, 10, 31)) == [1]
     assert points("month", date(2026, 11, 1)) == [10]
-    assert points("week", date(2026, 11, 1)) == [11]      # Sat 31 Oct and Sun 1 Nov: one ISO week
+    assert points("week", date(2026, 11, 1)) == [11]  # Sat 31 Oct and Sun 1 Nov: one ISO week
     assert points("week", date(2026, 11, 2)) == []
     assert points("quarter", date(2026, 12, 31)) == [11]
     assert points("quarter", date(2025, 12, 1)) == [100]
@@ -163,8 +164,9 @@ def test_staff_hidden_and_suspended_members_are_left_out_of_every_board(ctx, wor
     assert [entry["points"] for entry in board(resident, county)["entries"]] == [30, 20, 10, 5]
     assert board(world.people["organiser"], county)["me"] is None
 
-    grant = identity.grant_role(admin, db.session.get(Member, neighbour), "organiser",
-                                world.units["town_a"], None)
+    grant = identity.grant_role(
+        admin, db.session.get(Member, neighbour), "organiser", world.units["town_a"], None
+    )
     identity.update_member(admin, db.session.get(Member, villager), {"hidden": True})
     identity.update_member(admin, db.session.get(Member, worker), {"status": "suspended"})
 
@@ -173,7 +175,9 @@ def test_staff_hidden_and_suspended_members_are_left_out_of_every_board(ctx, wor
     assert result["me"]["total"] == 1
     units = leaderboards.org_unit_board(world.units["community_a"], "month")
     assert {entry["org_unit"]["id"]: entry["points"] for entry in units["entries"]} == {
-        world.units["grid_a"]: 10, world.units["grid_a2"]: 0}
+        world.units["grid_a"]: 10,
+        world.units["grid_a2"]: 0,
+    }
     hidden_me = board(villager, county)["me"]
     assert (hidden_me["rank"], hidden_me["points"]) == (None, 20)
 
@@ -191,12 +195,19 @@ def test_an_anonymous_member_is_ranked_under_the_anonymous_name(ctx, world):
     entries = board(world.people["villager"], world.units["grid_a"])["entries"]
 
     assert [(entry["rank"], str(entry["display_name"]), entry["org_unit"]["name"]) for entry in entries] == [
-        (1, "匿名", "东街一网格"), (2, "钱*民", "东街一网格")]  # Chinese by default
+        (1, "匿名", "东街一网格"),
+        (2, "钱*民", "东街一网格"),
+    ]  # Chinese by default
     assert "张居民" not in repr(entries)
 
 
 def test_names_are_masked():
-    assert [mask_name(name) for name in ("张三明", "张三", "欧阳小明", "王")] == ["张*明", "张*", "欧**明", "*"]
+    assert [mask_name(name) for name in ("张三明", "张三", "欧阳小明", "王")] == [
+        "张*明",
+        "张*",
+        "欧**明",
+        "*",
+    ]
 
 
 def test_boards_follow_a_member_who_moves_and_a_unit_that_moves(ctx, world):
@@ -209,8 +220,9 @@ def test_boards_follow_a_member_who_moves_and_a_unit_that_moves(ctx, world):
     assert board(resident, world.units["town_a"])["entries"] == []
     assert [e["points"] for e in board(resident, world.units["town_b"])["entries"]] == [8]
 
-    identity.update_org_unit(admin, db.session.get(OrgUnit, world.units["community_b"]),
-                             parent_id=world.units["town_a"], move=True)
+    identity.update_org_unit(
+        admin, db.session.get(OrgUnit, world.units["community_b"]), parent_id=world.units["town_a"], move=True
+    )
     assert [e["points"] for e in board(resident, world.units["town_a"])["entries"]] == [8]
     assert board(resident, world.units["town_b"])["entries"] == []
     assert leaderboards.rebuild_totals()["changed"] == 0
@@ -229,9 +241,15 @@ def test_org_unit_board_ranks_children_by_total_and_per_resident_with_empty_unit
 
     town_a, town_b = world.units["town_a"], world.units["town_b"]
     assert [(e["rank"], e["org_unit"]["id"], e["points"], e["residents"]) for e in by_total["entries"]] == [
-        (1, town_a, 41, 5), (2, town_b, 25, 2), (3, empty_town.id, 0, 0)]
+        (1, town_a, 41, 5),
+        (2, town_b, 25, 2),
+        (3, empty_town.id, 0, 0),
+    ]
     assert [(e["rank"], e["org_unit"]["id"], e["per_capita"]) for e in by_capita["entries"]] == [
-        (1, town_b, 12.5), (2, town_a, 8.2), (3, empty_town.id, 0.0)]
+        (1, town_b, 12.5),
+        (2, town_a, 8.2),
+        (3, empty_town.id, 0.0),
+    ]
     roots = leaderboards.org_unit_board(None, "month")
     assert [(e["org_unit"]["id"], e["points"]) for e in roots["entries"]] == [(world.units["county"], 66)]
 
@@ -244,8 +262,9 @@ def test_rebuild_from_the_ledger_restores_a_damaged_read_model(ctx, world):
     before = sorted(tuple(row) for row in db.session.execute(sa.select(LeaderboardTotal.__table__)))
 
     assert leaderboards.rebuild_totals()["changed"] == 0
-    db.session.execute(sa.update(LeaderboardTotal).where(LeaderboardTotal.member_id == resident)
-                       .values(score=999))
+    db.session.execute(
+        sa.update(LeaderboardTotal).where(LeaderboardTotal.member_id == resident).values(score=999)
+    )
     db.session.execute(sa.delete(LeaderboardTotal).where(LeaderboardTotal.period_key == "all"))
     db.session.commit()
     counts = leaderboards.rebuild_totals()

@@ -20,8 +20,12 @@ THREADS = 40
 
 def totals_of(member_id: int) -> dict[str, int]:
     """A member's score per period key."""
-    return {row.period_key: row.score for row in db.session.scalars(
-        sa.select(LeaderboardTotal).where(LeaderboardTotal.member_id == member_id))}
+    return {
+        row.period_key: row.score
+        for row in db.session.scalars(
+            sa.select(LeaderboardTotal).where(LeaderboardTotal.member_id == member_id)
+        )
+    }
 
 
 def test_concurrent_awards_to_one_member_leave_the_totals_exact(app, world):
@@ -32,8 +36,10 @@ def test_concurrent_awards_to_one_member_leave_the_totals_exact(app, world):
 
     def award_to(member_id):
         def award():
-            services.record_contribution(db.session.get(Member, staff), member_id, "patrol_each", 1,
-                                         occurred_at)
+            services.record_contribution(
+                db.session.get(Member, staff), member_id, "patrol_each", 1, occurred_at
+            )
+
         return award
 
     outcomes = run_at_once(app, [award_to(resident)] * THREADS + [award_to(villager)] * (THREADS // 2))
@@ -57,9 +63,11 @@ def test_concurrent_awards_and_reversals_of_one_member_leave_the_totals_exact(ap
     def reverse(transaction_id):
         def call():
             begin_writing(db.session)
-            ledger.reverse_award(db.session.get(LedgerTransaction, transaction_id), actor_id=None,
-                                 reason="wrong")
+            ledger.reverse_award(
+                db.session.get(LedgerTransaction, transaction_id), actor_id=None, reason="wrong"
+            )
             db.session.commit()
+
         return call
 
     def award():

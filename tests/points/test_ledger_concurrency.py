@@ -76,15 +76,20 @@ def test_concurrent_awards_and_reversals_keep_the_balance_exact(app, world):
     resident, staff, organiser = (world.people[k] for k in ("resident", "grid_worker", "organiser"))
     with app.app_context():
         actor = db.session.get(Member, staff)
-        earlier = [services.record_contribution(actor, resident, "mediation_each", 1, occurred_at).id
-                   for _ in range(20)]
+        earlier = [
+            services.record_contribution(actor, resident, "mediation_each", 1, occurred_at).id
+            for _ in range(20)
+        ]
 
     def award():
-        services.record_contribution(db.session.get(Member, staff), resident, "mediation_each", 1, occurred_at)
+        services.record_contribution(
+            db.session.get(Member, staff), resident, "mediation_each", 1, occurred_at
+        )
 
     def reverser(contribution_id):
         def reverse():
             services.reverse_contribution(db.session.get(Member, organiser), contribution_id, "记错了")
+
         return reverse
 
     jobs = [award] * 30 + [reverser(cid) for cid in earlier] + [reverser(earlier[0])] * 5
@@ -92,8 +97,9 @@ def test_concurrent_awards_and_reversals_keep_the_balance_exact(app, world):
     assert outcomes == Counter({"ok": 50, "invalid_state": 5}), outcomes
     with app.app_context():
         balance = db.session.get(MemberBalance, resident)
-        approved = db.session.scalar(sa.select(sa.func.count()).select_from(Contribution)
-                                     .where(Contribution.status == "approved"))
+        approved = db.session.scalar(
+            sa.select(sa.func.count()).select_from(Contribution).where(Contribution.status == "approved")
+        )
         assert approved == 30
         assert (balance.available, balance.lifetime_earned) == (30 * 7, 30 * 7)
         assert verify_ledger() == []
@@ -135,9 +141,16 @@ def test_separate_processes_awarding_at_once_respect_the_cap(app, world, databas
     occurred_at = (utcnow() - timedelta(hours=1)).isoformat()
     args = [database_url, str(world.people["grid_worker"]), str(world.people["resident"]), occurred_at, "10"]
     root = Path(__file__).resolve().parents[2]
-    processes = [subprocess.Popen([sys.executable, "-c", AWARD_FROM_ANOTHER_PROCESS, *args],
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=root)
-                 for _ in range(4)]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", AWARD_FROM_ANOTHER_PROCESS, *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=root,
+        )
+        for _ in range(4)
+    ]
     outcomes = Counter()
     for process in processes:
         out, err = process.communicate(timeout=180)

@@ -36,18 +36,27 @@ def machine_for(database_url: str, sqlite_template):
             self.occurred_at = utcnow() - timedelta(hours=2)
             self.pending, self.approved, self.held = [], [], {name: [] for name in MEMBERS}
 
-        @rule(member=st.sampled_from(MEMBERS), activity=st.sampled_from(["small", "big"]),
-              quantity=st.integers(1, 3))
+        @rule(
+            member=st.sampled_from(MEMBERS),
+            activity=st.sampled_from(["small", "big"]),
+            quantity=st.integers(1, 3),
+        )
         def record(self, member, activity, quantity):
-            contribution = self.attempt(lambda: services.record_contribution(
-                self.actor("grid_worker"), self.people[member], activity, quantity, self.occurred_at))
+            contribution = self.attempt(
+                lambda: services.record_contribution(
+                    self.actor("grid_worker"), self.people[member], activity, quantity, self.occurred_at
+                )
+            )
             if contribution is not None:
                 self.approved.append(contribution.id)
 
         @rule(member=st.sampled_from(MEMBERS), activity=st.sampled_from(["small", "big"]))
         def claim(self, member, activity):
-            contribution = self.attempt(lambda: services.record_contribution(
-                self.actor(member), self.people[member], activity, 1, self.occurred_at))
+            contribution = self.attempt(
+                lambda: services.record_contribution(
+                    self.actor(member), self.people[member], activity, 1, self.occurred_at
+                )
+            )
             if contribution is not None:
                 self.pending.append(contribution.id)
 
@@ -56,15 +65,21 @@ def machine_for(database_url: str, sqlite_template):
         def review(self, data, approve):
             contribution_id = data.draw(st.sampled_from(self.pending))
             if approve:
-                done = self.attempt(lambda: services.approve_contribution(self.actor("organiser"), contribution_id))
+                done = self.attempt(
+                    lambda: services.approve_contribution(self.actor("organiser"), contribution_id)
+                )
             else:
-                done = self.attempt(lambda: services.reject_contribution(self.actor("organiser"), contribution_id, "no"))
+                done = self.attempt(
+                    lambda: services.reject_contribution(self.actor("organiser"), contribution_id, "no")
+                )
             if done is not None:
                 self.pending.remove(contribution_id)
                 if approve:
                     self.approved.append(contribution_id)
                 before = self.snapshot()
-                again = self.attempt(lambda: services.approve_contribution(self.actor("organiser"), contribution_id))
+                again = self.attempt(
+                    lambda: services.approve_contribution(self.actor("organiser"), contribution_id)
+                )
                 assert again is None and self.snapshot() == before, "a retried review changed something"
 
         @precondition(lambda self: self.approved)
@@ -72,7 +87,9 @@ def machine_for(database_url: str, sqlite_template):
         def reverse(self, data, force):
             contribution_id = data.draw(st.sampled_from(self.approved))
             who = "global_admin" if force else "organiser"
-            done = self.attempt(lambda: services.reverse_contribution(self.actor(who), contribution_id, "x", force))
+            done = self.attempt(
+                lambda: services.reverse_contribution(self.actor(who), contribution_id, "x", force)
+            )
             if done is not None:
                 self.approved.remove(contribution_id)
 
@@ -83,6 +100,7 @@ def machine_for(database_url: str, sqlite_template):
                 ledger.hold(self.people[member], points, reference="voucher:test", actor_id=None)
                 db.session.commit()
                 return points
+
             if self.attempt(call) is not None:
                 self.held[member].append(points)
 
@@ -92,8 +110,9 @@ def machine_for(database_url: str, sqlite_template):
             member = data.draw(st.sampled_from([m for m in MEMBERS if self.held[m]]))
             points = self.held[member].pop()
             begin_writing(db.session)
-            (ledger.spend if spend else ledger.release)(self.people[member], points,
-                                                        reference="voucher:test", actor_id=None)
+            (ledger.spend if spend else ledger.release)(
+                self.people[member], points, reference="voucher:test", actor_id=None
+            )
             db.session.commit()
 
         def snapshot(self):
@@ -109,9 +128,11 @@ def machine_for(database_url: str, sqlite_template):
             for member in MEMBERS:
                 balance = ledger.balance_of(self.people[member])
                 assert balance.available >= 0 and balance.held >= 0
-                earned = db.session.scalar(sa.select(sa.func.coalesce(sa.func.sum(Contribution.points), 0))
-                                           .where(Contribution.member_id == self.people[member],
-                                                  Contribution.status == "approved"))
+                earned = db.session.scalar(
+                    sa.select(sa.func.coalesce(sa.func.sum(Contribution.points), 0)).where(
+                        Contribution.member_id == self.people[member], Contribution.status == "approved"
+                    )
+                )
                 assert balance.lifetime_earned == earned
                 assert balance.held == sum(self.held[member])
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pathlib
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -26,8 +26,12 @@ PACKAGES = ("core", "points", "rewards", "admin")
 
 
 def test_the_app_lists_every_subscriber_of_the_ledger_and_of_identity_changes(app):
-    assert app.extensions[ledger.SUBSCRIBERS] == [charge_budgets, record_earning, note_posting,
-                                                   notify_posting]
+    assert app.extensions[ledger.SUBSCRIBERS] == [
+        charge_budgets,
+        record_earning,
+        note_posting,
+        notify_posting,
+    ]
     assert app.extensions["member_change_subscribers"] == [refresh_members]
     assert app.extensions["unit_move_subscribers"] == [recount_budgets, refresh_subtree]
 
@@ -36,8 +40,7 @@ def test_an_award_reaches_the_boards_and_the_badges_in_its_own_transaction(ctx, 
     activity = make_activity("patrol_once", points=8, category="patrol")
     resident = world.people["resident"]
     begin_writing(db.session)
-    first = ledger.award(resident, 8, occurred_at=datetime.now(timezone.utc), actor_id=None,
-                          activity_id=activity.id)
+    first = ledger.award(resident, 8, occurred_at=datetime.now(UTC), actor_id=None, activity_id=activity.id)
     db.session.rollback()  # the subscribers wrote inside the posting's transaction: all of it goes
     assert db.session.get(LeaderboardTotal, (resident, "all")) is None
 
@@ -46,7 +49,9 @@ def test_an_award_reaches_the_boards_and_the_badges_in_its_own_transaction(ctx, 
     db.session.commit()
     assert db.session.get(LeaderboardTotal, (resident, "all")).score == 8
     assert db.session.query(MemberActiveMonth).filter_by(member_id=resident).one().points == 8
-    assert {badge.code for badge in db.session.query(MemberBadge).filter_by(member_id=resident)} == {"first_patrol"}
+    assert {badge.code for badge in db.session.query(MemberBadge).filter_by(member_id=resident)} == {
+        "first_patrol"
+    }
 
 
 def test_an_app_without_ledger_subscribers_refuses_to_post(ctx, world, app):
@@ -54,7 +59,7 @@ def test_an_app_without_ledger_subscribers_refuses_to_post(ctx, world, app):
     try:
         begin_writing(db.session)
         with pytest.raises(RuntimeError, match="no ledger subscribers"):
-            ledger.award(world.people["resident"], 5, occurred_at=datetime.now(timezone.utc), actor_id=None)
+            ledger.award(world.people["resident"], 5, occurred_at=datetime.now(UTC), actor_id=None)
     finally:
         db.session.rollback()
         app.extensions[ledger.SUBSCRIBERS] = subscribers
@@ -63,7 +68,7 @@ def test_an_app_without_ledger_subscribers_refuses_to_post(ctx, world, app):
 def test_a_member_change_reaches_the_boards_only_through_the_hook(ctx, world):
     resident = world.people["resident"]
     begin_writing(db.session)
-    ledger.award(resident, 3, occurred_at=datetime.now(timezone.utc), actor_id=None)
+    ledger.award(resident, 3, occurred_at=datetime.now(UTC), actor_id=None)
     db.session.commit()
     begin_writing(db.session)
     db.session.get(Member, resident).hidden = True
@@ -77,16 +82,27 @@ def test_a_member_change_reaches_the_boards_only_through_the_hook(ctx, world):
 
 def test_nothing_registers_session_wide_listeners_or_imports_a_subscriber_into_the_ledger():
     sources = [path for package in PACKAGES for path in (ROOT / package).rglob("*.py")]
-    session_wide = [str(path.relative_to(ROOT)) for path in sources
-                    if re.search(r"listens_for\(\s*(sa\.orm\.)?Session\b|event\.listen\(\s*(sa\.orm\.)?Session\b",
-                                 path.read_text())]
+    session_wide = [
+        str(path.relative_to(ROOT))
+        for path in sources
+        if re.search(
+            r"listens_for\(\s*(sa\.orm\.)?Session\b|event\.listen\(\s*(sa\.orm\.)?Session\b", path.read_text()
+        )
+    ]
     assert session_wide == []
     ledger_source = (ROOT / "points" / "ledger.py").read_text()
-    assert not re.search(r"^\s*(from|import) points\.(gamification|leaderboards|budgets|alerts)", ledger_source, re.M)
+    assert not re.search(
+        r"^\s*(from|import) points\.(gamification|leaderboards|budgets|alerts)", ledger_source, re.M
+    )
 
 
 def test_create_app_registers_the_subscribers_once_per_app():
-    first, second = create_app({"APP_ENV": "test", "SQLALCHEMY_DATABASE_URI": "sqlite://"}), \
-        create_app({"APP_ENV": "test", "SQLALCHEMY_DATABASE_URI": "sqlite://"})
-    assert first.extensions[ledger.SUBSCRIBERS] == second.extensions[ledger.SUBSCRIBERS] == [
-        charge_budgets, record_earning, note_posting, notify_posting]
+    first, second = (
+        create_app({"APP_ENV": "test", "SQLALCHEMY_DATABASE_URI": "sqlite://"}),
+        create_app({"APP_ENV": "test", "SQLALCHEMY_DATABASE_URI": "sqlite://"}),
+    )
+    assert (
+        first.extensions[ledger.SUBSCRIBERS]
+        == second.extensions[ledger.SUBSCRIBERS]
+        == [charge_budgets, record_earning, note_posting, notify_posting]
+    )

@@ -45,7 +45,9 @@ def test_verify_names_a_cached_balance_that_disagrees_with_its_postings(app, wor
 def test_verify_names_a_transaction_that_does_not_sum_to_zero(app, world, runner):
     fill_ledger(app, world)
     with app.app_context():
-        posting = db.session.scalars(sa.select(LedgerPosting).where(LedgerPosting.account == "redeemed")).one()
+        posting = db.session.scalars(
+            sa.select(LedgerPosting).where(LedgerPosting.account == "redeemed")
+        ).one()
         db.session.execute(sa.update(LedgerPosting).where(LedgerPosting.id == posting.id).values(amount=11))
         db.session.commit()
         transaction_id = posting.transaction_id

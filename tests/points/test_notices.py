@@ -6,7 +6,7 @@ the contributor), 公示通过 in the member's history, the printable notice and
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -35,15 +35,28 @@ def in_month(month: str, day: int = 10, hour: int = 10) -> datetime:
     return datetime(year, number, day, hour, tzinfo=SHANGHAI)
 
 
-def settle(member_id: int, points: int = 10, occurred_at: datetime | None = None, *, by: str = "global_admin",
-           world=None, activity: str = "patrol") -> int:
+def settle(
+    member_id: int,
+    points: int = 10,
+    occurred_at: datetime | None = None,
+    *,
+    by: str = "global_admin",
+    world=None,
+    activity: str = "patrol",
+) -> int:
     """An approved contribution with its points posted, recorded by one of the world's staff."""
     recorder = person(world, by)
     begin_writing(db.session)
     contribution = services.settle_contribution(
-        services.get_activity(activity), recorder.id, utcnow(), member=db.session.get(Member, member_id),
-        quantity=Decimal(1), points=points, occurred_at=occurred_at or in_month(LAST_MONTH),
-        recorded_by_id=recorder.id)
+        services.get_activity(activity),
+        recorder.id,
+        utcnow(),
+        member=db.session.get(Member, member_id),
+        quantity=Decimal(1),
+        points=points,
+        occurred_at=occurred_at or in_month(LAST_MONTH),
+        recorded_by_id=recorder.id,
+    )
     db.session.commit()
     return contribution.id
 
@@ -53,13 +66,17 @@ def scene(app, world):
     """The world, an activity, and last month's approved contributions in town A's community and in town B."""
     with app.app_context():
         make_activity("patrol", points=10, category="patrol")
-        ids = {key: settle(world.people[key], world=world) for key in ("resident", "villager", "neighbour", "outsider")}
+        ids = {
+            key: settle(world.people[key], world=world)
+            for key in ("resident", "villager", "neighbour", "outsider")
+        }
     return world, ids
 
 
 def publish(client, world, who="organiser", unit="community_a", month=LAST_MONTH):
-    return client.post("/api/v1/notices", headers=world.headers[who],
-                       json={"org_unit_id": world.units[unit], "month": month})
+    return client.post(
+        "/api/v1/notices", headers=world.headers[who], json={"org_unit_id": world.units[unit], "month": month}
+    )
 
 
 def entries_of(client, world, notice_id, who="resident") -> list[dict]:
@@ -74,6 +91,7 @@ def entries_of(client, world, notice_id, who="resident") -> list[dict]:
 
 # --- publishing and reading ---------------------------------------------------------------------
 
+
 def test_a_notice_lists_every_approved_contribution_of_the_month_in_the_subtree(app, client, scene):
     world, ids = scene
     with app.app_context():
@@ -81,15 +99,21 @@ def test_a_notice_lists_every_approved_contribution_of_the_month_in_the_subtree(
         settle(world.people["resident"], 3, in_month(LAST_MONTH, 1, 0) - timedelta(minutes=1), world=world)
         reversed_id = settle(world.people["villager"], 4, world=world)
         services.reverse_contribution(person(world, "global_admin"), reversed_id, "录错了")
-        pending = services.record_contribution(person(world, "resident"), world.people["resident"], "patrol",
-                                               Decimal(1), utcnow() - timedelta(hours=1)).id
+        pending = services.record_contribution(
+            person(world, "resident"),
+            world.people["resident"],
+            "patrol",
+            Decimal(1),
+            utcnow() - timedelta(hours=1),
+        ).id
     response = publish(client, world)
     assert response.status_code == 201
     notice = response.get_json()
     assert notice["entries_count"] == 4 and notice["status"] == "open"
     listed = entries_of(client, world, notice["id"])
     assert sorted(entry["contribution_id"] for entry in listed) == sorted(
-        [ids["resident"], ids["villager"], ids["neighbour"], first_hour])
+        [ids["resident"], ids["villager"], ids["neighbour"], first_hour]
+    )
     assert pending not in [entry["contribution_id"] for entry in listed]
     first = next(entry for entry in listed if entry["contribution_id"] == first_hour)
     assert first["display_name"] == "张*民" and first["org_unit"]["name"] == "东街一网格"
@@ -103,8 +127,14 @@ def test_publishing_needs_a_finished_month_the_right_and_a_first_time(app, clien
     assert publish(client, world, month="2026-13").status_code == 422
     assert publish(client, world, who="grid_worker").status_code == 403
     assert publish(client, world, unit="community_b").status_code == 403
-    assert client.post("/api/v1/notices", headers=world.headers["organiser"],
-                       json={"org_unit_id": 999999, "month": LAST_MONTH}).status_code == 404
+    assert (
+        client.post(
+            "/api/v1/notices",
+            headers=world.headers["organiser"],
+            json={"org_unit_id": 999999, "month": LAST_MONTH},
+        ).status_code
+        == 404
+    )
     assert publish(client, world).status_code == 201
     again = publish(client, world, who="admin")
     assert again.status_code == 409 and again.get_json()["code"] == "duplicate"
@@ -116,7 +146,9 @@ def test_a_notice_is_open_for_five_working_days_after_the_day_it_was_published(a
     world, _ids = scene
     thursday = datetime(2026, 12, 3, 15, 30, tzinfo=SHANGHAI)
     with app.app_context():
-        notice = notices.publish_notice(person(world, "organiser"), world.units["community_a"], "2026-11", thursday)
+        notice = notices.publish_notice(
+            person(world, "organiser"), world.units["community_a"], "2026-11", thursday
+        )
         # Fri 4, Mon 7, Tue 8, Wed 9, Thu 10: open until the end of Thursday 10 December.
         assert notice.closes_at == datetime(2026, 12, 11, tzinfo=SHANGHAI)
         assert notices.notice_status(notice, datetime(2026, 12, 10, 23, 59, tzinfo=SHANGHAI)) == "open"
@@ -149,8 +181,9 @@ def test_anonymous_and_hidden_members_show_as_anonymous_and_names_are_masked(app
     notice_id = publish(client, world).get_json()["id"]
     names = {entry["display_name"] for entry in entries_of(client, world, notice_id)}
     assert names == {"匿名", "刘*居"}
-    english = client.get(f"/api/v1/notices/{notice_id}", headers={**world.headers["resident"],
-                                                                    "Accept-Language": "en"}).get_json()
+    english = client.get(
+        f"/api/v1/notices/{notice_id}", headers={**world.headers["resident"], "Accept-Language": "en"}
+    ).get_json()
     assert "Anonymous" in {entry["display_name"] for entry in english["entries"]}
 
 
@@ -161,13 +194,23 @@ UNITS = ("county", "town_a", "town_b", "community_a", "community_b", "grid_a", "
 MEMBERS = ("resident", "villager", "neighbour", "outsider", "grid_worker", "grid_worker_b", "organiser")
 STATUSES = ("approved", "approved", "pending", "rejected", "reversed")
 #: Minutes from 2026-08-31 00:00 Shanghai to 2026-12-01 00:00 Shanghai: every month edge in between.
-SPAN = int((datetime(2026, 12, 1, tzinfo=SHANGHAI) - datetime(2026, 8, 31, tzinfo=SHANGHAI)).total_seconds() // 60)
+SPAN = int(
+    (datetime(2026, 12, 1, tzinfo=SHANGHAI) - datetime(2026, 8, 31, tzinfo=SHANGHAI)).total_seconds() // 60
+)
 
-contributions = st.lists(st.tuples(st.sampled_from(MEMBERS), st.sampled_from(STATUSES),
-                                   st.one_of(st.integers(0, SPAN - 1),  # anywhere, or within 2 hours of an edge
-                                             st.sampled_from([0, 30 * 1440, 61 * 1440, 91 * 1440]).flatmap(
-                                                 lambda edge: st.integers(max(edge - 120, 0), min(edge + 120, SPAN - 1))))),
-                         max_size=25)
+contributions = st.lists(
+    st.tuples(
+        st.sampled_from(MEMBERS),
+        st.sampled_from(STATUSES),
+        st.one_of(
+            st.integers(0, SPAN - 1),  # anywhere, or within 2 hours of an edge
+            st.sampled_from([0, 30 * 1440, 61 * 1440, 91 * 1440]).flatmap(
+                lambda edge: st.integers(max(edge - 120, 0), min(edge + 120, SPAN - 1))
+            ),
+        ),
+    ),
+    max_size=25,
+)
 
 
 def brute_force(unit: OrgUnit, month: str) -> set[int]:
@@ -176,8 +219,12 @@ def brute_force(unit: OrgUnit, month: str) -> set[int]:
     for contribution in db.session.scalars(sa.select(Contribution)):
         member = db.session.get(Member, contribution.member_id)
         local = contribution.occurred_at.astimezone(SHANGHAI)
-        if (contribution.status == "approved" and f"{local.year}-{local.month:02d}" == month
-                and member.org_unit is not None and member.org_unit.path.startswith(unit.path)):
+        if (
+            contribution.status == "approved"
+            and f"{local.year}-{local.month:02d}" == month
+            and member.org_unit is not None
+            and member.org_unit.path.startswith(unit.path)
+        ):
             found.add(contribution.id)
     return found
 
@@ -193,26 +240,42 @@ def _standing_ids(notice: Notice) -> set[int]:
 
 
 @settings(max_examples=40)
-@given(rows=contributions, unit_key=st.sampled_from(UNITS), month=st.sampled_from(MONTHS),
-       later_reversed=st.sets(st.integers(0, 24), max_size=5))
+@given(
+    rows=contributions,
+    unit_key=st.sampled_from(UNITS),
+    month=st.sampled_from(MONTHS),
+    later_reversed=st.sets(st.integers(0, 24), max_size=5),
+)
 def test_the_entries_equal_a_brute_force_query(app, world, rows, unit_key, month, later_reversed):
     with app.app_context():
-        activity = db.session.scalar(sa.select(Activity).where(Activity.code == "patrol")) or make_activity("patrol")
+        activity = db.session.scalar(sa.select(Activity).where(Activity.code == "patrol")) or make_activity(
+            "patrol"
+        )
         start = datetime(2026, 8, 31, tzinfo=SHANGHAI)
         begin_writing(db.session)
         made = []
         for key, status, minute in rows:
-            contribution = Contribution(member_id=world.people[key], activity_id=activity.id, quantity=Decimal(1),
-                                        points=5, status=status, occurred_at=start + timedelta(minutes=minute),
-                                        recorded_by_id=world.people["global_admin"])
+            contribution = Contribution(
+                member_id=world.people[key],
+                activity_id=activity.id,
+                quantity=Decimal(1),
+                points=5,
+                status=status,
+                occurred_at=start + timedelta(minutes=minute),
+                recorded_by_id=world.people["global_admin"],
+            )
             db.session.add(contribution)
             made.append(contribution)
         db.session.commit()
         unit = db.session.get(OrgUnit, world.units[unit_key])
         try:
             notice = notices.publish_notice(person(world, "global_admin"), unit.id, month)
-            assert {entry.contribution_id for entry in db.session.scalars(
-                sa.select(NoticeEntry).where(NoticeEntry.notice_id == notice.id))} == brute_force(unit, month)
+            assert {
+                entry.contribution_id
+                for entry in db.session.scalars(
+                    sa.select(NoticeEntry).where(NoticeEntry.notice_id == notice.id)
+                )
+            } == brute_force(unit, month)
             assert notice.entries_count == len(brute_force(unit, month))
             assert _standing_ids(notice) == brute_force(unit, month)
             begin_writing(db.session)
@@ -232,9 +295,13 @@ def test_the_entries_equal_a_brute_force_query(app, world, rows, unit_key, month
 
 # --- objections ---------------------------------------------------------------------------------
 
+
 def lodge(client, world, notice_id, contribution_id, who="villager", reason="那天他不在村里"):
-    return client.post(f"/api/v1/notices/{notice_id}/objections", headers=world.headers[who],
-                       json={"contribution_id": contribution_id, "reason": reason})
+    return client.post(
+        f"/api/v1/notices/{notice_id}/objections",
+        headers=world.headers[who],
+        json={"contribution_id": contribution_id, "reason": reason},
+    )
 
 
 def close_notice(notice_id: int) -> None:
@@ -271,7 +338,8 @@ def test_objecting_to_an_entry_already_taken_back_is_refused(app, client, scene)
     with app.app_context():
         services.reverse_contribution(person(world, "organiser"), ids["resident"], "录错了")
     assert lodge(client, world, notice_id, ids["resident"]).get_json()["errors"] == {
-        "contribution_id": ["not an entry of this notice"]}
+        "contribution_id": ["not an entry of this notice"]
+    }
 
 
 def test_objections_are_limited_per_member_a_day(app, client, scene):
@@ -293,26 +361,39 @@ def test_objections_are_limited_per_member_a_day(app, client, scene):
 
 
 def decide(client, world, objection_id, decision="uphold", who="organiser", reason="核实属实", **extra):
-    return client.post(f"/api/v1/objections/{objection_id}/{decision}", headers=world.headers[who],
-                       json={"reason": reason, **extra})
+    return client.post(
+        f"/api/v1/objections/{objection_id}/{decision}",
+        headers=world.headers[who],
+        json={"reason": reason, **extra},
+    )
 
 
 def notes(member_id: int) -> list[Notification]:
-    return list(db.session.scalars(sa.select(Notification).where(Notification.member_id == member_id,
-                                                                 Notification.kind.like("%objection%"))))
+    return list(
+        db.session.scalars(
+            sa.select(Notification).where(
+                Notification.member_id == member_id, Notification.kind.like("%objection%")
+            )
+        )
+    )
 
 
 def test_upholding_reverses_once_with_the_objection_as_the_reason_and_tells_both(app, client, scene):
     world, ids = scene
     notice_id = publish(client, world).get_json()["id"]
     first = lodge(client, world, notice_id, ids["resident"]).get_json()["id"]
-    second = lodge(client, world, notice_id, ids["resident"], who="neighbour", reason="没见他巡逻").get_json()["id"]
+    second = lodge(
+        client, world, notice_id, ids["resident"], who="neighbour", reason="没见他巡逻"
+    ).get_json()["id"]
     answer = decide(client, world, first)
     assert answer.status_code == 200 and answer.get_json()["status"] == "upheld"
     with app.app_context():
         assert db.session.get(Contribution, ids["resident"]).status == "reversed"
-        reversal = db.session.scalars(sa.select(LedgerTransaction).where(
-            LedgerTransaction.contribution_id == ids["resident"], LedgerTransaction.kind == "reversal")).all()
+        reversal = db.session.scalars(
+            sa.select(LedgerTransaction).where(
+                LedgerTransaction.contribution_id == ids["resident"], LedgerTransaction.kind == "reversal"
+            )
+        ).all()
         assert len(reversal) == 1 and reversal[0].memo == "那天他不在村里"
         assert db.session.get(Objection, second).status == "upheld"  # the same entry: settled together
         assert verify_ledger() == []
@@ -322,7 +403,9 @@ def test_upholding_reverses_once_with_the_objection_as_the_reason_and_tells_both
         assert contributor_note.kind == "entry_objection_upheld"
     again = decide(client, world, second, who="admin")
     assert (again.status_code, again.get_json()["code"]) == (409, "invalid_state")
-    contributor = client.get("/api/v1/me/notifications", headers=world.headers["resident"]).get_json()["items"]
+    contributor = client.get("/api/v1/me/notifications", headers=world.headers["resident"]).get_json()[
+        "items"
+    ]
     text = next(item["text"] for item in contributor if item["kind"] == "entry_objection_upheld")
     assert "已收回 10 积分" in text and "钱" not in text and "刘" not in text  # never who objected
     objector = client.get("/api/v1/me/notifications", headers=world.headers["villager"]).get_json()["items"]
@@ -351,25 +434,36 @@ def test_nobody_decides_on_their_own_act(app, client, scene):
         living = make_member("赵组织", grid_a, role="organiser", on=town_a)
         contributor = make_member("孙组织", grid_a, role="organiser", on=town_a)
         from tests.factories import auth
+
         headers = {"living": auth(living), "contributor": auth(contributor)}
         own = settle(contributor.id, world=world)
         recorded_by_organiser = settle(world.people["villager"], world=world, by="organiser")
         living_id = living.id
     notice_id = publish(client, world, who="admin").get_json()["id"]
-    on_own = client.post(f"/api/v1/notices/{notice_id}/objections", headers=headers["living"],
-                         json={"contribution_id": own, "reason": "不属实"}).get_json()["id"]
+    on_own = client.post(
+        f"/api/v1/notices/{notice_id}/objections",
+        headers=headers["living"],
+        json={"contribution_id": own, "reason": "不属实"},
+    ).get_json()["id"]
     on_recorded = lodge(client, world, notice_id, recorded_by_organiser, who="neighbour").get_json()["id"]
-    as_objector = client.post(f"/api/v1/objections/{on_own}/uphold", headers=headers["living"], json={"reason": "x"})
-    as_contributor = client.post(f"/api/v1/objections/{on_own}/dismiss", headers=headers["contributor"],
-                                 json={"reason": "x"})
+    as_objector = client.post(
+        f"/api/v1/objections/{on_own}/uphold", headers=headers["living"], json={"reason": "x"}
+    )
+    as_contributor = client.post(
+        f"/api/v1/objections/{on_own}/dismiss", headers=headers["contributor"], json={"reason": "x"}
+    )
     as_approver = decide(client, world, on_recorded, "dismiss")
     for answer in (as_objector, as_contributor, as_approver):
         assert (answer.status_code, answer.get_json()["code"]) == (403, "self_review")
     # The contributor, an organiser in scope, sees the objection to their entry but never its objector.
-    listed = client.get("/api/v1/objections?status=pending", headers=headers["contributor"]).get_json()["items"]
+    listed = client.get("/api/v1/objections?status=pending", headers=headers["contributor"]).get_json()[
+        "items"
+    ]
     mine = next(item for item in listed if item["id"] == on_own)
     assert mine["objector"] is None
-    others = client.get("/api/v1/objections?status=pending", headers=world.headers["admin"]).get_json()["items"]
+    others = client.get("/api/v1/objections?status=pending", headers=world.headers["admin"]).get_json()[
+        "items"
+    ]
     assert next(item for item in others if item["id"] == on_own)["objector"]["id"] == living_id
     assert decide(client, world, on_own, who="admin").status_code == 200
 
@@ -382,8 +476,12 @@ def test_deciding_needs_an_organiser_in_scope(app, client, scene):
         answer = decide(client, world, objection, who=who)
         assert (answer.status_code, answer.get_json()["code"]) == (403, "forbidden"), who
     assert decide(client, world, 999999).status_code == 404
-    assert client.post(f"/api/v1/objections/{objection}/uphold", headers=world.headers["organiser"],
-                       json={}).status_code == 422
+    assert (
+        client.post(
+            f"/api/v1/objections/{objection}/uphold", headers=world.headers["organiser"], json={}
+        ).status_code
+        == 422
+    )
     with app.app_context():
         assert db.session.get(Objection, objection).status == "pending"
 
@@ -392,6 +490,7 @@ def test_points_already_spent_are_taken_back_only_by_an_admin_forcing_it(app, cl
     world, ids = scene
     with app.app_context():
         from points import ledger
+
         begin_writing(db.session)
         ledger.hold(world.people["resident"], 10, reference="voucher:test", actor_id=None)
         db.session.commit()
@@ -411,6 +510,7 @@ def prefixed_token(html: str, objection_id: int) -> str:
 
 
 # --- 公示通过, the printed notice and the pages ------------------------------------------------------
+
 
 def test_contributions_on_a_closed_notice_show_as_passed_in_the_members_history(app, client, scene):
     world, ids = scene
@@ -437,13 +537,17 @@ def test_the_printed_notice_is_an_a4_pdf_with_a_qr_code_to_its_page(app, client,
     import points.notice_print as printing
 
     real = printing.render_png
-    monkeypatch.setattr(printing, "render_png", lambda text, **kwargs: drawn.append(text) or real(text, **kwargs))
+    monkeypatch.setattr(
+        printing, "render_png", lambda text, **kwargs: drawn.append(text) or real(text, **kwargs)
+    )
     browser = signed_in(app, world, "organiser")
     pdf = browser.get(f"/notices/{notice_id}/notice.pdf")
     assert pdf.status_code == 200 and pdf.mimetype == "application/pdf" and pdf.data.startswith(b"%PDF")
     assert len(re.findall(rb"/Type\s*/Page\b", pdf.data)) == 2  # 48 entries: two pages
     boxes = re.findall(rb"/MediaBox\s*\[\s*0\s+0\s+([\d.]+)\s+([\d.]+)", pdf.data)
-    assert len(boxes) == 2 and all(abs(float(w) - 595.3) < 1 and abs(float(h) - 841.9) < 1 for w, h in boxes)  # A4
+    assert len(boxes) == 2 and all(
+        abs(float(w) - 595.3) < 1 and abs(float(h) - 841.9) < 1 for w, h in boxes
+    )  # A4
     assert drawn == [f"http://localhost/notices/{notice_id}"]
     assert signed_in(app, world, "outsider").get(f"/notices/{notice_id}/notice.pdf").status_code == 403
 
@@ -464,15 +568,19 @@ def test_a_member_objects_from_the_notice_page_and_a_refusal_keeps_the_reason(ap
     page = browser.get(f"/notices/{notice_id}").get_data(as_text=True)
     assert page.count('class="object-link"') == 3 and "张*民" in page
     form = browser.get(f"/notices/{notice_id}/objections/{ids['resident']}").get_data(as_text=True)
-    sent = browser.post(f"/notices/{notice_id}/objections/{ids['resident']}",
-                        data={"csrf_token": csrf_token(form), "reason": "他那天在外地"})
+    sent = browser.post(
+        f"/notices/{notice_id}/objections/{ids['resident']}",
+        data={"csrf_token": csrf_token(form), "reason": "他那天在外地"},
+    )
     assert sent.status_code == 303
     assert "异议已提交" in browser.get(sent.headers["Location"]).get_data(as_text=True)
     assert "已提出异议" in browser.get(f"/notices/{notice_id}").get_data(as_text=True)
     with app.app_context():
         close_notice(notice_id)
-    refused = browser.post(f"/notices/{notice_id}/objections/{ids['neighbour']}",
-                           data={"csrf_token": csrf_token(form), "reason": "我想再说一件事"})
+    refused = browser.post(
+        f"/notices/{notice_id}/objections/{ids['neighbour']}",
+        data={"csrf_token": csrf_token(form), "reason": "我想再说一件事"},
+    )
     assert refused.status_code == 422 and "我想再说一件事" in refused.get_data(as_text=True)
     assert "公示期已结束" in refused.get_data(as_text=True)
     assert 'class="object-link"' not in browser.get(f"/notices/{notice_id}").get_data(as_text=True)
@@ -483,30 +591,59 @@ def test_organisers_publish_and_decide_from_the_console(app, client, scene):
     world, ids = scene
     browser = signed_in(app, world, "organiser")
     page = browser.get("/admin/notices").get_data(as_text=True)
-    published = browser.post("/admin/notices", data={"csrf_token": csrf_token(page),
-                                                      "org_unit": str(world.units["community_a"]),
-                                                      "month": LAST_MONTH})
+    published = browser.post(
+        "/admin/notices",
+        data={
+            "csrf_token": csrf_token(page),
+            "org_unit": str(world.units["community_a"]),
+            "month": LAST_MONTH,
+        },
+    )
     assert published.status_code == 303
     listing = browser.get("/admin/notices").get_data(as_text=True)
     assert "东街社区" in listing and "notice.pdf" in listing
-    duplicate = browser.post("/admin/notices", data={"csrf_token": csrf_token(page), "month": LAST_MONTH,
-                                                     "org_unit": str(world.units["community_a"])})
+    duplicate = browser.post(
+        "/admin/notices",
+        data={
+            "csrf_token": csrf_token(page),
+            "month": LAST_MONTH,
+            "org_unit": str(world.units["community_a"]),
+        },
+    )
     assert duplicate.status_code == 409 and "已经发布" in duplicate.get_data(as_text=True)
     with app.app_context():
         notice_id = db.session.scalar(sa.select(Notice.id))
     objection = lodge(client, world, notice_id, ids["resident"]).get_json()["id"]
     queue = browser.get("/admin/objections").get_data(as_text=True)
     assert "那天他不在村里" in queue and "钱村民" in queue
-    blank = browser.post(f"/admin/objections/{objection}", data={
-        f"o{objection}-csrf_token": prefixed_token(queue, objection), f"o{objection}-decision": "uphold", f"o{objection}-reason": ""})
+    blank = browser.post(
+        f"/admin/objections/{objection}",
+        data={
+            f"o{objection}-csrf_token": prefixed_token(queue, objection),
+            f"o{objection}-decision": "uphold",
+            f"o{objection}-reason": "",
+        },
+    )
     assert blank.status_code == 422
-    done = browser.post(f"/admin/objections/{objection}", data={
-        f"o{objection}-csrf_token": prefixed_token(queue, objection), f"o{objection}-decision": "uphold", f"o{objection}-reason": "属实"})
+    done = browser.post(
+        f"/admin/objections/{objection}",
+        data={
+            f"o{objection}-csrf_token": prefixed_token(queue, objection),
+            f"o{objection}-decision": "uphold",
+            f"o{objection}-reason": "属实",
+        },
+    )
     assert done.status_code == 303
     with app.app_context():
         assert db.session.get(Objection, objection).status == "upheld"
-    again = browser.post(f"/admin/objections/{objection}", data={
-        f"o{objection}-csrf_token": prefixed_token(queue, objection), f"o{objection}-decision": "dismiss", f"o{objection}-reason": "再看看"})
+    again = browser.post(
+        f"/admin/objections/{objection}",
+        data={
+            f"o{objection}-csrf_token": prefixed_token(queue, objection),
+            f"o{objection}-decision": "dismiss",
+            f"o{objection}-reason": "再看看",
+        },
+    )
     assert again.status_code == 409
 
 
@@ -518,8 +655,14 @@ def test_a_refused_decision_in_the_console_keeps_what_was_typed(app, client, sce
     objection = lodge(client, world, notice_id, recorded).get_json()["id"]
     browser = signed_in(app, world, "organiser")
     queue = browser.get("/admin/objections").get_data(as_text=True)
-    refused = browser.post(f"/admin/objections/{objection}", data={
-        f"o{objection}-csrf_token": prefixed_token(queue, objection), f"o{objection}-decision": "dismiss", f"o{objection}-reason": "我登记的没错"})
+    refused = browser.post(
+        f"/admin/objections/{objection}",
+        data={
+            f"o{objection}-csrf_token": prefixed_token(queue, objection),
+            f"o{objection}-decision": "dismiss",
+            f"o{objection}-reason": "我登记的没错",
+        },
+    )
     assert refused.status_code == 403
     html = refused.get_data(as_text=True)
     assert "我登记的没错" in html and "与您本人有关" in html

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from core.database import begin_writing, utcnow
 from core.extensions import db
 from core.notifications import Notification
-from points import ledger, services
+from points import services
 from points.gamification import rebuild_gamification
 from tests.factories import make_activity
 from tests.rewards.conftest import give_points, make_reward, person
@@ -28,15 +28,26 @@ def told(member_id: int, kind: str | None = None) -> list[Notification]:
 
 
 def texts(client, world, who) -> list[str]:
-    return [item["text"] for item in client.get("/api/v1/me/notifications?page_size=100",
-                                                 headers=world.headers[who]).get_json()["items"]]
+    return [
+        item["text"]
+        for item in client.get(
+            "/api/v1/me/notifications?page_size=100", headers=world.headers[who]
+        ).get_json()["items"]
+    ]
 
 
 def test_points_recorded_by_staff_are_told_once_with_the_activity(app, client, activities):
     world = activities
-    response = client.post("/api/v1/contributions", headers=world.headers["grid_worker"], json={
-        "member_id": world.people["resident"], "activity_code": "mediation", "quantity": 1,
-        "occurred_at": (utcnow() - HOUR_AGO).isoformat()})
+    response = client.post(
+        "/api/v1/contributions",
+        headers=world.headers["grid_worker"],
+        json={
+            "member_id": world.people["resident"],
+            "activity_code": "mediation",
+            "quantity": 1,
+            "occurred_at": (utcnow() - HOUR_AGO).isoformat(),
+        },
+    )
     assert response.status_code == 201
     assert "您获得了 20 积分：mediation。" in texts(client, world, "resident")
     with app.app_context():
@@ -47,8 +58,12 @@ def test_points_recorded_by_staff_are_told_once_with_the_activity(app, client, a
 def test_an_idempotent_replay_of_the_recording_tells_nothing_new(app, client, activities):
     world = activities
     headers = {**world.headers["grid_worker"], "Idempotency-Key": "record-1"}
-    body = {"member_id": world.people["resident"], "activity_code": "mediation", "quantity": 1,
-            "occurred_at": (utcnow() - HOUR_AGO).isoformat()}
+    body = {
+        "member_id": world.people["resident"],
+        "activity_code": "mediation",
+        "quantity": 1,
+        "occurred_at": (utcnow() - HOUR_AGO).isoformat(),
+    }
     first = client.post("/api/v1/contributions", headers=headers, json=body)
     again = client.post("/api/v1/contributions", headers=headers, json=body)
     assert first.status_code == again.status_code == 201
@@ -61,9 +76,16 @@ def test_what_members_do_themselves_is_not_told(app, client, activities):
     world = activities
     resident = world.people["resident"]
     # A claim the activity approves by its own rule, and the daily check-in: the member saw the result.
-    client.post("/api/v1/contributions", headers=world.headers["resident"], json={
-        "member_id": resident, "activity_code": "daily_checkin", "quantity": 1,
-        "occurred_at": (utcnow() - HOUR_AGO).isoformat()})
+    client.post(
+        "/api/v1/contributions",
+        headers=world.headers["resident"],
+        json={
+            "member_id": resident,
+            "activity_code": "daily_checkin",
+            "quantity": 1,
+            "occurred_at": (utcnow() - HOUR_AGO).isoformat(),
+        },
+    )
     assert client.post("/api/v1/me/checkins", headers=world.headers["resident"]).status_code == 201
     with app.app_context():
         assert told(resident, "points_awarded") == []
@@ -71,9 +93,16 @@ def test_what_members_do_themselves_is_not_told(app, client, activities):
 
 def test_an_approved_claim_is_told_once_as_approved_not_twice(app, client, activities):
     world = activities
-    claim = client.post("/api/v1/contributions", headers=world.headers["resident"], json={
-        "member_id": world.people["resident"], "activity_code": "mediation", "quantity": 1,
-        "occurred_at": (utcnow() - HOUR_AGO).isoformat()}).get_json()
+    claim = client.post(
+        "/api/v1/contributions",
+        headers=world.headers["resident"],
+        json={
+            "member_id": world.people["resident"],
+            "activity_code": "mediation",
+            "quantity": 1,
+            "occurred_at": (utcnow() - HOUR_AGO).isoformat(),
+        },
+    ).get_json()
     approve = f"/api/v1/contributions/{claim['id']}/approve"
     assert client.post(approve, headers=world.headers["grid_worker"]).status_code == 200
     # A second approval (a retry without a key) is refused and tells nothing.
@@ -86,21 +115,41 @@ def test_an_approved_claim_is_told_once_as_approved_not_twice(app, client, activ
 
 def test_a_rejected_claim_is_told_with_its_reason(app, client, activities):
     world = activities
-    claim = client.post("/api/v1/contributions", headers=world.headers["resident"], json={
-        "member_id": world.people["resident"], "activity_code": "mediation", "quantity": 1,
-        "occurred_at": (utcnow() - HOUR_AGO).isoformat()}).get_json()
-    client.post(f"/api/v1/contributions/{claim['id']}/reject", headers=world.headers["grid_worker"],
-                json={"reason": "照片看不清"})
+    claim = client.post(
+        "/api/v1/contributions",
+        headers=world.headers["resident"],
+        json={
+            "member_id": world.people["resident"],
+            "activity_code": "mediation",
+            "quantity": 1,
+            "occurred_at": (utcnow() - HOUR_AGO).isoformat(),
+        },
+    ).get_json()
+    client.post(
+        f"/api/v1/contributions/{claim['id']}/reject",
+        headers=world.headers["grid_worker"],
+        json={"reason": "照片看不清"},
+    )
     assert texts(client, world, "resident") == ["您的申报未通过：mediation。原因：照片看不清"]
 
 
 def test_a_reversal_is_told_with_its_reason(app, client, activities):
     world = activities
-    recorded = client.post("/api/v1/contributions", headers=world.headers["grid_worker"], json={
-        "member_id": world.people["resident"], "activity_code": "mediation", "quantity": 1,
-        "occurred_at": (utcnow() - HOUR_AGO).isoformat()}).get_json()
-    client.post(f"/api/v1/contributions/{recorded['id']}/reverse", headers=world.headers["organiser"],
-                json={"reason": "重复登记"})
+    recorded = client.post(
+        "/api/v1/contributions",
+        headers=world.headers["grid_worker"],
+        json={
+            "member_id": world.people["resident"],
+            "activity_code": "mediation",
+            "quantity": 1,
+            "occurred_at": (utcnow() - HOUR_AGO).isoformat(),
+        },
+    ).get_json()
+    client.post(
+        f"/api/v1/contributions/{recorded['id']}/reverse",
+        headers=world.headers["organiser"],
+        json={"reason": "重复登记"},
+    )
     assert texts(client, world, "resident")[0] == "已收回 20 积分：mediation。原因：重复登记"
 
 
@@ -108,13 +157,25 @@ def test_a_new_level_is_told_once_even_when_reached_again_after_a_reversal(app, 
     world = activities
     with app.app_context():
         make_activity("big", points=100, category="other")
+
     def record():
-        return client.post("/api/v1/contributions", headers=world.headers["grid_worker"], json={
-            "member_id": world.people["resident"], "activity_code": "big", "quantity": 1,
-            "occurred_at": (utcnow() - HOUR_AGO).isoformat()}).get_json()
+        return client.post(
+            "/api/v1/contributions",
+            headers=world.headers["grid_worker"],
+            json={
+                "member_id": world.people["resident"],
+                "activity_code": "big",
+                "quantity": 1,
+                "occurred_at": (utcnow() - HOUR_AGO).isoformat(),
+            },
+        ).get_json()
+
     first = record()
-    client.post(f"/api/v1/contributions/{first['id']}/reverse", headers=world.headers["organiser"],
-                json={"reason": "录错了"})
+    client.post(
+        f"/api/v1/contributions/{first['id']}/reverse",
+        headers=world.headers["organiser"],
+        json={"reason": "录错了"},
+    )
     record()
     with app.app_context():
         levels = told(world.people["resident"], "level_reached")
@@ -125,13 +186,22 @@ def test_a_new_level_is_told_once_even_when_reached_again_after_a_reversal(app, 
 def test_a_badge_is_told_once_and_a_rebuild_tells_nothing_again(app, client, activities):
     world = activities
     for _ in range(2):
-        client.post("/api/v1/contributions", headers=world.headers["grid_worker"], json={
-            "member_id": world.people["resident"], "activity_code": "mediation", "quantity": 1,
-            "occurred_at": (utcnow() - HOUR_AGO).isoformat()})
+        client.post(
+            "/api/v1/contributions",
+            headers=world.headers["grid_worker"],
+            json={
+                "member_id": world.people["resident"],
+                "activity_code": "mediation",
+                "quantity": 1,
+                "occurred_at": (utcnow() - HOUR_AGO).isoformat(),
+            },
+        )
     with app.app_context():
         badges = told(world.people["resident"], "badge_earned")
-        assert [(notification.params["badge"]["zh"], notification.params["badge"]["en"]) for notification in badges] \
-            == [("首次调解纠纷", "First dispute mediated")]
+        assert [
+            (notification.params["badge"]["zh"], notification.params["badge"]["en"])
+            for notification in badges
+        ] == [("首次调解纠纷", "First dispute mediated")]
         rebuild_gamification()
         assert len(told(world.people["resident"], "badge_earned")) == 1
     headers = {**world.headers["resident"], "Accept-Language": "en"}
@@ -144,14 +214,26 @@ def test_a_recording_retried_after_a_failed_attempt_tells_once(app, activities):
     with app.app_context():
         resident, staff = person(world, "resident"), person(world, "grid_worker")
         begin_writing(db.session)
-        services.settle_contribution(services.get_activity("mediation"), staff.id, utcnow(), member=resident,
-                                     quantity=Decimal(1), points=20, occurred_at=utcnow() - HOUR_AGO,
-                                     recorded_by_id=staff.id)
+        services.settle_contribution(
+            services.get_activity("mediation"),
+            staff.id,
+            utcnow(),
+            member=resident,
+            quantity=Decimal(1),
+            points=20,
+            occurred_at=utcnow() - HOUR_AGO,
+            recorded_by_id=staff.id,
+        )
         assert len(told(resident.id, "points_awarded")) == 1  # written inside the attempt's transaction
         db.session.rollback()  # the attempt failed before it committed: its notification went with it
         assert told(world.people["resident"]) == []
-        services.record_contribution(person(world, "grid_worker"), world.people["resident"], "mediation",
-                                     Decimal(1), utcnow() - HOUR_AGO)
+        services.record_contribution(
+            person(world, "grid_worker"),
+            world.people["resident"],
+            "mediation",
+            Decimal(1),
+            utcnow() - HOUR_AGO,
+        )
         assert len(told(world.people["resident"], "points_awarded")) == 1
 
 
@@ -164,9 +246,12 @@ def test_a_voucher_expiring_within_a_day_is_reminded_once_however_often_cron_run
         reward = make_reward("肥皂", 10)
         admin = person(world, "global_admin")
         stock.receive_stock(admin, world.shops["a"], reward, 10)
-        soon = vouchers.reserve_voucher(resident, world.shops["a"], [{"reward_id": reward, "quantity": 1}],
-                                        ttl=timedelta(hours=5)).id
-        later = vouchers.reserve_voucher(resident, world.shops["a"], [{"reward_id": reward, "quantity": 1}]).id
+        soon = vouchers.reserve_voucher(
+            resident, world.shops["a"], [{"reward_id": reward, "quantity": 1}], ttl=timedelta(hours=5)
+        ).id
+        later = vouchers.reserve_voucher(
+            resident, world.shops["a"], [{"reward_id": reward, "quantity": 1}]
+        ).id
     for _ in range(2):
         assert runner.invoke(args=["vouchers", "remind"]).exit_code == 0
     with app.app_context():
@@ -185,10 +270,20 @@ def test_the_voucher_reminder_leads_to_the_voucher_and_reads_its_code_and_shop(a
 
         reward = make_reward("肥皂", 10)
         stock.receive_stock(person(world, "global_admin"), world.shops["a"], reward, 10)
-        voucher = vouchers.reserve_voucher(resident, world.shops["a"], [{"reward_id": reward, "quantity": 1}],
-                                           ttl=timedelta(hours=2))
+        voucher = vouchers.reserve_voucher(
+            resident, world.shops["a"], [{"reward_id": reward, "quantity": 1}], ttl=timedelta(hours=2)
+        )
         code, voucher_id = voucher.short_code, voucher.id
     assert "1 reminder(s) sent" in runner.invoke(args=["vouchers", "remind"]).output
-    [item] = [item for item in client.get("/api/v1/me/notifications", headers=world.headers["resident"])
-              .get_json()["items"] if item["kind"] == "voucher_expiring"]
-    assert code in item["text"] and "城关镇平安超市" in item["text"] and item["url"] == f"/me/vouchers/{voucher_id}"
+    [item] = [
+        item
+        for item in client.get("/api/v1/me/notifications", headers=world.headers["resident"]).get_json()[
+            "items"
+        ]
+        if item["kind"] == "voucher_expiring"
+    ]
+    assert (
+        code in item["text"]
+        and "城关镇平安超市" in item["text"]
+        and item["url"] == f"/me/vouchers/{voucher_id}"
+    )

@@ -11,9 +11,9 @@ from core.extensions import db
 from points import notices
 from points.ledger import verify_ledger
 from points.models import Contribution, LedgerTransaction, Objection
+from tests.factories import make_activity
 from tests.points.test_ledger_concurrency import run_at_once
 from tests.points.test_notices import LAST_MONTH, settle
-from tests.factories import make_activity
 from tests.rewards.conftest import person
 
 
@@ -23,14 +23,19 @@ def _setup(app, world, objectors: tuple[str, ...]) -> tuple[int, list[int]]:
         make_activity("patrol", points=10, category="patrol")
         contribution = settle(world.people["resident"], world=world, by="grid_worker")
         notice = notices.publish_notice(person(world, "global_admin"), world.units["community_a"], LAST_MONTH)
-        objections = [notices.lodge_objection(person(world, who), notice.id, contribution, "没有参加").id
-                      for who in objectors]
+        objections = [
+            notices.lodge_objection(person(world, who), notice.id, contribution, "没有参加").id
+            for who in objectors
+        ]
     return contribution, objections
 
 
 def _reversals(contribution_id: int) -> int:
-    return db.session.scalar(sa.select(sa.func.count()).select_from(LedgerTransaction).where(
-        LedgerTransaction.contribution_id == contribution_id, LedgerTransaction.kind == "reversal"))
+    return db.session.scalar(
+        sa.select(sa.func.count())
+        .select_from(LedgerTransaction)
+        .where(LedgerTransaction.contribution_id == contribution_id, LedgerTransaction.kind == "reversal")
+    )
 
 
 def test_two_organisers_upholding_one_objection_at_once_reverse_once(app, world):
@@ -78,7 +83,9 @@ def test_objections_sent_at_once_never_pass_the_daily_limit(app, world):
     with app.app_context():
         make_activity("patrol", points=10, category="patrol")
         entries = [settle(world.people["resident"], world=world, by="grid_worker") for _ in range(4)]
-        notice = notices.publish_notice(person(world, "global_admin"), world.units["community_a"], LAST_MONTH).id
+        notice = notices.publish_notice(
+            person(world, "global_admin"), world.units["community_a"], LAST_MONTH
+        ).id
 
     def lodge(contribution_id):
         return lambda: notices.lodge_objection(person(world, "villager"), notice, contribution_id, "没有参加")

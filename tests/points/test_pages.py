@@ -3,7 +3,7 @@
 import io
 import random
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from PIL import Image
@@ -12,8 +12,6 @@ from tests.factories import make_member
 from tests.support.pages import csrf_token, signed_in
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-
-
 
 
 def jpeg(size=(1600, 1200)):
@@ -28,16 +26,29 @@ def local_time(hours_ago=1.0):
 
 def claim_form(browser, **fields):
     token = csrf_token(browser.get("/me/claims/new").get_data(as_text=True))
-    data = {"csrf_token": token, "activity": "mediation", "quantity": "1", "occurred_at": local_time(),
-            "note": "调解了邻里纠纷", **fields}
+    data = {
+        "csrf_token": token,
+        "activity": "mediation",
+        "quantity": "1",
+        "occurred_at": local_time(),
+        "note": "调解了邻里纠纷",
+        **fields,
+    }
     return browser.post("/me/claims/new", data=data, content_type="multipart/form-data")
 
 
 def record(client, world, member="resident", activity="publicity", quantity="1", who="grid_worker"):
     """Staff record a contribution for someone in scope: approved at once."""
-    response = client.post("/api/v1/contributions", headers=world.headers[who], json={
-        "member_id": world.people[member], "activity_code": activity, "quantity": quantity,
-        "occurred_at": (datetime.now(timezone.utc) - timedelta(hours=2)).isoformat()})
+    response = client.post(
+        "/api/v1/contributions",
+        headers=world.headers[who],
+        json={
+            "member_id": world.people[member],
+            "activity_code": activity,
+            "quantity": quantity,
+            "occurred_at": (datetime.now(UTC) - timedelta(hours=2)).isoformat(),
+        },
+    )
     assert response.status_code == 201, response.get_json()
     return response.get_json()
 
@@ -106,18 +117,23 @@ def test_the_claim_form_creates_a_pending_claim_with_a_photo(app, client, activi
     assert photo.status_code == 200 and Image.open(io.BytesIO(photo.data)).size == (1280, 960)
 
 
-def test_the_claim_form_takes_a_camera_photo_of_six_megabytes_sent_without_the_shrinking_script(app, client, activities):
+def test_the_claim_form_takes_a_camera_photo_of_six_megabytes_sent_without_the_shrinking_script(
+    app, client, activities
+):
     world = activities
     out = io.BytesIO()
-    Image.frombytes("RGB", (4000, 3000), random.Random(6).randbytes(4000 * 3000 * 3)).save(out, "JPEG", quality=70)
+    Image.frombytes("RGB", (4000, 3000), random.Random(6).randbytes(4000 * 3000 * 3)).save(
+        out, "JPEG", quality=70
+    )
     assert len(out.getvalue()) > 6 * 1024 * 1024
     resident = signed_in(app, world, "resident")
     form = resident.get("/me/claims/new").get_data(as_text=True)
     assert 'data-shrink="1600"' in form and f'data-max-bytes="{20 * 1024 * 1024}"' in form
     response = claim_form(resident, photo=(io.BytesIO(out.getvalue()), "IMG_0001.jpg"))
     assert response.status_code == 303
-    photo = client.get(f"/api/v1/photos/{contributions(client, world)[0]['photo_id']}",
-                       headers=world.headers["resident"])
+    photo = client.get(
+        f"/api/v1/photos/{contributions(client, world)[0]['photo_id']}", headers=world.headers["resident"]
+    )
     assert Image.open(io.BytesIO(photo.data)).size == (1280, 960)
 
 
@@ -151,10 +167,13 @@ def test_a_refused_claim_shows_why_and_keeps_what_was_typed(app, client, activit
 def test_a_claim_refused_after_its_photo_was_stored_keeps_the_photo(app, client, activities):
     world = activities
     browser = signed_in(app, world, "resident")
-    refused = claim_form(browser, occurred_at=local_time(24 * 40), photo=(io.BytesIO(jpeg((40, 30))), "a.jpg"))
+    refused = claim_form(
+        browser, occurred_at=local_time(24 * 40), photo=(io.BytesIO(jpeg((40, 30))), "a.jpg")
+    )
     assert refused.status_code == 422
-    photo_id = re.search(r'name="photo_id"[^>]*value="(\d+)"|value="(\d+)"[^>]*name="photo_id"',
-                         refused.get_data(as_text=True))
+    photo_id = re.search(
+        r'name="photo_id"[^>]*value="(\d+)"|value="(\d+)"[^>]*name="photo_id"', refused.get_data(as_text=True)
+    )
     photo_id = next(group for group in photo_id.groups() if group)
     assert claim_form(browser, photo_id=photo_id).status_code == 303
     assert contributions(client, world)[0]["photo_id"] == int(photo_id)
@@ -162,8 +181,12 @@ def test_a_claim_refused_after_its_photo_was_stored_keeps_the_photo(app, client,
 
 def test_a_claim_cannot_carry_someone_elses_photo(app, client, activities):
     world = activities
-    other = client.post("/api/v1/photos", data={"photo": (io.BytesIO(jpeg((20, 20))), "x.jpg")},
-                        headers=world.headers["villager"], content_type="multipart/form-data")
+    other = client.post(
+        "/api/v1/photos",
+        data={"photo": (io.BytesIO(jpeg((20, 20))), "x.jpg")},
+        headers=world.headers["villager"],
+        content_type="multipart/form-data",
+    )
     browser = signed_in(app, world, "resident")
     response = claim_form(browser, photo_id=str(other.get_json()["id"]))
     assert response.status_code == 403 and 'aria-invalid="true"' in response.get_data(as_text=True)
@@ -193,8 +216,9 @@ def test_the_review_list_shows_claims_in_scope_only(app, client, activities):
         from core.extensions import db
         from core.identity.models import OrgUnit
 
-        make_member("郑组织", role="organiser", on=db.session.get(OrgUnit, world.units["town_b"]),
-                    phone="13900000077")
+        make_member(
+            "郑组织", role="organiser", on=db.session.get(OrgUnit, world.units["town_b"]), phone="13900000077"
+        )
     world.phones["organiser_b"] = "13900000077"
     other_town = signed_in(app, world, "organiser_b").get("/review")
     assert other_town.status_code == 200 and "张居民" not in other_town.get_data(as_text=True)
@@ -206,8 +230,9 @@ def test_approve_and_reject_from_the_review_page_write_the_ledger(app, client, a
     resident = signed_in(app, world, "resident")
     claim_form(resident, activity="mediation")
     claim_form(resident, activity="publicity", quantity="2")
-    mediation, publicity = sorted(contributions(client, world, status="pending"), key=lambda c: c["points"],
-                                  reverse=True)
+    mediation, publicity = sorted(
+        contributions(client, world, status="pending"), key=lambda c: c["points"], reverse=True
+    )
     reviewer = signed_in(app, world, "grid_worker")
     token = csrf_token(reviewer.get("/review").get_data(as_text=True))
     approved = reviewer.post(f"/review/{mediation['id']}/approve", data={"csrf_token": token})
@@ -215,7 +240,9 @@ def test_approve_and_reject_from_the_review_page_write_the_ledger(app, client, a
     assert "已批准" in reviewer.get("/review").get_data(as_text=True)
     no_reason = reviewer.post(f"/review/{publicity['id']}/reject", data={"csrf_token": token, "reason": ""})
     assert no_reason.status_code == 303 and "flash-error" in reviewer.get("/review").get_data(as_text=True)
-    rejected = reviewer.post(f"/review/{publicity['id']}/reject", data={"csrf_token": token, "reason": "照片不清楚"})
+    rejected = reviewer.post(
+        f"/review/{publicity['id']}/reject", data={"csrf_token": token, "reason": "照片不清楚"}
+    )
     assert rejected.status_code == 303
     assert balance(client, world) == 20
     statuses = {c["id"]: (c["status"], c["review_reason"]) for c in contributions(client, world)}
@@ -243,15 +270,22 @@ def test_refusals_on_the_review_page_are_flashed_never_a_500(app, client, activi
     assert contributions(client, world, who="grid_worker", status="pending")[0]["id"] == own["id"]
     outsider = signed_in(app, world, "grid_worker_b")
     token_b = csrf_token(outsider.get("/me").get_data(as_text=True))
-    assert outsider.post(f"/review/{own['id']}/reject", data={"csrf_token": token_b, "reason": "x"}).status_code == 303
+    assert (
+        outsider.post(f"/review/{own['id']}/reject", data={"csrf_token": token_b, "reason": "x"}).status_code
+        == 303
+    )
     assert contributions(client, world, who="grid_worker", status="pending")[0]["id"] == own["id"]
 
 
 def test_forms_without_a_csrf_token_are_refused_with_400(app, client, activities):
     world = activities
     resident = signed_in(app, world, "resident")
-    assert resident.post("/me/claims/new", data={"activity": "mediation", "quantity": "1",
-                                                 "occurred_at": local_time()}).status_code == 400
+    assert (
+        resident.post(
+            "/me/claims/new", data={"activity": "mediation", "quantity": "1", "occurred_at": local_time()}
+        ).status_code
+        == 400
+    )
     claim_form(resident)
     [claim] = contributions(client, world, status="pending")
     reviewer = signed_in(app, world, "grid_worker")

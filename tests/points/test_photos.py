@@ -2,7 +2,7 @@
 
 import io
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from PIL import Image
@@ -30,8 +30,12 @@ def image_bytes(fmt="JPEG", size=(2000, 1000), mode="RGB", orientation=None):
 
 
 def upload(client, world, who, data, name="photo.jpg"):
-    return client.post("/api/v1/photos", data={"photo": (io.BytesIO(data), name)},
-                       headers=world.headers[who], content_type="multipart/form-data")
+    return client.post(
+        "/api/v1/photos",
+        data={"photo": (io.BytesIO(data), name)},
+        headers=world.headers[who],
+        content_type="multipart/form-data",
+    )
 
 
 def test_a_jpeg_is_turned_upright_shrunk_to_1280_and_stripped_of_metadata(client, world):
@@ -73,8 +77,12 @@ def test_a_truncated_jpeg_is_refused(client, world):
 
 
 def test_an_upload_without_a_photo_is_refused(client, world):
-    response = client.post("/api/v1/photos", data={"other": "x"}, headers=world.headers["resident"],
-                           content_type="multipart/form-data")
+    response = client.post(
+        "/api/v1/photos",
+        data={"other": "x"},
+        headers=world.headers["resident"],
+        content_type="multipart/form-data",
+    )
     assert response.status_code == 422 and "photo" in response.get_json()["errors"]
 
 
@@ -104,9 +112,17 @@ def test_another_member_cannot_read_my_photo_but_my_grid_worker_can_once_it_is_a
     path = f"/api/v1/photos/{photo_id}"
     assert client.get(path, headers=world.headers["villager"]).status_code == 403
     assert client.get(path, headers=world.headers["grid_worker"]).status_code == 403
-    claim = client.post("/api/v1/contributions", headers=world.headers["resident"], json={
-        "member_id": world.people["resident"], "activity_code": "mediation", "quantity": "1",
-        "occurred_at": (datetime.now(timezone.utc) - timedelta(hours=1)).isoformat(), "photo_id": photo_id})
+    claim = client.post(
+        "/api/v1/contributions",
+        headers=world.headers["resident"],
+        json={
+            "member_id": world.people["resident"],
+            "activity_code": "mediation",
+            "quantity": "1",
+            "occurred_at": (datetime.now(UTC) - timedelta(hours=1)).isoformat(),
+            "photo_id": photo_id,
+        },
+    )
     assert claim.status_code == 201 and claim.get_json()["status"] == "pending"
     assert client.get(path, headers=world.headers["grid_worker"]).status_code == 200
     assert client.get(path, headers=world.headers["villager"]).status_code == 403
@@ -115,8 +131,8 @@ def test_another_member_cannot_read_my_photo_but_my_grid_worker_can_once_it_is_a
 
 
 def test_a_member_may_attach_only_a_photo_they_uploaded(app, client, world):
-    from core.identity.models import Member
     from core.extensions import db
+    from core.identity.models import Member
     from points.photos import check_photo_owner
 
     photo_id = upload(client, world, "resident", image_bytes(size=(10, 10))).get_json()["id"]

@@ -8,7 +8,7 @@ their own claim of an activity they defined without review.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -21,40 +21,65 @@ from points.models import Contribution, LedgerTransaction
 from tests.factories import auth, make_member
 from tests.rewards.conftest import person
 
-NOW = datetime.now(timezone.utc)
+NOW = datetime.now(UTC)
 
 
 @pytest.fixture
 def organiser(app, world):
     """An organiser of town A who lives in one of its grids (as village cadres do): their bearer headers."""
     with app.app_context():
-        member = make_member("赵干部", db.session.get(OrgUnit, world.units["grid_a"]), role="organiser",
-                             on=db.session.get(OrgUnit, world.units["town_a"]))
+        member = make_member(
+            "赵干部",
+            db.session.get(OrgUnit, world.units["grid_a"]),
+            role="organiser",
+            on=db.session.get(OrgUnit, world.units["town_a"]),
+        )
         world.people["cadre"], world.headers["cadre"] = member.id, auth(member)
     return world.headers["cadre"]
 
 
 def define_activity(client, headers, world, code, unit="each", needs_review=True):
-    response = client.post("/api/v1/activities", headers=headers, json={
-        "code": code, "name": "夜间巡逻", "category": "patrol", "points": 5, "unit": unit, "daily_cap": None,
-        "needs_review": needs_review, "org_unit_id": world.units["town_a"]})
+    response = client.post(
+        "/api/v1/activities",
+        headers=headers,
+        json={
+            "code": code,
+            "name": "夜间巡逻",
+            "category": "patrol",
+            "points": 5,
+            "unit": unit,
+            "daily_cap": None,
+            "needs_review": needs_review,
+            "org_unit_id": world.units["town_a"],
+        },
+    )
     assert response.status_code == 201, response.get_json()
     return code
 
 
 def create_event(client, headers, world, code, starts=-1, ends=2):
-    response = client.post("/api/v1/events", headers=headers, json={
-        "title": "夜间巡逻", "activity_code": code, "org_unit_id": world.units["town_a"],
-        "starts_at": (NOW + timedelta(hours=starts)).isoformat(),
-        "ends_at": (NOW + timedelta(hours=ends)).isoformat()})
+    response = client.post(
+        "/api/v1/events",
+        headers=headers,
+        json={
+            "title": "夜间巡逻",
+            "activity_code": code,
+            "org_unit_id": world.units["town_a"],
+            "starts_at": (NOW + timedelta(hours=starts)).isoformat(),
+            "ends_at": (NOW + timedelta(hours=ends)).isoformat(),
+        },
+    )
     assert response.status_code == 201, response.get_json()
     return response.get_json()
 
 
 def awards_of(app, member_id) -> int:
     with app.app_context():
-        return db.session.scalar(sa.select(sa.func.count()).select_from(LedgerTransaction).where(
-            LedgerTransaction.member_id == member_id, LedgerTransaction.kind == "award"))
+        return db.session.scalar(
+            sa.select(sa.func.count())
+            .select_from(LedgerTransaction)
+            .where(LedgerTransaction.member_id == member_id, LedgerTransaction.kind == "award")
+        )
 
 
 def balance(client, headers) -> int:
@@ -71,7 +96,9 @@ def test_checking_in_to_ones_own_event_makes_a_claim_someone_else_approves(app, 
     assert balance(client, organiser) == 0 and awards_of(app, world.people["cadre"]) == 0
     own = client.post(f"/api/v1/contributions/{contribution['id']}/approve", headers=organiser)
     assert own.status_code == 403 and own.get_json()["code"] == "self_review"
-    approved = client.post(f"/api/v1/contributions/{contribution['id']}/approve", headers=world.headers["admin"])
+    approved = client.post(
+        f"/api/v1/contributions/{contribution['id']}/approve", headers=world.headers["admin"]
+    )
     assert approved.status_code == 200 and approved.get_json()["status"] == "approved"
     assert balance(client, organiser) == 5
     with app.app_context():
@@ -81,10 +108,13 @@ def test_checking_in_to_ones_own_event_makes_a_claim_someone_else_approves(app, 
         assert entry.after["status"] == "pending"
 
 
-def test_others_checking_in_to_that_event_are_approved_at_once_in_the_creators_name(app, client, world, organiser):
+def test_others_checking_in_to_that_event_are_approved_at_once_in_the_creators_name(
+    app, client, world, organiser
+):
     event = create_event(client, organiser, world, define_activity(client, organiser, world, "town_patrol"))
-    checked_in = client.post("/api/v1/checkins", json={"payload": event["checkin_url"]},
-                             headers=world.headers["resident"])
+    checked_in = client.post(
+        "/api/v1/checkins", json={"payload": event["checkin_url"]}, headers=world.headers["resident"]
+    )
     assert checked_in.get_json()["contribution"]["status"] == "approved"
     with app.app_context():
         row = db.session.get(Contribution, checked_in.get_json()["contribution"]["id"])
@@ -92,24 +122,33 @@ def test_others_checking_in_to_that_event_are_approved_at_once_in_the_creators_n
 
 
 def test_the_creators_hours_at_check_out_wait_for_someone_else(app, client, world, organiser):
-    event = create_event(client, organiser, world, define_activity(client, organiser, world, "hours", unit="hour"),
-                         starts=-3)
+    event = create_event(
+        client, organiser, world, define_activity(client, organiser, world, "hours", unit="hour"), starts=-3
+    )
     with app.app_context():  # checked in two hours ago
         checkin = events.check_in(person(world, "cadre"), event["checkin_url"], now=NOW - timedelta(hours=2))
         checkin_id = checkin.id
     out = client.post(f"/api/v1/checkins/{checkin_id}/checkout", headers=organiser)
     assert out.status_code == 200
-    assert out.get_json()["contribution"]["status"] == "pending" and out.get_json()["contribution"]["points"] == 10
+    assert (
+        out.get_json()["contribution"]["status"] == "pending"
+        and out.get_json()["contribution"]["points"] == 10
+    )
     assert awards_of(app, world.people["cadre"]) == 0
 
 
-def test_closing_the_event_awards_the_others_and_leaves_the_creators_hours_pending(app, client, world, organiser):
-    event = create_event(client, organiser, world, define_activity(client, organiser, world, "hours", unit="hour"),
-                         starts=-3)
+def test_closing_the_event_awards_the_others_and_leaves_the_creators_hours_pending(
+    app, client, world, organiser
+):
+    event = create_event(
+        client, organiser, world, define_activity(client, organiser, world, "hours", unit="hour"), starts=-3
+    )
     with app.app_context():
         for who in ("cadre", "resident"):
             events.check_in(person(world, who), event["checkin_url"], now=NOW - timedelta(hours=2))
-    assert client.post(f"/api/v1/events/{event['id']}/close", headers=world.headers["admin"]).status_code == 200
+    assert (
+        client.post(f"/api/v1/events/{event['id']}/close", headers=world.headers["admin"]).status_code == 200
+    )
     with app.app_context():
         statuses = dict(db.session.execute(sa.select(Contribution.member_id, Contribution.status)).all())
     assert statuses == {world.people["cadre"]: "pending", world.people["resident"]: "approved"}
@@ -118,11 +157,18 @@ def test_closing_the_event_awards_the_others_and_leaves_the_creators_hours_pendi
 
 def test_an_activity_needing_no_review_does_not_approve_its_own_authors_claim(app, client, world, organiser):
     code = define_activity(client, organiser, world, "quick_patrol", needs_review=False)
-    claim = {"member_id": world.people["cadre"], "activity_code": code, "quantity": 1,
-             "occurred_at": (NOW - timedelta(hours=1)).isoformat()}
+    claim = {
+        "member_id": world.people["cadre"],
+        "activity_code": code,
+        "quantity": 1,
+        "occurred_at": (NOW - timedelta(hours=1)).isoformat(),
+    }
     own = client.post("/api/v1/contributions", json=claim, headers=organiser)
     assert own.status_code == 201 and own.get_json()["status"] == "pending"
-    others = client.post("/api/v1/contributions", headers=world.headers["resident"],
-                         json={**claim, "member_id": world.people["resident"]})
+    others = client.post(
+        "/api/v1/contributions",
+        headers=world.headers["resident"],
+        json={**claim, "member_id": world.people["resident"]},
+    )
     assert others.status_code == 201 and others.get_json()["status"] == "approved"
     assert awards_of(app, world.people["cadre"]) == 0

@@ -51,12 +51,22 @@ def test_a_wish_goes_through_every_page_from_posting_to_a_rating(app, world):
     resident = signed_in(app, world, "villager")
     page = resident.get("/wishes/new").get_data(as_text=True)
     assert 'class="card large-type"' in page and "data-shrink" in page
-    data = {**form_fields(page), "title": "帮忙换灯泡", "description": "厨房的灯坏了，我够不着",
-            "photo": (io.BytesIO(jpeg()), "IMG_1.jpg")}
+    data = {
+        **form_fields(page),
+        "title": "帮忙换灯泡",
+        "description": "厨房的灯坏了，我够不着",
+        "photo": (io.BytesIO(jpeg()), "IMG_1.jpg"),
+    }
     posted = resident.post("/wishes/new", data=dict(data), content_type="multipart/form-data")
-    again = resident.post("/wishes/new", data={**data, "photo": (io.BytesIO(jpeg()), "IMG_1.jpg")},
-                          content_type="multipart/form-data")
-    assert posted.status_code == again.status_code == 303 and posted.headers["Location"] == again.headers["Location"]
+    again = resident.post(
+        "/wishes/new",
+        data={**data, "photo": (io.BytesIO(jpeg()), "IMG_1.jpg")},
+        content_type="multipart/form-data",
+    )
+    assert (
+        posted.status_code == again.status_code == 303
+        and posted.headers["Location"] == again.headers["Location"]
+    )
     wish_id = int(posted.headers["Location"].rsplit("/", 1)[1])
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(Wish)) == 1
@@ -66,17 +76,24 @@ def test_a_wish_goes_through_every_page_from_posting_to_a_rating(app, world):
     assert "待审核的心愿：1 个" in grid_worker.get("/").get_data(as_text=True)
     listing = grid_worker.get("/wishes/vet").get_data(as_text=True)
     assert "帮忙换灯泡" in listing
-    vetted = grid_worker.post(f"/wishes/{wish_id}/vet?next=list", data={**form_fields(listing), "decision": "accept"})
+    vetted = grid_worker.post(
+        f"/wishes/{wish_id}/vet?next=list", data={**form_fields(listing), "decision": "accept"}
+    )
     assert vetted.status_code == 303 and vetted.headers["Location"] == "/wishes/vet"
     assert wish_row(app, wish_id).status == "vetted"
 
     organiser = signed_in(app, world, "organiser")
     console = organiser.get(f"/admin/wishes/{wish_id}").get_data(as_text=True)
-    assert 'action="/admin/wishes/%d/publish"' % wish_id in console
+    assert f'action="/admin/wishes/{wish_id}/publish"' in console
     due = (datetime.now(SHANGHAI) + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M")
-    publish = organiser.post(f"/admin/wishes/{wish_id}/publish",
-                             data={**form_fields(console.split('action="/admin/wishes/%d/publish"' % wish_id, 1)[1]),
-                                   "points": "50", "due_at": due})
+    publish = organiser.post(
+        f"/admin/wishes/{wish_id}/publish",
+        data={
+            **form_fields(console.split(f'action="/admin/wishes/{wish_id}/publish"', 1)[1]),
+            "points": "50",
+            "due_at": due,
+        },
+    )
     assert publish.status_code == 303
     assert (wish_row(app, wish_id).status, wish_row(app, wish_id).points) == ("open", 50)
     assert "帮忙换灯泡" in organiser.get("/admin/wishes?status=open").get_data(as_text=True)
@@ -91,12 +108,20 @@ def test_a_wish_goes_through_every_page_from_posting_to_a_rating(app, world):
     shown = volunteer.get(f"/wishes/{wish_id}").get_data(as_text=True)
     assert world.phones["villager"] in shown and "认领成功" in "".join(flashes(shown))
     done_form = shown.split(f'action="/wishes/{wish_id}/done"', 1)[1]
-    refused = volunteer.post(f"/wishes/{wish_id}/done", data={**form_fields(done_form), "note": ""},
-                             content_type="multipart/form-data")
-    assert refused.status_code == 422 and "请写下您做了什么，或添加一张照片。" in refused.get_data(as_text=True)
+    refused = volunteer.post(
+        f"/wishes/{wish_id}/done",
+        data={**form_fields(done_form), "note": ""},
+        content_type="multipart/form-data",
+    )
+    assert refused.status_code == 422 and "请写下您做了什么，或添加一张照片。" in refused.get_data(
+        as_text=True
+    )
     done_form = refused.get_data(as_text=True).split(f'action="/wishes/{wish_id}/done"', 1)[1]
-    done = volunteer.post(f"/wishes/{wish_id}/done", data={**form_fields(done_form), "note": "换好了，顺便擦了灯罩"},
-                          content_type="multipart/form-data")
+    done = volunteer.post(
+        f"/wishes/{wish_id}/done",
+        data={**form_fields(done_form), "note": "换好了，顺便擦了灯罩"},
+        content_type="multipart/form-data",
+    )
     assert done.status_code == 303 and wish_row(app, wish_id).status == "done"
 
     shown = resident.get(f"/wishes/{wish_id}").get_data(as_text=True)
@@ -105,7 +130,10 @@ def test_a_wish_goes_through_every_page_from_posting_to_a_rating(app, world):
     confirmed = resident.post(f"/wishes/{wish_id}/confirm", data={**form_fields(confirm_form), "rating": "4"})
     assert confirmed.status_code == 303
     assert (wish_row(app, wish_id).status, wish_row(app, wish_id).rating) == ("completed", 4)
-    assert volunteer.get("/api/v1/me", headers=world.headers["neighbour"]).get_json()["balance"]["available"] == 50
+    assert (
+        volunteer.get("/api/v1/me", headers=world.headers["neighbour"]).get_json()["balance"]["available"]
+        == 50
+    )
     mine = volunteer.get("/me/wishes").get_data(as_text=True)
     assert "帮忙换灯泡" in mine and "已完成" in mine
 
@@ -114,25 +142,43 @@ def test_a_refused_step_keeps_what_was_typed_beside_its_form(app, world):
     admin = signed_in(app, world, "admin")
     requester = signed_in(app, world, "villager")
     page = requester.get("/wishes/new").get_data(as_text=True)
-    posted = requester.post("/wishes/new", data={**form_fields(page), "title": "", "description": "楼道灯坏了"},
-                            content_type="multipart/form-data")
+    posted = requester.post(
+        "/wishes/new",
+        data={**form_fields(page), "title": "", "description": "楼道灯坏了"},
+        content_type="multipart/form-data",
+    )
     html = posted.get_data(as_text=True)
     assert posted.status_code == 422 and "楼道灯坏了" in html and "请用几个字说明您需要什么帮助" in html
-    wish_id = int(requester.post("/wishes/new", data={**form_fields(html), "title": "修灯", "description": "楼道灯"},
-                                 content_type="multipart/form-data").headers["Location"].rsplit("/", 1)[1])
+    wish_id = int(
+        requester.post(
+            "/wishes/new",
+            data={**form_fields(html), "title": "修灯", "description": "楼道灯"},
+            content_type="multipart/form-data",
+        )
+        .headers["Location"]
+        .rsplit("/", 1)[1]
+    )
     console = admin.get(f"/admin/wishes/{wish_id}").get_data(as_text=True)
     vet_form = console.split(f'action="/admin/wishes/{wish_id}/vet"', 1)[1]
-    declined = admin.post(f"/admin/wishes/{wish_id}/vet", data={**form_fields(vet_form), "decision": "decline",
-                                                                "reason": ""})
+    declined = admin.post(
+        f"/admin/wishes/{wish_id}/vet", data={**form_fields(vet_form), "decision": "decline", "reason": ""}
+    )
     assert declined.status_code == 422 and wish_row(app, wish_id).status == "submitted"
     assert 'aria-invalid="true"' in declined.get_data(as_text=True)  # beside the reason it lacks
     # The requester cancels; an organiser publishing it afterwards is told so, with the points typed kept.
     shown = requester.get(f"/wishes/{wish_id}").get_data(as_text=True)
     cancel_form = shown.split(f'action="/wishes/{wish_id}/cancel"', 1)[1]
-    assert requester.post(f"/wishes/{wish_id}/cancel", data={**form_fields(cancel_form), "reason": "已修好"}).status_code == 303
+    assert (
+        requester.post(
+            f"/wishes/{wish_id}/cancel", data={**form_fields(cancel_form), "reason": "已修好"}
+        ).status_code
+        == 303
+    )
     assert f"/admin/wishes/{wish_id}/publish" not in console  # a submitted wish has no publish form yet
     admin_cancel = console.split(f'action="/admin/wishes/{wish_id}/cancel"', 1)[1]
-    cancelled = admin.post(f"/admin/wishes/{wish_id}/cancel", data={**form_fields(admin_cancel), "reason": "重复的"})
+    cancelled = admin.post(
+        f"/admin/wishes/{wish_id}/cancel", data={**form_fields(admin_cancel), "reason": "重复的"}
+    )
     assert cancelled.status_code == 409 and "重复的" in cancelled.get_data(as_text=True)
 
 
@@ -152,10 +198,19 @@ def test_a_checkpoint_code_opens_a_page_that_scans_with_one_tap(app, world):
     with app.app_context():
         make_activity("night_round", points=20, category="patrol")
         now = utcnow().astimezone(SHANGHAI)
-        route = patrols.create_route(db.session.get(Member, world.people["organiser"]), "夜巡东线",
-                                     world.units["town_a"], "night_round", ["村委会", "小学门口"],
-                                     (now - timedelta(hours=1)).time(), (now + timedelta(hours=1)).time(), 0)
-        first, second = (patrols.checkpoint_url(checkpoint, "http://localhost/") for checkpoint in route.checkpoints)
+        route = patrols.create_route(
+            db.session.get(Member, world.people["organiser"]),
+            "夜巡东线",
+            world.units["town_a"],
+            "night_round",
+            ["村委会", "小学门口"],
+            (now - timedelta(hours=1)).time(),
+            (now + timedelta(hours=1)).time(),
+            0,
+        )
+        first, second = (
+            patrols.checkpoint_url(checkpoint, "http://localhost/") for checkpoint in route.checkpoints
+        )
     path = "/" + first.split("/", 3)[3]
     assert app.test_client().get(path).status_code == 302  # signed out: the sign-in page first
     walker = signed_in(app, world, "resident")
@@ -171,7 +226,9 @@ def test_a_checkpoint_code_opens_a_page_that_scans_with_one_tap(app, world):
     html = done.get_data(as_text=True)
     assert 'data-status="completed"' in html and "+20 积分" in html
     with app.app_context():
-        assert [(row.scanned, row.status) for row in db.session.scalars(sa.select(PatrolRound))] == [(2, "completed")]
+        assert [(row.scanned, row.status) for row in db.session.scalars(sa.select(PatrolRound))] == [
+            (2, "completed")
+        ]
     again = walker.post(path, data=form_fields(walker.get(path).get_data(as_text=True)))
     assert again.status_code == 409 and 'data-code="already_checked_in"' in again.get_data(as_text=True)
     forged = walker.get(path[:-4] + "AAAA")
@@ -184,9 +241,16 @@ def test_the_console_draws_a_route_and_shows_who_walked_it_each_night(app, world
     organiser = signed_in(app, world, "organiser")
     page = organiser.get("/admin/patrols/new").get_data(as_text=True)
     assert 'value="wish"' not in page
-    data = {**form_fields(page), "name": "夜巡东线", "org_unit": str(world.units["town_a"]), "activity": "night_round",
-            "checkpoints": "村委会\n\n小学门口\n水库大坝\n", "window_start": "22:00", "window_end": "02:00",
-            "min_minutes_between": "10"}
+    data = {
+        **form_fields(page),
+        "name": "夜巡东线",
+        "org_unit": str(world.units["town_a"]),
+        "activity": "night_round",
+        "checkpoints": "村委会\n\n小学门口\n水库大坝\n",
+        "window_start": "22:00",
+        "window_end": "02:00",
+        "min_minutes_between": "10",
+    }
     refused = organiser.post("/admin/patrols/new", data={**data, "checkpoints": "村委会"})
     assert refused.status_code == 422 and "村委会" in refused.get_data(as_text=True)
     drawn = organiser.post("/admin/patrols/new", data={**data, **form_fields(refused.get_data(as_text=True))})

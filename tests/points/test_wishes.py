@@ -39,8 +39,12 @@ def post(client, world, who="villager", title="帮忙搬煤", **extra):
 def open_wish(client, world, who="villager", points=30, **extra):
     """A wish posted by ``who``, vetted and published by the global administrator."""
     wish = post(client, world, who, **extra)
-    assert call(client, world, "global_admin", f"/wishes/{wish}/vet", {"decision": "accept"}).status_code == 200
-    published = call(client, world, "global_admin", f"/wishes/{wish}/publish", {"points": points, "due_at": DUE})
+    assert (
+        call(client, world, "global_admin", f"/wishes/{wish}/vet", {"decision": "accept"}).status_code == 200
+    )
+    published = call(
+        client, world, "global_admin", f"/wishes/{wish}/publish", {"points": points, "due_at": DUE}
+    )
     assert published.status_code == 200, published.get_json()
     return wish
 
@@ -59,7 +63,9 @@ def test_a_wish_goes_from_posted_to_completed_and_pays_its_taker_once(client, wo
     assert shown["status"] == "submitted" and shown["org_unit"]["id"] == world.units["grid_a"]
     vetted = call(client, world, "grid_worker", f"/wishes/{wish}/vet", {"decision": "accept"}).get_json()
     assert vetted["status"] == "vetted"
-    published = call(client, world, "organiser", f"/wishes/{wish}/publish", {"points": 40, "due_at": DUE}).get_json()
+    published = call(
+        client, world, "organiser", f"/wishes/{wish}/publish", {"points": 40, "due_at": DUE}
+    ).get_json()
     assert (published["status"], published["points"]) == ("open", 40)
     taken = call(client, world, "neighbour", f"/wishes/{wish}/take").get_json()
     assert taken["status"] == "taken" and taken["taker"]["id"] == world.people["neighbour"]
@@ -72,7 +78,11 @@ def test_a_wish_goes_from_posted_to_completed_and_pays_its_taker_once(client, wo
     body = confirmed.get_json()
     assert (body["status"], body["rating"]) == ("completed", 5)
     contribution = body["contribution"]
-    assert (contribution["status"], contribution["points"], contribution["activity_code"]) == ("approved", 40, "wish")
+    assert (contribution["status"], contribution["points"], contribution["activity_code"]) == (
+        "approved",
+        40,
+        "wish",
+    )
     assert contribution["member"]["id"] == world.people["neighbour"]
     assert balance(client, world, "neighbour") == 40
     again = call(client, world, "villager", f"/wishes/{wish}/confirm", {"rating": 4})
@@ -86,7 +96,10 @@ def test_a_wish_goes_from_posted_to_completed_and_pays_its_taker_once(client, wo
 
 def test_nobody_vets_takes_or_confirms_their_own_wish(client, world, app):
     own = post(client, world, "grid_worker")
-    assert code(call(client, world, "grid_worker", f"/wishes/{own}/vet", {"decision": "accept"})) == (403, "self_review")
+    assert code(call(client, world, "grid_worker", f"/wishes/{own}/vet", {"decision": "accept"})) == (
+        403,
+        "self_review",
+    )
     assert call(client, world, "organiser", f"/wishes/{own}/vet", {"decision": "accept"}).status_code == 200
     call(client, world, "organiser", f"/wishes/{own}/publish", {"points": 10, "due_at": DUE})
     assert code(call(client, world, "grid_worker", f"/wishes/{own}/take")) == (403, "self_review")
@@ -106,27 +119,60 @@ def test_nobody_vets_takes_or_confirms_their_own_wish(client, world, app):
 
 def test_only_staff_in_scope_vet_and_only_organisers_publish(client, world):
     wish = post(client, world)
-    assert code(call(client, world, "grid_worker_b", f"/wishes/{wish}/vet", {"decision": "accept"})) == (403, "forbidden")
-    assert code(call(client, world, "resident", f"/wishes/{wish}/vet", {"decision": "accept"})) == (403, "forbidden")
-    assert code(call(client, world, "grid_worker", f"/wishes/{wish}/vet", {"decision": "decline"})) == (422, "validation_error")
-    assert call(client, world, "grid_worker", f"/wishes/{wish}/vet", {"decision": "accept"}).status_code == 200
-    assert code(call(client, world, "grid_worker", f"/wishes/{wish}/vet", {"decision": "accept"})) == (409, "invalid_state")
+    assert code(call(client, world, "grid_worker_b", f"/wishes/{wish}/vet", {"decision": "accept"})) == (
+        403,
+        "forbidden",
+    )
+    assert code(call(client, world, "resident", f"/wishes/{wish}/vet", {"decision": "accept"})) == (
+        403,
+        "forbidden",
+    )
+    assert code(call(client, world, "grid_worker", f"/wishes/{wish}/vet", {"decision": "decline"})) == (
+        422,
+        "validation_error",
+    )
+    assert (
+        call(client, world, "grid_worker", f"/wishes/{wish}/vet", {"decision": "accept"}).status_code == 200
+    )
+    assert code(call(client, world, "grid_worker", f"/wishes/{wish}/vet", {"decision": "accept"})) == (
+        409,
+        "invalid_state",
+    )
     body = {"points": 10, "due_at": DUE}
     assert code(call(client, world, "grid_worker", f"/wishes/{wish}/publish", body)) == (403, "forbidden")
-    for bad in ({"points": 0, "due_at": DUE}, {"points": 501, "due_at": DUE}, {"points": "10", "due_at": DUE},
-                {"points": 10, "due_at": (utcnow() - timedelta(minutes=1)).isoformat()},
-                {"points": 10, "due_at": "2026-12-24T18:00:00"}):
-        assert code(call(client, world, "organiser", f"/wishes/{wish}/publish", bad)) == (422, "validation_error"), bad
+    for bad in (
+        {"points": 0, "due_at": DUE},
+        {"points": 501, "due_at": DUE},
+        {"points": "10", "due_at": DUE},
+        {"points": 10, "due_at": (utcnow() - timedelta(minutes=1)).isoformat()},
+        {"points": 10, "due_at": "2026-12-24T18:00:00"},
+    ):
+        assert code(call(client, world, "organiser", f"/wishes/{wish}/publish", bad)) == (
+            422,
+            "validation_error",
+        ), bad
     assert call(client, world, "organiser", f"/wishes/{wish}/publish", body).get_json()["status"] == "open"
 
 
 def test_a_declined_wish_goes_no_further(client, world):
     wish = post(client, world)
-    declined = call(client, world, "grid_worker", f"/wishes/{wish}/vet", {"decision": "decline", "reason": "不属于志愿服务"})
-    assert declined.get_json()["status"] == "declined" and declined.get_json()["vet_reason"] == "不属于志愿服务"
-    assert code(call(client, world, "organiser", f"/wishes/{wish}/publish", {"points": 5, "due_at": DUE})) \
-        == (409, "invalid_state")
-    assert code(call(client, world, "villager", f"/wishes/{wish}/cancel", {"reason": "x"})) == (409, "invalid_state")
+    declined = call(
+        client,
+        world,
+        "grid_worker",
+        f"/wishes/{wish}/vet",
+        {"decision": "decline", "reason": "不属于志愿服务"},
+    )
+    assert (
+        declined.get_json()["status"] == "declined" and declined.get_json()["vet_reason"] == "不属于志愿服务"
+    )
+    assert code(
+        call(client, world, "organiser", f"/wishes/{wish}/publish", {"points": 5, "due_at": DUE})
+    ) == (409, "invalid_state")
+    assert code(call(client, world, "villager", f"/wishes/{wish}/cancel", {"reason": "x"})) == (
+        409,
+        "invalid_state",
+    )
 
 
 def test_a_second_taker_hears_already_taken(client, world):
@@ -144,20 +190,37 @@ def test_a_taker_may_give_a_wish_back_and_another_takes_it(client, world):
     released = call(client, world, "neighbour", f"/wishes/{wish}/release").get_json()
     assert released["status"] == "open" and released["taker"] is None
     assert code(call(client, world, "neighbour", f"/wishes/{wish}/release")) == (403, "forbidden")
-    assert call(client, world, "resident", f"/wishes/{wish}/take").get_json()["taker"]["id"] == world.people["resident"]
+    assert (
+        call(client, world, "resident", f"/wishes/{wish}/take").get_json()["taker"]["id"]
+        == world.people["resident"]
+    )
 
 
 def test_done_needs_a_note_or_a_photo_of_ones_own(client, world):
     wish = open_wish(client, world)
     call(client, world, "neighbour", f"/wishes/{wish}/take")
-    assert code(call(client, world, "neighbour", f"/wishes/{wish}/done", {"note": "  "})) == (422, "validation_error")
+    assert code(call(client, world, "neighbour", f"/wishes/{wish}/done", {"note": "  "})) == (
+        422,
+        "validation_error",
+    )
     picture = io.BytesIO()
     Image.new("RGB", (40, 30), "red").save(picture, "JPEG")
-    photo = client.post("/api/v1/photos", data={"photo": (io.BytesIO(picture.getvalue()), "done.jpg")},
-                        content_type="multipart/form-data", headers=world.headers["resident"]).get_json()["id"]
-    assert code(call(client, world, "neighbour", f"/wishes/{wish}/done", {"photo_id": photo})) == (403, "forbidden")
-    mine = client.post("/api/v1/photos", data={"photo": (io.BytesIO(picture.getvalue()), "done.jpg")},
-                       content_type="multipart/form-data", headers=world.headers["neighbour"]).get_json()["id"]
+    photo = client.post(
+        "/api/v1/photos",
+        data={"photo": (io.BytesIO(picture.getvalue()), "done.jpg")},
+        content_type="multipart/form-data",
+        headers=world.headers["resident"],
+    ).get_json()["id"]
+    assert code(call(client, world, "neighbour", f"/wishes/{wish}/done", {"photo_id": photo})) == (
+        403,
+        "forbidden",
+    )
+    mine = client.post(
+        "/api/v1/photos",
+        data={"photo": (io.BytesIO(picture.getvalue()), "done.jpg")},
+        content_type="multipart/form-data",
+        headers=world.headers["neighbour"],
+    ).get_json()["id"]
     done = call(client, world, "neighbour", f"/wishes/{wish}/done", {"photo_id": mine}).get_json()
     assert done["status"] == "done" and done["done_photo_id"] == mine
     # The requester sees the photo of the work; a member who cannot see the wish does not.
@@ -171,8 +234,14 @@ def test_an_organiser_confirms_for_a_silent_requester_only_three_days_after_done
     call(client, world, "neighbour", f"/wishes/{wish}/done", {"note": "修好了"})
     early = call(client, world, "organiser", f"/wishes/{wish}/confirm", {"rating": 5})
     assert code(early) == (403, "forbidden") and "done_at" in early.get_json()["errors"]
-    assert code(call(client, world, "grid_worker", f"/wishes/{wish}/confirm", {"rating": 5})) == (403, "forbidden")
-    assert code(call(client, world, "neighbour", f"/wishes/{wish}/confirm", {"rating": 5})) == (403, "self_review")
+    assert code(call(client, world, "grid_worker", f"/wishes/{wish}/confirm", {"rating": 5})) == (
+        403,
+        "forbidden",
+    )
+    assert code(call(client, world, "neighbour", f"/wishes/{wish}/confirm", {"rating": 5})) == (
+        403,
+        "self_review",
+    )
     with app.app_context():
         db.session.get(Wish, wish).done_at = utcnow() - timedelta(days=3, minutes=1)
         db.session.commit()
@@ -183,45 +252,75 @@ def test_an_organiser_confirms_for_a_silent_requester_only_three_days_after_done
 
 def test_cancelling_pays_nobody_requesters_until_taken_organisers_until_completed(client, world, app):
     wish = post(client, world)
-    assert code(call(client, world, "resident", f"/wishes/{wish}/cancel", {"reason": "x"})) == (403, "forbidden")
-    assert call(client, world, "villager", f"/wishes/{wish}/cancel", {"reason": "家人帮忙了"}).get_json()["status"] \
+    assert code(call(client, world, "resident", f"/wishes/{wish}/cancel", {"reason": "x"})) == (
+        403,
+        "forbidden",
+    )
+    assert (
+        call(client, world, "villager", f"/wishes/{wish}/cancel", {"reason": "家人帮忙了"}).get_json()[
+            "status"
+        ]
         == "cancelled"
+    )
     taken = open_wish(client, world)
     call(client, world, "neighbour", f"/wishes/{taken}/take")
-    assert code(call(client, world, "villager", f"/wishes/{taken}/cancel", {"reason": "x"})) == (409, "invalid_state")
-    assert code(call(client, world, "grid_worker", f"/wishes/{taken}/cancel", {"reason": "x"})) == (403, "forbidden")
+    assert code(call(client, world, "villager", f"/wishes/{taken}/cancel", {"reason": "x"})) == (
+        409,
+        "invalid_state",
+    )
+    assert code(call(client, world, "grid_worker", f"/wishes/{taken}/cancel", {"reason": "x"})) == (
+        403,
+        "forbidden",
+    )
     call(client, world, "neighbour", f"/wishes/{taken}/done", {"note": "搬完了"})
     cancelled = call(client, world, "organiser", f"/wishes/{taken}/cancel", {"reason": "重复的心愿"})
-    assert cancelled.get_json()["status"] == "cancelled" and cancelled.get_json()["cancel_reason"] == "重复的心愿"
-    assert code(call(client, world, "villager", f"/wishes/{taken}/confirm", {"rating": 5})) == (409, "invalid_state")
+    assert (
+        cancelled.get_json()["status"] == "cancelled"
+        and cancelled.get_json()["cancel_reason"] == "重复的心愿"
+    )
+    assert code(call(client, world, "villager", f"/wishes/{taken}/confirm", {"rating": 5})) == (
+        409,
+        "invalid_state",
+    )
     assert balance(client, world, "neighbour") == 0
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(Contribution)) == 0
 
 
 def test_members_see_open_wishes_of_their_county_nearest_first_and_their_own(client, world):
-    far = open_wish(client, world, "outsider", title="河口镇的心愿")       # another town of the county
+    far = open_wish(client, world, "outsider", title="河口镇的心愿")  # another town of the county
     near = open_wish(client, world, "neighbour", title="东街二网格的心愿")  # the resident's community
-    own = post(client, world, "resident", title="我自己的心愿")            # submitted: seen only by me and staff
+    own = post(client, world, "resident", title="我自己的心愿")  # submitted: seen only by me and staff
     listed = call(client, world, "resident", "/wishes").get_json()
     assert [item["id"] for item in listed["items"]] == [near, own, far]
     only_open = call(client, world, "resident", "/wishes?status=open").get_json()["items"]
     assert [item["id"] for item in only_open] == [near, far]
-    assert [item["id"] for item in call(client, world, "resident", "/wishes?mine=requested").get_json()["items"]] == [own]
-    assert [item["id"] for item in call(client, world, "villager", "/wishes").get_json()["items"]] == [near, far]
+    assert [
+        item["id"] for item in call(client, world, "resident", "/wishes?mine=requested").get_json()["items"]
+    ] == [own]
+    assert [item["id"] for item in call(client, world, "villager", "/wishes").get_json()["items"]] == [
+        near,
+        far,
+    ]
     # An organiser of town A sees every wish of the town, whatever its step, and none of town B.
-    organiser_sees = {item["id"] for item in call(client, world, "organiser", "/wishes?page_size=100").get_json()["items"]}
+    organiser_sees = {
+        item["id"] for item in call(client, world, "organiser", "/wishes?page_size=100").get_json()["items"]
+    }
     assert {near, own} <= organiser_sees and far not in organiser_sees
     assert call(client, world, "organiser", f"/wishes/{own}").status_code == 200
     assert code(call(client, world, "outsider", f"/wishes/{own}")) == (403, "forbidden")
-    in_town_b = call(client, world, "resident", f"/wishes?org_unit_id={world.units['town_b']}").get_json()["items"]
+    in_town_b = call(client, world, "resident", f"/wishes?org_unit_id={world.units['town_b']}").get_json()[
+        "items"
+    ]
     assert [item["id"] for item in in_town_b] == [far]
 
 
 def test_volunteers_see_a_masked_name_and_the_taker_the_requesters_phone(client, world):
     wish = open_wish(client, world)
     seen = call(client, world, "resident", f"/wishes/{wish}").get_json()
-    assert seen["requester"]["name"] == "钱*民" and seen["contact_phone"] is None and seen["actions"] == ["take"]
+    assert (
+        seen["requester"]["name"] == "钱*民" and seen["contact_phone"] is None and seen["actions"] == ["take"]
+    )
     taken = call(client, world, "resident", f"/wishes/{wish}/take").get_json()
     assert taken["requester"]["name"] == "钱村民" and taken["contact_phone"] == world.phones["villager"]
     assert call(client, world, "villager", f"/wishes/{wish}").get_json()["taker"]["name"] == "张居民"
@@ -265,15 +364,26 @@ def test_done_after_the_due_date_is_refused_and_the_wish_is_open_again(app, worl
 def test_a_staff_account_with_no_grid_cannot_post_and_a_wish_cannot_be_claimed_by_hand(client, world):
     refused = call(client, world, "organiser", "/wishes", {"title": "x", "description": "y"})
     assert code(refused) == (422, "validation_error") and "org_unit_id" in refused.get_json()["errors"]
-    claim = client.post("/api/v1/contributions", headers=world.headers["resident"], json={
-        "member_id": world.people["resident"], "activity_code": "wish", "quantity": 1,
-        "occurred_at": utcnow().isoformat()})
+    claim = client.post(
+        "/api/v1/contributions",
+        headers=world.headers["resident"],
+        json={
+            "member_id": world.people["resident"],
+            "activity_code": "wish",
+            "quantity": 1,
+            "occurred_at": utcnow().isoformat(),
+        },
+    )
     assert code(claim) == (422, "validation_error") and "activity_code" in claim.get_json()["errors"]
 
 
 def test_the_wish_activity_pays_with_caps_and_badges_like_any_award(client, world, app):
-    assert client.patch("/api/v1/activities/wish", json={"daily_cap": 50},
-                        headers=world.headers["global_admin"]).status_code == 200
+    assert (
+        client.patch(
+            "/api/v1/activities/wish", json={"daily_cap": 50}, headers=world.headers["global_admin"]
+        ).status_code
+        == 200
+    )
     wishes = [open_wish(client, world, points=30) for _ in range(2)]
     for wish in wishes:
         call(client, world, "neighbour", f"/wishes/{wish}/take")
@@ -283,7 +393,9 @@ def test_the_wish_activity_pays_with_caps_and_badges_like_any_award(client, worl
     assert code(capped) == (409, "daily_cap_reached")
     assert call(client, world, "villager", f"/wishes/{wishes[1]}").get_json()["status"] == "done"
     me = client.get("/api/v1/me", headers=world.headers["neighbour"]).get_json()
-    assert me["lifetime_earned"] == 30 and "first_volunteer_service" in {badge["code"] for badge in me["badges"]}
+    assert me["lifetime_earned"] == 30 and "first_volunteer_service" in {
+        badge["code"] for badge in me["badges"]
+    }
 
 
 def test_the_demo_has_open_wishes_to_take_and_a_patrol_route_with_posters(app, runner):
@@ -298,11 +410,14 @@ def test_the_demo_has_open_wishes_to_take_and_a_patrol_route_with_posters(app, r
         statuses = sorted(db.session.scalars(sa.select(Wish.status)))
         assert statuses == ["open", "open", "submitted"]
         volunteer = db.session.scalar(sa.select(Member).where(Member.phone == "13800000007"))
-        assert services.list_wishes(volunteer, status="open")["total"] == 2  # in the same county, another town
+        assert (
+            services.list_wishes(volunteer, status="open")["total"] == 2
+        )  # in the same county, another town
         route = db.session.scalar(sa.select(PatrolRoute))
         assert db.session.scalar(sa.select(sa.func.count(PatrolRoute.id))) == 1
-        pdf = render_checkpoint_posters(route, [checkpoint_url(checkpoint, "http://localhost/")
-                                                for checkpoint in route.checkpoints])
+        pdf = render_checkpoint_posters(
+            route, [checkpoint_url(checkpoint, "http://localhost/") for checkpoint in route.checkpoints]
+        )
         assert len(re.findall(rb"/Type\s*/Page\b", pdf)) == len(route.checkpoints) == 4
         assert verify_ledger() == []
 
@@ -314,7 +429,9 @@ def test_the_requester_hears_each_step_and_the_taker_hears_the_points_once(clien
     assert call(client, world, "villager", f"/wishes/{wish}/confirm", {"rating": 5}).status_code == 200
 
     def told(who):
-        items = client.get("/api/v1/me/notifications?page_size=100", headers=world.headers[who]).get_json()["items"]
+        items = client.get("/api/v1/me/notifications?page_size=100", headers=world.headers[who]).get_json()[
+            "items"
+        ]
         return [(item["kind"], item["text"], item["url"]) for item in items]
 
     link = f"/wishes/{wish}"

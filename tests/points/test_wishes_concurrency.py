@@ -53,7 +53,9 @@ def test_confirmations_at_once_complete_a_wish_and_pay_its_taker_once(app, world
         neighbour = db.session.get(Member, world.people["neighbour"])
         services.take_wish(neighbour, wish)
         services.mark_done(neighbour, wish, "搬完了", now=utcnow() - timedelta(days=4))
-    confirmers = ["villager"] * 6 + ["organiser"] * 6  # the requester, and organisers now that 3 days have passed
+    confirmers = ["villager"] * 6 + [
+        "organiser"
+    ] * 6  # the requester, and organisers now that 3 days have passed
 
     def confirm(key):
         return lambda: services.confirm_wish(db.session.get(Member, world.people[key]), wish, 5)
@@ -62,7 +64,9 @@ def test_confirmations_at_once_complete_a_wish_and_pay_its_taker_once(app, world
     assert outcomes == Counter({"ok": 1, "invalid_state": len(confirmers) - 1}), outcomes
     with app.app_context():
         paid = db.session.scalars(sa.select(Contribution).join(Activity).where(Activity.code == "wish")).all()
-        assert [(row.member_id, row.points, row.status) for row in paid] == [(world.people["neighbour"], 40, "approved")]
+        assert [(row.member_id, row.points, row.status) for row in paid] == [
+            (world.people["neighbour"], 40, "approved")
+        ]
         assert ledger.balance_of(world.people["neighbour"]).available == 40
         assert ledger.verify_ledger() == []
 
@@ -71,10 +75,19 @@ def test_one_member_scanning_a_checkpoint_many_times_at_once_records_it_once(app
     with app.app_context():
         make_activity("night_round", points=20, category="patrol")
         now = utcnow().astimezone(SHANGHAI)
-        route = patrols.create_route(db.session.get(Member, world.people["organiser"]), "夜巡", world.units["town_a"],
-                                     "night_round", ["桥头", "祠堂"], (now - timedelta(hours=1)).time(),
-                                     (now + timedelta(hours=1)).time(), 0)
-        first, second = (patrols.checkpoint_url(checkpoint, "http://localhost/") for checkpoint in route.checkpoints)
+        route = patrols.create_route(
+            db.session.get(Member, world.people["organiser"]),
+            "夜巡",
+            world.units["town_a"],
+            "night_round",
+            ["桥头", "祠堂"],
+            (now - timedelta(hours=1)).time(),
+            (now + timedelta(hours=1)).time(),
+            0,
+        )
+        first, second = (
+            patrols.checkpoint_url(checkpoint, "http://localhost/") for checkpoint in route.checkpoints
+        )
     resident = world.people["resident"]
 
     def scanner(code):

@@ -66,10 +66,22 @@ def machine_for(database_url: str, sqlite_template):
         def vet(self, data, who, accept):
             wish_id = data.draw(self.wishes())
             wish = self.model[wish_id]
-            refusal = ("self_review" if who == REQUESTER else
-                       None if wish["status"] == "submitted" else "invalid_state")
-            if self.expect(lambda: services.vet_wish(self.actor(who), wish_id, "accept" if accept else "decline",
-                                                     None if accept else "不属于志愿服务"), refusal):
+            refusal = (
+                "self_review"
+                if who == REQUESTER
+                else None
+                if wish["status"] == "submitted"
+                else "invalid_state"
+            )
+            if self.expect(
+                lambda: services.vet_wish(
+                    self.actor(who),
+                    wish_id,
+                    "accept" if accept else "decline",
+                    None if accept else "不属于志愿服务",
+                ),
+                refusal,
+            ):
                 wish["status"] = "vetted" if accept else "declined"
 
         @precondition(lambda self: self.model)
@@ -78,8 +90,12 @@ def machine_for(database_url: str, sqlite_template):
             wish_id = data.draw(self.wishes())
             wish = self.model[wish_id]
             refusal = None if wish["status"] in ("vetted", "open") else "invalid_state"
-            if self.expect(lambda: services.publish_wish(self.actor("organiser"), wish_id, points,
-                                                         utcnow() + timedelta(days=7)), refusal):
+            if self.expect(
+                lambda: services.publish_wish(
+                    self.actor("organiser"), wish_id, points, utcnow() + timedelta(days=7)
+                ),
+                refusal,
+            ):
                 wish.update(status="open", points=points)
 
         @precondition(lambda self: self.model)
@@ -87,9 +103,15 @@ def machine_for(database_url: str, sqlite_template):
         def take(self, data, who):
             wish_id = data.draw(self.wishes())
             wish = self.model[wish_id]
-            refusal = ("self_review" if who == REQUESTER else
-                       "already_taken" if wish["status"] in ("taken", "done", "completed") else
-                       None if wish["status"] == "open" else "invalid_state")
+            refusal = (
+                "self_review"
+                if who == REQUESTER
+                else "already_taken"
+                if wish["status"] in ("taken", "done", "completed")
+                else None
+                if wish["status"] == "open"
+                else "invalid_state"
+            )
             if self.expect(lambda: services.take_wish(self.actor(who), wish_id), refusal):
                 wish.update(status="taken", taker=who)
 
@@ -103,8 +125,9 @@ def machine_for(database_url: str, sqlite_template):
         def release(self, data, who):
             wish_id = data.draw(self.wishes())
             wish = self.model[wish_id]
-            if self.expect(lambda: services.release_wish(self.actor(who), wish_id),
-                           self._as_taker(wish, who, "taken")):
+            if self.expect(
+                lambda: services.release_wish(self.actor(who), wish_id), self._as_taker(wish, who, "taken")
+            ):
                 wish.update(status="open", taker=None)
 
         @precondition(lambda self: self.model)
@@ -112,13 +135,19 @@ def machine_for(database_url: str, sqlite_template):
         def done(self, data, who):
             wish_id = data.draw(self.wishes())
             wish = self.model[wish_id]
-            if self.expect(lambda: services.mark_done(self.actor(who), wish_id, "搬完了"),
-                           self._as_taker(wish, who, "taken")):
+            if self.expect(
+                lambda: services.mark_done(self.actor(who), wish_id, "搬完了"),
+                self._as_taker(wish, who, "taken"),
+            ):
                 wish["status"] = "done"
 
         @precondition(lambda self: self.model)
-        @rule(data=st.data(), who=st.sampled_from(EVERYONE), days_later=st.sampled_from((0, 4)),
-              rating=st.integers(1, 5))
+        @rule(
+            data=st.data(),
+            who=st.sampled_from(EVERYONE),
+            days_later=st.sampled_from((0, 4)),
+            rating=st.integers(1, 5),
+        )
         def confirm(self, data, who, days_later, rating):
             wish_id = data.draw(self.wishes())
             wish = self.model[wish_id]
@@ -142,7 +171,8 @@ def machine_for(database_url: str, sqlite_template):
             if who in TAKERS:  # neither the requester nor an organiser, whether or not they took it
                 refusal = "forbidden"
             elif wish["status"] in ("declined", "completed", "cancelled") or (
-                    who == REQUESTER and wish["status"] not in ("submitted", "vetted", "open")):
+                who == REQUESTER and wish["status"] not in ("submitted", "vetted", "open")
+            ):
                 refusal = "invalid_state"
             else:
                 refusal = None
@@ -165,18 +195,30 @@ def machine_for(database_url: str, sqlite_template):
             db.session.rollback()
             assert ledger.verify_ledger() == []
             rows = {wish.id: wish for wish in db.session.scalars(sa.select(Wish))}
-            assert {wish_id: wish["status"] for wish_id, wish in self.model.items()} == \
-                {wish_id: wish.status for wish_id, wish in rows.items()}
-            paid = db.session.scalars(sa.select(Contribution).join(Activity).where(Activity.code == "wish")).all()
-            completed = [rows[wish_id] for wish_id, wish in self.model.items() if wish["status"] == "completed"]
-            assert sorted(contribution.id for contribution in paid) == sorted(wish.contribution_id for wish in completed)
+            assert {wish_id: wish["status"] for wish_id, wish in self.model.items()} == {
+                wish_id: wish.status for wish_id, wish in rows.items()
+            }
+            paid = db.session.scalars(
+                sa.select(Contribution).join(Activity).where(Activity.code == "wish")
+            ).all()
+            completed = [
+                rows[wish_id] for wish_id, wish in self.model.items() if wish["status"] == "completed"
+            ]
+            assert sorted(contribution.id for contribution in paid) == sorted(
+                wish.contribution_id for wish in completed
+            )
             for wish in completed:
                 contribution = wish.contribution
-                assert (contribution.status, contribution.points, contribution.member_id) == \
-                    ("approved", wish.points, wish.taker_id)
+                assert (contribution.status, contribution.points, contribution.member_id) == (
+                    "approved",
+                    wish.points,
+                    wish.taker_id,
+                )
                 assert contribution.reviewed_by_id not in (None, wish.taker_id)
             for taker in TAKERS:
-                earned = sum(self.model[wish.id]["points"] for wish in completed if wish.taker_id == self.people[taker])
+                earned = sum(
+                    self.model[wish.id]["points"] for wish in completed if wish.taker_id == self.people[taker]
+                )
                 assert ledger.balance_of(self.people[taker]).available == earned
 
     return WishMachine

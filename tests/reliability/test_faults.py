@@ -52,8 +52,12 @@ def call(port: int, method: str, path: str, headers: dict, body: dict | None = N
     """Send one request on a new connection; answer (status, JSON body or None)."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     try:
-        connection.request(method, path, body=json.dumps(body) if body is not None else None,
-                           headers={"Content-Type": "application/json", **headers})
+        connection.request(
+            method,
+            path,
+            body=json.dumps(body) if body is not None else None,
+            headers={"Content-Type": "application/json", **headers},
+        )
         response = connection.getresponse()
         raw = response.read()
         return response.status, json.loads(raw) if raw else None
@@ -84,17 +88,17 @@ def call_with_retries(port, method, path, headers, body, outcome: Outcome, attem
 @pytest.fixture
 def county(app):
     """The standard world, an award activity with no cap, soap in stock, a rich resident."""
-    from rewards import services, stock
     from core.identity.models import Member
+    from rewards import services, stock
 
     with app.app_context():
         world = build_world()
         make_activity("patrol", points=AWARD_POINTS, needs_review=False)
         admin = db.session.get(Member, world.people["global_admin"])
-        soap = services.create_reward(admin, {"name": "肥皂", "points_cost": 10,
-                                              "per_member_limit": None}).id
-        stock.receive_stock(db.session.get(Member, world.people["clerk"]), world.shops["a"], soap,
-                            VOUCHERS * 2)
+        soap = services.create_reward(admin, {"name": "肥皂", "points_cost": 10, "per_member_limit": None}).id
+        stock.receive_stock(
+            db.session.get(Member, world.people["clerk"]), world.shops["a"], soap, VOUCHERS * 2
+        )
         begin_writing(db.session)
         ledger.award(world.people["resident"], 10 * VOUCHERS * 2, occurred_at=utcnow(), actor_id=None)
         db.session.commit()
@@ -114,9 +118,13 @@ def reserve_vouchers(port: int, world) -> list[dict]:
     """Reserve soap vouchers as the resident through the service (so it signs them)."""
     vouchers = []
     for _ in range(VOUCHERS):
-        status, answer = call(port, "POST", "/api/v1/vouchers", world.headers["resident"],
-                              {"supermarket_id": world.shops["a"],
-                               "items": [{"reward_id": world.soap, "quantity": 1}]})
+        status, answer = call(
+            port,
+            "POST",
+            "/api/v1/vouchers",
+            world.headers["resident"],
+            {"supermarket_id": world.shops["a"], "items": [{"reward_id": world.soap, "quantity": 1}]},
+        )
         assert status == 201, answer
         vouchers.append(answer)
     return vouchers
@@ -129,9 +137,18 @@ def award_burst(port, world, staff: str, outcome: Outcome, stop: threading.Event
         if stop.is_set():
             return
         status, answer = call_with_retries(
-            port, "POST", "/api/v1/contributions", world.headers[staff],
-            {"member_id": residents[index % 2], "activity_code": "patrol", "quantity": 1,
-             "occurred_at": utcnow().isoformat()}, outcome)
+            port,
+            "POST",
+            "/api/v1/contributions",
+            world.headers[staff],
+            {
+                "member_id": residents[index % 2],
+                "activity_code": "patrol",
+                "quantity": 1,
+                "occurred_at": utcnow().isoformat(),
+            },
+            outcome,
+        )
         with outcome.lock:
             if status == 201:
                 outcome.awards.append(answer["id"])
@@ -143,8 +160,13 @@ def fulfil_burst(port, world, vouchers: list[dict], outcome: Outcome) -> None:
     """Fulfil each voucher as the clerk with the resident's code."""
     for voucher in vouchers:
         status, answer = call_with_retries(
-            port, "POST", f"/api/v1/vouchers/{voucher['id']}/fulfil", world.headers["clerk"],
-            {"payload": voucher["payload"]}, outcome)
+            port,
+            "POST",
+            f"/api/v1/vouchers/{voucher['id']}/fulfil",
+            world.headers["clerk"],
+            {"payload": voucher["payload"]},
+            outcome,
+        )
         with outcome.lock:
             if status == 200:
                 outcome.fulfils.append(voucher["id"])
@@ -177,10 +199,14 @@ def test_a_worker_killed_mid_burst_loses_nothing_acknowledged(app, county, datab
     stop = threading.Event()
     with serve(database_url) as server:
         vouchers = reserve_vouchers(server.port, world)
-        threads = [threading.Thread(target=award_burst, args=(server.port, world, staff, outcome, stop))
-                   for staff in STAFF]
-        threads += [threading.Thread(target=fulfil_burst, args=(server.port, world, part, outcome))
-                    for part in (vouchers[0::2], vouchers[1::2])]
+        threads = [
+            threading.Thread(target=award_burst, args=(server.port, world, staff, outcome, stop))
+            for staff in STAFF
+        ]
+        threads += [
+            threading.Thread(target=fulfil_burst, args=(server.port, world, part, outcome))
+            for part in (vouchers[0::2], vouchers[1::2])
+        ]
         killer = threading.Thread(target=kill_workers, args=(server, 3, 0.7, killed))
         for thread in threads + [killer]:
             thread.start()
@@ -194,19 +220,29 @@ def test_a_worker_killed_mid_burst_loses_nothing_acknowledged(app, county, datab
     assert all(status < 500 or status == 503 for status in outcome.statuses)
     assert len(outcome.awards) == len(set(outcome.awards)) > 0
     with app.app_context():
-        approved = set(db.session.scalars(sa.select(Contribution.id).where(Contribution.status == "approved")))
+        approved = set(
+            db.session.scalars(sa.select(Contribution.id).where(Contribution.status == "approved"))
+        )
         assert set(outcome.awards) <= approved
         # nothing posted twice: at most one contribution per award sent, acknowledged or not
         assert len(approved) <= len(STAFF) * AWARDS_PER_STAFF
         # every approved contribution has its ledger transaction (nothing half-written)
-        with_transaction = db.session.scalar(sa.select(sa.func.count(sa.distinct(LedgerTransaction.id)))
-                                             .where(LedgerTransaction.kind == "award"))
+        with_transaction = db.session.scalar(
+            sa.select(sa.func.count(sa.distinct(LedgerTransaction.id))).where(
+                LedgerTransaction.kind == "award"
+            )
+        )
         assert with_transaction >= len(approved) + 1  # + the resident's opening award
         fulfilled = set(db.session.scalars(sa.select(Voucher.id).where(Voucher.status == "fulfilled")))
         assert set(outcome.fulfils) <= fulfilled
         row = db.session.scalar(sa.select(Stock).where(Stock.reward_id == world.soap))
-        handed_out = -sum(db.session.scalars(sa.select(StockMovement.on_hand_change).where(
-            StockMovement.reward_id == world.soap, StockMovement.kind == "handed_over")))
+        handed_out = -sum(
+            db.session.scalars(
+                sa.select(StockMovement.on_hand_change).where(
+                    StockMovement.reward_id == world.soap, StockMovement.kind == "handed_over"
+                )
+            )
+        )
         assert row.on_hand + handed_out == VOUCHERS * 2 and handed_out == len(fulfilled)
         assert row.reserved == VOUCHERS - len(fulfilled)
     assert_ledger_verifies(database_url)
@@ -242,11 +278,22 @@ def test_a_postgresql_restart_under_load_gives_clear_errors_and_no_half_writes(o
     answers: list[tuple[int, dict]] = []
 
     def burst(staff: str) -> None:
-        for index in range(AWARDS_PER_STAFF):
+        for _index in range(AWARDS_PER_STAFF):
             try:
-                answers.append(call(server.port, "POST", "/api/v1/contributions", world.headers[staff],
-                                    {"member_id": world.people["resident"], "activity_code": "patrol",
-                                     "quantity": 1, "occurred_at": utcnow().isoformat()}))
+                answers.append(
+                    call(
+                        server.port,
+                        "POST",
+                        "/api/v1/contributions",
+                        world.headers[staff],
+                        {
+                            "member_id": world.people["resident"],
+                            "activity_code": "patrol",
+                            "quantity": 1,
+                            "occurred_at": utcnow().isoformat(),
+                        },
+                    )
+                )
             except (OSError, http.client.HTTPException) as error:
                 outcome.errors.append(repr(error))
             time.sleep(0.01)
@@ -254,9 +301,18 @@ def test_a_postgresql_restart_under_load_gives_clear_errors_and_no_half_writes(o
     with serve(url) as server:
         # while the database is down: a clear 503 at once, not a hang or a 500
         cluster.pause()
-        down = call(server.port, "POST", "/api/v1/contributions", world.headers["organiser"],
-                    {"member_id": world.people["resident"], "activity_code": "patrol", "quantity": 1,
-                     "occurred_at": utcnow().isoformat()})
+        down = call(
+            server.port,
+            "POST",
+            "/api/v1/contributions",
+            world.headers["organiser"],
+            {
+                "member_id": world.people["resident"],
+                "activity_code": "patrol",
+                "quantity": 1,
+                "occurred_at": utcnow().isoformat(),
+            },
+        )
         cluster.resume()
         threads = [threading.Thread(target=burst, args=(staff,)) for staff in STAFF]
         for thread in threads:
@@ -266,9 +322,18 @@ def test_a_postgresql_restart_under_load_gives_clear_errors_and_no_half_writes(o
         cluster.resume()
         for thread in threads:
             thread.join(timeout=240)
-        after = call(server.port, "POST", "/api/v1/contributions", world.headers["organiser"],
-                     {"member_id": world.people["resident"], "activity_code": "patrol", "quantity": 1,
-                      "occurred_at": utcnow().isoformat()})
+        after = call(
+            server.port,
+            "POST",
+            "/api/v1/contributions",
+            world.headers["organiser"],
+            {
+                "member_id": world.people["resident"],
+                "activity_code": "patrol",
+                "quantity": 1,
+                "occurred_at": utcnow().isoformat(),
+            },
+        )
         log = server.log_tail(400)
 
     assert down[0] == 503 and down[1]["code"] == "unavailable"
@@ -300,8 +365,12 @@ def test_a_locked_sqlite_database_answers_503_never_500(database_url):
             make_activity("patrol", points=AWARD_POINTS, needs_review=False)
             db.session.remove()
         client = app.test_client()
-        award = {"member_id": world.people["resident"], "activity_code": "patrol", "quantity": 1,
-                 "occurred_at": utcnow().isoformat()}
+        award = {
+            "member_id": world.people["resident"],
+            "activity_code": "patrol",
+            "quantity": 1,
+            "occurred_at": utcnow().isoformat(),
+        }
         holder = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
         holder.execute("BEGIN IMMEDIATE")  # another process holding the write lock
         try:

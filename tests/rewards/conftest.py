@@ -32,18 +32,22 @@ def give_points(member_id: int, points: int) -> None:
 def make_reward(name: str, points_cost: int, per_member_limit: int | None = None) -> int:
     """Add a reward as the global admin; answer its id."""
     admin = db.session.scalar(sa.select(Member).where(Member.name == "陈管理"))
-    return services.create_reward(admin, {"name": name, "points_cost": points_cost,
-                                          "per_member_limit": per_member_limit}).id
+    return services.create_reward(
+        admin, {"name": name, "points_cost": points_cost, "per_member_limit": per_member_limit}
+    ).id
 
 
 def state() -> dict:
     """Everything a refused call must leave as it was."""
     db.session.rollback()
     return {
-        "balances": sorted((row.member_id, row.available, row.held) for row in db.session.scalars(
-            sa.select(MemberBalance))),
-        "stock": sorted((row.supermarket_id, row.reward_id, row.on_hand, row.reserved)
-                        for row in db.session.scalars(sa.select(Stock))),
+        "balances": sorted(
+            (row.member_id, row.available, row.held) for row in db.session.scalars(sa.select(MemberBalance))
+        ),
+        "stock": sorted(
+            (row.supermarket_id, row.reward_id, row.on_hand, row.reserved)
+            for row in db.session.scalars(sa.select(Stock))
+        ),
         "vouchers": sorted((row.id, row.status) for row in db.session.scalars(sa.select(Voucher))),
         "movements": db.session.scalar(sa.select(sa.func.count()).select_from(StockMovement)),
         "audit": db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry)),
@@ -55,7 +59,10 @@ def stocked(app, world):
     """Soap (30 points, 10 units) and oil (100 points, limit 2 a month, 3 units) at shop A;
     the resident has 400 points."""
     with app.app_context():
-        world.rewards = {"soap": make_reward("肥皂", 30), "oil": make_reward("食用油", 100, per_member_limit=2)}
+        world.rewards = {
+            "soap": make_reward("肥皂", 30),
+            "oil": make_reward("食用油", 100, per_member_limit=2),
+        }
         clerk = person(world, "clerk")
         stock.receive_stock(clerk, world.shops["a"], world.rewards["soap"], 10)
         stock.receive_stock(clerk, world.shops["a"], world.rewards["oil"], 3)

@@ -33,16 +33,29 @@ def test_a_clerk_sells_by_card_and_pin_through_the_basket_and_a_wrong_pin_keeps_
     html = page.get_data(as_text=True)
     assert page.status_code == 200 and 'id="scan-form"' in html and not INLINE_SCRIPT.search(html)
     soap, oil = world.rewards["soap"], world.rewards["oil"]
-    looked = clerk.post(f"/counter/sell?supermarket={world.shops['a']}", data={
-        "csrf_token": csrf_token(html), f"quantity-{soap}": "2", f"quantity-{oil}": "1",
-        "code": " ".join(world.card[i:i + 4] for i in range(0, 12, 4))})
+    looked = clerk.post(
+        f"/counter/sell?supermarket={world.shops['a']}",
+        data={
+            "csrf_token": csrf_token(html),
+            f"quantity-{soap}": "2",
+            f"quantity-{oil}": "1",
+            "code": " ".join(world.card[i : i + 4] for i in range(0, 12, 4)),
+        },
+    )
     confirm = looked.get_data(as_text=True)
     assert looked.status_code == 200
     assert re.search(r"data-member[^>]*>张\*民<", confirm) and re.search(r"data-available[^>]*>200<", confirm)
     assert 'name="pin"' in confirm and "90" in confirm
-    fields = {"csrf_token": csrf_token(confirm), "form_token": TOKEN.search(confirm).group(1),
-              "code": world.card, f"quantity-{soap}": "2", f"quantity-{oil}": "1"}
-    wrong = clerk.post(f"/counter/sell/confirm?supermarket={world.shops['a']}", data={**fields, "pin": "999991"})
+    fields = {
+        "csrf_token": csrf_token(confirm),
+        "form_token": TOKEN.search(confirm).group(1),
+        "code": world.card,
+        f"quantity-{soap}": "2",
+        f"quantity-{oil}": "1",
+    }
+    wrong = clerk.post(
+        f"/counter/sell/confirm?supermarket={world.shops['a']}", data={**fields, "pin": "999991"}
+    )
     again = wrong.get_data(as_text=True)
     assert wrong.status_code == 403 and "卡密码不正确" in again
     assert f'name="quantity-{soap}" value="2"' in again and 'name="pin"' in again  # nothing typed is lost
@@ -61,11 +74,13 @@ def test_an_unknown_card_says_so_and_keeps_the_quantities(app):
     clerk = signed_in(app, world, "clerk")
     html = clerk.get("/counter/sell").get_data(as_text=True)
     soap = world.rewards["soap"]
-    refused = clerk.post(f"/counter/sell?supermarket={world.shops['a']}", data={
-        "csrf_token": csrf_token(html), f"quantity-{soap}": "1", "code": cards.new_card_number()})
+    refused = clerk.post(
+        f"/counter/sell?supermarket={world.shops['a']}",
+        data={"csrf_token": csrf_token(html), f"quantity-{soap}": "1", "code": cards.new_card_number()},
+    )
     page = refused.get_data(as_text=True)
     assert refused.status_code == 400 and "不是有效的会员卡或付款码" in page
-    assert f'value="1"' in page
+    assert 'value="1"' in page
 
 
 def test_residents_see_a_fresh_pay_code_never_kept_by_the_browser(app):
@@ -73,7 +88,9 @@ def test_residents_see_a_fresh_pay_code_never_kept_by_the_browser(app):
     resident = signed_in(app, world, "resident")
     first, second = resident.get("/me/pay-code"), resident.get("/me/pay-code")
     assert first.status_code == 200 and first.headers["Cache-Control"] == "no-store"
-    digits = [re.search(r"data-digits>([\d ]+)<", page.get_data(as_text=True)).group(1) for page in (first, second)]
+    digits = [
+        re.search(r"data-digits>([\d ]+)<", page.get_data(as_text=True)).group(1) for page in (first, second)
+    ]
     assert digits[0] != digits[1] and len(digits[0].replace(" ", "")) == 18
     assert "<svg" in first.get_data(as_text=True) and not INLINE_SCRIPT.search(first.get_data(as_text=True))
 
@@ -94,7 +111,11 @@ def test_the_offline_counter_installs_from_our_own_origin_under_the_csp(app):
     worker = clerk.get("/counter/sw.js")
     assert worker.mimetype == "text/javascript" and worker.headers["Cache-Control"] == "no-cache"
     script = worker.get_data(as_text=True)
-    for url in ('"/counter/offline"', '"/static/vendor/noble-ed25519/index.js"', '"/static/rewards/offline-queue.js"'):
+    for url in (
+        '"/counter/offline"',
+        '"/static/vendor/noble-ed25519/index.js"',
+        '"/static/rewards/offline-queue.js"',
+    ):
         assert url in script
     for url in re.findall(r'"(/[^"]+)"', script.split("var URLS = ", 1)[1].split(";", 1)[0]):
         assert clerk.get(url).status_code == 200, url

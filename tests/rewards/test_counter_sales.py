@@ -30,8 +30,14 @@ def issue_card_with_pin(world, key="resident") -> MemberCard:
 
 
 def sale_body(world, card_number, pin=PIN, **lines):
-    return {"supermarket_id": world.shops["a"], "card": card_number, "pin": pin,
-            "items": [{"reward_id": world.rewards[name], "quantity": quantity} for name, quantity in lines.items()]}
+    return {
+        "supermarket_id": world.shops["a"],
+        "card": card_number,
+        "pin": pin,
+        "items": [
+            {"reward_id": world.rewards[name], "quantity": quantity} for name, quantity in lines.items()
+        ],
+    }
 
 
 def stock_of(world, name):
@@ -45,8 +51,11 @@ def test_a_card_sale_spends_available_points_hands_stock_out_and_keeps_a_fulfill
     with app.app_context():
         card = issue_card_with_pin(stocked)
         number = card.number
-    answer = client.post("/api/v1/counter/sales", json=sale_body(stocked, number, soap=2, oil=1),
-                         headers=stocked.headers["clerk"])
+    answer = client.post(
+        "/api/v1/counter/sales",
+        json=sale_body(stocked, number, soap=2, oil=1),
+        headers=stocked.headers["clerk"],
+    )
     assert answer.status_code == 201, answer.get_json()
     sold = answer.get_json()
     assert sold["status"] == "fulfilled" and sold["points"] == 160
@@ -56,15 +65,21 @@ def test_a_card_sale_spends_available_points_hands_stock_out_and_keeps_a_fulfill
         voucher = db.session.get(Voucher, sold["id"])
         assert voucher.fulfilled_by_id == stocked.people["clerk"] and voucher.fulfilled_at is not None
         assert sorted((item.reward_id, item.quantity, item.points_each) for item in voucher.items) == sorted(
-            [(stocked.rewards["soap"], 2, 30), (stocked.rewards["oil"], 1, 100)])
+            [(stocked.rewards["soap"], 2, 30), (stocked.rewards["oil"], 1, 100)]
+        )
         balance = ledger.balance_of(stocked.people["resident"])
         assert (balance.available, balance.held) == (RESIDENT_POINTS - 160, 0)
-        spend = db.session.scalar(sa.select(LedgerTransaction).where(
-            LedgerTransaction.reference == f"voucher:{voucher.id}"))
+        spend = db.session.scalar(
+            sa.select(LedgerTransaction).where(LedgerTransaction.reference == f"voucher:{voucher.id}")
+        )
         assert (spend.kind, spend.available_change) == ("spend", -160)
         assert stock_of(stocked, "soap") == (8, 0) and stock_of(stocked, "oil") == (2, 0)
-        assert {movement.kind for movement in db.session.scalars(
-            sa.select(StockMovement).where(StockMovement.voucher_id == voucher.id))} == {"handed_over"}
+        assert {
+            movement.kind
+            for movement in db.session.scalars(
+                sa.select(StockMovement).where(StockMovement.voucher_id == voucher.id)
+            )
+        } == {"handed_over"}
         audit = db.session.scalar(sa.select(AuditEntry).where(AuditEntry.action == "voucher.sell"))
         assert audit.actor_id == stocked.people["clerk"] and audit.after["via"] == "card"
         assert ledger.verify_ledger() == []
@@ -74,26 +89,40 @@ def test_a_card_sale_counts_towards_the_monthly_limit_like_a_voucher(app, stocke
     with app.app_context():
         number = issue_card_with_pin(stocked).number
         clerk = person(stocked, "clerk")
-        counter.sell_at_counter(clerk, stocked.shops["a"], [{"reward_id": stocked.rewards["oil"], "quantity": 2}],
-                                card=number, pin=PIN)
+        counter.sell_at_counter(
+            clerk,
+            stocked.shops["a"],
+            [{"reward_id": stocked.rewards["oil"], "quantity": 2}],
+            card=number,
+            pin=PIN,
+        )
         with pytest.raises(Exception) as caught:
-            vouchers.reserve_voucher(person(stocked, "resident"), stocked.shops["a"],
-                                     [{"reward_id": stocked.rewards["oil"], "quantity": 1}])
+            vouchers.reserve_voucher(
+                person(stocked, "resident"),
+                stocked.shops["a"],
+                [{"reward_id": stocked.rewards["oil"], "quantity": 1}],
+            )
         assert caught.value.code == "limit_reached"
 
 
-@pytest.mark.parametrize("lines, code, status", [
-    ({"oil": 3}, "limit_reached", 409),
-    ({"soap": 11}, "out_of_stock", 409),
-    ({"soap": 10, "oil": 2}, "insufficient_points", 409),
-])
-def test_a_card_sale_obeys_every_voucher_rule_and_writes_nothing_when_refused(app, stocked, lines, code, status):
+@pytest.mark.parametrize(
+    "lines, code, status",
+    [
+        ({"oil": 3}, "limit_reached", 409),
+        ({"soap": 11}, "out_of_stock", 409),
+        ({"soap": 10, "oil": 2}, "insufficient_points", 409),
+    ],
+)
+def test_a_card_sale_obeys_every_voucher_rule_and_writes_nothing_when_refused(
+    app, stocked, lines, code, status
+):
     client = app.test_client()
     with app.app_context():
         number = issue_card_with_pin(stocked).number
         before = state()
-    answer = client.post("/api/v1/counter/sales", json=sale_body(stocked, number, **lines),
-                         headers=stocked.headers["clerk"])
+    answer = client.post(
+        "/api/v1/counter/sales", json=sale_body(stocked, number, **lines), headers=stocked.headers["clerk"]
+    )
     assert (answer.status_code, answer.get_json()["code"]) == (status, code)
     with app.app_context():
         assert state() == before
@@ -106,28 +135,39 @@ def test_a_wrong_pin_is_refused_and_five_lock_the_card_not_the_address(app, stoc
         other = issue_card_with_pin(stocked, "villager").number
         ledger_before = state()
     for attempt in range(4):
-        answer = client.post("/api/v1/counter/sales", json=sale_body(stocked, number, pin="111112", soap=1),
-                             headers=stocked.headers["clerk"])
+        answer = client.post(
+            "/api/v1/counter/sales",
+            json=sale_body(stocked, number, pin="111112", soap=1),
+            headers=stocked.headers["clerk"],
+        )
         assert (answer.status_code, answer.get_json()["code"]) == (403, "invalid_pin"), attempt
-    fifth = client.post("/api/v1/counter/sales", json=sale_body(stocked, number, pin="111112", soap=1),
-                        headers=stocked.headers["clerk"])
+    fifth = client.post(
+        "/api/v1/counter/sales",
+        json=sale_body(stocked, number, pin="111112", soap=1),
+        headers=stocked.headers["clerk"],
+    )
     assert fifth.status_code == 429 and fifth.get_json()["code"] == "rate_limited"
     assert 0 < int(fifth.headers["Retry-After"]) <= 15 * 60
     # locked: even the right PIN waits; another card at the same counter and address does not
-    right = client.post("/api/v1/counter/sales", json=sale_body(stocked, number, soap=1),
-                        headers=stocked.headers["clerk"])
+    right = client.post(
+        "/api/v1/counter/sales", json=sale_body(stocked, number, soap=1), headers=stocked.headers["clerk"]
+    )
     assert right.status_code == 429
     with app.app_context():
         assert state() == ledger_before
         give_points(stocked.people["villager"], 50)
-    villager_sale = client.post("/api/v1/counter/sales", json=sale_body(stocked, other, soap=1),
-                                headers=stocked.headers["clerk"])
+    villager_sale = client.post(
+        "/api/v1/counter/sales", json=sale_body(stocked, other, soap=1), headers=stocked.headers["clerk"]
+    )
     assert villager_sale.status_code == 201
     # a new PIN, set by an organiser with the resident present, lifts the lock
     with app.app_context():
         cards.set_pin(person(stocked, "organiser"), person(stocked, "resident"), "737373")
-    again = client.post("/api/v1/counter/sales", json=sale_body(stocked, number, pin="737373", soap=1),
-                        headers=stocked.headers["clerk"])
+    again = client.post(
+        "/api/v1/counter/sales",
+        json=sale_body(stocked, number, pin="737373", soap=1),
+        headers=stocked.headers["clerk"],
+    )
     assert again.status_code == 201
 
 
@@ -136,18 +176,24 @@ def test_a_reissued_card_revokes_the_old_number_and_code(app, stocked):
     with app.app_context():
         old = issue_card_with_pin(stocked)
         old_number, old_url = old.number, cards.card_url(old, "http://localhost")
-    answer = client.post(f"/api/v1/members/{stocked.people['resident']}/card", headers=stocked.headers["organiser"])
+    answer = client.post(
+        f"/api/v1/members/{stocked.people['resident']}/card", headers=stocked.headers["organiser"]
+    )
     assert answer.status_code == 201
     new = answer.get_json()
     assert cards.is_card_number(new["card_number"]) and new["card_number"] != old_number
     assert new["card_url"].startswith("HTTP://LOCALHOST/C/") and new["pin_set"] is True
     for code in (old_number, old_url):
-        refused = client.post("/api/v1/counter/sales", json=sale_body(stocked, code, soap=1),
-                              headers=stocked.headers["clerk"])
+        refused = client.post(
+            "/api/v1/counter/sales", json=sale_body(stocked, code, soap=1), headers=stocked.headers["clerk"]
+        )
         assert (refused.status_code, refused.get_json()["code"]) == (400, "invalid_code")
         assert refused.get_json()["errors"] == {"card": ["revoked"]}
-    by_url = client.post("/api/v1/counter/sales", json=sale_body(stocked, new["card_url"], soap=1),
-                         headers=stocked.headers["clerk"])
+    by_url = client.post(
+        "/api/v1/counter/sales",
+        json=sale_body(stocked, new["card_url"], soap=1),
+        headers=stocked.headers["clerk"],
+    )
     assert by_url.status_code == 201
 
 
@@ -177,16 +223,29 @@ def test_a_pay_code_works_once_within_a_minute(app, stocked):
     assert issued.status_code == 200 and issued.headers["Cache-Control"] == "no-store"
     code = issued.get_json()
     assert len(code["code"]) == 18 and code["code"].isdigit() and "/P/" in code["payload"]
-    body = {"supermarket_id": stocked.shops["a"], "pay_code": code["payload"],
-            "items": [{"reward_id": stocked.rewards["soap"], "quantity": 1}]}
-    looked = client.post("/api/v1/counter/holders", json={"supermarket_id": stocked.shops["a"],
-                                                          "pay_code": code["code"]},
-                         headers=stocked.headers["clerk"])
-    assert looked.get_json() == {"member": {"display_name": "张*民"}, "available": RESIDENT_POINTS,
-                                 "via": "pay_code", "pin_required": False, "pin_set": False}
-    assert client.post("/api/v1/counter/sales", json=body, headers=stocked.headers["clerk"]).status_code == 201
-    replayed = client.post("/api/v1/counter/sales", json={**body, "pay_code": code["code"]},
-                           headers=stocked.headers["clerk"])
+    body = {
+        "supermarket_id": stocked.shops["a"],
+        "pay_code": code["payload"],
+        "items": [{"reward_id": stocked.rewards["soap"], "quantity": 1}],
+    }
+    looked = client.post(
+        "/api/v1/counter/holders",
+        json={"supermarket_id": stocked.shops["a"], "pay_code": code["code"]},
+        headers=stocked.headers["clerk"],
+    )
+    assert looked.get_json() == {
+        "member": {"display_name": "张*民"},
+        "available": RESIDENT_POINTS,
+        "via": "pay_code",
+        "pin_required": False,
+        "pin_set": False,
+    }
+    assert (
+        client.post("/api/v1/counter/sales", json=body, headers=stocked.headers["clerk"]).status_code == 201
+    )
+    replayed = client.post(
+        "/api/v1/counter/sales", json={**body, "pay_code": code["code"]}, headers=stocked.headers["clerk"]
+    )
     assert (replayed.status_code, replayed.get_json()["errors"]) == (400, {"pay_code": ["used"]})
 
 
@@ -194,8 +253,12 @@ def test_an_expired_pay_code_is_refused(app, stocked):
     with app.app_context():
         code, digits = cards.issue_pay_code(person(stocked, "resident"), now=utcnow() - timedelta(seconds=61))
         with pytest.raises(Exception) as caught:
-            counter.sell_at_counter(person(stocked, "clerk"), stocked.shops["a"],
-                                    [{"reward_id": stocked.rewards["soap"], "quantity": 1}], pay_code=digits)
+            counter.sell_at_counter(
+                person(stocked, "clerk"),
+                stocked.shops["a"],
+                [{"reward_id": stocked.rewards["soap"], "quantity": 1}],
+                pay_code=digits,
+            )
         assert (caught.value.status, caught.value.code) == (410, "expired")
 
 
@@ -219,8 +282,9 @@ def test_only_a_counter_of_that_supermarket_sells_there(app, stocked):
     body = {**sale_body(stocked, number, soap=1), "supermarket_id": stocked.shops["b"]}
     refused = client.post("/api/v1/counter/sales", json=body, headers=stocked.headers["clerk"])
     assert (refused.status_code, refused.get_json()["code"]) == (403, "wrong_supermarket")
-    resident = client.post("/api/v1/counter/sales", json=sale_body(stocked, number, soap=1),
-                           headers=stocked.headers["resident"])
+    resident = client.post(
+        "/api/v1/counter/sales", json=sale_body(stocked, number, soap=1), headers=stocked.headers["resident"]
+    )
     assert (resident.status_code, resident.get_json()["code"]) == (403, "forbidden")
 
 
@@ -231,14 +295,25 @@ def test_pins_are_six_digits_not_easy_to_guess_and_members_set_theirs_with_their
         answer = client.put(url, json={"pin": pin}, headers=stocked.headers["organiser"])
         assert answer.status_code == 422, pin
     assert client.put(url, json={"pin": "284615"}, headers=stocked.headers["resident"]).status_code == 422
-    assert client.put(url, json={"pin": "284615", "password": "wrong"},
-                      headers=stocked.headers["resident"]).status_code == 422
+    assert (
+        client.put(
+            url, json={"pin": "284615", "password": "wrong"}, headers=stocked.headers["resident"]
+        ).status_code
+        == 422
+    )
     from tests.factories import PASSWORD
-    assert client.put(url, json={"pin": "284615", "password": PASSWORD},
-                      headers=stocked.headers["resident"]).status_code == 204
+
+    assert (
+        client.put(
+            url, json={"pin": "284615", "password": PASSWORD}, headers=stocked.headers["resident"]
+        ).status_code
+        == 204
+    )
     assert client.put(url, json={"pin": "284615"}, headers=stocked.headers["neighbour"]).status_code == 403
     outside = f"/api/v1/members/{stocked.people['outsider']}/pin"
-    assert client.put(outside, json={"pin": "284615"}, headers=stocked.headers["organiser"]).status_code == 403
+    assert (
+        client.put(outside, json={"pin": "284615"}, headers=stocked.headers["organiser"]).status_code == 403
+    )
     with app.app_context():
         actions = [entry.action for entry in db.session.scalars(sa.select(AuditEntry))]
         assert actions.count("member.pin_set") == 1

@@ -32,16 +32,22 @@ def soap(app, world):
 
 
 def put_image(client, world, reward_id, data, name="soap.jpg", who="global_admin"):
-    return client.put(f"/api/v1/rewards/{reward_id}/image", data={"image": (io.BytesIO(data), name)},
-                      headers=world.headers[who], content_type="multipart/form-data")
+    return client.put(
+        f"/api/v1/rewards/{reward_id}/image",
+        data={"image": (io.BytesIO(data), name)},
+        headers=world.headers[who],
+        content_type="multipart/form-data",
+    )
 
 
 def pictures(app) -> dict:
     """Every stored picture (digest, mimetype, size) by reward, and the count of audit entries."""
     with app.app_context():
         rows = db.session.scalars(sa.select(RewardImage)).all()
-        return {"images": {row.reward_id: (row.digest, row.mimetype, row.width, row.height) for row in rows},
-                "audit": db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry))}
+        return {
+            "images": {row.reward_id: (row.digest, row.mimetype, row.width, row.height) for row in rows},
+            "audit": db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry)),
+        }
 
 
 def test_an_admin_uploads_a_picture_turned_upright_shrunk_to_640_and_stripped(app, client, world, soap):
@@ -59,7 +65,11 @@ def test_an_admin_uploads_a_picture_turned_upright_shrunk_to_640_and_stripped(ap
         assert not picture.getexif() and "exif" not in picture.info
     with app.app_context():
         entry = db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "reward.image.set")).one()
-        assert (entry.subject_type, entry.subject_id, entry.actor_id) == ("reward", soap, world.people["global_admin"])
+        assert (entry.subject_type, entry.subject_id, entry.actor_id) == (
+            "reward",
+            soap,
+            world.people["global_admin"],
+        )
         assert entry.after["image"]["digest"] == digest and entry.before is None
 
 
@@ -84,8 +94,9 @@ def test_replacing_a_picture_changes_its_url_and_keeps_one_row(app, client, worl
     assert stale.status_code == 200 and stale.mimetype == "image/png"
     assert stale.headers["Cache-Control"] == "private, no-cache"
     with app.app_context():
-        entries = db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "reward.image.set")
-                                     .order_by(AuditEntry.id)).all()
+        entries = db.session.scalars(
+            sa.select(AuditEntry).where(AuditEntry.action == "reward.image.set").order_by(AuditEntry.id)
+        ).all()
         assert len(entries) == 2 and entries[1].before["image"]["mimetype"] == "image/jpeg"
 
 
@@ -101,8 +112,14 @@ def test_deleting_a_picture_removes_it_and_a_second_delete_writes_nothing(app, c
     again = client.delete(f"/api/v1/rewards/{soap}/image", headers=world.headers["global_admin"])
     assert again.status_code == 204 and pictures(app) == before
     with app.app_context():
-        assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry)
-                                 .where(AuditEntry.action == "reward.image.delete")) == 1
+        assert (
+            db.session.scalar(
+                sa.select(sa.func.count())
+                .select_from(AuditEntry)
+                .where(AuditEntry.action == "reward.image.delete")
+            )
+            == 1
+        )
 
 
 def too_large() -> bytes:
@@ -116,13 +133,16 @@ def too_large() -> bytes:
     return data
 
 
-@pytest.mark.parametrize("data, name, status, code", [
-    (b"this is not a picture at all\n" * 50, "soap.jpg", 415, "unsupported_media_type"),
-    (image_bytes("GIF", (20, 20)), "soap.gif", 415, "unsupported_media_type"),
-    (image_bytes(size=(800, 600))[:4000], "soap.jpg", 422, "validation_error"),
-    (b"", "soap.jpg", 422, "validation_error"),
-    (None, "soap.jpg", 413, "payload_too_large"),
-])
+@pytest.mark.parametrize(
+    "data, name, status, code",
+    [
+        (b"this is not a picture at all\n" * 50, "soap.jpg", 415, "unsupported_media_type"),
+        (image_bytes("GIF", (20, 20)), "soap.gif", 415, "unsupported_media_type"),
+        (image_bytes(size=(800, 600))[:4000], "soap.jpg", 422, "validation_error"),
+        (b"", "soap.jpg", 422, "validation_error"),
+        (None, "soap.jpg", 413, "payload_too_large"),
+    ],
+)
 def test_a_bad_file_is_refused_and_the_old_picture_stays(app, client, world, soap, data, name, status, code):
     put_image(client, world, soap, image_bytes(size=(300, 300)))
     before = pictures(app)
@@ -137,11 +157,16 @@ def test_a_bad_file_is_refused_and_the_old_picture_stays(app, client, world, soa
 
 def test_a_body_that_is_not_an_upload_is_refused(app, client, world, soap):
     before = pictures(app)
-    missing = client.put(f"/api/v1/rewards/{soap}/image", data={"photo": (io.BytesIO(image_bytes()), "a.jpg")},
-                         headers=world.headers["global_admin"], content_type="multipart/form-data")
+    missing = client.put(
+        f"/api/v1/rewards/{soap}/image",
+        data={"photo": (io.BytesIO(image_bytes()), "a.jpg")},
+        headers=world.headers["global_admin"],
+        content_type="multipart/form-data",
+    )
     assert missing.status_code == 422 and "image" in missing.get_json()["errors"]
-    as_json = client.put(f"/api/v1/rewards/{soap}/image", json={"image": "x"},
-                         headers=world.headers["global_admin"])
+    as_json = client.put(
+        f"/api/v1/rewards/{soap}/image", json={"image": "x"}, headers=world.headers["global_admin"]
+    )
     assert as_json.status_code == 422 and "image" in as_json.get_json()["errors"]
     assert pictures(app) == before
 
@@ -175,7 +200,10 @@ def test_signed_out_and_unknown_rewards_are_refused(app, client, world, soap):
     assert signed_out.status_code == 401
     assert client.get(f"/api/v1/rewards/{soap}/image").status_code == 401
     assert put_image(client, world, 999_999, image_bytes(size=(300, 300))).status_code == 404
-    assert client.delete("/api/v1/rewards/999999/image", headers=world.headers["global_admin"]).status_code == 404
+    assert (
+        client.delete("/api/v1/rewards/999999/image", headers=world.headers["global_admin"]).status_code
+        == 404
+    )
     assert client.get("/api/v1/rewards/999999/image", headers=world.headers["resident"]).status_code == 404
     assert pictures(app)["images"] == {}
 
@@ -196,8 +224,9 @@ def test_the_catalogue_shows_the_picture_without_loading_its_bytes(app, client, 
         stock.receive_stock(person(world, "clerk"), world.shops["a"], plain, 5)
     url = put_image(client, world, soap, image_bytes(size=(300, 300))).get_json()["image_url"]
 
-    items = client.get(f"/api/v1/supermarkets/{world.shops['a']}/catalogue",
-                       headers=world.headers["resident"]).get_json()["items"]
+    items = client.get(
+        f"/api/v1/supermarkets/{world.shops['a']}/catalogue", headers=world.headers["resident"]
+    ).get_json()["items"]
     assert {item["reward_id"]: item["image_url"] for item in items} == {soap: url, plain: None}
     listed = client.get("/api/v1/rewards", headers=world.headers["resident"]).get_json()["items"]
     assert {item["id"]: item["image_url"] for item in listed} == {soap: url, plain: None}
@@ -218,7 +247,10 @@ def test_concurrent_uploads_leave_one_picture_and_every_change_audited(app, worl
 
     def uploader(data):
         def upload():
-            images.set_reward_image(person(world, "global_admin"), soap, FileStorage(io.BytesIO(data), "a.jpg"))
+            images.set_reward_image(
+                person(world, "global_admin"), soap, FileStorage(io.BytesIO(data), "a.jpg")
+            )
+
         return upload
 
     outcomes = run_at_once(app, [uploader(data) for data in uploads])
@@ -227,9 +259,12 @@ def test_concurrent_uploads_leave_one_picture_and_every_change_audited(app, worl
     assert len(state["images"]) == 1
     assert state["images"][soap][2] in {100 + 10 * n for n in range(len(uploads))}
     with app.app_context():
-        entries = db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "reward.image.set")
-                                     .order_by(AuditEntry.id)).all()
+        entries = db.session.scalars(
+            sa.select(AuditEntry).where(AuditEntry.action == "reward.image.set").order_by(AuditEntry.id)
+        ).all()
         assert len(entries) == len(uploads) and entries[0].before is None
         # Uploads took turns: each one replaced the one before, and the last one stays.
-        assert all(entry.before["image"] == previous.after["image"] for previous, entry in zip(entries, entries[1:]))
+        assert all(
+            entry.before["image"] == previous.after["image"] for previous, entry in zip(entries, entries[1:])
+        )
         assert services.get_reward(soap).image.digest == entries[-1].after["image"]["digest"]

@@ -42,7 +42,10 @@ def machine_for(database_url: str, sqlite_template):
         def start(self):
             world = self.start_world()
             self.shop = world.shops["a"]
-            self.rewards = {"soap": make_reward("肥皂", 20), "oil": make_reward("食用油", 70, per_member_limit=2)}
+            self.rewards = {
+                "soap": make_reward("肥皂", 20),
+                "oil": make_reward("食用油", 70, per_member_limit=2),
+            }
             for name, units in RECEIVED.items():
                 stock.receive_stock(self.actor("clerk"), self.shop, self.rewards[name], units)
             for key in MEMBERS:
@@ -51,17 +54,30 @@ def machine_for(database_url: str, sqlite_template):
             self.pending = []  # scans made offline, not yet sent (a device may send one again)
             self.results = {}  # scan id → (result, reason) as first answered
 
-        @rule(member=st.sampled_from(MEMBERS),
-              lines=st.lists(st.tuples(st.sampled_from(("soap", "oil")), st.integers(1, 3)), min_size=1, max_size=2),
-              overdue=st.booleans())
+        @rule(
+            member=st.sampled_from(MEMBERS),
+            lines=st.lists(
+                st.tuples(st.sampled_from(("soap", "oil")), st.integers(1, 3)), min_size=1, max_size=2
+            ),
+            overdue=st.booleans(),
+        )
         def reserve(self, member, lines, overdue):
             now = utcnow() - timedelta(days=2) if overdue else None
             items = [{"reward_id": self.rewards[name], "quantity": quantity} for name, quantity in lines]
-            voucher = self.attempt(lambda: vouchers.reserve_voucher(
-                self.actor(member), self.shop, items, now=now, ttl=timedelta(days=1) if overdue else None))
+            voucher = self.attempt(
+                lambda: vouchers.reserve_voucher(
+                    self.actor(member), self.shop, items, now=now, ttl=timedelta(days=1) if overdue else None
+                )
+            )
             if voucher is not None:
-                self.vouchers.append((voucher.id, voucher.short_code, vouchers.voucher_payload(voucher, BASE),
-                                      voucher.expires_at))
+                self.vouchers.append(
+                    (
+                        voucher.id,
+                        voucher.short_code,
+                        vouchers.voucher_payload(voucher, BASE),
+                        voucher.expires_at,
+                    )
+                )
 
         @precondition(lambda self: self.vouchers)
         @rule(data=st.data(), by_clerk=st.booleans())
@@ -79,7 +95,9 @@ def machine_for(database_url: str, sqlite_template):
         @rule(data=st.data())
         def fulfil_online(self, data):
             voucher_id, short_code, _payload, _expires = data.draw(st.sampled_from(self.vouchers))
-            self.attempt(lambda: vouchers.fulfil_voucher(self.actor("clerk"), voucher_id, short_code=short_code))
+            self.attempt(
+                lambda: vouchers.fulfil_voucher(self.actor("clerk"), voucher_id, short_code=short_code)
+            )
 
         @precondition(lambda self: self.vouchers)
         @rule(data=st.data(), typed=st.booleans())
@@ -87,8 +105,14 @@ def machine_for(database_url: str, sqlite_template):
             """The counter, offline, hands a voucher's goods over: before its expiry, as the device checks."""
             voucher_id, short_code, payload, expires_at = data.draw(st.sampled_from(self.vouchers))
             scanned_at = min(utcnow(), expires_at - timedelta(minutes=1))
-            self.pending.append({"scan_id": str(uuid.uuid4()), "voucher_id": voucher_id,
-                                 "code": short_code if typed else payload, "scanned_at": scanned_at})
+            self.pending.append(
+                {
+                    "scan_id": str(uuid.uuid4()),
+                    "voucher_id": voucher_id,
+                    "code": short_code if typed else payload,
+                    "scanned_at": scanned_at,
+                }
+            )
 
         @precondition(lambda self: self.pending)
         @rule(data=st.data())
@@ -109,28 +133,43 @@ def machine_for(database_url: str, sqlite_template):
                 return
             db.session.rollback()
             assert ledger.verify_ledger() == []
-            spends = Counter(db.session.scalars(sa.select(LedgerTransaction.reference)
-                                                .where(LedgerTransaction.kind == "spend")))
+            spends = Counter(
+                db.session.scalars(
+                    sa.select(LedgerTransaction.reference).where(LedgerTransaction.kind == "spend")
+                )
+            )
             assert all(count == 1 for count in spends.values()), spends
-            fulfilled_ids = set(db.session.scalars(sa.select(Voucher.id).where(Voucher.status == "fulfilled")))
+            fulfilled_ids = set(
+                db.session.scalars(sa.select(Voucher.id).where(Voucher.status == "fulfilled"))
+            )
             assert set(spends) == {f"voucher:{voucher_id}" for voucher_id in fulfilled_ids}
             for key in MEMBERS:
                 member_id = self.people[key]
                 balance = ledger.balance_of(member_id)
-                by_status = dict(db.session.execute(
-                    sa.select(Voucher.status, sa.func.sum(Voucher.points))
-                    .where(Voucher.member_id == member_id).group_by(Voucher.status)).all())
+                by_status = dict(
+                    db.session.execute(
+                        sa.select(Voucher.status, sa.func.sum(Voucher.points))
+                        .where(Voucher.member_id == member_id)
+                        .group_by(Voucher.status)
+                    ).all()
+                )
                 assert balance.available >= 0
                 assert balance.held == (by_status.get("reserved") or 0)
                 assert balance.available + balance.held + (by_status.get("fulfilled") or 0) == AWARDED
             for name, reward_id in self.rewards.items():
-                units = dict(db.session.execute(
-                    sa.select(Voucher.status, sa.func.sum(VoucherItem.quantity))
-                    .join(Voucher, Voucher.id == VoucherItem.voucher_id)
-                    .where(VoucherItem.reward_id == reward_id).group_by(Voucher.status)).all())
+                units = dict(
+                    db.session.execute(
+                        sa.select(Voucher.status, sa.func.sum(VoucherItem.quantity))
+                        .join(Voucher, Voucher.id == VoucherItem.voucher_id)
+                        .where(VoucherItem.reward_id == reward_id)
+                        .group_by(Voucher.status)
+                    ).all()
+                )
                 row = db.session.get(Stock, (self.shop, reward_id))
-                assert (row.on_hand, row.reserved) == (RECEIVED[name] - (units.get("fulfilled") or 0),
-                                                       units.get("reserved") or 0)
+                assert (row.on_hand, row.reserved) == (
+                    RECEIVED[name] - (units.get("fulfilled") or 0),
+                    units.get("reserved") or 0,
+                )
                 assert 0 <= row.reserved <= row.on_hand
             kept = Counter(db.session.scalars(sa.select(OfflineFulfilment.scan_id)))
             assert set(kept) == set(self.results) and set(kept.values()) <= {1}
@@ -139,7 +178,8 @@ def machine_for(database_url: str, sqlite_template):
 
 
 def test_offline_scans_in_any_order_and_twice_never_spend_twice_and_conserve_points_and_stock(
-        database_url, sqlite_template):
+    database_url, sqlite_template
+):
     machine = machine_for(database_url, sqlite_template)
     machine.TestCase.settings = settings(max_examples=20, stateful_step_count=25, deadline=None)
     machine.TestCase().runTest()

@@ -20,10 +20,12 @@ def build_shop_world(points: int = 200):
     """The standard world, soap and cooking oil in stock at supermarket A, points for the resident."""
     world = build_world()
     admin = db.session.get(Member, world.people["global_admin"])
-    soap = services.create_reward(admin, {"name": "肥皂", "name_en": "Soap", "points_cost": 20,
-                                          "per_member_limit": None})
-    oil = services.create_reward(admin, {"name": "食用油", "name_en": "Cooking oil", "points_cost": 50,
-                                         "per_member_limit": 2})
+    soap = services.create_reward(
+        admin, {"name": "肥皂", "name_en": "Soap", "points_cost": 20, "per_member_limit": None}
+    )
+    oil = services.create_reward(
+        admin, {"name": "食用油", "name_en": "Cooking oil", "points_cost": 50, "per_member_limit": 2}
+    )
     stock.receive_stock(admin, world.shops["a"], soap.id, 10)
     stock.receive_stock(admin, world.shops["a"], oil.id, 3)
     begin_writing(db.session)
@@ -36,11 +38,16 @@ def build_shop_world(points: int = 200):
 def reserve(world, who="resident", items=None):
     """Reserve a voucher through the service; answer its id, short code and payload."""
     member = db.session.get(Member, world.people[who])
-    voucher = vouchers.reserve_voucher(member, world.shops["a"], items or [
-        {"reward_id": world.rewards["soap"], "quantity": 2}, {"reward_id": world.rewards["oil"], "quantity": 1}])
+    voucher = vouchers.reserve_voucher(
+        member,
+        world.shops["a"],
+        items
+        or [
+            {"reward_id": world.rewards["soap"], "quantity": 2},
+            {"reward_id": world.rewards["oil"], "quantity": 1},
+        ],
+    )
     return voucher.id, voucher.short_code, vouchers.voucher_payload(voucher, "http://127.0.0.1")
-
-
 
 
 def shop_world(app):
@@ -166,10 +173,12 @@ def test_a_clerk_of_another_supermarket_is_told_so(app):
     with app.app_context():
         _voucher_id, short_code, _payload = reserve(world)
     with app.app_context():
-        from tests.factories import make_member
         from core.identity.models import Supermarket
-        make_member("何店员", role="clerk", on=db.session.get(Supermarket, world.shops["b"]),
-                    phone="13900000001")
+        from tests.factories import make_member
+
+        make_member(
+            "何店员", role="clerk", on=db.session.get(Supermarket, world.shops["b"]), phone="13900000001"
+        )
     world.phones["clerk_b"] = "13900000001"
     response = look_up(signed_in(app, world, "clerk_b"), short_code)
     assert response.status_code == 403 and "属于其他超市" in response.get_data(as_text=True)
@@ -181,7 +190,9 @@ def test_a_voucher_link_opens_the_confirm_screen_for_the_clerk_and_the_voucher_f
         voucher_id, _short_code, payload = reserve(world)
     path = payload.split("127.0.0.1", 1)[1]  # /V/<TOKEN>
     clerk = signed_in(app, world, "clerk").get(path)
-    assert clerk.status_code == 303 and clerk.headers["Location"].startswith(f"/counter/vouchers/{voucher_id}?code=")
+    assert clerk.status_code == 303 and clerk.headers["Location"].startswith(
+        f"/counter/vouchers/{voucher_id}?code="
+    )
     lower = signed_in(app, world, "clerk").get(path.lower())
     assert lower.status_code == 303 and f"/counter/vouchers/{voucher_id}" in lower.headers["Location"]
     owner = signed_in(app, world, "resident").get(path)
@@ -197,8 +208,10 @@ def test_a_resident_reserves_from_the_catalogue_and_sees_the_code_to_show(app):
     html = page.get_data(as_text=True)
     assert page.status_code == 200 and "肥皂" in html and "剩 10 件" in html and "剩 3 件" in html
     soap, oil = world.rewards["soap"], world.rewards["oil"]
-    response = resident.post(f"/shops/{world.shops['a']}", data={
-        "csrf_token": csrf_token(html), f"quantity-{soap}": "3", f"quantity-{oil}": ""})
+    response = resident.post(
+        f"/shops/{world.shops['a']}",
+        data={"csrf_token": csrf_token(html), f"quantity-{soap}": "3", f"quantity-{oil}": ""},
+    )
     assert response.status_code == 303
     location = response.headers["Location"]
     assert re.fullmatch(r"/me/vouchers/\d+", location)
@@ -209,8 +222,9 @@ def test_a_resident_reserves_from_the_catalogue_and_sees_the_code_to_show(app):
     assert voucher.points == 60 and voucher.short_code in html and "<svg" in html
     assert "private" in mine.headers["Cache-Control"] and "max-age=" in mine.headers["Cache-Control"]
     assert "预约成功" in html
-    assert voucher.short_code in resident.get("/me/vouchers").get_data(as_text=True) or \
-        f"/me/vouchers/{voucher.id}" in resident.get("/me/vouchers").get_data(as_text=True)
+    assert voucher.short_code in resident.get("/me/vouchers").get_data(
+        as_text=True
+    ) or f"/me/vouchers/{voucher.id}" in resident.get("/me/vouchers").get_data(as_text=True)
     # Somebody else's voucher is not shown to the neighbour.
     assert signed_in(app, world, "villager").get(location).status_code in (403, 404)
 
@@ -220,18 +234,28 @@ def test_the_catalogue_says_why_a_quantity_is_refused_and_keeps_it(app):
     resident = signed_in(app, world, "resident")
     html = resident.get(f"/shops/{world.shops['a']}").get_data(as_text=True)
     soap, oil = world.rewards["soap"], world.rewards["oil"]
-    for typed, said in (("-1", "数量不能是负数。"), ("1.5", "只能填整数：1.5 不是整数。"), ("两个", "请填整数"),
-                        ("4", "只剩 3 件。"), ("100", "一次最多 99 件。")):
-        refused = resident.post(f"/shops/{world.shops['a']}", data={
-            "csrf_token": csrf_token(html), f"quantity-{oil}": typed, f"quantity-{soap}": "1"})
+    for typed, said in (
+        ("-1", "数量不能是负数。"),
+        ("1.5", "只能填整数：1.5 不是整数。"),
+        ("两个", "请填整数"),
+        ("4", "只剩 3 件。"),
+        ("100", "一次最多 99 件。"),
+    ):
+        refused = resident.post(
+            f"/shops/{world.shops['a']}",
+            data={"csrf_token": csrf_token(html), f"quantity-{oil}": typed, f"quantity-{soap}": "1"},
+        )
         page = refused.get_data(as_text=True)
         assert refused.status_code == 422 and said in page, typed
         assert f'value="{typed}"' in page and 'aria-invalid="true"' in page
-    assert resident.post(f"/shops/{world.shops['a']}", data={"csrf_token": csrf_token(html)}).status_code == 422
+    assert (
+        resident.post(f"/shops/{world.shops['a']}", data={"csrf_token": csrf_token(html)}).status_code == 422
+    )
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count(Voucher.id))) == 0
-    too_many = resident.post(f"/shops/{world.shops['a']}", data={
-        "csrf_token": csrf_token(html), f"quantity-{oil}": "3"})
+    too_many = resident.post(
+        f"/shops/{world.shops['a']}", data={"csrf_token": csrf_token(html), f"quantity-{oil}": "3"}
+    )
     assert too_many.status_code == 409 and "上限" in too_many.get_data(as_text=True)
 
 
@@ -257,20 +281,29 @@ def test_the_clerk_receives_and_corrects_stock_on_the_stock_page(app):
     html = page.get_data(as_text=True)
     assert page.status_code == 200 and "肥皂" in html and "食用油" in html
     soap, shop = world.rewards["soap"], world.shops["a"]
-    received = clerk.post(f"/counter/stock/{shop}/{soap}/receive", data={"csrf_token": csrf_token(html), "quantity": "5"})
+    received = clerk.post(
+        f"/counter/stock/{shop}/{soap}/receive", data={"csrf_token": csrf_token(html), "quantity": "5"}
+    )
     assert received.status_code == 303
     assert "现有库存 15 件" in clerk.get(received.headers["Location"]).get_data(as_text=True)
-    corrected = clerk.post(f"/counter/stock/{shop}/{soap}/correct",
-                           data={"csrf_token": csrf_token(html), "quantity": "12", "reason": "盘点破损 3 件"})
+    corrected = clerk.post(
+        f"/counter/stock/{shop}/{soap}/correct",
+        data={"csrf_token": csrf_token(html), "quantity": "12", "reason": "盘点破损 3 件"},
+    )
     assert corrected.status_code == 303
     assert "现有库存 12 件" in clerk.get(corrected.headers["Location"]).get_data(as_text=True)
-    no_reason = clerk.post(f"/counter/stock/{shop}/{soap}/correct", data={"csrf_token": csrf_token(html), "quantity": "1"})
+    no_reason = clerk.post(
+        f"/counter/stock/{shop}/{soap}/correct", data={"csrf_token": csrf_token(html), "quantity": "1"}
+    )
     assert "请输入盘点数量和原因" in clerk.get(no_reason.headers["Location"]).get_data(as_text=True)
     with app.app_context():
         assert db.session.get(Stock, (shop, soap)).on_hand == 12
     assert signed_in(app, world, "resident").get("/counter/stock").status_code == 403
     # A clerk of shop A cannot change shop B's stock.
-    other = clerk.post(f"/counter/stock/{world.shops['b']}/{soap}/receive", data={"csrf_token": csrf_token(html), "quantity": "5"})
+    other = clerk.post(
+        f"/counter/stock/{world.shops['b']}/{soap}/receive",
+        data={"csrf_token": csrf_token(html), "quantity": "5"},
+    )
     assert other.status_code == 303
     with app.app_context():
         assert db.session.get(Stock, (world.shops["b"], soap)) is None
@@ -283,8 +316,12 @@ def test_forms_without_the_csrf_token_are_refused(app):
     clerk = signed_in(app, world, "clerk")
     assert clerk.post("/counter/scan", data={"code": short_code}).status_code == 400
     assert clerk.post(f"/counter/vouchers/{voucher_id}/fulfil", data={"code": short_code}).status_code == 400
-    assert clerk.post(f"/counter/stock/{world.shops['a']}/{world.rewards['soap']}/receive",
-                      data={"quantity": "5"}).status_code == 400
+    assert (
+        clerk.post(
+            f"/counter/stock/{world.shops['a']}/{world.rewards['soap']}/receive", data={"quantity": "5"}
+        ).status_code
+        == 400
+    )
     resident = signed_in(app, world, "resident")
     assert resident.post(f"/me/vouchers/{voucher_id}/cancel").status_code == 400
     with app.app_context():
@@ -308,12 +345,18 @@ def test_the_catalogue_shows_my_balance_and_what_i_cannot_afford_yet(app):
     resident = signed_in(app, world, "resident")
     html = resident.get(f"/shops/{world.shops['a']}").get_data(as_text=True)
     assert 'data-balance="30"' in html
-    oil = re.search(rf'<article class="card reward[^"]*" id="reward-{world.rewards["oil"]}">.*?</article>', html, re.S)
+    oil = re.search(
+        rf'<article class="card reward[^"]*" id="reward-{world.rewards["oil"]}">.*?</article>', html, re.S
+    )
     assert "unaffordable" in oil.group(0) and "还差 20 分。" in oil.group(0)
-    soap = re.search(rf'<article class="card reward[^"]*" id="reward-{world.rewards["soap"]}">.*?</article>', html, re.S)
+    soap = re.search(
+        rf'<article class="card reward[^"]*" id="reward-{world.rewards["soap"]}">.*?</article>', html, re.S
+    )
     assert "还差" not in soap.group(0)
-    refused = resident.post(f"/shops/{world.shops['a']}", data={
-        "csrf_token": csrf_token(html), f"quantity-{world.rewards['soap']}": "2"})
+    refused = resident.post(
+        f"/shops/{world.shops['a']}",
+        data={"csrf_token": csrf_token(html), f"quantity-{world.rewards['soap']}": "2"},
+    )
     assert refused.status_code == 409
     assert "积分不足：您有 30 分，这次兑换需要 40 分。" in refused.get_data(as_text=True)
 
@@ -322,7 +365,9 @@ def test_my_vouchers_list_the_goods_and_a_collected_one_reads_collected(app):
     world = shop_world(app)
     with app.app_context():
         voucher_id, short_code, _payload = reserve(world)
-        vouchers.fulfil_voucher(db.session.get(Member, world.people["clerk"]), voucher_id, short_code=short_code)
+        vouchers.fulfil_voucher(
+            db.session.get(Member, world.people["clerk"]), voucher_id, short_code=short_code
+        )
     resident = signed_in(app, world, "resident")
     listing = resident.get("/me/vouchers").get_data(as_text=True)
     assert "肥皂 ×2、食用油 ×1" in listing and "已领取" in listing and "已兑出" not in listing
@@ -345,7 +390,9 @@ def test_the_clerk_s_today_page_lists_what_was_handed_over_today(app):
     world = shop_world(app)
     with app.app_context():
         voucher_id, short_code, _payload = reserve(world)
-        vouchers.fulfil_voucher(db.session.get(Member, world.people["clerk"]), voucher_id, short_code=short_code)
+        vouchers.fulfil_voucher(
+            db.session.get(Member, world.people["clerk"]), voucher_id, short_code=short_code
+        )
         reserve(world, items=[{"reward_id": world.rewards["soap"], "quantity": 1}])  # not handed over
     page = signed_in(app, world, "clerk").get("/counter/today").get_data(as_text=True)
     assert '<dd class="big" data-count>1</dd>' in page and "肥皂 ×2、食用油 ×1" in page and "张*民" in page
@@ -356,7 +403,9 @@ def test_my_points_names_the_goods_of_a_voucher_and_shows_no_zero_rows(app):
     world = shop_world(app)
     with app.app_context():
         voucher_id, short_code, _payload = reserve(world)
-        vouchers.fulfil_voucher(db.session.get(Member, world.people["clerk"]), voucher_id, short_code=short_code)
+        vouchers.fulfil_voucher(
+            db.session.get(Member, world.people["clerk"]), voucher_id, short_code=short_code
+        )
     page = signed_in(app, world, "resident").get("/me/points").get_data(as_text=True)
     history = re.search(r'<table class="card ledger">.*?</table>', page, re.S).group(0)
     assert f'<a href="/me/vouchers/{voucher_id}">肥皂 ×2、食用油 ×1</a>' in history

@@ -27,9 +27,21 @@ for pin in sys.argv[4].split(","):
 def sell_from_another_process(database_url, body, headers, pins):
     """Try counter sales with these PINs from a separate app server process; answer the statuses."""
     result = subprocess.run(
-        [sys.executable, "-c", WRONG_PINS_FROM_ANOTHER_PROCESS, database_url, json.dumps(body),
-         json.dumps(headers), ",".join(pins)],
-        capture_output=True, text=True, timeout=120, cwd=ROOT, check=True)
+        [
+            sys.executable,
+            "-c",
+            WRONG_PINS_FROM_ANOTHER_PROCESS,
+            database_url,
+            json.dumps(body),
+            json.dumps(headers),
+            ",".join(pins),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        check=True,
+    )
     return [int(line) for line in result.stdout.split()]
 
 
@@ -37,15 +49,28 @@ def test_two_app_servers_count_wrong_pins_of_one_card_together(app, database_url
     with app.app_context():
         card = issue_card_with_pin(stocked)
         number = card.number
-    body = {"supermarket_id": stocked.shops["a"], "card": number,
-            "items": [{"reward_id": stocked.rewards["soap"], "quantity": 1}]}
+    body = {
+        "supermarket_id": stocked.shops["a"],
+        "card": number,
+        "items": [{"reward_id": stocked.rewards["soap"], "quantity": 1}],
+    }
     headers = stocked.headers["clerk"]
     client = app.test_client()
     for _ in range(3):  # this server
-        assert client.post("/api/v1/counter/sales", json={**body, "pin": "000001"}, headers=headers).status_code == 403
+        assert (
+            client.post("/api/v1/counter/sales", json={**body, "pin": "000001"}, headers=headers).status_code
+            == 403
+        )
     # another server: two more wrong PINs lock the card; then even the right one waits
-    assert sell_from_another_process(database_url, body, headers, ["000001", "000001", "204816"]) == [403, 429, 429]
+    assert sell_from_another_process(database_url, body, headers, ["000001", "000001", "204816"]) == [
+        403,
+        429,
+        429,
+    ]
     with app.app_context():
         assert db.session.get(ThrottleEntry, f"card_pin:{number}").locked_until is not None
     # and this server knows it too
-    assert client.post("/api/v1/counter/sales", json={**body, "pin": "204816"}, headers=headers).status_code == 429
+    assert (
+        client.post("/api/v1/counter/sales", json={**body, "pin": "204816"}, headers=headers).status_code
+        == 429
+    )

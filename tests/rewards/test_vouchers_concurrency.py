@@ -18,8 +18,11 @@ FULFILS = 100
 
 def test_a_hundred_concurrent_fulfils_hand_over_exactly_once(app, stocked):
     with app.app_context():
-        voucher = vouchers.reserve_voucher(person(stocked, "resident"), stocked.shops["a"],
-                                           [{"reward_id": stocked.rewards["soap"], "quantity": 2}])
+        voucher = vouchers.reserve_voucher(
+            person(stocked, "resident"),
+            stocked.shops["a"],
+            [{"reward_id": stocked.rewards["soap"], "quantity": 2}],
+        )
         voucher_id, short_code = voucher.id, voucher.short_code
 
     def fulfil():
@@ -41,8 +44,9 @@ def test_concurrent_vouchers_never_spend_more_than_the_balance(app, stocked):
         stock.receive_stock(person(stocked, "clerk"), stocked.shops["a"], tea, 100)
 
     def reserve():
-        vouchers.reserve_voucher(person(stocked, "resident"), stocked.shops["a"],
-                                 [{"reward_id": tea, "quantity": 1}])
+        vouchers.reserve_voucher(
+            person(stocked, "resident"), stocked.shops["a"], [{"reward_id": tea, "quantity": 1}]
+        )
 
     outcomes = run_at_once(app, [reserve] * 20)
     assert outcomes == Counter({"ok": 8, "insufficient_points": 12}), outcomes
@@ -62,7 +66,10 @@ def test_concurrent_vouchers_for_the_last_units_keep_stock_and_limits(app, stock
 
     def reserver(key):
         def reserve():
-            vouchers.reserve_voucher(person(stocked, key), stocked.shops["a"], [{"reward_id": oil, "quantity": 1}])
+            vouchers.reserve_voucher(
+                person(stocked, key), stocked.shops["a"], [{"reward_id": oil, "quantity": 1}]
+            )
+
         return reserve
 
     outcomes = run_at_once(app, [reserver(key) for key in members for _ in range(6)])
@@ -70,9 +77,13 @@ def test_concurrent_vouchers_for_the_last_units_keep_stock_and_limits(app, stock
     with app.app_context():
         row = db.session.get(Stock, (stocked.shops["a"], oil))
         assert (row.on_hand, row.reserved) == (3, 3)
-        per_member = dict(db.session.execute(
-            sa.select(Voucher.member_id, sa.func.sum(VoucherItem.quantity))
-            .join(VoucherItem, VoucherItem.voucher_id == Voucher.id).group_by(Voucher.member_id)).all())
+        per_member = dict(
+            db.session.execute(
+                sa.select(Voucher.member_id, sa.func.sum(VoucherItem.quantity))
+                .join(VoucherItem, VoucherItem.voucher_id == Voucher.id)
+                .group_by(Voucher.member_id)
+            ).all()
+        )
         assert sum(per_member.values()) == 3 and max(per_member.values()) <= 2
         assert ledger.verify_ledger() == []
 
@@ -84,7 +95,9 @@ def test_one_members_concurrent_vouchers_never_pass_the_monthly_limit(app, stock
     oil = stocked.rewards["oil"]
 
     def reserve():
-        vouchers.reserve_voucher(person(stocked, "resident"), stocked.shops["a"], [{"reward_id": oil, "quantity": 1}])
+        vouchers.reserve_voucher(
+            person(stocked, "resident"), stocked.shops["a"], [{"reward_id": oil, "quantity": 1}]
+        )
 
     outcomes = run_at_once(app, [reserve] * 12)
     assert outcomes == Counter({"ok": 2, "limit_reached": 10}), outcomes

@@ -20,8 +20,8 @@ from core.identity.models import Member
 from points import ledger
 from rewards import stock, vouchers
 from rewards.models import Stock, Voucher, VoucherItem
-from tests.support.machines import WorldMachine
 from tests.rewards.conftest import give_points, make_reward
+from tests.support.machines import WorldMachine
 
 MEMBERS = ("resident", "villager")
 REWARDS = ("soap", "oil")
@@ -36,7 +36,10 @@ def machine_for(database_url: str, sqlite_template):
         def start(self):
             world = self.start_world()
             self.shop = world.shops["a"]
-            self.rewards = {"soap": make_reward("肥皂", 20), "oil": make_reward("食用油", 70, per_member_limit=2)}
+            self.rewards = {
+                "soap": make_reward("肥皂", 20),
+                "oil": make_reward("食用油", 70, per_member_limit=2),
+            }
             self.on_hand = {name: 0 for name in REWARDS}
             for key in MEMBERS:
                 give_points(self.people[key], AWARDED)
@@ -44,23 +47,39 @@ def machine_for(database_url: str, sqlite_template):
 
         @rule(reward=st.sampled_from(REWARDS), quantity=st.integers(1, 6))
         def receive(self, reward, quantity):
-            if self.attempt(lambda: stock.receive_stock(self.actor("clerk"), self.shop, self.rewards[reward],
-                                                        quantity)) is not None:
+            if (
+                self.attempt(
+                    lambda: stock.receive_stock(
+                        self.actor("clerk"), self.shop, self.rewards[reward], quantity
+                    )
+                )
+                is not None
+            ):
                 self.on_hand[reward] += quantity
 
         @rule(reward=st.sampled_from(REWARDS), counted=st.integers(0, 8))
         def correct(self, reward, counted):
-            if self.attempt(lambda: stock.correct_stock(self.actor("clerk"), self.shop, self.rewards[reward],
-                                                        counted, "盘点")) is not None:
+            if (
+                self.attempt(
+                    lambda: stock.correct_stock(
+                        self.actor("clerk"), self.shop, self.rewards[reward], counted, "盘点"
+                    )
+                )
+                is not None
+            ):
                 self.on_hand[reward] = counted
 
-        @rule(member=st.sampled_from(MEMBERS),
-              lines=st.lists(st.tuples(st.sampled_from(REWARDS), st.integers(1, 3)), min_size=1, max_size=3),
-              overdue=st.booleans())
+        @rule(
+            member=st.sampled_from(MEMBERS),
+            lines=st.lists(st.tuples(st.sampled_from(REWARDS), st.integers(1, 3)), min_size=1, max_size=3),
+            overdue=st.booleans(),
+        )
         def reserve(self, member, lines, overdue):
             now = utcnow() - timedelta(days=8) if overdue else None
             items = [{"reward_id": self.rewards[name], "quantity": quantity} for name, quantity in lines]
-            voucher = self.attempt(lambda: vouchers.reserve_voucher(self.actor(member), self.shop, items, now=now))
+            voucher = self.attempt(
+                lambda: vouchers.reserve_voucher(self.actor(member), self.shop, items, now=now)
+            )
             if voucher is not None:
                 self.open.append((voucher.id, voucher.short_code, overdue))
 
@@ -68,16 +87,18 @@ def machine_for(database_url: str, sqlite_template):
         @rule(data=st.data())
         def fulfil(self, data):
             voucher_id, short_code, overdue = data.draw(st.sampled_from(self.open))
-            done = self.attempt(lambda: vouchers.fulfil_voucher(self.actor("clerk"), voucher_id,
-                                                                short_code=short_code))
+            done = self.attempt(
+                lambda: vouchers.fulfil_voucher(self.actor("clerk"), voucher_id, short_code=short_code)
+            )
             assert (done is None) == overdue or self._closed(voucher_id)
             if done is not None:
                 self.open.remove((voucher_id, short_code, overdue))
                 for item in done.items:
                     name = next(key for key, value in self.rewards.items() if value == item.reward_id)
                     self.on_hand[name] -= item.quantity
-                again = self.attempt(lambda: vouchers.fulfil_voucher(self.actor("clerk"), voucher_id,
-                                                                     short_code=short_code))
+                again = self.attempt(
+                    lambda: vouchers.fulfil_voucher(self.actor("clerk"), voucher_id, short_code=short_code)
+                )
                 assert again is None
 
         def _closed(self, voucher_id):
@@ -106,9 +127,13 @@ def machine_for(database_url: str, sqlite_template):
             for key in MEMBERS:
                 member_id = self.people[key]
                 balance = ledger.balance_of(member_id)
-                by_status = dict(db.session.execute(
-                    sa.select(Voucher.status, sa.func.sum(Voucher.points))
-                    .where(Voucher.member_id == member_id).group_by(Voucher.status)).all())
+                by_status = dict(
+                    db.session.execute(
+                        sa.select(Voucher.status, sa.func.sum(Voucher.points))
+                        .where(Voucher.member_id == member_id)
+                        .group_by(Voucher.status)
+                    ).all()
+                )
                 assert balance.available >= 0
                 assert balance.held == (by_status.get("reserved") or 0)
                 assert balance.available + balance.held + (by_status.get("fulfilled") or 0) == AWARDED
@@ -117,7 +142,8 @@ def machine_for(database_url: str, sqlite_template):
                 reserved = db.session.scalar(
                     sa.select(sa.func.coalesce(sa.func.sum(VoucherItem.quantity), 0))
                     .join(Voucher, Voucher.id == VoucherItem.voucher_id)
-                    .where(Voucher.status == "reserved", VoucherItem.reward_id == reward_id))
+                    .where(Voucher.status == "reserved", VoucherItem.reward_id == reward_id)
+                )
                 on_hand, held = (row.on_hand, row.reserved) if row else (0, 0)
                 assert (on_hand, held) == (self.on_hand[name], reserved)
                 assert 0 <= held <= on_hand

@@ -40,7 +40,9 @@ def city(nginx_binary, postgres_database, redis_url):
         make_activity("patrol", points=3, needs_review=False)
         make_activity("mediation", points=5, needs_review=True, category="mediation")
         admin = db.session.get(Member, world.people["global_admin"])
-        world.soap = services.create_reward(admin, {"name": "肥皂", "points_cost": 3, "per_member_limit": None}).id
+        world.soap = services.create_reward(
+            admin, {"name": "肥皂", "points_cost": 3, "per_member_limit": None}
+        ).id
         stock.receive_stock(db.session.get(Member, world.people["clerk"]), world.shops["a"], world.soap, 5)
     env = {**production_env(postgres_database), "RATELIMIT_STORAGE_URI": redis_url, "TRUSTED_PROXIES": "1"}
     try:
@@ -59,63 +61,112 @@ class Browser:
 
     def send(self, method: str, server: Gunicorn, path: str, **kwargs) -> requests.Response:
         # Production marks the cookies Secure; this plain-HTTP loopback test sends them itself.
-        answer = requests.request(method, f"http://127.0.0.1:{server.port}{path}", cookies=self.cookies,
-                                  allow_redirects=False, timeout=30, **kwargs)
+        answer = requests.request(
+            method,
+            f"http://127.0.0.1:{server.port}{path}",
+            cookies=self.cookies,
+            allow_redirects=False,
+            timeout=30,
+            **kwargs,
+        )
         self.cookies.update(answer.cookies.get_dict())
         return answer
 
 
 def form_fields(html: str) -> dict:
     """The hidden CSRF and one-time form tokens of a page's form."""
-    return {"csrf_token": csrf_token(html),
-            "form_token": re.search(r'name="form_token" value="([^"]+)"', html).group(1)}
+    return {
+        "csrf_token": csrf_token(html),
+        "form_token": re.search(r'name="form_token" value="([^"]+)"', html).group(1),
+    }
 
 
 def test_sign_in_forms_and_replays_work_whichever_server_answers(city):
     app, world, (one, two, three), _nginx = city
     browser = Browser()
     login = browser.send("GET", one, "/login")
-    signed_in = browser.send("POST", two, "/login", data={
-        "csrf_token": csrf_token(login.text), "phone": world.phones["resident"], "password": PASSWORD})
+    signed_in = browser.send(
+        "POST",
+        two,
+        "/login",
+        data={"csrf_token": csrf_token(login.text), "phone": world.phones["resident"], "password": PASSWORD},
+    )
     assert signed_in.status_code == 302
 
     page = browser.send("GET", three, "/me/claims/new")
     assert page.status_code == 200
-    claim = {**form_fields(page.text), "activity": "mediation", "quantity": "1", "note": "调解邻里纠纷",
-             "occurred_at": datetime.now(SHANGHAI).strftime("%Y-%m-%dT%H:%M")}
+    claim = {
+        **form_fields(page.text),
+        "activity": "mediation",
+        "quantity": "1",
+        "note": "调解邻里纠纷",
+        "occurred_at": datetime.now(SHANGHAI).strftime("%Y-%m-%dT%H:%M"),
+    }
     sent = browser.send("POST", one, "/me/claims/new", data=claim)
     sent_again = browser.send("POST", two, "/me/claims/new", data=claim)  # a double tap, another server
     assert sent.status_code == sent_again.status_code == 303
     assert sent_again.headers["Location"] == sent.headers["Location"]
 
-    award = {"member_id": world.people["villager"], "activity_code": "patrol", "quantity": 1,
-             "occurred_at": datetime.now(SHANGHAI).isoformat()}
+    award = {
+        "member_id": world.people["villager"],
+        "activity_code": "patrol",
+        "quantity": 1,
+        "occurred_at": datetime.now(SHANGHAI).isoformat(),
+    }
     once = {**world.headers["grid_worker"], "Idempotency-Key": uuid.uuid4().hex}
-    first = requests.post(f"http://127.0.0.1:{three.port}/api/v1/contributions", json=award, headers=once, timeout=30)
-    again = requests.post(f"http://127.0.0.1:{one.port}/api/v1/contributions", json=award, headers=once, timeout=30)
+    first = requests.post(
+        f"http://127.0.0.1:{three.port}/api/v1/contributions", json=award, headers=once, timeout=30
+    )
+    again = requests.post(
+        f"http://127.0.0.1:{one.port}/api/v1/contributions", json=award, headers=once, timeout=30
+    )
     assert first.status_code == again.status_code == 201
     assert again.headers["Idempotent-Replayed"] == "true" and again.json()["id"] == first.json()["id"]
 
     with app.app_context():
-        mine = db.session.scalars(sa.select(Contribution).where(
-            Contribution.member_id.in_([world.people["resident"], world.people["villager"]]))).all()
+        mine = db.session.scalars(
+            sa.select(Contribution).where(
+                Contribution.member_id.in_([world.people["resident"], world.people["villager"]])
+            )
+        ).all()
         assert sorted((row.member_id, row.status) for row in mine) == sorted(
-            [(world.people["resident"], "pending"), (world.people["villager"], "approved")])
+            [(world.people["resident"], "pending"), (world.people["villager"], "approved")]
+        )
 
 
 def test_a_voucher_signed_by_one_server_is_scanned_and_fulfilled_by_the_others(city):
     _app, world, (one, two, three), _nginx = city
-    requests.post(f"http://127.0.0.1:{one.port}/api/v1/contributions", headers=world.headers["grid_worker"], json={
-        "member_id": world.people["resident"], "activity_code": "patrol", "quantity": 1,
-        "occurred_at": datetime.now(SHANGHAI).isoformat()}, timeout=30).raise_for_status()
-    voucher = requests.post(f"http://127.0.0.1:{two.port}/api/v1/vouchers", headers=world.headers["resident"], json={
-        "supermarket_id": world.shops["a"], "items": [{"reward_id": world.soap, "quantity": 1}]}, timeout=30)
+    requests.post(
+        f"http://127.0.0.1:{one.port}/api/v1/contributions",
+        headers=world.headers["grid_worker"],
+        json={
+            "member_id": world.people["resident"],
+            "activity_code": "patrol",
+            "quantity": 1,
+            "occurred_at": datetime.now(SHANGHAI).isoformat(),
+        },
+        timeout=30,
+    ).raise_for_status()
+    voucher = requests.post(
+        f"http://127.0.0.1:{two.port}/api/v1/vouchers",
+        headers=world.headers["resident"],
+        json={"supermarket_id": world.shops["a"], "items": [{"reward_id": world.soap, "quantity": 1}]},
+        timeout=30,
+    )
     assert voucher.status_code == 201, voucher.text
     code = {"payload": voucher.json()["payload"]}
-    scanned = requests.post(f"http://127.0.0.1:{three.port}/api/v1/vouchers/scan", json=code,
-                            headers=world.headers["clerk"], timeout=30)
-    fulfilled = requests.post(f"http://127.0.0.1:{one.port}/api/v1/vouchers/{voucher.json()['id']}/fulfil",
-                              json=code, headers=world.headers["clerk"], timeout=30)
+    scanned = requests.post(
+        f"http://127.0.0.1:{three.port}/api/v1/vouchers/scan",
+        json=code,
+        headers=world.headers["clerk"],
+        timeout=30,
+    )
+    fulfilled = requests.post(
+        f"http://127.0.0.1:{one.port}/api/v1/vouchers/{voucher.json()['id']}/fulfil",
+        json=code,
+        headers=world.headers["clerk"],
+        timeout=30,
+    )
     assert scanned.status_code == 200 and fulfilled.json()["status"] == "fulfilled"
 
 
@@ -125,26 +176,37 @@ def test_failed_sign_ins_and_rate_limits_are_counted_across_servers(city, redis_
     _app, world, servers, _nginx = city
     wrong = {"phone": world.phones["outsider"], "password": "not-the-password-1"}
     for attempt in range(5):  # the limit is 5 in 15 minutes, counted in Redis
-        failed = requests.post(f"http://127.0.0.1:{servers[attempt % SERVERS].port}/api/v1/auth/tokens",
-                               json=wrong, timeout=30)
+        failed = requests.post(
+            f"http://127.0.0.1:{servers[attempt % SERVERS].port}/api/v1/auth/tokens", json=wrong, timeout=30
+        )
         assert failed.status_code == 401
-    right = requests.post(f"http://127.0.0.1:{servers[2].port}/api/v1/auth/tokens",
-                          json={**wrong, "password": PASSWORD}, timeout=30)
+    right = requests.post(
+        f"http://127.0.0.1:{servers[2].port}/api/v1/auth/tokens",
+        json={**wrong, "password": PASSWORD},
+        timeout=30,
+    )
     assert right.status_code == 429
 
     member = world.people["neighbour"]
     for index in range(6):
-        requests.get(f"http://127.0.0.1:{servers[index % SERVERS].port}/api/v1/me",
-                     headers=world.headers["neighbour"], timeout=30).raise_for_status()
+        requests.get(
+            f"http://127.0.0.1:{servers[index % SERVERS].port}/api/v1/me",
+            headers=world.headers["neighbour"],
+            timeout=30,
+        ).raise_for_status()
     store = redis.Redis.from_url(redis_url)
-    counted = sum(store.llen(key) for key in store.scan_iter(f"*member:{member}*") if store.type(key) == b"list")
+    counted = sum(
+        store.llen(key) for key in store.scan_iter(f"*member:{member}*") if store.type(key) == b"list"
+    )
     assert counted == 6  # one moving window for the member, filled by all three servers
 
 
 def test_nginx_spreads_requests_over_every_server(city):
     _app, world, servers, nginx = city
-    answers = [requests.get(f"{nginx.url}/api/v1/me", headers=world.headers["resident"], timeout=30)
-               for _ in range(3 * SERVERS)]
+    answers = [
+        requests.get(f"{nginx.url}/api/v1/me", headers=world.headers["resident"], timeout=30)
+        for _ in range(3 * SERVERS)
+    ]
     assert [answer.status_code for answer in answers] == [200] * (3 * SERVERS)
     served = []
     for server in servers:

@@ -39,8 +39,12 @@ def city_with_replica(nginx_binary, postgres_database, redis_url, standby):
         make_activity("patrol", points=3, needs_review=False)
     standby.catch_up()
     replica_url = f"{standby.url}/{postgres_database.rsplit('/', 1)[1]}".replace("+psycopg", "")
-    env = {**production_env(postgres_database), "RATELIMIT_STORAGE_URI": redis_url, "TRUSTED_PROXIES": "1",
-           "DATABASE_REPLICA_URL": replica_url}
+    env = {
+        **production_env(postgres_database),
+        "RATELIMIT_STORAGE_URI": redis_url,
+        "TRUSTED_PROXIES": "1",
+        "DATABASE_REPLICA_URL": replica_url,
+    }
     try:
         with behind_nginx(nginx_binary, env, SERVERS) as (servers, nginx):
             yield app, world, env, servers, nginx
@@ -52,7 +56,9 @@ def city_with_replica(nginx_binary, postgres_database, redis_url, standby):
         empty_postgres_database(postgres_database)
 
 
-def test_a_killed_app_server_and_a_stopped_replica_lose_nothing_but_in_flight_requests(city_with_replica, standby):
+def test_a_killed_app_server_and_a_stopped_replica_lose_nothing_but_in_flight_requests(
+    city_with_replica, standby
+):
     app, world, env, servers, nginx = city_with_replica
     answered = Counter()  # key -> final status
     boards: list[int] = []
@@ -60,8 +66,13 @@ def test_a_killed_app_server_and_a_stopped_replica_lose_nothing_but_in_flight_re
     lock = threading.Lock()
 
     def award(http: requests.Session, key: str) -> int:
-        body = {"member_id": world.people["villager"], "activity_code": "patrol", "quantity": 1,
-                "occurred_at": datetime.now(SHANGHAI).isoformat(), "note": key}
+        body = {
+            "member_id": world.people["villager"],
+            "activity_code": "patrol",
+            "quantity": 1,
+            "occurred_at": datetime.now(SHANGHAI).isoformat(),
+            "note": key,
+        }
         headers = {**world.headers["grid_worker"], "Idempotency-Key": key}
         return post_until_answered(http, f"{nginx.url}/api/v1/contributions", body, headers, attempts=20)[0]
 
@@ -70,8 +81,12 @@ def test_a_killed_app_server_and_a_stopped_replica_lose_nothing_but_in_flight_re
             for _ in range(AWARDS):
                 key = f"drill-{number}-{uuid.uuid4().hex}"
                 status = award(http, key)
-                board = http.get(f"{nginx.url}/api/v1/leaderboards/members", headers=world.headers["resident"],
-                                 params={"org_unit_id": world.units["county"], "period": "month"}, timeout=30)
+                board = http.get(
+                    f"{nginx.url}/api/v1/leaderboards/members",
+                    headers=world.headers["resident"],
+                    params={"org_unit_id": world.units["county"], "period": "month"},
+                    timeout=30,
+                )
                 with lock:
                     answered[key] = status
                     boards.append(board.status_code)
@@ -97,8 +112,11 @@ def test_a_killed_app_server_and_a_stopped_replica_lose_nothing_but_in_flight_re
     assert boards == [200] * (CLIENTS * AWARDS)  # the boards never failed, replica or not
 
     with app.app_context():
-        notes = Counter(db.session.scalars(sa.select(Contribution.note).where(
-            Contribution.member_id == world.people["villager"])).all())
+        notes = Counter(
+            db.session.scalars(
+                sa.select(Contribution.note).where(Contribution.member_id == world.people["villager"])
+            ).all()
+        )
     assert max(notes.values()) == 1  # nothing posted twice
     acknowledged = {key for key, status in answered.items() if status == 201}
     assert acknowledged <= set(notes)  # nothing acknowledged is lost

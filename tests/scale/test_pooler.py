@@ -29,7 +29,9 @@ def pooled_url(pgbouncer_binary, postgres_server_url, postgres_database):
     poolers = []
 
     def through(pool_size: int) -> str:
-        pooler = PgBouncer(pgbouncer_binary, int(postgres_server_url.rsplit(":", 1)[1]), pool_size=pool_size).start()
+        pooler = PgBouncer(
+            pgbouncer_binary, int(postgres_server_url.rsplit(":", 1)[1]), pool_size=pool_size
+        ).start()
         poolers.append(pooler)
         return f"{pooler.url}/{postgres_database.rsplit('/', 1)[1]}"
 
@@ -64,9 +66,18 @@ def test_awards_vouchers_and_replays_work_through_a_transaction_pooler(pooled_ap
     def awards():
         client = app.test_client()
         for _ in range(AWARDS):  # each statement runs more often than psycopg's threshold for preparing
-            statuses.append(client.post("/api/v1/contributions", headers=world.headers["grid_worker"], json={
-                "member_id": world.people["villager"], "activity_code": "patrol", "quantity": 1,
-                "occurred_at": utcnow().isoformat()}).status_code)
+            statuses.append(
+                client.post(
+                    "/api/v1/contributions",
+                    headers=world.headers["grid_worker"],
+                    json={
+                        "member_id": world.people["villager"],
+                        "activity_code": "patrol",
+                        "quantity": 1,
+                        "occurred_at": utcnow().isoformat(),
+                    },
+                ).status_code
+            )
 
     threads = [threading.Thread(target=awards) for _ in range(THREADS)]
     for thread in threads:
@@ -76,18 +87,26 @@ def test_awards_vouchers_and_replays_work_through_a_transaction_pooler(pooled_ap
     assert statuses == [201] * (THREADS * AWARDS)
 
     client = app.test_client()
-    voucher = client.post("/api/v1/vouchers", headers=world.headers["resident"], json={
-        "supermarket_id": world.shops["a"], "items": [{"reward_id": soap, "quantity": 1}]})
+    voucher = client.post(
+        "/api/v1/vouchers",
+        headers=world.headers["resident"],
+        json={"supermarket_id": world.shops["a"], "items": [{"reward_id": soap, "quantity": 1}]},
+    )
     assert voucher.status_code == 201, voucher.get_json()
     code = {"payload": voucher.get_json()["payload"]}
     assert client.post("/api/v1/vouchers/scan", headers=world.headers["clerk"], json=code).status_code == 200
-    fulfilled = client.post(f"/api/v1/vouchers/{voucher.get_json()['id']}/fulfil", headers=world.headers["clerk"],
-                            json=code)
+    fulfilled = client.post(
+        f"/api/v1/vouchers/{voucher.get_json()['id']}/fulfil", headers=world.headers["clerk"], json=code
+    )
     assert fulfilled.status_code == 200 and fulfilled.get_json()["status"] == "fulfilled"
 
     once = {**world.headers["grid_worker"], "Idempotency-Key": uuid.uuid4().hex}
-    body = {"member_id": world.people["villager"], "activity_code": "patrol", "quantity": 1,
-            "occurred_at": utcnow().isoformat()}
+    body = {
+        "member_id": world.people["villager"],
+        "activity_code": "patrol",
+        "quantity": 1,
+        "occurred_at": utcnow().isoformat(),
+    }
     first, again = (client.post("/api/v1/contributions", headers=once, json=body) for _ in range(2))
     assert first.status_code == again.status_code == 201
     assert again.headers["Idempotent-Replayed"] == "true" and again.get_json()["id"] == first.get_json()["id"]
@@ -104,6 +123,7 @@ def test_two_connections_sharing_one_server_connection_need_the_pooling_setting(
     statement = sa.text("SELECT count(*) FROM member WHERE id > :id")
     try:
         with app.app_context(), db.engine.connect() as first, db.engine.connect() as second:
+
             def take_turns():
                 for turn in range(8):  # past psycopg's threshold: it would prepare the statement
                     for connection in (first, second):

@@ -30,8 +30,12 @@ def replicated(primary, standby):
     apps = []
 
     def build(max_lag: float = 60.0, every: float = 0.0):
-        application = make_app(primary, DATABASE_REPLICA_URL=f"{standby.url}/{primary.rsplit('/', 1)[1]}",
-                               DATABASE_REPLICA_MAX_LAG_SECONDS=max_lag, DATABASE_REPLICA_CHECK_SECONDS=every)
+        application = make_app(
+            primary,
+            DATABASE_REPLICA_URL=f"{standby.url}/{primary.rsplit('/', 1)[1]}",
+            DATABASE_REPLICA_MAX_LAG_SECONDS=max_lag,
+            DATABASE_REPLICA_CHECK_SECONDS=every,
+        )
         apps.append(application)
         return application
 
@@ -43,8 +47,10 @@ def replicated(primary, standby):
 @pytest.fixture
 def paused(standby):
     """Stop the standby replaying WAL (it keeps receiving it): from now on it lags."""
+
     def pause():
         execute_autocommit(standby.url, "SELECT pg_wal_replay_pause()")
+
     yield pause
     execute_autocommit(standby.url, "SELECT pg_wal_replay_resume()")
 
@@ -58,8 +64,10 @@ def award(app, member_id: int, points: int) -> None:
 
 def board_points(client, world) -> int:
     """The resident's points on the county's month board (a view marked @reads_replica)."""
-    answer = client.get(f"/api/v1/leaderboards/members?org_unit_id={world.units['county']}&period=month",
-                        headers=world.headers["resident"])
+    answer = client.get(
+        f"/api/v1/leaderboards/members?org_unit_id={world.units['county']}&period=month",
+        headers=world.headers["resident"],
+    )
     assert answer.status_code == 200, answer.get_data(as_text=True)
     return answer.get_json()["me"]["points"]
 

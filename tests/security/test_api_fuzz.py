@@ -6,12 +6,11 @@ No answer may be a 5xx, and every answer must match the schema the API publishes
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
-from schemathesis.specs.openapi.checks import (content_type_conformance,
-                                               response_schema_conformance)
 from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
 
-from tests.conftest import dispose, make_app
 from core.extensions import db
+from tests.conftest import dispose, make_app
 from tests.factories import auth, build_world, make_member
 
 #: Examples generated per operation (each also tries the schema's edge cases first).
@@ -46,13 +45,16 @@ def test_no_operation_answers_5xx_or_off_its_schema(signed_in_api):
     assert len(operations) > 30
 
     for operation in operations:
+
         @given(case=operation.as_strategy())
-        @settings(max_examples=EXAMPLES, deadline=None, database=None,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+        )
         def probe(case):
             response = case.call(headers=new_admin())
-            case.validate_response(response, checks=[not_a_server_error, response_schema_conformance,
-                                                     content_type_conformance])
+            case.validate_response(
+                response, checks=[not_a_server_error, response_schema_conformance, content_type_conformance]
+            )
 
         try:
             probe()

@@ -9,8 +9,12 @@ from tests.support.pages import csrf_token
 
 def production_app(database_url):
     """The app with production settings (a random secret) on the test database."""
-    return make_app(database_url, APP_ENV="production", SECRET_KEY=secrets.token_urlsafe(48),
-                    PUBLIC_BASE_URL="https://points.example.gov.cn")
+    return make_app(
+        database_url,
+        APP_ENV="production",
+        SECRET_KEY=secrets.token_urlsafe(48),
+        PUBLIC_BASE_URL="https://points.example.gov.cn",
+    )
 
 
 def cookie(response, name: str) -> str:
@@ -28,9 +32,12 @@ def test_the_session_and_language_cookies_are_secure_httponly_and_same_site(data
         session = cookie(form, "session")
         token = csrf_token(form.get_data(as_text=True))
         # over HTTPS, CSRF protection also wants the form to come from this site (Referer)
-        signed_in = browser.post("/login", base_url="https://localhost",
-                                 headers={"Referer": "https://localhost/login"}, data={
-            "csrf_token": token, "phone": world.phones["resident"], "password": PASSWORD})
+        signed_in = browser.post(
+            "/login",
+            base_url="https://localhost",
+            headers={"Referer": "https://localhost/login"},
+            data={"csrf_token": token, "phone": world.phones["resident"], "password": PASSWORD},
+        )
         language = browser.get("/lang/en", base_url="https://localhost")
     finally:
         dispose(app)

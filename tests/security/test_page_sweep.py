@@ -15,22 +15,31 @@ from tests.support.scene import build_scene
 SKIPPED_PREFIXES = ("/api/", "/static/", "/metrics", "/healthz", "/lang/", "/logout")
 #: Sample values for URL arguments, by converter: ids that exist in the world or not, either is fine
 #: for the headers (a 404 page must carry them too).
-SAMPLE_ARGUMENTS = {"IdConverter": "1", "IntegerConverter": "1", "UnicodeConverter": "X", "PathConverter": "x"}
+SAMPLE_ARGUMENTS = {
+    "IdConverter": "1",
+    "IntegerConverter": "1",
+    "UnicodeConverter": "X",
+    "PathConverter": "x",
+}
 INLINE_STYLE = re.compile(r"<style\b|\sstyle=\"", re.IGNORECASE)
 INLINE_HANDLER = re.compile(r"\son[a-z]+=\"", re.IGNORECASE)
 
 
 def page_rules(app, method: str) -> list[Rule]:
     """The page routes (not the API, static files or probes) answering ``method``."""
-    return [rule for rule in app.url_map.iter_rules()
-            if method in rule.methods and not rule.rule.startswith(SKIPPED_PREFIXES)
-            and rule.endpoint != "static"]
+    return [
+        rule
+        for rule in app.url_map.iter_rules()
+        if method in rule.methods and not rule.rule.startswith(SKIPPED_PREFIXES) and rule.endpoint != "static"
+    ]
 
 
 def sample_url(rule: Rule) -> str:
     """The rule's URL with sample arguments."""
-    arguments = {name: SAMPLE_ARGUMENTS.get(type(converter).__name__, "1")
-                 for name, converter in rule._converters.items()}
+    arguments = {
+        name: SAMPLE_ARGUMENTS.get(type(converter).__name__, "1")
+        for name, converter in rule._converters.items()
+    }
     return rule.build(arguments, append_unknown=False)[1]
 
 
@@ -46,8 +55,11 @@ def page_problems(url: str, response) -> list[str]:
         problems.append(f"{url}: no nosniff")
     if response.mimetype == "text/html":
         html = response.get_data(as_text=True)
-        for name, pattern in (("inline script", INLINE_SCRIPT), ("inline style", INLINE_STYLE),
-                              ("inline handler", INLINE_HANDLER)):
+        for name, pattern in (
+            ("inline script", INLINE_SCRIPT),
+            ("inline style", INLINE_STYLE),
+            ("inline handler", INLINE_HANDLER),
+        ):
             if pattern.search(html):
                 problems.append(f"{url}: {name}: {pattern.search(html).group(0)}")
     return problems
@@ -71,11 +83,18 @@ def test_the_wish_and_patrol_pages_of_real_objects_carry_the_headers_and_no_inli
         inside = scene.ids["inside"]
         wishes = [inside["wish"], scene.fresh_wish("inside", "taken"), scene.fresh_wish("inside", "done", 4)]
         checkpoint = urlsplit(scene.checkpoint_code(inside["route"])).path
-    pages = {"villager": ["/wishes", "/wishes/new", "/me/wishes", *[f"/wishes/{wish}" for wish in wishes]],
-             "neighbour": [*[f"/wishes/{wish}" for wish in wishes], checkpoint],
-             "grid_worker": ["/wishes/vet", "/"],
-             "organiser": ["/admin/wishes", "/admin/patrols", "/admin/patrols/new", f"/admin/patrols/{inside['route']}",
-                           *[f"/admin/wishes/{wish}" for wish in wishes]]}
+    pages = {
+        "villager": ["/wishes", "/wishes/new", "/me/wishes", *[f"/wishes/{wish}" for wish in wishes]],
+        "neighbour": [*[f"/wishes/{wish}" for wish in wishes], checkpoint],
+        "grid_worker": ["/wishes/vet", "/"],
+        "organiser": [
+            "/admin/wishes",
+            "/admin/patrols",
+            "/admin/patrols/new",
+            f"/admin/patrols/{inside['route']}",
+            *[f"/admin/wishes/{wish}" for wish in wishes],
+        ],
+    }
     problems, seen = [], 0
     for who, urls in pages.items():
         browser = signed_in(app, scene.world, who)

@@ -94,10 +94,16 @@ class PgBouncer(Server):
         """The pooler's URL for the ``postgres`` user, without a database."""
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}"
 
-    def start(self) -> "PgBouncer":
+    def start(self) -> PgBouncer:
         """Write the configuration and start; as root, run as the postgres user (it refuses root)."""
-        config = render("pgbouncer.ini", self.directory, server_port=self.server_port, port=self.port,
-                        dir=self.directory, pool_size=self.pool_size)
+        config = render(
+            "pgbouncer.ini",
+            self.directory,
+            server_port=self.server_port,
+            port=self.port,
+            dir=self.directory,
+            pool_size=self.pool_size,
+        )
         (self.directory / "userlist.txt").write_text(f'"{SERVER_USER}" ""\n')
         command = [self.binary, str(config)]
         if os.geteuid() == 0:
@@ -123,13 +129,21 @@ class Nginx(Server):
         """Where clients reach the app servers."""
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> "Nginx":
+    def start(self) -> Nginx:
         """Write the configuration and start nginx in the foreground."""
-        servers = "\n".join(f"        server 127.0.0.1:{port} max_fails=1 fail_timeout=5s;"
-                            for port in self.upstream_ports)
+        servers = "\n".join(
+            f"        server 127.0.0.1:{port} max_fails=1 fail_timeout=5s;" for port in self.upstream_ports
+        )
         # As root, the workers too run as root here: the scratch folder is root's.
-        config = render("nginx.conf", self.directory, workers=self.workers, dir=self.directory,
-                        user="user root;" if os.geteuid() == 0 else "", servers=servers, port=self.port)
+        config = render(
+            "nginx.conf",
+            self.directory,
+            workers=self.workers,
+            dir=self.directory,
+            user="user root;" if os.geteuid() == 0 else "",
+            servers=servers,
+            port=self.port,
+        )
         self.launch([self.binary, "-c", str(config), "-p", str(self.directory)], self.directory / "error.log")
         return self
 
@@ -138,12 +152,13 @@ class Nginx(Server):
 RETRY = frozenset({502, 503, 504})
 
 
-def post_until_answered(http: requests.Session, url: str, body: dict, headers: dict,
-                        attempts: int = 5) -> tuple[int, int]:
+def post_until_answered(
+    http: requests.Session, url: str, body: dict, headers: dict, attempts: int = 5
+) -> tuple[int, int]:
     """POST an award (its ``Idempotency-Key`` in ``headers``) and send it again, as a client
     should, while the connection fails or nginx answers 502–504; answer the last status and how
     many times it was sent again."""
-    for again in range(attempts):
+    for again in range(attempts):  # noqa: B007 - the count is answered after the loop
         try:
             status = http.post(url, json=body, headers=headers, timeout=30).status_code
         except requests.RequestException:
@@ -155,11 +170,14 @@ def post_until_answered(http: requests.Session, url: str, body: dict, headers: d
 
 
 @contextmanager
-def behind_nginx(nginx_binary: str, env: dict[str, str], count: int, workers: int = 1,
-                 threads: int = 1) -> Iterator[tuple[list[Gunicorn], Nginx]]:
+def behind_nginx(
+    nginx_binary: str, env: dict[str, str], count: int, workers: int = 1, threads: int = 1
+) -> Iterator[tuple[list[Gunicorn], Nginx]]:
     """``count`` app servers (``gunicorn wsgi:app`` with ``env``) started side by side and nginx in
     front of them; all stopped afterwards."""
-    servers = [Gunicorn("wsgi:app", env, workers, threads, "/healthz", ready_seconds=180) for _ in range(count)]
+    servers = [
+        Gunicorn("wsgi:app", env, workers, threads, "/healthz", ready_seconds=180) for _ in range(count)
+    ]
     nginx = None
     try:
         with ThreadPoolExecutor(count) as pool:

@@ -24,17 +24,26 @@ ROOT = Path(__file__).resolve().parents[2]
 def production_env(database_url: str) -> dict[str, str]:
     """The environment of a production server: a random 48-character secret, the database and the
     loopback address as the public one."""
-    env = {key: value for key, value in os.environ.items()
-           if not key.startswith(("FLASK_", "RATELIMIT_", "TRUSTED_PROXIES", "TRUSTED_HOSTS"))}
-    env.update(APP_ENV="production", SECRET_KEY=secrets.token_urlsafe(36), DATABASE_URL=database_url,
-               PUBLIC_BASE_URL="http://127.0.0.1/", FLASK_APP="wsgi")
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("FLASK_", "RATELIMIT_", "TRUSTED_PROXIES", "TRUSTED_HOSTS"))
+    }
+    env.update(
+        APP_ENV="production",
+        SECRET_KEY=secrets.token_urlsafe(36),
+        DATABASE_URL=database_url,
+        PUBLIC_BASE_URL="http://127.0.0.1/",
+        FLASK_APP="wsgi",
+    )
     return env
 
 
 def run_flask(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     """Run ``flask …`` from the repository in its own process; answer its exit code and output."""
-    return subprocess.run([sys.executable, "-m", "flask", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "flask", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
+    )
 
 
 @dataclass
@@ -56,15 +65,29 @@ class Gunicorn:
 
     def command(self) -> list[str]:
         """The gunicorn command line (the sync worker unless threads > 1)."""
-        return [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{self.port}",
-                "--workers", str(self.workers), "--threads", str(self.threads),
-                "--backlog", "2048", "--log-level", "warning", self.app]
+        return [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--bind",
+            f"127.0.0.1:{self.port}",
+            "--workers",
+            str(self.workers),
+            "--threads",
+            str(self.threads),
+            "--backlog",
+            "2048",
+            "--log-level",
+            "warning",
+            self.app,
+        ]
 
-    def start(self) -> "Gunicorn":
+    def start(self) -> Gunicorn:
         """Start the server and wait until ``ready_path`` answers 200 (at most ``ready_seconds``)."""
         with self.log.open("w") as log:
-            self.process = subprocess.Popen(self.command(), cwd=ROOT, env=self.env,
-                                            stdout=log, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(
+                self.command(), cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+            )
         deadline = time.monotonic() + self.ready_seconds
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -73,7 +96,9 @@ class Gunicorn:
                 return self
             time.sleep(0.2)
         self.stop()
-        raise RuntimeError(f"gunicorn {self.app} did not answer in {self.ready_seconds:g} s: {self.log_tail()}")
+        raise RuntimeError(
+            f"gunicorn {self.app} did not answer in {self.ready_seconds:g} s: {self.log_tail()}"
+        )
 
     def answers(self, path: str) -> bool:
         """Whether ``GET path`` answers 200 now."""
@@ -92,8 +117,9 @@ class Gunicorn:
         children = Path(f"/proc/{pid}/task/{pid}/children")
         if children.exists():
             return [int(child) for child in children.read_text().split()]
-        return [int(stat.parent.name) for stat in Path("/proc").glob("[0-9]*/stat")
-                if _parent_pid(stat) == pid]
+        return [
+            int(stat.parent.name) for stat in Path("/proc").glob("[0-9]*/stat") if _parent_pid(stat) == pid
+        ]
 
     def worker_memory(self) -> list[dict]:
         """Each worker's resident memory now and at its peak, in MiB (``/proc/<pid>/status``)."""
@@ -114,7 +140,7 @@ class Gunicorn:
         """The last lines gunicorn wrote."""
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
-    def __enter__(self) -> "Gunicorn":
+    def __enter__(self) -> Gunicorn:
         return self.start()
 
     def __exit__(self, *exc) -> None:

@@ -26,8 +26,7 @@ class WorldMachine(RuleBasedStateMachine):
     @classmethod
     def bind(cls, database_url: str, sqlite_template):
         """Return a subclass that runs against ``database_url``."""
-        return type(cls.__name__, (cls,), {"database_url": database_url,
-                                           "sqlite_template": sqlite_template})
+        return type(cls.__name__, (cls,), {"database_url": database_url, "sqlite_template": sqlite_template})
 
     def start_world(self) -> World:
         """Empty the database, start an app on it and build the world."""

@@ -19,6 +19,8 @@ def signed_in(app, world, who):
     """A browser of its own, signed in through the sign-in page."""
     browser = app.test_client()
     token = csrf_token(browser.get("/login").get_data(as_text=True))
-    response = browser.post("/login", data={"csrf_token": token, "phone": world.phones[who], "password": PASSWORD})
+    response = browser.post(
+        "/login", data={"csrf_token": token, "phone": world.phones[who], "password": PASSWORD}
+    )
     assert response.status_code == 302
     return browser

@@ -19,8 +19,9 @@ def find_bin_dir() -> Path | None:
     """Find ``initdb`` and ``pg_ctl``: ``PG_BIN``, else Debian's newest version, else PATH."""
     if os.environ.get("PG_BIN"):
         return Path(os.environ["PG_BIN"])
-    versions = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"),
-                      key=lambda p: int(Path(p).parent.parent.name))
+    versions = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parent.parent.name)
+    )
     if versions:
         return Path(versions[-1]).parent
     initdb = shutil.which("initdb")
@@ -67,25 +68,62 @@ class Cluster:
         command = [str(self.bin_dir / args[0]), *args[1:]]
         if self.as_root:
             command = ["runuser", "-u", SERVER_USER, "--", *command]
-        subprocess.run(command, check=True, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.PIPE, cwd=self.root, timeout=timeout)
+        subprocess.run(
+            command,
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            cwd=self.root,
+            timeout=timeout,
+        )
 
-    def start(self) -> "Cluster":
+    def start(self) -> Cluster:
         """Create the cluster and start it."""
-        self._run("initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust",
-                  "-E", "UTF8", "--locale=C", "--no-sync")
+        self._run(
+            "initdb",
+            "-D",
+            str(self.data),
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "--no-sync",
+        )
         self.resume()
         return self
 
     def resume(self) -> None:
         """Start the server (again) on the same port with the same settings, and wait for it."""
-        fast = [] if self.durable else ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
-        options = " ".join([
-            f"-p {self.port}", "-c listen_addresses=127.0.0.1", f"-c unix_socket_directories={self.root}",
-            *fast, "-c max_connections=300", "-c shared_buffers=128MB", *(f"-c {item}" for item in self.settings),
-        ])
-        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "server.log"),
-                  "-o", options, "-w", "-t", "60", "start")
+        fast = (
+            [] if self.durable else ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
+        )
+        options = " ".join(
+            [
+                f"-p {self.port}",
+                "-c listen_addresses=127.0.0.1",
+                f"-c unix_socket_directories={self.root}",
+                *fast,
+                "-c max_connections=300",
+                "-c shared_buffers=128MB",
+                *(f"-c {item}" for item in self.settings),
+            ]
+        )
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.root / "server.log"),
+            "-o",
+            options,
+            "-w",
+            "-t",
+            "60",
+            "start",
+        )
         self._wait_ready()
 
     def pause(self) -> None:
@@ -128,23 +166,40 @@ class Standby(Cluster):
     the primary keeps the WAL the standby has not received yet, so it can be stopped and catch
     up when it starts again."""
 
-    def __init__(self, bin_dir: Path, primary_port: int, *, slot: str | None = None, root: Path | None = None):
+    def __init__(
+        self, bin_dir: Path, primary_port: int, *, slot: str | None = None, root: Path | None = None
+    ):
         super().__init__(bin_dir, root)
         self.primary_port, self.slot = primary_port, slot
 
-    def start(self) -> "Standby":
+    def start(self) -> Standby:
         """Copy the primary with ``pg_basebackup`` (it writes the standby's connection settings) and start."""
         slot = ["--create-slot", f"--slot={self.slot}"] if self.slot else []
-        self._run("pg_basebackup", "-D", str(self.data), "-h", "127.0.0.1", "-p", str(self.primary_port),
-                  "-U", "postgres", "--wal-method=stream", "--write-recovery-conf", "--checkpoint=fast",
-                  *slot, timeout=7200)
+        self._run(
+            "pg_basebackup",
+            "-D",
+            str(self.data),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.primary_port),
+            "-U",
+            "postgres",
+            "--wal-method=stream",
+            "--write-recovery-conf",
+            "--checkpoint=fast",
+            *slot,
+            timeout=7200,
+        )
         self.resume()
         return self
 
     def resume(self) -> None:
         """Start (again), streaming from the primary's current port (a kept primary may have moved)."""
         settings = self.data / "postgresql.auto.conf"
-        lines = [line for line in settings.read_text().splitlines() if not line.startswith("primary_conninfo")]
+        lines = [
+            line for line in settings.read_text().splitlines() if not line.startswith("primary_conninfo")
+        ]
         lines.append(f"primary_conninfo = 'host=127.0.0.1 port={self.primary_port} user=postgres'")
         settings.write_text("\n".join(lines) + "\n")
         super().resume()

@@ -25,12 +25,25 @@ class RedisServer:
         """The server's URL."""
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self) -> "RedisServer":
+    def start(self) -> RedisServer:
         """Start the server and wait until it accepts connections."""
         self.process = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", self.directory],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                self.directory,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             try:
@@ -52,4 +65,5 @@ class RedisServer:
 def find_redis() -> str | None:
     """Return the path of redis-server, if installed."""
     return shutil.which("redis-server") or (
-        "/usr/bin/redis-server" if shutil.which("/usr/bin/redis-server") else None)
+        "/usr/bin/redis-server" if shutil.which("/usr/bin/redis-server") else None
+    )

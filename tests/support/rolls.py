@@ -23,29 +23,39 @@ CONTENT_TYPES = (
     'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
     '<Override PartName="/xl/worksheets/sheet1.xml" '
     'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
-    '{shared_type}</Types>')
-SHARED_TYPE = ('<Override PartName="/xl/sharedStrings.xml" '
-               'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/>')
+    "{shared_type}</Types>"
+)
+SHARED_TYPE = (
+    '<Override PartName="/xl/sharedStrings.xml" '
+    'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/>'
+)
 ROOT_RELS = (
     '<?xml version="1.0" encoding="UTF-8"?>'
     '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
     '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/'
-    'officeDocument" Target="xl/workbook.xml"/></Relationships>')
+    'officeDocument" Target="xl/workbook.xml"/></Relationships>'
+)
 WORKBOOK = (
     '<?xml version="1.0" encoding="UTF-8"?>'
     '<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
     'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">'
-    '<sheets><sheet name="Sheet1" sheetId="1" r:id="rId1"/></sheets></workbook>')
+    '<sheets><sheet name="Sheet1" sheetId="1" r:id="rId1"/></sheets></workbook>'
+)
 WORKBOOK_RELS = (
     '<?xml version="1.0" encoding="UTF-8"?>'
     '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
     '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/'
-    'worksheet" Target="worksheets/sheet1.xml"/>{shared}</Relationships>')
-SHARED_REL = ('<Relationship Id="rId2" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
-              'relationships/sharedStrings" Target="sharedStrings.xml"/>')
-SHEET = ('<?xml version="1.0" encoding="UTF-8"?>'
-         '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
-         '<dimension ref="{dimension}"/><sheetData>{rows}</sheetData></worksheet>')
+    'worksheet" Target="worksheets/sheet1.xml"/>{shared}</Relationships>'
+)
+SHARED_REL = (
+    '<Relationship Id="rId2" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
+    'relationships/sharedStrings" Target="sharedStrings.xml"/>'
+)
+SHEET = (
+    '<?xml version="1.0" encoding="UTF-8"?>'
+    '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+    '<dimension ref="{dimension}"/><sheetData>{rows}</sheetData></worksheet>'
+)
 
 
 def _cell(column: int, row: int, text: str) -> str:
@@ -57,20 +67,27 @@ def _cell(column: int, row: int, text: str) -> str:
 
 
 def _row(number: int, values: list[str]) -> str:
-    return f'<row r="{number}">' + "".join(_cell(index, number, value)
-                                            for index, value in enumerate(values, start=1)) + "</row>"
+    return (
+        f'<row r="{number}">'
+        + "".join(_cell(index, number, value) for index, value in enumerate(values, start=1))
+        + "</row>"
+    )
 
 
 def hand_made_xlsx(rows_xml: str, dimension: str = "A1:D2", shared_strings: str | None = None) -> bytes:
     """A workbook of one sheet whose XML parts are exactly these (deflated, as Excel writes them)."""
     output = io.BytesIO()
     with zipfile.ZipFile(output, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
-        archive.writestr("[Content_Types].xml", CONTENT_TYPES.format(
-            shared_type=SHARED_TYPE if shared_strings is not None else ""))
+        archive.writestr(
+            "[Content_Types].xml",
+            CONTENT_TYPES.format(shared_type=SHARED_TYPE if shared_strings is not None else ""),
+        )
         archive.writestr("_rels/.rels", ROOT_RELS)
         archive.writestr("xl/workbook.xml", WORKBOOK)
-        archive.writestr("xl/_rels/workbook.xml.rels", WORKBOOK_RELS.format(
-            shared=SHARED_REL if shared_strings is not None else ""))
+        archive.writestr(
+            "xl/_rels/workbook.xml.rels",
+            WORKBOOK_RELS.format(shared=SHARED_REL if shared_strings is not None else ""),
+        )
         archive.writestr("xl/worksheets/sheet1.xml", SHEET.format(dimension=dimension, rows=rows_xml))
         if shared_strings is not None:
             archive.writestr("xl/sharedStrings.xml", shared_strings)
@@ -100,17 +117,22 @@ def wide_row_xlsx(cells: int = 200_000) -> bytes:
 
 def shared_strings_bomb(strings: int = 1_000_000) -> bytes:
     """A one-row sheet and a table of ``strings`` distinct shared strings that openpyxl would load whole."""
-    table = ('<?xml version="1.0" encoding="UTF-8"?>'
-             f'<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" count="{strings}" '
-             f'uniqueCount="{strings}">' + "".join(f"<si><t>{index}</t></si>" for index in range(strings))
-             + "</sst>")
+    table = (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        f'<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" count="{strings}" '
+        f'uniqueCount="{strings}">'
+        + "".join(f"<si><t>{index}</t></si>" for index in range(strings))
+        + "</sst>"
+    )
     return hand_made_xlsx(_row(1, HEADER[:3]), shared_strings=table)
 
 
 def roll_rows(count: int, first_phone: int = 15000000000, grids: int = 50) -> list[list]:
     """``count`` members spread over grids named 网格0 … 网格<grids-1>, each with an opening balance."""
-    return [[f"居民{index}", str(first_phone + index), f"网格{index % grids}", index % 500 + 1]
-            for index in range(count)]
+    return [
+        [f"居民{index}", str(first_phone + index), f"网格{index % grids}", index % 500 + 1]
+        for index in range(count)
+    ]
 
 
 def as_csv(rows: list[list]) -> bytes:

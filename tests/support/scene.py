@@ -37,7 +37,15 @@ from points.wishes import services as wishes
 from rewards import images, offline, stock, vouchers
 from rewards.models import OfflineFulfilment
 from rewards.services import create_reward
-from tests.factories import auth, build_world, make_activity, make_member, make_unit, next_phone, password_hash
+from tests.factories import (
+    auth,
+    build_world,
+    make_activity,
+    make_member,
+    make_unit,
+    next_phone,
+    password_hash,
+)
 
 BASE_URL = "http://localhost/"
 BUDGET_YEAR = shanghai_today().year
@@ -105,7 +113,9 @@ class Scene:
         """A new resident of the side's grid who also holds an admin grant on the whole county:
         only someone above the county (a global admin) may act on their account."""
         unit = db.session.get(OrgUnit, self.unit(scope, "grid_a", "grid_b"))
-        return make_member("县管理员", unit, role="admin", on=db.session.get(OrgUnit, self.world.units["county"])).id
+        return make_member(
+            "县管理员", unit, role="admin", on=db.session.get(OrgUnit, self.world.units["county"])
+        ).id
 
     def fresh_clerk(self, scope: str) -> int:
         """A new resident of the side's grid who is a clerk at the side's supermarket: only an admin
@@ -132,20 +142,27 @@ class Scene:
     def fresh_claim(self, member_id: int, photo_id: int | None = None) -> int:
         """A member's own pending claim of the tree-wide activity."""
         member = self.member(member_id)
-        return services.record_contribution(member, member_id, "patrol", Decimal(1),
-                                            utcnow() - timedelta(hours=1), photo_id=photo_id).id
+        return services.record_contribution(
+            member, member_id, "patrol", Decimal(1), utcnow() - timedelta(hours=1), photo_id=photo_id
+        ).id
 
     def fresh_award(self, member_id: int) -> int:
         """A contribution recorded (approved at once) by the global admin."""
-        return services.record_contribution(self.person("global_admin"), member_id, "patrol", Decimal(1),
-                                            utcnow() - timedelta(hours=1)).id
+        return services.record_contribution(
+            self.person("global_admin"), member_id, "patrol", Decimal(1), utcnow() - timedelta(hours=1)
+        ).id
 
     def fresh_event(self, scope: str) -> int:
         """An event running now in the side's town."""
         now = utcnow()
-        return events.create_event(self.person("global_admin"), "夜间巡逻", "patrol",
-                                   self.unit(scope, "town_a", "town_b"), now - timedelta(hours=1),
-                                   now + timedelta(hours=2)).id
+        return events.create_event(
+            self.person("global_admin"),
+            "夜间巡逻",
+            "patrol",
+            self.unit(scope, "town_a", "town_b"),
+            now - timedelta(hours=1),
+            now + timedelta(hours=2),
+        ).id
 
     def event_code(self, event_id: int) -> str:
         """The text of an event's check-in code."""
@@ -158,8 +175,9 @@ class Scene:
 
     def fresh_voucher(self, member_id: int, scope: str) -> int:
         """A member's reserved voucher for one unit of the reward at the side's supermarket."""
-        return vouchers.reserve_voucher(self.member(member_id), self.shop(scope),
-                                        [{"reward_id": self.reward_id, "quantity": 1}]).id
+        return vouchers.reserve_voucher(
+            self.member(member_id), self.shop(scope), [{"reward_id": self.reward_id, "quantity": 1}]
+        ).id
 
     def voucher_code(self, voucher_id: int) -> str:
         """The text of a voucher's QR code."""
@@ -175,8 +193,12 @@ class Scene:
 
     def offline_scan(self, voucher_id: int) -> dict:
         """A scan of a voucher made at a counter without signal, as the device sends it."""
-        return {"scan_id": str(uuid.uuid4()), "voucher_id": voucher_id, "code": self.voucher_code(voucher_id),
-                "scanned_at": (utcnow() - timedelta(minutes=5)).isoformat()}
+        return {
+            "scan_id": str(uuid.uuid4()),
+            "voucher_id": voucher_id,
+            "code": self.voucher_code(voucher_id),
+            "scanned_at": (utcnow() - timedelta(minutes=5)).isoformat(),
+        }
 
     def fresh_conflict(self, scope: str) -> int:
         """An offline scan of a voucher already handed over at the side's supermarket: a conflict."""
@@ -185,7 +207,9 @@ class Scene:
         vouchers.fulfil_voucher(admin, voucher_id, payload=self.voucher_code(voucher_id))
         scan = {**self.offline_scan(voucher_id), "scanned_at": utcnow() - timedelta(minutes=5)}
         offline.record_offline_fulfilments(admin, self.shop(scope), [scan])
-        return db.session.scalar(sa.select(OfflineFulfilment.id).where(OfflineFulfilment.scan_id == scan["scan_id"]))
+        return db.session.scalar(
+            sa.select(OfflineFulfilment.id).where(OfflineFulfilment.scan_id == scan["scan_id"])
+        )
 
     def fresh_wish(self, scope: str, step: str = "open", done_days_ago: int = 0) -> int:
         """A wish of the side's owner at a step: ``submitted``, ``vetted``, ``open``, ``taken`` or ``done``
@@ -198,17 +222,28 @@ class Scene:
         if steps.index(step) >= 2:
             wishes.publish_wish(admin, wish, 20, utcnow() + timedelta(days=7))
         if steps.index(step) >= 3:
-            wishes.take_wish(self.person("neighbour"), wish, now=utcnow() - timedelta(days=done_days_ago, hours=1))
+            wishes.take_wish(
+                self.person("neighbour"), wish, now=utcnow() - timedelta(days=done_days_ago, hours=1)
+            )
         if steps.index(step) >= 4:
-            wishes.mark_done(self.person("neighbour"), wish, "搬完了", now=utcnow() - timedelta(days=done_days_ago))
+            wishes.mark_done(
+                self.person("neighbour"), wish, "搬完了", now=utcnow() - timedelta(days=done_days_ago)
+            )
         return wish
 
     def fresh_route(self, scope: str) -> int:
         """A patrol route of two checkpoints in the side's town, open from two hours ago to two hours on."""
         now = utcnow().astimezone(SHANGHAI)
-        route = patrols.create_route(self.person("global_admin"), "夜巡东线", self.unit(scope, "town_a", "town_b"),
-                                     "patrol", ["村委会", "小学门口"], (now - timedelta(hours=2)).time(),
-                                     (now + timedelta(hours=2)).time(), 0)
+        route = patrols.create_route(
+            self.person("global_admin"),
+            "夜巡东线",
+            self.unit(scope, "town_a", "town_b"),
+            "patrol",
+            ["村委会", "小学门口"],
+            (now - timedelta(hours=2)).time(),
+            (now + timedelta(hours=2)).time(),
+            0,
+        )
         return route.id
 
     def checkpoint_code(self, route_id: int, position: int = 1) -> str:
@@ -245,16 +280,27 @@ class Scene:
         """A new approved contribution of last month by the side's owner, on the side's notice."""
         contribution_id = settled_last_month(self, scope)
         begin_writing(db.session)
-        db.session.add(NoticeEntry(notice_id=self.ids[scope]["notice"], contribution_id=contribution_id,
-                                   member_id=self.owner(scope), display_name="*", grid_id=self.unit(scope, "grid_a", "grid_b")))
+        db.session.add(
+            NoticeEntry(
+                notice_id=self.ids[scope]["notice"],
+                contribution_id=contribution_id,
+                member_id=self.owner(scope),
+                display_name="*",
+                grid_id=self.unit(scope, "grid_a", "grid_b"),
+            )
+        )
         db.session.commit()
         return contribution_id
 
     def fresh_objection(self, scope: str) -> int:
         """A pending objection to a new entry of the side's notice (by a member living there)."""
-        objection = Objection(notice_id=self.ids[scope]["notice"], contribution_id=self.fresh_entry(scope),
-                              objector_id=self.world.people["neighbour" if scope == "inside" else "outsider"],
-                              reason="不属实", status="pending")
+        objection = Objection(
+            notice_id=self.ids[scope]["notice"],
+            contribution_id=self.fresh_entry(scope),
+            objector_id=self.world.people["neighbour" if scope == "inside" else "outsider"],
+            reason="不属实",
+            status="pending",
+        )
         begin_writing(db.session)
         db.session.add(objection)
         db.session.commit()
@@ -275,8 +321,15 @@ def settled_last_month(scene: Scene, scope: str) -> int:
     start, _end = period_bounds("month", parse_month(last_month()))
     begin_writing(db.session)
     contribution = services.settle_contribution(
-        services.get_activity("patrol"), recorder.id, utcnow(), member=scene.member(scene.owner(scope)),
-        quantity=Decimal(1), points=10, occurred_at=start + timedelta(days=9, hours=10), recorded_by_id=recorder.id)
+        services.get_activity("patrol"),
+        recorder.id,
+        utcnow(),
+        member=scene.member(scene.owner(scope)),
+        quantity=Decimal(1),
+        points=10,
+        occurred_at=start + timedelta(days=9, hours=10),
+        recorded_by_id=recorder.id,
+    )
     db.session.commit()
     return contribution.id
 
@@ -285,13 +338,33 @@ def favouring_flag(scene: Scene) -> int:
     """An open fairness flag on the inside grid worker favouring the villager, as the watch keeps one."""
     worker, villager = scene.person("grid_worker"), scene.world.people["villager"]
     moment = utcnow() - timedelta(days=1)
-    rows = [{"contribution_id": 1000 + number, "member_id": villager, "member": "钱村民", "points": 50,
-             "occurred_at": moment.isoformat(timespec="seconds"), "recorded_at": moment.isoformat(timespec="seconds")}
-            for number in range(3)]
-    flag = FairnessFlag(rule="favoured_members", fingerprint=f"favoured_members:{worker.id}:{last_month()}",
-                        member_id=worker.id, org_unit_id=scene.world.units["grid_a"], evidence=rows,
-                        facts={"share": 90, "total": 150, "few": 1, "median": 5, "days": 30, "whom": worker.name,
-                               "favoured": [{"member_id": villager, "member": "钱村民", "points": 150}]})
+    rows = [
+        {
+            "contribution_id": 1000 + number,
+            "member_id": villager,
+            "member": "钱村民",
+            "points": 50,
+            "occurred_at": moment.isoformat(timespec="seconds"),
+            "recorded_at": moment.isoformat(timespec="seconds"),
+        }
+        for number in range(3)
+    ]
+    flag = FairnessFlag(
+        rule="favoured_members",
+        fingerprint=f"favoured_members:{worker.id}:{last_month()}",
+        member_id=worker.id,
+        org_unit_id=scene.world.units["grid_a"],
+        evidence=rows,
+        facts={
+            "share": 90,
+            "total": 150,
+            "few": 1,
+            "median": 5,
+            "days": 30,
+            "whom": worker.name,
+            "favoured": [{"member_id": villager, "member": "钱村民", "points": 150}],
+        },
+    )
     begin_writing(db.session)
     db.session.add(flag)
     db.session.commit()
@@ -316,14 +389,19 @@ def build_scene() -> Scene:
     for scope in ("inside", "outside"):
         owner = scene.owner(scope)
         photo = store_photo(scene.member(owner), upload("JPEG", "evidence.jpg"))
-        scene.ids[scope] = {"event": scene.fresh_event(scope), "photo": photo.id,
-                            "claim": scene.fresh_claim(owner, photo.id),
-                            "voucher": scene.fresh_voucher(owner, scope),
-                            "wish": scene.fresh_wish(scope), "route": scene.fresh_route(scope)}
+        scene.ids[scope] = {
+            "event": scene.fresh_event(scope),
+            "photo": photo.id,
+            "claim": scene.fresh_claim(owner, photo.id),
+            "voucher": scene.fresh_voucher(owner, scope),
+            "wish": scene.fresh_wish(scope),
+            "route": scene.fresh_route(scope),
+        }
     for scope in ("inside", "outside"):  # last month's notice of each side's community, with an entry
         scene.ids[scope]["entry"] = settled_last_month(scene, scope)
         scene.ids[scope]["notice"] = notices.publish_notice(
-            admin, world.units["community_a" if scope == "inside" else "community_b"], last_month()).id
+            admin, world.units["community_a" if scope == "inside" else "community_b"], last_month()
+        ).id
         scene.ids[scope]["objection"] = scene.fresh_objection(scope)
     scene.ids["inside"]["flag"] = favouring_flag(scene)
     close_month(last_month())

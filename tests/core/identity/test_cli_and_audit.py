@@ -27,9 +27,13 @@ def test_create_admin_makes_a_global_admin_once(app, runner, client):
 
 
 def test_create_admin_refuses_a_bad_phone_or_short_password(runner, app):
-    result = runner.invoke(args=["create-admin", "--phone", "12", "--password", "a strong one", "--name", "x"])
+    result = runner.invoke(
+        args=["create-admin", "--phone", "12", "--password", "a strong one", "--name", "x"]
+    )
     assert result.exit_code != 0 and "phone" in result.output
-    result = runner.invoke(args=["create-admin", "--phone", "13912345678", "--password", "short", "--name", "x"])
+    result = runner.invoke(
+        args=["create-admin", "--phone", "13912345678", "--password", "short", "--name", "x"]
+    )
     assert result.exit_code != 0
     assert count(app, Member) == 0
 

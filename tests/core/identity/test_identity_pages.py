@@ -62,8 +62,15 @@ def test_changing_the_password_on_the_page_ends_other_sessions(client, world, ap
     sign_in(other_browser, world.phones["resident"])
     sign_in(client, world.phones["resident"])
     token = csrf_token(client, "/account")
-    response = client.post("/account", data={"csrf_token": token, "current_password": PASSWORD,
-                                             "new_password": "a new password", "confirm": "a new password"})
+    response = client.post(
+        "/account",
+        data={
+            "csrf_token": token,
+            "current_password": PASSWORD,
+            "new_password": "a new password",
+            "confirm": "a new password",
+        },
+    )
     assert response.status_code == 302
     assert client.get("/account").status_code == 200, "this browser stays signed in"
     assert other_browser.get("/account").status_code == 302, "the other browser is signed out"
@@ -73,8 +80,15 @@ def test_changing_the_password_on_the_page_ends_other_sessions(client, world, ap
 def test_a_mismatched_new_password_is_refused_on_the_page(client, world):
     sign_in(client, world.phones["resident"])
     token = csrf_token(client, "/account")
-    response = client.post("/account", data={"csrf_token": token, "current_password": PASSWORD,
-                                             "new_password": "a new password", "confirm": "another one"})
+    response = client.post(
+        "/account",
+        data={
+            "csrf_token": token,
+            "current_password": PASSWORD,
+            "new_password": "a new password",
+            "confirm": "another one",
+        },
+    )
     assert response.status_code == 422
     assert "两次输入的新密码不一致" in response.get_data(as_text=True)
 

@@ -10,8 +10,13 @@ from tests.factories import next_phone
 
 
 def new_member(world, unit="grid_a", **overrides):
-    return {"name": "新居民", "phone": next_phone(), "password": "a-good-password",
-            "org_unit_id": world.units[unit], **overrides}
+    return {
+        "name": "新居民",
+        "phone": next_phone(),
+        "password": "a-good-password",
+        "org_unit_id": world.units[unit],
+        **overrides,
+    }
 
 
 def count_members(app):
@@ -36,35 +41,49 @@ def test_an_organiser_creates_a_member_in_a_grid_of_their_town(client, world, ap
 @pytest.mark.parametrize("phone", ["12345678901", "1380000000", "138000000001", "abc", "２３４"])
 def test_a_malformed_phone_is_refused_and_nothing_is_written(client, world, app, phone):
     before = count_members(app)
-    response = client.post("/api/v1/members", json=new_member(world, phone=phone),
-                           headers=world.headers["organiser"])
+    response = client.post(
+        "/api/v1/members", json=new_member(world, phone=phone), headers=world.headers["organiser"]
+    )
     assert response.status_code == 422 and "phone" in response.get_json()["errors"]
     assert count_members(app) == before
 
 
 def test_a_phone_already_used_is_a_duplicate(client, world, app):
     before = count_members(app)
-    response = client.post("/api/v1/members", json=new_member(world, phone=world.phones["resident"]),
-                           headers=world.headers["organiser"])
+    response = client.post(
+        "/api/v1/members",
+        json=new_member(world, phone=world.phones["resident"]),
+        headers=world.headers["organiser"],
+    )
     assert response.status_code == 409 and response.get_json()["code"] == "duplicate"
     assert count_members(app) == before
 
 
 def test_members_belong_to_a_grid_and_only_a_global_admin_creates_staff_without_one(client, world):
-    response = client.post("/api/v1/members", json=new_member(world, unit="community_a"),
-                           headers=world.headers["organiser"])
+    response = client.post(
+        "/api/v1/members", json=new_member(world, unit="community_a"), headers=world.headers["organiser"]
+    )
     assert response.status_code == 422 and "org_unit_id" in response.get_json()["errors"]
     staff = new_member(world, org_unit_id=None)
     assert client.post("/api/v1/members", json=staff, headers=world.headers["admin"]).status_code == 403
-    assert client.post("/api/v1/members", json=staff, headers=world.headers["global_admin"]).status_code == 201
+    assert (
+        client.post("/api/v1/members", json=staff, headers=world.headers["global_admin"]).status_code == 201
+    )
 
 
-@pytest.mark.parametrize("body, field", [
-    ({"name": "   "}, "name"), ({"name": "x" * 51}, "name"), ({"password": "short"}, "password"),
-    ({"org_unit_id": "six"}, "org_unit_id"),
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"name": "   "}, "name"),
+        ({"name": "x" * 51}, "name"),
+        ({"password": "short"}, "password"),
+        ({"org_unit_id": "six"}, "org_unit_id"),
+    ],
+)
 def test_bad_fields_are_named(client, world, body, field):
-    response = client.post("/api/v1/members", json=new_member(world, **body), headers=world.headers["organiser"])
+    response = client.post(
+        "/api/v1/members", json=new_member(world, **body), headers=world.headers["organiser"]
+    )
     assert response.status_code == 422 and field in response.get_json()["errors"]
 
 
@@ -82,8 +101,11 @@ def test_an_unknown_member_is_not_found(client, world):
 
 def test_moving_a_member_to_another_grid_and_a_new_phone_are_audited(client, world, app):
     phone = next_phone()
-    response = client.patch(f"/api/v1/members/{world.people['resident']}", headers=world.headers["organiser"],
-                            json={"org_unit_id": world.units["grid_a2"], "phone": phone})
+    response = client.patch(
+        f"/api/v1/members/{world.people['resident']}",
+        headers=world.headers["organiser"],
+        json={"org_unit_id": world.units["grid_a2"], "phone": phone},
+    )
     assert response.status_code == 200
     assert response.get_json()["org_unit"]["id"] == world.units["grid_a2"]
     with app.app_context():
@@ -93,14 +115,20 @@ def test_moving_a_member_to_another_grid_and_a_new_phone_are_audited(client, wor
 
 
 def test_an_organiser_cannot_move_a_member_out_of_their_scope(client, world):
-    response = client.patch(f"/api/v1/members/{world.people['resident']}", headers=world.headers["organiser"],
-                            json={"org_unit_id": world.units["grid_b"]})
+    response = client.patch(
+        f"/api/v1/members/{world.people['resident']}",
+        headers=world.headers["organiser"],
+        json={"org_unit_id": world.units["grid_b"]},
+    )
     assert response.status_code == 403
 
 
 def test_a_new_phone_already_used_is_a_duplicate(client, world):
-    response = client.patch(f"/api/v1/members/{world.people['resident']}", headers=world.headers["organiser"],
-                            json={"phone": world.phones["neighbour"]})
+    response = client.patch(
+        f"/api/v1/members/{world.people['resident']}",
+        headers=world.headers["organiser"],
+        json={"phone": world.phones["neighbour"]},
+    )
     assert response.status_code == 409
 
 
@@ -115,9 +143,15 @@ def test_members_can_be_searched_by_name_or_phone(client, world):
 
 
 def test_nobody_suspends_themselves(client, world):
-    response = client.patch(f"/api/v1/members/{world.people['organiser']}", json={"status": "suspended"},
-                            headers=world.headers["global_admin"])
+    response = client.patch(
+        f"/api/v1/members/{world.people['organiser']}",
+        json={"status": "suspended"},
+        headers=world.headers["global_admin"],
+    )
     assert response.status_code == 200
-    response = client.patch(f"/api/v1/members/{world.people['global_admin']}", json={"status": "suspended"},
-                            headers=world.headers["global_admin"])
+    response = client.patch(
+        f"/api/v1/members/{world.people['global_admin']}",
+        json={"status": "suspended"},
+        headers=world.headers["global_admin"],
+    )
     assert response.status_code == 422

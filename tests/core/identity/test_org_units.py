@@ -8,8 +8,9 @@ from core.identity.models import OrgUnit
 
 
 def create(client, headers, name, kind, parent_id):
-    return client.post("/api/v1/org-units", headers=headers,
-                       json={"name": name, "kind": kind, "parent_id": parent_id})
+    return client.post(
+        "/api/v1/org-units", headers=headers, json={"name": name, "kind": kind, "parent_id": parent_id}
+    )
 
 
 def test_only_a_global_admin_creates_a_root(client, world):
@@ -37,8 +38,9 @@ def test_an_unknown_parent_is_not_found(client, world):
 
 
 def test_children_are_listed_under_their_parent(client, world):
-    body = client.get(f"/api/v1/org-units?parent_id={world.units['community_a']}",
-                      headers=world.headers["resident"]).get_json()
+    body = client.get(
+        f"/api/v1/org-units?parent_id={world.units['community_a']}", headers=world.headers["resident"]
+    ).get_json()
     assert [item["name"] for item in body["items"]] == ["东街一网格", "东街二网格"]
     roots = client.get("/api/v1/org-units", headers=world.headers["resident"]).get_json()
     assert [item["name"] for item in roots["items"]] == ["平安县"]
@@ -46,8 +48,11 @@ def test_children_are_listed_under_their_parent(client, world):
 
 def test_moving_a_unit_moves_its_subtree_and_is_audited(client, world, app):
     headers = world.headers["global_admin"]
-    response = client.patch(f"/api/v1/org-units/{world.units['community_a']}",
-                            json={"parent_id": world.units["town_b"]}, headers=headers)
+    response = client.patch(
+        f"/api/v1/org-units/{world.units['community_a']}",
+        json={"parent_id": world.units["town_b"]},
+        headers=headers,
+    )
     assert response.status_code == 200 and response.get_json()["parent_id"] == world.units["town_b"]
     with app.app_context():
         town_b = db.session.get(OrgUnit, world.units["town_b"])
@@ -64,21 +69,29 @@ def test_moving_a_unit_moves_its_subtree_and_is_audited(client, world, app):
 
 
 def test_a_unit_cannot_move_under_itself(client, world):
-    response = client.patch(f"/api/v1/org-units/{world.units['town_a']}",
-                            json={"parent_id": world.units["community_a"]},
-                            headers=world.headers["global_admin"])
+    response = client.patch(
+        f"/api/v1/org-units/{world.units['town_a']}",
+        json={"parent_id": world.units["community_a"]},
+        headers=world.headers["global_admin"],
+    )
     assert response.status_code == 422 and "parent_id" in response.get_json()["errors"]
 
 
 def test_an_admin_cannot_move_a_unit_out_of_their_scope(client, world):
-    response = client.patch(f"/api/v1/org-units/{world.units['community_a']}",
-                            json={"parent_id": world.units["town_b"]}, headers=world.headers["admin"])
+    response = client.patch(
+        f"/api/v1/org-units/{world.units['community_a']}",
+        json={"parent_id": world.units["town_b"]},
+        headers=world.headers["admin"],
+    )
     assert response.status_code == 403
 
 
 def test_a_rename_is_audited(client, world, app):
-    client.patch(f"/api/v1/org-units/{world.units['grid_a']}", json={"name": "东街第一网格"},
-                 headers=world.headers["admin"])
+    client.patch(
+        f"/api/v1/org-units/{world.units['grid_a']}",
+        json={"name": "东街第一网格"},
+        headers=world.headers["admin"],
+    )
     with app.app_context():
         entry = db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "org_unit.update")).one()
         assert (entry.before["name"], entry.after["name"]) == ("东街一网格", "东街第一网格")

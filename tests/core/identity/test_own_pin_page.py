@@ -12,8 +12,8 @@ from core.errors import AppError
 from core.extensions import db
 from core.identity import cards
 from core.identity.models import Member
-from tests.support.pages import csrf_token, signed_in
 from tests.factories import PASSWORD
+from tests.support.pages import csrf_token, signed_in
 
 TOKEN = re.compile(r'name="form_token" value="([^"]+)"')
 
@@ -29,14 +29,17 @@ def test_a_member_sets_their_own_pin_with_their_password_and_it_works_at_the_cou
     html = browser.get("/account").get_data(as_text=True)
     assert "还没有会员卡" in html and "卡密码：未设置" in html
     with app.app_context():
-        card = cards.issue_card(db.session.get(Member, world.people["organiser"]),
-                                db.session.get(Member, resident_id))
+        card = cards.issue_card(
+            db.session.get(Member, world.people["organiser"]), db.session.get(Member, resident_id)
+        )
         number = card.number
     html = browser.get("/account").get_data(as_text=True)
     assert re.search(r"data-card-number>([\d ]+)<", html).group(1).replace(" ", "") == number
-    for pin, password, status, says in (("480275", "not my password", 422, "密码不正确"),
-                                        ("111111", PASSWORD, 422, "请换一个密码"),
-                                        ("4802", PASSWORD, 422, "请输入 6 位数字")):
+    for pin, password, status, says in (
+        ("480275", "not my password", 422, "密码不正确"),
+        ("111111", PASSWORD, 422, "请换一个密码"),
+        ("4802", PASSWORD, 422, "请输入 6 位数字"),
+    ):
         refused = browser.post("/account/pin", data={**pin_form(html), "pin": pin, "password": password})
         html = refused.get_data(as_text=True)
         assert refused.status_code == status and says in html, says

@@ -36,14 +36,17 @@ def test_failed_sign_ins_are_limited_per_phone_with_retry_after(client, world):
     assert blocked.get_json()["code"] == "rate_limited"
     assert 890 <= int(blocked.headers["Retry-After"]) <= 900
     # the same address signing in with another phone is not blocked (villages share one address)
-    other = client.post("/api/v1/auth/tokens", json={"phone": world.phones["neighbour"], "password": PASSWORD})
+    other = client.post(
+        "/api/v1/auth/tokens", json={"phone": world.phones["neighbour"], "password": PASSWORD}
+    )
     assert other.status_code == 201
 
 
 def test_successful_sign_ins_do_not_count_against_the_limit(client, world):
     for _ in range(8):
-        response = client.post("/api/v1/auth/tokens", json={"phone": world.phones["resident"],
-                                                            "password": PASSWORD})
+        response = client.post(
+            "/api/v1/auth/tokens", json={"phone": world.phones["resident"], "password": PASSWORD}
+        )
         assert response.status_code == 201
 
 
@@ -76,8 +79,10 @@ def test_failed_activations_count_in_the_same_bucket_as_failed_sign_ins(client, 
     for _ in range(3):
         assert fail_sign_in(client, phone).status_code == 401
     for _ in range(2):
-        response = client.post("/api/v1/auth/activate",
-                               json={"phone": phone, "code": "AAAAAAAA", "password": "my-first-password"})
+        response = client.post(
+            "/api/v1/auth/activate",
+            json={"phone": phone, "code": "AAAAAAAA", "password": "my-first-password"},
+        )
         assert response.status_code == 400
     assert client.post("/api/v1/auth/tokens", json={"phone": phone, "password": PASSWORD}).status_code == 429
 
@@ -87,7 +92,9 @@ def test_an_organiser_unlocks_a_locked_member_and_it_is_audited(client, world, a
     for _ in range(5):
         fail_sign_in(client, phone)
     assert client.post("/api/v1/auth/tokens", json={"phone": phone, "password": PASSWORD}).status_code == 429
-    unlock = client.post(f"/api/v1/members/{world.people['resident']}/unlock", headers=world.headers["organiser"])
+    unlock = client.post(
+        f"/api/v1/members/{world.people['resident']}/unlock", headers=world.headers["organiser"]
+    )
     assert unlock.status_code == 204
     assert client.post("/api/v1/auth/tokens", json={"phone": phone, "password": PASSWORD}).status_code == 201
     with app.app_context():
@@ -105,10 +112,13 @@ def test_the_console_shows_the_lock_and_unlocks_it(app, world):
     browser = signed_in(app, world, "organiser")
     page = browser.get(f"/admin/members/{world.people['villager']}").get_data(as_text=True)
     assert "登录已锁定" in page
-    response = browser.post(f"/admin/members/{world.people['villager']}/unlock",
-                            data={"csrf_token": csrf_token(page)})
+    response = browser.post(
+        f"/admin/members/{world.people['villager']}/unlock", data={"csrf_token": csrf_token(page)}
+    )
     assert response.status_code == 303
-    assert "登录已锁定" not in browser.get(f"/admin/members/{world.people['villager']}").get_data(as_text=True)
+    assert "登录已锁定" not in browser.get(f"/admin/members/{world.people['villager']}").get_data(
+        as_text=True
+    )
 
 
 def test_signed_in_calls_are_limited_per_member_not_per_address(database_url, world):
@@ -140,7 +150,12 @@ def sign_in_from_another_process(database, store, phone, times):
     """Fail to sign in ``times`` times from a separate app server process; answer the statuses."""
     result = subprocess.run(
         [sys.executable, "-c", SIGN_IN_FROM_ANOTHER_PROCESS, database, store, phone, str(times)],
-        capture_output=True, text=True, timeout=120, cwd=ROOT, check=True)
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        check=True,
+    )
     return [int(line) for line in result.stdout.split()]
 
 

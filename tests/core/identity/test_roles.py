@@ -13,12 +13,16 @@ def grant(client, world, who, body, by="admin"):
 def test_a_granted_role_takes_effect_and_a_revoked_one_ends_at_once(client, world, app):
     url = f"/api/v1/members/{world.people['neighbour']}"
     assert client.get(url, headers=world.headers["resident"]).status_code == 403
-    response = grant(client, world, "resident", {"role": "grid_worker", "org_unit_id": world.units["grid_a2"]})
+    response = grant(
+        client, world, "resident", {"role": "grid_worker", "org_unit_id": world.units["grid_a2"]}
+    )
     assert response.status_code == 201
     grant_id = response.get_json()["id"]
     assert client.get(url, headers=world.headers["resident"]).status_code == 200
-    revoke = client.delete(f"/api/v1/members/{world.people['resident']}/roles/{grant_id}?reason=moved away",
-                           headers=world.headers["admin"])
+    revoke = client.delete(
+        f"/api/v1/members/{world.people['resident']}/roles/{grant_id}?reason=moved away",
+        headers=world.headers["admin"],
+    )
     assert revoke.status_code == 204
     assert client.get(url, headers=world.headers["resident"]).status_code == 403
     with app.app_context():
@@ -54,8 +58,9 @@ def test_the_same_grant_twice_is_a_duplicate(client, world):
 
 def test_an_unknown_role_or_grant_is_refused(client, world):
     assert grant(client, world, "resident", {"role": "mayor", "org_unit_id": 1}).status_code == 422
-    response = client.delete(f"/api/v1/members/{world.people['resident']}/roles/999999",
-                             headers=world.headers["admin"])
+    response = client.delete(
+        f"/api/v1/members/{world.people['resident']}/roles/999999", headers=world.headers["admin"]
+    )
     assert response.status_code == 404
 
 

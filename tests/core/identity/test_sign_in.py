@@ -4,9 +4,9 @@ from datetime import timedelta
 
 import pytest
 
+from core.extensions import db
 from core.identity import passwords
 from core.identity.models import Member
-from core.extensions import db
 from tests.factories import PASSWORD, auth
 
 
@@ -80,21 +80,30 @@ def test_forged_and_malformed_tokens_are_refused(client, header):
 
 def test_a_suspended_member_cannot_sign_in_and_loses_their_tokens(client, world):
     headers = world.headers["resident"]
-    response = client.patch(f"/api/v1/members/{world.people['resident']}", json={"status": "suspended"},
-                            headers=world.headers["organiser"])
+    response = client.patch(
+        f"/api/v1/members/{world.people['resident']}",
+        json={"status": "suspended"},
+        headers=world.headers["organiser"],
+    )
     assert response.status_code == 200
     assert client.get("/api/v1/me", headers=headers).status_code == 401
     refused = sign_in(client, world.phones["resident"])
     assert refused.status_code == 403 and refused.get_json()["code"] == "forbidden"
-    client.patch(f"/api/v1/members/{world.people['resident']}", json={"status": "active"},
-                 headers=world.headers["organiser"])
+    client.patch(
+        f"/api/v1/members/{world.people['resident']}",
+        json={"status": "active"},
+        headers=world.headers["organiser"],
+    )
     assert sign_in(client, world.phones["resident"]).status_code == 201
 
 
 def test_a_password_reset_ends_the_members_tokens(client, world):
     headers = world.headers["resident"]
-    response = client.post(f"/api/v1/members/{world.people['resident']}/password",
-                           json={"password": "a brand new one"}, headers=world.headers["organiser"])
+    response = client.post(
+        f"/api/v1/members/{world.people['resident']}/password",
+        json={"password": "a brand new one"},
+        headers=world.headers["organiser"],
+    )
     assert response.status_code == 204
     assert client.get("/api/v1/me", headers=headers).status_code == 401
     assert sign_in(client, world.phones["resident"], "a brand new one").status_code == 201
@@ -103,14 +112,21 @@ def test_a_password_reset_ends_the_members_tokens(client, world):
 
 def test_a_member_changes_their_own_password_only_with_the_current_one(client, world):
     headers = world.headers["resident"]
-    wrong = client.post("/api/v1/me/password", headers=headers,
-                        json={"current_password": "guess", "new_password": "new password 1"})
+    wrong = client.post(
+        "/api/v1/me/password",
+        headers=headers,
+        json={"current_password": "guess", "new_password": "new password 1"},
+    )
     assert wrong.status_code == 422 and "current_password" in wrong.get_json()["errors"]
-    short = client.post("/api/v1/me/password", headers=headers,
-                        json={"current_password": PASSWORD, "new_password": "short"})
+    short = client.post(
+        "/api/v1/me/password", headers=headers, json={"current_password": PASSWORD, "new_password": "short"}
+    )
     assert short.status_code == 422 and "new_password" in short.get_json()["errors"]
-    ok = client.post("/api/v1/me/password", headers=headers,
-                     json={"current_password": PASSWORD, "new_password": "new password 1"})
+    ok = client.post(
+        "/api/v1/me/password",
+        headers=headers,
+        json={"current_password": PASSWORD, "new_password": "new password 1"},
+    )
     assert ok.status_code == 204
     assert sign_in(client, world.phones["resident"], "new password 1").status_code == 201
 
@@ -123,8 +139,9 @@ def test_me_shows_roles_and_lets_a_member_appear_anonymously(client, world):
 
 
 def test_a_validation_error_wins_over_a_bad_token(client):
-    response = client.post("/api/v1/members", json={"phone": "12"},
-                           headers={"Authorization": "Bearer pa_forged"})
+    response = client.post(
+        "/api/v1/members", json={"phone": "12"}, headers={"Authorization": "Bearer pa_forged"}
+    )
     assert response.status_code == 422
 
 

@@ -9,8 +9,17 @@ from core.identity.passwords import common_passwords, password_problem
 from tests.factories import PASSWORD, next_phone
 from tests.support.pages import csrf_token, signed_in
 
-WEAK = ["12345678", "        ", "88888888", "Password", "QWERTYUI", "1qaz2wsx", "woaini1314", "aaaaaaaaaa",
-        "\t\t\t\t\t\t\t\t"]
+WEAK = [
+    "12345678",
+    "        ",
+    "88888888",
+    "Password",
+    "QWERTYUI",
+    "1qaz2wsx",
+    "woaini1314",
+    "aaaaaaaaaa",
+    "\t\t\t\t\t\t\t\t",
+]
 
 
 @pytest.mark.parametrize("password", WEAK)
@@ -29,26 +38,53 @@ def test_the_bundled_list_holds_only_passwords_the_length_rule_would_let_through
 
 @pytest.mark.parametrize("password", WEAK[:4])
 def test_every_way_of_choosing_a_password_refuses_a_weak_one(client, world, password):
-    created = client.post("/api/v1/members", headers=world.headers["organiser"], json={
-        "name": "新居民", "phone": next_phone(), "password": password, "org_unit_id": world.units["grid_a"]})
+    created = client.post(
+        "/api/v1/members",
+        headers=world.headers["organiser"],
+        json={
+            "name": "新居民",
+            "phone": next_phone(),
+            "password": password,
+            "org_unit_id": world.units["grid_a"],
+        },
+    )
     assert created.status_code == 422 and "password" in created.get_json()["errors"]
-    reset = client.post(f"/api/v1/members/{world.people['resident']}/password", json={"password": password},
-                        headers=world.headers["organiser"])
+    reset = client.post(
+        f"/api/v1/members/{world.people['resident']}/password",
+        json={"password": password},
+        headers=world.headers["organiser"],
+    )
     assert reset.status_code == 422 and "password" in reset.get_json()["errors"]
-    changed = client.post("/api/v1/me/password", headers=world.headers["villager"],
-                          json={"current_password": PASSWORD, "new_password": password})
+    changed = client.post(
+        "/api/v1/me/password",
+        headers=world.headers["villager"],
+        json={"current_password": PASSWORD, "new_password": password},
+    )
     assert changed.status_code == 422 and "new_password" in changed.get_json()["errors"]
-    activated = client.post("/api/v1/auth/activate", json={"phone": world.phones["neighbour"], "code": "ABCDEFGH",
-                                                           "password": password})
+    activated = client.post(
+        "/api/v1/auth/activate",
+        json={"phone": world.phones["neighbour"], "code": "ABCDEFGH", "password": password},
+    )
     assert activated.status_code == 422 and "password" in activated.get_json()["errors"]
-    assert client.post("/api/v1/auth/tokens", json={"phone": world.phones["villager"],
-                                                    "password": PASSWORD}).status_code == 201
+    assert (
+        client.post(
+            "/api/v1/auth/tokens", json={"phone": world.phones["villager"], "password": PASSWORD}
+        ).status_code
+        == 201
+    )
 
 
 def test_the_account_page_says_why_beside_the_new_password(app, world):
     browser = signed_in(app, world, "resident")
     token = csrf_token(browser.get("/account").get_data(as_text=True))
-    response = browser.post("/account", data={"csrf_token": token, "current_password": PASSWORD,
-                                              "new_password": "12345678", "confirm": "12345678"})
+    response = browser.post(
+        "/account",
+        data={
+            "csrf_token": token,
+            "current_password": PASSWORD,
+            "new_password": "12345678",
+            "confirm": "12345678",
+        },
+    )
     html = response.get_data(as_text=True)
     assert response.status_code == 422 and "太常见" in html
