@@ -16,9 +16,9 @@ from core.errors import AppError
 from core.extensions import db
 from core.form_tokens import once_per_form
 from core.identity import cards, services
-from core.identity.card_sheet import MAX_CARDS, card_sheet_response, cards_to_print
 from core.identity.access import require
 from core.identity.auth import current_member
+from core.identity.card_sheet import MAX_CARDS, card_sheet_response, cards_to_print
 from core.identity.forms import PinForm
 from core.identity.models import Member, MemberCard, OrgUnit
 from rewards import offline
