@@ -114,7 +114,7 @@ def sell_at_counter(
     supermarket = _require_counter_here(actor, supermarket_id)
     holder = holder_of(card, pay_code, now)
     if holder.card is not None:
-        cards.check_pin(holder.card, pin)
+        cards.check_pin(holder.card, pin, actor)
     basket = check_basket(holder.member, supermarket.id, items)
     stock = lock_basket(basket, now)
     if holder.pay_code is not None:

@@ -286,11 +286,12 @@ def _locked(wait: int) -> AppError:
     )
 
 
-def check_pin(card: MemberCard, pin: str | None) -> None:
+def check_pin(card: MemberCard, pin: str | None, actor: Member | None = None) -> None:
     """Refuse unless ``pin`` is the card holder's PIN: 429 while the card is locked, 403 ``invalid_pin``.
 
     Call it before the caller's transaction writes: a wrong PIN is counted at once, in the
-    shared store, whatever happens next.
+    shared store, whatever happens next; the wrong PIN that locks the card is audited
+    (``member.pin_locked``, by ``actor``, the clerk whose counter it was typed at).
     """
     throttle = pin_throttle()
     if wait := throttle.wait(card.number):
@@ -309,6 +310,10 @@ def check_pin(card: MemberCard, pin: str | None) -> None:
         right = False
     if not right:
         if wait := throttle.fail(card.number):
+            begin_writing(db.session)
+            record_audit(actor, "member.pin_locked", db.session.get(Member, card.member_id),
+                         after={"card_number": card.number, "locked_for_seconds": wait})
+            db.session.commit()
             raise _locked(wait)
         raise AppError(403, "invalid_pin", _l("The PIN is not correct."), {"pin": ["is not correct"]})
 
