@@ -311,8 +311,12 @@ def check_pin(card: MemberCard, pin: str | None, actor: Member | None = None) ->
     if not right:
         if wait := throttle.fail(card.number):
             begin_writing(db.session)
-            record_audit(actor, "member.pin_locked", db.session.get(Member, card.member_id),
-                         after={"card_number": card.number, "locked_for_seconds": wait})
+            record_audit(
+                actor,
+                "member.pin_locked",
+                db.session.get(Member, card.member_id),
+                after={"card_number": card.number, "locked_for_seconds": wait},
+            )
             db.session.commit()
             raise _locked(wait)
         raise AppError(403, "invalid_pin", _l("The PIN is not correct."), {"pin": ["is not correct"]})

@@ -19,6 +19,7 @@ REFUSAL_NAMES = {
     "daily_cap_reached": _l("the activity's daily limit is reached"),
     "too_short": _l("the round took less than half an hour"),
     "not_applicable": _l("the activity does not apply to you now"),
+    "budget_exhausted": _l("this year's points budget of your area is used up"),
 }
 
 

@@ -155,9 +155,12 @@ def test_a_wrong_pin_is_refused_and_five_lock_the_card_not_the_address(app, stoc
     assert right.status_code == 429
     with app.app_context():
         assert state() == {**ledger_before, "audit": ledger_before["audit"] + 1}  # the lock, nothing else
-        locks = db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "member.pin_locked")).all()
+        locks = db.session.scalars(
+            sa.select(AuditEntry).where(AuditEntry.action == "member.pin_locked")
+        ).all()
         assert [(entry.actor_id, entry.subject_id, entry.after["card_number"]) for entry in locks] == [
-            (stocked.people["clerk"], stocked.people["resident"], number)]
+            (stocked.people["clerk"], stocked.people["resident"], number)
+        ]
         give_points(stocked.people["villager"], 50)
     villager_sale = client.post(
         "/api/v1/counter/sales", json=sale_body(stocked, other, soap=1), headers=stocked.headers["clerk"]
