@@ -27,6 +27,7 @@ from core.identity.services import get_org_unit, mask_name
 from core.notifications import notify
 from points import services
 from points.photos import check_photo_owner
+from points.models import WISH_ACTIVITY
 from points.wishes.models import Wish
 
 #: An organiser in scope may confirm a done wish for a requester who has not, this long after it was done.
@@ -459,7 +460,7 @@ def confirm_wish(actor: Member, wish_id: int, rating: int, now: datetime | None 
     taker = db.session.get(Member, wish.taker_id)
     if not taker.is_active:
         raise AppError(409, "invalid_state", _l("The volunteer who did this wish is suspended."))
-    activity = services.get_activity(services.WISH_ACTIVITY)
+    activity = services.get_activity(WISH_ACTIVITY)
     services.check_activity_applies(activity, taker, wish.done_at)
     contribution = services.settle_contribution(
         activity,
