@@ -5,15 +5,20 @@ from __future__ import annotations
 
 import io
 from decimal import Decimal
+from html import escape
 
 from flask_babel import format_datetime
 from flask_babel import gettext as _
-from fpdf import FPDF, FontFace, XPos, YPos
 from openpyxl import Workbook
 from openpyxl.styles import Font
+from reportlab.lib.enums import TA_CENTER
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import ParagraphStyle
+from reportlab.lib.units import mm
+from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from admin.reports import _cell
-from core.fonts import cjk_font_path
+from core.fonts import pdf_font
 from rewards.settlements import Line, SettlementView, format_yuan
 
 TEXT = "#1d2329"
@@ -96,9 +101,9 @@ def settlement_xlsx(view: SettlementView) -> bytes:
     return output.getvalue()
 
 
-#: A4 in millimetres, the margins, and each column's width (reward, units, unit cost, amount).
+#: The margins and each column's width in millimetres (reward, units, unit cost, amount).
 MARGIN_MM = 18
-COLUMN_WIDTHS = (78, 22, 37, 37)
+COLUMN_WIDTHS_MM = (78, 22, 37, 37)
 #: Points: the heading, the sub-heading, the lines and the signature lines.
 TITLE_SIZE, HEADING_SIZE, TEXT_SIZE = 18, 12, 11
 
@@ -106,58 +111,63 @@ TITLE_SIZE, HEADING_SIZE, TEXT_SIZE = 18, 12, 11
 def settlement_pdf(view: SettlementView) -> bytes:
     """The settlement on A4 pages as text in the CJK font (the table runs on as many pages as its
     lines need, its heading repeated), the total and signature lines last."""
-    pdf = FPDF(format="A4")
-    pdf.set_margins(MARGIN_MM, MARGIN_MM)
-    pdf.set_auto_page_break(True, MARGIN_MM)
-    pdf.set_title(_("Settlement of %(shop)s, %(month)s", shop=view.supermarket.name, month=view.month))
-    path = cjk_font_path()
-    pdf.add_font(
-        "cjk", fname=str(path), **({"collection_font_number": 0} if path.suffix.lower() == ".ttc" else {})
+    font = pdf_font()
+    centred = ParagraphStyle("centred", fontName=font, fontSize=HEADING_SIZE, leading=16, alignment=TA_CENTER)
+    title = ParagraphStyle("title", parent=centred, fontSize=TITLE_SIZE, leading=24)
+    grey = ParagraphStyle("grey", parent=centred, fontSize=TEXT_SIZE, textColor=GREY)
+    text = ParagraphStyle("text", fontName=font, fontSize=TEXT_SIZE, leading=15, textColor=TEXT)
+    rows = [_columns()]
+    rows += [
+        [
+            Paragraph(escape(line_label(line)), text),
+            str(line.quantity),
+            format_yuan(line.unit_cost_fen),
+            format_yuan(line.amount_fen),
+        ]
+        for line in view.lines
+    ]
+    rows.append(
+        [
+            _("Total"),
+            str(sum(line.quantity for line in view.lines)),
+            "",
+            _("%(yuan)s yuan", yuan=format_yuan(view.total_fen)),
+        ]
     )
-    pdf.set_text_color(TEXT)
-    pdf.add_page()
-    pdf.set_font("cjk", size=TITLE_SIZE)
-    pdf.cell(0, 10, _("Safety supermarket settlement"), align="C", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-    pdf.set_font(size=HEADING_SIZE)
-    pdf.cell(0, 8, view.supermarket.name, align="C", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-    pdf.set_text_color(GREY)
-    pdf.cell(0, 7, f"{view.month} · {status_text(view)}", align="C", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-    pdf.set_text_color(TEXT)
-    pdf.ln(4)
-    pdf.set_font(size=TEXT_SIZE)
-    with pdf.table(
-        col_widths=COLUMN_WIDTHS,
-        width=sum(COLUMN_WIDTHS),
-        line_height=7,
-        text_align=("LEFT", "RIGHT", "RIGHT", "RIGHT"),
-        headings_style=FontFace(emphasis="", color=GREY),
-        borders_layout="HORIZONTAL_LINES",
-    ) as table:
-        table.row(_columns())
-        for line in view.lines:
-            table.row(
-                [
-                    line_label(line),
-                    str(line.quantity),
-                    format_yuan(line.unit_cost_fen),
-                    format_yuan(line.amount_fen),
-                ]
-            )
-        table.row(
+    table = Table(rows, colWidths=[width * mm for width in COLUMN_WIDTHS_MM], repeatRows=1)
+    table.setStyle(
+        TableStyle(
             [
-                _("Total"),
-                str(sum(line.quantity for line in view.lines)),
-                "",
-                _("%(yuan)s yuan", yuan=format_yuan(view.total_fen)),
+                ("FONT", (0, 0), (-1, -1), font, TEXT_SIZE),
+                ("TEXTCOLOR", (0, 0), (-1, 0), GREY),
+                ("TEXTCOLOR", (0, 1), (-1, -1), TEXT),
+                ("ALIGN", (1, 0), (-1, -1), "RIGHT"),
+                ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+                ("LINEBELOW", (0, 0), (-1, -1), 0.4, GREY),
             ]
         )
+    )
+    story = [
+        Paragraph(escape(_("Safety supermarket settlement")), title),
+        Paragraph(escape(view.supermarket.name), centred),
+        Paragraph(escape(f"{view.month} · {status_text(view)}"), grey),
+        Spacer(0, 4 * mm),
+        table,
+    ]
     if not view.lines:
-        pdf.ln(3)
-        pdf.set_text_color(GREY)
-        pdf.cell(0, 7, _("Nothing was handed over this month."), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-        pdf.set_text_color(TEXT)
-    pdf.ln(14)
+        story += [Spacer(0, 3 * mm), Paragraph(escape(_("Nothing was handed over this month.")), text)]
+    story.append(Spacer(0, 14 * mm))
     for signature in _signatures():
-        pdf.cell(0, 7, signature, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-        pdf.ln(10)
-    return bytes(pdf.output())
+        story += [Paragraph(escape(signature), text), Spacer(0, 10 * mm)]
+    output = io.BytesIO()
+    document = SimpleDocTemplate(
+        output,
+        pagesize=A4,
+        leftMargin=MARGIN_MM * mm,
+        rightMargin=MARGIN_MM * mm,
+        topMargin=MARGIN_MM * mm,
+        bottomMargin=MARGIN_MM * mm,
+        title=_("Settlement of %(shop)s, %(month)s", shop=view.supermarket.name, month=view.month),
+    )
+    document.build(story)
+    return output.getvalue()

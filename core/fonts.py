@@ -1,4 +1,8 @@
-"""A CJK font for images and printouts: configured by ``CJK_FONT_PATH``, else Debian's usual places."""
+"""A CJK font for images and printouts: configured by ``CJK_FONT_PATH``, else Debian's usual places.
+
+Images draw with it through Pillow (``cjk_font``); PDFs through ReportLab (``pdf_font``), which
+embeds the glyphs a document uses as a subset, so the text stays text.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,8 @@ from pathlib import Path
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 from PIL import ImageFont
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.ttfonts import TTFError, TTFont
 
 from core.errors import AppError
 
@@ -17,6 +23,10 @@ DEFAULT_CJK_FONTS = (
     "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
     "/usr/share/fonts/truetype/noto/NotoSansCJK-Regular.ttc",
 )
+
+
+#: The name PDFs know the CJK font by.
+PDF_FONT = "pingan-cjk"
 
 
 def cjk_font_path() -> Path:
@@ -43,3 +53,25 @@ def _font(path: str, size: int) -> ImageFont.FreeTypeFont:
 def cjk_font(size: int) -> ImageFont.FreeTypeFont:
     """Return the CJK font at ``size`` pixels."""
     return _font(str(cjk_font_path()), size)
+
+
+@lru_cache(maxsize=4)
+def _register_pdf_font(path: str) -> str:
+    try:
+        pdfmetrics.registerFont(TTFont(PDF_FONT, path, subfontIndex=0))
+    except TTFError as error:
+        raise AppError(
+            503,
+            "font_missing",
+            _l(
+                "The Chinese font on the server cannot be embedded in a PDF "
+                "(install fonts-wqy-microhei, or set CJK_FONT_PATH)."
+            ),
+        ) from error
+    return PDF_FONT
+
+
+def pdf_font() -> str:
+    """Register the CJK font with ReportLab once per process (the first face of a collection) and
+    answer the name PDFs draw with."""
+    return _register_pdf_font(str(cjk_font_path()))

@@ -10,22 +10,18 @@ from __future__ import annotations
 import io
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 
 import sqlalchemy as sa
 from flask import Response
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.ttfonts import TTFError, TTFont
 from reportlab.pdfgen.canvas import Canvas
 
 from core.config import public_base_url
 from core.errors import AppError
 from core.extensions import db
-from core.fonts import cjk_font_path
+from core.fonts import PDF_FONT, pdf_font
 from core.identity.access import can, require
 from core.identity.cards import card_url, group_digits
 from core.identity.models import Member, MemberCard, OrgUnit
@@ -38,7 +34,6 @@ PER_PAGE = COLUMNS * ROWS
 GAP = 8 * mm
 #: The most cards one sheet holds (100 pages): a bigger grid is printed in parts.
 MAX_CARDS = 1000
-FONT_NAME = "pingan-cjk"
 _DARK_RUN = re.compile(rb"\x01+")
 
 
@@ -93,23 +88,6 @@ def cards_to_print(
     return printed
 
 
-@lru_cache(maxsize=4)
-def _register_font(path: str) -> str:
-    """Register the CJK font with ReportLab once per process (the first face of a collection)."""
-    try:
-        pdfmetrics.registerFont(TTFont(FONT_NAME, path, subfontIndex=0))
-    except TTFError as error:
-        raise AppError(
-            503,
-            "font_missing",
-            _l(
-                "The Chinese font on the server cannot be embedded in a PDF "
-                "(install fonts-wqy-microhei, or set CJK_FONT_PATH)."
-            ),
-        ) from error
-    return FONT_NAME
-
-
 def _draw_qr(canvas: Canvas, text: str, x: float, y: float, side: float) -> None:
     """Draw a QR code as black squares in a ``side``-wide square whose lower left corner is (x, y)."""
     modules = qr_modules(text)
@@ -133,25 +111,25 @@ def _draw_card(canvas: Canvas, card: PrintedCard, x: float, y: float) -> None:
     canvas.setFillColorRGB(0.70, 0.15, 0.12)
     canvas.rect(x, y + CARD_HEIGHT - 9 * mm, CARD_WIDTH, 9 * mm, stroke=0, fill=1)
     canvas.setFillColorRGB(1, 1, 1)
-    canvas.setFont(FONT_NAME, 11)
+    canvas.setFont(PDF_FONT, 11)
     canvas.drawString(x + 4 * mm, y + CARD_HEIGHT - 6.3 * mm, _("Ping'an Points · member card"))
     side = 34 * mm
     _draw_qr(canvas, card.url, x + CARD_WIDTH - side - 2 * mm, y + 3 * mm, side)
     canvas.setFillColorRGB(0.11, 0.14, 0.16)
-    canvas.setFont(FONT_NAME, 16)
+    canvas.setFont(PDF_FONT, 16)
     canvas.drawString(x + 4 * mm, y + CARD_HEIGHT - 18 * mm, card.name[:8])
-    canvas.setFont(FONT_NAME, 8.5)
+    canvas.setFont(PDF_FONT, 8.5)
     canvas.drawString(x + 4 * mm, y + CARD_HEIGHT - 24 * mm, card.grid[:12])
-    canvas.setFont(FONT_NAME, 10.5)
+    canvas.setFont(PDF_FONT, 10.5)
     canvas.drawString(x + 4 * mm, y + 10 * mm, group_digits(card.number))
-    canvas.setFont(FONT_NAME, 6.5)
+    canvas.setFont(PDF_FONT, 6.5)
     canvas.setFillColorRGB(0.36, 0.40, 0.44)
     canvas.drawString(x + 4 * mm, y + 5 * mm, _("Redeem at a safety supermarket with this card and its PIN"))
 
 
 def render_card_sheet(cards: list[PrintedCard]) -> bytes:
     """Draw the cards, 10 to an A4 page, as a PDF (one empty page when there are none)."""
-    _register_font(str(cjk_font_path()))
+    pdf_font()
     output = io.BytesIO()
     canvas = Canvas(output, pagesize=A4, pageCompression=1)
     canvas.setTitle(_("Ping'an Points member cards"))

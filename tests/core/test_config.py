@@ -1,5 +1,6 @@
 """Configuration: modes, secrets and database URLs."""
 
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -121,6 +122,9 @@ def test_every_setting_is_read_from_the_environment_in_its_type(monkeypatch, tmp
         "TRUSTED_HOSTS": ("a.example, b.example", ["a.example", "b.example"]),
         "GAMIFICATION_LEVELS": ('[["only", 0, "唯一", "Only"]]', [["only", 0, "唯一", "Only"]]),
         "LEADERBOARD_EXACT_COUNT": ("5", 5),
+        "POINTS_EXPIRE_MONTHS": ("24", 24),
+        "DATABASE_REPLICA_MAX_LAG_SECONDS": ("2.5", 2.5),
+        "PUBLIC_HOLIDAYS": ("2026-10-01, 2026-10-02", frozenset({date(2026, 10, 1), date(2026, 10, 2)})),
     }
     monkeypatch.setenv("APP_ENV", "test")
     for name, (text, _value) in given.items():
@@ -128,7 +132,27 @@ def test_every_setting_is_read_from_the_environment_in_its_type(monkeypatch, tmp
     app = Flask(__name__, instance_path=str(tmp_path))
     load_config(app, {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/c.db"})
     assert {name: app.config[name] for name in given} == {name: value for name, (_t, value) in given.items()}
-    assert {setting.type for setting in SETTINGS} <= {"str", "int", "bool", "list", "json"}
+    assert {setting.type for setting in SETTINGS} <= {
+        "str",
+        "int",
+        "positive int",
+        "float",
+        "bool",
+        "list",
+        "dates",
+        "json",
+    }
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [("POINTS_EXPIRE_MONTHS", "0"), ("BUDGET_LEASE_POINTS", "-5"), ("PUBLIC_HOLIDAYS", "2026-13-01")],
+)
+def test_a_setting_of_the_wrong_shape_stops_the_start_and_says_which(monkeypatch, tmp_path, name, text):
+    monkeypatch.setenv("APP_ENV", "test")
+    monkeypatch.setenv(name, text)
+    with pytest.raises(ConfigError, match=name):
+        load_config(Flask(__name__, instance_path=str(tmp_path)), {"SQLALCHEMY_DATABASE_URI": "sqlite://"})
 
 
 def test_an_unset_or_empty_variable_keeps_the_declared_default(monkeypatch, tmp_path):

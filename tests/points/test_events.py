@@ -89,14 +89,16 @@ def test_hours_are_awarded_at_check_out_in_whole_half_hours(client, activities, 
 
 
 def backdate_checkins(app, hours):
-    """Pretend everyone checked in ``hours`` ago."""
+    """Pretend everyone checked in ``hours`` ago (from now: the module's NOW may be minutes old in a long run)."""
     import sqlalchemy as sa
 
     from core.extensions import db
     from points.models import Checkin
 
     with app.app_context():
-        db.session.execute(sa.update(Checkin).values(checked_in_at=NOW - timedelta(hours=hours)))
+        db.session.execute(
+            sa.update(Checkin).values(checked_in_at=datetime.now(UTC) - timedelta(hours=hours))
+        )
         db.session.commit()
 
 
