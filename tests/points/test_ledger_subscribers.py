@@ -14,6 +14,7 @@ from core.extensions import db
 from core.identity.hooks import members_changed
 from core.identity.models import Member
 from points import ledger
+from points.alerts import notify_posting
 from points.gamification import note_posting
 from points.leaderboards.totals import record_earning, refresh_members, refresh_subtree
 from points.models import LeaderboardTotal, MemberActiveMonth, MemberBadge
@@ -24,7 +25,7 @@ PACKAGES = ("core", "points", "rewards", "admin")
 
 
 def test_the_app_lists_every_subscriber_of_the_ledger_and_of_identity_changes(app):
-    assert app.extensions[ledger.SUBSCRIBERS] == [record_earning, note_posting]
+    assert app.extensions[ledger.SUBSCRIBERS] == [record_earning, note_posting, notify_posting]
     assert app.extensions["member_change_subscribers"] == [refresh_members]
     assert app.extensions["unit_move_subscribers"] == [refresh_subtree]
 
@@ -86,4 +87,4 @@ def test_create_app_registers_the_subscribers_once_per_app():
     first, second = create_app({"APP_ENV": "test", "SQLALCHEMY_DATABASE_URI": "sqlite://"}), \
         create_app({"APP_ENV": "test", "SQLALCHEMY_DATABASE_URI": "sqlite://"})
     assert first.extensions[ledger.SUBSCRIBERS] == second.extensions[ledger.SUBSCRIBERS] == [
-        record_earning, note_posting]
+        record_earning, note_posting, notify_posting]
