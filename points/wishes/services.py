@@ -26,8 +26,8 @@ from core.identity.models import Member, OrgUnit
 from core.identity.services import get_org_unit, mask_name
 from core.notifications import notify
 from points import services
-from points.photos import check_photo_owner
 from points.models import WISH_ACTIVITY
+from points.photos import check_photo_owner
 from points.wishes.models import Wish
 
 #: An organiser in scope may confirm a done wish for a requester who has not, this long after it was done.
