@@ -136,32 +136,19 @@ class MemberLedger(MethodView):
         return services.member_ledger(current_member(), member_id, query["page"], query["page_size"])
 
 
-class EventView:
-    """An event with the text of its check-in code, for the schema."""
-
-    def __init__(self, event):
-        self._event = event
-        self.checkin_url = events.checkin_url(event, public_base_url())
-
-    def __getattr__(self, name):
-        return getattr(self._event, name)
-
-
 @blp.route("/events")
 class Events(MethodView):
     @blp.arguments(PageQuerySchema, location="query")
     @blp.response(200, page_schema(EventSchema))
     def get(self, query):
         """List the events in one's scope (organisers and admins)."""
-        page = events.list_events(current_member(), query["page"], query["page_size"])
-        page["items"] = [EventView(event) for event in page["items"]]
-        return page
+        return events.list_events(current_member(), query["page"], query["page_size"])
 
     @blp.arguments(CreateEventSchema)
     @blp.response(201, EventSchema)
     def post(self, body):
         """Schedule an event with a check-in QR code (organisers and admins in scope)."""
-        return EventView(events.create_event(current_member(), **body))
+        return events.create_event(current_member(), **body)
 
 
 @blp.route("/events/<id:event_id>")
@@ -169,7 +156,7 @@ class EventItem(MethodView):
     @blp.response(200, EventSchema)
     def get(self, event_id):
         """Show one event with its check-in code's text."""
-        return EventView(events.read_event(current_member(), event_id))
+        return events.read_event(current_member(), event_id)
 
 
 @blp.route("/events/<id:event_id>/qr.svg")
@@ -201,7 +188,7 @@ class CloseEvent(MethodView):
     @blp.response(200, EventSchema)
     def post(self, event_id):
         """Close an event; members still checked in get their hours."""
-        return EventView(events.close_event(current_member(), event_id))
+        return events.close_event(current_member(), event_id)
 
 
 @blp.route("/checkins")
