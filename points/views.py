@@ -11,7 +11,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import login_required
 
-from core.clock import SHANGHAI
+from core.clock import SHANGHAI, last_month
 from core.errors import AppError
 from core.form_tokens import once_per_form
 from core.identity.access import can_somewhere, scope_units
@@ -371,7 +371,7 @@ def leaderboard():
         unit_id=unit_id,
         period=period,
         period_names=PERIOD_NAMES,
-        last_month=leaderboards.last_month(),
+        last_month=last_month(),
     )
 
 
@@ -382,7 +382,7 @@ def honour_roll():
     """A closed month's honour roll (光荣榜) of an area; a page saying so when it is not published yet."""
     actor = current_member()
     areas, unit_id = _board_area(actor)
-    month = request.args.get("month") or leaderboards.last_month()
+    month = request.args.get("month") or last_month()
     roll = None
     if unit_id is not None:
         try:

@@ -10,8 +10,8 @@ from core.api import PageQuerySchema, accepts_uploads, page_schema
 from core.config import public_base_url
 from core.idempotency import idempotent
 from core.identity.auth import current_member
+from core.images import MAX_UPLOAD_BYTES
 from core.qr.render import render_png, render_svg
-from points.photos import MAX_UPLOAD_BYTES
 from rewards import images, services, settlements, stock, vouchers
 from rewards.schemas import (
     CatalogueItemSchema,

@@ -11,12 +11,11 @@ from openpyxl import load_workbook
 from pypdf import PdfReader
 
 from admin.settlement_sheets import settlement_pdf, settlement_xlsx
-from core.clock import SHANGHAI, shanghai_today
+from core.clock import SHANGHAI, last_month, shanghai_today
 from core.database import utcnow
 from core.extensions import db
 from core.identity.models import Supermarket
 from points import budgets
-from points.leaderboards.honour import last_month
 from rewards import vouchers
 from rewards.models import RewardCost, Settlement
 from rewards.settlements import Line, SettlementView

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from PIL import Image
 from werkzeug.datastructures import FileStorage
 
-from core.clock import SHANGHAI, period_bounds, shanghai_today
+from core.clock import SHANGHAI, last_month, parse_month, period_bounds, shanghai_today
 from core.database import begin_writing, utcnow
 from core.extensions import db
 from core.identity import cards
@@ -29,7 +29,7 @@ from core.identity.activation import issue_activation_codes
 from core.identity.models import Member, OrgUnit, RoleGrant, Supermarket
 from points import events, ledger, notices, services
 from points.budgets import set_budget
-from points.leaderboards.honour import close_month, last_month, parse_month
+from points.leaderboards.honour import close_month
 from points.models import FairnessFlag, NoticeEntry, Objection
 from points.patrols import services as patrols
 from points.photos import store_photo
