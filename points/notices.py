@@ -45,9 +45,9 @@ from core.identity.models import Member, OrgUnit
 from core.identity.services import get_org_unit
 from core.notifications import notify
 from points.alerts import activity_names
+from points.contributions import get_contribution, take_back_contribution
 from points.leaderboards.totals import display_name, mask_name
 from points.models import Contribution, Notice, NoticeEntry, Objection
-from points.services import get_contribution, take_back_contribution
 
 #: The most entries a printed notice carries (a notice is for a village's board, not a county's).
 PRINT_MAX_ENTRIES = 600

@@ -151,9 +151,9 @@ def test_budgets_show_their_use_warn_from_80_percent_and_admins_set_them(app, co
     assert set_one.status_code == 303
     with app.app_context():
         give = person(console, "organiser")
-        from points import services
+        from points import contributions
 
-        services.record_contribution(
+        contributions.record_contribution(
             give, console.people["neighbour"], "mediation", 4, utcnow() - timedelta(hours=1)
         )
     page = admin.get(f"/admin/budgets?year={YEAR}").get_data(as_text=True)
