@@ -218,10 +218,9 @@ def register_hooks(app: Flask) -> None:
     from core.navigation import CLERK, ORGANISER, RESIDENT, register_home, register_tabs
     from points.alerts import notify_posting
     from points.budgets import charge_budgets, recount_budgets
-    from points.gamification import note_posting
+    from points.gamification import note_posting, points_for_me
     from points.leaderboards.totals import record_earning, refresh_members, refresh_subtree
     from points.ledger import register_subscriber
-    from points.services import points_for_me
 
     # Each ledger transaction (an award, a reversal, a hold, a spend…) goes to these, in this
     # order, inside the transaction that posts it:

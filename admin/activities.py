@@ -15,7 +15,7 @@ from core.form_tokens import once_per_form
 from core.identity.access import can, require, scope_units
 from core.identity.auth import current_member
 from core.identity.services import list_units_in_scope
-from points import services
+from points.activities import create_activity, get_activity, list_managed_activities, update_activity
 
 #: Form fields an edit may change (the code names the activity and stays).
 EDITABLE = (
@@ -54,7 +54,7 @@ def activities():
     """List the activities of my subtree (and the tree-wide ones), retired ones last."""
     actor = current_member()
     require_reach(actor, "activity.manage")
-    listing = services.list_managed_activities(actor, True, page_number(), PAGE_SIZE)
+    listing = list_managed_activities(actor, True, page_number(), PAGE_SIZE)
     return render_template(
         "admin/activities.html",
         activities=listing,
@@ -81,7 +81,7 @@ def new_activity():
             "org_unit_id": int(form.org_unit.data) if form.org_unit.data else None,
         }
         try:
-            activity = services.create_activity(actor, fields)
+            activity = create_activity(actor, fields)
         except AppError as error:
             show_refusal(form, error, {"org_unit_id": "org_unit", "activity_code": "code"})
             status, problem = error.status, error
@@ -99,7 +99,7 @@ def new_activity():
 def edit_activity(code: str):
     """Edit an activity of my subtree; points already awarded keep their value."""
     actor = current_member()
-    activity = services.get_activity(code, "code")
+    activity = get_activity(code, "code")
     require(actor, "activity.manage", activity.org_unit)
     form = ActivityForm(obj=activity if request.method == "GET" else None)
     form.org_unit.choices = [
@@ -114,7 +114,7 @@ def edit_activity(code: str):
     status, problem = 200, None
     if form.validate_on_submit():
         try:
-            services.update_activity(actor, activity, _fields(form))
+            update_activity(actor, activity, _fields(form))
         except AppError as error:
             show_refusal(form, error, {"org_unit_id": "org_unit", "activity_code": "code"})
             status, problem = error.status, error
@@ -132,9 +132,9 @@ def edit_activity(code: str):
 def retire_activity(code: str):
     """Retire an activity (no new points from it), or bring it back."""
     actor = current_member()
-    activity = services.get_activity(code, "code")
+    activity = get_activity(code, "code")
     retire = request.form.get("active") != "1"
-    services.update_activity(actor, activity, {"active": not retire})
+    update_activity(actor, activity, {"active": not retire})
     flash(
         _("Activity %(name)s retired.", name=activity.name)
         if retire

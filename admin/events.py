@@ -13,8 +13,8 @@ from core.errors import AppError
 from core.form_tokens import once_per_form
 from core.identity.auth import current_member
 from core.identity.services import list_units_in_scope
+from points import activities
 from points import events as event_service
-from points import services
 
 
 def _event_form(actor) -> EventForm:
@@ -22,7 +22,7 @@ def _event_form(actor) -> EventForm:
     form = EventForm()
     form.activity.choices = [("", _("Choose…"))] + [
         (activity.code, activity.name)
-        for activity in services.list_managed_activities(actor, False, 1, 100)["items"]
+        for activity in activities.list_managed_activities(actor, False, 1, 100)["items"]
     ]
     form.org_unit.choices = [("", _("Choose…"))] + [
         (str(unit.id), "　" * unit.depth + unit.name) for unit in list_units_in_scope(actor, "event.manage")

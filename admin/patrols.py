@@ -14,7 +14,8 @@ from core.errors import AppError
 from core.form_tokens import once_per_form
 from core.identity.auth import current_member
 from core.identity.services import list_units_in_scope
-from points import services as points_services
+from points import activities
+from points.models import FLOW_ONLY_ACTIVITIES
 from points.patrols import services
 
 
@@ -26,8 +27,8 @@ def _route_form(actor) -> PatrolRouteForm:
     ]
     form.activity.choices = [("", _("Choose…"))] + [
         (activity.code, activity.name)
-        for activity in points_services.list_managed_activities(actor, False, 1, 100)["items"]
-        if activity.code not in points_services.FLOW_ONLY_ACTIVITIES
+        for activity in activities.list_managed_activities(actor, False, 1, 100)["items"]
+        if activity.code not in FLOW_ONLY_ACTIVITIES
     ]
     return form
 

@@ -18,17 +18,16 @@ from openpyxl import Workbook
 from PIL import Image, ImageDraw
 
 from admin.forms import CATEGORY_NAMES
-from core.clock import period_bounds
+from core.clock import parse_month, period_bounds
 from core.errors import AppError
 from core.identity.access import require
 from core.identity.models import Member, OrgUnit
-from core.identity.services import get_org_unit
+from core.identity.services import get_org_unit, mask_name
+from core.printing import A4, GREY, MARGIN, centred_line
 from points import reports as points_reports
 from points.leaderboards import honour_roll
 from points.leaderboards.boards import shared_ranks
-from points.leaderboards.honour import parse_month
-from points.leaderboards.totals import display_name, mask_name
-from points.poster import A4, MARGIN, _centred
+from points.leaderboards.totals import display_name
 from points.stats import earned_by_category
 from rewards import reports as rewards_reports
 
@@ -192,22 +191,22 @@ def render_honour_roll(report: MonthlyReport, fmt: str) -> bytes:
     page = Image.new("RGB", A4, "white")
     draw = ImageDraw.Draw(page)
     draw.rectangle((0, 0, A4[0], 150), fill="#b3261e")
-    _centred(draw, 40, "平安积分 · 光荣榜", 64, fill="white")
-    y = _centred(draw, 200, report.unit.name, 72)
-    y = _centred(draw, y, f"{report.month[:4]} 年 {int(report.month[5:])} 月", 44, fill="#5b6670")
+    centred_line(draw, 40, "平安积分 · 光荣榜", 64, fill="white")
+    y = centred_line(draw, 200, report.unit.name, 72)
+    y = centred_line(draw, y, f"{report.month[:4]} 年 {int(report.month[5:])} 月", 44, fill=GREY)
     y += 30
     if not report.honours:
-        _centred(draw, y + 200, "本月暂无上榜成员", 48, fill="#5b6670")
+        centred_line(draw, y + 200, "本月暂无上榜成员", 48, fill=GREY)
     for entry in report.honours[:15]:
         line = f"第 {entry['rank']} 名   {entry['display_name']}   {entry['grid']}   {entry['points']} 分"
-        y = _centred(
+        y = centred_line(
             draw,
             y + 20,
             line,
             48 if entry["rank"] <= 3 else 40,
             fill="#b3261e" if entry["rank"] <= 3 else "#1d2329",
         )
-    _centred(draw, A4[1] - MARGIN - 40, "感谢每一位为平安建设出力的居民", 36, fill="#5b6670")
+    centred_line(draw, A4[1] - MARGIN - 40, "感谢每一位为平安建设出力的居民", 36, fill=GREY)
     output = io.BytesIO()
     if fmt == "pdf":
         page.save(output, "PDF", resolution=150)

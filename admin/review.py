@@ -13,7 +13,7 @@ from admin.views import PAGE_SIZE, bp, page_count, page_number, require_reach
 from core.errors import AppError
 from core.form_tokens import once_per_form
 from core.identity.auth import current_member
-from points import services
+from points import contributions
 
 #: What a refused row says, by the service's code.
 REFUSALS = {
@@ -24,13 +24,15 @@ REFUSALS = {
     "not_found": _l("No such claim."),
 }
 
-#: What each warning of ``points.services.claim_warnings`` tells the reviewer.
+#: What each warning of ``points.contributions.claim_warnings`` tells the reviewer.
 WARNINGS = {
     "duplicate": _l(
         "Looks like a duplicate: the same activity, amount and day as another claim of this member."
     ),
     "over_daily_cap": _l("More points than the activity's daily cap: approving it will be refused."),
-    "large": _l("Unusually large: more than %(count)d items or hours.", count=services.LARGE_CLAIM_QUANTITY),
+    "large": _l(
+        "Unusually large: more than %(count)d items or hours.", count=contributions.LARGE_CLAIM_QUANTITY
+    ),
 }
 
 
@@ -57,11 +59,11 @@ def review():
             form.reason.errors = [*form.reason.errors, _l("Give a reason to reject.")]
             status = 422
         else:
-            outcomes = services.review_contributions(
+            outcomes = contributions.review_contributions(
                 actor, sorted(ticked), form.decision.data, form.reason.data or None
             )
             decided = [outcome for outcome in outcomes.values() if not isinstance(outcome, AppError)]
-            balances = services.balances_after_awards([claim.id for claim in decided])
+            balances = contributions.balances_after_awards([claim.id for claim in decided])
             done = [(claim, balances.get(claim.id)) for claim in decided]
             refused = {
                 claim_id: REFUSALS.get(error.code, error.message)
@@ -72,7 +74,7 @@ def review():
     elif form.is_submitted():
         status = 422
         ticked = set(_claim_ids())
-    claims = services.list_contributions(
+    claims = contributions.list_contributions(
         actor, member_id=None, status="pending", page=page_number(), page_size=PAGE_SIZE
     )
     return render_template(
@@ -84,5 +86,5 @@ def review():
         refused=refused,
         ticked=ticked,
         warning_texts=WARNINGS,
-        warnings=services.claim_warnings(claims["items"]),
+        warnings=contributions.claim_warnings(claims["items"]),
     ), status

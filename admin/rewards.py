@@ -12,7 +12,7 @@ from admin.views import PAGE_SIZE, bp, page_count, page_number, require_reach, s
 from core.errors import AppError
 from core.form_tokens import once_per_form
 from core.identity.auth import current_member
-from points.photos import MAX_UPLOAD_BYTES
+from core.images import MAX_UPLOAD_BYTES
 from rewards import images, services
 from rewards.settlements import format_yuan
 

@@ -11,11 +11,11 @@ from flask_login import login_required
 from admin.forms import ConfirmSettlementForm
 from admin.settlement_sheets import file_name, line_label, settlement_pdf, settlement_xlsx, status_text
 from admin.views import bp, require_reach
+from core.clock import last_month
 from core.errors import AppError
 from core.form_tokens import once_per_form
 from core.identity.access import can
 from core.identity.auth import current_member
-from points.leaderboards.honour import last_month
 from rewards import settlements
 from rewards.settlements import format_yuan
 

@@ -385,7 +385,7 @@ def measure_awards(app, members: int) -> dict:
     from core.database import utcnow
     from core.extensions import db
     from core.identity.models import Member
-    from points import services
+    from points import contributions
     from points.alerts import notify_posting
     from points.ledger import SUBSCRIBERS
 
@@ -413,7 +413,7 @@ def measure_awards(app, members: int) -> dict:
                 samples.append(
                     timed(
                         lambda recorder=recorder, member_id=member_id, occurred_at=occurred_at: (
-                            services.record_contribution(
+                            contributions.record_contribution(
                                 recorder, member_id, "bench_fair", Decimal(1), occurred_at
                             )
                         )

@@ -12,10 +12,13 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from core.database import utcnow
+from core.errors import AppError
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 #: The periods a point counts in, shortest first ("all": all time).
 PERIODS = ("week", "month", "quarter", "year", "all")
+#: How a month is named in paths, forms and files.
+MONTH_FORMAT = "%Y-%m"
 
 
 def shanghai_date(moment: datetime) -> date:
@@ -125,3 +128,17 @@ def months_before(moment: datetime, months: int) -> datetime:
     year, month = divmod(index, 12)
     day = min(local.day, calendar.monthrange(year, month + 1)[1])
     return local.replace(year=year, month=month + 1, day=day)
+
+
+def parse_month(month: str, field: str = "month") -> date:
+    """Read "YYYY-MM" as the first day of that month, or refuse with 422."""
+    try:
+        return datetime.strptime(month, MONTH_FORMAT).date()
+    except (TypeError, ValueError):
+        raise AppError(422, errors={field: ["give the month as YYYY-MM"]}) from None
+
+
+def last_month(now: datetime | None = None) -> str:
+    """Name the Asia/Shanghai month before the current one."""
+    start, _end = bounds_of("month", now or utcnow())
+    return bounds_of("month", start - timedelta(days=1))[0].strftime(MONTH_FORMAT)

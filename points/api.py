@@ -11,7 +11,7 @@ from core.config import public_base_url
 from core.idempotency import idempotent
 from core.identity.auth import current_member
 from core.qr.render import render_svg
-from points import events, gamification, photos, services
+from points import activities, contributions, events, gamification, photos
 from points.poster import render_poster
 from points.schemas import (
     ActivityQuerySchema,
@@ -43,13 +43,13 @@ class Activities(MethodView):
     def get(self, query):
         """List what earns points."""
         current_member()
-        return services.list_activities(query["include_retired"], query["page"], query["page_size"])
+        return activities.list_activities(query["include_retired"], query["page"], query["page_size"])
 
     @blp.arguments(CreateActivitySchema)
     @blp.response(201, ActivitySchema)
     def post(self, body):
         """Define an activity (organisers and admins, in their scope)."""
-        return services.create_activity(current_member(), body)
+        return activities.create_activity(current_member(), body)
 
 
 @blp.route("/activities/<code>")
@@ -58,14 +58,14 @@ class ActivityItem(MethodView):
     def get(self, code):
         """Show one activity."""
         current_member()
-        return services.get_activity(code, "code")
+        return activities.get_activity(code, "code")
 
     @blp.arguments(UpdateActivitySchema)
     @blp.response(200, ActivitySchema)
     def patch(self, body, code):
         """Edit or retire an activity; past awards keep their points."""
         actor = current_member()
-        return services.update_activity(actor, services.get_activity(code, "code"), body)
+        return activities.update_activity(actor, activities.get_activity(code, "code"), body)
 
 
 @blp.route("/contributions")
@@ -74,7 +74,7 @@ class Contributions(MethodView):
     @blp.response(200, page_schema(ContributionSchema))
     def get(self, query):
         """List contributions: one's own, or those in one's review scope (filter by status)."""
-        return services.list_contributions(
+        return contributions.list_contributions(
             current_member(),
             member_id=query["member_id"],
             status=query["status"],
@@ -87,7 +87,7 @@ class Contributions(MethodView):
     @blp.response(201, ContributionSchema)
     def post(self, body):
         """Record a contribution for someone in scope (approved), or claim one's own (pending)."""
-        return services.record_contribution(current_member(), **body)
+        return contributions.record_contribution(current_member(), **body)
 
 
 @blp.route("/contributions/<id:contribution_id>")
@@ -95,7 +95,7 @@ class ContributionItem(MethodView):
     @blp.response(200, ContributionSchema)
     def get(self, contribution_id):
         """Show one contribution (one's own, or one in one's review scope)."""
-        return services.read_contribution(current_member(), contribution_id)
+        return contributions.read_contribution(current_member(), contribution_id)
 
 
 @blp.route("/contributions/<id:contribution_id>/approve")
@@ -104,7 +104,7 @@ class ApproveContribution(MethodView):
     @blp.response(200, ContributionSchema)
     def post(self, contribution_id):
         """Approve someone else's pending claim and award its points."""
-        return services.approve_contribution(current_member(), contribution_id)
+        return contributions.approve_contribution(current_member(), contribution_id)
 
 
 @blp.route("/contributions/<id:contribution_id>/reject")
@@ -114,7 +114,7 @@ class RejectContribution(MethodView):
     @blp.response(200, ContributionSchema)
     def post(self, body, contribution_id):
         """Reject someone else's pending claim, with a reason."""
-        return services.reject_contribution(current_member(), contribution_id, body["reason"])
+        return contributions.reject_contribution(current_member(), contribution_id, body["reason"])
 
 
 @blp.route("/contributions/<id:contribution_id>/reverse")
@@ -124,7 +124,9 @@ class ReverseContribution(MethodView):
     @blp.response(200, ContributionSchema)
     def post(self, body, contribution_id):
         """Reverse an approved contribution with a compensating entry and a reason."""
-        return services.reverse_contribution(current_member(), contribution_id, body["reason"], body["force"])
+        return contributions.reverse_contribution(
+            current_member(), contribution_id, body["reason"], body["force"]
+        )
 
 
 @blp.route("/members/<id:member_id>/ledger")
@@ -133,18 +135,7 @@ class MemberLedger(MethodView):
     @blp.response(200, page_schema(LedgerEntrySchema))
     def get(self, query, member_id):
         """A member's ledger entries, newest first, each with the available balance after it."""
-        return services.member_ledger(current_member(), member_id, query["page"], query["page_size"])
-
-
-class EventView:
-    """An event with the text of its check-in code, for the schema."""
-
-    def __init__(self, event):
-        self._event = event
-        self.checkin_url = events.checkin_url(event, public_base_url())
-
-    def __getattr__(self, name):
-        return getattr(self._event, name)
+        return contributions.member_ledger(current_member(), member_id, query["page"], query["page_size"])
 
 
 @blp.route("/events")
@@ -153,15 +144,13 @@ class Events(MethodView):
     @blp.response(200, page_schema(EventSchema))
     def get(self, query):
         """List the events in one's scope (organisers and admins)."""
-        page = events.list_events(current_member(), query["page"], query["page_size"])
-        page["items"] = [EventView(event) for event in page["items"]]
-        return page
+        return events.list_events(current_member(), query["page"], query["page_size"])
 
     @blp.arguments(CreateEventSchema)
     @blp.response(201, EventSchema)
     def post(self, body):
         """Schedule an event with a check-in QR code (organisers and admins in scope)."""
-        return EventView(events.create_event(current_member(), **body))
+        return events.create_event(current_member(), **body)
 
 
 @blp.route("/events/<id:event_id>")
@@ -169,7 +158,7 @@ class EventItem(MethodView):
     @blp.response(200, EventSchema)
     def get(self, event_id):
         """Show one event with its check-in code's text."""
-        return EventView(events.read_event(current_member(), event_id))
+        return events.read_event(current_member(), event_id)
 
 
 @blp.route("/events/<id:event_id>/qr.svg")
@@ -201,7 +190,7 @@ class CloseEvent(MethodView):
     @blp.response(200, EventSchema)
     def post(self, event_id):
         """Close an event; members still checked in get their hours."""
-        return EventView(events.close_event(current_member(), event_id))
+        return events.close_event(current_member(), event_id)
 
 
 @blp.route("/checkins")

@@ -23,7 +23,7 @@ from core.identity.access import require, scope_condition
 from core.identity.models import Member, OrgUnit
 from core.identity.services import get_org_unit
 from core.qr.signing import InvalidCode, PayloadKind, code_url, sign_payload, verify_payload
-from points import services
+from points import activities, contributions
 from points.models import Checkin, Contribution, Event
 
 EVENT_CHECKIN = PayloadKind("event_checkin", tag=1, fields=(("event_id", "I"),))
@@ -49,13 +49,13 @@ def create_event(
 ) -> Event:
     """Schedule an event in the actor's scope."""
     unit = get_org_unit(org_unit_id)
-    activity = services.get_activity(activity_code)
+    activity = activities.get_activity(activity_code)
     if ends_at <= starts_at:
         raise AppError(422, errors={"ends_at": ["must be after starts_at"]})
     require(actor, "event.manage", unit)
     if not activity.active:
         raise AppError(422, errors={"activity_code": ["this activity is retired"]})
-    services.check_recordable(activity)
+    activities.check_recordable(activity)
     begin_writing(db.session)
     event = Event(
         title=title,
@@ -164,14 +164,14 @@ def _award(member: Member, event: Event, quantity: Decimal, occurred_at: datetim
     """Record an event's contribution, approved in the name of the event's creator (the code vouches
     for presence); the creator's own stays a pending claim for someone else (``settle_contribution``)."""
     activity = event.activity
-    services.check_activity_applies(activity, member, occurred_at)
-    return services.settle_contribution(
+    activities.check_activity_applies(activity, member, occurred_at)
+    return contributions.settle_contribution(
         activity,
         event.created_by_id,
         utcnow(),
         member=member,
         quantity=quantity,
-        points=services.points_for(activity, quantity),
+        points=activities.points_for(activity, quantity),
         occurred_at=occurred_at,
         note=event.title,
         recorded_by_id=event.created_by_id,

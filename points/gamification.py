@@ -197,6 +197,11 @@ def account_of(member_id: int, now: datetime | None = None) -> dict:
     }
 
 
+def points_for_me(member: Member) -> dict:
+    """What ``GET /me`` shows of points: balances, lifetime earned, level, stars, badges, streak."""
+    return account_of(member.id)
+
+
 def streak_of(member_id: int, now: datetime | None = None) -> dict:
     """The member's check-in streak as of ``now``: days, and whether today is done."""
     return account_of(member_id, now)["streak"]

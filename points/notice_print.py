@@ -14,8 +14,8 @@ from PIL import Image, ImageDraw
 
 from core.clock import SHANGHAI
 from core.fonts import cjk_font
+from core.printing import A4, MARGIN, centred_line
 from core.qr.render import render_png
-from points.poster import A4, MARGIN, _centred
 
 ROW_HEIGHT = 46
 #: Table columns: (heading, left edge, right-aligned).
@@ -64,9 +64,11 @@ def _first_page(notice: dict, page_url: str, working_days: int) -> tuple[Image.I
     page = Image.new("RGB", A4, "white")
     draw = ImageDraw.Draw(page)
     draw.rectangle((0, 0, A4[0], 150), fill=RED)
-    _centred(draw, 40, "平安积分 · 积分公示", 64, fill="white")
-    y = _centred(draw, 190, notice["org_unit"].name, 64)
-    y = _centred(draw, y, f"{notice['month'][:4]} 年 {int(notice['month'][5:])} 月积分明细", 44, fill=GREY)
+    centred_line(draw, 40, "平安积分 · 积分公示", 64, fill="white")
+    y = centred_line(draw, 190, notice["org_unit"].name, 64)
+    y = centred_line(
+        draw, y, f"{notice['month'][:4]} 年 {int(notice['month'][5:])} 月积分明细", 44, fill=GREY
+    )
     opens, closes = notice["opens_at"].astimezone(SHANGHAI), notice["closes_at"].astimezone(SHANGHAI)
     code = Image.open(io.BytesIO(render_png(page_url, box_size=8))).convert("RGB")
     code = code.resize((QR_SIDE, QR_SIDE), Image.Resampling.NEAREST)
@@ -105,9 +107,9 @@ def render_notice_pdf(notice: dict, entries: list[dict], page_url: str, working_
         _row(draw, y, [entry["display_name"], grid, entry["activity"].name, quantity, str(entry["points"])])
         y += ROW_HEIGHT
     if not entries:
-        _centred(draw, y + 40, "本月没有需要公示的积分记录", 40, fill=GREY)
+        centred_line(draw, y + 40, "本月没有需要公示的积分记录", 40, fill=GREY)
     for number, each in enumerate(pages, 1):
-        _centred(
+        centred_line(
             ImageDraw.Draw(each), A4[1] - MARGIN - 20, f"第 {number} 页 / 共 {len(pages)} 页", 26, fill=GREY
         )
     output = io.BytesIO()

@@ -28,7 +28,15 @@ from sqlalchemy.exc import IntegrityError
 
 from core.api import paginate
 from core.audit import record_audit
-from core.clock import add_working_days, end_of_day, period_bounds, shanghai_date, shanghai_today
+from core.clock import (
+    MONTH_FORMAT,
+    add_working_days,
+    end_of_day,
+    parse_month,
+    period_bounds,
+    shanghai_date,
+    shanghai_today,
+)
 from core.database import begin_writing, insert_rows, utcnow
 from core.errors import AppError
 from core.extensions import db
@@ -37,10 +45,9 @@ from core.identity.models import Member, OrgUnit
 from core.identity.services import get_org_unit
 from core.notifications import notify
 from points.alerts import activity_names
-from points.leaderboards.honour import MONTH_FORMAT, parse_month
+from points.contributions import get_contribution, take_back_contribution
 from points.leaderboards.totals import display_name, mask_name
 from points.models import Contribution, Notice, NoticeEntry, Objection
-from points.services import get_contribution, take_back_contribution
 
 #: The most entries a printed notice carries (a notice is for a village's board, not a county's).
 PRINT_MAX_ENTRIES = 600

@@ -9,14 +9,10 @@ from datetime import datetime
 from PIL import Image, ImageDraw
 
 from core.clock import SHANGHAI
-from core.fonts import cjk_font
+from core.printing import A4, GREY, MARGIN, centred_line
 from core.qr.render import render_png
 from points.models import Event
 
-#: A4 at 150 dots per inch: sharp when printed, small enough to send over a weak signal.
-A4 = (1240, 1754)
-MARGIN = 90
-GREY = "#5b6670"
 #: One line of text: what it says, its size in pixels and its colour.
 Line = tuple[str, int, str]
 
@@ -31,33 +27,22 @@ def _when(start: datetime, end: datetime) -> str:
     )
 
 
-def _centred(draw: ImageDraw.ImageDraw, y: int, text: str, size: int, fill="#1d2329") -> int:
-    """Draw one centred line (shrinking it to fit the width); answer the y below it."""
-    font = cjk_font(size)
-    while draw.textlength(text, font=font) > A4[0] - 2 * MARGIN and size > 20:
-        size -= 4
-        font = cjk_font(size)
-    width = draw.textlength(text, font=font)
-    draw.text(((A4[0] - width) / 2, y), text, font=font, fill=fill)
-    return y + int(size * 1.45)
-
-
 def _page(banner: str, above: list[Line], url: str, below: list[Line]) -> Image.Image:
     """An A4 page: a red banner, lines above a QR code as large as fits, lines under it."""
     page = Image.new("RGB", A4, "white")
     draw = ImageDraw.Draw(page)
     draw.rectangle((0, 0, A4[0], 150), fill="#b3261e")
-    _centred(draw, 40, banner, 64, fill="white")
+    centred_line(draw, 40, banner, 64, fill="white")
     y = 210
     for text, size, fill in above:
-        y = _centred(draw, y, text, size, fill)
+        y = centred_line(draw, y, text, size, fill)
     code = Image.open(io.BytesIO(render_png(url, box_size=12))).convert("RGB")
     side = min(A4[0] - 2 * MARGIN, A4[1] - y - 330)
     code = code.resize((side, side), Image.Resampling.NEAREST)
     page.paste(code, ((A4[0] - side) // 2, y + 30))
     y += side + 60
     for text, size, fill in below:
-        y = _centred(draw, y, text, size, fill)
+        y = centred_line(draw, y, text, size, fill)
     return page
 
 

@@ -10,7 +10,9 @@ from marshmallow import fields, validate
 
 from core.api import MAX_ID, PageQuerySchema
 from core.clock import PERIODS
+from core.config import public_base_url
 from core.identity.schemas import RefSchema, name_field
+from points.events import checkin_url
 from points.models import CATEGORIES, CONTRIBUTION_STATUSES, OBJECTION_STATUSES, UNITS
 
 CODE = validate.Regexp(r"^[a-z][a-z0-9_]{1,39}$", error="lower-case letters, digits and _, 2–40 long")
@@ -167,7 +169,10 @@ class EventSchema(ma.Schema):
     starts_at = fields.DateTime()
     ends_at = fields.DateTime()
     closed_at = fields.DateTime(allow_none=True)
-    checkin_url = fields.String(metadata={"description": "exactly the text the check-in QR code holds"})
+    checkin_url = fields.Function(
+        lambda event: checkin_url(event, public_base_url()),
+        metadata={"type": "string", "description": "exactly the text the check-in QR code holds"},
+    )
 
 
 class CreateEventSchema(ma.Schema):

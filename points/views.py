@@ -11,7 +11,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import login_required
 
-from core.clock import SHANGHAI
+from core.clock import SHANGHAI, last_month
 from core.errors import AppError
 from core.form_tokens import once_per_form
 from core.identity.access import can_somewhere, scope_units
@@ -19,8 +19,9 @@ from core.identity.auth import current_member
 from core.navigation import RESIDENT, Tab
 from core.replica import reads_replica
 from core.views import safe_next
-from points import events, gamification, leaderboards, notices, photos, services
+from points import activities, contributions, events, gamification, leaderboards, notices, photos
 from points.forms import ClaimForm, RejectForm
+from points.models import FLOW_ONLY_ACTIVITIES
 from points.wishes.views import nearby_wishes, wishes_to_vet
 
 bp = Blueprint("points_pages", __name__, template_folder="templates")
@@ -66,14 +67,16 @@ def resident_home():
     actor = current_member()
     reviewing = scope_units(actor, "claim.review") != []
     waiting = (
-        services.list_contributions(actor, member_id=None, status="pending", page=1, page_size=1)["total"]
+        contributions.list_contributions(actor, member_id=None, status="pending", page=1, page_size=1)[
+            "total"
+        ]
         if reviewing
         else None
     )
     to_vet = wishes_to_vet(actor) if can_somewhere(actor, "wish.vet") else None
     return render_template(
         "points/home.html",
-        points=services.points_for_me(actor),
+        points=gamification.points_for_me(actor),
         events=events.upcoming_events(actor),
         wishes=nearby_wishes(actor),
         waiting=waiting,
@@ -88,7 +91,7 @@ def earn():
     actor = current_member()
     return render_template(
         "points/earn.html",
-        points=services.points_for_me(actor),
+        points=gamification.points_for_me(actor),
         events=events.upcoming_events(actor),
         wishes=nearby_wishes(actor),
         activities=_claimable_activities(actor),
@@ -168,13 +171,13 @@ def _page_number() -> int:
 def my_points():
     """Show my balances, my ledger with the balance after each entry, and my pending claims."""
     actor = current_member()
-    history = services.member_ledger(actor, actor.id, _page_number(), PAGE_SIZE, available_only=True)
-    pending = services.list_contributions(
+    history = contributions.member_ledger(actor, actor.id, _page_number(), PAGE_SIZE, available_only=True)
+    pending = contributions.list_contributions(
         actor, member_id=actor.id, status="pending", page=1, page_size=PAGE_SIZE
     )
     return render_template(
         "points/my_points.html",
-        points=services.points_for_me(actor),
+        points=gamification.points_for_me(actor),
         history=history,
         pending=pending,
         kind_names=KIND_NAMES,
@@ -209,11 +212,11 @@ def daily_checkin():
 
 def _claimable_activities(member) -> list:
     """Active activities one may claim whose scope covers the member's grid (the service checks again)."""
-    items = services.list_activities(False, 1, 100)["items"]
+    items = activities.list_activities(False, 1, 100)["items"]
     return [
         activity
         for activity in items
-        if activity.code not in services.FLOW_ONLY_ACTIVITIES
+        if activity.code not in FLOW_ONLY_ACTIVITIES
         and (activity.org_unit is None or activity.org_unit.contains(member.org_unit))
     ]
 
@@ -248,7 +251,7 @@ def new_claim():
     if form.validate_on_submit():
         try:
             photo_id = photos.photo_from_form(actor, form)
-            contribution = services.record_contribution(
+            contribution = contributions.record_contribution(
                 actor,
                 actor.id,
                 form.activity.data,
@@ -282,7 +285,7 @@ def review():
     actor = current_member()
     if scope_units(actor, "claim.review") == []:
         raise AppError(403)
-    claims = services.list_contributions(
+    claims = contributions.list_contributions(
         actor, member_id=None, status="pending", page=_page_number(), page_size=PAGE_SIZE
     )
     return render_template("points/review.html", claims=claims, pages=-(-claims["total"] // PAGE_SIZE))
@@ -299,7 +302,7 @@ def _back_to_review():
 def approve_claim(contribution_id: int):
     """Approve a pending claim, then go back to the list with what happened (CSRF: core.security)."""
     try:
-        contribution = services.approve_contribution(current_member(), contribution_id)
+        contribution = contributions.approve_contribution(current_member(), contribution_id)
     except AppError as error:
         flash(str(error.message), "error")
     else:
@@ -323,7 +326,7 @@ def reject_claim(contribution_id: int):
         flash(_("Give a reason to reject."), "error")
         return _back_to_review()
     try:
-        contribution = services.reject_contribution(current_member(), contribution_id, form.reason.data)
+        contribution = contributions.reject_contribution(current_member(), contribution_id, form.reason.data)
     except AppError as error:
         flash(str(error.message), "error")
     else:
@@ -371,7 +374,7 @@ def leaderboard():
         unit_id=unit_id,
         period=period,
         period_names=PERIOD_NAMES,
-        last_month=leaderboards.last_month(),
+        last_month=last_month(),
     )
 
 
@@ -382,7 +385,7 @@ def honour_roll():
     """A closed month's honour roll (光荣榜) of an area; a page saying so when it is not published yet."""
     actor = current_member()
     areas, unit_id = _board_area(actor)
-    month = request.args.get("month") or leaderboards.last_month()
+    month = request.args.get("month") or last_month()
     roll = None
     if unit_id is not None:
         try:

@@ -10,8 +10,8 @@ from core.api import PageQuerySchema, accepts_uploads, page_schema
 from core.config import public_base_url
 from core.idempotency import idempotent
 from core.identity.auth import current_member
+from core.images import MAX_UPLOAD_BYTES
 from core.qr.render import render_png, render_svg
-from points.photos import MAX_UPLOAD_BYTES
 from rewards import images, services, settlements, stock, vouchers
 from rewards.schemas import (
     CatalogueItemSchema,
@@ -36,47 +36,20 @@ from rewards.schemas import (
 blp = Blueprint("rewards", __name__, url_prefix="/api/v1", description="Rewards and vouchers")
 
 
-class VoucherView:
-    """A voucher for the schema, with the text of its QR code and its short code for its owner only."""
-
-    def __init__(self, voucher, viewer):
-        self._voucher = voucher
-        shown = vouchers.shows_code_to(viewer, voucher)
-        self.payload = vouchers.voucher_payload(voucher, public_base_url()) if shown else None
-        self.short_code = voucher.short_code if shown else None
-
-    def __getattr__(self, name):
-        return getattr(self._voucher, name)
-
-
-class RewardView:
-    """A reward for the schema, with its unit cost for those who manage rewards or settlements only."""
-
-    def __init__(self, reward, viewer):
-        self._reward = reward
-        self.unit_cost_fen = reward.unit_cost_fen if services.sees_costs(viewer) else None
-
-    def __getattr__(self, name):
-        return getattr(self._reward, name)
-
-
 @blp.route("/rewards")
 class Rewards(MethodView):
     @blp.arguments(RewardQuerySchema, location="query")
     @blp.response(200, page_schema(RewardSchema))
     def get(self, query):
         """List the rewards of the catalogue."""
-        member = current_member()
-        page = services.list_rewards(query["include_inactive"], query["page"], query["page_size"])
-        page["items"] = [RewardView(reward, member) for reward in page["items"]]
-        return page
+        current_member()
+        return services.list_rewards(query["include_inactive"], query["page"], query["page_size"])
 
     @blp.arguments(CreateRewardSchema)
     @blp.response(201, RewardSchema)
     def post(self, body):
         """Add a reward to the catalogue (admins), with its unit cost in fen if known."""
-        member = current_member()
-        return RewardView(services.create_reward(member, body), member)
+        return services.create_reward(current_member(), body)
 
 
 @blp.route("/rewards/<id:reward_id>")
@@ -84,16 +57,15 @@ class RewardItem(MethodView):
     @blp.response(200, RewardSchema)
     def get(self, reward_id):
         """Show one reward."""
-        member = current_member()
-        return RewardView(services.get_reward(reward_id), member)
+        current_member()
+        return services.get_reward(reward_id)
 
     @blp.arguments(UpdateRewardSchema)
     @blp.response(200, RewardSchema)
     def patch(self, body, reward_id):
         """Edit or retire a reward (admins); reserved vouchers keep their price, goods handed over
         the unit cost in force then."""
-        member = current_member()
-        return RewardView(services.update_reward(member, reward_id, body), member)
+        return services.update_reward(current_member(), reward_id, body)
 
 
 #: A picture's URL names its digest, so the bytes behind that URL never change.
@@ -204,18 +176,14 @@ class Vouchers(MethodView):
     @blp.response(200, page_schema(VoucherSchema))
     def get(self, query):
         """List one's own vouchers, newest first."""
-        member = current_member()
-        page = vouchers.list_vouchers(member, query["status"], query["page"], query["page_size"])
-        page["items"] = [VoucherView(voucher, member) for voucher in page["items"]]
-        return page
+        return vouchers.list_vouchers(current_member(), query["status"], query["page"], query["page_size"])
 
     @blp.arguments(ReserveVoucherSchema)
     @idempotent
     @blp.response(201, VoucherSchema)
     def post(self, body):
         """Reserve rewards at one supermarket: points are held and stock reserved until the counter."""
-        member = current_member()
-        return VoucherView(vouchers.reserve_voucher(member, body["supermarket_id"], body["items"]), member)
+        return vouchers.reserve_voucher(current_member(), body["supermarket_id"], body["items"])
 
 
 @blp.route("/vouchers/scan")
@@ -232,8 +200,7 @@ class VoucherItem(MethodView):
     @blp.response(200, VoucherSchema)
     def get(self, voucher_id):
         """Show a voucher (its owner, or a clerk of its supermarket — without its code)."""
-        member = current_member()
-        return VoucherView(vouchers.get_voucher(member, voucher_id), member)
+        return vouchers.get_voucher(current_member(), voucher_id)
 
 
 @blp.route("/vouchers/<id:voucher_id>/fulfil")
@@ -243,10 +210,7 @@ class FulfilVoucher(MethodView):
     @blp.response(200, VoucherSchema)
     def post(self, body, voucher_id):
         """Hand the rewards over against the resident's code; the held points are spent, once."""
-        member = current_member()
-        return VoucherView(
-            vouchers.fulfil_voucher(member, voucher_id, body["payload"], body["short_code"]), member
-        )
+        return vouchers.fulfil_voucher(current_member(), voucher_id, body["payload"], body["short_code"])
 
 
 @blp.route("/vouchers/<id:voucher_id>/cancel")
@@ -255,8 +219,7 @@ class CancelVoucher(MethodView):
     @blp.response(200, VoucherSchema)
     def post(self, voucher_id):
         """Cancel a reserved voucher (its owner, or a clerk of its supermarket); points and stock go back."""
-        member = current_member()
-        return VoucherView(vouchers.cancel_voucher(member, voucher_id), member)
+        return vouchers.cancel_voucher(current_member(), voucher_id)
 
 
 @blp.route("/vouchers/<id:voucher_id>/qr.svg")

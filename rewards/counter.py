@@ -63,11 +63,6 @@ def _require_counter_here(actor: Member | None, supermarket_id: int):
     return supermarket
 
 
-def display_name(voucher: Voucher) -> str:
-    """The masked name of a voucher's owner, as the counter shows it."""
-    return mask_name(voucher.member.name)
-
-
 def holder_of(card: str | None = None, pay_code: str | None = None, now: datetime | None = None) -> Holder:
     """Who a card (number or code) or a pay code (digits or code) names; refuse unknown, replaced or used ones."""
     if (card is None) == (pay_code is None):

@@ -12,7 +12,6 @@ from core.idempotency import idempotent
 from core.identity.auth import current_member
 from core.identity.schemas import RefSchema
 from rewards import counter, offline
-from rewards.api import VoucherView
 from rewards.schemas import (
     MAX_ITEMS,
     CatalogueItemSchema,
@@ -20,6 +19,7 @@ from rewards.schemas import (
     VoucherItemSchema,
     VoucherLineSchema,
     VoucherSchema,
+    counter_member,
 )
 
 blp = Blueprint(
@@ -69,7 +69,9 @@ class HolderSchema(ma.Schema):
 class SoldVoucherSchema(VoucherSchema):
     """The voucher of a counter sale (status fulfilled), with the resident's masked name."""
 
-    member = fields.Function(lambda voucher: {"display_name": counter.display_name(voucher)})
+    member = fields.Function(
+        counter_member, metadata={"type": "object", "description": "display_name: the resident's masked name"}
+    )
 
 
 class BundleVoucherSchema(ma.Schema):
@@ -186,16 +188,14 @@ class CounterSales(MethodView):
     def post(self, body):
         """Sell at the counter (its clerks, admins in scope): points spent, units handed out, a fulfilled
         voucher kept — in one transaction, with every voucher rule. A card needs the holder's ``pin``."""
-        member = current_member()
-        voucher = counter.sell_at_counter(
-            member,
+        return counter.sell_at_counter(
+            current_member(),
             body["supermarket_id"],
             body["items"],
             card=body["card"],
             pin=body["pin"],
             pay_code=body["pay_code"],
         )
-        return VoucherView(voucher, member)
 
 
 @blp.route("/supermarkets/<id:supermarket_id>/offline-bundle")

@@ -7,12 +7,11 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from core.clock import period_bounds
+from core.clock import last_month, parse_month, period_bounds
 from core.database import begin_writing
 from core.errors import AppError
 from core.extensions import db
 from core.identity.models import Member, Supermarket
-from points.leaderboards.honour import last_month, parse_month
 from rewards import settlements, vouchers
 from rewards.models import Reward, RewardCost, Settlement, Stock
 from rewards.stock import lock_stock, move_stock

@@ -16,7 +16,7 @@ from core.database import begin_writing, utcnow
 from core.errors import AppError
 from core.extensions import db
 from core.identity.models import Member
-from points.photos import clean_image, read_upload
+from core.images import clean_image, read_upload
 from rewards.models import Reward, RewardImage
 from rewards.services import get_reward, require_reward_manager
 

@@ -7,10 +7,12 @@ from flask_smorest.fields import Upload
 from marshmallow import fields, validate
 
 from core.api import PageQuerySchema
+from core.config import public_base_url
+from core.identity.auth import current_member
 from core.identity.schemas import RefSchema, name_field
 from rewards.models import VOUCHER_STATUSES
-from rewards.services import reward_image_url
-from rewards.vouchers import MAX_QUANTITY
+from rewards.services import reward_image_url, sees_costs
+from rewards.vouchers import MAX_QUANTITY, owner_display_name, shows_code_to, voucher_payload
 
 MAX_POINTS_COST = 1_000_000
 #: 100,000 yuan: more than any safety supermarket's goods cost.
@@ -18,8 +20,13 @@ MAX_UNIT_COST_FEN = 10_000_000
 MAX_ITEMS = 50
 
 
+def _unit_cost(reward) -> int | None:
+    """The reward's unit cost, for a signed-in member who manages rewards or settlements only."""
+    return reward.unit_cost_fen if sees_costs(current_member(required=False)) else None
+
+
 class RewardSchema(ma.Schema):
-    """A reward of the catalogue."""
+    """A reward of the catalogue, as the signed-in member may see it."""
 
     id = fields.Integer()
     name = fields.String()
@@ -27,11 +34,13 @@ class RewardSchema(ma.Schema):
     description = fields.String(allow_none=True)
     points_cost = fields.Integer()
     per_member_limit = fields.Integer(allow_none=True)
-    unit_cost_fen = fields.Integer(
+    unit_cost_fen = fields.Function(
+        _unit_cost,
         allow_none=True,
         metadata={
+            "type": "integer",
             "description": "What the county pays the supermarket for one unit handed over, in fen; "
-            "null except for administrators and clerks"
+            "null except for administrators and clerks",
         },
     )
     active = fields.Boolean()
@@ -160,12 +169,25 @@ class VoucherItemSchema(ma.Schema):
     points_each = fields.Integer()
 
 
+def _shown(voucher) -> bool:
+    """Whether the signed-in member may see the voucher's code (its owner only)."""
+    return shows_code_to(current_member(), voucher)
+
+
 class VoucherSchema(ma.Schema):
     """A voucher; to its owner also ``payload`` (exactly the text its QR code holds) and ``short_code``."""
 
     id = fields.Integer()
-    short_code = fields.String(allow_none=True, metadata={"description": "null except for the owner"})
-    payload = fields.String(allow_none=True, metadata={"description": "null except for the owner"})
+    short_code = fields.Function(
+        lambda voucher: voucher.short_code if _shown(voucher) else None,
+        allow_none=True,
+        metadata={"type": "string", "description": "null except for the owner"},
+    )
+    payload = fields.Function(
+        lambda voucher: voucher_payload(voucher, public_base_url()) if _shown(voucher) else None,
+        allow_none=True,
+        metadata={"type": "string", "description": "null except for the owner"},
+    )
     points = fields.Integer()
     status = fields.String()
     supermarket = fields.Nested(RefSchema)
@@ -217,6 +239,11 @@ class CounterMemberSchema(ma.Schema):
     display_name = fields.String()
 
 
+def counter_member(voucher) -> dict:
+    """The voucher's owner as the counter sees them."""
+    return {"display_name": owner_display_name(voucher)}
+
+
 class ScannedVoucherSchema(ma.Schema):
     """What the clerk must see before handing rewards over."""
 
@@ -225,7 +252,9 @@ class ScannedVoucherSchema(ma.Schema):
     status = fields.String()
     points = fields.Integer()
     supermarket = fields.Nested(RefSchema)
-    member = fields.Nested(CounterMemberSchema)
+    member = fields.Function(
+        counter_member, metadata={"type": "object", "description": "display_name: the resident's masked name"}
+    )
     items = fields.List(fields.Nested(VoucherItemSchema))
     created_at = fields.DateTime()
     expires_at = fields.DateTime()

@@ -25,14 +25,13 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
 
 from core.audit import record_audit
-from core.clock import period_bounds, shanghai_date
+from core.clock import MONTH_FORMAT, parse_month, period_bounds, shanghai_date
 from core.database import begin_writing, utcnow
 from core.errors import AppError
 from core.extensions import db
 from core.identity.access import require
 from core.identity.models import Member, Supermarket
 from core.identity.services import get_supermarket
-from points.leaderboards.honour import MONTH_FORMAT, parse_month
 from rewards.models import (
     Reward,
     RewardCost,

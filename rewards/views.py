@@ -173,7 +173,7 @@ def scan():
             return redirect(
                 url_for(
                     "rewards_pages.counter_voucher",
-                    voucher_id=_voucher_id(voucher),
+                    voucher_id=voucher.id,
                     code=form.code.data.strip(),
                 ),
                 303,
@@ -185,25 +185,13 @@ def scan():
     ), status
 
 
-def _voucher_id(voucher) -> int:
-    """The id of a voucher the services answered as a model or as a dict."""
-    return voucher["id"] if isinstance(voucher, dict) else voucher.id
-
-
 def _handed_over_by(actor, voucher, problem: dict | None) -> str | None:
     """Who handed a fulfilled voucher over: from the refusal, or the actor themselves."""
     if problem and problem["fulfilled_by"]:
         return problem["fulfilled_by"]
-    if voucher is not None and not isinstance(voucher, dict) and voucher.fulfilled_by_id == actor.id:
+    if voucher is not None and voucher.fulfilled_by_id == actor.id:
         return actor.name
     return None
-
-
-def _member_name(voucher) -> str:
-    """The resident's masked name, from the counter's view or from the voucher itself."""
-    if isinstance(voucher, dict):
-        return voucher["member"]["display_name"]
-    return mask_name(voucher.member.name)
 
 
 @bp.get("/counter/vouchers/<id:voucher_id>")
@@ -222,7 +210,7 @@ def _counter_confirm(actor, voucher_id: int | None, code: str):
     if code:
         try:
             voucher = vouchers.scan_voucher(actor, **code_arguments(code))
-            if voucher_id is not None and _voucher_id(voucher) != voucher_id:
+            if voucher_id is not None and voucher.id != voucher_id:
                 raise AppError(400, "invalid_code")
         except AppError as error:
             status, problem = error.status, refusal(error)
@@ -240,7 +228,7 @@ def _counter_confirm(actor, voucher_id: int | None, code: str):
         form=form,
         code=code,
         status_names=STATUS_NAMES,
-        member_name=_member_name(voucher) if voucher is not None else "",
+        member_name=vouchers.owner_display_name(voucher) if voucher is not None else "",
         handed_over_by=_handed_over_by(actor, voucher, problem),
     ), status
 
@@ -465,7 +453,7 @@ def catalogue(supermarket_id: int):
                 status, problem = error.status, _refusal_text(error, balance_of(actor.id).available, need)
             else:
                 flash(_("Reserved. Show this code at the counter."))
-                return redirect(url_for("rewards_pages.my_voucher", voucher_id=_voucher_id(voucher)), 303)
+                return redirect(url_for("rewards_pages.my_voucher", voucher_id=voucher.id), 303)
     return render_template(
         "rewards/catalogue.html",
         shop=shop,

@@ -377,32 +377,17 @@ def _insert_with_short_code(voucher: Voucher) -> None:
 
 def scan_voucher(
     clerk: Member, payload: str | None = None, short_code: str | None = None, now: datetime | None = None
-) -> dict:
-    """Show the clerk what to hand over for a resident's code; change nothing."""
+) -> Voucher:
+    """Find the voucher a resident's code names, for the clerk to see what to hand over; change nothing."""
     voucher = voucher_from_code(payload, short_code)
     _require_counter(clerk, voucher)
     _refuse_unless_open(voucher, now or utcnow())
-    return counter_view(voucher)
+    return voucher
 
 
-def _member_name(voucher: Voucher) -> str:
-    """The voucher owner's name, without loading the member and their roles."""
-    return db.session.scalar(sa.select(Member.name).where(Member.id == voucher.member_id))
-
-
-def counter_view(voucher: Voucher) -> dict:
-    """What the clerk sees: the voucher, the resident's masked name, the items and points."""
-    return {
-        "id": voucher.id,
-        "short_code": voucher.short_code,
-        "status": voucher.status,
-        "points": voucher.points,
-        "created_at": voucher.created_at,
-        "expires_at": voucher.expires_at,
-        "supermarket": voucher.supermarket,
-        "member": {"display_name": mask_name(_member_name(voucher))},
-        "items": voucher.items,
-    }
+def owner_display_name(voucher: Voucher) -> str:
+    """The voucher owner's masked name, as the counter shows it (read without loading the member)."""
+    return mask_name(db.session.scalar(sa.select(Member.name).where(Member.id == voucher.member_id)))
 
 
 def fulfil_voucher(

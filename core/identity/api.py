@@ -13,7 +13,6 @@ from core.errors import AppError
 from core.identity import services
 from core.identity.activation import activate_member
 from core.identity.auth import current_member, current_token
-from core.identity.hooks import MeProfile
 from core.identity.schemas import (
     ActivateSchema,
     ChangePasswordSchema,
@@ -92,13 +91,13 @@ class Me(MethodView):
     @blp.response(200, MeSchema)
     def get(self):
         """Show the signed-in member with roles, balances, level, stars and badges."""
-        return MeProfile(current_member())
+        return current_member()
 
     @blp.arguments(UpdateMeSchema)
     @blp.response(200, MeSchema)
     def patch(self, body):
         """Change one's own choices (appear anonymously on boards)."""
-        return MeProfile(services.update_own_profile(current_member(), body))
+        return services.update_own_profile(current_member(), body)
 
 
 @blp.route("/me/password")

@@ -47,19 +47,6 @@ def me_details(member: Member) -> dict:
     return details
 
 
-class MeProfile:
-    """The member as ``GET /me`` shows them: their own fields plus what the hooks add."""
-
-    def __init__(self, member: Member):
-        self._member = member
-        self._details = me_details(member)
-
-    def __getattr__(self, name: str):
-        if name in self._details:
-            return self._details[name]
-        return getattr(self._member, name)
-
-
 MembersChanged = Callable[[list[int]], None]
 UnitsMoved = Callable[[list[int]], None]
 

@@ -6,6 +6,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from core.api import PageQuerySchema
+from core.identity.hooks import me_details
 from core.identity.models import MEMBER_STATUSES, ORG_UNIT_KINDS, ROLES
 from core.identity.passwords import MAX_LENGTH, MIN_LENGTH
 from core.identity.phones import MAX_TYPED_LENGTH, normalise_phone
@@ -113,7 +114,8 @@ class MemberSchema(ma.Schema):
 
 
 class MeSchema(MemberSchema):
-    """The signed-in member, with what the points package adds (balance, level, stars, badges)."""
+    """The signed-in member, with what the packages registered for ``GET /me`` add (points: balance,
+    level, stars, badges, streak)."""
 
     balance = fields.Dict(
         keys=fields.String(), values=fields.Integer(), metadata={"description": "available and held points"}
@@ -123,6 +125,13 @@ class MeSchema(MemberSchema):
     stars = fields.Dict(metadata={"description": "volunteer stars: count, hours, next_at, to_next"})
     badges = fields.List(fields.Dict(), metadata={"description": "each with code, name, awarded_at"})
     streak = fields.Dict(metadata={"description": "daily check-in streak: days, checked_in_today"})
+
+    @ma.pre_dump
+    def with_details(self, member, **_kwargs):
+        """The member's own fields, then what every registered package adds."""
+        details = me_details(member)
+        own = {field.attribute or name for name, field in self.fields.items() if name not in details}
+        return {**{key: getattr(member, key, ma.missing) for key in own}, **details}
 
 
 class CreateMemberSchema(ma.Schema):

@@ -2,7 +2,7 @@
 
 from core.clock import PERIODS
 from points.leaderboards.boards import board_areas, member_board, org_unit_board
-from points.leaderboards.honour import close_month, closed_months, honour_roll, last_month
+from points.leaderboards.honour import close_month, closed_months, honour_roll
 from points.leaderboards.totals import (
     HISTOGRAMS,
     METRICS,
@@ -20,7 +20,6 @@ __all__ = [
     "closed_months",
     "expected_totals",
     "honour_roll",
-    "last_month",
     "member_board",
     "org_unit_board",
     "rebuild_totals",

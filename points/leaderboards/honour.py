@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import datetime
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
-from core.clock import bounds_of, period_bounds
+from core.clock import last_month, parse_month, period_bounds
 from core.database import begin_writing, utcnow
 from core.errors import AppError
 from core.extensions import db
@@ -16,22 +16,6 @@ from core.identity.services import get_org_unit
 from points.leaderboards.boards import shared_ranks
 from points.leaderboards.totals import Scope, mask_name
 from points.models import HonourRoll, HonourRollEntry
-
-MONTH_FORMAT = "%Y-%m"
-
-
-def parse_month(month: str, field: str = "month") -> date:
-    """Read "YYYY-MM" as the first day of that month, or refuse with 422."""
-    try:
-        return datetime.strptime(month, MONTH_FORMAT).date()
-    except (TypeError, ValueError):
-        raise AppError(422, errors={field: ["give the month as YYYY-MM"]}) from None
-
-
-def last_month(now: datetime | None = None) -> str:
-    """Name the Asia/Shanghai month before the current one."""
-    start, _end = bounds_of("month", now or utcnow())
-    return bounds_of("month", start - timedelta(days=1))[0].strftime(MONTH_FORMAT)
 
 
 def close_month(month: str | None = None, *, top: int = 20, now: datetime | None = None) -> int:

@@ -31,7 +31,7 @@ from core.identity.access import require, scope_condition
 from core.identity.models import Member, OrgUnit
 from core.identity.services import get_org_unit
 from core.qr.signing import InvalidCode, PayloadKind, code_url, sign_payload, verify_payload
-from points import services
+from points import activities, contributions
 from points.events import half_hours_between
 from points.patrols.models import PatrolCheckpoint, PatrolRound, PatrolRoute, PatrolScan
 
@@ -101,7 +101,7 @@ def create_route(
 ) -> PatrolRoute:
     """Draw a route of ordered checkpoints in the actor's scope, paying ``activity_code`` for a round."""
     unit = get_org_unit(org_unit_id)
-    activity = services.get_activity(activity_code)
+    activity = activities.get_activity(activity_code)
     require(actor, "patrol.manage", unit)
     names = [checkpoint.strip() for checkpoint in checkpoints]
     if not MIN_CHECKPOINTS <= len(names) <= MAX_CHECKPOINTS or not all(names):
@@ -121,7 +121,7 @@ def create_route(
         )
     if not activity.active:
         raise AppError(422, errors={"activity_code": ["this activity is retired"]})
-    services.check_recordable(activity)
+    activities.check_recordable(activity)
     if activity.org_unit is not None and not activity.org_unit.contains(unit):
         raise AppError(422, errors={"activity_code": ["this activity does not apply where the route lies"]})
     begin_writing(db.session)
@@ -346,14 +346,14 @@ def _complete(patrol: PatrolRound, route: PatrolRoute, member: Member, now: date
         return
     try:
         with db.session.begin_nested():
-            services.check_activity_applies(activity, member, patrol.started_at)
-            patrol.contribution = services.settle_contribution(
+            activities.check_activity_applies(activity, member, patrol.started_at)
+            patrol.contribution = contributions.settle_contribution(
                 activity,
                 route.created_by_id,
                 now,
                 member=member,
                 quantity=quantity,
-                points=services.points_for(activity, quantity),
+                points=activities.points_for(activity, quantity),
                 occurred_at=patrol.started_at,
                 note=route.name,
                 recorded_by_id=route.created_by_id,

@@ -25,7 +25,7 @@ from core.identity.access import can, can_somewhere, require, scope_condition
 from core.identity.models import Member, OrgUnit
 from core.identity.services import get_org_unit, mask_name
 from core.notifications import notify
-from points import services
+from points import activities, contributions
 from points.models import WISH_ACTIVITY
 from points.photos import check_photo_owner
 from points.wishes.models import Wish
@@ -460,9 +460,9 @@ def confirm_wish(actor: Member, wish_id: int, rating: int, now: datetime | None 
     taker = db.session.get(Member, wish.taker_id)
     if not taker.is_active:
         raise AppError(409, "invalid_state", _l("The volunteer who did this wish is suspended."))
-    activity = services.get_activity(WISH_ACTIVITY)
-    services.check_activity_applies(activity, taker, wish.done_at)
-    contribution = services.settle_contribution(
+    activity = activities.get_activity(WISH_ACTIVITY)
+    activities.check_activity_applies(activity, taker, wish.done_at)
+    contribution = contributions.settle_contribution(
         activity,
         actor.id,
         now,

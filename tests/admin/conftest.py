@@ -10,7 +10,7 @@ import pytest
 from core.database import utcnow
 from core.extensions import db
 from core.identity.models import OrgUnit
-from points import events, services
+from points import contributions, events
 from rewards import stock
 from tests.factories import make_activity
 from tests.rewards.conftest import make_reward, person
@@ -31,7 +31,7 @@ def console(app, world):
         make_activity("patrol_b", points=10, unit="hour", category="patrol", org_unit=town_b, name="河口巡逻")
         when = utcnow() - timedelta(hours=2)
         world.claims = {
-            key: services.record_contribution(
+            key: contributions.record_contribution(
                 person(world, key), world.people[key], "mediation", Decimal(1), when, note=f"{key} 调解"
             ).id
             for key in ("resident", "villager", "outsider")

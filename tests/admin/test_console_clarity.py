@@ -14,7 +14,7 @@ from core.audit import AuditEntry
 from core.database import utcnow
 from core.extensions import db
 from core.identity.models import OrgUnit, Supermarket
-from points import services
+from points import contributions
 from rewards.models import Reward
 from tests.rewards.conftest import person
 from tests.support.pages import csrf_token, signed_in
@@ -48,8 +48,8 @@ def test_the_review_queue_warns_of_duplicates_and_large_claims_and_ticks_all(app
     with app.app_context():
         resident = person(console, "resident")
         when = utcnow().replace(minute=0, second=0, microsecond=0)
-        twin = services.record_contribution(resident, resident.id, "mediation", Decimal(1), when).id
-        big = services.record_contribution(resident, resident.id, "publicity", Decimal(12), when).id
+        twin = contributions.record_contribution(resident, resident.id, "mediation", Decimal(1), when).id
+        big = contributions.record_contribution(resident, resident.id, "publicity", Decimal(12), when).id
     html = signed_in(app, console, "organiser").get("/admin/review").get_data(as_text=True)
 
     def row(claim_id):
@@ -67,7 +67,7 @@ def test_the_review_queue_warns_of_duplicates_and_large_claims_and_ticks_all(app
 def test_each_approval_says_the_balance_right_after_it(app, console):
     with app.app_context():
         resident = person(console, "resident")
-        second = services.record_contribution(
+        second = contributions.record_contribution(
             resident, resident.id, "publicity", Decimal(1), utcnow().replace(microsecond=0)
         ).id
     organiser = signed_in(app, console, "organiser")

@@ -4,7 +4,7 @@ import re
 from datetime import UTC, datetime
 
 from core.clock import bounds_of
-from points import services
+from points import contributions
 from tests.rewards.conftest import person
 from tests.support.pages import INLINE_SCRIPT, signed_in
 
@@ -12,7 +12,7 @@ from tests.support.pages import INLINE_SCRIPT, signed_in
 def test_the_dashboard_shows_this_months_points_members_and_categories(app, console):
     with app.app_context():
         for key in ("resident", "villager", "outsider"):
-            services.approve_contribution(person(console, "global_admin"), console.claims[key])
+            contributions.approve_contribution(person(console, "global_admin"), console.claims[key])
     page = signed_in(app, console, "organiser").get("/admin/dashboard").get_data(as_text=True)
     this_month = page.split('id="month-2"')[0]
     assert '<dd class="issued">40</dd>' in this_month  # the outsider's 20 are town B's

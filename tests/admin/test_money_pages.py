@@ -11,12 +11,11 @@ from openpyxl import load_workbook
 from pypdf import PdfReader
 
 from admin.settlement_sheets import settlement_pdf, settlement_xlsx
-from core.clock import SHANGHAI, shanghai_today
+from core.clock import SHANGHAI, last_month, shanghai_today
 from core.database import utcnow
 from core.extensions import db
 from core.identity.models import Supermarket
 from points import budgets
-from points.leaderboards.honour import last_month
 from rewards import vouchers
 from rewards.models import RewardCost, Settlement
 from rewards.settlements import Line, SettlementView
@@ -152,9 +151,9 @@ def test_budgets_show_their_use_warn_from_80_percent_and_admins_set_them(app, co
     assert set_one.status_code == 303
     with app.app_context():
         give = person(console, "organiser")
-        from points import services
+        from points import contributions
 
-        services.record_contribution(
+        contributions.record_contribution(
             give, console.people["neighbour"], "mediation", 4, utcnow() - timedelta(hours=1)
         )
     page = admin.get(f"/admin/budgets?year={YEAR}").get_data(as_text=True)

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from core.database import utcnow
 from core.errors import AppError
 from core.extensions import db
-from points import services
+from points import contributions
 from points.ledger import verify_ledger
 from points.models import Contribution, LedgerTransaction
 from tests.factories import make_activity, make_member
@@ -26,7 +26,7 @@ def test_concurrent_bulk_approvals_award_each_claim_exactly_once(app, world):
         grid = person(world, "resident").org_unit
         claimants = [make_member(f"居民{index}", grid) for index in range(CLAIMS)]
         claims = [
-            services.record_contribution(
+            contributions.record_contribution(
                 member, member.id, "mediation", Decimal(1), utcnow() - timedelta(hours=1)
             ).id
             for member in claimants
@@ -36,7 +36,7 @@ def test_concurrent_bulk_approvals_award_each_claim_exactly_once(app, world):
 
     def review(who, order):
         def job():
-            outcomes = services.review_contributions(person(world, who), order, "approve")
+            outcomes = contributions.review_contributions(person(world, who), order, "approve")
             answers[who] = {
                 claim: getattr(outcome, "code", "ok") if isinstance(outcome, AppError) else "ok"
                 for claim, outcome in outcomes.items()

@@ -9,7 +9,7 @@ from decimal import Decimal
 from PIL import Image
 
 from core.database import utcnow
-from points import services
+from points import contributions
 from tests.rewards.conftest import person
 from tests.support.pages import csrf_token, signed_in
 
@@ -26,7 +26,7 @@ def status_of(client, world, claim_id):
 
 def own_claim(app, world, who="grid_worker", activity="mediation", quantity=1):
     with app.app_context():
-        return services.record_contribution(
+        return contributions.record_contribution(
             person(world, who), world.people[who], activity, Decimal(quantity), utcnow() - timedelta(hours=1)
         ).id
 

@@ -15,7 +15,7 @@ def _world_with_claims():
     from core.database import utcnow
     from core.extensions import db
     from core.identity.models import Member
-    from points import services
+    from points import contributions
     from tests.factories import build_world, make_activity
 
     world = build_world()
@@ -23,7 +23,7 @@ def _world_with_claims():
     world.claims = {}
     for key in ("resident", "villager", "neighbour"):
         member = db.session.get(Member, world.people[key])
-        world.claims[key] = services.record_contribution(
+        world.claims[key] = contributions.record_contribution(
             member, member.id, "mediation", Decimal(1), utcnow() - timedelta(hours=1)
         ).id
     return world

@@ -10,9 +10,9 @@ from urllib.parse import urlsplit
 
 from PIL import Image
 
+from core.clock import last_month
 from core.extensions import db
 from core.identity.models import Member
-from points.leaderboards.honour import last_month
 from tests.browser.conftest import new_phone, sign_in
 from tests.factories import PASSWORD
 from tests.support.pages import signed_in

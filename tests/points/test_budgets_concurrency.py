@@ -14,7 +14,7 @@ from core.clock import shanghai_today
 from core.database import utcnow
 from core.extensions import db
 from core.identity.models import Member, OrgUnit
-from points import budgets, services
+from points import budgets, contributions
 from points.ledger import register_subscriber, verify_ledger
 from points.models import MemberBalance
 from tests.conftest import dispose, empty_postgres_database, make_app
@@ -54,7 +54,7 @@ def award_job(admin_id: int, member_id: int):
     occurred_at = utcnow() - timedelta(hours=1)
 
     def award():
-        services.record_contribution(
+        contributions.record_contribution(
             db.session.get(Member, admin_id), member_id, "patrol_each", 1, occurred_at
         )
 

@@ -16,7 +16,7 @@ from core.database import begin_writing, utcnow
 from core.errors import AppError
 from core.extensions import db
 from core.identity.models import Member, OrgUnit
-from points import fairness, ledger, services
+from points import activities, contributions, fairness, ledger
 from points.models import Contribution, FairnessFlag, LedgerTransaction
 from tests.factories import make_activity, make_member, make_unit
 from tests.rewards.conftest import person
@@ -68,8 +68,8 @@ def record(
     staff = person(world, recorder)
     earlier = db.session.scalar(sa.select(sa.func.count()).select_from(Contribution))
     begin_writing(db.session)
-    contribution = services.settle_contribution(
-        services.get_activity(activity),
+    contribution = contributions.settle_contribution(
+        activities.get_activity(activity),
         staff.id,
         utcnow(),
         member=db.session.get(Member, member_id),
@@ -182,7 +182,7 @@ def test_awards_spread_over_the_day_are_not_a_burst(app, watch):
 
 
 def _claim(world, who: str, hours_ago: float) -> int:
-    claim = services.record_contribution(
+    claim = contributions.record_contribution(
         person(world, who), world.people[who], "publicity", Decimal(1), utcnow() - timedelta(hours=3)
     )
     begin_writing(db.session)
@@ -196,7 +196,7 @@ def test_claims_approved_within_seconds_again_and_again_are_flagged(app, watch):
         make_activity("claimable", points=5, category="other")
         claims = [_claim(watch, who, 0) for who in ("resident", "villager", "neighbour")]
         for claim in claims:
-            services.approve_contribution(person(watch, "organiser"), claim)
+            contributions.approve_contribution(person(watch, "organiser"), claim)
         [finding] = found("quick_approvals")
         assert finding.member_id == watch.people["organiser"] and finding.facts["count"] == 3
         assert sorted(row["contribution_id"] for row in finding.evidence) == sorted(claims)
@@ -206,7 +206,7 @@ def test_claims_approved_within_seconds_again_and_again_are_flagged(app, watch):
 def test_claims_reviewed_after_a_while_or_approved_by_a_rule_are_not_flagged(app, watch):
     with app.app_context():
         for who in ("resident", "villager", "neighbour"):
-            services.approve_contribution(person(watch, "organiser"), _claim(watch, who, 1))
+            contributions.approve_contribution(person(watch, "organiser"), _claim(watch, who, 1))
         make_activity(
             "self_service",
             points=5,
@@ -215,7 +215,7 @@ def test_claims_reviewed_after_a_while_or_approved_by_a_rule_are_not_flagged(app
             created_by_id=watch.people["organiser"],
         )
         for _ in range(4):  # approved at once by the activity's own rule: no review to rush
-            services.record_contribution(
+            contributions.record_contribution(
                 person(watch, "resident"),
                 watch.people["resident"],
                 "self_service",

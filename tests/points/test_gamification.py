@@ -15,7 +15,7 @@ from core.database import begin_writing, utcnow
 from core.errors import AppError
 from core.extensions import db
 from core.identity.models import Member
-from points import gamification, ledger, services
+from points import contributions, gamification, ledger
 from points.gamification import level_for, stars_for
 from points.ledger import verify_ledger
 from points.models import (
@@ -49,7 +49,7 @@ def record(world, code, quantity=1, at=None, member="resident"):
     """Staff record an approved contribution that happened at ``at`` (default an hour ago)."""
     at = at or utcnow() - timedelta(hours=1)
     actor = db.session.get(Member, world.people["organiser"])
-    return services.record_contribution(
+    return contributions.record_contribution(
         actor, world.people[member], code, Decimal(str(quantity)), at, now=at + timedelta(hours=1)
     )
 
@@ -57,7 +57,7 @@ def record(world, code, quantity=1, at=None, member="resident"):
 def reverse(world, contribution):
     """An organiser reverses a contribution."""
     actor = db.session.get(Member, world.people["organiser"])
-    return services.reverse_contribution(actor, contribution.id, "recorded by mistake")
+    return contributions.reverse_contribution(actor, contribution.id, "recorded by mistake")
 
 
 def badges(member_id):
@@ -143,11 +143,11 @@ def test_the_first_contribution_of_a_category_earns_its_badge_once_with_its_date
 def test_a_pending_claim_earns_no_badge_until_it_is_approved(ctx, games):
     make_activity("reviewed_publicity", points=5, category="publicity", needs_review=True)
     resident = db.session.get(Member, games.people["resident"])
-    claim = services.record_contribution(
+    claim = contributions.record_contribution(
         resident, resident.id, "reviewed_publicity", Decimal(1), utcnow() - timedelta(hours=1)
     )
     assert badges(resident.id) == {}
-    services.approve_contribution(db.session.get(Member, games.people["grid_worker"]), claim.id)
+    contributions.approve_contribution(db.session.get(Member, games.people["grid_worker"]), claim.id)
     assert list(badges(games.people["resident"])) == ["first_publicity"]
 
 
@@ -268,7 +268,9 @@ def test_badges_are_awarded_once_when_many_awards_race(app, games):
     at = utcnow() - timedelta(hours=1)
 
     def award():
-        services.record_contribution(db.session.get(Member, staff), resident, "patrol_each", Decimal(1), at)
+        contributions.record_contribution(
+            db.session.get(Member, staff), resident, "patrol_each", Decimal(1), at
+        )
 
     assert run_at_once(app, [award] * 20) == Counter({"ok": 20})
     with app.app_context():
@@ -425,7 +427,7 @@ def test_me_reads_a_few_rows_and_never_scans_the_ledger(ctx, games):
     resident = db.session.get(Member, games.people["resident"])
     sa.event.listen(db.engine, "before_cursor_execute", note)
     try:
-        points = services.points_for_me(resident)
+        points = gamification.points_for_me(resident)
     finally:
         sa.event.remove(db.engine, "before_cursor_execute", note)
     assert points["stars"]["hours"] == 3 and len(points["badges"]) == 3

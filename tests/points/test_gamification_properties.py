@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from core.errors import AppError
 from core.extensions import db
 from core.identity.models import Member, OrgUnit
-from points import gamification, services
+from points import contributions, gamification
 from points.ledger import balance_of, verify_ledger
 from points.models import Activity, MemberGameStats
 from tests.factories import make_activity, make_member
@@ -109,13 +109,13 @@ def test_live_honours_equal_the_rules_and_a_rebuild(ctx, world, steps):
             _, code, amount, moment = step
             category, unit, points = ACTIVITIES[code]
             quantity = Decimal(amount) / 2 if unit == "hour" else Decimal(amount)
-            contribution = services.record_contribution(
+            contribution = contributions.record_contribution(
                 organiser, member.id, code, quantity, moment, now=moment + timedelta(hours=1)
             )
             approved.append(contribution.id)
             model.earn(moment, contribution.points, category, unit, quantity)
         elif step[0] == "reverse" and approved:
-            contribution = services.get_contribution(approved[step[1] % len(approved)])
+            contribution = contributions.get_contribution(approved[step[1] % len(approved)])
             if contribution.status != "approved":
                 continue
             category, unit, _points = ACTIVITIES[contribution.activity.code]
@@ -125,7 +125,7 @@ def test_live_honours_equal_the_rules_and_a_rebuild(ctx, world, steps):
                 contribution.quantity,
             )
             try:
-                services.reverse_contribution(organiser, contribution.id, "property test")
+                contributions.reverse_contribution(organiser, contribution.id, "property test")
             except AppError as error:
                 db.session.rollback()
                 assert error.code == "insufficient_points"

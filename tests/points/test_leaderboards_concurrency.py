@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from core.database import begin_writing, utcnow
 from core.extensions import db
 from core.identity.models import Member
-from points import leaderboards, ledger, services
+from points import contributions, leaderboards, ledger
 from points.models import LeaderboardTotal, LedgerTransaction
 from tests.factories import make_activity
 from tests.points.test_ledger_concurrency import run_at_once
@@ -36,7 +36,7 @@ def test_concurrent_awards_to_one_member_leave_the_totals_exact(app, world):
 
     def award_to(member_id):
         def award():
-            services.record_contribution(
+            contributions.record_contribution(
                 db.session.get(Member, staff), member_id, "patrol_each", 1, occurred_at
             )
 

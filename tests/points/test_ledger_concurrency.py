@@ -12,7 +12,7 @@ from core.database import utcnow
 from core.errors import AppError
 from core.extensions import db
 from core.identity.models import Member
-from points import services
+from points import contributions
 from points.ledger import verify_ledger
 from points.models import Contribution, MemberBalance
 from tests.factories import make_activity
@@ -59,7 +59,7 @@ def test_concurrent_awards_never_slip_past_the_daily_cap(app, world):
 
     def award():
         actor = db.session.get(Member, staff)
-        services.record_contribution(actor, resident, "patrol_each", 1, occurred_at)
+        contributions.record_contribution(actor, resident, "patrol_each", 1, occurred_at)
 
     outcomes = run_at_once(app, [award] * THREADS)
     assert outcomes == Counter({"ok": 20, "daily_cap_reached": THREADS - 20})
@@ -77,18 +77,18 @@ def test_concurrent_awards_and_reversals_keep_the_balance_exact(app, world):
     with app.app_context():
         actor = db.session.get(Member, staff)
         earlier = [
-            services.record_contribution(actor, resident, "mediation_each", 1, occurred_at).id
+            contributions.record_contribution(actor, resident, "mediation_each", 1, occurred_at).id
             for _ in range(20)
         ]
 
     def award():
-        services.record_contribution(
+        contributions.record_contribution(
             db.session.get(Member, staff), resident, "mediation_each", 1, occurred_at
         )
 
     def reverser(contribution_id):
         def reverse():
-            services.reverse_contribution(db.session.get(Member, organiser), contribution_id, "记错了")
+            contributions.reverse_contribution(db.session.get(Member, organiser), contribution_id, "记错了")
 
         return reverse
 
@@ -112,7 +112,7 @@ from app import create_app
 from core.errors import AppError
 from core.extensions import db
 from core.identity.models import Member
-from points import services
+from points import contributions
 
 url, staff, member, occurred_at, times = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
 app = create_app({"APP_ENV": "test", "SQLALCHEMY_DATABASE_URI": url})
@@ -120,7 +120,7 @@ outcomes = []
 with app.app_context():
     for _ in range(times):
         try:
-            services.record_contribution(db.session.get(Member, staff), member, "patrol_each", 1,
+            contributions.record_contribution(db.session.get(Member, staff), member, "patrol_each", 1,
                                          datetime.fromisoformat(occurred_at))
             outcomes.append("ok")
         except AppError as error:

@@ -16,7 +16,7 @@ from hypothesis.stateful import initialize, invariant, precondition, rule
 
 from core.database import begin_writing, utcnow
 from core.extensions import db
-from points import ledger, services
+from points import contributions, ledger
 from points.models import Contribution, MemberBalance
 from tests.factories import make_activity
 from tests.support.machines import WorldMachine
@@ -43,7 +43,7 @@ def machine_for(database_url: str, sqlite_template):
         )
         def record(self, member, activity, quantity):
             contribution = self.attempt(
-                lambda: services.record_contribution(
+                lambda: contributions.record_contribution(
                     self.actor("grid_worker"), self.people[member], activity, quantity, self.occurred_at
                 )
             )
@@ -53,7 +53,7 @@ def machine_for(database_url: str, sqlite_template):
         @rule(member=st.sampled_from(MEMBERS), activity=st.sampled_from(["small", "big"]))
         def claim(self, member, activity):
             contribution = self.attempt(
-                lambda: services.record_contribution(
+                lambda: contributions.record_contribution(
                     self.actor(member), self.people[member], activity, 1, self.occurred_at
                 )
             )
@@ -66,11 +66,11 @@ def machine_for(database_url: str, sqlite_template):
             contribution_id = data.draw(st.sampled_from(self.pending))
             if approve:
                 done = self.attempt(
-                    lambda: services.approve_contribution(self.actor("organiser"), contribution_id)
+                    lambda: contributions.approve_contribution(self.actor("organiser"), contribution_id)
                 )
             else:
                 done = self.attempt(
-                    lambda: services.reject_contribution(self.actor("organiser"), contribution_id, "no")
+                    lambda: contributions.reject_contribution(self.actor("organiser"), contribution_id, "no")
                 )
             if done is not None:
                 self.pending.remove(contribution_id)
@@ -78,7 +78,7 @@ def machine_for(database_url: str, sqlite_template):
                     self.approved.append(contribution_id)
                 before = self.snapshot()
                 again = self.attempt(
-                    lambda: services.approve_contribution(self.actor("organiser"), contribution_id)
+                    lambda: contributions.approve_contribution(self.actor("organiser"), contribution_id)
                 )
                 assert again is None and self.snapshot() == before, "a retried review changed something"
 
@@ -88,7 +88,7 @@ def machine_for(database_url: str, sqlite_template):
             contribution_id = data.draw(st.sampled_from(self.approved))
             who = "global_admin" if force else "organiser"
             done = self.attempt(
-                lambda: services.reverse_contribution(self.actor(who), contribution_id, "x", force)
+                lambda: contributions.reverse_contribution(self.actor(who), contribution_id, "x", force)
             )
             if done is not None:
                 self.approved.remove(contribution_id)

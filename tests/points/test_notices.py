@@ -19,7 +19,7 @@ from core.database import begin_writing, utcnow
 from core.extensions import db
 from core.identity.models import Member, OrgUnit
 from core.notifications import Notification
-from points import notices, services
+from points import activities, contributions, notices
 from points.ledger import verify_ledger
 from points.models import Activity, Contribution, LedgerTransaction, Notice, NoticeEntry, Objection
 from tests.factories import make_activity, make_member
@@ -47,8 +47,8 @@ def settle(
     """An approved contribution with its points posted, recorded by one of the world's staff."""
     recorder = person(world, by)
     begin_writing(db.session)
-    contribution = services.settle_contribution(
-        services.get_activity(activity),
+    contribution = contributions.settle_contribution(
+        activities.get_activity(activity),
         recorder.id,
         utcnow(),
         member=db.session.get(Member, member_id),
@@ -98,8 +98,8 @@ def test_a_notice_lists_every_approved_contribution_of_the_month_in_the_subtree(
         first_hour = settle(world.people["resident"], 7, in_month(LAST_MONTH, 1, 0), world=world)
         settle(world.people["resident"], 3, in_month(LAST_MONTH, 1, 0) - timedelta(minutes=1), world=world)
         reversed_id = settle(world.people["villager"], 4, world=world)
-        services.reverse_contribution(person(world, "global_admin"), reversed_id, "录错了")
-        pending = services.record_contribution(
+        contributions.reverse_contribution(person(world, "global_admin"), reversed_id, "录错了")
+        pending = contributions.record_contribution(
             person(world, "resident"),
             world.people["resident"],
             "patrol",
@@ -198,7 +198,7 @@ SPAN = int(
     (datetime(2026, 12, 1, tzinfo=SHANGHAI) - datetime(2026, 8, 31, tzinfo=SHANGHAI)).total_seconds() // 60
 )
 
-contributions = st.lists(
+contribution_rows = st.lists(
     st.tuples(
         st.sampled_from(MEMBERS),
         st.sampled_from(STATUSES),
@@ -241,7 +241,7 @@ def _standing_ids(notice: Notice) -> set[int]:
 
 @settings(max_examples=40)
 @given(
-    rows=contributions,
+    rows=contribution_rows,
     unit_key=st.sampled_from(UNITS),
     month=st.sampled_from(MONTHS),
     later_reversed=st.sets(st.integers(0, 24), max_size=5),
@@ -336,7 +336,7 @@ def test_objecting_to_an_entry_already_taken_back_is_refused(app, client, scene)
     world, ids = scene
     notice_id = publish(client, world).get_json()["id"]
     with app.app_context():
-        services.reverse_contribution(person(world, "organiser"), ids["resident"], "录错了")
+        contributions.reverse_contribution(person(world, "organiser"), ids["resident"], "录错了")
     assert lodge(client, world, notice_id, ids["resident"]).get_json()["errors"] == {
         "contribution_id": ["not an entry of this notice"]
     }
@@ -523,7 +523,7 @@ def test_contributions_on_a_closed_notice_show_as_passed_in_the_members_history(
     page = browser.get("/me/points").get_data(as_text=True)
     assert page.count("data-publicised") == 1 and "公示通过" in page
     with app.app_context():
-        services.reverse_contribution(person(world, "organiser"), ids["villager"], "录错了")
+        contributions.reverse_contribution(person(world, "organiser"), ids["villager"], "录错了")
         assert notices.publicised([ids["villager"]]) == set()
 
 

@@ -12,7 +12,8 @@ import sqlalchemy as sa
 from core.database import begin_writing, utcnow
 from core.extensions import db
 from core.notifications import Notification
-from points import services
+from points import contributions
+from points.activities import get_activity
 from points.gamification import rebuild_gamification
 from tests.factories import make_activity
 from tests.rewards.conftest import give_points, make_reward, person
@@ -214,8 +215,8 @@ def test_a_recording_retried_after_a_failed_attempt_tells_once(app, activities):
     with app.app_context():
         resident, staff = person(world, "resident"), person(world, "grid_worker")
         begin_writing(db.session)
-        services.settle_contribution(
-            services.get_activity("mediation"),
+        contributions.settle_contribution(
+            get_activity("mediation"),
             staff.id,
             utcnow(),
             member=resident,
@@ -227,7 +228,7 @@ def test_a_recording_retried_after_a_failed_attempt_tells_once(app, activities):
         assert len(told(resident.id, "points_awarded")) == 1  # written inside the attempt's transaction
         db.session.rollback()  # the attempt failed before it committed: its notification went with it
         assert told(world.people["resident"]) == []
-        services.record_contribution(
+        contributions.record_contribution(
             person(world, "grid_worker"),
             world.people["resident"],
             "mediation",

@@ -332,7 +332,7 @@ def test_settlement_totals_equal_a_brute_force_sum_over_fulfilments(app, world, 
 
 
 def test_the_demo_shows_a_confirmed_settlement_for_last_month_once(app, runner):
-    from points.leaderboards.honour import last_month
+    from core.clock import last_month
 
     first = runner.invoke(args=["seed-demo"])
     assert first.exit_code == 0, first.output

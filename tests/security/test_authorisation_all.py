@@ -18,8 +18,8 @@ from datetime import timedelta
 
 import pytest
 
+from core.clock import last_month
 from core.database import utcnow
-from points.leaderboards.honour import last_month
 from tests.factories import PASSWORD, next_phone
 from tests.support.scene import BUDGET_YEAR, Scene, build_scene, picture, snapshot
 

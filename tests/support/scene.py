@@ -21,15 +21,15 @@ import sqlalchemy as sa
 from PIL import Image
 from werkzeug.datastructures import FileStorage
 
-from core.clock import SHANGHAI, period_bounds, shanghai_today
+from core.clock import SHANGHAI, last_month, parse_month, period_bounds, shanghai_today
 from core.database import begin_writing, utcnow
 from core.extensions import db
 from core.identity import cards
 from core.identity.activation import issue_activation_codes
 from core.identity.models import Member, OrgUnit, RoleGrant, Supermarket
-from points import events, ledger, notices, services
+from points import activities, contributions, events, ledger, notices
 from points.budgets import set_budget
-from points.leaderboards.honour import close_month, last_month, parse_month
+from points.leaderboards.honour import close_month
 from points.models import FairnessFlag, NoticeEntry, Objection
 from points.patrols import services as patrols
 from points.photos import store_photo
@@ -142,13 +142,13 @@ class Scene:
     def fresh_claim(self, member_id: int, photo_id: int | None = None) -> int:
         """A member's own pending claim of the tree-wide activity."""
         member = self.member(member_id)
-        return services.record_contribution(
+        return contributions.record_contribution(
             member, member_id, "patrol", Decimal(1), utcnow() - timedelta(hours=1), photo_id=photo_id
         ).id
 
     def fresh_award(self, member_id: int) -> int:
         """A contribution recorded (approved at once) by the global admin."""
-        return services.record_contribution(
+        return contributions.record_contribution(
             self.person("global_admin"), member_id, "patrol", Decimal(1), utcnow() - timedelta(hours=1)
         ).id
 
@@ -320,8 +320,8 @@ def settled_last_month(scene: Scene, scope: str) -> int:
     recorder = scene.person("grid_worker" if scope == "inside" else "grid_worker_b")
     start, _end = period_bounds("month", parse_month(last_month()))
     begin_writing(db.session)
-    contribution = services.settle_contribution(
-        services.get_activity("patrol"),
+    contribution = contributions.settle_contribution(
+        activities.get_activity("patrol"),
         recorder.id,
         utcnow(),
         member=scene.member(scene.owner(scope)),

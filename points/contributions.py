@@ -1,4 +1,4 @@
-"""Points services: activities, contributions (record, claim, approve, reject, reverse).
+"""Contributions: record, claim, approve, reject, reverse and list them; a member's ledger.
 
 One public call is one transaction: each checks what needs no lock, then begins writing
 (``begin_writing``: the write lock on SQLite) just before its first locked read or write,
@@ -8,25 +8,24 @@ posts through ``points.ledger`` and commits.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from decimal import ROUND_FLOOR, Decimal
+from decimal import Decimal
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
-from sqlalchemy.exc import IntegrityError
 
-from core.audit import change_audited, record_audit
+from core.audit import record_audit
 from core.clock import bounds_of
 from core.database import begin_writing, utcnow
 from core.errors import AppError
 from core.extensions import db
 from core.identity.access import require, scope_condition, scope_units
 from core.identity.models import Member, OrgUnit
-from core.identity.services import get_member, get_org_unit
+from core.identity.services import get_member
 from core.notifications import notify
 from points import ledger
+from points.activities import check_activity_applies, check_recordable, get_activity, points_for
 from points.alerts import MY_POINTS, activity_names
 from points.models import (
-    FLOW_ONLY_ACTIVITIES,
     Activity,
     Contribution,
     LedgerPosting,
@@ -35,119 +34,6 @@ from points.models import (
 from points.photos import check_photo_owner
 
 MAX_BACKDATE = timedelta(days=31)
-HALF = Decimal("0.5")
-
-
-def _not_found(what: str, field: str):
-    return AppError(404, errors={field: [f"no such {what}"]})
-
-
-# --- activities ----------------------------------------------------------------------------
-
-
-def get_activity(code: str, field: str = "activity_code") -> Activity:
-    """Return an activity by code or refuse with 404."""
-    activity = db.session.scalar(sa.select(Activity).where(Activity.code == code))
-    if activity is None:
-        raise _not_found("activity", field)
-    return activity
-
-
-def create_activity(actor: Member, fields: dict) -> Activity:
-    """Define what earns points, in the actor's scope (default: the actor's own scope)."""
-    org_unit_id = fields.pop("org_unit_id", None)
-    if org_unit_id is None:
-        units = scope_units(actor, "activity.manage")
-        if units == []:
-            raise AppError(403)
-        if units is None:
-            unit = None
-        elif len(units) == 1:
-            unit = units[0]
-        else:
-            raise AppError(422, errors={"org_unit_id": ["say which of your org units it applies to"]})
-    else:
-        unit = get_org_unit(org_unit_id)
-    require(actor, "activity.manage", unit)
-    if db.session.scalar(sa.select(Activity.id).where(Activity.code == fields["code"])):
-        raise AppError(409, "duplicate", _l("An activity with this code exists."), {"code": ["already used"]})
-    begin_writing(db.session)
-    activity = Activity(org_unit=unit, created_by_id=actor.id, **fields)
-    db.session.add(activity)
-    record_audit(
-        actor, "activity.create", activity, after={**fields, "org_unit_id": unit.id if unit else None}
-    )
-    try:
-        db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
-        raise AppError(
-            409, "duplicate", _l("An activity with this code exists."), {"code": ["already used"]}
-        ) from None
-    return activity
-
-
-def update_activity(actor: Member, activity: Activity, changes: dict) -> Activity:
-    """Edit or retire an activity; points already recorded keep their value."""
-    require(actor, "activity.manage", activity.org_unit)
-    begin_writing(db.session)
-    change_audited(actor, "activity.update", activity, changes)
-    db.session.commit()
-    return activity
-
-
-def list_activities(include_retired: bool, page: int, page_size: int) -> dict:
-    """List the activities (every member may see what earns points)."""
-    from core.api import paginate
-
-    statement = sa.select(Activity).order_by(Activity.code)
-    if not include_retired:
-        statement = statement.where(Activity.active.is_(True))
-    return paginate(statement, page, page_size)
-
-
-def list_managed_activities(actor: Member, include_retired: bool, page: int, page_size: int) -> dict:
-    """List the activities of the actor's subtree, and the tree-wide ones (editable by global admins)."""
-    from core.api import paginate
-
-    statement = (
-        sa.select(Activity)
-        .outerjoin(OrgUnit, OrgUnit.id == Activity.org_unit_id)
-        .where(sa.or_(Activity.org_unit_id.is_(None), scope_condition(actor, "activity.manage")))
-        .order_by(Activity.active.desc(), Activity.code)
-    )
-    if not include_retired:
-        statement = statement.where(Activity.active.is_(True))
-    return paginate(statement, page, page_size)
-
-
-def points_for(activity: Activity, quantity: Decimal) -> int:
-    """Points for a quantity: per item, or per hour in half hours, rounded down."""
-    quantity = Decimal(str(quantity))
-    if quantity <= 0:
-        raise AppError(422, errors={"quantity": ["must be more than 0"]})
-    if activity.unit == "each" and quantity != quantity.to_integral_value():
-        raise AppError(422, errors={"quantity": ["count whole items"]})
-    if activity.unit == "hour" and (quantity / HALF) != (quantity / HALF).to_integral_value():
-        raise AppError(422, errors={"quantity": ["hours go in steps of half an hour"]})
-    return int((Decimal(activity.points) * quantity).to_integral_value(rounding=ROUND_FLOOR))
-
-
-def check_recordable(activity: Activity) -> None:
-    """Refuse an activity that is earned only through its own flow (a wish) where one is chosen by hand."""
-    if activity.code in FLOW_ONLY_ACTIVITIES:
-        raise AppError(422, errors={"activity_code": ["earned only through its own flow (a completed wish)"]})
-
-
-def check_activity_applies(activity: Activity, member: Member, occurred_at: datetime) -> None:
-    if not activity.active:
-        raise AppError(422, errors={"activity_code": ["this activity is retired"]})
-    too_early = activity.starts_at is not None and occurred_at < activity.starts_at
-    too_late = activity.ends_at is not None and occurred_at > activity.ends_at
-    if too_early or too_late:
-        raise AppError(422, errors={"occurred_at": ["outside the activity's active window"]})
-    if activity.org_unit is not None and not activity.org_unit.contains(member.org_unit):
-        raise AppError(422, errors={"activity_code": ["this activity does not apply to the member's grid"]})
 
 
 def _check_occurred_at(occurred_at: datetime, now: datetime) -> None:
@@ -156,8 +42,6 @@ def _check_occurred_at(occurred_at: datetime, now: datetime) -> None:
     if occurred_at < now - MAX_BACKDATE:
         raise AppError(422, errors={"occurred_at": ["may lie at most 31 days back"]})
 
-
-# --- contributions -------------------------------------------------------------------------
 
 #: A contribution locked for review, with its member (and grid, for the reviewer's scope) and activity.
 _LOCKED_CONTRIBUTION = (
@@ -181,7 +65,7 @@ def get_contribution(contribution_id: int, lock: bool = False) -> Contribution:
     else:
         contribution = db.session.get(Contribution, contribution_id)
     if contribution is None:
-        raise _not_found("contribution", "contribution_id")
+        raise AppError(404, errors={"contribution_id": ["no such contribution"]})
     return contribution
 
 
@@ -571,10 +455,3 @@ def member_ledger(
     if member.id != actor.id:
         require(actor, "member.read", member)
     return ledger.ledger_page(member.id, page, page_size, available_only)
-
-
-def points_for_me(member: Member) -> dict:
-    """What ``GET /me`` shows of points: balances, lifetime earned, level, stars, badges, streak."""
-    from points.gamification import account_of  # it imports the ledger, as this module does
-
-    return account_of(member.id)
