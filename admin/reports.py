@@ -26,8 +26,7 @@ from core.identity.services import get_org_unit, mask_name
 from core.printing import A4, GREY, MARGIN, centred_line
 from points import reports as points_reports
 from points.leaderboards import honour_roll
-from points.leaderboards.boards import shared_ranks
-from points.leaderboards.totals import display_name
+from points.leaderboards.boards import display_name, shared_ranks
 from points.stats import earned_by_category
 from rewards import reports as rewards_reports
 

@@ -414,11 +414,10 @@ def measure_histogram(app, day) -> dict:
     """The refresh of the county board's histogram (once per worker every few seconds)."""
     from core.extensions import db
     from core.identity.models import OrgUnit
-    from points.leaderboards.boards import board_period
-    from points.leaderboards.totals import Scope
+    from points.leaderboards.boards import Board, board_period
 
     with app.app_context():
-        scope = Scope(db.session.get(OrgUnit, 1), board_period("month", day)[0])
+        scope = Board(db.session.get(OrgUnit, 1), board_period("month", day)[0])
         return percentiles([timed(scope.histogram) for _ in range(5)])
 
 
@@ -460,12 +459,12 @@ def explain(app, day) -> dict:
     """The query plans of the board's statements at county scope."""
     from core.extensions import db
     from core.identity.models import OrgUnit
-    from points.leaderboards.boards import board_period
-    from points.leaderboards.totals import ORDER, Scope
+    from points.leaderboards.boards import Board, board_period
+    from points.leaderboards.totals import ORDER
     from points.models import LeaderboardTotal
 
     with app.app_context():
-        scope = Scope(db.session.get(OrgUnit, 1), board_period("month", day)[0])
+        scope = Board(db.session.get(OrgUnit, 1), board_period("month", day)[0])
         row = scope.top(1000)[-1]
         statements = {
             "top_50": sa.select(LeaderboardTotal).where(*scope.where()).order_by(*ORDER).limit(50),

@@ -45,7 +45,7 @@ from core.errors import AppError
 from core.extensions import db
 from core.identity.access import can, require_somewhere, scope_units
 from core.identity.models import Member, OrgUnit, on_boards
-from points.leaderboards.totals import Scope
+from points.leaderboards.boards import Board
 from points.models import Activity, Contribution, FairnessFlag, LeaderboardTotal
 
 #: The most evidence rows a flag keeps.
@@ -417,7 +417,7 @@ def member_outliers(day) -> list[Finding]:
     for county in db.session.scalars(
         sa.select(OrgUnit).where(OrgUnit.parent_id.is_(None)).order_by(OrgUnit.id)
     ):
-        scope = Scope(county, month)
+        scope = Board(county, month)
         ranked = scope.count()
         if ranked < least:
             continue

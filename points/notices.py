@@ -42,11 +42,11 @@ from core.errors import AppError
 from core.extensions import db
 from core.identity.access import can, require, scope_units
 from core.identity.models import Member, OrgUnit
-from core.identity.services import get_org_unit
+from core.identity.services import get_org_unit, mask_name
 from core.notifications import notify
 from points.alerts import activity_names
 from points.contributions import get_contribution, take_back_contribution
-from points.leaderboards.totals import display_name, mask_name
+from points.leaderboards.boards import display_name
 from points.models import Contribution, Notice, NoticeEntry, Objection
 
 #: The most entries a printed notice carries (a notice is for a village's board, not a county's).

@@ -1,10 +1,9 @@
 """Leaderboards: the per-member period totals (``totals``), boards (``boards``), honour rolls (``honour``)."""
 
 from core.clock import PERIODS
-from points.leaderboards.boards import board_areas, member_board, org_unit_board
+from points.leaderboards.boards import HISTOGRAMS, board_areas, member_board, org_unit_board
 from points.leaderboards.honour import close_month, closed_months, honour_roll
 from points.leaderboards.totals import (
-    HISTOGRAMS,
     METRICS,
     expected_totals,
     rebuild_totals,

@@ -12,9 +12,8 @@ from core.database import begin_writing, utcnow
 from core.errors import AppError
 from core.extensions import db
 from core.identity.models import Member, OrgUnit
-from core.identity.services import get_org_unit
-from points.leaderboards.boards import shared_ranks
-from points.leaderboards.totals import Scope, mask_name
+from core.identity.services import get_org_unit, mask_name
+from points.leaderboards.boards import Board, shared_ranks
 from points.models import HonourRoll, HonourRollEntry
 
 
@@ -34,7 +33,7 @@ def close_month(month: str | None = None, *, top: int = 20, now: datetime | None
     for unit in db.session.scalars(sa.select(OrgUnit).order_by(OrgUnit.path)):
         if unit.id in closed:
             continue
-        scope = Scope(unit, month)
+        scope = Board(unit, month)
         rows = scope.top(top)
         members = {
             member.id: member

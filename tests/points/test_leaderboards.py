@@ -12,8 +12,8 @@ from core.database import begin_writing
 from core.extensions import db
 from core.identity import services as identity
 from core.identity.models import Member, OrgUnit
+from core.identity.services import mask_name
 from points import leaderboards, ledger
-from points.leaderboards.totals import mask_name
 from points.models import LeaderboardTotal, LedgerTransaction
 from tests.factories import make_member, make_unit
 
