@@ -29,6 +29,22 @@ def give_points(member_id: int, points: int) -> None:
     db.session.commit()
 
 
+def assert_points_conserved(member_id: int, awarded: int) -> None:
+    """A member's points are where their vouchers say: held = reserved vouchers, and available +
+    held + fulfilled vouchers = what they were awarded; never below zero."""
+    balance = ledger.balance_of(member_id)
+    by_status = dict(
+        db.session.execute(
+            sa.select(Voucher.status, sa.func.sum(Voucher.points))
+            .where(Voucher.member_id == member_id)
+            .group_by(Voucher.status)
+        ).all()
+    )
+    assert balance.available >= 0
+    assert balance.held == (by_status.get("reserved") or 0)
+    assert balance.available + balance.held + (by_status.get("fulfilled") or 0) == awarded
+
+
 def make_reward(name: str, points_cost: int, per_member_limit: int | None = None) -> int:
     """Add a reward as the global admin; answer its id."""
     admin = db.session.scalar(sa.select(Member).where(Member.name == "陈管理"))

@@ -20,7 +20,7 @@ from core.identity.models import Member
 from points import ledger
 from rewards import stock, vouchers
 from rewards.models import Stock, Voucher, VoucherItem
-from tests.rewards.conftest import give_points, make_reward
+from tests.rewards.conftest import assert_points_conserved, give_points, make_reward
 from tests.support.machines import WorldMachine
 
 MEMBERS = ("resident", "villager")
@@ -125,18 +125,7 @@ def machine_for(database_url: str, sqlite_template):
             db.session.rollback()
             assert ledger.verify_ledger() == []
             for key in MEMBERS:
-                member_id = self.people[key]
-                balance = ledger.balance_of(member_id)
-                by_status = dict(
-                    db.session.execute(
-                        sa.select(Voucher.status, sa.func.sum(Voucher.points))
-                        .where(Voucher.member_id == member_id)
-                        .group_by(Voucher.status)
-                    ).all()
-                )
-                assert balance.available >= 0
-                assert balance.held == (by_status.get("reserved") or 0)
-                assert balance.available + balance.held + (by_status.get("fulfilled") or 0) == AWARDED
+                assert_points_conserved(self.people[key], AWARDED)
             for name, reward_id in self.rewards.items():
                 row = db.session.get(Stock, (self.shop, reward_id))
                 reserved = db.session.scalar(
