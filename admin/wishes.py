@@ -43,7 +43,7 @@ def _wish_page(wish_id: int, status: int = 200, problem: AppError | None = None,
     """A wish with the forms of what I may do to it here (those given keep what was typed)."""
     actor = current_member()
     require_reach(actor, "wish.manage")
-    wish = services.WishView(services.read_wish(actor, wish_id), actor)
+    wish = services.read_wish(actor, wish_id)
     publish = PublishWishForm(
         formdata=None,
         points=wish.points or 10,
@@ -58,7 +58,9 @@ def _wish_page(wish_id: int, status: int = 200, problem: AppError | None = None,
         "cancel_form": CancelForm(formdata=None),
         **forms,
     }
-    return render_template("admin/wish.html", wish=wish, problem=problem, **shown), status
+    return render_template(
+        "admin/wish.html", wish=wish, seen=services.seen_by(actor, wish), problem=problem, **shown
+    ), status
 
 
 @bp.get("/wishes/<id:wish_id>")

@@ -25,11 +25,6 @@ blp = Blueprint(
 )
 
 
-def _shown(wish):
-    """The wish as the signed-in member may see it."""
-    return services.WishView(wish, current_member())
-
-
 @blp.route("/wishes")
 class Wishes(MethodView):
     @blp.arguments(WishQuerySchema, location="query")
@@ -37,24 +32,21 @@ class Wishes(MethodView):
     def get(self, query):
         """List the wishes I may see, nearest first: open ones in my county, my own, and for staff
         every wish in their scope."""
-        actor = current_member()
-        page = services.list_wishes(
-            actor,
+        return services.list_wishes(
+            current_member(),
             status=query["status"],
             org_unit_id=query["org_unit_id"],
             mine=query["mine"],
             page=query["page"],
             page_size=query["page_size"],
         )
-        page["items"] = [services.WishView(wish, actor) for wish in page["items"]]
-        return page
 
     @blp.arguments(CreateWishSchema)
     @idempotent
     @blp.response(201, WishSchema)
     def post(self, body):
         """Post a wish from my grid (居民点单); a grid worker vets it next."""
-        return _shown(services.post_wish(current_member(), **body))
+        return services.post_wish(current_member(), **body)
 
 
 @blp.route("/wishes/<id:wish_id>")
@@ -62,7 +54,7 @@ class WishItem(MethodView):
     @blp.response(200, WishSchema)
     def get(self, wish_id):
         """Show one wish, with what I may do to it now."""
-        return _shown(services.read_wish(current_member(), wish_id))
+        return services.read_wish(current_member(), wish_id)
 
 
 @blp.route("/wishes/<id:wish_id>/vet")
@@ -72,7 +64,7 @@ class VetWish(MethodView):
     @blp.response(200, WishSchema)
     def post(self, body, wish_id):
         """Accept or decline a submitted wish (grid workers, organisers, admins in scope; never one's own)."""
-        return _shown(services.vet_wish(current_member(), wish_id, body["decision"], body["reason"]))
+        return services.vet_wish(current_member(), wish_id, body["decision"], body["reason"])
 
 
 @blp.route("/wishes/<id:wish_id>/publish")
@@ -82,7 +74,7 @@ class PublishWish(MethodView):
     @blp.response(200, WishSchema)
     def post(self, body, wish_id):
         """Publish a vetted wish with points (1–500) and a due date (organisers, admins in scope)."""
-        return _shown(services.publish_wish(current_member(), wish_id, body["points"], body["due_at"]))
+        return services.publish_wish(current_member(), wish_id, body["points"], body["due_at"])
 
 
 @blp.route("/wishes/<id:wish_id>/take")
@@ -91,7 +83,7 @@ class TakeWish(MethodView):
     @blp.response(200, WishSchema)
     def post(self, wish_id):
         """Take an open wish (any member of its county but its requester); a second taker hears ``already_taken``."""
-        return _shown(services.take_wish(current_member(), wish_id))
+        return services.take_wish(current_member(), wish_id)
 
 
 @blp.route("/wishes/<id:wish_id>/release")
@@ -100,7 +92,7 @@ class ReleaseWish(MethodView):
     @blp.response(200, WishSchema)
     def post(self, wish_id):
         """Give a taken wish back (its taker): it is open again."""
-        return _shown(services.release_wish(current_member(), wish_id))
+        return services.release_wish(current_member(), wish_id)
 
 
 @blp.route("/wishes/<id:wish_id>/done")
@@ -110,7 +102,7 @@ class DoneWish(MethodView):
     @blp.response(200, WishSchema)
     def post(self, body, wish_id):
         """Say a taken wish is done, with a note or a photo (its taker)."""
-        return _shown(services.mark_done(current_member(), wish_id, body["note"], body["photo_id"]))
+        return services.mark_done(current_member(), wish_id, body["note"], body["photo_id"])
 
 
 @blp.route("/wishes/<id:wish_id>/confirm")
@@ -121,7 +113,7 @@ class ConfirmWish(MethodView):
     def post(self, body, wish_id):
         """Confirm a done wish with a rating (its requester; an organiser in scope 3 days after it was
         done): it is completed and the taker is paid, with the ``contribution`` that paid them."""
-        return _shown(services.confirm_wish(current_member(), wish_id, body["rating"]))
+        return services.confirm_wish(current_member(), wish_id, body["rating"])
 
 
 @blp.route("/wishes/<id:wish_id>/cancel")
@@ -132,4 +124,4 @@ class CancelWish(MethodView):
     def post(self, body, wish_id):
         """Cancel a wish with a reason (organisers, admins in scope before it is completed; its requester
         until it is taken); nobody is paid."""
-        return _shown(services.cancel_wish(current_member(), wish_id, body["reason"]))
+        return services.cancel_wish(current_member(), wish_id, body["reason"])

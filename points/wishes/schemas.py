@@ -6,16 +6,23 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from core.api import PageQuerySchema
+from core.identity.auth import current_member
 from core.identity.schemas import RefSchema, name_field, not_blank
 from points.schemas import ContributionSchema
+from points.wishes import services
 from points.wishes.models import WISH_STATUSES
 
 MAX_POINTS = 500
-ACTIONS = ("vet", "publish", "take", "release", "done", "confirm", "cancel")
+
+
+def _taker(wish) -> dict | None:
+    """The taker as the signed-in reader sees them: named for those who see names, else nothing."""
+    name = services.taker_name(current_member(), wish)
+    return {"id": wish.taker_id, "name": name} if name else None
 
 
 class WishSchema(ma.Schema):
-    """A wish as the reader may see it (``points.wishes.services.WishView``)."""
+    """A wish as the signed-in reader may see it (what depends on them: ``points.wishes.services``)."""
 
     id = fields.Integer()
     title = fields.String()
@@ -23,15 +30,19 @@ class WishSchema(ma.Schema):
     status = fields.String(metadata={"enum": list(WISH_STATUSES)})
     org_unit = fields.Nested(RefSchema)
     requester = fields.Function(
-        lambda view: {"id": view.requester_id, "name": view.requester_name},
+        lambda wish: {"id": wish.requester_id, "name": services.requester_name(current_member(), wish)},
         metadata={
             "description": "the name is masked unless the reader is the "
             "requester, the taker or staff who vet there"
         },
     )
-    contact_phone = fields.String(
+    contact_phone = fields.Function(
+        lambda wish: services.contact_phone(current_member(), wish),
         allow_none=True,
-        metadata={"description": "the requester's phone, for the taker and staff who vet there"},
+        metadata={
+            "type": "string",
+            "description": "the requester's phone, for the taker and staff who vet there",
+        },
     )
     photo_id = fields.Integer(allow_none=True)
     created_at = fields.DateTime()
@@ -40,10 +51,7 @@ class WishSchema(ma.Schema):
     points = fields.Integer(allow_none=True)
     due_at = fields.DateTime(allow_none=True)
     published_at = fields.DateTime(allow_none=True)
-    taker = fields.Function(
-        lambda view: {"id": view.taker_id, "name": view.taker_name} if view.taker_name else None,
-        allow_none=True,
-    )
+    taker = fields.Function(_taker, allow_none=True)
     taken_at = fields.DateTime(allow_none=True)
     done_at = fields.DateTime(allow_none=True)
     done_note = fields.String(allow_none=True)
@@ -57,9 +65,13 @@ class WishSchema(ma.Schema):
         allow_none=True,
         metadata={"description": "the approved contribution that paid the taker"},
     )
-    actions = fields.List(
-        fields.String(validate=validate.OneOf(ACTIONS)),
-        metadata={"description": "what the reader may do to the wish now"},
+    actions = fields.Function(
+        lambda wish: services.available_actions(current_member(), wish),
+        metadata={
+            "type": "array",
+            "items": {"type": "string", "enum": list(services.CHECKS)},
+            "description": "what the reader may do to the wish now",
+        },
     )
 
 

@@ -10,6 +10,7 @@ queue on the row and the second sees the first one's outcome. A taken wish not d
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -288,20 +289,46 @@ def _checked(action: str, actor: Member, wish_id: int, now: datetime) -> Wish:
     return wish
 
 
-class WishView:
-    """A wish as one member sees it: the requester's name masked and phone withheld unless the viewer
-    is the requester, the taker or staff who vet in its grid; what the viewer may do to it now."""
+def sees_names(viewer: Member, wish: Wish) -> bool:
+    """Tell whether the viewer sees the people of a wish by name: its requester, its taker, staff who vet
+    in its grid (everyone else sees the requester's name masked, and no taker)."""
+    return viewer.id in (wish.requester_id, wish.taker_id) or can(viewer, "wish.vet", wish.org_unit)
 
-    def __init__(self, wish: Wish, viewer: Member, now: datetime | None = None):
-        self._wish = wish
-        close = viewer.id in (wish.requester_id, wish.taker_id) or can(viewer, "wish.vet", wish.org_unit)
-        self.requester_name = wish.requester.name if close else mask_name(wish.requester.name)
-        self.contact_phone = wish.requester.phone if close and viewer.id != wish.requester_id else None
-        self.taker_name = wish.taker.name if close and wish.taker is not None else None
-        self.actions = available_actions(viewer, wish, now)
 
-    def __getattr__(self, name):
-        return getattr(self._wish, name)
+def requester_name(viewer: Member, wish: Wish) -> str:
+    """The requester's name as the viewer sees it: masked unless they see names."""
+    return wish.requester.name if sees_names(viewer, wish) else mask_name(wish.requester.name)
+
+
+def contact_phone(viewer: Member, wish: Wish) -> str | None:
+    """The requester's phone, for the taker and staff who vet in its grid (never the requester)."""
+    return wish.requester.phone if viewer.id != wish.requester_id and sees_names(viewer, wish) else None
+
+
+def taker_name(viewer: Member, wish: Wish) -> str | None:
+    """The taker's name, for those who see names; None when nobody took it."""
+    return wish.taker.name if sees_names(viewer, wish) and wish.taker is not None else None
+
+
+@dataclass(frozen=True)
+class Seen:
+    """What of a wish depends on who looks at it, for the pages (the API's schema asks the same
+    functions): the requester's name and phone, the taker's name, what the viewer may do to it now."""
+
+    requester_name: str
+    contact_phone: str | None
+    taker_name: str | None
+    actions: tuple[str, ...]
+
+
+def seen_by(viewer: Member, wish: Wish, now: datetime | None = None) -> Seen:
+    """What of the wish the viewer sees and may do now."""
+    return Seen(
+        requester_name(viewer, wish),
+        contact_phone(viewer, wish),
+        taker_name(viewer, wish),
+        tuple(available_actions(viewer, wish, now)),
+    )
 
 
 # --- the flow ----------------------------------------------------------------------------------

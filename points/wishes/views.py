@@ -74,7 +74,6 @@ def _page_number() -> int:
 def _listing(actor, page: int, page_size: int = PAGE_SIZE, **filters) -> dict:
     """A page of wishes as the actor sees them, with how near each one is."""
     listing = services.list_wishes(actor, page=page, page_size=page_size, **filters)
-    listing["items"] = [services.WishView(wish, actor) for wish in listing["items"]]
     listing["near"] = {wish.id: nearness(actor, wish) for wish in listing["items"]}
     listing["pages"] = max(-(-listing["total"] // page_size), 1)
     return listing
@@ -119,6 +118,7 @@ def vet_list():
     if not can_somewhere(actor, "wish.vet"):
         raise AppError(403)
     listing = _listing(actor, _page_number(), status="submitted")
+    listing["seen"] = {wish.id: services.seen_by(actor, wish) for wish in listing["items"]}
     return render_template("points/wish_vet.html", listing=listing, form=VetForm())
 
 
@@ -153,7 +153,7 @@ def new_wish():
 def _wish_page(wish_id: int, status: int = 200, problem: AppError | None = None, **forms):
     """A wish with the forms of what I may do to it (those given keep what was typed)."""
     actor = current_member()
-    wish = services.WishView(services.read_wish(actor, wish_id), actor)
+    wish = services.read_wish(actor, wish_id)
     shown = {
         "done_form": DoneForm(formdata=None),
         "confirm_form": ConfirmForm(formdata=None),
@@ -164,6 +164,7 @@ def _wish_page(wish_id: int, status: int = 200, problem: AppError | None = None,
     return render_template(
         "points/wish.html",
         wish=wish,
+        seen=services.seen_by(actor, wish),
         near=nearness(actor, wish),
         problem=problem,
         photo_max_bytes=photos.PHOTO_MAX_BYTES,
