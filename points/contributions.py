@@ -171,6 +171,34 @@ def settle_contribution(activity: Activity, approver_id: int | None, now: dateti
     return add_approved_contribution(activity, approver_id, now, **fields)
 
 
+def settle_vouched(
+    activity: Activity,
+    vouched_by_id: int,
+    now: datetime,
+    *,
+    member: Member,
+    quantity: Decimal,
+    occurred_at: datetime,
+    points: int | None = None,
+    **fields,
+) -> Contribution:
+    """Settle a contribution a flow vouches for (a patrol route, a confirmed wish), recorded in the name of
+    whoever vouches: the activity must apply to the member when it happened; it pays ``points``, else
+    what the quantity earns."""
+    check_activity_applies(activity, member, occurred_at)
+    return settle_contribution(
+        activity,
+        vouched_by_id,
+        now,
+        member=member,
+        quantity=quantity,
+        occurred_at=occurred_at,
+        points=points_for(activity, quantity) if points is None else points,
+        recorded_by_id=vouched_by_id,
+        **fields,
+    )
+
+
 _MEMBER_AND_ACTIVITY = (
     sa.select(Member, Activity)
     .join(Activity, Activity.code == sa.bindparam("code"))

@@ -8,8 +8,15 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from core.api import PageQuerySchema, page_schema
+from core.config import public_base_url
 from core.identity.schemas import RefSchema, name_field
-from points.patrols.services import MAX_CHECKPOINTS, MAX_MINUTES_BETWEEN, MIN_CHECKPOINTS, round_state
+from points.patrols.services import (
+    MAX_CHECKPOINTS,
+    MAX_MINUTES_BETWEEN,
+    MIN_CHECKPOINTS,
+    checkpoint_url,
+    round_state,
+)
 from points.schemas import ContributionSchema
 
 LOCAL_TIME = validate.Regexp(r"^([01]\d|2[0-3]):[0-5]\d$", error="give the time as HH:MM (00:00–23:59)")
@@ -35,8 +42,9 @@ class CheckpointSchema(ma.Schema):
     id = fields.Integer()
     position = fields.Integer()
     name = fields.String()
-    checkpoint_url = fields.String(
-        metadata={"description": "exactly the text the checkpoint's QR code holds"}
+    checkpoint_url = fields.Function(
+        lambda checkpoint: checkpoint_url(checkpoint, public_base_url()),
+        metadata={"type": "string", "description": "exactly the text the checkpoint's QR code holds"},
     )
 
 

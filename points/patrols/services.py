@@ -346,17 +346,14 @@ def _complete(patrol: PatrolRound, route: PatrolRoute, member: Member, now: date
         return
     try:
         with db.session.begin_nested():
-            activities.check_activity_applies(activity, member, patrol.started_at)
-            patrol.contribution = contributions.settle_contribution(
+            patrol.contribution = contributions.settle_vouched(
                 activity,
                 route.created_by_id,
                 now,
                 member=member,
                 quantity=quantity,
-                points=activities.points_for(activity, quantity),
                 occurred_at=patrol.started_at,
                 note=route.name,
-                recorded_by_id=route.created_by_id,
             )
     except AppError as error:
         patrol.points_refused = error.code if error.code != "validation_error" else "not_applicable"

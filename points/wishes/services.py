@@ -487,19 +487,16 @@ def confirm_wish(actor: Member, wish_id: int, rating: int, now: datetime | None 
     taker = db.session.get(Member, wish.taker_id)
     if not taker.is_active:
         raise AppError(409, "invalid_state", _l("The volunteer who did this wish is suspended."))
-    activity = activities.get_activity(WISH_ACTIVITY)
-    activities.check_activity_applies(activity, taker, wish.done_at)
-    contribution = contributions.settle_contribution(
-        activity,
+    contribution = contributions.settle_vouched(
+        activities.get_activity(WISH_ACTIVITY),
         actor.id,
         now,
         member=taker,
         quantity=Decimal(1),
-        points=wish.points,
         occurred_at=wish.done_at,
+        points=wish.points,
         note=wish.title,
         photo_id=wish.done_photo_id,
-        recorded_by_id=actor.id,
     )
     wish.status, wish.rating, wish.contribution = "completed", rating, contribution
     wish.confirmed_by_id, wish.confirmed_at = actor.id, now
