@@ -12,6 +12,7 @@ without that script sends the camera's file, so evidence photos are taken up to 
 from __future__ import annotations
 
 import sqlalchemy as sa
+from flask import request
 
 from core.database import begin_writing
 from core.errors import AppError
@@ -24,6 +25,16 @@ from points.models import Contribution, EvidencePhoto
 #: Evidence photos straight from a phone's camera (no shrinking script) reach 10–20 MB.
 PHOTO_MAX_BYTES = 20 * 1024 * 1024
 PHOTO_SIDE = 1280
+
+
+def allow_photo_uploads(blueprint, *endpoints: str) -> None:
+    """Raise the body limit to ``PHOTO_MAX_BYTES`` for POSTs to these endpoints of the blueprint, before
+    anything (the CSRF check, webargs) reads the body."""
+
+    @blueprint.url_value_preprocessor
+    def raise_body_limit(endpoint, _values):
+        if endpoint in endpoints and request.method == "POST":
+            request.max_content_length = PHOTO_MAX_BYTES
 
 
 def store_photo(actor: Member, file_storage) -> EvidencePhoto:

@@ -31,15 +31,8 @@ STATUS_NAMES = {
     "completed": _l("Completed"),
     "cancelled": _l("Cancelled"),
 }
-#: Pages whose forms may carry a photo straight from a phone's camera.
-PHOTO_FORMS = frozenset({"wish_pages.new_wish", "wish_pages.done_wish"})
-
-
-@bp.url_value_preprocessor
-def allow_photo_uploads(endpoint, _values):
-    """Raise the body limit to 20 MB for the forms with a photo before the CSRF check reads the body."""
-    if endpoint in PHOTO_FORMS and request.method == "POST":
-        request.max_content_length = photos.PHOTO_MAX_BYTES
+# The forms that may carry a photo straight from a phone's camera.
+photos.allow_photo_uploads(bp, "wish_pages.new_wish", "wish_pages.done_wish")
 
 
 @bp.app_template_global()

@@ -6,6 +6,7 @@ console draws routes and shows each night's rounds. Every form is safe to send t
 from __future__ import annotations
 
 import io
+import random
 import re
 from datetime import datetime, timedelta
 
@@ -271,3 +272,19 @@ def test_the_console_draws_a_route_and_shows_who_walked_it_each_night(app, world
     assert "张居民" in shown and "钱村民" in shown and 'data-state="incomplete"' in shown
     assert "夜巡东线" in organiser.get("/admin/patrols").get_data(as_text=True)
     assert signed_in(app, world, "grid_worker").get(f"/admin/patrols/{route_id}").status_code == 403
+
+
+def test_the_wish_form_takes_a_phone_sized_photo_above_the_one_megabyte_limit(app, world):
+    out = io.BytesIO()
+    Image.frombytes("RGB", (1500, 1000), random.Random(5).randbytes(1500 * 1000 * 3)).save(out, "PNG")
+    assert len(out.getvalue()) > 1024 * 1024
+    resident = signed_in(app, world, "villager")
+    data = {
+        **form_fields(resident.get("/wishes/new").get_data(as_text=True)),
+        "title": "帮忙修门锁",
+        "description": "门锁坏了",
+        "photo": (io.BytesIO(out.getvalue()), "big.png"),
+    }
+    posted = resident.post("/wishes/new", data=data, content_type="multipart/form-data")
+    assert posted.status_code == 303
+    assert wish_row(app, int(posted.headers["Location"].rsplit("/", 1)[1])).photo_id is not None
