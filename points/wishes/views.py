@@ -173,7 +173,10 @@ def wish(wish_id: int):
 
 
 def _act(wish_id: int, call, done_message: str, form_name: str | None = None, form=None):
-    """Run a service on the wish: back to its page with what happened, or the refusal beside the form."""
+    """Run a service on the wish once its form (if any) is valid: back to its page with what happened, or
+    the form again with what was typed and why it was refused."""
+    if form is not None and not form.validate_on_submit():
+        return _wish_page(wish_id, 422, **{form_name: form})
     try:
         call()
     except AppError as error:
@@ -219,8 +222,6 @@ def done_wish(wish_id: int):
     """Mark a taken wish done, with a note or a photo."""
     actor = current_member()
     form = DoneForm()
-    if not form.validate_on_submit():
-        return _wish_page(wish_id, 422, done_form=form)
 
     def mark_done():
         services.mark_done(actor, wish_id, form.note.data, photos.photo_from_form(actor, form))
@@ -240,8 +241,6 @@ def done_wish(wish_id: int):
 def confirm_wish(wish_id: int):
     """Confirm a done wish with a rating; the volunteer is paid."""
     form = ConfirmForm()
-    if not form.validate_on_submit():
-        return _wish_page(wish_id, 422, confirm_form=form)
     return _act(
         wish_id,
         lambda: services.confirm_wish(current_member(), wish_id, form.rating.data),
@@ -257,8 +256,6 @@ def confirm_wish(wish_id: int):
 def cancel_wish(wish_id: int):
     """Cancel a wish, saying why."""
     form = CancelForm()
-    if not form.validate_on_submit():
-        return _wish_page(wish_id, 422, cancel_form=form)
     return _act(
         wish_id,
         lambda: services.cancel_wish(current_member(), wish_id, form.reason.data),
