@@ -17,12 +17,11 @@ import os
 import sys
 import time
 from datetime import timedelta
+from types import SimpleNamespace
 
-import flask_migrate
 import sqlalchemy as sa
 
-from app import create_app
-from bench.databases import EMPTY_DATABASES, run_on_engines
+from bench.databases import EMPTY_DATABASES, migrated_app, run_on_engines
 from core.audit import AuditEntry
 from core.database import utcnow
 from core.extensions import db
@@ -56,12 +55,10 @@ def fill_audit_log(actor_id: int) -> None:
 
 def run_engine(engine: str) -> list[tuple]:
     """Fill one engine's audit log and download it; answer [(engine, seconds, bytes, lines, complete)]."""
-    with EMPTY_DATABASES[engine]() as url:
-        app = create_app({"APP_ENV": "test", "SQLALCHEMY_DATABASE_URI": url, "RATELIMIT_ENABLED": False})
+    with migrated_app(engine) as app:
         with app.app_context():
-            flask_migrate.upgrade()
             admin = make_member("县管理员", role="admin", on=None)
-            world = type("World", (), {"phones": {"admin": admin.phone}})()
+            world = SimpleNamespace(phones={"admin": admin.phone})
             fill_audit_log(admin.id)
         browser = signed_in(app, world, "admin")
         started = time.perf_counter()
@@ -73,9 +70,6 @@ def run_engine(engine: str) -> list[tuple]:
             last = (last + chunk)[-200:]
         seconds = time.perf_counter() - started
         response.close()
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
     return [
         (engine, seconds, size, lines, last.strip().endswith(f"# end of export: {ROWS} entries".encode()))
     ]

@@ -56,6 +56,11 @@ def _peak_rss(run: dict, engine: str) -> float | None:
     return max(peaks) if peaks else None
 
 
+def _line(*cells: str) -> list[str]:
+    """A table line of the first cells, left empty in the columns after them."""
+    return [*cells, *[""] * (len(COLUMNS) - len(cells))]
+
+
 def compare(old: dict, new: dict) -> list[list[str]]:
     """One line of cells per engine and scenario of either run."""
     lines = []
@@ -64,18 +69,7 @@ def compare(old: dict, new: dict) -> list[list[str]]:
         for scenario in dict.fromkeys([*before, *after]):
             if scenario not in before or scenario not in after:
                 lines.append(
-                    [
-                        engine,
-                        scenario,
-                        f"only in the {'new' if scenario in after else 'old'} run",
-                        "",
-                        "",
-                        "",
-                        "",
-                        "",
-                        "",
-                        "",
-                    ]
+                    _line(engine, scenario, f"only in the {'new' if scenario in after else 'old'} run")
                 )
                 continue
             was, now = before[scenario], after[scenario]
@@ -96,18 +90,7 @@ def compare(old: dict, new: dict) -> list[list[str]]:
         rss_old, rss_new = _peak_rss(old, engine), _peak_rss(new, engine)
         if rss_old is not None or rss_new is not None:
             lines.append(
-                [
-                    engine,
-                    "worker RSS peak (MiB)",
-                    _pair(rss_old, rss_new, 0),
-                    change(rss_old, rss_new),
-                    "",
-                    "",
-                    "",
-                    "",
-                    "",
-                    "",
-                ]
+                _line(engine, "worker RSS peak (MiB)", _pair(rss_old, rss_new, 0), change(rss_old, rss_new))
             )
     return lines
 

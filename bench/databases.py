@@ -223,6 +223,29 @@ DATABASES = {"sqlite": sqlite_dataset, "postgresql": postgresql_dataset}
 EMPTY_DATABASES = {"sqlite": empty_sqlite, "postgresql": empty_postgresql}
 
 
+@contextmanager
+def migrated_app(engine: str, **config) -> Iterator:
+    """The app in its test settings, rate limits off, on a fresh, empty database of one engine
+    migrated to the head (``config`` adds settings); its connections are closed afterwards."""
+    import flask_migrate
+
+    from app import create_app
+    from core.extensions import db
+
+    with EMPTY_DATABASES[engine]() as url:
+        app = create_app(
+            {"APP_ENV": "test", "SQLALCHEMY_DATABASE_URI": url, "RATELIMIT_ENABLED": False, **config}
+        )
+        with app.app_context():
+            flask_migrate.upgrade()
+        try:
+            yield app
+        finally:
+            with app.app_context():
+                db.session.remove()
+                db.engine.dispose()
+
+
 def run_on_engines(engines: list[str], run) -> list:
     """Run ``run(engine)`` (which answers a list of result rows) on each engine asked for, saying
     which are missing; answer every row."""

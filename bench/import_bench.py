@@ -17,56 +17,36 @@ import os
 import re
 import sys
 import time
+from types import SimpleNamespace
 
-import flask_migrate
 import sqlalchemy as sa
 
-from app import create_app
-from bench.databases import EMPTY_DATABASES, run_on_engines
+from bench.databases import EMPTY_DATABASES, migrated_app, run_on_engines
 from core.extensions import db
 from core.identity.models import Member
 from points.ledger import verify_ledger
-from tests.factories import PASSWORD, make_member, make_unit
+from tests.factories import make_member, make_unit
+from tests.support.pages import csrf_token, signed_in
 from tests.support.rolls import as_csv, as_xlsx, roll_rows
 
 ROWS = int(os.environ.get("IMPORT_ROWS", "20000"))
 GRIDS = 50
 
 
-def _token(html: str, name: str = "csrf_token") -> str:
-    return re.search(rf'name="{name}"[^>]*value="([^"]+)"', html).group(1)
-
-
 def run_engine(engine: str, formats: tuple[str, ...] = ("csv", "xlsx")) -> list[tuple]:
     """Import a CSV and an XLSX roll on one engine; answer (engine, format, dry run s, import s, members)."""
     results = []
-    with EMPTY_DATABASES[engine]() as url:
-        app = create_app(
-            {
-                "APP_ENV": "test",
-                "SQLALCHEMY_DATABASE_URI": url,
-                "SQLITE_SYNCHRONOUS": "FULL",
-                "RATELIMIT_ENABLED": False,
-            }
-        )
+    with migrated_app(engine, SQLITE_SYNCHRONOUS="FULL") as app:
         with app.app_context():
-            flask_migrate.upgrade()
             county = make_unit("平安县", "county")
             town = make_unit("城关镇", "town", county)
             village = make_unit("东街村", "community", town)
             for index in range(GRIDS):
                 make_unit(f"网格{index}", "grid", village)
             admin = make_member("县管理员", role="admin", on=None)
-            phone = admin.phone
-        client = app.test_client()
-        token = _token(client.get("/login").get_data(as_text=True))
-        assert (
-            client.post(
-                "/login", data={"csrf_token": token, "phone": phone, "password": PASSWORD}
-            ).status_code
-            == 302
-        )
-        token = _token(client.get("/admin/import").get_data(as_text=True))
+            world = SimpleNamespace(phones={"admin": admin.phone})
+        client = signed_in(app, world, "admin")
+        token = csrf_token(client.get("/admin/import").get_data(as_text=True))
         for fmt, first_phone, write in (("csv", 15000000000, as_csv), ("xlsx", 16000000000, as_xlsx)):
             if fmt not in formats:
                 continue
@@ -79,7 +59,7 @@ def run_engine(engine: str, formats: tuple[str, ...] = ("csv", "xlsx")) -> list[
             )
             dry_run = time.perf_counter() - started
             assert report.status_code == 200, report.get_data(as_text=True)[:2000]
-            checked = _token(report.get_data(as_text=True), "checked")
+            checked = re.search(r'name="checked"[^>]*value="([^"]+)"', report.get_data(as_text=True)).group(1)
             started = time.perf_counter()
             slips = client.post(
                 "/admin/import/confirm",
@@ -92,9 +72,7 @@ def run_engine(engine: str, formats: tuple[str, ...] = ("csv", "xlsx")) -> list[
         with app.app_context():
             members = db.session.scalar(sa.select(sa.func.count()).select_from(Member))
             problems = verify_ledger()
-            db.session.remove()
-            db.engine.dispose()
-        print(f"{engine}: {members} members in the database; ledger verify: {problems or 'clean'}")
+    print(f"{engine}: {members} members in the database; ledger verify: {problems or 'clean'}")
     return results
 
 

@@ -20,11 +20,9 @@ import time
 import uuid
 from datetime import timedelta
 
-import flask_migrate
 import sqlalchemy as sa
 
-from app import create_app
-from bench.databases import EMPTY_DATABASES, run_on_engines
+from bench.databases import EMPTY_DATABASES, migrated_app, run_on_engines
 from core.database import begin_writing, utcnow
 from core.extensions import db
 from core.identity.models import Member
@@ -77,17 +75,8 @@ def run_engine(engine: str) -> list[tuple]:
     """Send the batch twice on one engine; answer (engine, pass, seconds, CPU seconds of this process,
     statements, results)."""
     rows = []
-    with EMPTY_DATABASES[engine]() as url:
-        app = create_app(
-            {
-                "APP_ENV": "test",
-                "SQLALCHEMY_DATABASE_URI": url,
-                "SQLITE_SYNCHRONOUS": "FULL",
-                "RATELIMIT_ENABLED": False,
-            }
-        )
+    with migrated_app(engine, SQLITE_SYNCHRONOUS="FULL") as app:
         with app.app_context():
-            flask_migrate.upgrade()
             shop_id, headers, scans = _prepare()
             counted = [0]
             sa.event.listen(
@@ -111,9 +100,7 @@ def run_engine(engine: str) -> list[tuple]:
             rows.append((engine, label, seconds, cpu, counted[0], outcome))
         with app.app_context():
             problems = verify_ledger()
-            db.session.remove()
-            db.engine.dispose()
-        print(f"{engine}: ledger verify: {problems or 'clean'}")
+    print(f"{engine}: ledger verify: {problems or 'clean'}")
     return rows
 
 

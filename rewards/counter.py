@@ -28,7 +28,7 @@ from core.identity.models import Member, MemberCard, PayCode
 from core.identity.services import get_member, get_supermarket, mask_name
 from points import ledger
 from rewards.models import Voucher
-from rewards.stock import move_stock
+from rewards.stock import move_voucher_stock
 from rewards.vouchers import check_basket, lock_basket, new_voucher, voucher_lines
 
 
@@ -123,15 +123,7 @@ def sell_at_counter(
         actor_id=actor.id,
         memo="counter sale",
     )
-    for item in voucher.items:
-        move_stock(
-            stock[item.reward_id],
-            "handed_over",
-            on_hand_change=-item.quantity,
-            actor_id=actor.id,
-            voucher_id=voucher.id,
-            reason="counter sale",
-        )
+    move_voucher_stock(stock, voucher, "hand_over_unreserved", actor_id=actor.id, reason="counter sale")
     record_audit(
         actor,
         "voucher.sell",

@@ -6,19 +6,17 @@ from flask import flash, make_response, redirect, render_template, request, url_
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import login_required
-from markupsafe import Markup
 
 from core.config import public_base_url
 from core.errors import AppError
 from core.form_tokens import once_per_form
 from core.identity import cards
 from core.identity.auth import current_member
-from core.qr.render import render_svg
+from core.qr.render import inline_svg
 from rewards import counter, services
 from rewards.views import (
     _basket,
-    _chosen_supermarket,
-    _require_counter_staff,
+    _counter_supermarkets,
     bp,
     is_counter_staff,
     refusal,
@@ -51,12 +49,14 @@ def holder_arguments(code: str) -> dict:
 
 
 def _problem(error: AppError) -> dict:
+    """Describe a refusal for the basket page, in the words said for cards and pay codes."""
     described = refusal(error)
     described["message"] = HOLDER_REFUSALS.get(error.code, described["message"])
     return described
 
 
-def _sell_page(actor, shop, shops, *, typed=None, errors=None, problem=None, status=200):
+def _sell_page(shop, shops, *, typed=None, errors=None, problem=None, status=200):
+    """The basket page: the shop's catalogue with what was typed, and any refusal."""
     offered = services.catalogue(shop.id) if shop else []
     return render_template(
         "rewards/sell.html",
@@ -69,15 +69,21 @@ def _sell_page(actor, shop, shops, *, typed=None, errors=None, problem=None, sta
     ), status
 
 
+def _holder_refused(shop, shops, error: AppError):
+    """The basket page again, its goods kept and the refused card or pay code cleared, saying why."""
+    return _sell_page(
+        shop, shops, typed={**request.form, "code": ""}, problem=_problem(error), status=error.status
+    )
+
+
 @bp.route("/counter/sell", methods=["GET", "POST"])
 @login_required
 def sell():
     """The basket: pick goods from the catalogue, then scan or type the resident's card or pay code."""
     actor = current_member()
-    _require_counter_staff(actor)
-    shops, shop = _chosen_supermarket(actor)
+    shops, shop = _counter_supermarkets(actor)
     if request.method == "GET" or shop is None:
-        return _sell_page(actor, shop, shops, typed={"code": request.args.get("code", "")})
+        return _sell_page(shop, shops, typed={"code": request.args.get("code", "")})
     offered = services.catalogue(shop.id)
     items, errors = _basket(request.form, offered)
     code = (request.form.get("code") or "").strip()
@@ -87,18 +93,11 @@ def sell():
     elif not code:
         problem = {"message": _("Scan the resident's card or pay code, or type its number.")}
     if errors or problem:
-        return _sell_page(actor, shop, shops, typed=request.form, errors=errors, problem=problem, status=422)
+        return _sell_page(shop, shops, typed=request.form, errors=errors, problem=problem, status=422)
     try:
         holder = counter.look_up_holder(actor, shop.id, **holder_arguments(code))
     except AppError as error:
-        return _sell_page(
-            actor,
-            shop,
-            shops,
-            typed={**request.form, "code": ""},
-            problem=_problem(error),
-            status=error.status,
-        )
+        return _holder_refused(shop, shops, error)
     return _confirm_page(shop, offered, items, code, holder)
 
 
@@ -123,8 +122,7 @@ def _confirm_page(shop, offered, items, code, holder, problem=None, status=200):
 def sell_confirm():
     """Sell: the resident's PIN (for a card) travels with the basket; show the result."""
     actor = current_member()
-    _require_counter_staff(actor)
-    shops, shop = _chosen_supermarket(actor)
+    shops, shop = _counter_supermarkets(actor)
     if shop is None:
         raise AppError(403)
     offered = services.catalogue(shop.id)
@@ -142,14 +140,7 @@ def sell_confirm():
         try:
             holder = counter.look_up_holder(actor, shop.id, **arguments)
         except AppError:
-            return _sell_page(
-                actor,
-                shop,
-                shops,
-                typed={**request.form, "code": ""},
-                problem=_problem(error),
-                status=error.status,
-            )
+            return _holder_refused(shop, shops, error)
         return _confirm_page(shop, offered, items, code, holder, problem=_problem(error), status=error.status)
     flash(_("Sold: %(points)d points spent. Hand the goods over.", points=voucher.points))
     return redirect(url_for("rewards_pages.counter_voucher", voucher_id=voucher.id), 303)
@@ -173,16 +164,10 @@ def holder_link(token: str):
 def pay_code():
     """The resident's pay code (出示付款码), large, renewed before it runs out; never kept by the browser."""
     code, digits = cards.issue_pay_code(current_member())
-    # The SVG is drawn by qrcode from our own signed payload, never from user text.
-    svg = Markup(
-        render_svg(cards.pay_code_payload(code, public_base_url()))  # nosec B704
-        .decode("ascii")
-        .split("?>", 1)[1]
-    )
     response = make_response(
         render_template(
             "rewards/pay_code.html",
-            qr_svg=svg,
+            qr_svg=inline_svg(cards.pay_code_payload(code, public_base_url())),
             digits=cards.group_digits(digits),
             expires_at=code.expires_at,
             seconds=int(cards.PAY_CODE_TTL.total_seconds()),

@@ -45,7 +45,7 @@ from core.qr.keys import public_keys
 from points import ledger
 from rewards import services
 from rewards.models import OfflineFulfilment, Stock, Voucher, VoucherItem
-from rewards.stock import lock_stock, move_stock
+from rewards.stock import lock_stock, move_voucher_stock
 from rewards.vouchers import VOUCHER_STATE, code_arguments, voucher_from_code
 
 MAX_BATCH = 500
@@ -224,7 +224,7 @@ def _judge(actor: Member, voucher: Voucher, stock: dict[int, Stock], scan: dict)
             actor_id=actor.id,
             memo="offline",
         )
-        _hand_over(actor, voucher, stock, reserved=True)
+        move_voucher_stock(stock, voucher, "hand_over", actor_id=actor.id, reason="offline")
         return _fulfilled(actor, voucher, scan, held_again=False)
     changed_at = voucher.cancelled_at if voucher.status == "cancelled" else voucher.expires_at
     if scanned_at >= changed_at:
@@ -236,22 +236,8 @@ def _judge(actor: Member, voucher: Voucher, stock: dict[int, Stock], scan: dict)
     reference = f"voucher:{voucher.id}"
     ledger.hold(voucher.member_id, voucher.points, reference=reference, actor_id=actor.id, memo="offline")
     ledger.spend(voucher.member_id, voucher.points, reference=reference, actor_id=actor.id, memo="offline")
-    _hand_over(actor, voucher, stock, reserved=False)
+    move_voucher_stock(stock, voucher, "hand_over_unreserved", actor_id=actor.id, reason="offline")
     return _fulfilled(actor, voucher, scan, held_again=True)
-
-
-def _hand_over(actor: Member, voucher: Voucher, stock: dict[int, Stock], *, reserved: bool) -> None:
-    """Take the voucher's units off the shelf (and out of the reserved count while it was open)."""
-    for item in voucher.items:
-        move_stock(
-            stock[item.reward_id],
-            "handed_over",
-            on_hand_change=-item.quantity,
-            reserved_change=-item.quantity if reserved else 0,
-            actor_id=actor.id,
-            voucher_id=voucher.id,
-            reason="offline",
-        )
 
 
 def _fulfilled(actor: Member, voucher: Voucher, scan: dict, *, held_again: bool) -> tuple[str, None]:

@@ -12,7 +12,7 @@ from flask_babel import gettext as _
 from flask_login import login_required
 
 from core.identity.auth import current_member
-from rewards.views import _chosen_supermarket, _require_counter_staff, bp
+from rewards.views import _counter_supermarkets, bp
 
 #: Static files the installed counter keeps (besides its page, manifest and icons).
 STATIC_ASSETS = ("css/app.css", "favicon.svg", "js/forms.js", "vendor/noble-ed25519/index.js")
@@ -61,8 +61,7 @@ def _assets_version(root: str) -> str:
 def offline_counter():
     """The counter that works without signal (install it as an app)."""
     actor = current_member()
-    _require_counter_staff(actor)
-    shops, shop = _chosen_supermarket(actor)
+    shops, shop = _counter_supermarkets(actor)
     if shop is None and shops:
         shop = shops[0]
     return render_template(

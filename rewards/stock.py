@@ -19,7 +19,7 @@ from core.extensions import db
 from core.identity.access import require
 from core.identity.models import Member
 from core.identity.services import get_supermarket
-from rewards.models import Stock, StockMovement
+from rewards.models import Stock, StockMovement, Voucher
 from rewards.services import get_reward
 
 #: Empty stock rows (a row another transaction just made is left alone).
@@ -93,32 +93,80 @@ def move_stock(
     return movement
 
 
+#: How a voucher moves the stock row of each of its lines: the movement's kind, and what one unit
+#: changes of the units on hand and of the units reserved.
+VOUCHER_MOVES = {
+    "reserve": ("reserved", 0, 1),
+    "release": ("released", 0, -1),
+    "hand_over": ("handed_over", -1, -1),  # reserved units leave the shelf
+    # units never reserved (a counter sale) or no longer (an offline scan of a closed voucher)
+    "hand_over_unreserved": ("handed_over", -1, 0),
+}
+
+
+def move_voucher_stock(
+    stock: dict[int, Stock], voucher: Voucher, move: str, *, actor_id: int | None, reason: str | None = None
+) -> None:
+    """Move the locked stock rows (by reward id) of each of the voucher's lines as ``VOUCHER_MOVES[move]``
+    says, recording each movement against the voucher."""
+    kind, on_hand, reserved = VOUCHER_MOVES[move]
+    for item in voucher.items:
+        move_stock(
+            stock[item.reward_id],
+            kind,
+            on_hand_change=on_hand * item.quantity,
+            reserved_change=reserved * item.quantity,
+            actor_id=actor_id,
+            voucher_id=voucher.id,
+            reason=reason,
+        )
+
+
+def _lock_one(actor: Member, permission: str, supermarket_id: int, reward_id: int) -> Stock:
+    """Check the actor may change this supermarket's stock, then lock its row of the reward (an empty
+    one if it has none yet)."""
+    supermarket = get_supermarket(supermarket_id)
+    reward = get_reward(reward_id)
+    require(actor, permission, supermarket)
+    begin_writing(db.session)
+    return lock_stock(supermarket.id, [reward.id], create=True)[reward.id]
+
+
+def _audit_and_commit(
+    actor: Member,
+    action: str,
+    movement: StockMovement,
+    reason: str | None,
+    before: dict | None = None,
+    **change,
+) -> None:
+    """Audit a receipt or correction (the row's counts after it, and ``change``), then commit."""
+    stock_after = {"on_hand": movement.on_hand_after, "reserved": movement.reserved_after}
+    record_audit(
+        actor,
+        action,
+        movement,
+        reason=reason,
+        before=before,
+        after={
+            "supermarket_id": movement.supermarket_id,
+            "reward_id": movement.reward_id,
+            **change,
+            **stock_after,
+        },
+    )
+    db.session.commit()
+
+
 def receive_stock(
     actor: Member, supermarket_id: int, reward_id: int, quantity: int, reason: str | None = None
 ) -> Stock:
     """Add received units (a clerk of the supermarket, or an admin in scope)."""
     if not isinstance(quantity, int) or quantity <= 0:
         raise AppError(422, errors={"quantity": ["must be more than 0"]})
-    supermarket = get_supermarket(supermarket_id)
-    reward = get_reward(reward_id)
-    require(actor, "stock.receive", supermarket)
-    begin_writing(db.session)
-    stock = lock_stock(supermarket.id, [reward.id], create=True)[reward.id]
+    stock = _lock_one(actor, "stock.receive", supermarket_id, reward_id)
     movement = move_stock(stock, "received", on_hand_change=quantity, actor_id=actor.id, reason=reason)
-    record_audit(
-        actor,
-        "stock.receive",
-        movement,
-        reason=reason,
-        after={
-            "supermarket_id": supermarket.id,
-            "reward_id": reward.id,
-            "quantity": quantity,
-            "on_hand": stock.on_hand,
-            "reserved": stock.reserved,
-        },
-    )
-    db.session.commit()
+    _audit_and_commit(actor, "stock.receive", movement, reason, quantity=quantity)
     return stock
 
 
@@ -128,11 +176,7 @@ def correct_stock(actor: Member, supermarket_id: int, reward_id: int, counted: i
         raise AppError(422, errors={"quantity": ["must be 0 or more"]})
     if not reason or not reason.strip():
         raise AppError(422, errors={"reason": ["say why the count changed"]})
-    supermarket = get_supermarket(supermarket_id)
-    reward = get_reward(reward_id)
-    require(actor, "stock.correct", supermarket)
-    begin_writing(db.session)
-    stock = lock_stock(supermarket.id, [reward.id], create=True)[reward.id]
+    stock = _lock_one(actor, "stock.correct", supermarket_id, reward_id)
     if counted < stock.reserved:
         raise AppError(
             409,
@@ -144,20 +188,7 @@ def correct_stock(actor: Member, supermarket_id: int, reward_id: int, counted: i
     movement = move_stock(
         stock, "corrected", on_hand_change=counted - stock.on_hand, actor_id=actor.id, reason=reason
     )
-    record_audit(
-        actor,
-        "stock.correct",
-        movement,
-        reason=reason,
-        before=before,
-        after={
-            "supermarket_id": supermarket.id,
-            "reward_id": reward.id,
-            "on_hand": counted,
-            "reserved": stock.reserved,
-        },
-    )
-    db.session.commit()
+    _audit_and_commit(actor, "stock.correct", movement, reason, before=before)
     return stock
 
 

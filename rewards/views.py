@@ -10,7 +10,6 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import login_required
-from markupsafe import Markup
 
 from core.clock import bounds_of
 from core.config import public_base_url
@@ -21,7 +20,7 @@ from core.identity.access import COUNTER, can, holds_role
 from core.identity.auth import current_member
 from core.identity.services import get_supermarket, list_supermarkets, mask_name
 from core.navigation import CLERK, RESIDENT, Tab
-from core.qr.render import render_svg
+from core.qr.render import inline_svg
 from points.ledger import balance_of
 from rewards import overview, services, vouchers
 from rewards import stock as stock_service
@@ -277,9 +276,10 @@ def voucher_link(token: str):
 # --- the counter: stock ------------------------------------------------------------------------
 
 
-def _chosen_supermarket(actor) -> tuple[list, object]:
+def _counter_supermarkets(actor) -> tuple[list, object]:
     """The supermarkets whose stock the actor keeps, and the one asked for (``?supermarket=``; the
-    only one when there is one); 403 for one the actor does not keep."""
+    only one when there is one); 403 for anyone but counter staff, and for one the actor does not keep."""
+    _require_counter_staff(actor)
     shops = list_staffed_supermarkets(actor, "stock.receive")
     chosen = request.args.get("supermarket", type=int)
     shop = (
@@ -297,8 +297,7 @@ def _chosen_supermarket(actor) -> tuple[list, object]:
 def stock():
     """List the stock at my supermarket, each reward with a receive and a correct form."""
     actor = current_member()
-    _require_counter_staff(actor)
-    shops, shop = _chosen_supermarket(actor)
+    shops, shop = _counter_supermarkets(actor)
     levels = stock_service.stock_levels(actor, shop.id) if shop else []
     return render_template(
         "rewards/stock.html",
@@ -315,8 +314,7 @@ def stock():
 def today():
     """What my supermarket handed over today (Asia/Shanghai), newest first."""
     actor = current_member()
-    _require_counter_staff(actor)
-    shops, shop = _chosen_supermarket(actor)
+    shops, shop = _counter_supermarkets(actor)
     listing = None
     if shop is not None:
         start, _end = bounds_of("day", utcnow())
@@ -489,12 +487,7 @@ def my_voucher(voucher_id: int):
         raise AppError(404)
     code = None
     if voucher.status == "reserved":
-        # The SVG is drawn by qrcode from our own signed payload, never from user text.
-        code = Markup(
-            render_svg(vouchers.voucher_payload(voucher, public_base_url()))  # nosec B704
-            .decode("ascii")
-            .split("?>", 1)[1]
-        )
+        code = inline_svg(vouchers.voucher_payload(voucher, public_base_url()))
     response = make_response(
         render_template(
             "rewards/my_voucher.html", voucher=voucher, qr_svg=code, status_names=RESIDENT_STATUS_NAMES

@@ -34,7 +34,7 @@ from core.qr.signing import InvalidCode, PayloadKind, code_url, sign_payload, ve
 from points import ledger
 from rewards.models import Reward, Stock, Voucher, VoucherItem
 from rewards.services import inactive_reward
-from rewards.stock import lock_stock, move_stock
+from rewards.stock import lock_stock, move_voucher_stock
 
 VOUCHER = PayloadKind(
     "voucher", tag=2, fields=(("voucher_id", "I"), ("supermarket_id", "I"), ("points", "I"), ("expires", "I"))
@@ -180,15 +180,7 @@ def _give_back(voucher: Voucher, stock: dict[int, Stock], status: str, actor: Me
         actor_id=actor.id if actor else None,
         memo=status,
     )
-    for item in voucher.items:
-        move_stock(
-            stock[item.reward_id],
-            "released",
-            reserved_change=-item.quantity,
-            actor_id=actor.id if actor else None,
-            voucher_id=voucher.id,
-            reason=status,
-        )
+    move_voucher_stock(stock, voucher, "release", actor_id=actor.id if actor else None, reason=status)
     voucher.status = status
     if status == "cancelled":
         voucher.cancelled_at, voucher.cancelled_by_id = utcnow(), actor.id
@@ -335,14 +327,7 @@ def reserve_voucher(
         basket, status="reserved", now=now, expires_at=(now + (ttl or _ttl())).replace(microsecond=0)
     )
     ledger.hold(member.id, basket.total, reference=f"voucher:{voucher.id}", actor_id=member.id)
-    for item in voucher.items:
-        move_stock(
-            stock[item.reward_id],
-            "reserved",
-            reserved_change=item.quantity,
-            actor_id=member.id,
-            voucher_id=voucher.id,
-        )
+    move_voucher_stock(stock, voucher, "reserve", actor_id=member.id)
     record_audit(
         member,
         "voucher.reserve",
@@ -408,15 +393,7 @@ def fulfil_voucher(
     stock = _lock_voucher(voucher)
     _refuse_unless_open(voucher, now)
     ledger.spend(voucher.member_id, voucher.points, reference=f"voucher:{voucher.id}", actor_id=clerk.id)
-    for item in voucher.items:
-        move_stock(
-            stock[item.reward_id],
-            "handed_over",
-            on_hand_change=-item.quantity,
-            reserved_change=-item.quantity,
-            actor_id=clerk.id,
-            voucher_id=voucher.id,
-        )
+    move_voucher_stock(stock, voucher, "hand_over", actor_id=clerk.id)
     voucher.status = "fulfilled"
     voucher.fulfilled_at, voucher.fulfilled_by_id = now, clerk.id
     record_audit(clerk, "voucher.fulfil", voucher, after={"status": "fulfilled", "points": voucher.points})

@@ -22,6 +22,29 @@ class MobileNumber:
         field.data = phone
 
 
+def new_password_field(label) -> PasswordField:
+    """A password being set: required, of the length the password rules allow."""
+    return PasswordField(
+        label,
+        validators=[
+            DataRequired(),
+            Length(
+                min=MIN_LENGTH,
+                max=MAX_LENGTH,
+                message=_l("Use %(min)d to %(max)d characters.", min=MIN_LENGTH, max=MAX_LENGTH),
+            ),
+        ],
+    )
+
+
+def password_again_field() -> PasswordField:
+    """The new password typed again, which must equal the form's ``new_password``."""
+    return PasswordField(
+        _l("New password again"),
+        validators=[DataRequired(), EqualTo("new_password", message=_l("The two new passwords differ."))],
+    )
+
+
 class SignInForm(FlaskForm):
     """Sign in with a phone number and password."""
 
@@ -33,21 +56,8 @@ class ChangePasswordForm(FlaskForm):
     """Change one's own password."""
 
     current_password = PasswordField(_l("Current password"), validators=[DataRequired()])
-    new_password = PasswordField(
-        _l("New password"),
-        validators=[
-            DataRequired(),
-            Length(
-                min=MIN_LENGTH,
-                max=MAX_LENGTH,
-                message=_l("Use %(min)d to %(max)d characters.", min=MIN_LENGTH, max=MAX_LENGTH),
-            ),
-        ],
-    )
-    confirm = PasswordField(
-        _l("New password again"),
-        validators=[DataRequired(), EqualTo("new_password", message=_l("The two new passwords differ."))],
-    )
+    new_password = new_password_field(_l("New password"))
+    confirm = password_again_field()
 
 
 class ActivateForm(FlaskForm):
@@ -55,21 +65,8 @@ class ActivateForm(FlaskForm):
 
     phone = StringField(_l("Phone number"), validators=[DataRequired(), MobileNumber()])
     code = StringField(_l("Activation code"), validators=[DataRequired(), Length(max=20)])
-    new_password = PasswordField(
-        _l("New password"),
-        validators=[
-            DataRequired(),
-            Length(
-                min=MIN_LENGTH,
-                max=MAX_LENGTH,
-                message=_l("Use %(min)d to %(max)d characters.", min=MIN_LENGTH, max=MAX_LENGTH),
-            ),
-        ],
-    )
-    confirm = PasswordField(
-        _l("New password again"),
-        validators=[DataRequired(), EqualTo("new_password", message=_l("The two new passwords differ."))],
-    )
+    new_password = new_password_field(_l("New password"))
+    confirm = password_again_field()
 
 
 class PinForm(FlaskForm):

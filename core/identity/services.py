@@ -388,12 +388,18 @@ def grant_role(
         member,
         after={"role": role, "org_unit_id": org_unit_id, "supermarket_id": supermarket_id},
     )
+    _commit_grants(member, role)
+    return grant
+
+
+def _commit_grants(member: Member, role: str) -> None:
+    """Commit a grant or revocation of ``role``; a staff role changes whether the member counts on
+    the boards. The member's grants are read afresh next time."""
     if role in STAFF_ROLES:
         db.session.flush()
         members_changed([member.id])
     _commit()
     db.session.expire(member, ["grants"])
-    return grant
 
 
 def revoke_role(actor: Member, member: Member, grant_id: int, reason: str | None = None) -> RoleGrant:
@@ -412,11 +418,7 @@ def revoke_role(actor: Member, member: Member, grant_id: int, reason: str | None
         before={"role": grant.role, "org_unit_id": grant.org_unit_id, "supermarket_id": grant.supermarket_id},
         reason=reason,
     )
-    if grant.role in STAFF_ROLES:
-        db.session.flush()
-        members_changed([member.id])
-    _commit()
-    db.session.expire(member, ["grants"])
+    _commit_grants(member, grant.role)
     return grant
 
 

@@ -13,6 +13,7 @@ import re
 from functools import lru_cache
 
 import qrcode
+from markupsafe import Markup
 from PIL import Image
 from qrcode.constants import ERROR_CORRECT_M
 
@@ -83,6 +84,12 @@ def _svg(text: str) -> bytes:
 def render_svg(text: str) -> bytes:
     """Return the QR code holding ``text`` as a small self-contained SVG (cached)."""
     return _svg(text)
+
+
+def inline_svg(text: str) -> Markup:
+    """Return the QR code holding ``text`` as SVG markup to place inside a page (no XML declaration)."""
+    # Safe as markup: the SVG is drawn from the code's modules; ``text`` itself never reaches it.
+    return Markup(_svg(text).decode("ascii").split("?>", 1)[1])  # nosec B704
 
 
 @lru_cache(maxsize=CACHE_SIZE)
