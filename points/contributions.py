@@ -22,6 +22,7 @@ from core.identity.access import require, scope_condition, scope_units
 from core.identity.models import Member, OrgUnit
 from core.identity.services import get_member
 from core.notifications import notify
+from core.states import require_status
 from points import ledger
 from points.activities import check_activity_applies, check_recordable, get_activity, points_for
 from points.alerts import MY_POINTS, activity_names
@@ -252,13 +253,7 @@ def _review(actor: Member, contribution_id: int) -> Contribution:
     require(actor, "claim.review", contribution.member)
     if contribution.member_id == actor.id:
         raise AppError(403, "self_review", _l("Nobody reviews their own claim."))
-    if contribution.status != "pending":
-        raise AppError(
-            409,
-            "invalid_state",
-            _l("This contribution is no longer pending."),
-            {"status": [contribution.status]},
-        )
+    require_status(contribution, "pending", _l("This contribution is no longer pending."))
     return contribution
 
 
@@ -399,13 +394,7 @@ def take_back_contribution(
     """Reverse a contribution locked in the caller's writing transaction (which commits): the
     actor's right, its state, the compensating entry and the audit; an upheld objection too."""
     require(actor, "contribution.force_reverse" if force else "contribution.reverse", contribution.member)
-    if contribution.status != "approved":
-        raise AppError(
-            409,
-            "invalid_state",
-            _l("Only an approved contribution can be reversed."),
-            {"status": [contribution.status]},
-        )
+    require_status(contribution, "approved", _l("Only an approved contribution can be reversed."))
     award = db.session.scalar(
         sa.select(LedgerTransaction).where(
             LedgerTransaction.contribution_id == contribution.id, LedgerTransaction.kind == "award"

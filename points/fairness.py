@@ -45,6 +45,7 @@ from core.errors import AppError
 from core.extensions import db
 from core.identity.access import can, require_somewhere, scope_units
 from core.identity.models import Member, OrgUnit, on_boards
+from core.states import require_status
 from points.leaderboards.boards import Board
 from points.models import Activity, Contribution, FairnessFlag, LeaderboardTotal
 
@@ -629,10 +630,7 @@ def decide_flag(actor: Member, flag_id: int, decision: str, reason: str) -> Fair
         .with_for_update()
         .execution_options(populate_existing=True)
     )
-    if flag.status != "open":
-        raise AppError(
-            409, "invalid_state", _l("This flag has already been decided."), {"status": [flag.status]}
-        )
+    require_status(flag, "open", _l("This flag has already been decided."))
     flag.status = "dismissed" if decision == "dismiss" else "acted"
     flag.reason, flag.decided_by_id, flag.decided_at = reason, actor.id, utcnow()
     record_audit(actor, f"fairness.{decision}", flag, reason=reason, after={"status": flag.status})

@@ -44,6 +44,7 @@ from core.identity.access import can, require, scope_units
 from core.identity.models import Member, OrgUnit
 from core.identity.services import get_org_unit, mask_name
 from core.notifications import notify
+from core.states import require_status
 from points.alerts import activity_names
 from points.contributions import get_contribution, take_back_contribution
 from points.leaderboards.boards import display_name
@@ -446,24 +447,14 @@ def decide_objection(
                 "neither the objector, the contributor, nor whoever approved it."
             ),
         )
-    if objection.status != "pending":
-        raise AppError(
-            409,
-            "invalid_state",
-            _l("This objection has already been decided."),
-            {"status": [objection.status]},
-        )
+    require_status(objection, "pending", _l("This objection has already been decided."))
     settled = [objection]
     if decision == "uphold":
+        require_status(
+            contribution, ("approved", "reversed"), _l("This contribution can no longer be reversed.")
+        )
         if contribution.status == "approved":
             take_back_contribution(actor, contribution, objection.reason, force)
-        elif contribution.status != "reversed":
-            raise AppError(
-                409,
-                "invalid_state",
-                _l("This contribution can no longer be reversed."),
-                {"status": [contribution.status]},
-            )
         settled += db.session.scalars(
             sa.select(Objection)
             .where(
