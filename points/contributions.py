@@ -15,6 +15,7 @@ from flask_babel import lazy_gettext as _l
 
 from core.audit import record_audit
 from core.clock import bounds_of
+from core.conflicts import require_status
 from core.database import begin_writing, utcnow
 from core.errors import AppError
 from core.extensions import db
@@ -22,7 +23,6 @@ from core.identity.access import require, scope_condition, scope_units
 from core.identity.models import Member, OrgUnit
 from core.identity.services import get_member
 from core.notifications import notify
-from core.states import require_status
 from points import ledger
 from points.activities import check_activity_applies, check_recordable, get_activity, points_for
 from points.alerts import MY_POINTS, activity_names

@@ -12,10 +12,10 @@ from decimal import ROUND_FLOOR, Decimal
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
-from sqlalchemy.exc import IntegrityError
 
 from core.api import paginate
 from core.audit import record_audit
+from core.conflicts import add_unique
 from core.database import begin_writing, utcnow
 from core.errors import AppError
 from core.extensions import db
@@ -137,17 +137,13 @@ def check_in(member: Member, payload: str, now: datetime | None = None) -> Check
             _l("Check-in is open only while the event runs."),
             {"payload": [f"open {event.starts_at.isoformat()} – {event.ends_at.isoformat()}"]},
         )
+    already = AppError(409, "already_checked_in", _l("You have already checked in to this event."))
     if db.session.scalar(
         sa.select(Checkin.id).where(Checkin.event_id == event.id, Checkin.member_id == member.id)
     ):
-        raise AppError(409, "already_checked_in", _l("You have already checked in to this event."))
+        raise already
     checkin = Checkin(event=event, member=member, checked_in_at=now)
-    db.session.add(checkin)
-    try:
-        db.session.flush()
-    except IntegrityError:
-        db.session.rollback()
-        raise AppError(409, "already_checked_in", _l("You have already checked in to this event.")) from None
+    add_unique(checkin, already)
     if event.activity.unit == "each":
         checkin.contribution = _award(member, event, Decimal(1), now)
     record_audit(

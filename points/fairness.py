@@ -40,12 +40,12 @@ from flask_babel import lazy_gettext as _l
 from core.api import paginate
 from core.audit import AuditEntry, record_audit
 from core.clock import SHANGHAI, period_bounds, period_key, shanghai_date
+from core.conflicts import require_status
 from core.database import begin_writing, utcnow
 from core.errors import AppError
 from core.extensions import db
 from core.identity.access import can, require_somewhere, scope_units
 from core.identity.models import Member, OrgUnit, on_boards
-from core.states import require_status
 from points.leaderboards.boards import Board
 from points.models import Activity, Contribution, FairnessFlag, LeaderboardTotal
 

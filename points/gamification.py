@@ -30,10 +30,10 @@ import sqlalchemy as sa
 from flask import current_app
 from flask_babel import force_locale, get_locale
 from flask_babel import lazy_gettext as _l
-from sqlalchemy.exc import IntegrityError
 
 from core.audit import record_audit
 from core.clock import SHANGHAI, month_index, shanghai_date
+from core.conflicts import add_unique
 from core.database import UTCDateTime, begin_writing, utcnow
 from core.errors import AppError
 from core.extensions import db
@@ -262,12 +262,7 @@ def check_in_daily(member: Member, now: datetime | None = None) -> DailyCheckin:
         checked_in_at=now,
         transaction_id=transaction.id,
     )
-    db.session.add(checkin)
-    try:
-        db.session.flush()
-    except IntegrityError:
-        db.session.rollback()
-        raise _already_checked_in() from None
+    add_unique(checkin, _already_checked_in())
     record_audit(
         member, "checkin.daily", checkin, after={"day": today.isoformat(), "streak": streak, "points": points}
     )

@@ -24,7 +24,6 @@ import sqlalchemy as sa
 from flask import current_app
 from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
-from sqlalchemy.exc import IntegrityError
 
 from core.api import paginate
 from core.audit import record_audit
@@ -37,6 +36,7 @@ from core.clock import (
     shanghai_date,
     shanghai_today,
 )
+from core.conflicts import add_unique, require_status
 from core.database import begin_writing, insert_rows, utcnow
 from core.errors import AppError
 from core.extensions import db
@@ -44,7 +44,6 @@ from core.identity.access import can, require, scope_units
 from core.identity.models import Member, OrgUnit
 from core.identity.services import get_org_unit, mask_name
 from core.notifications import notify
-from core.states import require_status
 from points.alerts import activity_names
 from points.contributions import get_contribution, take_back_contribution
 from points.leaderboards.boards import display_name
@@ -127,12 +126,7 @@ def publish_notice(actor: Member, org_unit_id: int, month: str, now: datetime | 
         published_by_id=actor.id,
         created_at=now,
     )
-    db.session.add(notice)
-    try:
-        db.session.flush()
-    except IntegrityError:
-        db.session.rollback()
-        raise _duplicate() from None
+    add_unique(notice, _duplicate())
     insert_rows(
         db.session,
         NoticeEntry.__table__,
@@ -384,17 +378,15 @@ def lodge_objection(
         status="pending",
         created_at=now,
     )
-    db.session.add(objection)
-    try:
-        db.session.flush()
-    except IntegrityError:
-        db.session.rollback()
-        raise AppError(
+    add_unique(
+        objection,
+        AppError(
             409,
             "duplicate",
             _l("You have already objected to this entry."),
             {"contribution_id": ["already objected"]},
-        ) from None
+        ),
+    )
     db.session.commit()
     return objection
 
