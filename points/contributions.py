@@ -15,7 +15,6 @@ from flask_babel import lazy_gettext as _l
 
 from core.audit import record_audit
 from core.clock import bounds_of
-from core.conflicts import require_status
 from core.database import begin_writing, utcnow
 from core.errors import AppError
 from core.extensions import db
@@ -23,6 +22,7 @@ from core.identity.access import require, scope_condition, scope_units
 from core.identity.models import Member, OrgUnit
 from core.identity.services import get_member
 from core.notifications import notify
+from core.refusals import require_found, require_status
 from points import ledger
 from points.activities import check_activity_applies, check_recordable, get_activity, points_for
 from points.alerts import MY_POINTS, activity_names
@@ -65,9 +65,7 @@ def get_contribution(contribution_id: int, lock: bool = False) -> Contribution:
         contribution = db.session.scalar(_LOCKED_CONTRIBUTION, {"id": contribution_id})
     else:
         contribution = db.session.get(Contribution, contribution_id)
-    if contribution is None:
-        raise AppError(404, errors={"contribution_id": ["no such contribution"]})
-    return contribution
+    return require_found(contribution, "contribution_id", "contribution")
 
 
 def read_contribution(actor: Member, contribution_id: int) -> Contribution:

@@ -15,7 +15,6 @@ from flask_babel import lazy_gettext as _l
 
 from core.api import paginate
 from core.audit import record_audit
-from core.conflicts import add_unique
 from core.database import begin_writing, utcnow
 from core.errors import AppError
 from core.extensions import db
@@ -23,6 +22,7 @@ from core.identity.access import require, scope_condition
 from core.identity.models import Member, OrgUnit
 from core.identity.services import get_org_unit
 from core.qr.signing import InvalidCode, PayloadKind, code_url, sign_payload, verify_payload
+from core.refusals import add_unique, require_found
 from points import activities, contributions
 from points.models import Checkin, Contribution, Event
 
@@ -38,10 +38,7 @@ def checkin_url(event: Event, base_url: str) -> str:
 
 def get_event(event_id: int) -> Event:
     """Return an event or refuse with 404."""
-    event = db.session.get(Event, event_id)
-    if event is None:
-        raise AppError(404, errors={"event_id": ["no such event"]})
-    return event
+    return require_found(db.session.get(Event, event_id), "event_id", "event")
 
 
 def create_event(
@@ -191,9 +188,7 @@ def _check_out(checkin: Checkin, at: datetime) -> None:
 def check_out(actor: Member, checkin_id: int, now: datetime | None = None) -> Checkin:
     """Check out (the member, or an organiser of the event); hours are awarded for hourly activities."""
     begin_writing(db.session)
-    checkin = db.session.get(Checkin, checkin_id)
-    if checkin is None:
-        raise AppError(404, errors={"checkin_id": ["no such check-in"]})
+    checkin = require_found(db.session.get(Checkin, checkin_id), "checkin_id", "check-in")
     if checkin.member_id != actor.id:
         require(actor, "event.manage", checkin.event.org_unit)
     if checkin.checked_out_at is not None:

@@ -40,12 +40,12 @@ from flask_babel import lazy_gettext as _l
 from core.api import paginate
 from core.audit import AuditEntry, record_audit
 from core.clock import SHANGHAI, period_bounds, period_key, shanghai_date
-from core.conflicts import require_status
 from core.database import begin_writing, utcnow
 from core.errors import AppError
 from core.extensions import db
 from core.identity.access import can, require_somewhere, scope_units
 from core.identity.models import Member, OrgUnit, on_boards
+from core.refusals import require_found, require_status
 from points.leaderboards.boards import Board
 from points.models import Activity, Contribution, FairnessFlag, LeaderboardTotal
 
@@ -606,9 +606,7 @@ def list_flags(actor: Member, status: str | None = "open", page: int = 1, page_s
 
 def get_flag(actor: Member, flag_id: int) -> FairnessFlag:
     """A flag the actor may review (404 when there is none, 403 when out of their reach)."""
-    flag = db.session.get(FairnessFlag, flag_id)
-    if flag is None:
-        raise AppError(404, errors={"flag_id": ["no such flag"]})
+    flag = require_found(db.session.get(FairnessFlag, flag_id), "flag_id", "flag")
     if not can(actor, "fairness.review", flag.org_unit):
         raise AppError(403)
     if flag.member_id == actor.id:

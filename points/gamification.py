@@ -33,12 +33,12 @@ from flask_babel import lazy_gettext as _l
 
 from core.audit import record_audit
 from core.clock import SHANGHAI, month_index, shanghai_date
-from core.conflicts import add_unique
 from core.database import UTCDateTime, begin_writing, utcnow
 from core.errors import AppError
 from core.extensions import db
 from core.identity.models import Member
 from core.notifications import localised, notify
+from core.refusals import add_unique
 from points import ledger
 from points.models import (
     Activity,

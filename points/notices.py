@@ -36,7 +36,6 @@ from core.clock import (
     shanghai_date,
     shanghai_today,
 )
-from core.conflicts import add_unique, require_status
 from core.database import begin_writing, insert_rows, utcnow
 from core.errors import AppError
 from core.extensions import db
@@ -44,6 +43,7 @@ from core.identity.access import can, require, scope_units
 from core.identity.models import Member, OrgUnit
 from core.identity.services import get_org_unit, mask_name
 from core.notifications import notify
+from core.refusals import add_unique, require_found, require_status
 from points.alerts import activity_names
 from points.contributions import get_contribution, take_back_contribution
 from points.leaderboards.boards import display_name
@@ -159,10 +159,7 @@ def publish_notice(actor: Member, org_unit_id: int, month: str, now: datetime | 
 
 def get_notice(notice_id: int) -> Notice:
     """Return a notice or refuse with 404."""
-    notice = db.session.get(Notice, notice_id)
-    if notice is None:
-        raise AppError(404, errors={"notice_id": ["no such notice"]})
-    return notice
+    return require_found(db.session.get(Notice, notice_id), "notice_id", "notice")
 
 
 def lives_under(member: Member, unit: OrgUnit) -> bool:
@@ -422,9 +419,7 @@ def decide_objection(
     if decision not in ("uphold", "dismiss"):
         raise ValueError(decision)
     begin_writing(db.session)
-    objection = db.session.get(Objection, objection_id)
-    if objection is None:
-        raise AppError(404, errors={"objection_id": ["no such objection"]})
+    objection = require_found(db.session.get(Objection, objection_id), "objection_id", "objection")
     # The contribution first, then its objections: deciders of two objections to one entry queue
     # on the same row in the same order, and never deadlock.
     contribution = get_contribution(objection.contribution_id, lock=True)

@@ -1,5 +1,5 @@
-"""409 refusals about a record: an act its current state does not allow (a claim, an objection, a
-flag), or a row that exists already."""
+"""Refusals about one record: none with that id (404), an act its current state does not allow (a
+claim, an objection, a flag: 409), a row that exists already (409)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,14 @@ from sqlalchemy.exc import IntegrityError
 
 from core.errors import AppError
 from core.extensions import db
+
+
+def require_found(row, field: str, name: str):
+    """Answer ``row``; when it is None (nothing has the id the request gave in ``field``), refuse
+    with 404 ``no such <name>``."""
+    if row is None:
+        raise AppError(404, errors={field: [f"no such {name}"]})
+    return row
 
 
 def require_status(record, allowed: str | tuple[str, ...], message) -> None:
