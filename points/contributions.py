@@ -255,20 +255,26 @@ def _review(actor: Member, contribution_id: int) -> Contribution:
     return contribution
 
 
+def _tell_member(contribution: Contribution, kind: str, key: str, **params) -> None:
+    """Notify a contribution's member of what became of it (once per ``key`` and contribution),
+    naming its activity and leading to their points."""
+    notify(
+        contribution.member_id,
+        kind,
+        f"{key}:{contribution.id}",
+        link=MY_POINTS,
+        activity=activity_names(contribution.activity),
+        **params,
+    )
+
+
 def approve_contribution(actor: Member, contribution_id: int) -> Contribution:
     """Approve a pending claim and award its points (within the daily cap)."""
     contribution = _review(actor, contribution_id)
     contribution.reviewed_by_id, contribution.reviewed_at = actor.id, utcnow()
     award_contribution(contribution, actor.id)
     record_audit(actor, "contribution.approve", contribution, after={"points": contribution.points})
-    notify(
-        contribution.member_id,
-        "claim_approved",
-        f"claim:{contribution.id}",
-        link=MY_POINTS,
-        points=contribution.points,
-        activity=activity_names(contribution.activity),
-    )
+    _tell_member(contribution, "claim_approved", "claim", points=contribution.points)
     db.session.commit()
     return contribution
 
@@ -280,14 +286,7 @@ def reject_contribution(actor: Member, contribution_id: int, reason: str) -> Con
     contribution.reviewed_by_id, contribution.reviewed_at = actor.id, utcnow()
     contribution.review_reason = reason
     record_audit(actor, "contribution.reject", contribution, reason=reason)
-    notify(
-        contribution.member_id,
-        "claim_rejected",
-        f"claim:{contribution.id}",
-        link=MY_POINTS,
-        activity=activity_names(contribution.activity),
-        reason=reason,
-    )
+    _tell_member(contribution, "claim_rejected", "claim", reason=reason)
     db.session.commit()
     return contribution
 
@@ -373,15 +372,7 @@ def reverse_contribution(
     begin_writing(db.session)
     contribution = get_contribution(contribution_id, lock=True)
     take_back_contribution(actor, contribution, reason, force)
-    notify(
-        contribution.member_id,
-        "contribution_reversed",
-        f"reversal:{contribution.id}",
-        link=MY_POINTS,
-        points=contribution.points,
-        activity=activity_names(contribution.activity),
-        reason=reason,
-    )
+    _tell_member(contribution, "contribution_reversed", "reversal", points=contribution.points, reason=reason)
     db.session.commit()
     return contribution
 
