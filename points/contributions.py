@@ -22,6 +22,7 @@ from core.identity.access import require, scope_condition, scope_units
 from core.identity.models import Member, OrgUnit
 from core.identity.services import get_member
 from core.notifications import notify
+from core.refusals import require_found, require_status
 from points import ledger
 from points.activities import check_activity_applies, check_recordable, get_activity, points_for
 from points.alerts import MY_POINTS, activity_names
@@ -64,9 +65,7 @@ def get_contribution(contribution_id: int, lock: bool = False) -> Contribution:
         contribution = db.session.scalar(_LOCKED_CONTRIBUTION, {"id": contribution_id})
     else:
         contribution = db.session.get(Contribution, contribution_id)
-    if contribution is None:
-        raise AppError(404, errors={"contribution_id": ["no such contribution"]})
-    return contribution
+    return require_found(contribution, "contribution_id", "contribution")
 
 
 def read_contribution(actor: Member, contribution_id: int) -> Contribution:
@@ -280,14 +279,21 @@ def _review(actor: Member, contribution_id: int) -> Contribution:
     require(actor, "claim.review", contribution.member)
     if contribution.member_id == actor.id:
         raise AppError(403, "self_review", _l("Nobody reviews their own claim."))
-    if contribution.status != "pending":
-        raise AppError(
-            409,
-            "invalid_state",
-            _l("This contribution is no longer pending."),
-            {"status": [contribution.status]},
-        )
+    require_status(contribution, "pending", _l("This contribution is no longer pending."))
     return contribution
+
+
+def _tell_member(contribution: Contribution, kind: str, key: str, **params) -> None:
+    """Notify a contribution's member of what became of it (once per ``key`` and contribution),
+    naming its activity and leading to their points."""
+    notify(
+        contribution.member_id,
+        kind,
+        f"{key}:{contribution.id}",
+        link=MY_POINTS,
+        activity=activity_names(contribution.activity),
+        **params,
+    )
 
 
 def approve_contribution(actor: Member, contribution_id: int) -> Contribution:
@@ -296,14 +302,7 @@ def approve_contribution(actor: Member, contribution_id: int) -> Contribution:
     contribution.reviewed_by_id, contribution.reviewed_at = actor.id, utcnow()
     award_contribution(contribution, actor.id)
     record_audit(actor, "contribution.approve", contribution, after={"points": contribution.points})
-    notify(
-        contribution.member_id,
-        "claim_approved",
-        f"claim:{contribution.id}",
-        link=MY_POINTS,
-        points=contribution.points,
-        activity=activity_names(contribution.activity),
-    )
+    _tell_member(contribution, "claim_approved", "claim", points=contribution.points)
     db.session.commit()
     return contribution
 
@@ -315,14 +314,7 @@ def reject_contribution(actor: Member, contribution_id: int, reason: str) -> Con
     contribution.reviewed_by_id, contribution.reviewed_at = actor.id, utcnow()
     contribution.review_reason = reason
     record_audit(actor, "contribution.reject", contribution, reason=reason)
-    notify(
-        contribution.member_id,
-        "claim_rejected",
-        f"claim:{contribution.id}",
-        link=MY_POINTS,
-        activity=activity_names(contribution.activity),
-        reason=reason,
-    )
+    _tell_member(contribution, "claim_rejected", "claim", reason=reason)
     db.session.commit()
     return contribution
 
@@ -408,15 +400,7 @@ def reverse_contribution(
     begin_writing(db.session)
     contribution = get_contribution(contribution_id, lock=True)
     take_back_contribution(actor, contribution, reason, force)
-    notify(
-        contribution.member_id,
-        "contribution_reversed",
-        f"reversal:{contribution.id}",
-        link=MY_POINTS,
-        points=contribution.points,
-        activity=activity_names(contribution.activity),
-        reason=reason,
-    )
+    _tell_member(contribution, "contribution_reversed", "reversal", points=contribution.points, reason=reason)
     db.session.commit()
     return contribution
 
@@ -427,13 +411,7 @@ def take_back_contribution(
     """Reverse a contribution locked in the caller's writing transaction (which commits): the
     actor's right, its state, the compensating entry and the audit; an upheld objection too."""
     require(actor, "contribution.force_reverse" if force else "contribution.reverse", contribution.member)
-    if contribution.status != "approved":
-        raise AppError(
-            409,
-            "invalid_state",
-            _l("Only an approved contribution can be reversed."),
-            {"status": [contribution.status]},
-        )
+    require_status(contribution, "approved", _l("Only an approved contribution can be reversed."))
     award = db.session.scalar(
         sa.select(LedgerTransaction).where(
             LedgerTransaction.contribution_id == contribution.id, LedgerTransaction.kind == "award"

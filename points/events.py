@@ -12,7 +12,6 @@ from decimal import ROUND_FLOOR, Decimal
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
-from sqlalchemy.exc import IntegrityError
 
 from core.api import paginate
 from core.audit import record_audit
@@ -23,6 +22,7 @@ from core.identity.access import require, scope_condition
 from core.identity.models import Member, OrgUnit
 from core.identity.services import get_org_unit
 from core.qr.signing import InvalidCode, PayloadKind, code_url, sign_payload, verify_payload
+from core.refusals import add_unique, require_found
 from points import activities, contributions
 from points.models import Checkin, Contribution, Event
 
@@ -38,10 +38,7 @@ def checkin_url(event: Event, base_url: str) -> str:
 
 def get_event(event_id: int) -> Event:
     """Return an event or refuse with 404."""
-    event = db.session.get(Event, event_id)
-    if event is None:
-        raise AppError(404, errors={"event_id": ["no such event"]})
-    return event
+    return require_found(db.session.get(Event, event_id), "event_id", "event")
 
 
 def create_event(
@@ -137,17 +134,13 @@ def check_in(member: Member, payload: str, now: datetime | None = None) -> Check
             _l("Check-in is open only while the event runs."),
             {"payload": [f"open {event.starts_at.isoformat()} – {event.ends_at.isoformat()}"]},
         )
+    already = AppError(409, "already_checked_in", _l("You have already checked in to this event."))
     if db.session.scalar(
         sa.select(Checkin.id).where(Checkin.event_id == event.id, Checkin.member_id == member.id)
     ):
-        raise AppError(409, "already_checked_in", _l("You have already checked in to this event."))
+        raise already
     checkin = Checkin(event=event, member=member, checked_in_at=now)
-    db.session.add(checkin)
-    try:
-        db.session.flush()
-    except IntegrityError:
-        db.session.rollback()
-        raise AppError(409, "already_checked_in", _l("You have already checked in to this event.")) from None
+    add_unique(checkin, already)
     if event.activity.unit == "each":
         checkin.contribution = _award(member, event, Decimal(1), now)
     record_audit(
@@ -195,9 +188,7 @@ def _check_out(checkin: Checkin, at: datetime) -> None:
 def check_out(actor: Member, checkin_id: int, now: datetime | None = None) -> Checkin:
     """Check out (the member, or an organiser of the event); hours are awarded for hourly activities."""
     begin_writing(db.session)
-    checkin = db.session.get(Checkin, checkin_id)
-    if checkin is None:
-        raise AppError(404, errors={"checkin_id": ["no such check-in"]})
+    checkin = require_found(db.session.get(Checkin, checkin_id), "checkin_id", "check-in")
     if checkin.member_id != actor.id:
         require(actor, "event.manage", checkin.event.org_unit)
     if checkin.checked_out_at is not None:

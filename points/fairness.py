@@ -45,6 +45,7 @@ from core.errors import AppError
 from core.extensions import db
 from core.identity.access import can, require_somewhere, scope_units
 from core.identity.models import Member, OrgUnit, on_boards
+from core.refusals import require_found, require_status
 from points.leaderboards.boards import Board
 from points.models import Activity, Contribution, FairnessFlag, LeaderboardTotal
 
@@ -605,9 +606,7 @@ def list_flags(actor: Member, status: str | None = "open", page: int = 1, page_s
 
 def get_flag(actor: Member, flag_id: int) -> FairnessFlag:
     """A flag the actor may review (404 when there is none, 403 when out of their reach)."""
-    flag = db.session.get(FairnessFlag, flag_id)
-    if flag is None:
-        raise AppError(404, errors={"flag_id": ["no such flag"]})
+    flag = require_found(db.session.get(FairnessFlag, flag_id), "flag_id", "flag")
     if not can(actor, "fairness.review", flag.org_unit):
         raise AppError(403)
     if flag.member_id == actor.id:
@@ -629,10 +628,7 @@ def decide_flag(actor: Member, flag_id: int, decision: str, reason: str) -> Fair
         .with_for_update()
         .execution_options(populate_existing=True)
     )
-    if flag.status != "open":
-        raise AppError(
-            409, "invalid_state", _l("This flag has already been decided."), {"status": [flag.status]}
-        )
+    require_status(flag, "open", _l("This flag has already been decided."))
     flag.status = "dismissed" if decision == "dismiss" else "acted"
     flag.reason, flag.decided_by_id, flag.decided_at = reason, actor.id, utcnow()
     record_audit(actor, f"fairness.{decision}", flag, reason=reason, after={"status": flag.status})

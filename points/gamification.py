@@ -30,7 +30,6 @@ import sqlalchemy as sa
 from flask import current_app
 from flask_babel import force_locale, get_locale
 from flask_babel import lazy_gettext as _l
-from sqlalchemy.exc import IntegrityError
 
 from core.audit import record_audit
 from core.clock import SHANGHAI, month_index, shanghai_date
@@ -39,6 +38,7 @@ from core.errors import AppError
 from core.extensions import db
 from core.identity.models import Member
 from core.notifications import localised, notify
+from core.refusals import add_unique
 from points import ledger
 from points.models import (
     Activity,
@@ -262,12 +262,7 @@ def check_in_daily(member: Member, now: datetime | None = None) -> DailyCheckin:
         checked_in_at=now,
         transaction_id=transaction.id,
     )
-    db.session.add(checkin)
-    try:
-        db.session.flush()
-    except IntegrityError:
-        db.session.rollback()
-        raise _already_checked_in() from None
+    add_unique(checkin, _already_checked_in())
     record_audit(
         member, "checkin.daily", checkin, after={"day": today.isoformat(), "streak": streak, "points": points}
     )

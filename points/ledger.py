@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
 import sqlalchemy as sa
 from flask import Flask, current_app
@@ -170,10 +171,13 @@ def _post(
     legs: Iterable[Leg],
     *,
     occurred_at: datetime | None = None,
-    lifetime_change: int = 0,
     **fields,
 ) -> LedgerTransaction:
-    """Write one balanced transaction, move the member's cached balances and publish it."""
+    """Write one balanced transaction, move the member's cached balances and publish it.
+
+    The member's lifetime earned moves with the ``issued`` account (an award raises it, its
+    reversal lowers it), as ``Posted.earned`` says.
+    """
     legs = [leg for leg in legs if leg[2] != 0]
     if sum(amount for _account, _member, amount in legs) != 0:
         raise ValueError(f"unbalanced {kind}: {legs}")
@@ -183,9 +187,10 @@ def _post(
             if leg_member != member_id:
                 raise ValueError(f"{kind} must move one member's points, not {leg_member}'s")
             change[account] += amount
+    earned = -sum(amount for account, _member, amount in legs if account == Account.ISSUED)
     _require_writer()
     available, held, lifetime = _move_balance(
-        member_id, change[Account.AVAILABLE], change[Account.HELD], lifetime_change
+        member_id, change[Account.AVAILABLE], change[Account.HELD], earned
     )
     now = utcnow()
     transaction = LedgerTransaction(
@@ -220,7 +225,7 @@ def _post(
             member_id=member_id,
             occurred_at=transaction.occurred_at,
             created_at=now,
-            earned=-sum(amount for account, _member, amount in legs if account == Account.ISSUED),
+            earned=earned,
             activity_id=transaction.activity_id,
             contribution_id=transaction.contribution_id,
             reference=transaction.reference,
@@ -231,11 +236,60 @@ def _post(
     return transaction
 
 
+@dataclass(frozen=True, slots=True)
+class Move:
+    """A kind of transaction that moves points from one account to another, both legs at once."""
+
+    kind: TransactionKind
+    source: Account
+    target: Account
+
+
+#: The accounts a member owns (the others are the system's, posted with no member).
+MEMBER_ACCOUNTS = frozenset({Account.AVAILABLE, Account.HELD})
+
+#: Earned points issued to a member (raises lifetime earned).
+AWARD = Move(TransactionKind.AWARD, Account.ISSUED, Account.AVAILABLE)
+#: A voucher reserves points.
+HOLD = Move(TransactionKind.HOLD, Account.AVAILABLE, Account.HELD)
+#: A voucher cancelled or expired gives its points back.
+RELEASE = Move(TransactionKind.RELEASE, Account.HELD, Account.AVAILABLE)
+#: A voucher fulfilled at the counter spends its held points.
+SPEND = Move(TransactionKind.SPEND, Account.HELD, Account.REDEEMED)
+#: A counter sale spends available points at once (reserve and fulfil in one).
+SPEND_AVAILABLE = Move(TransactionKind.SPEND, Account.AVAILABLE, Account.REDEEMED)
+#: Available points lapse (lifetime earned and boards keep them).
+EXPIRE = Move(TransactionKind.EXPIRY, Account.AVAILABLE, Account.EXPIRED)
+
+
 def _positive(points: int) -> int:
     if not isinstance(points, int) or points <= 0:
         raise ValueError(f"points must be a positive integer, not {points!r}")
     return points
 
+
+def post_move(
+    move: Move, member_id: int, points: int, *, actor_id: int | None, **fields
+) -> LedgerTransaction:
+    """Post ``points`` (a positive whole number) moved for a member from ``move.source`` to
+    ``move.target``; never below zero. ``fields`` are the transaction's (``reference``, ``memo``,
+    ``occurred_at``…)."""
+    points = _positive(points)
+    legs = [
+        (account, member_id if account in MEMBER_ACCOUNTS else None, amount)
+        for account, amount in ((move.source, -points), (move.target, points))
+    ]
+    return _post(move.kind, member_id, legs, actor_id=actor_id, **fields)
+
+
+#: The voucher's and the counter's moves, by the names their callers post them with:
+#: ``hold(member_id, points, reference=…, actor_id=…, memo=…)``.
+hold = partial(post_move, HOLD)
+release = partial(post_move, RELEASE)
+spend = partial(post_move, SPEND)
+spend_available = partial(post_move, SPEND_AVAILABLE)
+#: ``expire(member_id, points, memo=…, occurred_at=…)``: nobody's act.
+expire = partial(post_move, EXPIRE, actor_id=None)
 
 #: ``award``'s default org unit: the member's own, read when the caller has not got it at hand.
 MEMBERS_UNIT = object()
@@ -247,29 +301,22 @@ def award(
     *,
     occurred_at: datetime,
     actor_id: int | None,
-    contribution_id: int | None = None,
-    activity_id: int | None = None,
-    memo: str | None = None,
-    reference: str | None = None,
     org_unit_id=MEMBERS_UNIT,
+    **fields,
 ) -> LedgerTransaction:
     """Issue earned points to a member's available balance (raises lifetime earned), counted in the
-    member's org unit (``org_unit_id``: the member's grid, read here unless the caller gives it)."""
-    points = _positive(points)
+    member's org unit (``org_unit_id``: the member's grid, read here unless the caller gives it).
+    ``fields``: the award's ``contribution_id``, ``activity_id``, ``memo``, ``reference``."""
     if org_unit_id is MEMBERS_UNIT:
         org_unit_id = db.session.scalar(sa.select(Member.org_unit_id).where(Member.id == member_id))
-    return _post(
-        TransactionKind.AWARD,
+    return post_move(
+        AWARD,
         member_id,
-        [(Account.ISSUED, None, -points), (Account.AVAILABLE, member_id, points)],
+        points,
         occurred_at=occurred_at,
-        lifetime_change=points,
         actor_id=actor_id,
-        contribution_id=contribution_id,
-        activity_id=activity_id,
-        memo=memo,
-        reference=reference,
         org_unit_id=org_unit_id,
+        **fields,
     )
 
 
@@ -297,88 +344,12 @@ def reverse_award(
         original.member_id,
         legs,
         occurred_at=original.occurred_at,
-        lifetime_change=-points,
         actor_id=actor_id,
         reverses_id=original.id,
         contribution_id=original.contribution_id,
         activity_id=original.activity_id,
         memo=reason,
         org_unit_id=original.org_unit_id,
-    )
-
-
-def hold(
-    member_id: int, points: int, *, reference: str, actor_id: int | None, memo: str | None = None
-) -> LedgerTransaction:
-    """Move points from available to held (a voucher reserves them)."""
-    points = _positive(points)
-    return _post(
-        TransactionKind.HOLD,
-        member_id,
-        [(Account.AVAILABLE, member_id, -points), (Account.HELD, member_id, points)],
-        reference=reference,
-        actor_id=actor_id,
-        memo=memo,
-    )
-
-
-def release(
-    member_id: int, points: int, *, reference: str, actor_id: int | None, memo: str | None = None
-) -> LedgerTransaction:
-    """Move held points back to available (a voucher cancelled or expired)."""
-    points = _positive(points)
-    return _post(
-        TransactionKind.RELEASE,
-        member_id,
-        [(Account.HELD, member_id, -points), (Account.AVAILABLE, member_id, points)],
-        reference=reference,
-        actor_id=actor_id,
-        memo=memo,
-    )
-
-
-def spend(
-    member_id: int, points: int, *, reference: str, actor_id: int | None, memo: str | None = None
-) -> LedgerTransaction:
-    """Spend held points (a voucher fulfilled at the counter)."""
-    points = _positive(points)
-    return _post(
-        TransactionKind.SPEND,
-        member_id,
-        [(Account.HELD, member_id, -points), (Account.REDEEMED, None, points)],
-        reference=reference,
-        actor_id=actor_id,
-        memo=memo,
-    )
-
-
-def spend_available(
-    member_id: int, points: int, *, reference: str, actor_id: int | None, memo: str | None = None
-) -> LedgerTransaction:
-    """Spend available points at once (a counter sale: reserve and fulfil in one); never below zero."""
-    points = _positive(points)
-    return _post(
-        TransactionKind.SPEND,
-        member_id,
-        [(Account.AVAILABLE, member_id, -points), (Account.REDEEMED, None, points)],
-        reference=reference,
-        actor_id=actor_id,
-        memo=memo,
-    )
-
-
-def expire(
-    member_id: int, points: int, *, memo: str, occurred_at: datetime | None = None
-) -> LedgerTransaction:
-    """Let available points lapse to the ``expired`` account (lifetime earned and boards keep them)."""
-    points = _positive(points)
-    return _post(
-        TransactionKind.EXPIRY,
-        member_id,
-        [(Account.AVAILABLE, member_id, -points), (Account.EXPIRED, None, points)],
-        occurred_at=occurred_at,
-        actor_id=None,
-        memo=memo,
     )
 
 

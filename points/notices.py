@@ -24,7 +24,6 @@ import sqlalchemy as sa
 from flask import current_app
 from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
-from sqlalchemy.exc import IntegrityError
 
 from core.api import paginate
 from core.audit import record_audit
@@ -44,6 +43,7 @@ from core.identity.access import can, require, scope_units
 from core.identity.models import Member, OrgUnit
 from core.identity.services import get_org_unit, mask_name
 from core.notifications import notify
+from core.refusals import add_unique, require_found, require_status
 from points.alerts import activity_names
 from points.contributions import get_contribution, take_back_contribution
 from points.leaderboards.boards import display_name
@@ -126,12 +126,7 @@ def publish_notice(actor: Member, org_unit_id: int, month: str, now: datetime | 
         published_by_id=actor.id,
         created_at=now,
     )
-    db.session.add(notice)
-    try:
-        db.session.flush()
-    except IntegrityError:
-        db.session.rollback()
-        raise _duplicate() from None
+    add_unique(notice, _duplicate())
     insert_rows(
         db.session,
         NoticeEntry.__table__,
@@ -164,10 +159,7 @@ def publish_notice(actor: Member, org_unit_id: int, month: str, now: datetime | 
 
 def get_notice(notice_id: int) -> Notice:
     """Return a notice or refuse with 404."""
-    notice = db.session.get(Notice, notice_id)
-    if notice is None:
-        raise AppError(404, errors={"notice_id": ["no such notice"]})
-    return notice
+    return require_found(db.session.get(Notice, notice_id), "notice_id", "notice")
 
 
 def lives_under(member: Member, unit: OrgUnit) -> bool:
@@ -383,17 +375,15 @@ def lodge_objection(
         status="pending",
         created_at=now,
     )
-    db.session.add(objection)
-    try:
-        db.session.flush()
-    except IntegrityError:
-        db.session.rollback()
-        raise AppError(
+    add_unique(
+        objection,
+        AppError(
             409,
             "duplicate",
             _l("You have already objected to this entry."),
             {"contribution_id": ["already objected"]},
-        ) from None
+        ),
+    )
     db.session.commit()
     return objection
 
@@ -429,9 +419,7 @@ def decide_objection(
     if decision not in ("uphold", "dismiss"):
         raise ValueError(decision)
     begin_writing(db.session)
-    objection = db.session.get(Objection, objection_id)
-    if objection is None:
-        raise AppError(404, errors={"objection_id": ["no such objection"]})
+    objection = require_found(db.session.get(Objection, objection_id), "objection_id", "objection")
     # The contribution first, then its objections: deciders of two objections to one entry queue
     # on the same row in the same order, and never deadlock.
     contribution = get_contribution(objection.contribution_id, lock=True)
@@ -446,24 +434,14 @@ def decide_objection(
                 "neither the objector, the contributor, nor whoever approved it."
             ),
         )
-    if objection.status != "pending":
-        raise AppError(
-            409,
-            "invalid_state",
-            _l("This objection has already been decided."),
-            {"status": [objection.status]},
-        )
+    require_status(objection, "pending", _l("This objection has already been decided."))
     settled = [objection]
     if decision == "uphold":
+        require_status(
+            contribution, ("approved", "reversed"), _l("This contribution can no longer be reversed.")
+        )
         if contribution.status == "approved":
             take_back_contribution(actor, contribution, objection.reason, force)
-        elif contribution.status != "reversed":
-            raise AppError(
-                409,
-                "invalid_state",
-                _l("This contribution can no longer be reversed."),
-                {"status": [contribution.status]},
-            )
         settled += db.session.scalars(
             sa.select(Objection)
             .where(

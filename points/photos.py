@@ -20,6 +20,7 @@ from core.extensions import db
 from core.identity.access import can
 from core.identity.models import Member
 from core.images import clean_image, read_upload
+from core.refusals import require_found
 from points.models import Contribution, EvidencePhoto
 
 #: Evidence photos straight from a phone's camera (no shrinking script) reach 10–20 MB.
@@ -53,10 +54,7 @@ def store_photo(actor: Member, file_storage) -> EvidencePhoto:
 
 def get_photo(photo_id: int) -> EvidencePhoto:
     """Return a photo or refuse with 404."""
-    photo = db.session.get(EvidencePhoto, photo_id)
-    if photo is None:
-        raise AppError(404, errors={"photo_id": ["no such photo"]})
-    return photo
+    return require_found(db.session.get(EvidencePhoto, photo_id), "photo_id", "photo")
 
 
 def read_photo(actor: Member, photo_id: int) -> EvidencePhoto:

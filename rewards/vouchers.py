@@ -31,6 +31,7 @@ from core.identity.models import Member, Supermarket
 from core.identity.services import get_supermarket, mask_name
 from core.notifications import notify
 from core.qr.signing import InvalidCode, PayloadKind, code_url, sign_payload, verify_payload
+from core.refusals import require_found
 from points import ledger
 from rewards.models import Reward, Stock, Voucher, VoucherItem
 from rewards.services import inactive_reward
@@ -496,10 +497,7 @@ def remind_expiring_vouchers(now: datetime | None = None) -> int:
 
 def get_voucher_row(voucher_id: int) -> Voucher:
     """Return a voucher or refuse with 404."""
-    voucher = db.session.get(Voucher, voucher_id)
-    if voucher is None:
-        raise AppError(404, errors={"voucher_id": ["no such voucher"]})
-    return voucher
+    return require_found(db.session.get(Voucher, voucher_id), "voucher_id", "voucher")
 
 
 def get_voucher(actor: Member, voucher_id: int, now: datetime | None = None) -> Voucher:
