@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Response, request
+from flask import Response
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -217,11 +217,7 @@ class Checkout(MethodView):
 PHOTO_CACHE_CONTROL = "private, max-age=86400"  # a stored photo never changes; only its viewer may keep it
 
 
-@blp.url_value_preprocessor
-def allow_photo_uploads(endpoint, _values):
-    """Raise the body limit to 20 MB for photo uploads before anything (CSRF, webargs) reads the body."""
-    if endpoint == "points.Photos" and request.method == "POST":
-        request.max_content_length = photos.PHOTO_MAX_BYTES
+photos.allow_photo_uploads(blp, "points.Photos")
 
 
 @blp.route("/photos")

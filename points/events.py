@@ -156,18 +156,14 @@ def check_in(member: Member, payload: str, now: datetime | None = None) -> Check
 def _award(member: Member, event: Event, quantity: Decimal, occurred_at: datetime) -> Contribution | None:
     """Record an event's contribution, approved in the name of the event's creator (the code vouches
     for presence); the creator's own stays a pending claim for someone else (``settle_contribution``)."""
-    activity = event.activity
-    activities.check_activity_applies(activity, member, occurred_at)
-    return contributions.settle_contribution(
-        activity,
+    return contributions.settle_vouched(
+        event.activity,
         event.created_by_id,
         utcnow(),
         member=member,
         quantity=quantity,
-        points=activities.points_for(activity, quantity),
         occurred_at=occurred_at,
         note=event.title,
-        recorded_by_id=event.created_by_id,
     )
 
 

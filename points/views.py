@@ -129,11 +129,7 @@ CLAIM_HINTS = {
 }
 
 
-@bp.url_value_preprocessor
-def allow_photo_uploads(endpoint, _values):
-    """Raise the body limit to 20 MB for the claim form before the CSRF check reads the body."""
-    if endpoint == "points_pages.new_claim" and request.method == "POST":
-        request.max_content_length = photos.PHOTO_MAX_BYTES
+photos.allow_photo_uploads(bp, "points_pages.new_claim")
 
 
 def register_entry_labels(app, provider) -> None:

@@ -26,16 +26,18 @@ from core.identity.access import can, can_somewhere, require, scope_condition
 from core.identity.models import Member, OrgUnit
 from core.identity.services import get_org_unit, mask_name
 from core.notifications import notify
+from core.refusals import require_status
 from points import activities, contributions
 from points.models import WISH_ACTIVITY
 from points.photos import check_photo_owner
-from points.wishes.models import Wish
+from points.wishes.models import WISH_STATUSES, Wish
 
 #: An organiser in scope may confirm a done wish for a requester who has not, this long after it was done.
 CONFIRM_AFTER = timedelta(days=3)
 #: The steps at which a requester may still cancel their wish, and the steps where a wish is over.
 REQUESTER_CANCELS = frozenset({"submitted", "vetted", "open"})
 CLOSED = frozenset({"declined", "completed", "cancelled"})
+MANAGER_CANCELS = frozenset(WISH_STATUSES) - CLOSED
 
 _LOCKED = (
     sa.select(Wish)
@@ -59,13 +61,7 @@ def _lock(wish_id: int) -> Wish:
     return db.session.scalar(_LOCKED, {"id": wish_id})
 
 
-def _invalid_state(wish: Wish, message=None) -> AppError:
-    return AppError(
-        409,
-        "invalid_state",
-        message if message is not None else _l("This wish is not at a step where this can be done."),
-        {"status": [wish.status]},
-    )
+NOT_AT_THIS_STEP = _l("This wish is not at a step where this can be done.")
 
 
 def _self_review(message) -> AppError:
@@ -199,14 +195,12 @@ def _check_vet(actor: Member, wish: Wish, _now: datetime) -> None:
     require(actor, "wish.vet", wish.org_unit)
     if wish.requester_id == actor.id:
         raise _self_review(_l("Nobody vets their own wish."))
-    if wish.status != "submitted":
-        raise _invalid_state(wish, _l("This wish has already been vetted."))
+    require_status(wish, "submitted", _l("This wish has already been vetted."))
 
 
 def _check_publish(actor: Member, wish: Wish, _now: datetime) -> None:
     require(actor, "wish.manage", wish.org_unit)
-    if wish.status not in ("vetted", "open"):
-        raise _invalid_state(wish)
+    require_status(wish, ("vetted", "open"), NOT_AT_THIS_STEP)
 
 
 def _check_take(actor: Member, wish: Wish, now: datetime) -> None:
@@ -218,8 +212,7 @@ def _check_take(actor: Member, wish: Wish, now: datetime) -> None:
         raise AppError(
             409, "already_taken", _l("Someone else has already taken this wish."), {"status": [wish.status]}
         )
-    if wish.status != "open":
-        raise _invalid_state(wish)
+    require_status(wish, "open", NOT_AT_THIS_STEP)
     if wish.due_at <= now:
         raise AppError(
             410, "expired", _l("This wish is past its due date."), {"due_at": [wish.due_at.isoformat()]}
@@ -229,8 +222,7 @@ def _check_take(actor: Member, wish: Wish, now: datetime) -> None:
 def _check_taker(actor: Member, wish: Wish, _now: datetime) -> None:
     if wish.taker_id != actor.id:
         raise AppError(403, message=_l("Only the volunteer who took this wish may do this."))
-    if wish.status != "taken":
-        raise _invalid_state(wish)
+    require_status(wish, "taken", NOT_AT_THIS_STEP)
 
 
 def _check_confirm(actor: Member, wish: Wish, now: datetime) -> None:
@@ -244,16 +236,15 @@ def _check_confirm(actor: Member, wish: Wish, now: datetime) -> None:
                 message=_l("The requester confirms first; you may confirm it 3 days after it was done."),
                 errors={"done_at": [wish.done_at.isoformat()]},
             )
-    if wish.status != "done":
-        raise _invalid_state(wish)
+    require_status(wish, "done", NOT_AT_THIS_STEP)
 
 
 def _check_cancel(actor: Member, wish: Wish, _now: datetime) -> None:
     manages = can(actor, "wish.manage", wish.org_unit)
     if not manages and wish.requester_id != actor.id:
         raise AppError(403)
-    if wish.status in CLOSED or (not manages and wish.status not in REQUESTER_CANCELS):
-        raise _invalid_state(wish, _l("This wish can no longer be cancelled here."))
+    allowed = MANAGER_CANCELS if manages else REQUESTER_CANCELS
+    require_status(wish, tuple(allowed), _l("This wish can no longer be cancelled here."))
 
 
 CHECKS = {
