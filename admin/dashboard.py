@@ -8,8 +8,8 @@ from flask import render_template
 from flask_babel import gettext as _
 from flask_login import login_required
 
-from admin.charts import bar_chart
 from admin.forms import CATEGORY_NAMES
+from admin.services.bar_charts import bar_chart
 from admin.views import bp, require_reach
 from core.database import utcnow
 from core.identity.auth import current_member

@@ -9,7 +9,13 @@ from flask_babel import gettext as _
 from flask_login import login_required
 
 from admin.forms import ConfirmSettlementForm
-from admin.settlement_sheets import file_name, line_label, settlement_pdf, settlement_xlsx, status_text
+from admin.services.settlement_sheets import (
+    file_name,
+    line_label,
+    settlement_pdf,
+    settlement_xlsx,
+    status_text,
+)
 from admin.views import bp, require_reach
 from core.clock import last_month
 from core.errors import AppError

@@ -11,9 +11,16 @@ from flask_login import login_required
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from openpyxl import Workbook
 
-from admin.imports import CONFIRM_MAX_AGE, MAX_UPLOAD_BYTES, check_file, import_roll, mask_phone, read_roll
-from admin.imports_forms import ReissueCodeForm, RollConfirmForm, RollUploadForm
 from admin.labels import IMPORT_COLUMN_NAMES
+from admin.member_import_forms import ReissueCodeForm, RollConfirmForm, RollUploadForm
+from admin.services.roll_import import (
+    CONFIRM_MAX_AGE,
+    MAX_UPLOAD_BYTES,
+    check_file,
+    import_roll,
+    mask_phone,
+    read_roll,
+)
 from admin.views import bp, require_reach
 from core.config import public_base_url
 from core.errors import AppError
