@@ -10,11 +10,11 @@ from flask_login import login_required
 
 from admin.forms import AuditFilterForm
 from admin.labels import AUDIT_ACTION_NAMES, SUBJECT_NAMES
+from admin.pages import PAGE_SIZE, console_member, page_number
 from admin.services.audit_export import export_chunks
-from admin.views import PAGE_SIZE, bp, page_count, page_number, require_reach
+from admin.views import bp
 from core.audit import iter_audit_pages, list_audit_entries
 from core.clock import SHANGHAI
-from core.identity.auth import current_member
 
 
 def _filters(form: AuditFilterForm) -> dict:
@@ -48,15 +48,13 @@ def _filter_form() -> AuditFilterForm:
 @login_required
 def audit():
     """Show one page of the audit log I may read, filtered."""
-    actor = current_member()
-    require_reach(actor, "audit.read")
+    actor = console_member("audit.read")
     form = _filter_form()
     listing = list_audit_entries(actor, page_number(), PAGE_SIZE, **_filters(form))
     return render_template(
         "admin/audit.html",
         form=form,
         entries=listing,
-        pages=page_count(listing),
         action_names=AUDIT_ACTION_NAMES,
         subject_names=SUBJECT_NAMES,
     )
@@ -70,8 +68,7 @@ def audit_csv():
     Without a length the answer goes out in chunks, so a download cut short is reported as
     failed; the file itself ends with a footer line, which a truncated file lacks.
     """
-    actor = current_member()
-    require_reach(actor, "audit.read")
+    actor = console_member("audit.read")
     pages = iter_audit_pages(actor, **_filters(_filter_form()))
     return Response(
         stream_with_context(export_chunks(pages)),

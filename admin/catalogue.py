@@ -11,26 +11,30 @@ from flask_login import login_required
 
 from admin.forms import ReceiveRewardForm, SupermarketForm
 from admin.labels import STOCK_MOVEMENT_NAMES
-from admin.views import PAGE_SIZE, bp, page_count, page_number, require_reach, show_refusal
+from admin.pages import PAGE_SIZE, console_member, page_number, save_form, unit_choices
+from admin.views import bp
 from core.errors import AppError
 from core.form_tokens import once_per_form
 from core.identity import services as identity
 from core.identity.access import can_somewhere, require
 from core.identity.auth import current_member
 from core.identity.services import get_supermarket
+from core.views import show_refusal
 from rewards import overview, services
 from rewards import stock as stock_service
 from rewards.forms import CorrectStockForm
 from rewards.models import VOUCHER_STATUSES
 from rewards.views import STATUS_NAMES
 
+#: The form's field named by the service's refusals.
+REFUSAL_FIELDS = {"org_unit_id": "org_unit"}
+
 
 @bp.get("/supermarkets")
 @login_required
 def supermarkets():
     """List the supermarkets whose stock I keep."""
-    actor = current_member()
-    require_reach(actor, "stock.receive")
+    actor = console_member("stock.receive")
     return render_template(
         "admin/supermarkets.html",
         shops=overview.list_staffed_supermarkets(actor),
@@ -41,10 +45,7 @@ def supermarkets():
 def _supermarket_form(actor, **kwargs) -> SupermarketForm:
     """The supermarket form with the org units the actor opens supermarkets in."""
     form = SupermarketForm(**kwargs)
-    form.org_unit.choices = [("", _("Choose…"))] + [
-        (str(unit.id), "　" * unit.depth + unit.name)
-        for unit in identity.list_units_in_scope(actor, "supermarket.manage")
-    ]
+    form.org_unit.choices = unit_choices(actor, "supermarket.manage")
     return form
 
 
@@ -63,25 +64,15 @@ def _supermarket_fields(form: SupermarketForm) -> dict:
 @once_per_form
 def new_supermarket():
     """Open a safety supermarket in an org unit of my subtree."""
-    actor = current_member()
-    require_reach(actor, "supermarket.manage")
+    actor = console_member("supermarket.manage")
     form = _supermarket_form(actor)
-    status = 200
-    if form.validate_on_submit():
-        fields = _supermarket_fields(form)
-        try:
-            shop = identity.create_supermarket(
-                actor, fields["name"], fields["org_unit_id"], fields["address"], fields["opening_hours"]
-            )
-        except AppError as error:
-            show_refusal(form, error, {"org_unit_id": "org_unit"})
-            status = error.status
-        else:
-            flash(_("Supermarket %(name)s opened.", name=shop.name))
-            return redirect(url_for("admin.supermarkets"), 303)
-    elif form.is_submitted():
-        status = 422
-    return render_template("admin/supermarket_form.html", form=form, shop=None), status
+    outcome = save_form(
+        form, lambda: identity.create_supermarket(actor, **_supermarket_fields(form)), REFUSAL_FIELDS
+    )
+    if outcome.saved:
+        flash(_("Supermarket %(name)s opened.", name=outcome.answer.name))
+        return redirect(url_for("admin.supermarkets"), 303)
+    return render_template("admin/supermarket_form.html", form=form, shop=None), outcome.status
 
 
 @bp.route("/supermarkets/<id:supermarket_id>/edit", methods=["GET", "POST"])
@@ -101,19 +92,13 @@ def edit_supermarket(supermarket_id: int):
             "opening_hours": shop.opening_hours or "",
         },
     )
-    status = 200
-    if form.validate_on_submit():
-        try:
-            identity.update_supermarket(actor, shop, _supermarket_fields(form))
-        except AppError as error:
-            show_refusal(form, error, {"org_unit_id": "org_unit"})
-            status = error.status
-        else:
-            flash(_("Saved."))
-            return redirect(url_for("admin.supermarkets"), 303)
-    elif form.is_submitted():
-        status = 422
-    return render_template("admin/supermarket_form.html", form=form, shop=shop), status
+    outcome = save_form(
+        form, lambda: identity.update_supermarket(actor, shop, _supermarket_fields(form)), REFUSAL_FIELDS
+    )
+    if outcome.saved:
+        flash(_("Saved."))
+        return redirect(url_for("admin.supermarkets"), 303)
+    return render_template("admin/supermarket_form.html", form=form, shop=shop), outcome.status
 
 
 def _receive_form(formdata=None) -> ReceiveRewardForm:
@@ -136,7 +121,6 @@ def _supermarket_page(
         shop=get_supermarket(supermarket_id),
         levels=levels,
         history=history,
-        pages=page_count(history),
         receive=receive or _receive_form(),
         correct=correct or CorrectStockForm(formdata=None),
         corrected=corrected,
@@ -210,7 +194,6 @@ def vouchers(supermarket_id: int):
         "admin/vouchers.html",
         shop=get_supermarket(supermarket_id),
         vouchers=listing,
-        pages=page_count(listing),
         status=status,
         statuses=VOUCHER_STATUSES,
         status_names=STATUS_NAMES,

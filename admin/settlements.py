@@ -9,6 +9,7 @@ from flask_babel import gettext as _
 from flask_login import login_required
 
 from admin.forms import ConfirmSettlementForm
+from admin.pages import console_member
 from admin.services.settlement_sheets import (
     file_name,
     line_label,
@@ -16,7 +17,7 @@ from admin.services.settlement_sheets import (
     settlement_xlsx,
     status_text,
 )
-from admin.views import bp, require_reach
+from admin.views import bp
 from core.clock import last_month
 from core.errors import AppError
 from core.form_tokens import once_per_form
@@ -36,8 +37,7 @@ SHEETS = {
 @login_required
 def settlements_overview():
     """Every supermarket's month (default: last month) with its total and status."""
-    actor = current_member()
-    require_reach(actor, "settlement.read")
+    actor = console_member("settlement.read")
     month = request.args.get("month") or last_month()
     views, status = [], 200
     try:
