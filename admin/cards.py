@@ -10,8 +10,8 @@ from flask_babel import lazy_gettext as _l
 from flask_login import login_required
 
 from admin.forms import ResolveConflictForm
-from admin.members import managed_member, member_page
-from admin.pages import PAGE_SIZE, console_member, page_number, save_form
+from admin.members import managed_member, submit_member_form
+from admin.pages import PAGE_SIZE, console_member, page_number
 from admin.views import bp
 from core.errors import AppError
 from core.extensions import db
@@ -58,11 +58,9 @@ def set_member_pin(member_id: int):
     actor = current_member()
     person = managed_member(actor, member_id)
     form = PinForm()
-    outcome = save_form(form, lambda: cards.set_pin(actor, person, form.pin.data))
-    if not outcome.saved:
-        return member_page(actor, person, outcome.status, pin=form)
-    flash(_("The PIN is set."))
-    return redirect(url_for("admin.member", member_id=member_id), 303)
+    return submit_member_form(
+        actor, person, "pin", form, lambda: cards.set_pin(actor, person, form.pin.data), _("The PIN is set.")
+    )
 
 
 def _unit_counts(actor) -> list[dict]:

@@ -16,7 +16,7 @@ from admin.forms import (
     RevokeRoleForm,
     StatusForm,
 )
-from admin.pages import PAGE_SIZE, console_member, indented_units, page_number, save_form
+from admin.pages import PAGE_SIZE, console_member, indented_units, page_number, save_form, submit
 from admin.views import bp
 from core.form_tokens import once_per_form
 from core.identity import cards, services
@@ -119,6 +119,19 @@ def managed_member(actor, member_id: int):
     return member
 
 
+def submit_member_form(actor, person, name: str, form, save, done: str, names=None):
+    """Submit one of the forms of a member's page (``name`` is its place on the page): back to the
+    page with ``done``, or the page again with the form as typed."""
+    return submit(
+        form,
+        save,
+        done,
+        url_for("admin.member", member_id=person.id),
+        lambda outcome: member_page(actor, person, outcome.status, **{name: form}),
+        names,
+    )
+
+
 @bp.route("/members/<id:member_id>", methods=["GET", "POST"])
 @login_required
 @once_per_form
@@ -130,19 +143,19 @@ def member(member_id: int):
         return member_page(actor, person)
     form = MemberForm()
     form.org_unit.choices = _grid_choices(actor)
-    outcome = save_form(
+    return submit_member_form(
+        actor,
+        person,
+        "edit",
         form,
         lambda: services.update_member(
             actor,
             person,
             {"name": form.name.data, "phone": form.phone.data, "org_unit_id": int(form.org_unit.data)},
         ),
+        _("Saved."),
         {"org_unit_id": "org_unit"},
     )
-    if not outcome.saved:
-        return member_page(actor, person, outcome.status, edit=form)
-    flash(_("Saved."))
-    return redirect(url_for("admin.member", member_id=member_id), 303)
 
 
 @bp.post("/members/<id:member_id>/status")
@@ -153,11 +166,14 @@ def member_status(member_id: int):
     actor = current_member()
     person = managed_member(actor, member_id)
     form = StatusForm()
-    outcome = save_form(form, lambda: services.update_member(actor, person, {"status": form.status.data}))
-    if not outcome.saved:
-        return member_page(actor, person, outcome.status, status=form)
-    flash(_("Suspended.") if form.status.data == "suspended" else _("Active again."))
-    return redirect(url_for("admin.member", member_id=member_id), 303)
+    return submit_member_form(
+        actor,
+        person,
+        "status",
+        form,
+        lambda: services.update_member(actor, person, {"status": form.status.data}),
+        _("Suspended.") if form.status.data == "suspended" else _("Active again."),
+    )
 
 
 @bp.post("/members/<id:member_id>/password")
@@ -168,11 +184,14 @@ def member_password(member_id: int):
     actor = current_member()
     person = managed_member(actor, member_id)
     form = ResetPasswordForm()
-    outcome = save_form(form, lambda: services.reset_password(actor, person, form.password.data))
-    if not outcome.saved:
-        return member_page(actor, person, outcome.status, password=form)
-    flash(_("The password has been reset."))
-    return redirect(url_for("admin.member", member_id=member_id), 303)
+    return submit_member_form(
+        actor,
+        person,
+        "password",
+        form,
+        lambda: services.reset_password(actor, person, form.password.data),
+        _("The password has been reset."),
+    )
 
 
 @bp.post("/members/<id:member_id>/unlock")
@@ -205,11 +224,15 @@ def grant_member_role(member_id: int):
             actor, person, form.role.data, target if kind == "u" else None, target if kind == "s" else None
         )
 
-    outcome = save_form(form, grant, {"org_unit_id": "target", "supermarket_id": "target"})
-    if not outcome.saved:
-        return member_page(actor, person, outcome.status, grant=form)
-    flash(_("Role granted."))
-    return redirect(url_for("admin.member", member_id=member_id), 303)
+    return submit_member_form(
+        actor,
+        person,
+        "grant",
+        form,
+        grant,
+        _("Role granted."),
+        {"org_unit_id": "target", "supermarket_id": "target"},
+    )
 
 
 @bp.post("/members/<id:member_id>/roles/<id:grant_id>/revoke")

@@ -1,12 +1,13 @@
-"""What the console's page modules share: who may open a page, paging, the choices of a place or
-an activity, and the validate → save → refusal shape of every page form that writes."""
+"""What the console's page modules share: who may open a page, paging, a read that may be
+unprocessable, the choices of a place or an activity, and the validate → save → refusal shape of
+every page form that writes (``save_form``; ``submit`` when a saved form goes back to a page)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from flask import request
+from flask import flash, redirect, request
 from flask_babel import gettext as _
 
 from core.errors import AppError
@@ -36,6 +37,17 @@ def console_member(action: str):
 def page_number() -> int:
     """The ``page`` query parameter, 1 when missing or nonsense."""
     return max(request.args.get("page", 1, type=int), 1)
+
+
+def read_or_unprocessable(read: Callable[[], object], default) -> tuple[object, int]:
+    """What ``read`` answers and 200; or ``default`` and 422 when it cannot do what the query
+    string asked (a month out of range, say). Any other refusal stands."""
+    try:
+        return read(), 200
+    except AppError as error:
+        if error.status != 422:
+            raise
+        return default, 422
 
 
 def indented_units(units) -> list[tuple[str, str]]:
@@ -80,3 +92,15 @@ def save_form(form, save: Callable[[], object], names: dict | None = None) -> Ou
         show_refusal(form, error, names)
         return Outcome(status=error.status, problem=error)
     return Outcome(saved=True, answer=answer)
+
+
+def submit(
+    form, save: Callable[[], object], done: str, back: str, again: Callable[[Outcome], object], names=None
+):
+    """A form posted to do one thing: once saved, ``done`` is flashed and the browser goes ``back``
+    (303); otherwise ``again(outcome)`` shows the page again with the form as typed and the refusal."""
+    outcome = save_form(form, save, names)
+    if not outcome.saved:
+        return again(outcome)
+    flash(done)
+    return redirect(back, 303)

@@ -7,7 +7,7 @@ from functools import partial
 from flask import Response, render_template, request
 from flask_login import login_required
 
-from admin.pages import console_member
+from admin.pages import console_member, read_or_unprocessable
 from admin.services.monthly_report import build_report, render_honour_roll, report_csv, report_xlsx
 from admin.views import bp
 from core.clock import shanghai_today
@@ -39,13 +39,7 @@ def reports():
     """Show the monthly report of an org unit in scope, with its downloads."""
     actor = console_member("member.manage")
     units, unit_id, month = _chosen(actor)
-    report, status = None, 200
-    try:
-        report = build_report(actor, unit_id, month)
-    except AppError as error:
-        if error.status != 422:
-            raise
-        status = 422
+    report, status = read_or_unprocessable(lambda: build_report(actor, unit_id, month), None)
     return render_template(
         "admin/reports.html", report=report, units=units, unit_id=unit_id, month=month
     ), status

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import login_required
 
-from admin.pages import PAGE_SIZE, console_member, page_number, save_form
+from admin.pages import PAGE_SIZE, console_member, page_number, submit
 from admin.views import bp
 from admin.volunteer_forms import PublishWishForm
 from core.clock import SHANGHAI
@@ -68,13 +68,14 @@ def wish(wish_id: int):
 def _act(wish_id: int, form_name: str, form, call, done_message: str):
     """Validate the form and run the service: back to the wish with what happened, or the refusal beside
     the form with what was typed."""
-    outcome = save_form(form, call)
-    if outcome.problem is not None and outcome.problem.status in (401, 404):
-        raise outcome.problem
-    if not outcome.saved:
+
+    def again(outcome):
+        """The wish again with the form as typed (a wish gone or out of reach is refused as it is)."""
+        if outcome.problem is not None and outcome.problem.status in (401, 404):
+            raise outcome.problem
         return _wish_page(wish_id, outcome.status, outcome.problem, **{form_name: form})
-    flash(done_message)
-    return redirect(url_for("admin.wish", wish_id=wish_id), 303)
+
+    return submit(form, call, done_message, url_for("admin.wish", wish_id=wish_id), again)
 
 
 @bp.post("/wishes/<id:wish_id>/publish")
