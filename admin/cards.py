@@ -3,7 +3,6 @@ conflicts — through the services, which check every right again."""
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -12,16 +11,15 @@ from flask_login import login_required
 from admin.forms import ResolveConflictForm
 from admin.members import managed_member, submit_member_form
 from admin.pages import PAGE_SIZE, console_member, page_number
+from admin.services.card_counts import active_members_below, grid_card_counts
 from admin.views import bp
 from core.errors import AppError
-from core.extensions import db
 from core.form_tokens import once_per_form
 from core.identity import cards, services
 from core.identity.access import require
 from core.identity.auth import current_member
 from core.identity.card_sheet import MAX_CARDS, card_sheet_response, cards_to_print
 from core.identity.forms import PinForm
-from core.identity.models import Member, MemberCard, OrgUnit
 from rewards import offline
 
 #: Why an offline scan is a conflict, in words an admin can act on.
@@ -63,35 +61,11 @@ def set_member_pin(member_id: int):
     )
 
 
-def _unit_counts(actor) -> list[dict]:
-    """The units where the actor manages members, with how many members have a card."""
-    units = services.list_units_in_scope(actor, "member.manage")
-    rows = dict(
-        db.session.execute(
-            sa.select(Member.org_unit_id, sa.func.count(Member.id))
-            .where(Member.status == "active")
-            .group_by(Member.org_unit_id)
-        ).all()
-    )
-    carded = dict(
-        db.session.execute(
-            sa.select(Member.org_unit_id, sa.func.count(Member.id))
-            .join(MemberCard, sa.and_(MemberCard.member_id == Member.id, MemberCard.revoked_at.is_(None)))
-            .group_by(Member.org_unit_id)
-        ).all()
-    )
-    return [
-        {"unit": unit, "members": rows.get(unit.id, 0), "cards": carded.get(unit.id, 0)}
-        for unit in units
-        if unit.kind == "grid"
-    ]
-
-
 @bp.get("/cards")
 @login_required
 def member_cards():
     """Cards per grid: issue the missing ones, print a grid's sheet (10 cards to an A4 page)."""
-    return render_template("admin/cards.html", grids=_unit_counts(console_member("member.manage")))
+    return render_template("admin/cards.html", grids=grid_card_counts(console_member("member.manage")))
 
 
 @bp.post("/cards/<id:org_unit_id>/issue")
@@ -102,14 +76,7 @@ def issue_grid_cards(org_unit_id: int):
     actor = current_member()
     unit = services.get_org_unit(org_unit_id)
     require(actor, "member.manage", unit)
-    members = list(
-        db.session.scalars(
-            sa.select(Member)
-            .join(OrgUnit, OrgUnit.id == Member.org_unit_id)
-            .where(OrgUnit.path.startswith(unit.path), Member.status == "active")
-        )
-    )
-    issued = cards.issue_missing_cards(actor, members)
+    issued = cards.issue_missing_cards(actor, active_members_below(unit))
     flash(_("%(count)d cards issued in %(unit)s.", count=issued, unit=unit.name))
     return redirect(url_for("admin.member_cards"), 303)
 

@@ -13,13 +13,11 @@ from admin.forms import ReceiveRewardForm, SupermarketForm
 from admin.labels import STOCK_MOVEMENT_NAMES
 from admin.pages import PAGE_SIZE, console_member, page_number, save_form, unit_choices
 from admin.views import bp
-from core.errors import AppError
 from core.form_tokens import once_per_form
 from core.identity import services as identity
 from core.identity.access import can_somewhere, require
 from core.identity.auth import current_member
 from core.identity.services import get_supermarket
-from core.views import show_refusal
 from rewards import overview, services
 from rewards import stock as stock_service
 from rewards.forms import CorrectStockForm
@@ -144,18 +142,22 @@ def receive(supermarket_id: int):
     """Add units received of one reward."""
     actor = current_member()
     form = _receive_form(request.form)
-    if not form.validate_on_submit():
-        stock_service.stock_levels(actor, supermarket_id)  # refuse other supermarkets before saying more
-        return _supermarket_page(actor, supermarket_id, 422, receive=form)
-    try:
-        row = stock_service.receive_stock(actor, supermarket_id, int(form.reward.data), form.quantity.data)
-    except AppError as error:
-        if error.status in (403, 404) and "reward_id" not in error.errors:
-            raise
-        show_refusal(form, error, {"reward_id": "reward"})
-        return _supermarket_page(actor, supermarket_id, error.status, receive=form)
+    outcome = save_form(
+        form,
+        lambda: stock_service.receive_stock(actor, supermarket_id, int(form.reward.data), form.quantity.data),
+        {"reward_id": "reward"},
+    )
+    refusal = outcome.problem
+    if refusal is not None and refusal.status in (403, 404) and "reward_id" not in refusal.errors:
+        raise refusal  # another supermarket's stock: refused as it is
+    if not outcome.saved:  # the page reads the stock first, so it refuses another supermarket too
+        return _supermarket_page(actor, supermarket_id, outcome.status, receive=form)
     flash(
-        _("Received %(quantity)d: %(on_hand)d on hand now.", quantity=form.quantity.data, on_hand=row.on_hand)
+        _(
+            "Received %(quantity)d: %(on_hand)d on hand now.",
+            quantity=form.quantity.data,
+            on_hand=outcome.answer.on_hand,
+        )
     )
     return redirect(url_for("admin.supermarket", supermarket_id=supermarket_id), 303)
 
@@ -167,19 +169,17 @@ def correct(supermarket_id: int, reward_id: int):
     """Set the units on hand to a stocktake's count, with a reason; never below what is reserved."""
     actor = current_member()
     form = CorrectStockForm()
-    if not form.validate_on_submit():
-        stock_service.stock_levels(actor, supermarket_id)
-        return _supermarket_page(actor, supermarket_id, 422, correct=form, corrected=reward_id)
-    try:
-        row = stock_service.correct_stock(
+    outcome = save_form(
+        form,
+        lambda: stock_service.correct_stock(
             actor, supermarket_id, reward_id, form.quantity.data, form.reason.data
-        )
-    except AppError as error:
-        if error.status in (403, 404):
-            raise
-        show_refusal(form, error)
-        return _supermarket_page(actor, supermarket_id, error.status, correct=form, corrected=reward_id)
-    flash(_("Corrected: %(on_hand)d on hand now.", on_hand=row.on_hand))
+        ),
+    )
+    if outcome.problem is not None and outcome.problem.status in (403, 404):
+        raise outcome.problem
+    if not outcome.saved:
+        return _supermarket_page(actor, supermarket_id, outcome.status, correct=form, corrected=reward_id)
+    flash(_("Corrected: %(on_hand)d on hand now.", on_hand=outcome.answer.on_hand))
     return redirect(url_for("admin.supermarket", supermarket_id=supermarket_id), 303)
 
 
