@@ -8,9 +8,9 @@ from flask_babel import gettext as _
 from flask_login import login_required
 
 from admin.forms import CATEGORY_NAMES, ActivityForm
-from admin.views import PAGE_SIZE, bp, page_count, page_number, require_reach, show_refusal
+from admin.pages import PAGE_SIZE, console_member, indented_units, page_number, save_form
+from admin.views import bp
 from core.clock import SHANGHAI
-from core.errors import AppError
 from core.form_tokens import once_per_form
 from core.identity.access import can, require, scope_units
 from core.identity.auth import current_member
@@ -30,12 +30,15 @@ EDITABLE = (
     "ends_at",
 )
 
+#: The form's fields named by the service's refusals.
+REFUSAL_FIELDS = {"org_unit_id": "org_unit", "activity_code": "code"}
+
 
 def _unit_choices(actor) -> list[tuple[str, str]]:
     """Where an activity may apply: the whole tree (global admins) or a unit of the actor's scope."""
     units = list_units_in_scope(actor, "activity.manage")
     everywhere = [("", _("Everywhere"))] if scope_units(actor, "activity.manage") is None else []
-    return everywhere + [(str(unit.id), "　" * unit.depth + unit.name) for unit in units]
+    return everywhere + indented_units(units)
 
 
 def _fields(form: ActivityForm) -> dict:
@@ -52,13 +55,11 @@ def _fields(form: ActivityForm) -> dict:
 @login_required
 def activities():
     """List the activities of my subtree (and the tree-wide ones), retired ones last."""
-    actor = current_member()
-    require_reach(actor, "activity.manage")
+    actor = console_member("activity.manage")
     listing = list_managed_activities(actor, True, page_number(), PAGE_SIZE)
     return render_template(
         "admin/activities.html",
         activities=listing,
-        pages=page_count(listing),
         category_names=CATEGORY_NAMES,
         can_edit=lambda activity: can(actor, "activity.manage", activity.org_unit),
     )
@@ -69,28 +70,27 @@ def activities():
 @once_per_form
 def new_activity():
     """Define a new activity in my subtree."""
-    actor = current_member()
-    require_reach(actor, "activity.manage")
+    actor = console_member("activity.manage")
     form = ActivityForm()
     form.org_unit.choices = _unit_choices(actor)
-    status, problem = 200, None
-    if form.validate_on_submit():
-        fields = {
-            "code": form.code.data,
-            **_fields(form),
-            "org_unit_id": int(form.org_unit.data) if form.org_unit.data else None,
-        }
-        try:
-            activity = create_activity(actor, fields)
-        except AppError as error:
-            show_refusal(form, error, {"org_unit_id": "org_unit", "activity_code": "code"})
-            status, problem = error.status, error
-        else:
-            flash(_("Activity %(name)s created.", name=activity.name))
-            return redirect(url_for("admin.activities"), 303)
-    elif form.is_submitted():
-        status = 422
-    return render_template("admin/activity_form.html", form=form, problem=problem, activity=None), status
+    outcome = save_form(
+        form,
+        lambda: create_activity(
+            actor,
+            {
+                "code": form.code.data,
+                **_fields(form),
+                "org_unit_id": int(form.org_unit.data) if form.org_unit.data else None,
+            },
+        ),
+        REFUSAL_FIELDS,
+    )
+    if outcome.saved:
+        flash(_("Activity %(name)s created.", name=outcome.answer.name))
+        return redirect(url_for("admin.activities"), 303)
+    return render_template(
+        "admin/activity_form.html", form=form, problem=outcome.problem, activity=None
+    ), outcome.status
 
 
 @bp.route("/activities/<code>", methods=["GET", "POST"])
@@ -111,19 +111,13 @@ def edit_activity(code: str):
         for name in ("starts_at", "ends_at"):
             if getattr(activity, name) is not None:
                 getattr(form, name).data = getattr(activity, name).astimezone(SHANGHAI).replace(tzinfo=None)
-    status, problem = 200, None
-    if form.validate_on_submit():
-        try:
-            update_activity(actor, activity, _fields(form))
-        except AppError as error:
-            show_refusal(form, error, {"org_unit_id": "org_unit", "activity_code": "code"})
-            status, problem = error.status, error
-        else:
-            flash(_("Activity %(name)s saved.", name=activity.name))
-            return redirect(url_for("admin.activities"), 303)
-    elif form.is_submitted():
-        status = 422
-    return render_template("admin/activity_form.html", form=form, problem=problem, activity=activity), status
+    outcome = save_form(form, lambda: update_activity(actor, activity, _fields(form)), REFUSAL_FIELDS)
+    if outcome.saved:
+        flash(_("Activity %(name)s saved.", name=activity.name))
+        return redirect(url_for("admin.activities"), 303)
+    return render_template(
+        "admin/activity_form.html", form=form, problem=outcome.problem, activity=activity
+    ), outcome.status
 
 
 @bp.post("/activities/<code>/active")

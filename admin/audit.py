@@ -1,12 +1,8 @@
-"""The console's audit log: filter by who, subject, action and dates; paginated; CSV export
-(streamed in keyset pages, UTF-8 with a byte-order mark so that Excel reads the Chinese, ending
-with a line that says the export is complete)."""
+"""The console's audit log: filter by who, subject, action and dates; paginated; its CSV export
+streamed (written by ``admin.services.audit_export``)."""
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from datetime import datetime, time, timedelta
 
 from flask import Response, render_template, request, stream_with_context
@@ -14,10 +10,11 @@ from flask_login import login_required
 
 from admin.forms import AuditFilterForm
 from admin.labels import AUDIT_ACTION_NAMES, SUBJECT_NAMES
-from admin.views import PAGE_SIZE, bp, page_count, page_number, require_reach
-from core.audit import EXPORT_COLUMNS, iter_audit_pages, list_audit_entries
+from admin.pages import PAGE_SIZE, console_member, page_number
+from admin.services.audit_export import export_chunks
+from admin.views import bp
+from core.audit import iter_audit_pages, list_audit_entries
 from core.clock import SHANGHAI
-from core.identity.auth import current_member
 
 
 def _filters(form: AuditFilterForm) -> dict:
@@ -51,49 +48,16 @@ def _filter_form() -> AuditFilterForm:
 @login_required
 def audit():
     """Show one page of the audit log I may read, filtered."""
-    actor = current_member()
-    require_reach(actor, "audit.read")
+    actor = console_member("audit.read")
     form = _filter_form()
     listing = list_audit_entries(actor, page_number(), PAGE_SIZE, **_filters(form))
     return render_template(
         "admin/audit.html",
         form=form,
         entries=listing,
-        pages=page_count(listing),
         action_names=AUDIT_ACTION_NAMES,
         subject_names=SUBJECT_NAMES,
     )
-
-
-#: A text cell starting with one of these would run as a formula in Excel; a leading ' keeps it text.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(value):
-    """A CSV cell: text that Excel would take for a formula is kept as text."""
-    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
-
-
-#: One encoder for every cell of an export (``json.dumps`` with options builds one per call).
-JSON_CELL = json.JSONEncoder(ensure_ascii=False, sort_keys=True)
-
-
-def _json_cell(value) -> str:
-    """A before/after mapping as compact JSON (Chinese kept readable)."""
-    return JSON_CELL.encode(value) if value is not None else ""
-
-
-def _csv_text(rows) -> str:
-    """CSV lines for some rows of cells."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerows([_cell(value) for value in row] for row in rows)
-    return buffer.getvalue()
-
-
-def export_footer(count: int) -> str:
-    """The last line of every complete export: a file cut short (a dropped connection) lacks it."""
-    return _csv_text([[f"# end of export: {count} entries"]])
 
 
 @bp.get("/audit.csv")
@@ -102,37 +66,12 @@ def audit_csv():
     """Download the filtered audit log as CSV, streamed a page of entries at a time.
 
     Without a length the answer goes out in chunks, so a download cut short is reported as
-    failed; the file itself ends with ``export_footer``, which a truncated file lacks.
+    failed; the file itself ends with a footer line, which a truncated file lacks.
     """
-    actor = current_member()
-    require_reach(actor, "audit.read")
+    actor = console_member("audit.read")
     pages = iter_audit_pages(actor, **_filters(_filter_form()))
-
-    def chunks():
-        """The header, then the lines of each page as it is read, then the footer."""
-        yield "\ufeff" + _csv_text([EXPORT_COLUMNS])
-        count = 0
-        for rows in pages:
-            count += len(rows)
-            yield _csv_text(
-                (
-                    entry_id,
-                    at.astimezone(SHANGHAI).isoformat(),
-                    actor_id or "",
-                    name or "",
-                    action,
-                    subject_type,
-                    "" if subject_id is None else subject_id,
-                    _json_cell(before),
-                    _json_cell(after),
-                    reason or "",
-                )
-                for entry_id, at, actor_id, name, action, subject_type, subject_id, before, after, reason in rows
-            )
-        yield export_footer(count)
-
     return Response(
-        stream_with_context(chunks()),
+        stream_with_context(export_chunks(pages)),
         mimetype="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="audit.csv"'},
     )

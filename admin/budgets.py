@@ -8,13 +8,12 @@ from flask_babel import gettext as _
 from flask_login import login_required
 
 from admin.forms import BudgetForm
-from admin.views import bp, require_reach, show_refusal
+from admin.pages import Outcome, console_member, save_form, unit_choices
+from admin.views import bp
 from core.clock import shanghai_today
 from core.errors import AppError
 from core.form_tokens import once_per_form
 from core.identity.access import can_somewhere
-from core.identity.auth import current_member
-from core.identity.services import list_units_in_scope
 from points import budgets
 
 
@@ -29,9 +28,7 @@ def _form(actor, year: int) -> BudgetForm | None:
     if not can_somewhere(actor, "budget.manage"):
         return None
     form = BudgetForm(year=year)
-    form.org_unit.choices = [("", _("Choose…"))] + [
-        (str(unit.id), "　" * unit.depth + unit.name) for unit in list_units_in_scope(actor, "budget.manage")
-    ]
+    form.org_unit.choices = unit_choices(actor, "budget.manage")
     return form
 
 
@@ -40,36 +37,35 @@ def _form(actor, year: int) -> BudgetForm | None:
 @once_per_form
 def budgets_overview():
     """The budgets of a year in my subtree with their use; administrators set them here."""
-    actor = current_member()
-    require_reach(actor, "budget.read")
+    actor = console_member("budget.read")
     year = _year()
     form = _form(actor, year)
-    status = 200
-    if request.method == "POST":
-        if form is None:
-            raise AppError(403)
-        if form.validate_on_submit():
-            try:
-                use = budgets.set_budget(actor, int(form.org_unit.data), form.year.data, form.points.data)
-            except AppError as error:
-                show_refusal(form, error, {"org_unit_id": "org_unit"})
-                status = error.status
-            else:
-                flash(
-                    _(
-                        "Budget of %(unit)s for %(year)d set: %(points)d points.",
-                        unit=use.org_unit.name,
-                        year=use.year,
-                        points=use.points,
-                    )
-                )
-                return redirect(url_for("admin.budgets_overview", year=use.year), 303)
-        else:
-            status = 422
+    if form is None and request.method == "POST":
+        raise AppError(403)
+    outcome = (
+        save_form(
+            form,
+            lambda: budgets.set_budget(actor, int(form.org_unit.data), form.year.data, form.points.data),
+            {"org_unit_id": "org_unit"},
+        )
+        if form is not None
+        else Outcome()
+    )
+    if outcome.saved:
+        use = outcome.answer
+        flash(
+            _(
+                "Budget of %(unit)s for %(year)d set: %(points)d points.",
+                unit=use.org_unit.name,
+                year=use.year,
+                points=use.points,
+            )
+        )
+        return redirect(url_for("admin.budgets_overview", year=use.year), 303)
     return render_template(
         "admin/budgets.html",
         year=year,
         uses=budgets.list_budgets(actor, year),
         form=form,
         warn_at=int(budgets.WARN_AT * 100),
-    ), status
+    ), outcome.status

@@ -3,24 +3,23 @@ conflicts — through the services, which check every right again."""
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import login_required
 
 from admin.forms import ResolveConflictForm
-from admin.members import _member_page
-from admin.views import bp, page_count, page_number, require_reach
+from admin.members import managed_member, submit_member_form
+from admin.pages import PAGE_SIZE, console_member, page_number
+from admin.services.card_counts import active_members_below, grid_card_counts
+from admin.views import bp
 from core.errors import AppError
-from core.extensions import db
 from core.form_tokens import once_per_form
 from core.identity import cards, services
 from core.identity.access import require
 from core.identity.auth import current_member
 from core.identity.card_sheet import MAX_CARDS, card_sheet_response, cards_to_print
 from core.identity.forms import PinForm
-from core.identity.models import Member, MemberCard, OrgUnit
 from rewards import offline
 
 #: Why an offline scan is a conflict, in words an admin can act on.
@@ -33,19 +32,13 @@ CONFLICT_REASONS = {
 }
 
 
-def _managed(actor, member_id: int) -> Member:
-    member = services.get_member(member_id)
-    require(actor, "member.manage", member)
-    return member
-
-
 @bp.post("/members/<id:member_id>/card")
 @login_required
 @once_per_form
 def issue_member_card(member_id: int):
     """Issue a member card (re-issuing revokes the old one)."""
     actor = current_member()
-    card = cards.issue_card(actor, _managed(actor, member_id))
+    card = cards.issue_card(actor, managed_member(actor, member_id))
     flash(
         _(
             "Card %(number)s issued; the old card, if any, no longer works.",
@@ -61,50 +54,18 @@ def issue_member_card(member_id: int):
 def set_member_pin(member_id: int):
     """Set the counter PIN, with the resident present (they type it)."""
     actor = current_member()
-    person = _managed(actor, member_id)
+    person = managed_member(actor, member_id)
     form = PinForm()
-    if not form.validate_on_submit():
-        return _member_page(actor, person, 422, pin=form)
-    try:
-        cards.set_pin(actor, person, form.pin.data)
-    except AppError as error:
-        form.pin.errors = [*form.pin.errors, str(error.message)]
-        return _member_page(actor, person, error.status, pin=form)
-    flash(_("The PIN is set."))
-    return redirect(url_for("admin.member", member_id=member_id), 303)
-
-
-def _unit_counts(actor) -> list[dict]:
-    """The units where the actor manages members, with how many members have a card."""
-    units = services.list_units_in_scope(actor, "member.manage")
-    rows = dict(
-        db.session.execute(
-            sa.select(Member.org_unit_id, sa.func.count(Member.id))
-            .where(Member.status == "active")
-            .group_by(Member.org_unit_id)
-        ).all()
+    return submit_member_form(
+        actor, person, "pin", form, lambda: cards.set_pin(actor, person, form.pin.data), _("The PIN is set.")
     )
-    carded = dict(
-        db.session.execute(
-            sa.select(Member.org_unit_id, sa.func.count(Member.id))
-            .join(MemberCard, sa.and_(MemberCard.member_id == Member.id, MemberCard.revoked_at.is_(None)))
-            .group_by(Member.org_unit_id)
-        ).all()
-    )
-    return [
-        {"unit": unit, "members": rows.get(unit.id, 0), "cards": carded.get(unit.id, 0)}
-        for unit in units
-        if unit.kind == "grid"
-    ]
 
 
 @bp.get("/cards")
 @login_required
 def member_cards():
     """Cards per grid: issue the missing ones, print a grid's sheet (10 cards to an A4 page)."""
-    actor = current_member()
-    require_reach(actor, "member.manage")
-    return render_template("admin/cards.html", grids=_unit_counts(actor))
+    return render_template("admin/cards.html", grids=grid_card_counts(console_member("member.manage")))
 
 
 @bp.post("/cards/<id:org_unit_id>/issue")
@@ -115,14 +76,7 @@ def issue_grid_cards(org_unit_id: int):
     actor = current_member()
     unit = services.get_org_unit(org_unit_id)
     require(actor, "member.manage", unit)
-    members = list(
-        db.session.scalars(
-            sa.select(Member)
-            .join(OrgUnit, OrgUnit.id == Member.org_unit_id)
-            .where(OrgUnit.path.startswith(unit.path), Member.status == "active")
-        )
-    )
-    issued = cards.issue_missing_cards(actor, members)
+    issued = cards.issue_missing_cards(actor, active_members_below(unit))
     flash(_("%(count)d cards issued in %(unit)s.", count=issued, unit=unit.name))
     return redirect(url_for("admin.member_cards"), 303)
 
@@ -132,8 +86,7 @@ def issue_grid_cards(org_unit_id: int):
 def print_member_cards():
     """The cards of the members ticked on the members list, 10 to an A4 page (a PDF); back to the list
     saying why when there is nothing to print."""
-    actor = current_member()
-    require_reach(actor, "member.manage")
+    actor = console_member("member.manage")
     member_ids = request.args.getlist("member_id", type=int)[:MAX_CARDS]
     if not member_ids:
         return _back_to_members(_("Tick the members whose cards to print."))
@@ -155,14 +108,14 @@ def _back_to_members(message: str):
 @login_required
 def offline_conflicts():
     """Offline scans that ended in a conflict, for an admin to settle (the goods were handed over)."""
-    actor = current_member()
-    require_reach(actor, "supermarket.manage")
+    actor = console_member("supermarket.manage")
     resolved = request.args.get("resolved") == "1"
-    listing = offline.list_offline_conflicts(actor, resolved=resolved, page=page_number(), page_size=20)
+    listing = offline.list_offline_conflicts(
+        actor, resolved=resolved, page=page_number(), page_size=PAGE_SIZE
+    )
     return render_template(
         "admin/offline_conflicts.html",
         conflicts=listing,
-        pages=page_count(listing),
         resolved=resolved,
         form=ResolveConflictForm(formdata=None),
         reasons=CONFLICT_REASONS,

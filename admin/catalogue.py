@@ -11,8 +11,8 @@ from flask_login import login_required
 
 from admin.forms import ReceiveRewardForm, SupermarketForm
 from admin.labels import STOCK_MOVEMENT_NAMES
-from admin.views import PAGE_SIZE, bp, page_count, page_number, require_reach, show_refusal
-from core.errors import AppError
+from admin.pages import PAGE_SIZE, console_member, page_number, save_form, unit_choices
+from admin.views import bp
 from core.form_tokens import once_per_form
 from core.identity import services as identity
 from core.identity.access import can_somewhere, require
@@ -24,13 +24,15 @@ from rewards.forms import CorrectStockForm
 from rewards.models import VOUCHER_STATUSES
 from rewards.views import STATUS_NAMES
 
+#: The form's field named by the service's refusals.
+REFUSAL_FIELDS = {"org_unit_id": "org_unit"}
+
 
 @bp.get("/supermarkets")
 @login_required
 def supermarkets():
     """List the supermarkets whose stock I keep."""
-    actor = current_member()
-    require_reach(actor, "stock.receive")
+    actor = console_member("stock.receive")
     return render_template(
         "admin/supermarkets.html",
         shops=overview.list_staffed_supermarkets(actor),
@@ -41,10 +43,7 @@ def supermarkets():
 def _supermarket_form(actor, **kwargs) -> SupermarketForm:
     """The supermarket form with the org units the actor opens supermarkets in."""
     form = SupermarketForm(**kwargs)
-    form.org_unit.choices = [("", _("Choose…"))] + [
-        (str(unit.id), "　" * unit.depth + unit.name)
-        for unit in identity.list_units_in_scope(actor, "supermarket.manage")
-    ]
+    form.org_unit.choices = unit_choices(actor, "supermarket.manage")
     return form
 
 
@@ -63,25 +62,15 @@ def _supermarket_fields(form: SupermarketForm) -> dict:
 @once_per_form
 def new_supermarket():
     """Open a safety supermarket in an org unit of my subtree."""
-    actor = current_member()
-    require_reach(actor, "supermarket.manage")
+    actor = console_member("supermarket.manage")
     form = _supermarket_form(actor)
-    status = 200
-    if form.validate_on_submit():
-        fields = _supermarket_fields(form)
-        try:
-            shop = identity.create_supermarket(
-                actor, fields["name"], fields["org_unit_id"], fields["address"], fields["opening_hours"]
-            )
-        except AppError as error:
-            show_refusal(form, error, {"org_unit_id": "org_unit"})
-            status = error.status
-        else:
-            flash(_("Supermarket %(name)s opened.", name=shop.name))
-            return redirect(url_for("admin.supermarkets"), 303)
-    elif form.is_submitted():
-        status = 422
-    return render_template("admin/supermarket_form.html", form=form, shop=None), status
+    outcome = save_form(
+        form, lambda: identity.create_supermarket(actor, **_supermarket_fields(form)), REFUSAL_FIELDS
+    )
+    if outcome.saved:
+        flash(_("Supermarket %(name)s opened.", name=outcome.answer.name))
+        return redirect(url_for("admin.supermarkets"), 303)
+    return render_template("admin/supermarket_form.html", form=form, shop=None), outcome.status
 
 
 @bp.route("/supermarkets/<id:supermarket_id>/edit", methods=["GET", "POST"])
@@ -101,19 +90,13 @@ def edit_supermarket(supermarket_id: int):
             "opening_hours": shop.opening_hours or "",
         },
     )
-    status = 200
-    if form.validate_on_submit():
-        try:
-            identity.update_supermarket(actor, shop, _supermarket_fields(form))
-        except AppError as error:
-            show_refusal(form, error, {"org_unit_id": "org_unit"})
-            status = error.status
-        else:
-            flash(_("Saved."))
-            return redirect(url_for("admin.supermarkets"), 303)
-    elif form.is_submitted():
-        status = 422
-    return render_template("admin/supermarket_form.html", form=form, shop=shop), status
+    outcome = save_form(
+        form, lambda: identity.update_supermarket(actor, shop, _supermarket_fields(form)), REFUSAL_FIELDS
+    )
+    if outcome.saved:
+        flash(_("Saved."))
+        return redirect(url_for("admin.supermarkets"), 303)
+    return render_template("admin/supermarket_form.html", form=form, shop=shop), outcome.status
 
 
 def _receive_form(formdata=None) -> ReceiveRewardForm:
@@ -136,7 +119,6 @@ def _supermarket_page(
         shop=get_supermarket(supermarket_id),
         levels=levels,
         history=history,
-        pages=page_count(history),
         receive=receive or _receive_form(),
         correct=correct or CorrectStockForm(formdata=None),
         corrected=corrected,
@@ -160,18 +142,22 @@ def receive(supermarket_id: int):
     """Add units received of one reward."""
     actor = current_member()
     form = _receive_form(request.form)
-    if not form.validate_on_submit():
-        stock_service.stock_levels(actor, supermarket_id)  # refuse other supermarkets before saying more
-        return _supermarket_page(actor, supermarket_id, 422, receive=form)
-    try:
-        row = stock_service.receive_stock(actor, supermarket_id, int(form.reward.data), form.quantity.data)
-    except AppError as error:
-        if error.status in (403, 404) and "reward_id" not in error.errors:
-            raise
-        show_refusal(form, error, {"reward_id": "reward"})
-        return _supermarket_page(actor, supermarket_id, error.status, receive=form)
+    outcome = save_form(
+        form,
+        lambda: stock_service.receive_stock(actor, supermarket_id, int(form.reward.data), form.quantity.data),
+        {"reward_id": "reward"},
+    )
+    refusal = outcome.problem
+    if refusal is not None and refusal.status in (403, 404) and "reward_id" not in refusal.errors:
+        raise refusal  # another supermarket's stock: refused as it is
+    if not outcome.saved:  # the page reads the stock first, so it refuses another supermarket too
+        return _supermarket_page(actor, supermarket_id, outcome.status, receive=form)
     flash(
-        _("Received %(quantity)d: %(on_hand)d on hand now.", quantity=form.quantity.data, on_hand=row.on_hand)
+        _(
+            "Received %(quantity)d: %(on_hand)d on hand now.",
+            quantity=form.quantity.data,
+            on_hand=outcome.answer.on_hand,
+        )
     )
     return redirect(url_for("admin.supermarket", supermarket_id=supermarket_id), 303)
 
@@ -183,19 +169,17 @@ def correct(supermarket_id: int, reward_id: int):
     """Set the units on hand to a stocktake's count, with a reason; never below what is reserved."""
     actor = current_member()
     form = CorrectStockForm()
-    if not form.validate_on_submit():
-        stock_service.stock_levels(actor, supermarket_id)
-        return _supermarket_page(actor, supermarket_id, 422, correct=form, corrected=reward_id)
-    try:
-        row = stock_service.correct_stock(
+    outcome = save_form(
+        form,
+        lambda: stock_service.correct_stock(
             actor, supermarket_id, reward_id, form.quantity.data, form.reason.data
-        )
-    except AppError as error:
-        if error.status in (403, 404):
-            raise
-        show_refusal(form, error)
-        return _supermarket_page(actor, supermarket_id, error.status, correct=form, corrected=reward_id)
-    flash(_("Corrected: %(on_hand)d on hand now.", on_hand=row.on_hand))
+        ),
+    )
+    if outcome.problem is not None and outcome.problem.status in (403, 404):
+        raise outcome.problem
+    if not outcome.saved:
+        return _supermarket_page(actor, supermarket_id, outcome.status, correct=form, corrected=reward_id)
+    flash(_("Corrected: %(on_hand)d on hand now.", on_hand=outcome.answer.on_hand))
     return redirect(url_for("admin.supermarket", supermarket_id=supermarket_id), 303)
 
 
@@ -210,7 +194,6 @@ def vouchers(supermarket_id: int):
         "admin/vouchers.html",
         shop=get_supermarket(supermarket_id),
         vouchers=listing,
-        pages=page_count(listing),
         status=status,
         statuses=VOUCHER_STATUSES,
         status_names=STATUS_NAMES,

@@ -8,11 +8,11 @@ from flask import render_template
 from flask_babel import gettext as _
 from flask_login import login_required
 
-from admin.charts import bar_chart
 from admin.forms import CATEGORY_NAMES
-from admin.views import bp, require_reach
+from admin.pages import console_member
+from admin.services.bar_charts import bar_chart
+from admin.views import bp
 from core.database import utcnow
-from core.identity.auth import current_member
 from core.replica import reads_replica
 from points import stats
 from rewards import overview
@@ -23,8 +23,7 @@ from rewards import overview
 @reads_replica
 def dashboard():
     """Show points issued, redeemed and held, active members, categories, claims, vouchers, low stock."""
-    actor = current_member()
-    require_reach(actor, "member.manage")
+    actor = console_member("member.manage")
     now = utcnow()
     this_month = stats.month_figures(actor, now, now)
     last_month = stats.month_figures(actor, this_month.start - timedelta(days=1), now)

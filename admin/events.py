@@ -7,26 +7,20 @@ from flask_babel import gettext as _
 from flask_login import login_required
 
 from admin.forms import EventForm
-from admin.views import PAGE_SIZE, bp, page_count, page_number, require_reach, show_refusal
+from admin.pages import PAGE_SIZE, activity_choices, console_member, page_number, save_form, unit_choices
+from admin.views import bp
 from core.clock import SHANGHAI
 from core.errors import AppError
 from core.form_tokens import once_per_form
 from core.identity.auth import current_member
-from core.identity.services import list_units_in_scope
-from points import activities
 from points import events as event_service
 
 
 def _event_form(actor) -> EventForm:
     """The event form with the activities and places the actor may choose."""
     form = EventForm()
-    form.activity.choices = [("", _("Choose…"))] + [
-        (activity.code, activity.name)
-        for activity in activities.list_managed_activities(actor, False, 1, 100)["items"]
-    ]
-    form.org_unit.choices = [("", _("Choose…"))] + [
-        (str(unit.id), "　" * unit.depth + unit.name) for unit in list_units_in_scope(actor, "event.manage")
-    ]
+    form.activity.choices = activity_choices(actor)
+    form.org_unit.choices = unit_choices(actor, "event.manage")
     return form
 
 
@@ -34,10 +28,8 @@ def _event_form(actor) -> EventForm:
 @login_required
 def events():
     """List the events of my subtree, newest first."""
-    actor = current_member()
-    require_reach(actor, "event.manage")
-    listing = event_service.list_events(actor, page_number(), PAGE_SIZE)
-    return render_template("admin/events.html", events=listing, pages=page_count(listing))
+    listing = event_service.list_events(console_member("event.manage"), page_number(), PAGE_SIZE)
+    return render_template("admin/events.html", events=listing)
 
 
 @bp.route("/events/new", methods=["GET", "POST"])
@@ -45,29 +37,24 @@ def events():
 @once_per_form
 def new_event():
     """Schedule an event; its check-in code and poster follow."""
-    actor = current_member()
-    require_reach(actor, "event.manage")
+    actor = console_member("event.manage")
     form = _event_form(actor)
-    status, problem = 200, None
-    if form.validate_on_submit():
-        try:
-            event = event_service.create_event(
-                actor,
-                form.title.data,
-                form.activity.data,
-                int(form.org_unit.data),
-                form.starts_at.data.replace(tzinfo=SHANGHAI),
-                form.ends_at.data.replace(tzinfo=SHANGHAI),
-            )
-        except AppError as error:
-            status, problem = error.status, error
-            show_refusal(form, error, {"activity_code": "activity", "org_unit_id": "org_unit"})
-        else:
-            flash(_("Event %(title)s scheduled.", title=event.title))
-            return redirect(url_for("admin.event", event_id=event.id), 303)
-    elif form.is_submitted():
-        status = 422
-    return render_template("admin/event_form.html", form=form, problem=problem), status
+    outcome = save_form(
+        form,
+        lambda: event_service.create_event(
+            actor,
+            form.title.data,
+            form.activity.data,
+            int(form.org_unit.data),
+            form.starts_at.data.replace(tzinfo=SHANGHAI),
+            form.ends_at.data.replace(tzinfo=SHANGHAI),
+        ),
+        {"activity_code": "activity", "org_unit_id": "org_unit"},
+    )
+    if outcome.saved:
+        flash(_("Event %(title)s scheduled.", title=outcome.answer.title))
+        return redirect(url_for("admin.event", event_id=outcome.answer.id), 303)
+    return render_template("admin/event_form.html", form=form, problem=outcome.problem), outcome.status
 
 
 @bp.get("/events/<id:event_id>")
@@ -77,7 +64,7 @@ def event(event_id: int):
     actor = current_member()
     shown = event_service.read_event(actor, event_id)
     checkins = event_service.list_checkins(actor, event_id, page_number(), PAGE_SIZE)
-    return render_template("admin/event.html", event=shown, checkins=checkins, pages=page_count(checkins))
+    return render_template("admin/event.html", event=shown, checkins=checkins)
 
 
 @bp.post("/events/<id:event_id>/close")

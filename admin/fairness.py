@@ -9,7 +9,8 @@ from flask_babel import lazy_gettext as _l
 from flask_login import login_required
 
 from admin.forms import DecideFlagForm
-from admin.views import PAGE_SIZE, bp, page_count, page_number, require_reach
+from admin.pages import PAGE_SIZE, console_member, page_number
+from admin.views import bp
 from core.errors import AppError
 from core.form_tokens import once_per_form
 from core.identity.access import can_somewhere
@@ -36,15 +37,13 @@ EVIDENCE_COLUMNS = {
 @login_required
 def fairness_flags():
     """The flags in scope (open ones first by default), and the button that runs the watch."""
-    actor = current_member()
-    require_reach(actor, "fairness.review")
+    actor = console_member("fairness.review")
     status = request.args.get("status", "open")
     status = status if status in FLAG_STATUSES else None
     listing = fairness.list_flags(actor, status, page_number(), PAGE_SIZE)
     return render_template(
         "admin/fairness.html",
         listing=listing,
-        pages=page_count(listing),
         status=status,
         statuses=fairness.STATUS_NAMES,
         rule_names=fairness.RULE_NAMES,
@@ -74,8 +73,7 @@ def fairness_scan():
 @once_per_form
 def fairness_flag(flag_id: int):
     """One flag: what, whom, the evidence rows; dismiss it or say what was done, with a reason."""
-    actor = current_member()
-    require_reach(actor, "fairness.review")
+    actor = console_member("fairness.review")
     flag = fairness.get_flag(actor, flag_id)
     form, status, problem = DecideFlagForm(), 200, None
     if form.validate_on_submit():

@@ -26,6 +26,12 @@ from rewards.schemas import MAX_UNIT_COST_FEN
 from rewards.settlements import format_yuan
 
 PHONE = MobileNumber()
+#: The length rule of a password an organiser sets for a member (``core.identity.passwords``).
+PASSWORD_LENGTH = Length(
+    min=MIN_LENGTH,
+    max=MAX_LENGTH,
+    message=_l("Use %(min)d to %(max)d characters.", min=MIN_LENGTH, max=MAX_LENGTH),
+)
 LOCAL_TIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
 
 CATEGORY_NAMES = {
@@ -117,33 +123,13 @@ class MemberForm(FlaskForm):
 class NewMemberForm(MemberForm):
     """Create a member with a first password."""
 
-    password = PasswordField(
-        _l("First password"),
-        validators=[
-            DataRequired(),
-            Length(
-                min=MIN_LENGTH,
-                max=MAX_LENGTH,
-                message=_l("Use %(min)d to %(max)d characters.", min=MIN_LENGTH, max=MAX_LENGTH),
-            ),
-        ],
-    )
+    password = PasswordField(_l("First password"), validators=[DataRequired(), PASSWORD_LENGTH])
 
 
 class ResetPasswordForm(FlaskForm):
     """Set a new password for a member (their sessions end)."""
 
-    password = PasswordField(
-        _l("New password"),
-        validators=[
-            DataRequired(),
-            Length(
-                min=MIN_LENGTH,
-                max=MAX_LENGTH,
-                message=_l("Use %(min)d to %(max)d characters.", min=MIN_LENGTH, max=MAX_LENGTH),
-            ),
-        ],
-    )
+    password = PasswordField(_l("New password"), validators=[DataRequired(), PASSWORD_LENGTH])
 
 
 class StatusForm(FlaskForm):

@@ -16,8 +16,8 @@ from admin.forms import (
     RevokeRoleForm,
     StatusForm,
 )
-from admin.views import PAGE_SIZE, bp, page_count, page_number, require_reach, show_refusal
-from core.errors import AppError
+from admin.pages import PAGE_SIZE, console_member, indented_units, page_number, save_form, submit
+from admin.views import bp
 from core.form_tokens import once_per_form
 from core.identity import cards, services
 from core.identity.access import can_somewhere, require, scope_units
@@ -39,8 +39,8 @@ def _target_choices(actor) -> list[tuple[str, str]]:
     """Where the actor may grant roles: org units (``u:<id>``, ``u:`` everywhere) and supermarkets."""
     choices = [("u:", _("Everywhere"))] if scope_units(actor, "role.manage") is None else []
     choices += [
-        (f"u:{unit.id}", "　" * unit.depth + unit.name)
-        for unit in services.list_units_in_scope(actor, "role.manage")
+        (f"u:{value}", label)
+        for value, label in indented_units(services.list_units_in_scope(actor, "role.manage"))
     ]
     choices += [(f"s:{shop.id}", shop.name) for shop in list_staffed_supermarkets(actor, "role.manage")]
     return choices
@@ -50,13 +50,15 @@ def _target_choices(actor) -> list[tuple[str, str]]:
 @login_required
 def members():
     """Search the members of my subtree by name or phone."""
-    actor = current_member()
-    require_reach(actor, "member.manage")
     query = (request.args.get("q") or "").strip()[:50]
     listing = services.list_members(
-        actor, org_unit_id=None, query=query or None, page=page_number(), page_size=PAGE_SIZE
+        console_member("member.manage"),
+        org_unit_id=None,
+        query=query or None,
+        page=page_number(),
+        page_size=PAGE_SIZE,
     )
-    return render_template("admin/members.html", members=listing, pages=page_count(listing), query=query)
+    return render_template("admin/members.html", members=listing, query=query)
 
 
 @bp.route("/members/new", methods=["GET", "POST"])
@@ -64,28 +66,23 @@ def members():
 @once_per_form
 def new_member():
     """Create a member in a grid of my subtree."""
-    actor = current_member()
-    require_reach(actor, "member.manage")
+    actor = console_member("member.manage")
     form = NewMemberForm()
     form.org_unit.choices = _grid_choices(actor)
-    status = 200
-    if form.validate_on_submit():
-        try:
-            member = services.create_member(
-                actor, form.name.data, form.phone.data, form.password.data, int(form.org_unit.data)
-            )
-        except AppError as error:
-            show_refusal(form, error, {"org_unit_id": "org_unit"})
-            status = error.status
-        else:
-            flash(_("Member %(name)s created.", name=member.name))
-            return redirect(url_for("admin.member", member_id=member.id), 303)
-    elif form.is_submitted():
-        status = 422
-    return render_template("admin/member_new.html", form=form), status
+    outcome = save_form(
+        form,
+        lambda: services.create_member(
+            actor, form.name.data, form.phone.data, form.password.data, int(form.org_unit.data)
+        ),
+        {"org_unit_id": "org_unit"},
+    )
+    if outcome.saved:
+        flash(_("Member %(name)s created.", name=outcome.answer.name))
+        return redirect(url_for("admin.member", member_id=outcome.answer.id), 303)
+    return render_template("admin/member_new.html", form=form), outcome.status
 
 
-def _member_page(actor, member, status: int = 200, **forms):
+def member_page(actor, member, status: int = 200, **forms):
     """Render a member's page with its forms (those given keep what was typed)."""
     # Filled from a mapping, not the record: the record's ``org_unit`` is an object, not the
     # grid's id the select needs (so the grid showed "Choose…" and saving always failed).
@@ -115,11 +112,24 @@ def _member_page(actor, member, status: int = 200, **forms):
     ), status
 
 
-def _managed_member(actor, member_id: int):
+def managed_member(actor, member_id: int):
     """A member the actor manages (404 when unknown, 403 outside the actor's subtree)."""
     member = services.get_member(member_id)
     require(actor, "member.manage", member)
     return member
+
+
+def submit_member_form(actor, person, name: str, form, save, done: str, names=None):
+    """Submit one of the forms of a member's page (``name`` is its place on the page): back to the
+    page with ``done``, or the page again with the form as typed."""
+    return submit(
+        form,
+        save,
+        done,
+        url_for("admin.member", member_id=person.id),
+        lambda outcome: member_page(actor, person, outcome.status, **{name: form}),
+        names,
+    )
 
 
 @bp.route("/members/<id:member_id>", methods=["GET", "POST"])
@@ -128,24 +138,24 @@ def _managed_member(actor, member_id: int):
 def member(member_id: int):
     """Show a member; edit their name, phone and grid (moving them to another grid)."""
     actor = current_member()
-    person = _managed_member(actor, member_id)
+    person = managed_member(actor, member_id)
     if request.method == "GET":
-        return _member_page(actor, person)
+        return member_page(actor, person)
     form = MemberForm()
     form.org_unit.choices = _grid_choices(actor)
-    if not form.validate_on_submit():
-        return _member_page(actor, person, 422, edit=form)
-    try:
-        services.update_member(
+    return submit_member_form(
+        actor,
+        person,
+        "edit",
+        form,
+        lambda: services.update_member(
             actor,
             person,
             {"name": form.name.data, "phone": form.phone.data, "org_unit_id": int(form.org_unit.data)},
-        )
-    except AppError as error:
-        show_refusal(form, error, {"org_unit_id": "org_unit"})
-        return _member_page(actor, person, error.status, edit=form)
-    flash(_("Saved."))
-    return redirect(url_for("admin.member", member_id=member_id), 303)
+        ),
+        _("Saved."),
+        {"org_unit_id": "org_unit"},
+    )
 
 
 @bp.post("/members/<id:member_id>/status")
@@ -154,17 +164,16 @@ def member(member_id: int):
 def member_status(member_id: int):
     """Suspend a member (their sessions end) or let them back in."""
     actor = current_member()
-    person = _managed_member(actor, member_id)
+    person = managed_member(actor, member_id)
     form = StatusForm()
-    if not form.validate_on_submit():
-        return _member_page(actor, person, 422, status=form)
-    try:
-        services.update_member(actor, person, {"status": form.status.data})
-    except AppError as error:
-        show_refusal(form, error, {})
-        return _member_page(actor, person, error.status, status=form)
-    flash(_("Suspended.") if form.status.data == "suspended" else _("Active again."))
-    return redirect(url_for("admin.member", member_id=member_id), 303)
+    return submit_member_form(
+        actor,
+        person,
+        "status",
+        form,
+        lambda: services.update_member(actor, person, {"status": form.status.data}),
+        _("Suspended.") if form.status.data == "suspended" else _("Active again."),
+    )
 
 
 @bp.post("/members/<id:member_id>/password")
@@ -173,17 +182,16 @@ def member_status(member_id: int):
 def member_password(member_id: int):
     """Set a new password for a member; their sessions and tokens end."""
     actor = current_member()
-    person = _managed_member(actor, member_id)
+    person = managed_member(actor, member_id)
     form = ResetPasswordForm()
-    if not form.validate_on_submit():
-        return _member_page(actor, person, 422, password=form)
-    try:
-        services.reset_password(actor, person, form.password.data)
-    except AppError as error:
-        show_refusal(form, error)
-        return _member_page(actor, person, error.status, password=form)
-    flash(_("The password has been reset."))
-    return redirect(url_for("admin.member", member_id=member_id), 303)
+    return submit_member_form(
+        actor,
+        person,
+        "password",
+        form,
+        lambda: services.reset_password(actor, person, form.password.data),
+        _("The password has been reset."),
+    )
 
 
 @bp.post("/members/<id:member_id>/unlock")
@@ -192,7 +200,7 @@ def member_password(member_id: int):
 def member_unlock(member_id: int):
     """Lift the lock that failed sign-ins put on a member's phone number (audited)."""
     actor = current_member()
-    services.unlock_sign_in(actor, _managed_member(actor, member_id))
+    services.unlock_sign_in(actor, managed_member(actor, member_id))
     flash(_("Sign-in unlocked."))
     return redirect(url_for("admin.member", member_id=member_id), 303)
 
@@ -207,19 +215,24 @@ def grant_member_role(member_id: int):
     services.read_member(actor, person)
     form = GrantRoleForm()
     form.target.choices = _target_choices(actor)
-    if not form.validate_on_submit():
-        return _member_page(actor, person, 422, grant=form)
-    kind, _sep, target_id = form.target.data.partition(":")
-    target = int(target_id) if target_id else None
-    try:
+
+    def grant():
+        """Grant the chosen role on the chosen org unit (``u:<id>``) or supermarket (``s:<id>``)."""
+        kind, _sep, target_id = form.target.data.partition(":")
+        target = int(target_id) if target_id else None
         services.grant_role(
             actor, person, form.role.data, target if kind == "u" else None, target if kind == "s" else None
         )
-    except AppError as error:
-        show_refusal(form, error, {"org_unit_id": "target", "supermarket_id": "target"})
-        return _member_page(actor, person, error.status, grant=form)
-    flash(_("Role granted."))
-    return redirect(url_for("admin.member", member_id=member_id), 303)
+
+    return submit_member_form(
+        actor,
+        person,
+        "grant",
+        form,
+        grant,
+        _("Role granted."),
+        {"org_unit_id": "target", "supermarket_id": "target"},
+    )
 
 
 @bp.post("/members/<id:member_id>/roles/<id:grant_id>/revoke")

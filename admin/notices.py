@@ -9,11 +9,10 @@ from flask_babel import lazy_gettext as _l
 from flask_login import login_required
 
 from admin.forms import DecideObjectionForm, PublishNoticeForm
-from admin.views import PAGE_SIZE, bp, page_count, page_number, require_reach, show_refusal
+from admin.pages import PAGE_SIZE, console_member, page_number, save_form, unit_choices
+from admin.views import bp
 from core.errors import AppError
 from core.form_tokens import once_per_form
-from core.identity.auth import current_member
-from core.identity.services import list_units_in_scope
 from points import notices
 
 #: What a refused decision says, by the service's code.
@@ -32,9 +31,7 @@ REFUSALS = {
 def _publish_form(actor) -> PublishNoticeForm:
     """The publish form with the units and finished months the actor may choose."""
     form = PublishNoticeForm()
-    form.org_unit.choices = [("", _("Choose…"))] + [
-        (str(unit.id), "　" * unit.depth + unit.name) for unit in list_units_in_scope(actor, "notice.publish")
-    ]
+    form.org_unit.choices = unit_choices(actor, "notice.publish")
     form.month.choices = [(month, month) for month in notices.publishable_months()]
     return form
 
@@ -44,36 +41,30 @@ def _publish_form(actor) -> PublishNoticeForm:
 @once_per_form
 def notices_console():
     """List the notices in scope; publish a finished month for an org unit."""
-    actor = current_member()
-    require_reach(actor, "notice.publish")
+    actor = console_member("notice.publish")
     form = _publish_form(actor)
-    status, problem = 200, None
-    if form.validate_on_submit():
-        try:
-            notice = notices.publish_notice(actor, int(form.org_unit.data), form.month.data)
-        except AppError as error:
-            status, problem = error.status, error
-            show_refusal(form, error, {"org_unit_id": "org_unit"})
-        else:
-            flash(
-                _(
-                    "Notice published: %(count)d entries, open for objections until %(when)s.",
-                    count=notice.entries_count,
-                    when=notice.closes_at.strftime("%Y-%m-%d"),
-                )
+    outcome = save_form(
+        form,
+        lambda: notices.publish_notice(actor, int(form.org_unit.data), form.month.data),
+        {"org_unit_id": "org_unit"},
+    )
+    if outcome.saved:
+        flash(
+            _(
+                "Notice published: %(count)d entries, open for objections until %(when)s.",
+                count=outcome.answer.entries_count,
+                when=outcome.answer.closes_at.strftime("%Y-%m-%d"),
             )
-            return redirect(url_for("admin.notices_console"), 303)
-    elif form.is_submitted():
-        status = 422
+        )
+        return redirect(url_for("admin.notices_console"), 303)
     listing = notices.list_notices(actor, page_number(), PAGE_SIZE)
     return render_template(
         "admin/notices.html",
         form=form,
-        problem=problem,
+        problem=outcome.problem,
         listing=listing,
-        pages=page_count(listing),
         status_of=notices.notice_status,
-    ), status
+    ), outcome.status
 
 
 def _objections_page(
@@ -93,7 +84,6 @@ def _objections_page(
     return render_template(
         "admin/objections.html",
         listing=listing,
-        pages=page_count(listing),
         forms=forms,
         failed_id=failed_id,
         problem=problem,
@@ -104,9 +94,7 @@ def _objections_page(
 @login_required
 def objections():
     """The objections waiting for a decision in scope, each with its decision form."""
-    actor = current_member()
-    require_reach(actor, "objection.decide")
-    return _objections_page(actor)
+    return _objections_page(console_member("objection.decide"))
 
 
 @bp.post("/objections/<id:objection_id>")
@@ -115,8 +103,7 @@ def objections():
 def decide_objection(objection_id: int):
     """Uphold or dismiss one objection; back to the list with what happened (a refusal stays on
     the list with the reason typed and what went wrong)."""
-    actor = current_member()
-    require_reach(actor, "objection.decide")
+    actor = console_member("objection.decide")
     form = DecideObjectionForm(prefix=f"o{objection_id}")
     if not form.validate_on_submit():
         return _objections_page(actor, form, objection_id, status=422)

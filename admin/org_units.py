@@ -8,8 +8,8 @@ from flask_babel import gettext as _
 from flask_login import login_required
 
 from admin.forms import ORG_UNIT_KIND_NAMES, OrgUnitForm
-from admin.views import bp, require_reach, show_refusal
-from core.errors import AppError
+from admin.pages import console_member, indented_units, save_form
+from admin.views import bp
 from core.form_tokens import once_per_form
 from core.identity import services
 from core.identity.access import require, scope_units
@@ -17,16 +17,18 @@ from core.identity.auth import current_member
 
 #: The "parent" choice that makes a root (a county): global administrators only.
 ROOT = ""
+#: The form's field named by the service's refusals.
+REFUSAL_FIELDS = {"parent_id": "parent"}
 
 
 def _parent_choices(actor, leave_out=None) -> list[tuple[str, str]]:
     """Where a unit may go: under a unit of the actor's area (not a grid; not ``leave_out``'s subtree)."""
     roots = [(ROOT, _("Top level (a county)"))] if scope_units(actor, "org_unit.manage") is None else []
-    return roots + [
-        (str(unit.id), "　" * unit.depth + unit.name)
+    return roots + indented_units(
+        unit
         for unit in services.list_units_in_scope(actor, "org_unit.manage")
         if unit.kind != "grid" and not (leave_out is not None and leave_out.contains(unit))
-    ]
+    )
 
 
 def _parent_id(form: OrgUnitForm) -> int | None:
@@ -39,28 +41,23 @@ def _parent_id(form: OrgUnitForm) -> int | None:
 @once_per_form
 def org_units():
     """The tree of my area, and a form to add a unit under one of its units."""
-    actor = current_member()
-    require_reach(actor, "org_unit.manage")
+    actor = console_member("org_unit.manage")
     form = OrgUnitForm()
     form.parent.choices = _parent_choices(actor)
-    status = 200
-    if form.validate_on_submit():
-        try:
-            unit = services.create_org_unit(actor, form.name.data.strip(), form.kind.data, _parent_id(form))
-        except AppError as error:
-            show_refusal(form, error, {"parent_id": "parent"})
-            status = error.status
-        else:
-            flash(_("%(name)s added.", name=unit.name))
-            return redirect(url_for("admin.org_units"), 303)
-    elif form.is_submitted():
-        status = 422
+    outcome = save_form(
+        form,
+        lambda: services.create_org_unit(actor, form.name.data.strip(), form.kind.data, _parent_id(form)),
+        REFUSAL_FIELDS,
+    )
+    if outcome.saved:
+        flash(_("%(name)s added.", name=outcome.answer.name))
+        return redirect(url_for("admin.org_units"), 303)
     return render_template(
         "admin/org_units.html",
         form=form,
         kind_names=ORG_UNIT_KIND_NAMES,
         units=services.list_units_in_scope(actor, "org_unit.manage"),
-    ), status
+    ), outcome.status
 
 
 @bp.route("/org-units/<id:unit_id>", methods=["GET", "POST"])
@@ -78,24 +75,20 @@ def edit_org_unit(unit_id: int):
     ):
         form.parent.choices.insert(0, (str(unit.parent_id), unit.parent.name))  # above the area: stays
     form.kind.data = unit.kind  # the kind never changes
-    status = 200
-    if form.validate_on_submit():
-        try:
-            services.update_org_unit(
-                actor,
-                unit,
-                name=form.name.data.strip(),
-                parent_id=_parent_id(form),
-                move=_parent_id(form) != unit.parent_id,
-            )
-        except AppError as error:
-            show_refusal(form, error, {"parent_id": "parent"})
-            status = error.status
-        else:
-            flash(_("Saved."))
-            return redirect(url_for("admin.org_units"), 303)
-    elif form.is_submitted():
-        status = 422
+    outcome = save_form(
+        form,
+        lambda: services.update_org_unit(
+            actor,
+            unit,
+            name=form.name.data.strip(),
+            parent_id=_parent_id(form),
+            move=_parent_id(form) != unit.parent_id,
+        ),
+        REFUSAL_FIELDS,
+    )
+    if outcome.saved:
+        flash(_("Saved."))
+        return redirect(url_for("admin.org_units"), 303)
     return render_template(
         "admin/org_unit_form.html", form=form, unit=unit, kind_names=ORG_UNIT_KIND_NAMES
-    ), status
+    ), outcome.status

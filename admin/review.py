@@ -9,10 +9,10 @@ from flask_babel import lazy_gettext as _l
 from flask_login import login_required
 
 from admin.forms import ReviewForm
-from admin.views import PAGE_SIZE, bp, page_count, page_number, require_reach
+from admin.pages import PAGE_SIZE, console_member, page_number
+from admin.views import bp
 from core.errors import AppError
 from core.form_tokens import once_per_form
-from core.identity.auth import current_member
 from points import contributions
 
 #: What a refused row says, by the service's code.
@@ -46,8 +46,7 @@ def _claim_ids() -> list[int]:
 @once_per_form
 def review():
     """List pending claims; approve or reject the ticked ones with a reason."""
-    actor = current_member()
-    require_reach(actor, "claim.review")
+    actor = console_member("claim.review")
     form = ReviewForm()
     status, done, refused, ticked = 200, [], {}, set()
     if form.validate_on_submit():
@@ -81,7 +80,6 @@ def review():
         "admin/review.html",
         form=form,
         claims=claims,
-        pages=page_count(claims),
         done=done,
         refused=refused,
         ticked=ticked,

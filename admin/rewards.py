@@ -8,10 +8,10 @@ from flask_babel import gettext as _
 from flask_login import login_required
 
 from admin.forms import RewardForm, RewardPictureForm
-from admin.views import PAGE_SIZE, bp, page_count, page_number, require_reach, show_refusal
+from admin.pages import PAGE_SIZE, console_member, page_number, save_form
+from admin.views import bp
 from core.errors import AppError
 from core.form_tokens import once_per_form
-from core.identity.auth import current_member
 from core.images import MAX_UPLOAD_BYTES
 from rewards import images, services
 from rewards.settlements import format_yuan
@@ -34,13 +34,11 @@ def _fields(form: RewardForm) -> dict:
 @login_required
 def rewards():
     """List the catalogue, retired rewards too, each with its picture and price."""
-    actor = current_member()
-    require_reach(actor, "reward.manage")
+    console_member("reward.manage")
     listing = services.list_rewards(True, page_number(), PAGE_SIZE)
     return render_template(
         "admin/rewards.html",
         rewards=listing,
-        pages=page_count(listing),
         image_url=services.reward_image_url,
         yuan=format_yuan,
     )
@@ -51,22 +49,13 @@ def rewards():
 @once_per_form
 def new_reward():
     """Add a reward to the catalogue."""
-    actor = current_member()
-    require_reach(actor, "reward.manage")
+    actor = console_member("reward.manage")
     form = RewardForm()
-    status = 200
-    if form.validate_on_submit():
-        try:
-            reward = services.create_reward(actor, _fields(form))
-        except AppError as error:
-            show_refusal(form, error)
-            status = error.status
-        else:
-            flash(_("Reward %(name)s created. Add its picture below.", name=reward.name))
-            return redirect(url_for("admin.edit_reward", reward_id=reward.id), 303)
-    elif form.is_submitted():
-        status = 422
-    return render_template("admin/reward_form.html", form=form, reward=None, picture=None), status
+    outcome = save_form(form, lambda: services.create_reward(actor, _fields(form)))
+    if outcome.saved:
+        flash(_("Reward %(name)s created. Add its picture below.", name=outcome.answer.name))
+        return redirect(url_for("admin.edit_reward", reward_id=outcome.answer.id), 303)
+    return render_template("admin/reward_form.html", form=form, reward=None, picture=None), outcome.status
 
 
 @bp.route("/rewards/<id:reward_id>", methods=["GET", "POST"])
@@ -74,23 +63,14 @@ def new_reward():
 @once_per_form
 def edit_reward(reward_id: int):
     """Edit a reward: names, price, monthly limit, offered or retired (reserved vouchers keep their price)."""
-    actor = current_member()
-    require_reach(actor, "reward.manage")
+    actor = console_member("reward.manage")
     reward = services.get_reward(reward_id)
     form = RewardForm(obj=reward if request.method == "GET" else None)
-    status = 200
-    if form.validate_on_submit():
-        try:
-            services.update_reward(actor, reward.id, _fields(form))
-        except AppError as error:
-            show_refusal(form, error)
-            status = error.status
-        else:
-            flash(_("Reward %(name)s saved.", name=reward.name))
-            return redirect(url_for("admin.rewards"), 303)
-    elif form.is_submitted():
-        status = 422
-    return _reward_page(reward, form, RewardPictureForm(formdata=None), status)
+    outcome = save_form(form, lambda: services.update_reward(actor, reward.id, _fields(form)))
+    if outcome.saved:
+        flash(_("Reward %(name)s saved.", name=reward.name))
+        return redirect(url_for("admin.rewards"), 303)
+    return _reward_page(reward, form, RewardPictureForm(formdata=None), outcome.status)
 
 
 def _reward_page(reward, form: RewardForm, picture: RewardPictureForm, status: int):
@@ -118,8 +98,7 @@ def allow_picture_uploads(endpoint, _values):
 @once_per_form
 def reward_picture(reward_id: int):
     """Add or replace a reward's picture (checked, turned upright, shrunk to 640 px)."""
-    actor = current_member()
-    require_reach(actor, "reward.manage")
+    actor = console_member("reward.manage")
     reward = services.get_reward(reward_id)
     picture = RewardPictureForm()
     status = 200

@@ -9,8 +9,15 @@ from flask_babel import gettext as _
 from flask_login import login_required
 
 from admin.forms import ConfirmSettlementForm
-from admin.settlement_sheets import file_name, line_label, settlement_pdf, settlement_xlsx, status_text
-from admin.views import bp, require_reach
+from admin.pages import console_member, read_or_unprocessable
+from admin.services.settlement_sheets import (
+    file_name,
+    line_label,
+    settlement_pdf,
+    settlement_xlsx,
+    status_text,
+)
+from admin.views import bp
 from core.clock import last_month
 from core.errors import AppError
 from core.form_tokens import once_per_form
@@ -30,16 +37,9 @@ SHEETS = {
 @login_required
 def settlements_overview():
     """Every supermarket's month (default: last month) with its total and status."""
-    actor = current_member()
-    require_reach(actor, "settlement.read")
+    actor = console_member("settlement.read")
     month = request.args.get("month") or last_month()
-    views, status = [], 200
-    try:
-        views = settlements.list_settlements(actor, month)
-    except AppError as error:
-        if error.status != 422:
-            raise
-        status = 422
+    views, status = read_or_unprocessable(lambda: settlements.list_settlements(actor, month), [])
     return render_template(
         "admin/settlements.html", month=month, views=views, yuan=format_yuan, status_text=status_text
     ), status

@@ -1,13 +1,13 @@
-"""Pages of the organisers' console, under ``/admin``: the console home, its menu and shared helpers.
+"""Pages of the organisers' console, under ``/admin``: its blueprint, the console home and its menu.
 
 Each section lives in its own module, listed in ``admin.PAGE_MODULES``, and adds its routes to
-``bp`` (``admin.console_blueprint`` gathers them); every page is limited to the signed-in member's subtree
-by the services it calls (``core.identity.access``).
+``bp`` (``admin.console_blueprint`` gathers them) with the helpers of ``admin.pages``; every page is
+limited to the signed-in member's subtree by the services it calls (``core.identity.access``).
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import Blueprint, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import login_required
@@ -16,7 +16,6 @@ from core.errors import AppError
 from core.identity.access import CONSOLE, can_somewhere, holds_role
 from core.identity.auth import current_member
 from core.navigation import ORGANISER, Tab
-from core.views import show_refusal  # noqa: F401 - the console's modules take it from here
 
 bp = Blueprint(
     "admin",
@@ -26,26 +25,6 @@ bp = Blueprint(
     static_folder="static",
     static_url_path="/static",
 )
-
-#: Rows on one page of every console list.
-PAGE_SIZE = 20
-
-
-def require_reach(actor, action: str) -> None:
-    """Refuse a console page with 403 to a member who may do ``action`` nowhere."""
-    if not can_somewhere(actor, action):
-        raise AppError(403)
-
-
-def page_number() -> int:
-    """The ``page`` query parameter, 1 when missing or nonsense."""
-    return max(request.args.get("page", 1, type=int), 1)
-
-
-def page_count(listing: dict) -> int:
-    """How many pages a paginated listing has."""
-    return max(-(-listing["total"] // listing["page_size"]), 1)
-
 
 #: The console's sections: endpoint, label, and the action that opens them.
 SECTIONS = (

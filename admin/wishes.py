@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import login_required
 
-from admin.views import PAGE_SIZE, bp, page_count, page_number, require_reach, show_refusal
+from admin.pages import PAGE_SIZE, console_member, page_number, submit
+from admin.views import bp
 from admin.volunteer_forms import PublishWishForm
 from core.clock import SHANGHAI
 from core.errors import AppError
@@ -27,22 +28,18 @@ DEFAULT_DUE = timedelta(days=7)
 @login_required
 def wishes():
     """The wishes of my subtree at one step (default: every step), nearest and soonest due first."""
-    actor = current_member()
-    require_reach(actor, "wish.manage")
+    actor = console_member("wish.manage")
     status = request.args.get("status") or None
     status = status if status in WISH_STATUSES else None
     listing = services.list_wishes(
         actor, status=status, managed=True, page=page_number(), page_size=PAGE_SIZE
     )
-    return render_template(
-        "admin/wishes.html", wishes=listing, pages=page_count(listing), status=status, statuses=WISH_STATUSES
-    )
+    return render_template("admin/wishes.html", wishes=listing, status=status, statuses=WISH_STATUSES)
 
 
 def _wish_page(wish_id: int, status: int = 200, problem: AppError | None = None, **forms):
     """A wish with the forms of what I may do to it here (those given keep what was typed)."""
-    actor = current_member()
-    require_reach(actor, "wish.manage")
+    actor = console_member("wish.manage")
     wish = services.read_wish(actor, wish_id)
     publish = PublishWishForm(
         formdata=None,
@@ -73,17 +70,14 @@ def wish(wish_id: int):
 def _act(wish_id: int, form_name: str, form, call, done_message: str):
     """Validate the form and run the service: back to the wish with what happened, or the refusal beside
     the form with what was typed."""
-    if not form.validate_on_submit():
-        return _wish_page(wish_id, 422, **{form_name: form})
-    try:
-        call()
-    except AppError as error:
-        if error.status in (401, 404):
-            raise
-        show_refusal(form, error)
-        return _wish_page(wish_id, error.status, error, **{form_name: form})
-    flash(done_message)
-    return redirect(url_for("admin.wish", wish_id=wish_id), 303)
+
+    def again(outcome):
+        """The wish again with the form as typed (a wish gone or out of reach is refused as it is)."""
+        if outcome.problem is not None and outcome.problem.status in (401, 404):
+            raise outcome.problem
+        return _wish_page(wish_id, outcome.status, outcome.problem, **{form_name: form})
+
+    return submit(form, call, done_message, url_for("admin.wish", wish_id=wish_id), again)
 
 
 @bp.post("/wishes/<id:wish_id>/publish")

@@ -50,7 +50,7 @@ def run_case(case: str) -> dict:
         return {"bytes": size, "before": before, "peak": high_water_mib(), "seconds": dry_run + imported}
     import time
 
-    from admin.imports import read_roll
+    from admin.services.roll_import import read_roll
     from tests.support import rolls
 
     data = getattr(rolls, kind)()

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from openpyxl import Workbook
 
-from admin.imports import MAX_ROWS, check_file, import_roll, read_roll
+from admin.services.roll_import import MAX_ROWS, check_file, import_roll, read_roll
 from core.audit import AuditEntry
 from core.errors import AppError
 from core.extensions import db

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from admin.imports import import_roll, read_roll
+from admin.services.roll_import import import_roll, read_roll
 from core.database import utcnow
 from core.errors import AppError
 from core.extensions import db

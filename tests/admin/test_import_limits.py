@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from admin.imports import MAX_COLUMNS, MAX_ROWS, MAX_SCANNED_ROWS, check_file, read_roll
+from admin.services.roll_import import MAX_COLUMNS, MAX_ROWS, MAX_SCANNED_ROWS, check_file, read_roll
 from tests.admin.test_import import counts
 from tests.rewards.conftest import person
 from tests.support import rolls
@@ -27,7 +27,7 @@ ADDRESS_SPACE = 1024 * 1024 * 1024
 READ_IN_A_SMALL_PROCESS = """
 import resource, sys
 resource.setrlimit(resource.RLIMIT_AS, ({limit}, {limit}))
-from admin.imports import read_roll
+from admin.services.roll_import import read_roll
 from tests.support import rolls
 data = rolls.{maker}()
 roll = read_roll({filename!r}, data)

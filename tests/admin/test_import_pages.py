@@ -7,7 +7,7 @@ import re
 
 import sqlalchemy as sa
 
-from admin.imports import read_roll
+from admin.services.roll_import import read_roll
 from core.extensions import db
 from core.identity.models import Member
 from tests.admin.test_import import GRID_A, counts, csv_bytes

@@ -10,7 +10,7 @@ from datetime import timedelta
 from openpyxl import load_workbook
 from pypdf import PdfReader
 
-from admin.settlement_sheets import settlement_pdf, settlement_xlsx
+from admin.services.settlement_sheets import settlement_pdf, settlement_xlsx
 from core.clock import SHANGHAI, last_month, shanghai_today
 from core.database import utcnow
 from core.extensions import db

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from admin.reports import build_report
+from admin.services.monthly_report import build_report
 from core.clock import bounds_of, period_keys
 from core.database import begin_writing, utcnow
 from core.extensions import db

@@ -14,7 +14,7 @@ from openpyxl import load_workbook
 from PIL import Image
 
 from admin.forms import CATEGORY_NAMES
-from admin.reports import build_report
+from admin.services.monthly_report import build_report
 from core.clock import SHANGHAI, shanghai_today
 from core.database import begin_writing
 from core.errors import AppError

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from admin.imports import check_file, read_roll
+from admin.services.roll_import import check_file, read_roll
 from core.extensions import db
 from core.identity.models import Member
 from core.identity.phones import normalise_phone

@@ -11,15 +11,22 @@ from flask_login import login_required
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from openpyxl import Workbook
 
-from admin.imports import CONFIRM_MAX_AGE, MAX_UPLOAD_BYTES, check_file, import_roll, mask_phone, read_roll
-from admin.imports_forms import ReissueCodeForm, RollConfirmForm, RollUploadForm
 from admin.labels import IMPORT_COLUMN_NAMES
-from admin.views import bp, require_reach
+from admin.member_import_forms import ReissueCodeForm, RollConfirmForm, RollUploadForm
+from admin.pages import console_member
+from admin.services.roll_import import (
+    CONFIRM_MAX_AGE,
+    MAX_UPLOAD_BYTES,
+    check_file,
+    import_roll,
+    mask_phone,
+    read_roll,
+)
+from admin.views import bp
 from core.config import public_base_url
 from core.errors import AppError
 from core.form_tokens import once_per_form
 from core.identity.activation import find_member_by_phone, reissue_activation_code
-from core.identity.auth import current_member
 from core.identity.roll import GridIndex
 from core.identity.services import list_units_in_scope
 from core.qr.render import render_svg
@@ -69,18 +76,11 @@ def _upload_page(status: int, form=None, reissue=None):
     ), status
 
 
-def _console_member():
-    """The signed-in member, refused unless they manage members somewhere."""
-    actor = current_member()
-    require_reach(actor, "member.manage")
-    return actor
-
-
 @bp.route("/import", methods=["GET", "POST"])
 @login_required
 def imports():
     """Show the upload form; a posted file gets its dry run (nothing is written)."""
-    actor = _console_member()
+    actor = console_member("member.manage")
     form = RollUploadForm()
     if form.validate_on_submit():
         roll = _uploaded(form)
@@ -94,7 +94,7 @@ def imports():
 @once_per_form(keep_answer=False)
 def confirm_import():
     """Import the file the dry run checked, all or nothing, and print the activation slips."""
-    actor = _console_member()
+    actor = console_member("member.manage")
     form = RollConfirmForm()
     if not form.validate_on_submit():
         return _upload_page(422, form=form)
@@ -123,7 +123,7 @@ def confirm_import():
 @once_per_form(keep_answer=False)
 def reissue_code():
     """Give one member a new activation code and print their slip (the old code stops working)."""
-    actor = _console_member()
+    actor = console_member("member.manage")
     form = ReissueCodeForm()
     if form.validate_on_submit():
         try:
@@ -162,7 +162,7 @@ def _slips_page(slips: list[dict], expires_at, imported: bool):
 @login_required
 def activation_qr():
     """The QR code of the activation page, printed on every slip (one image the browser loads once)."""
-    _console_member()
+    console_member("member.manage")
     return Response(
         render_svg(_activation_url()),
         mimetype="image/svg+xml",
@@ -185,7 +185,7 @@ def _example_rows(actor) -> list[list[str]]:
 @login_required
 def import_template(fmt: str):
     """Download an empty roll with its header and two example rows (CSV or XLSX)."""
-    actor = _console_member()
+    actor = console_member("member.manage")
     rows = [TEMPLATE_HEADER, *_example_rows(actor)]
     if fmt == "csv":
         text = io.StringIO()

@@ -17,7 +17,7 @@ from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
-from admin.reports import _cell
+from admin.services.spreadsheets import safe_cell
 from core.fonts import pdf_font
 from rewards.settlements import Line, SettlementView, format_yuan
 
@@ -67,10 +67,10 @@ def settlement_xlsx(view: SettlementView) -> bytes:
     sheet = workbook.active
     sheet.title = view.month
     sheet.append(
-        [_cell(_("Settlement of %(shop)s, %(month)s", shop=view.supermarket.name, month=view.month))]
+        [safe_cell(_("Settlement of %(shop)s, %(month)s", shop=view.supermarket.name, month=view.month))]
     )
     sheet["A1"].font = Font(bold=True, size=14)
-    sheet.append([_cell(status_text(view))])
+    sheet.append([safe_cell(status_text(view))])
     sheet.append([])
     sheet.append(_columns())
     for cell in sheet[sheet.max_row]:
@@ -78,7 +78,7 @@ def settlement_xlsx(view: SettlementView) -> bytes:
     for line in view.lines:
         sheet.append(
             [
-                _cell(line_label(line)),
+                safe_cell(line_label(line)),
                 line.quantity,
                 Decimal(line.unit_cost_fen) / 100,
                 Decimal(line.amount_fen) / 100,

@@ -26,6 +26,7 @@ from flask_babel import lazy_gettext as _l
 from openpyxl import load_workbook
 from sqlalchemy.exc import IntegrityError
 
+from admin.services.spreadsheets import FORMULA_START
 from core.audit import record_audit
 from core.database import begin_writing, utcnow
 from core.errors import AppError
@@ -63,9 +64,8 @@ COLUMNS = {
     "opening_balance": ("opening_balance", "期初积分", "结转积分"),
 }
 REQUIRED = ("name", "phone", "grid")
-#: Cells that a spreadsheet would run as a formula (CSV injection) — unless a plain number or a
-#: phone number as people type it ("+86 139 0000 0016").
-FORMULA_START = ("=", "+", "-", "@")
+#: A cell starting with ``FORMULA_START`` is a formula (CSV injection) — unless a plain number or
+#: a phone number as people type it ("+86 139 0000 0016").
 PLAIN_NUMBER = re.compile(r"^[+-]?\d+(\.\d+)?$")
 FILE = 0  # the "line" of problems about the whole file
 
