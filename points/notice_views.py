@@ -35,7 +35,6 @@ def notice_list():
         "points/notices.html",
         listing=listing,
         status_of=notices.notice_status,
-        pages=max(-(-listing["total"] // 20), 1),
     )
 
 
@@ -53,7 +52,6 @@ def notice(notice_id: int):
         notice=shown,
         may_object=may_object,
         objected=notices.objected_by(actor, found),
-        pages=max(-(-shown["total"] // PAGE_SIZE), 1),
     )
 
 

@@ -178,7 +178,6 @@ def my_points():
         pending=pending,
         kind_names=KIND_NAMES,
         labels=_entry_labels(actor, history["items"]),
-        pages=-(-history["total"] // PAGE_SIZE),
         publicised=notices.publicised(
             entry.contribution_id for entry in history["items"] if entry.kind == "award"
         ),
@@ -284,7 +283,7 @@ def review():
     claims = contributions.list_contributions(
         actor, member_id=None, status="pending", page=_page_number(), page_size=PAGE_SIZE
     )
-    return render_template("points/review.html", claims=claims, pages=-(-claims["total"] // PAGE_SIZE))
+    return render_template("points/review.html", claims=claims)
 
 
 def _back_to_review():

@@ -473,7 +473,6 @@ def my_vouchers():
         "rewards/my_vouchers.html",
         vouchers=listed,
         status_names=RESIDENT_STATUS_NAMES,
-        pages=-(-listed["total"] // 20),
     )
 
 

@@ -40,9 +40,7 @@ def notifications():
     """My notifications, newest first; unread ones stand out."""
     page = max(request.args.get("page", 1, type=int), 1)
     listing = list_notifications(current_member(), page, PAGE_SIZE)
-    return render_template(
-        "notifications/list.html", listing=listing, pages=max(-(-listing["total"] // PAGE_SIZE), 1)
-    )
+    return render_template("notifications/list.html", listing=listing)
 
 
 @bp.post("/me/notifications/read")

@@ -68,7 +68,6 @@ def _listing(actor, page: int, page_size: int = PAGE_SIZE, **filters) -> dict:
     """A page of wishes as the actor sees them, with how near each one is."""
     listing = services.list_wishes(actor, page=page, page_size=page_size, **filters)
     listing["near"] = {wish.id: nearness(actor, wish) for wish in listing["items"]}
-    listing["pages"] = max(-(-listing["total"] // page_size), 1)
     return listing
 
 
