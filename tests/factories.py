@@ -7,6 +7,7 @@ import itertools
 import secrets
 from dataclasses import dataclass, field
 from datetime import timedelta
+from decimal import Decimal
 from functools import lru_cache
 
 from core.database import utcnow
@@ -183,3 +184,26 @@ def make_activity(
     db.session.add(activity)
     db.session.commit()
     return activity
+
+
+def make_award(
+    recorder: Member, member_id: int, *, activity: str, points: int, occurred_at, commit: bool = True
+):
+    """An approved contribution with its points posted, as staff record one for someone, through the
+    points service (in a writing transaction, which ``commit=False`` leaves open)."""
+    from core.database import begin_writing
+    from points import activities, contributions
+
+    begin_writing(db.session)
+    contribution = contributions.settle_contribution(
+        activities.get_activity(activity),
+        recorder.id,
+        utcnow(),
+        member=db.session.get(Member, member_id),
+        quantity=Decimal(1),
+        points=points,
+        occurred_at=occurred_at,
+        recorded_by_id=recorder.id,
+    )
+    _done(commit)
+    return contribution

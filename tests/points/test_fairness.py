@@ -16,9 +16,9 @@ from core.database import begin_writing, utcnow
 from core.errors import AppError
 from core.extensions import db
 from core.identity.models import Member, OrgUnit
-from points import activities, contributions, fairness, ledger
+from points import contributions, fairness, ledger
 from points.models import Contribution, FairnessFlag, LedgerTransaction
-from tests.factories import make_activity, make_member, make_unit
+from tests.factories import make_activity, make_award, make_member, make_unit
 from tests.rewards.conftest import person
 from tests.support.pages import csrf_token, signed_in
 
@@ -65,18 +65,14 @@ def record(
 ) -> int:
     """An award staff recorded for someone (approved at once), done and recorded yesterday in the
     daytime, a quarter of an hour after the one before (no burst), unless other times are given."""
-    staff = person(world, recorder)
     earlier = db.session.scalar(sa.select(sa.func.count()).select_from(Contribution))
-    begin_writing(db.session)
-    contribution = contributions.settle_contribution(
-        activities.get_activity(activity),
-        staff.id,
-        utcnow(),
-        member=db.session.get(Member, member_id),
-        quantity=Decimal(1),
+    contribution = make_award(
+        person(world, recorder),
+        member_id,
+        activity=activity,
         points=points,
         occurred_at=occurred_at or yesterday_at(10),
-        recorded_by_id=staff.id,
+        commit=False,
     )
     contribution.created_at = recorded_at or yesterday_at(8) + timedelta(minutes=15 * earlier)
     db.session.commit()

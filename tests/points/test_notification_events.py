@@ -9,13 +9,12 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
-from core.database import begin_writing, utcnow
+from core.database import utcnow
 from core.extensions import db
 from core.notifications import Notification
 from points import contributions
-from points.activities import get_activity
 from points.gamification import rebuild_gamification
-from tests.factories import make_activity
+from tests.factories import make_activity, make_award
 from tests.rewards.conftest import give_points, make_reward, person
 from tests.support.contributions import (
     contribution_action,
@@ -127,16 +126,8 @@ def test_a_recording_retried_after_a_failed_attempt_tells_once(app, activities):
     world = activities
     with app.app_context():
         resident, staff = person(world, "resident"), person(world, "grid_worker")
-        begin_writing(db.session)
-        contributions.settle_contribution(
-            get_activity("mediation"),
-            staff.id,
-            utcnow(),
-            member=resident,
-            quantity=Decimal(1),
-            points=20,
-            occurred_at=utcnow() - HOUR_AGO,
-            recorded_by_id=staff.id,
+        make_award(
+            staff, resident.id, activity="mediation", points=20, occurred_at=utcnow() - HOUR_AGO, commit=False
         )
         assert len(told(resident.id, "points_awarded")) == 1  # written inside the attempt's transaction
         db.session.rollback()  # the attempt failed before it committed: its notification went with it
