@@ -207,3 +207,16 @@ def make_award(
     )
     _done(commit)
     return contribution
+
+
+def make_open_route(
+    actor: Member, unit_id: int, activity: str, names, *, name: str = "夜巡东线", hours: int = 1
+):
+    """A patrol route whose window opens ``hours`` before now and closes as long after (Asia/Shanghai),
+    with no wait between scans, drawn by ``actor`` through the patrol service."""
+    from core.clock import SHANGHAI
+    from points.patrols import services
+
+    now = utcnow().astimezone(SHANGHAI)
+    window = (now - timedelta(hours=hours)).time(), (now + timedelta(hours=hours)).time()
+    return services.create_route(actor, name, unit_id, activity, list(names), *window, 0)

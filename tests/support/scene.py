@@ -43,6 +43,7 @@ from tests.factories import (
     make_activity,
     make_award,
     make_member,
+    make_open_route,
     make_unit,
     next_phone,
     password_hash,
@@ -234,18 +235,10 @@ class Scene:
 
     def fresh_route(self, scope: str) -> int:
         """A patrol route of two checkpoints in the side's town, open from two hours ago to two hours on."""
-        now = utcnow().astimezone(SHANGHAI)
-        route = patrols.create_route(
-            self.person("global_admin"),
-            "夜巡东线",
-            self.unit(scope, "town_a", "town_b"),
-            "patrol",
-            ["村委会", "小学门口"],
-            (now - timedelta(hours=2)).time(),
-            (now + timedelta(hours=2)).time(),
-            0,
-        )
-        return route.id
+        unit = self.unit(scope, "town_a", "town_b")
+        return make_open_route(
+            self.person("global_admin"), unit, "patrol", ["村委会", "小学门口"], hours=2
+        ).id
 
     def checkpoint_code(self, route_id: int, position: int = 1) -> str:
         """The text of a route's checkpoint code."""
