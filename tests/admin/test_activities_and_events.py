@@ -7,7 +7,8 @@ from zoneinfo import ZoneInfo
 from core.database import utcnow
 from points import events
 from tests.rewards.conftest import person
-from tests.support.pages import csrf_token, signed_in
+from tests.support.contributions import hours_ago, post_contribution
+from tests.support.pages import csrf_token, signed_in, submit_form
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -35,10 +36,8 @@ def activity_form(**fields):
 
 def test_an_organiser_creates_an_activity_in_their_town(app, client, console):
     organiser = signed_in(app, console, "organiser")
-    token = csrf_token(organiser.get("/admin/activities/new").get_data(as_text=True))
-    response = organiser.post(
-        "/admin/activities/new",
-        data={"csrf_token": token, **activity_form(org_unit=str(console.units["town_a"]))},
+    response = submit_form(
+        organiser, "/admin/activities/new", activity_form(org_unit=str(console.units["town_a"]))
     )
     assert response.status_code == 303
     activity = client.get("/api/v1/activities/hazard", headers=console.headers["organiser"]).get_json()
@@ -77,24 +76,14 @@ def test_a_refused_activity_form_keeps_what_was_typed(app, console):
 
 def test_editing_an_activity_keeps_the_points_of_past_awards(app, client, console):
     organiser = signed_in(app, console, "organiser")
-    record = client.post(
-        "/api/v1/contributions",
-        headers=console.headers["organiser"],
-        json={
-            "member_id": console.people["resident"],
-            "activity_code": "patrol_a",
-            "quantity": 2,
-            "occurred_at": (utcnow() - timedelta(hours=3)).isoformat(),
-        },
+    record = post_contribution(
+        client, console, "organiser", "patrol_a", quantity=2, member="resident", occurred_at=hours_ago(3)
     )
     assert record.get_json()["points"] == 20
-    token = csrf_token(organiser.get("/admin/activities/patrol_a").get_data(as_text=True))
-    edited = organiser.post(
+    edited = submit_form(
+        organiser,
         "/admin/activities/patrol_a",
-        data={
-            "csrf_token": token,
-            **activity_form(code="patrol_a", name="城关巡逻", category="patrol", points="50", unit="hour"),
-        },
+        activity_form(code="patrol_a", name="城关巡逻", category="patrol", points="50", unit="hour"),
     )
     assert edited.status_code == 303
     past = client.get(
@@ -105,16 +94,7 @@ def test_editing_an_activity_keeps_the_points_of_past_awards(app, client, consol
         f"/api/v1/members/{console.people['resident']}/ledger", headers=console.headers["organiser"]
     ).get_json()["items"]
     assert [(entry["points"], entry["balance_after"]) for entry in ledger] == [(20, 20)]
-    again = client.post(
-        "/api/v1/contributions",
-        headers=console.headers["organiser"],
-        json={
-            "member_id": console.people["resident"],
-            "activity_code": "patrol_a",
-            "quantity": 1,
-            "occurred_at": (utcnow() - timedelta(hours=1)).isoformat(),
-        },
-    )
+    again = post_contribution(client, console, "organiser", "patrol_a", member="resident")
     assert again.get_json()["points"] == 50
     audit = signed_in(app, console, "admin").get("/admin/audit?action=activity.update").get_data(as_text=True)
     assert "<dt>points</dt><dd>10 → 50</dd>" in audit
@@ -124,16 +104,7 @@ def test_retiring_an_activity_stops_new_points_and_can_be_undone(app, client, co
     organiser = signed_in(app, console, "organiser")
     token = csrf_token(organiser.get("/admin/activities").get_data(as_text=True))
     assert organiser.post("/admin/activities/patrol_a/active", data={"csrf_token": token}).status_code == 303
-    refused = client.post(
-        "/api/v1/contributions",
-        headers=console.headers["organiser"],
-        json={
-            "member_id": console.people["resident"],
-            "activity_code": "patrol_a",
-            "quantity": 1,
-            "occurred_at": (utcnow() - timedelta(hours=1)).isoformat(),
-        },
-    )
+    refused = post_contribution(client, console, "organiser", "patrol_a", member="resident")
     assert refused.status_code == 422
     assert "已停用" in organiser.get("/admin/activities").get_data(as_text=True)
     organiser.post("/admin/activities/patrol_a/active", data={"csrf_token": token, "active": "1"})

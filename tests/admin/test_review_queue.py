@@ -12,7 +12,7 @@ from core.database import utcnow
 from points import contributions
 from tests.rewards.conftest import person
 from tests.support.contributions import available, post_contribution
-from tests.support.pages import csrf_token, signed_in
+from tests.support.pages import csrf_token, signed_in, submit_form
 
 
 def status_of(client, world, claim_id):
@@ -58,11 +58,10 @@ def test_bulk_approval_with_ones_own_claim_inside_approves_the_others(app, clien
 def test_a_daily_cap_refuses_only_its_own_row_and_writes_nothing_of_it(app, client, console):
     capped = own_claim(app, console, "neighbour", "publicity", 5)  # 25 points, over the cap of 20
     reviewer = signed_in(app, console, "organiser")
-    token = csrf_token(reviewer.get("/admin/review").get_data(as_text=True))
-    response = reviewer.post(
+    response = submit_form(
+        reviewer,
         "/admin/review",
-        data={
-            "csrf_token": token,
+        {
             "decision": "approve",
             "claim": [str(capped), str(console.claims["resident"])],
         },

@@ -41,6 +41,21 @@ class WorldMachine(RuleBasedStateMachine):
         self.people = world.people
         return world
 
+    def start_shop(self, members, points: int) -> World:
+        """Start the world with two rewards in the catalogue (soap at 20 points, oil at 70 and two a
+        member) for shop A, and ``points`` given to each of ``members``."""
+        from tests.rewards.conftest import give_points, make_reward
+
+        world = self.start_world()
+        self.shop = world.shops["a"]
+        self.rewards = {
+            "soap": make_reward("肥皂", 20),
+            "oil": make_reward("食用油", 70, per_member_limit=2),
+        }
+        for key in members:
+            give_points(self.people[key], points)
+        return world
+
     def teardown(self):
         if hasattr(self, "context"):
             db.session.remove()
