@@ -165,6 +165,7 @@ def make_activity(
     needs_review: bool = True,
     category: str = "patrol",
     org_unit: OrgUnit | None = None,
+    commit: bool = True,
     **fields,
 ):
     """Add an activity."""
@@ -182,7 +183,7 @@ def make_activity(
         **fields,
     )
     db.session.add(activity)
-    db.session.commit()
+    _done(commit)
     return activity
 
 

@@ -30,6 +30,15 @@ def write_qr_video(path: Path, text: str, box_size: int = 6) -> Path:
     return path
 
 
+def camera_phone(chromium, base: str, phone: dict):
+    """A context of a camera Chromium with the ``phone``'s options, allowed the camera on ``base`` and
+    with no native BarcodeDetector: the page must decode with the qr-scanner it serves."""
+    context = chromium.new_context(**phone)
+    context.grant_permissions(["camera"], origin=base)
+    context.add_init_script("delete window.BarcodeDetector;")
+    return context
+
+
 def launch_with_camera(browser_type, chromium_path: str, chromium_args: list[str], video: Path):
     """Launch another Chromium whose camera shows ``video``, with no permission prompt.
 
