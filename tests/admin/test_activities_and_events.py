@@ -34,6 +34,17 @@ def activity_form(**fields):
     }
 
 
+def event_form(console, start: datetime, end: datetime) -> dict:
+    """The new-event form's fields: a publicity event in town A from ``start`` to ``end``."""
+    return {
+        "title": "周末宣传",
+        "activity": "publicity",
+        "org_unit": str(console.units["town_a"]),
+        "starts_at": local(start),
+        "ends_at": local(end),
+    }
+
+
 def test_an_organiser_creates_an_activity_in_their_town(app, client, console):
     organiser = signed_in(app, console, "organiser")
     response = submit_form(
@@ -119,26 +130,12 @@ def test_an_organiser_schedules_an_event_with_its_poster(app, client, console):
     start = utcnow() + timedelta(days=1)
     bad = organiser.post(
         "/admin/events/new",
-        data={
-            "csrf_token": token,
-            "title": "周末宣传",
-            "activity": "publicity",
-            "org_unit": str(console.units["town_a"]),
-            "starts_at": local(start),
-            "ends_at": local(start - timedelta(hours=1)),
-        },
+        data={"csrf_token": token, **event_form(console, start, start - timedelta(hours=1))},
     )
     assert bad.status_code == 422 and 'value="周末宣传"' in bad.get_data(as_text=True)
     created = organiser.post(
         "/admin/events/new",
-        data={
-            "csrf_token": token,
-            "title": "周末宣传",
-            "activity": "publicity",
-            "org_unit": str(console.units["town_a"]),
-            "starts_at": local(start),
-            "ends_at": local(start + timedelta(hours=2)),
-        },
+        data={"csrf_token": token, **event_form(console, start, start + timedelta(hours=2))},
     )
     assert created.status_code == 303
     page = organiser.get(created.headers["Location"]).get_data(as_text=True)

@@ -11,8 +11,6 @@ from points.ledger import balance_of
 from rewards.models import Voucher
 from tests.browser.camera import camera_phone, launch_with_camera, write_qr_video
 from tests.browser.conftest import (
-    CHROMIUM_ARGS,
-    CHROMIUM_PATH,
     PHONE,
     console_errors,
     live_database,
@@ -60,9 +58,9 @@ def test_the_installed_counter_fulfils_a_voucher_offline_and_syncs_it_when_signa
         return world, voucher_id, second_id, second_payload
 
     with serve(tmp_path, sqlite_template, prepare) as (base, (world, voucher_id, second_id, second_payload)):
-        chromium = launch_with_camera(browser.browser_type, CHROMIUM_PATH, CHROMIUM_ARGS, video)
+        chromium = launch_with_camera(browser.browser_type, video)
         try:
-            context = camera_phone(chromium, base, PHONE)
+            context = camera_phone(chromium, base)
             page = new_tab(context, timeout=15_000)
             errors = console_errors(page)
             sign_in(page, base, world.phones["clerk"], PASSWORD)

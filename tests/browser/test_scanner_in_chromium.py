@@ -4,15 +4,7 @@ from core.extensions import db
 from points.ledger import balance_of
 from rewards.models import Voucher
 from tests.browser.camera import camera_phone, launch_with_camera, write_qr_video
-from tests.browser.conftest import (
-    CHROMIUM_ARGS,
-    CHROMIUM_PATH,
-    PHONE,
-    console_errors,
-    live_database,
-    new_tab,
-    serve,
-)
+from tests.browser.conftest import console_errors, live_database, new_tab, serve
 from tests.factories import PASSWORD
 from tests.rewards.test_pages import build_shop_world, reserve
 
@@ -27,10 +19,10 @@ def test_a_clerk_scans_a_voucher_with_the_camera_and_hands_it_over(browser, tmp_
         return world, voucher_id
 
     with serve(tmp_path, sqlite_template, prepare) as (base, (world, voucher_id)):
-        chromium = launch_with_camera(browser.browser_type, CHROMIUM_PATH, CHROMIUM_ARGS, video)
+        chromium = launch_with_camera(browser.browser_type, video)
         try:
             # Without a native detector the page must decode with the vendored qr-scanner worker.
-            page = new_tab(camera_phone(chromium, base, PHONE))
+            page = new_tab(camera_phone(chromium, base))
             errors, workers = console_errors(page), []
             page.on("worker", lambda worker: workers.append(worker.url))
 
