@@ -263,12 +263,10 @@ class Row:
         return Call(self.call.format_map(places), places.fill(self.body), listed=listed)
 
 
-def _own(s: Scene, role: str) -> int:
-    return s.world.people[role]
-
-
-def _card_of(member_id: int) -> Callable[[Scene], Call]:
-    return lambda s: (s.fresh_card(member_id), Call(f"/members/{member_id}/card"))[1]
+def _card_of(s: Scene, member_id: int) -> Call:
+    """Reading a member's card, which is issued first."""
+    s.fresh_card(member_id)
+    return Call(f"/members/{member_id}/card")
 
 
 # One row, one operation: the formatter leaves the table's rows as they are written.
@@ -644,10 +642,10 @@ TABLE = [
     # --- the counter: cards, PINs, pay codes, sales, offline ------------------------------------
     Row(
         "GET", "/members/{member_id}/card", in_scope(ORGANISERS),
-        lambda s, _r, scope: _card_of(s.owner(scope))(s),
+        lambda s, _r, scope: _card_of(s, s.owner(scope)),
     ),
     Row(
-        "GET", "/members/{member_id}/card", everyone, lambda s, role, _: _card_of(_own(s, role))(s),
+        "GET", "/members/{member_id}/card", everyone, lambda s, role, _: _card_of(s, s.world.people[role]),
         variant="one's own", scopeless=True,
     ),
     Row("POST", "/members/{member_id}/card", in_scope(ORGANISERS), "/members/{owner}/card", 201),

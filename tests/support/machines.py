@@ -11,6 +11,7 @@ from core.extensions import db
 from core.identity.models import Member
 from tests.conftest import dispose, empty_postgres_database, make_app
 from tests.factories import World, build_world
+from tests.rewards.conftest import give_points, make_reward
 
 
 class WorldMachine(RuleBasedStateMachine):
@@ -44,8 +45,6 @@ class WorldMachine(RuleBasedStateMachine):
     def start_shop(self, members, points: int) -> World:
         """Start the world with two rewards in the catalogue (soap at 20 points, oil at 70 and two a
         member) for shop A, and ``points`` given to each of ``members``."""
-        from tests.rewards.conftest import give_points, make_reward
-
         world = self.start_world()
         self.shop = world.shops["a"]
         self.rewards = {
