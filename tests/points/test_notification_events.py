@@ -15,7 +15,7 @@ from core.notifications import Notification
 from points import contributions
 from points.gamification import rebuild_gamification
 from tests.factories import make_activity, make_award
-from tests.rewards.conftest import give_points, make_reward, person
+from tests.rewards.conftest import give_points, make_reward, person, reserve_at_shop_a
 from tests.support.contributions import (
     contribution_action,
     contribution_body,
@@ -145,17 +145,12 @@ def test_a_recording_retried_after_a_failed_attempt_tells_once(app, activities):
 def soap_vouchers(world, *ttls: timedelta | None) -> list:
     """The resident's vouchers for one bar of soap at shop A, one per time to live (None: the
     default); call inside an app context."""
-    from rewards import stock, vouchers
+    from rewards import stock
 
-    resident = person(world, "resident")
-    give_points(resident.id, 100)
+    give_points(world.people["resident"], 100)
     reward = make_reward("肥皂", 10)
     stock.receive_stock(person(world, "global_admin"), world.shops["a"], reward, 10)
-    items = [{"reward_id": reward, "quantity": 1}]
-    return [
-        vouchers.reserve_voucher(resident, world.shops["a"], items, **({"ttl": ttl} if ttl else {}))
-        for ttl in ttls
-    ]
+    return [reserve_at_shop_a(world, reward, **({"ttl": ttl} if ttl else {})) for ttl in ttls]
 
 
 def test_a_voucher_expiring_within_a_day_is_reminded_once_however_often_cron_runs(app, runner, world):
