@@ -78,7 +78,7 @@ def complete(app, members: int) -> dict:
     from core.database import begin_writing, utcnow
     from core.extensions import db
     from core.identity.models import Member, OrgUnit, RoleGrant
-    from points.models import Activity
+    from tests.factories import make_activity
 
     with app.app_context():
         dialect = db.engine.dialect.name
@@ -119,19 +119,15 @@ def complete(app, members: int) -> dict:
                 for index, grid in enumerate(grids)
             ],
         )
-        activity = Activity(
-            code="bench_fair",
+        activity = make_activity(
+            "bench_fair",
             name="平安宣传",
             category="publicity",
             points=5,
-            unit="each",
-            daily_cap=None,
             needs_review=False,
-            active=True,
             created_at=now,
+            commit=False,
         )
-        db.session.add(activity)
-        db.session.flush()
         grid_count = len(grids)
         # Members live in grid (id % grids) of the ordered grids, as bench.leaderboards made them.
         recorder = f"({first_recorder} + (t.member_id % {grid_count}))"

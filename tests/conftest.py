@@ -219,6 +219,16 @@ def app(database_url):
 
 
 @pytest.fixture
+def postgres_app(postgres_database):
+    """The application on this worker's PostgreSQL database, emptied afterwards: for what only
+    PostgreSQL does (row locks, partitions)."""
+    application = make_app(postgres_database)
+    yield application
+    dispose(application)
+    empty_postgres_database(postgres_database)
+
+
+@pytest.fixture
 def client(app):
     """A test client for ``app``."""
     return app.test_client()

@@ -7,6 +7,7 @@ import itertools
 import secrets
 from dataclasses import dataclass, field
 from datetime import timedelta
+from decimal import Decimal
 from functools import lru_cache
 
 from core.database import utcnow
@@ -164,6 +165,7 @@ def make_activity(
     needs_review: bool = True,
     category: str = "patrol",
     org_unit: OrgUnit | None = None,
+    commit: bool = True,
     **fields,
 ):
     """Add an activity."""
@@ -181,5 +183,41 @@ def make_activity(
         **fields,
     )
     db.session.add(activity)
-    db.session.commit()
+    _done(commit)
     return activity
+
+
+def make_award(
+    recorder: Member, member_id: int, *, activity: str, points: int, occurred_at, commit: bool = True
+):
+    """An approved contribution with its points posted, as staff record one for someone, through the
+    points service (in a writing transaction, which ``commit=False`` leaves open)."""
+    from core.database import begin_writing
+    from points import activities, contributions
+
+    begin_writing(db.session)
+    contribution = contributions.settle_contribution(
+        activities.get_activity(activity),
+        recorder.id,
+        utcnow(),
+        member=db.session.get(Member, member_id),
+        quantity=Decimal(1),
+        points=points,
+        occurred_at=occurred_at,
+        recorded_by_id=recorder.id,
+    )
+    _done(commit)
+    return contribution
+
+
+def make_open_route(
+    actor: Member, unit_id: int, activity: str, names, *, name: str = "夜巡东线", hours: int = 1
+):
+    """A patrol route whose window opens ``hours`` before now and closes as long after (Asia/Shanghai),
+    with no wait between scans, drawn by ``actor`` through the patrol service."""
+    from core.clock import SHANGHAI
+    from points.patrols import services
+
+    now = utcnow().astimezone(SHANGHAI)
+    window = (now - timedelta(hours=hours)).time(), (now + timedelta(hours=hours)).time()
+    return services.create_route(actor, name, unit_id, activity, list(names), *window, 0)

@@ -7,7 +7,8 @@ from zoneinfo import ZoneInfo
 from core.database import utcnow
 from points import events
 from tests.rewards.conftest import person
-from tests.support.pages import csrf_token, signed_in
+from tests.support.contributions import hours_ago, post_contribution
+from tests.support.pages import csrf_token, signed_in, submit_form
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -33,12 +34,21 @@ def activity_form(**fields):
     }
 
 
+def event_form(console, start: datetime, end: datetime) -> dict:
+    """The new-event form's fields: a publicity event in town A from ``start`` to ``end``."""
+    return {
+        "title": "周末宣传",
+        "activity": "publicity",
+        "org_unit": str(console.units["town_a"]),
+        "starts_at": local(start),
+        "ends_at": local(end),
+    }
+
+
 def test_an_organiser_creates_an_activity_in_their_town(app, client, console):
     organiser = signed_in(app, console, "organiser")
-    token = csrf_token(organiser.get("/admin/activities/new").get_data(as_text=True))
-    response = organiser.post(
-        "/admin/activities/new",
-        data={"csrf_token": token, **activity_form(org_unit=str(console.units["town_a"]))},
+    response = submit_form(
+        organiser, "/admin/activities/new", activity_form(org_unit=str(console.units["town_a"]))
     )
     assert response.status_code == 303
     activity = client.get("/api/v1/activities/hazard", headers=console.headers["organiser"]).get_json()
@@ -77,24 +87,14 @@ def test_a_refused_activity_form_keeps_what_was_typed(app, console):
 
 def test_editing_an_activity_keeps_the_points_of_past_awards(app, client, console):
     organiser = signed_in(app, console, "organiser")
-    record = client.post(
-        "/api/v1/contributions",
-        headers=console.headers["organiser"],
-        json={
-            "member_id": console.people["resident"],
-            "activity_code": "patrol_a",
-            "quantity": 2,
-            "occurred_at": (utcnow() - timedelta(hours=3)).isoformat(),
-        },
+    record = post_contribution(
+        client, console, "organiser", "patrol_a", quantity=2, member="resident", occurred_at=hours_ago(3)
     )
     assert record.get_json()["points"] == 20
-    token = csrf_token(organiser.get("/admin/activities/patrol_a").get_data(as_text=True))
-    edited = organiser.post(
+    edited = submit_form(
+        organiser,
         "/admin/activities/patrol_a",
-        data={
-            "csrf_token": token,
-            **activity_form(code="patrol_a", name="城关巡逻", category="patrol", points="50", unit="hour"),
-        },
+        activity_form(code="patrol_a", name="城关巡逻", category="patrol", points="50", unit="hour"),
     )
     assert edited.status_code == 303
     past = client.get(
@@ -105,16 +105,7 @@ def test_editing_an_activity_keeps_the_points_of_past_awards(app, client, consol
         f"/api/v1/members/{console.people['resident']}/ledger", headers=console.headers["organiser"]
     ).get_json()["items"]
     assert [(entry["points"], entry["balance_after"]) for entry in ledger] == [(20, 20)]
-    again = client.post(
-        "/api/v1/contributions",
-        headers=console.headers["organiser"],
-        json={
-            "member_id": console.people["resident"],
-            "activity_code": "patrol_a",
-            "quantity": 1,
-            "occurred_at": (utcnow() - timedelta(hours=1)).isoformat(),
-        },
-    )
+    again = post_contribution(client, console, "organiser", "patrol_a", member="resident")
     assert again.get_json()["points"] == 50
     audit = signed_in(app, console, "admin").get("/admin/audit?action=activity.update").get_data(as_text=True)
     assert "<dt>points</dt><dd>10 → 50</dd>" in audit
@@ -124,16 +115,7 @@ def test_retiring_an_activity_stops_new_points_and_can_be_undone(app, client, co
     organiser = signed_in(app, console, "organiser")
     token = csrf_token(organiser.get("/admin/activities").get_data(as_text=True))
     assert organiser.post("/admin/activities/patrol_a/active", data={"csrf_token": token}).status_code == 303
-    refused = client.post(
-        "/api/v1/contributions",
-        headers=console.headers["organiser"],
-        json={
-            "member_id": console.people["resident"],
-            "activity_code": "patrol_a",
-            "quantity": 1,
-            "occurred_at": (utcnow() - timedelta(hours=1)).isoformat(),
-        },
-    )
+    refused = post_contribution(client, console, "organiser", "patrol_a", member="resident")
     assert refused.status_code == 422
     assert "已停用" in organiser.get("/admin/activities").get_data(as_text=True)
     organiser.post("/admin/activities/patrol_a/active", data={"csrf_token": token, "active": "1"})
@@ -148,26 +130,12 @@ def test_an_organiser_schedules_an_event_with_its_poster(app, client, console):
     start = utcnow() + timedelta(days=1)
     bad = organiser.post(
         "/admin/events/new",
-        data={
-            "csrf_token": token,
-            "title": "周末宣传",
-            "activity": "publicity",
-            "org_unit": str(console.units["town_a"]),
-            "starts_at": local(start),
-            "ends_at": local(start - timedelta(hours=1)),
-        },
+        data={"csrf_token": token, **event_form(console, start, start - timedelta(hours=1))},
     )
     assert bad.status_code == 422 and 'value="周末宣传"' in bad.get_data(as_text=True)
     created = organiser.post(
         "/admin/events/new",
-        data={
-            "csrf_token": token,
-            "title": "周末宣传",
-            "activity": "publicity",
-            "org_unit": str(console.units["town_a"]),
-            "starts_at": local(start),
-            "ends_at": local(start + timedelta(hours=2)),
-        },
+        data={"csrf_token": token, **event_form(console, start, start + timedelta(hours=2))},
     )
     assert created.status_code == 303
     page = organiser.get(created.headers["Location"]).get_data(as_text=True)

@@ -9,10 +9,7 @@ reader that expands them (to gigabytes) dies there instead of passing.
 from __future__ import annotations
 
 import io
-import subprocess
-import sys
 import zipfile
-from pathlib import Path
 
 import pytest
 
@@ -20,8 +17,8 @@ from admin.services.roll_import import MAX_COLUMNS, MAX_ROWS, MAX_SCANNED_ROWS, 
 from tests.admin.test_import import counts
 from tests.rewards.conftest import person
 from tests.support import rolls
+from tests.support.gunicorn import run_python
 
-ROOT = Path(__file__).resolve().parents[2]
 ADDRESS_SPACE = 1024 * 1024 * 1024
 
 READ_IN_A_SMALL_PROCESS = """
@@ -40,9 +37,7 @@ def read_capped(maker: str, filename: str) -> tuple[int, int, str]:
     """Read one of ``tests.support.rolls``' files in a fresh process limited to 1 GiB of address space;
     answer the file's size, the rows read and the problems."""
     script = READ_IN_A_SMALL_PROCESS.format(limit=ADDRESS_SPACE, maker=maker, filename=filename)
-    result = subprocess.run(
-        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120
-    )
+    result = run_python(script, check=False)
     assert result.returncode == 0, f"the reader died within 1 GiB: {result.stderr[-600:]}"
     counts, _newline, problems = result.stdout.partition("\n")
     size, rows = counts.split()

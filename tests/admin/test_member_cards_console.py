@@ -18,7 +18,7 @@ from core.identity import cards
 from core.identity.models import Member, MemberCard, OrgUnit, Supermarket
 from rewards import offline, vouchers
 from tests.factories import make_member
-from tests.rewards.conftest import give_points, person, stocked  # noqa: F401 - the fixture
+from tests.rewards.conftest import give_points, person, reserve_at_shop_a, stocked  # noqa: F401 - the fixture
 from tests.support.pages import csrf_token, signed_in
 
 TOKEN = re.compile(r'name="form_token" value="([^"]+)"')
@@ -94,11 +94,7 @@ def test_a_grids_cards_are_issued_together_and_print_ten_to_an_a4_page(app, worl
 def test_an_admin_settles_an_offline_conflict_in_the_console(app, stocked):
     with app.app_context():
         give_points(stocked.people["villager"], 10)
-        voucher = vouchers.reserve_voucher(
-            person(stocked, "resident"),
-            stocked.shops["a"],
-            [{"reward_id": stocked.rewards["soap"], "quantity": 1}],
-        )
+        voucher = reserve_at_shop_a(stocked, stocked.rewards["soap"])
         vouchers.fulfil_voucher(person(stocked, "clerk"), voucher.id, short_code=voucher.short_code)
         offline.record_offline_fulfilments(
             person(stocked, "clerk"),

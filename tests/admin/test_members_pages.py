@@ -14,6 +14,11 @@ def sign_in_status(app, phone, password):
     ).status_code
 
 
+def member_form(console, name: str, phone: str, grid: str, **fields) -> dict:
+    """The member form's fields: a name, a phone and one of the console world's grids."""
+    return {"name": name, "phone": phone, "org_unit": str(console.units[grid]), **fields}
+
+
 def test_search_finds_members_by_name_or_phone_and_paginates(app, console):
     organiser = signed_in(app, console, "organiser")
     by_name = organiser.get("/admin/members?q=张").get_data(as_text=True)
@@ -27,10 +32,13 @@ def test_search_finds_members_by_name_or_phone_and_paginates(app, console):
                 "/admin/members/new",
                 data={
                     "csrf_token": token,
-                    "name": f"新居民{index}",
-                    "phone": f"1371234{index:04d}",
-                    "org_unit": str(console.units["grid_a2"]),
-                    "password": "long enough password",
+                    **member_form(
+                        console,
+                        f"新居民{index}",
+                        f"1371234{index:04d}",
+                        "grid_a2",
+                        password="long enough password",
+                    ),
                 },
             ).status_code
             == 303
@@ -48,10 +56,9 @@ def test_a_refused_new_member_keeps_what_was_typed(app, console):
         "/admin/members/new",
         data={
             "csrf_token": token,
-            "name": "重名人",
-            "phone": console.phones["resident"],
-            "org_unit": str(console.units["grid_a"]),
-            "password": "long enough password",
+            **member_form(
+                console, "重名人", console.phones["resident"], "grid_a", password="long enough password"
+            ),
         },
     )
     assert taken.status_code == 409
@@ -65,10 +72,7 @@ def test_a_refused_new_member_keeps_what_was_typed(app, console):
         "/admin/members/new",
         data={
             "csrf_token": token,
-            "name": "新人",
-            "phone": "12345",
-            "org_unit": str(console.units["grid_a"]),
-            "password": "long enough password",
+            **member_form(console, "新人", "12345", "grid_a", password="long enough password"),
         },
     )
     assert bad_phone.status_code == 422 and 'value="12345"' in bad_phone.get_data(as_text=True)
@@ -80,24 +84,14 @@ def test_editing_moves_a_member_to_another_grid(app, client, console):
     token = csrf_token(organiser.get(f"/admin/members/{member}").get_data(as_text=True))
     moved = organiser.post(
         f"/admin/members/{member}",
-        data={
-            "csrf_token": token,
-            "name": "张居民",
-            "phone": console.phones["resident"],
-            "org_unit": str(console.units["grid_a2"]),
-        },
+        data={"csrf_token": token, **member_form(console, "张居民", console.phones["resident"], "grid_a2")},
     )
     assert moved.status_code == 303
     read = client.get(f"/api/v1/members/{member}", headers=console.headers["organiser"]).get_json()
     assert read["org_unit"]["id"] == console.units["grid_a2"]
     clash = organiser.post(
         f"/admin/members/{member}",
-        data={
-            "csrf_token": token,
-            "name": "张改名",
-            "phone": console.phones["villager"],
-            "org_unit": str(console.units["grid_a2"]),
-        },
+        data={"csrf_token": token, **member_form(console, "张改名", console.phones["villager"], "grid_a2")},
     )
     assert clash.status_code == 409 and 'value="张改名"' in clash.get_data(as_text=True)
 

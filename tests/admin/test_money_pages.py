@@ -19,7 +19,7 @@ from points import budgets
 from rewards import vouchers
 from rewards.models import RewardCost, Settlement
 from rewards.settlements import Line, SettlementView
-from tests.rewards.conftest import give_points, person
+from tests.rewards.conftest import give_points, person, reserve_at_shop_a
 from tests.support.pages import csrf_token, signed_in
 
 TOKEN = re.compile(r'name="form_token" value="([^"]+)"')
@@ -41,12 +41,7 @@ def fulfilled_last_month(app, world, reward_key: str, units: int) -> str:
     with app.app_context():
         give_points(world.people["resident"], 500)
         moment = utcnow().astimezone(SHANGHAI).replace(day=1) - timedelta(days=15)
-        voucher = vouchers.reserve_voucher(
-            person(world, "resident"),
-            world.shops["a"],
-            [{"reward_id": world.rewards[reward_key], "quantity": units}],
-            now=moment,
-        )
+        voucher = reserve_at_shop_a(world, world.rewards[reward_key], units, now=moment)
         vouchers.fulfil_voucher(
             person(world, "clerk"), voucher.id, short_code=voucher.short_code, now=moment + timedelta(hours=1)
         )

@@ -26,7 +26,7 @@ from points.leaderboards import close_month
 from points.models import Activity, LedgerTransaction
 from rewards import stock, vouchers
 from tests.factories import make_activity, make_member, make_unit, next_phone
-from tests.rewards.conftest import give_points, make_reward, person
+from tests.rewards.conftest import give_points, make_reward, person, reserve_at_shop_a
 from tests.support.pages import signed_in
 
 
@@ -144,9 +144,7 @@ def test_redemptions_and_stock_movements_of_the_month(app, world):
         stock.receive_stock(clerk, world.shops["a"], soap, 10)
         stock.correct_stock(clerk, world.shops["a"], soap, 9, "盘点少一块")
         give_points(world.people["resident"], 100)
-        voucher = vouchers.reserve_voucher(
-            person(world, "resident"), world.shops["a"], [{"reward_id": soap, "quantity": 2}]
-        )
+        voucher = reserve_at_shop_a(world, soap, 2)
         vouchers.fulfil_voucher(clerk, voucher.id, short_code=voucher.short_code)
         month = shanghai_today().strftime("%Y-%m")
         tables = {

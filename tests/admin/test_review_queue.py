@@ -11,11 +11,8 @@ from PIL import Image
 from core.database import utcnow
 from points import contributions
 from tests.rewards.conftest import person
-from tests.support.pages import csrf_token, signed_in
-
-
-def balance(client, world, who):
-    return client.get("/api/v1/me", headers=world.headers[who]).get_json()["balance"]["available"]
+from tests.support.contributions import available, post_contribution
+from tests.support.pages import csrf_token, signed_in, submit_form
 
 
 def status_of(client, world, claim_id):
@@ -54,18 +51,17 @@ def test_bulk_approval_with_ones_own_claim_inside_approves_the_others(app, clien
     assert status_of(client, console, console.claims["resident"]) == "approved"
     assert status_of(client, console, console.claims["villager"]) == "approved"
     assert status_of(client, console, mine) == "pending"
-    assert balance(client, console, "resident") == 20 and balance(client, console, "villager") == 20
-    assert balance(client, console, "grid_worker") == 0
+    assert available(client, console, "resident") == 20 and available(client, console, "villager") == 20
+    assert available(client, console, "grid_worker") == 0
 
 
 def test_a_daily_cap_refuses_only_its_own_row_and_writes_nothing_of_it(app, client, console):
     capped = own_claim(app, console, "neighbour", "publicity", 5)  # 25 points, over the cap of 20
     reviewer = signed_in(app, console, "organiser")
-    token = csrf_token(reviewer.get("/admin/review").get_data(as_text=True))
-    response = reviewer.post(
+    response = submit_form(
+        reviewer,
         "/admin/review",
-        data={
-            "csrf_token": token,
+        {
             "decision": "approve",
             "claim": [str(capped), str(console.claims["resident"])],
         },
@@ -76,7 +72,7 @@ def test_a_daily_cap_refuses_only_its_own_row_and_writes_nothing_of_it(app, clie
     assert row and "今日积分已达上限" in row.group(0)
     assert status_of(client, console, capped) == "pending"
     assert status_of(client, console, console.claims["resident"]) == "approved"
-    assert balance(client, console, "neighbour") == 0
+    assert available(client, console, "neighbour") == 0
 
 
 def test_rejecting_needs_a_reason_and_keeps_the_ticks_when_refused(app, client, console):
@@ -99,7 +95,7 @@ def test_rejecting_needs_a_reason_and_keeps_the_ticks_when_refused(app, client, 
     assert done.status_code == 200
     assert status_of(client, console, console.claims["resident"]) == "rejected"
     assert status_of(client, console, console.claims["villager"]) == "rejected"
-    assert balance(client, console, "resident") == 0
+    assert available(client, console, "resident") == 0
 
 
 def test_submitting_with_nothing_ticked_is_refused_and_changes_nothing(app, client, console):
@@ -119,17 +115,7 @@ def test_the_queue_shows_the_evidence_photo_to_the_reviewer(app, client, console
         headers=console.headers["neighbour"],
         content_type="multipart/form-data",
     ).get_json()
-    claim = client.post(
-        "/api/v1/contributions",
-        headers=console.headers["neighbour"],
-        json={
-            "member_id": console.people["neighbour"],
-            "activity_code": "mediation",
-            "quantity": 1,
-            "occurred_at": (utcnow() - timedelta(hours=1)).isoformat(),
-            "photo_id": photo["id"],
-        },
-    ).get_json()
+    claim = post_contribution(client, console, "neighbour", "mediation", photo_id=photo["id"]).get_json()
     reviewer = signed_in(app, console, "organiser")
     row = re.search(
         rf'<tr id="claim-{claim["id"]}">.*?</tr>', reviewer.get("/admin/review").get_data(as_text=True), re.S

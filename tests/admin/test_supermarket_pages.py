@@ -3,7 +3,7 @@
 import re
 
 from rewards import vouchers
-from tests.rewards.conftest import give_points, person
+from tests.rewards.conftest import give_points, person, reserve_at_shop_a
 from tests.support.pages import csrf_token, signed_in
 
 
@@ -45,11 +45,7 @@ def test_a_refused_receipt_keeps_what_was_typed(app, console):
 def test_a_correction_needs_a_reason_and_never_goes_below_what_is_reserved(app, console):
     with app.app_context():
         give_points(console.people["resident"], 300)
-        vouchers.reserve_voucher(
-            person(console, "resident"),
-            console.shops["a"],
-            [{"reward_id": console.rewards["oil"], "quantity": 2}],
-        )
+        reserve_at_shop_a(console, console.rewards["oil"], 2)
     clerk = signed_in(app, console, "clerk")
     shop, oil = console.shops["a"], console.rewards["oil"]
     token = csrf_token(clerk.get(f"/admin/supermarkets/{shop}").get_data(as_text=True))
@@ -78,17 +74,9 @@ def test_a_correction_needs_a_reason_and_never_goes_below_what_is_reserved(app, 
 def test_the_voucher_history_lists_and_filters_a_supermarkets_vouchers(app, console):
     with app.app_context():
         give_points(console.people["resident"], 300)
-        first = vouchers.reserve_voucher(
-            person(console, "resident"),
-            console.shops["a"],
-            [{"reward_id": console.rewards["soap"], "quantity": 1}],
-        )
+        first = reserve_at_shop_a(console, console.rewards["soap"])
         vouchers.cancel_voucher(person(console, "resident"), first.id)
-        second = vouchers.reserve_voucher(
-            person(console, "resident"),
-            console.shops["a"],
-            [{"reward_id": console.rewards["oil"], "quantity": 1}],
-        )
+        second = reserve_at_shop_a(console, console.rewards["oil"])
         codes = (first.short_code, second.short_code)
     clerk = signed_in(app, console, "clerk")
     every = clerk.get(f"/admin/supermarkets/{console.shops['a']}/vouchers").get_data(as_text=True)
@@ -104,11 +92,7 @@ def test_the_voucher_history_lists_and_filters_a_supermarkets_vouchers(app, cons
 def test_the_dashboard_shows_low_stock_and_waiting_vouchers(app, console):
     with app.app_context():
         give_points(console.people["resident"], 300)
-        vouchers.reserve_voucher(
-            person(console, "resident"),
-            console.shops["a"],
-            [{"reward_id": console.rewards["oil"], "quantity": 1}],
-        )
+        reserve_at_shop_a(console, console.rewards["oil"])
     page = signed_in(app, console, "organiser").get("/admin/dashboard").get_data(as_text=True)
     assert '<dd class="waiting">1</dd>' in page
     low = re.search(r"<h2>[^<]*Low stock.*?</section>|<h2>库存不足.*?</section>", page, re.S).group(0)

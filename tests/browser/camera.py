@@ -9,6 +9,7 @@ from pathlib import Path
 from PIL import Image
 
 from core.qr.render import render_png
+from tests.browser.conftest import CHROMIUM_ARGS, CHROMIUM_PATH, PHONE
 from tests.conftest import unavailable
 
 WIDTH, HEIGHT = 640, 480
@@ -30,15 +31,24 @@ def write_qr_video(path: Path, text: str, box_size: int = 6) -> Path:
     return path
 
 
-def launch_with_camera(browser_type, chromium_path: str, chromium_args: list[str], video: Path):
+def camera_phone(chromium, base: str):
+    """A phone's context of a camera Chromium, allowed the camera on ``base`` and with no native
+    BarcodeDetector: the page must decode with the qr-scanner it serves."""
+    context = chromium.new_context(**PHONE)
+    context.grant_permissions(["camera"], origin=base)
+    context.add_init_script("delete window.BarcodeDetector;")
+    return context
+
+
+def launch_with_camera(browser_type, video: Path):
     """Launch another Chromium whose camera shows ``video``, with no permission prompt.
 
     ``browser_type`` is the running Playwright's ``chromium`` (``browser.browser_type`` of the
     shared fixture): one Playwright per process, since its sync API cannot nest.
     """
-    if not Path(chromium_path).exists() and not shutil.which(chromium_path):
-        unavailable(f"Chromium not found at {chromium_path} (apt-get install chromium)")
+    if not Path(CHROMIUM_PATH).exists() and not shutil.which(CHROMIUM_PATH):
+        unavailable(f"Chromium not found at {CHROMIUM_PATH} (apt-get install chromium)")
     return browser_type.launch(
-        executable_path=chromium_path,
-        args=[*chromium_args, *CAMERA_ARGS, f"--use-file-for-fake-video-capture={video.resolve()}"],
+        executable_path=CHROMIUM_PATH,
+        args=[*CHROMIUM_ARGS, *CAMERA_ARGS, f"--use-file-for-fake-video-capture={video.resolve()}"],
     )

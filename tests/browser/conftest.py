@@ -24,6 +24,33 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+#: A phone set to Chinese: the context options of every tab the pages are first made for.
+PHONE = {"locale": "zh-CN", "viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
+
+
+def console_errors(tab) -> list[str]:
+    """The list the tab's console errors (CSP refusals, script errors, missing assets) gather in."""
+    errors = []
+    tab.on("console", lambda message: message.type == "error" and errors.append(message.text))
+    return errors
+
+
+def new_tab(context, timeout: int = 10_000):
+    """A new tab of ``context`` that waits up to ``timeout`` milliseconds for what it is asked."""
+    tab = context.new_page()
+    tab.set_default_timeout(timeout)
+    return tab
+
+
+@contextmanager
+def live_database(tmp_path):
+    """An app context on the database a ``serve`` of ``tmp_path`` served, to read what it wrote."""
+    from core.extensions import db
+
+    app = make_app(f"sqlite:///{tmp_path / 'live.db'}")
+    with app.app_context():
+        yield
+        db.engine.dispose()
 
 
 def pytest_collection_modifyitems(items):
@@ -88,12 +115,8 @@ def live_server_with_world(tmp_path, sqlite_template):
 @pytest.fixture
 def page(browser):
     """A fresh browser tab, as on a phone set to Chinese."""
-    context = browser.new_context(
-        locale="zh-CN", viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
-    )
-    tab = context.new_page()
-    tab.set_default_timeout(10_000)
-    yield tab
+    context = browser.new_context(**PHONE)
+    yield new_tab(context)
     context.close()
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.admin.test_import import GRID_A, csv_bytes
-from tests.browser.conftest import serve, sign_in
+from tests.browser.conftest import console_errors, serve, sign_in
 from tests.factories import PASSWORD, build_world
 
 
@@ -22,8 +22,7 @@ def roll_file(rows) -> dict:
 
 def test_a_bad_row_is_shown_then_the_fixed_file_imports_and_prints_slips(page, console_server):
     base, world = console_server
-    errors = []
-    page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+    errors = console_errors(page)
     sign_in(page, base, world.phones["organiser"], PASSWORD)
     page.goto(base + "/admin/import")
     page.get_by_label("名册文件").set_input_files(

@@ -12,7 +12,7 @@ from core.database import begin_writing, utcnow
 from core.extensions import db
 from points import ledger
 from points.models import Activity
-from tests.browser.conftest import serve, sign_in
+from tests.browser.conftest import console_errors, serve, sign_in
 from tests.factories import PASSWORD, build_world, make_activity
 
 
@@ -41,8 +41,7 @@ def report_server(tmp_path, sqlite_template):
 
 def test_the_organiser_downloads_the_monthly_report(page, report_server, tmp_path):
     base, world = report_server
-    errors = []
-    page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+    errors = console_errors(page)
     sign_in(page, base, world.phones["organiser"], PASSWORD)
     page.goto(base + "/admin/reports")
     page.get_by_label("组织单位").select_option(str(world.units["town_a"]))

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from tests.browser.conftest import serve
+from tests.browser.conftest import console_errors, serve
 
 
 def _world_with_claims():
@@ -38,8 +38,7 @@ def live_console(tmp_path, sqlite_template):
 
 def test_an_organiser_approves_two_claims_at_once_and_sees_the_balances(page, live_console):
     base, world = live_console
-    errors = []
-    page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+    errors = console_errors(page)
     page.goto(base + "/admin/review")
     page.wait_for_url(lambda url: "/login" in url)
     page.get_by_label("手机号").fill(world.phones["organiser"])

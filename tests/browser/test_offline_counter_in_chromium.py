@@ -9,8 +9,15 @@ from core.identity import cards
 from core.identity.models import Member
 from points.ledger import balance_of
 from rewards.models import Voucher
-from tests.browser.camera import launch_with_camera, write_qr_video
-from tests.browser.conftest import CHROMIUM_ARGS, CHROMIUM_PATH, serve, sign_in
+from tests.browser.camera import camera_phone, launch_with_camera, write_qr_video
+from tests.browser.conftest import (
+    PHONE,
+    console_errors,
+    live_database,
+    new_tab,
+    serve,
+    sign_in,
+)
 from tests.factories import PASSWORD
 from tests.rewards.test_pages import build_shop_world, reserve
 
@@ -51,17 +58,11 @@ def test_the_installed_counter_fulfils_a_voucher_offline_and_syncs_it_when_signa
         return world, voucher_id, second_id, second_payload
 
     with serve(tmp_path, sqlite_template, prepare) as (base, (world, voucher_id, second_id, second_payload)):
-        chromium = launch_with_camera(browser.browser_type, CHROMIUM_PATH, CHROMIUM_ARGS, video)
+        chromium = launch_with_camera(browser.browser_type, video)
         try:
-            context = chromium.new_context(
-                locale="zh-CN", viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
-            )
-            context.grant_permissions(["camera"], origin=base)
-            context.add_init_script("delete window.BarcodeDetector;")
-            page = context.new_page()
-            page.set_default_timeout(15_000)
-            errors = []
-            page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+            context = camera_phone(chromium, base)
+            page = new_tab(context, timeout=15_000)
+            errors = console_errors(page)
             sign_in(page, base, world.phones["clerk"], PASSWORD)
 
             # Install: the service worker takes the page and keeps every file; the bundle is kept.
@@ -105,8 +106,7 @@ def test_the_installed_counter_fulfils_a_voucher_offline_and_syncs_it_when_signa
             # Another device whose browser lacks Ed25519 verifies with the library served from here.
             other = chromium.new_context(locale="zh-CN", viewport={"width": 390, "height": 844})
             other.add_init_script(NO_WEBCRYPTO_ED25519)
-            second = other.new_page()
-            second.set_default_timeout(15_000)
+            second = new_tab(other, timeout=15_000)
             sign_in(second, base, world.phones["clerk"], PASSWORD)
             second.goto(base + "/counter/offline")
             second.wait_for_selector("#counter[data-bundle-at]", state="attached")
@@ -128,16 +128,12 @@ def test_the_installed_counter_fulfils_a_voucher_offline_and_syncs_it_when_signa
         json.dumps({"files": files, "bytes": cached, "bundle_bytes": bundle_bytes})
     )
     print(f"\noffline counter keeps {files} files, {cached} bytes; bundle {bundle_bytes} bytes")
-    from tests.conftest import make_app
-
-    app = make_app(f"sqlite:///{tmp_path / 'live.db'}")
-    with app.app_context():
+    with live_database(tmp_path):
         voucher = db.session.get(Voucher, voucher_id)
         assert voucher.status == "fulfilled" and voucher.fulfilled_by_id == world.people["clerk"]
         assert db.session.get(Voucher, second_id).status == "reserved"
         balance = balance_of(world.people["resident"])
         assert (balance.available, balance.held) == (200 - 90 - 20, 20)
-        db.engine.dispose()
     assert cached < 200_000, "the installed counter keeps more than 200 KB"
 
 
@@ -150,14 +146,10 @@ def test_a_card_sale_with_pin_through_the_basket_page(browser, tmp_path, sqlite_
         return world
 
     with serve(tmp_path, sqlite_template, prepare) as (base, world):
-        context = browser.new_context(
-            locale="zh-CN", viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
-        )
+        context = browser.new_context(**PHONE)
         try:
-            page = context.new_page()
-            page.set_default_timeout(10_000)
-            errors = []
-            page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+            page = new_tab(context)
+            errors = console_errors(page)
             sign_in(page, base, world.phones["clerk"], PASSWORD)
             page.goto(base + "/counter/sell")
             page.locator(f"#quantity-{world.rewards['soap']}").fill("3")
@@ -174,9 +166,5 @@ def test_a_card_sale_with_pin_through_the_basket_page(browser, tmp_path, sqlite_
             assert [error for error in errors if "camera" not in error.lower()] == []
         finally:
             context.close()
-    from tests.conftest import make_app
-
-    app = make_app(f"sqlite:///{tmp_path / 'live.db'}")
-    with app.app_context():
+    with live_database(tmp_path):
         assert balance_of(world.people["resident"]).available == 200 - 60
-        db.engine.dispose()

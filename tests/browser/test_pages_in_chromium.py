@@ -1,9 +1,10 @@
 """The pages in a real browser: Chinese first, a language switch, a friendly error page."""
 
+from tests.browser.conftest import console_errors
+
 
 def test_home_page_switches_language_and_shows_the_error_page(page, live_server):
-    errors = []
-    page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+    errors = console_errors(page)
     page.goto(live_server + "/")
     assert page.locator("h1").inner_text() == "平安超市积分"
     assert page.locator("html").get_attribute("lang") == "zh-CN"
@@ -22,8 +23,7 @@ def test_home_page_switches_language_and_shows_the_error_page(page, live_server)
 
 
 def test_the_api_docs_render_under_the_csp(page, live_server):
-    errors = []
-    page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+    errors = console_errors(page)
     page.goto(live_server + "/api/v1/docs")
     page.locator(".swagger-ui .title").first.wait_for()
     assert "Ping'an Points" in page.locator(".swagger-ui .title").first.inner_text()

@@ -3,8 +3,8 @@
 from core.extensions import db
 from points.ledger import balance_of
 from rewards.models import Voucher
-from tests.browser.camera import launch_with_camera, write_qr_video
-from tests.browser.conftest import CHROMIUM_ARGS, CHROMIUM_PATH, serve
+from tests.browser.camera import camera_phone, launch_with_camera, write_qr_video
+from tests.browser.conftest import console_errors, live_database, new_tab, serve
 from tests.factories import PASSWORD
 from tests.rewards.test_pages import build_shop_world, reserve
 
@@ -19,18 +19,11 @@ def test_a_clerk_scans_a_voucher_with_the_camera_and_hands_it_over(browser, tmp_
         return world, voucher_id
 
     with serve(tmp_path, sqlite_template, prepare) as (base, (world, voucher_id)):
-        chromium = launch_with_camera(browser.browser_type, CHROMIUM_PATH, CHROMIUM_ARGS, video)
+        chromium = launch_with_camera(browser.browser_type, video)
         try:
-            context = chromium.new_context(
-                locale="zh-CN", viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
-            )
-            context.grant_permissions(["camera"], origin=base)
             # Without a native detector the page must decode with the vendored qr-scanner worker.
-            context.add_init_script("delete window.BarcodeDetector;")
-            page = context.new_page()
-            page.set_default_timeout(10_000)
-            errors, workers = [], []
-            page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+            page = new_tab(camera_phone(chromium, base))
+            errors, workers = console_errors(page), []
             page.on("worker", lambda worker: workers.append(worker.url))
 
             page.goto(base + "/counter/scan")
@@ -56,12 +49,8 @@ def test_a_clerk_scans_a_voucher_with_the_camera_and_hands_it_over(browser, tmp_
         finally:
             chromium.close()
 
-    from tests.conftest import make_app
-
-    app = make_app(f"sqlite:///{tmp_path / 'live.db'}")
-    with app.app_context():
+    with live_database(tmp_path):
         voucher = db.session.get(Voucher, voucher_id)
         assert voucher.status == "fulfilled" and voucher.fulfilled_by_id == world.people["clerk"]
         balance = balance_of(world.people["resident"])
         assert (balance.available, balance.held) == (110, 0)
-        db.engine.dispose()

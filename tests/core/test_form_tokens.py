@@ -45,12 +45,17 @@ def flashes(browser) -> list[str]:
     return re.findall(r'<p class="flash[^"]*"[^>]*>([^<]+)</p>', html)
 
 
-def test_a_claim_sent_twice_is_recorded_once_and_both_answers_say_the_same(app, world):
+def claim_form(app, world):
+    """The resident's browser on the claim form, and the form filled in: one mediation (20 points)."""
     with app.app_context():
         make_activity("mediation", points=20, category="mediation")
     browser = signed_in(app, world, "resident")
     fields = form_fields(browser.get("/me/claims/new").get_data(as_text=True))
-    data = {**fields, "activity": "mediation", "quantity": "1", "occurred_at": "2026-12-01T09:00"}
+    return browser, {**fields, "activity": "mediation", "quantity": "1", "occurred_at": "2026-12-01T09:00"}
+
+
+def test_a_claim_sent_twice_is_recorded_once_and_both_answers_say_the_same(app, world):
+    browser, data = claim_form(app, world)
     first = browser.post("/me/claims/new", data=data)
     first_message = flashes(browser)
     second = browser.post("/me/claims/new", data=data)
@@ -62,17 +67,8 @@ def test_a_claim_sent_twice_is_recorded_once_and_both_answers_say_the_same(app, 
 
 
 def test_a_refused_form_sent_again_shows_the_same_refusal_and_keeps_what_was_typed(app, world):
-    with app.app_context():
-        make_activity("mediation", points=20, category="mediation")
-    browser = signed_in(app, world, "resident")
-    fields = form_fields(browser.get("/me/claims/new").get_data(as_text=True))
-    data = {
-        **fields,
-        "activity": "mediation",
-        "quantity": "1.3",
-        "occurred_at": "2026-12-01T09:00",
-        "note": "帮邻居修水管",
-    }
+    browser, claim = claim_form(app, world)
+    data = {**claim, "quantity": "1.3", "note": "帮邻居修水管"}
     first, second = (browser.post("/me/claims/new", data=data) for _ in range(2))
     assert first.status_code == second.status_code == 422
     assert "帮邻居修水管" in second.get_data(as_text=True)
@@ -82,11 +78,7 @@ def test_a_refused_form_sent_again_shows_the_same_refusal_and_keeps_what_was_typ
 
 
 def test_the_same_token_with_other_fields_is_refused_and_writes_nothing(app, world):
-    with app.app_context():
-        make_activity("mediation", points=20, category="mediation")
-    browser = signed_in(app, world, "resident")
-    fields = form_fields(browser.get("/me/claims/new").get_data(as_text=True))
-    data = {**fields, "activity": "mediation", "quantity": "1", "occurred_at": "2026-12-01T09:00"}
+    browser, data = claim_form(app, world)
     assert browser.post("/me/claims/new", data=data).status_code == 303
     other = browser.post("/me/claims/new", data={**data, "quantity": "2"})
     assert other.status_code == 422 and "重新打开页面" in other.get_data(as_text=True)

@@ -23,12 +23,9 @@ from points.models import (
     MemberBalance,
 )
 from tests.factories import make_activity
+from tests.support.contributions import post_contribution
 
 YEAR = shanghai_today().year
-
-
-def when(hours_ago: float = 1) -> str:
-    return (datetime.now(UTC) - timedelta(hours=hours_ago)).isoformat()
 
 
 def set_budget(client, world, unit: str, points: int, who: str = "global_admin", year: int = YEAR):
@@ -52,16 +49,7 @@ def record(
     who: str = "organiser",
     occurred_at: str | None = None,
 ):
-    return client.post(
-        "/api/v1/contributions",
-        headers=world.headers[who],
-        json={
-            "member_id": world.people[member],
-            "activity_code": activity,
-            "quantity": quantity,
-            "occurred_at": occurred_at or when(),
-        },
-    )
+    return post_contribution(client, world, who, activity, quantity, member=member, occurred_at=occurred_at)
 
 
 def available(app, world, member: str) -> int:

@@ -7,7 +7,6 @@ import threading
 from collections import Counter
 from datetime import timedelta
 
-import pytest
 import sqlalchemy as sa
 
 from core.clock import shanghai_today
@@ -17,7 +16,6 @@ from core.identity.models import Member, OrgUnit
 from points import budgets, contributions
 from points.ledger import register_subscriber, verify_ledger
 from points.models import MemberBalance
-from tests.conftest import dispose, empty_postgres_database, make_app
 from tests.factories import make_activity, make_member, make_unit
 from tests.points.test_ledger_concurrency import run_at_once
 
@@ -135,19 +133,10 @@ def test_awards_in_different_grids_touch_only_their_own_allotment_once_leased(ap
         assert budgets.verify_budgets() == []
 
 
-@pytest.fixture
-def pg_app(postgres_database):
-    """The application on this worker's PostgreSQL database (row locks are what is tested)."""
-    application = make_app(postgres_database)
-    yield application
-    dispose(application)
-    empty_postgres_database(postgres_database)
-
-
-def test_an_award_held_open_in_one_grid_stops_neither_other_grids_nor_the_budget_check(pg_app):
+def test_an_award_held_open_in_one_grid_stops_neither_other_grids_nor_the_budget_check(postgres_app):
     """PostgreSQL, real row locks: while an award in grid 1 holds its transaction open, an award in
     grid 2 under the same county budget finishes; a second award in grid 1 waits for the first."""
-    app = pg_app
+    app = postgres_app
     with app.app_context():
         county = build_county()
         budgets.set_budget(db.session.get(Member, county["admin"]), county["county"], YEAR, 1_000_000)

@@ -16,9 +16,9 @@ from core.database import begin_writing, utcnow
 from core.errors import AppError
 from core.extensions import db
 from core.identity.models import Member, OrgUnit
-from points import activities, contributions, fairness, ledger
+from points import contributions, fairness, ledger
 from points.models import Contribution, FairnessFlag, LedgerTransaction
-from tests.factories import make_activity, make_member, make_unit
+from tests.factories import make_activity, make_award, make_member, make_unit
 from tests.rewards.conftest import person
 from tests.support.pages import csrf_token, signed_in
 
@@ -46,6 +46,19 @@ def residents(world, count: int, grid: str = "grid_a") -> list[int]:
     return ids
 
 
+def favour(world, others: int = 5, others_grid: str = "grid_a") -> list[int]:
+    """The grid worker records three awards of 20 for each of three new residents of grid A, and one
+    of 5 for each of ``others`` new residents of ``others_grid``; answer the favoured three. By default
+    nothing else is there to flag: grid A's sibling earned nothing, so no grid stands out."""
+    favoured, rest = residents(world, 3), residents(world, others, others_grid)
+    for member in favoured:
+        for _ in range(3):
+            record(world, "grid_worker", member, 20)
+    for member in rest:
+        record(world, "grid_worker", member, 5)
+    return favoured
+
+
 def yesterday_at(hour: int, minute: int = 0) -> datetime:
     """A time of yesterday, Asia/Shanghai (daytime unless asked otherwise, whenever the tests run)."""
     return (datetime.now(SHANGHAI) - timedelta(days=1)).replace(
@@ -65,18 +78,14 @@ def record(
 ) -> int:
     """An award staff recorded for someone (approved at once), done and recorded yesterday in the
     daytime, a quarter of an hour after the one before (no burst), unless other times are given."""
-    staff = person(world, recorder)
     earlier = db.session.scalar(sa.select(sa.func.count()).select_from(Contribution))
-    begin_writing(db.session)
-    contribution = contributions.settle_contribution(
-        activities.get_activity(activity),
-        staff.id,
-        utcnow(),
-        member=db.session.get(Member, member_id),
-        quantity=Decimal(1),
+    contribution = make_award(
+        person(world, recorder),
+        member_id,
+        activity=activity,
         points=points,
         occurred_at=occurred_at or yesterday_at(10),
-        recorded_by_id=staff.id,
+        commit=False,
     )
     contribution.created_at = recorded_at or yesterday_at(8) + timedelta(minutes=15 * earlier)
     db.session.commit()
@@ -92,12 +101,7 @@ def found(rule: str, now: datetime | None = None) -> list[fairness.Finding]:
 
 def test_a_recorder_favouring_the_same_few_members_is_flagged(app, watch):
     with app.app_context():
-        favoured, others = residents(watch, 3), residents(watch, 5, "grid_a2")
-        for member in favoured:
-            for _ in range(3):
-                record(watch, "grid_worker", member, 20)
-        for member in others:
-            record(watch, "grid_worker", member, 5)
+        favoured = favour(watch, others_grid="grid_a2")
         [finding] = found("favoured_members")
         assert finding.member_id == watch.people["grid_worker"]
         assert finding.facts["share"] == 88 and finding.facts["few"] == 3 and finding.facts["median"] == 5
@@ -120,12 +124,7 @@ def test_a_recorder_spreading_points_evenly_is_not_flagged(app, watch):
 
 def test_a_recorder_with_few_awards_or_few_others_is_not_flagged(app, watch):
     with app.app_context():
-        favoured, others = residents(watch, 3), residents(watch, 2)
-        for member in favoured:
-            for _ in range(3):
-                record(watch, "grid_worker", member, 20)
-        for member in others:
-            record(watch, "grid_worker", member, 5)
+        favour(watch, others=2)
         assert found("favoured_members") == []  # 11 awards, but only 2 others to compare with
 
 
@@ -297,20 +296,9 @@ def test_a_county_with_no_one_far_above_or_too_few_ranked_is_not_flagged(app, wa
 # --- flags: kept once, decided, audited, seen in scope -------------------------------------------
 
 
-def _favouritism(world) -> None:
-    """A grid worker favouring three residents of grid A over five others of it (nothing else to flag:
-    grid A's sibling earned nothing, so no grid stands out)."""
-    favoured, others = residents(world, 3), residents(world, 5)
-    for member in favoured:
-        for _ in range(3):
-            record(world, "grid_worker", member, 20)
-    for member in others:
-        record(world, "grid_worker", member, 5)
-
-
 def test_a_scan_keeps_each_finding_once_and_changes_nothing_else(app, watch, runner):
     with app.app_context():
-        _favouritism(watch)
+        favour(watch)
         contributions = db.session.execute(sa.select(Contribution.id, Contribution.status)).all()
         transactions = db.session.scalar(sa.select(sa.func.count()).select_from(LedgerTransaction))
     first = runner.invoke(args=["fairness", "scan"])
@@ -331,7 +319,7 @@ def test_a_scan_keeps_each_finding_once_and_changes_nothing_else(app, watch, run
 
 def test_a_decided_flag_stays_decided_when_found_again(app, watch):
     with app.app_context():
-        _favouritism(watch)
+        favour(watch)
         fairness.scan()
         flag_id = db.session.scalar(sa.select(FairnessFlag.id))
         fairness.decide_flag(person(watch, "organiser"), flag_id, "dismiss", "他们是志愿队骨干")
@@ -344,7 +332,7 @@ def test_a_decided_flag_stays_decided_when_found_again(app, watch):
 
 def test_deciding_a_flag_needs_a_reason_scope_not_being_its_subject_and_an_open_flag(app, watch):
     with app.app_context():
-        _favouritism(watch)
+        favour(watch)
         fairness.scan()
         flag_id = db.session.scalar(sa.select(FairnessFlag.id))
         with pytest.raises(AppError) as blank:
@@ -397,7 +385,7 @@ def test_organisers_see_only_the_flags_in_their_scope(app, watch):
 
 def test_the_console_lists_flags_shows_evidence_decides_and_lets_admins_run_the_watch(app, watch):
     with app.app_context():
-        _favouritism(watch)
+        favour(watch)
     organiser = signed_in(app, watch, "organiser")
     listing = organiser.get("/admin/fairness").get_data(as_text=True)
     assert "立即运行监测" not in listing and "没有提示" in listing

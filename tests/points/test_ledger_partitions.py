@@ -16,17 +16,8 @@ from core.database import begin_writing
 from core.extensions import db
 from points import ledger, partitions
 from points.models import LedgerPosting, LedgerTransaction
-from tests.conftest import dispose, empty_postgres_database, make_app
+from tests.conftest import dispose, make_app
 from tests.factories import make_member
-
-
-@pytest.fixture
-def postgres_app(postgres_database):
-    """The application on this worker's PostgreSQL database, emptied afterwards."""
-    application = make_app(postgres_database)
-    yield application
-    dispose(application)
-    empty_postgres_database(postgres_database)
 
 
 def award_at(monkeypatch, member_id: int, points: int, moment: datetime) -> LedgerTransaction:

@@ -19,10 +19,10 @@ from core.database import begin_writing, utcnow
 from core.extensions import db
 from core.identity.models import Member, OrgUnit
 from core.notifications import Notification
-from points import activities, contributions, notices
+from points import contributions, notices
 from points.ledger import verify_ledger
 from points.models import Activity, Contribution, LedgerTransaction, Notice, NoticeEntry, Objection
-from tests.factories import make_activity, make_member
+from tests.factories import make_activity, make_award, make_member
 from tests.rewards.conftest import person
 from tests.support.pages import csrf_token, signed_in
 
@@ -45,20 +45,14 @@ def settle(
     activity: str = "patrol",
 ) -> int:
     """An approved contribution with its points posted, recorded by one of the world's staff."""
-    recorder = person(world, by)
-    begin_writing(db.session)
-    contribution = contributions.settle_contribution(
-        activities.get_activity(activity),
-        recorder.id,
-        utcnow(),
-        member=db.session.get(Member, member_id),
-        quantity=Decimal(1),
+    award = make_award(
+        person(world, by),
+        member_id,
+        activity=activity,
         points=points,
         occurred_at=occurred_at or in_month(LAST_MONTH),
-        recorded_by_id=recorder.id,
     )
-    db.session.commit()
-    return contribution.id
+    return award.id
 
 
 @pytest.fixture
@@ -509,6 +503,19 @@ def prefixed_token(html: str, objection_id: int) -> str:
     return re.search(rf'name="o{objection_id}-csrf_token"[^>]*value="([^"]+)"', html).group(1)
 
 
+def decide_in_console(browser, queue: str, objection_id: int, decision: str, reason: str):
+    """Submit one objection's decision form of the console's queue page ``queue``."""
+    prefix = f"o{objection_id}-"
+    return browser.post(
+        f"/admin/objections/{objection_id}",
+        data={
+            prefix + "csrf_token": prefixed_token(queue, objection_id),
+            prefix + "decision": decision,
+            prefix + "reason": reason,
+        },
+    )
+
+
 # --- 公示通过, the printed notice and the pages ------------------------------------------------------
 
 
@@ -616,34 +623,13 @@ def test_organisers_publish_and_decide_from_the_console(app, client, scene):
     objection = lodge(client, world, notice_id, ids["resident"]).get_json()["id"]
     queue = browser.get("/admin/objections").get_data(as_text=True)
     assert "那天他不在村里" in queue and "钱村民" in queue
-    blank = browser.post(
-        f"/admin/objections/{objection}",
-        data={
-            f"o{objection}-csrf_token": prefixed_token(queue, objection),
-            f"o{objection}-decision": "uphold",
-            f"o{objection}-reason": "",
-        },
-    )
+    blank = decide_in_console(browser, queue, objection, "uphold", "")
     assert blank.status_code == 422
-    done = browser.post(
-        f"/admin/objections/{objection}",
-        data={
-            f"o{objection}-csrf_token": prefixed_token(queue, objection),
-            f"o{objection}-decision": "uphold",
-            f"o{objection}-reason": "属实",
-        },
-    )
+    done = decide_in_console(browser, queue, objection, "uphold", "属实")
     assert done.status_code == 303
     with app.app_context():
         assert db.session.get(Objection, objection).status == "upheld"
-    again = browser.post(
-        f"/admin/objections/{objection}",
-        data={
-            f"o{objection}-csrf_token": prefixed_token(queue, objection),
-            f"o{objection}-decision": "dismiss",
-            f"o{objection}-reason": "再看看",
-        },
-    )
+    again = decide_in_console(browser, queue, objection, "dismiss", "再看看")
     assert again.status_code == 409
 
 
@@ -655,14 +641,7 @@ def test_a_refused_decision_in_the_console_keeps_what_was_typed(app, client, sce
     objection = lodge(client, world, notice_id, recorded).get_json()["id"]
     browser = signed_in(app, world, "organiser")
     queue = browser.get("/admin/objections").get_data(as_text=True)
-    refused = browser.post(
-        f"/admin/objections/{objection}",
-        data={
-            f"o{objection}-csrf_token": prefixed_token(queue, objection),
-            f"o{objection}-decision": "dismiss",
-            f"o{objection}-reason": "我登记的没错",
-        },
-    )
+    refused = decide_in_console(browser, queue, objection, "dismiss", "我登记的没错")
     assert refused.status_code == 403
     html = refused.get_data(as_text=True)
     assert "我登记的没错" in html and "与您本人有关" in html

@@ -9,14 +9,19 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
-from core.database import begin_writing, utcnow
+from core.database import utcnow
 from core.extensions import db
 from core.notifications import Notification
 from points import contributions
-from points.activities import get_activity
 from points.gamification import rebuild_gamification
-from tests.factories import make_activity
-from tests.rewards.conftest import give_points, make_reward, person
+from tests.factories import make_activity, make_award
+from tests.rewards.conftest import give_points, make_reward, person, reserve_at_shop_a
+from tests.support.contributions import (
+    contribution_action,
+    contribution_body,
+    notification_texts,
+    post_contribution,
+)
 
 HOUR_AGO = timedelta(hours=1)
 
@@ -28,29 +33,11 @@ def told(member_id: int, kind: str | None = None) -> list[Notification]:
     return list(db.session.scalars(statement))
 
 
-def texts(client, world, who) -> list[str]:
-    return [
-        item["text"]
-        for item in client.get(
-            "/api/v1/me/notifications?page_size=100", headers=world.headers[who]
-        ).get_json()["items"]
-    ]
-
-
 def test_points_recorded_by_staff_are_told_once_with_the_activity(app, client, activities):
     world = activities
-    response = client.post(
-        "/api/v1/contributions",
-        headers=world.headers["grid_worker"],
-        json={
-            "member_id": world.people["resident"],
-            "activity_code": "mediation",
-            "quantity": 1,
-            "occurred_at": (utcnow() - HOUR_AGO).isoformat(),
-        },
-    )
+    response = post_contribution(client, world, "grid_worker", "mediation", member="resident")
     assert response.status_code == 201
-    assert "您获得了 20 积分：mediation。" in texts(client, world, "resident")
+    assert "您获得了 20 积分：mediation。" in notification_texts(client, world, "resident")
     with app.app_context():
         [only] = told(world.people["resident"], "points_awarded")
         assert only.params["points"] == 20 and only.params["_link"] == ["points_pages.my_points", {}]
@@ -59,12 +46,7 @@ def test_points_recorded_by_staff_are_told_once_with_the_activity(app, client, a
 def test_an_idempotent_replay_of_the_recording_tells_nothing_new(app, client, activities):
     world = activities
     headers = {**world.headers["grid_worker"], "Idempotency-Key": "record-1"}
-    body = {
-        "member_id": world.people["resident"],
-        "activity_code": "mediation",
-        "quantity": 1,
-        "occurred_at": (utcnow() - HOUR_AGO).isoformat(),
-    }
+    body = contribution_body(world, "resident", "mediation")
     first = client.post("/api/v1/contributions", headers=headers, json=body)
     again = client.post("/api/v1/contributions", headers=headers, json=body)
     assert first.status_code == again.status_code == 201
@@ -77,16 +59,7 @@ def test_what_members_do_themselves_is_not_told(app, client, activities):
     world = activities
     resident = world.people["resident"]
     # A claim the activity approves by its own rule, and the daily check-in: the member saw the result.
-    client.post(
-        "/api/v1/contributions",
-        headers=world.headers["resident"],
-        json={
-            "member_id": resident,
-            "activity_code": "daily_checkin",
-            "quantity": 1,
-            "occurred_at": (utcnow() - HOUR_AGO).isoformat(),
-        },
-    )
+    assert post_contribution(client, world, "resident", "daily_checkin").status_code == 201
     assert client.post("/api/v1/me/checkins", headers=world.headers["resident"]).status_code == 201
     with app.app_context():
         assert told(resident, "points_awarded") == []
@@ -94,16 +67,7 @@ def test_what_members_do_themselves_is_not_told(app, client, activities):
 
 def test_an_approved_claim_is_told_once_as_approved_not_twice(app, client, activities):
     world = activities
-    claim = client.post(
-        "/api/v1/contributions",
-        headers=world.headers["resident"],
-        json={
-            "member_id": world.people["resident"],
-            "activity_code": "mediation",
-            "quantity": 1,
-            "occurred_at": (utcnow() - HOUR_AGO).isoformat(),
-        },
-    ).get_json()
+    claim = post_contribution(client, world, "resident", "mediation").get_json()
     approve = f"/api/v1/contributions/{claim['id']}/approve"
     assert client.post(approve, headers=world.headers["grid_worker"]).status_code == 200
     # A second approval (a retry without a key) is refused and tells nothing.
@@ -111,47 +75,21 @@ def test_an_approved_claim_is_told_once_as_approved_not_twice(app, client, activ
     with app.app_context():
         kinds = [notification.kind for notification in told(world.people["resident"])]
     assert kinds.count("claim_approved") == 1 and "points_awarded" not in kinds
-    assert "您的申报已通过：mediation，20 积分。" in texts(client, world, "resident")
+    assert "您的申报已通过：mediation，20 积分。" in notification_texts(client, world, "resident")
 
 
 def test_a_rejected_claim_is_told_with_its_reason(app, client, activities):
     world = activities
-    claim = client.post(
-        "/api/v1/contributions",
-        headers=world.headers["resident"],
-        json={
-            "member_id": world.people["resident"],
-            "activity_code": "mediation",
-            "quantity": 1,
-            "occurred_at": (utcnow() - HOUR_AGO).isoformat(),
-        },
-    ).get_json()
-    client.post(
-        f"/api/v1/contributions/{claim['id']}/reject",
-        headers=world.headers["grid_worker"],
-        json={"reason": "照片看不清"},
-    )
-    assert texts(client, world, "resident") == ["您的申报未通过：mediation。原因：照片看不清"]
+    claim = post_contribution(client, world, "resident", "mediation").get_json()
+    contribution_action(client, world, "grid_worker", claim["id"], "reject", reason="照片看不清")
+    assert notification_texts(client, world, "resident") == ["您的申报未通过：mediation。原因：照片看不清"]
 
 
 def test_a_reversal_is_told_with_its_reason(app, client, activities):
     world = activities
-    recorded = client.post(
-        "/api/v1/contributions",
-        headers=world.headers["grid_worker"],
-        json={
-            "member_id": world.people["resident"],
-            "activity_code": "mediation",
-            "quantity": 1,
-            "occurred_at": (utcnow() - HOUR_AGO).isoformat(),
-        },
-    ).get_json()
-    client.post(
-        f"/api/v1/contributions/{recorded['id']}/reverse",
-        headers=world.headers["organiser"],
-        json={"reason": "重复登记"},
-    )
-    assert texts(client, world, "resident")[0] == "已收回 20 积分：mediation。原因：重复登记"
+    recorded = post_contribution(client, world, "grid_worker", "mediation", member="resident").get_json()
+    contribution_action(client, world, "organiser", recorded["id"], "reverse", reason="重复登记")
+    assert notification_texts(client, world, "resident")[0] == "已收回 20 积分：mediation。原因：重复登记"
 
 
 def test_a_new_level_is_told_once_even_when_reached_again_after_a_reversal(app, client, activities):
@@ -159,44 +97,19 @@ def test_a_new_level_is_told_once_even_when_reached_again_after_a_reversal(app, 
     with app.app_context():
         make_activity("big", points=100, category="other")
 
-    def record():
-        return client.post(
-            "/api/v1/contributions",
-            headers=world.headers["grid_worker"],
-            json={
-                "member_id": world.people["resident"],
-                "activity_code": "big",
-                "quantity": 1,
-                "occurred_at": (utcnow() - HOUR_AGO).isoformat(),
-            },
-        ).get_json()
-
-    first = record()
-    client.post(
-        f"/api/v1/contributions/{first['id']}/reverse",
-        headers=world.headers["organiser"],
-        json={"reason": "录错了"},
-    )
-    record()
+    first = post_contribution(client, world, "grid_worker", "big", member="resident").get_json()
+    contribution_action(client, world, "organiser", first["id"], "reverse", reason="录错了")
+    post_contribution(client, world, "grid_worker", "big", member="resident")
     with app.app_context():
         levels = told(world.people["resident"], "level_reached")
         assert [notification.params["level"]["zh"] for notification in levels] == ["平安卫士"]
-    assert "您升级了：平安卫士。" in texts(client, world, "resident")
+    assert "您升级了：平安卫士。" in notification_texts(client, world, "resident")
 
 
 def test_a_badge_is_told_once_and_a_rebuild_tells_nothing_again(app, client, activities):
     world = activities
     for _ in range(2):
-        client.post(
-            "/api/v1/contributions",
-            headers=world.headers["grid_worker"],
-            json={
-                "member_id": world.people["resident"],
-                "activity_code": "mediation",
-                "quantity": 1,
-                "occurred_at": (utcnow() - HOUR_AGO).isoformat(),
-            },
-        )
+        post_contribution(client, world, "grid_worker", "mediation", member="resident")
     with app.app_context():
         badges = told(world.people["resident"], "badge_earned")
         assert [
@@ -205,25 +118,16 @@ def test_a_badge_is_told_once_and_a_rebuild_tells_nothing_again(app, client, act
         ] == [("首次调解纠纷", "First dispute mediated")]
         rebuild_gamification()
         assert len(told(world.people["resident"], "badge_earned")) == 1
-    headers = {**world.headers["resident"], "Accept-Language": "en"}
-    english = client.get("/api/v1/me/notifications?page_size=100", headers=headers).get_json()["items"]
-    assert "You earned a badge: First dispute mediated." in [item["text"] for item in english]
+    english = notification_texts(client, world, "resident", language="en")
+    assert "You earned a badge: First dispute mediated." in english
 
 
 def test_a_recording_retried_after_a_failed_attempt_tells_once(app, activities):
     world = activities
     with app.app_context():
         resident, staff = person(world, "resident"), person(world, "grid_worker")
-        begin_writing(db.session)
-        contributions.settle_contribution(
-            get_activity("mediation"),
-            staff.id,
-            utcnow(),
-            member=resident,
-            quantity=Decimal(1),
-            points=20,
-            occurred_at=utcnow() - HOUR_AGO,
-            recorded_by_id=staff.id,
+        make_award(
+            staff, resident.id, activity="mediation", points=20, occurred_at=utcnow() - HOUR_AGO, commit=False
         )
         assert len(told(resident.id, "points_awarded")) == 1  # written inside the attempt's transaction
         db.session.rollback()  # the attempt failed before it committed: its notification went with it
@@ -238,21 +142,20 @@ def test_a_recording_retried_after_a_failed_attempt_tells_once(app, activities):
         assert len(told(world.people["resident"], "points_awarded")) == 1
 
 
+def soap_vouchers(world, *ttls: timedelta | None) -> list:
+    """The resident's vouchers for one bar of soap at shop A, one per time to live (None: the
+    default); call inside an app context."""
+    from rewards import stock
+
+    give_points(world.people["resident"], 100)
+    reward = make_reward("肥皂", 10)
+    stock.receive_stock(person(world, "global_admin"), world.shops["a"], reward, 10)
+    return [reserve_at_shop_a(world, reward, **({"ttl": ttl} if ttl else {})) for ttl in ttls]
+
+
 def test_a_voucher_expiring_within_a_day_is_reminded_once_however_often_cron_runs(app, runner, world):
     with app.app_context():
-        resident = person(world, "resident")
-        give_points(resident.id, 100)
-        from rewards import stock, vouchers
-
-        reward = make_reward("肥皂", 10)
-        admin = person(world, "global_admin")
-        stock.receive_stock(admin, world.shops["a"], reward, 10)
-        soon = vouchers.reserve_voucher(
-            resident, world.shops["a"], [{"reward_id": reward, "quantity": 1}], ttl=timedelta(hours=5)
-        ).id
-        later = vouchers.reserve_voucher(
-            resident, world.shops["a"], [{"reward_id": reward, "quantity": 1}]
-        ).id
+        soon, later = (voucher.id for voucher in soap_vouchers(world, timedelta(hours=5), None))
     for _ in range(2):
         assert runner.invoke(args=["vouchers", "remind"]).exit_code == 0
     with app.app_context():
@@ -265,15 +168,7 @@ def test_a_voucher_expiring_within_a_day_is_reminded_once_however_often_cron_run
 
 def test_the_voucher_reminder_leads_to_the_voucher_and_reads_its_code_and_shop(app, client, runner, world):
     with app.app_context():
-        resident = person(world, "resident")
-        give_points(resident.id, 100)
-        from rewards import stock, vouchers
-
-        reward = make_reward("肥皂", 10)
-        stock.receive_stock(person(world, "global_admin"), world.shops["a"], reward, 10)
-        voucher = vouchers.reserve_voucher(
-            resident, world.shops["a"], [{"reward_id": reward, "quantity": 1}], ttl=timedelta(hours=2)
-        )
+        [voucher] = soap_vouchers(world, timedelta(hours=2))
         code, voucher_id = voucher.short_code, voucher.id
     assert "1 reminder(s) sent" in runner.invoke(args=["vouchers", "remind"]).output
     [item] = [

@@ -3,12 +3,13 @@
 import io
 import random
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from PIL import Image
 
 from tests.factories import make_member
+from tests.support.contributions import available, hours_ago, post_contribution
 from tests.support.pages import csrf_token, signed_in
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -39,15 +40,8 @@ def claim_form(browser, **fields):
 
 def record(client, world, member="resident", activity="publicity", quantity="1", who="grid_worker"):
     """Staff record a contribution for someone in scope: approved at once."""
-    response = client.post(
-        "/api/v1/contributions",
-        headers=world.headers[who],
-        json={
-            "member_id": world.people[member],
-            "activity_code": activity,
-            "quantity": quantity,
-            "occurred_at": (datetime.now(UTC) - timedelta(hours=2)).isoformat(),
-        },
+    response = post_contribution(
+        client, world, who, activity, quantity, member=member, occurred_at=hours_ago(2)
     )
     assert response.status_code == 201, response.get_json()
     return response.get_json()
@@ -56,10 +50,6 @@ def record(client, world, member="resident", activity="publicity", quantity="1",
 def contributions(client, world, who="resident", status=None):
     query = f"?member_id={world.people[who]}" + (f"&status={status}" if status else "")
     return client.get("/api/v1/contributions" + query, headers=world.headers[who]).get_json()["items"]
-
-
-def balance(client, world, who="resident"):
-    return client.get("/api/v1/me", headers=world.headers[who]).get_json()["balance"]["available"]
 
 
 def test_the_home_links_to_the_points_pages_only_when_signed_in(app, client, activities):
@@ -244,7 +234,7 @@ def test_approve_and_reject_from_the_review_page_write_the_ledger(app, client, a
         f"/review/{publicity['id']}/reject", data={"csrf_token": token, "reason": "照片不清楚"}
     )
     assert rejected.status_code == 303
-    assert balance(client, world) == 20
+    assert available(client, world, "resident") == 20
     statuses = {c["id"]: (c["status"], c["review_reason"]) for c in contributions(client, world)}
     assert statuses == {mediation["id"]: ("approved", None), publicity["id"]: ("rejected", "照片不清楚")}
     page = resident.get("/me/points").get_data(as_text=True)

@@ -77,8 +77,9 @@ def scan(app, world, who, code, when):
         }
 
 
-def test_a_route_has_a_signed_upper_case_code_per_checkpoint(client, world, rounds):
-    body = {
+def route_body(world, **change) -> dict:
+    """The JSON body of a walkable route of three checkpoints in community A, with ``change`` applied."""
+    return {
         "name": "夜巡西线",
         "org_unit_id": world.units["community_a"],
         "activity_code": "night_round",
@@ -86,8 +87,14 @@ def test_a_route_has_a_signed_upper_case_code_per_checkpoint(client, world, roun
         "window_start": "22:00",
         "window_end": "02:00",
         "min_minutes_between": 5,
+        **change,
     }
-    response = client.post("/api/v1/patrol-routes", json=body, headers=world.headers["organiser"])
+
+
+def test_a_route_has_a_signed_upper_case_code_per_checkpoint(client, world, rounds):
+    response = client.post(
+        "/api/v1/patrol-routes", json=route_body(world), headers=world.headers["organiser"]
+    )
     assert response.status_code == 201, response.get_json()
     route = response.get_json()
     assert (route["window_start"], route["window_end"], route["min_minutes_between"]) == ("22:00", "02:00", 5)
@@ -117,31 +124,22 @@ def test_a_route_has_a_signed_upper_case_code_per_checkpoint(client, world, roun
     ],
 )
 def test_a_route_that_cannot_be_walked_is_refused(client, world, rounds, change, field):
-    body = {
-        "name": "夜巡西线",
-        "org_unit_id": world.units["community_a"],
-        "activity_code": "night_round",
-        "checkpoints": [{"name": "桥头"}, {"name": "祠堂"}, {"name": "卫生室"}],
-        "window_start": "22:00",
-        "window_end": "02:00",
-        "min_minutes_between": 5,
-        **change,
-    }
-    response = client.post("/api/v1/patrol-routes", json=body, headers=world.headers["organiser"])
+    response = client.post(
+        "/api/v1/patrol-routes", json=route_body(world, **change), headers=world.headers["organiser"]
+    )
     assert response.status_code == 422 and field in response.get_json()["errors"], response.get_json()
 
 
 def test_only_organisers_in_scope_draw_routes_and_see_them(client, world, rounds):
     route_id, _codes = rounds()
-    body = {
-        "name": "夜巡",
-        "org_unit_id": world.units["community_b"],
-        "activity_code": "night_round",
-        "checkpoints": [{"name": "桥头"}, {"name": "祠堂"}],
-        "window_start": "20:00",
-        "window_end": "23:00",
-        "min_minutes_between": 5,
-    }
+    body = route_body(
+        world,
+        name="夜巡",
+        org_unit_id=world.units["community_b"],
+        checkpoints=[{"name": "桥头"}, {"name": "祠堂"}],
+        window_start="20:00",
+        window_end="23:00",
+    )
     assert (
         client.post("/api/v1/patrol-routes", json=body, headers=world.headers["organiser"]).status_code == 403
     )

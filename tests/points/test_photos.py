@@ -2,12 +2,12 @@
 
 import io
 import random
-from datetime import UTC, datetime, timedelta
 
 import pytest
 from PIL import Image
 
 from core.errors import AppError
+from tests.support.contributions import post_contribution
 
 GPS_IFD = 0x8825
 ORIENTATION = 0x0112
@@ -112,17 +112,7 @@ def test_another_member_cannot_read_my_photo_but_my_grid_worker_can_once_it_is_a
     path = f"/api/v1/photos/{photo_id}"
     assert client.get(path, headers=world.headers["villager"]).status_code == 403
     assert client.get(path, headers=world.headers["grid_worker"]).status_code == 403
-    claim = client.post(
-        "/api/v1/contributions",
-        headers=world.headers["resident"],
-        json={
-            "member_id": world.people["resident"],
-            "activity_code": "mediation",
-            "quantity": "1",
-            "occurred_at": (datetime.now(UTC) - timedelta(hours=1)).isoformat(),
-            "photo_id": photo_id,
-        },
-    )
+    claim = post_contribution(client, world, "resident", "mediation", "1", photo_id=photo_id)
     assert claim.status_code == 201 and claim.get_json()["status"] == "pending"
     assert client.get(path, headers=world.headers["grid_worker"]).status_code == 200
     assert client.get(path, headers=world.headers["villager"]).status_code == 403

@@ -14,13 +14,12 @@ import sqlalchemy as sa
 from PIL import Image
 
 from core.clock import SHANGHAI
-from core.database import utcnow
 from core.extensions import db
 from core.identity.models import Member
 from points.patrols import services as patrols
 from points.patrols.models import PatrolRound, PatrolRoute
 from points.wishes.models import Wish
-from tests.factories import make_activity
+from tests.factories import make_activity, make_open_route
 from tests.support.pages import csrf_token, signed_in
 
 TOKEN = re.compile(r'name="form_token" value="([^"]+)"')
@@ -198,17 +197,8 @@ def test_the_console_lists_only_the_wishes_of_its_subtree(app, world):
 def test_a_checkpoint_code_opens_a_page_that_scans_with_one_tap(app, world):
     with app.app_context():
         make_activity("night_round", points=20, category="patrol")
-        now = utcnow().astimezone(SHANGHAI)
-        route = patrols.create_route(
-            db.session.get(Member, world.people["organiser"]),
-            "夜巡东线",
-            world.units["town_a"],
-            "night_round",
-            ["村委会", "小学门口"],
-            (now - timedelta(hours=1)).time(),
-            (now + timedelta(hours=1)).time(),
-            0,
-        )
+        organiser = db.session.get(Member, world.people["organiser"])
+        route = make_open_route(organiser, world.units["town_a"], "night_round", ["村委会", "小学门口"])
         first, second = (
             patrols.checkpoint_url(checkpoint, "http://localhost/") for checkpoint in route.checkpoints
         )

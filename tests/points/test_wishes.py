@@ -19,6 +19,7 @@ from points.ledger import verify_ledger
 from points.models import Contribution
 from points.wishes import services
 from points.wishes.models import Wish
+from tests.support.contributions import post_contribution
 
 DUE = (utcnow() + timedelta(days=3)).isoformat()
 
@@ -364,16 +365,7 @@ def test_done_after_the_due_date_is_refused_and_the_wish_is_open_again(app, worl
 def test_a_staff_account_with_no_grid_cannot_post_and_a_wish_cannot_be_claimed_by_hand(client, world):
     refused = call(client, world, "organiser", "/wishes", {"title": "x", "description": "y"})
     assert code(refused) == (422, "validation_error") and "org_unit_id" in refused.get_json()["errors"]
-    claim = client.post(
-        "/api/v1/contributions",
-        headers=world.headers["resident"],
-        json={
-            "member_id": world.people["resident"],
-            "activity_code": "wish",
-            "quantity": 1,
-            "occurred_at": utcnow().isoformat(),
-        },
-    )
+    claim = post_contribution(client, world, "resident", "wish", occurred_at=utcnow().isoformat())
     assert code(claim) == (422, "validation_error") and "activity_code" in claim.get_json()["errors"]
 
 

@@ -7,7 +7,6 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from core.clock import SHANGHAI
 from core.database import utcnow
 from core.extensions import db
 from core.identity.models import Member, OrgUnit
@@ -17,7 +16,7 @@ from points.patrols import services as patrols
 from points.patrols.models import PatrolRound, PatrolScan
 from points.wishes import services
 from points.wishes.models import Wish
-from tests.factories import make_activity, make_member
+from tests.factories import make_activity, make_member, make_open_route
 from tests.points.test_ledger_concurrency import run_at_once
 
 TAKERS = 12
@@ -74,16 +73,9 @@ def test_confirmations_at_once_complete_a_wish_and_pay_its_taker_once(app, world
 def test_one_member_scanning_a_checkpoint_many_times_at_once_records_it_once(app, world):
     with app.app_context():
         make_activity("night_round", points=20, category="patrol")
-        now = utcnow().astimezone(SHANGHAI)
-        route = patrols.create_route(
-            db.session.get(Member, world.people["organiser"]),
-            "夜巡",
-            world.units["town_a"],
-            "night_round",
-            ["桥头", "祠堂"],
-            (now - timedelta(hours=1)).time(),
-            (now + timedelta(hours=1)).time(),
-            0,
+        organiser = db.session.get(Member, world.people["organiser"])
+        route = make_open_route(
+            organiser, world.units["town_a"], "night_round", ["桥头", "祠堂"], name="夜巡"
         )
         first, second = (
             patrols.checkpoint_url(checkpoint, "http://localhost/") for checkpoint in route.checkpoints

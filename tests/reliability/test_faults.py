@@ -27,6 +27,7 @@ from points.models import Contribution, LedgerTransaction
 from rewards.models import Stock, StockMovement, Voucher
 from tests.conftest import dispose, make_app, migrate_database
 from tests.factories import build_world, make_activity
+from tests.support.contributions import contribution_body
 from tests.support.gunicorn import Gunicorn, production_env, run_flask
 from tests.support.postgres import Cluster, find_bin_dir
 
@@ -46,6 +47,11 @@ class Outcome:
     unknown: int = 0
     errors: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def patrol_now(world) -> dict:
+    """The body of an award of one patrol to the world's resident, done now."""
+    return contribution_body(world, "resident", "patrol", occurred_at=utcnow().isoformat())
 
 
 def call(port: int, method: str, path: str, headers: dict, body: dict | None = None):
@@ -286,12 +292,7 @@ def test_a_postgresql_restart_under_load_gives_clear_errors_and_no_half_writes(o
                         "POST",
                         "/api/v1/contributions",
                         world.headers[staff],
-                        {
-                            "member_id": world.people["resident"],
-                            "activity_code": "patrol",
-                            "quantity": 1,
-                            "occurred_at": utcnow().isoformat(),
-                        },
+                        patrol_now(world),
                     )
                 )
             except (OSError, http.client.HTTPException) as error:
@@ -306,12 +307,7 @@ def test_a_postgresql_restart_under_load_gives_clear_errors_and_no_half_writes(o
             "POST",
             "/api/v1/contributions",
             world.headers["organiser"],
-            {
-                "member_id": world.people["resident"],
-                "activity_code": "patrol",
-                "quantity": 1,
-                "occurred_at": utcnow().isoformat(),
-            },
+            patrol_now(world),
         )
         cluster.resume()
         threads = [threading.Thread(target=burst, args=(staff,)) for staff in STAFF]
@@ -327,12 +323,7 @@ def test_a_postgresql_restart_under_load_gives_clear_errors_and_no_half_writes(o
             "POST",
             "/api/v1/contributions",
             world.headers["organiser"],
-            {
-                "member_id": world.people["resident"],
-                "activity_code": "patrol",
-                "quantity": 1,
-                "occurred_at": utcnow().isoformat(),
-            },
+            patrol_now(world),
         )
         log = server.log_tail(400)
 
@@ -365,12 +356,7 @@ def test_a_locked_sqlite_database_answers_503_never_500(database_url):
             make_activity("patrol", points=AWARD_POINTS, needs_review=False)
             db.session.remove()
         client = app.test_client()
-        award = {
-            "member_id": world.people["resident"],
-            "activity_code": "patrol",
-            "quantity": 1,
-            "occurred_at": utcnow().isoformat(),
-        }
+        award = patrol_now(world)
         holder = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
         holder.execute("BEGIN IMMEDIATE")  # another process holding the write lock
         try:

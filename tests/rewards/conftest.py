@@ -11,7 +11,7 @@ from core.extensions import db
 from core.identity.models import Member
 from points import ledger
 from points.models import MemberBalance
-from rewards import services, stock
+from rewards import services, stock, vouchers
 from rewards.models import Stock, StockMovement, Voucher
 
 RESIDENT_POINTS = 400
@@ -27,6 +27,13 @@ def give_points(member_id: int, points: int) -> None:
     begin_writing(db.session)
     ledger.award(member_id, points, occurred_at=utcnow(), actor_id=None)
     db.session.commit()
+
+
+def reserve_at_shop_a(world, reward_id: int, quantity: int = 1, who: str = "resident", **options) -> Voucher:
+    """A voucher of one of the world's members for ``quantity`` of one reward at shop A, reserved
+    through the voucher service (``options``: its ``now``, ``ttl``)."""
+    items = [{"reward_id": reward_id, "quantity": quantity}]
+    return vouchers.reserve_voucher(person(world, who), world.shops["a"], items, **options)
 
 
 def assert_points_conserved(member_id: int, awarded: int) -> None:

@@ -14,9 +14,9 @@ from core.identity import cards
 from core.identity.models import MemberCard
 from points import ledger
 from points.models import LedgerTransaction
-from rewards import counter, vouchers
+from rewards import counter
 from rewards.models import Stock, StockMovement, Voucher
-from tests.rewards.conftest import RESIDENT_POINTS, give_points, person, state
+from tests.rewards.conftest import RESIDENT_POINTS, give_points, person, reserve_at_shop_a, state
 
 PIN = "204816"
 
@@ -97,11 +97,7 @@ def test_a_card_sale_counts_towards_the_monthly_limit_like_a_voucher(app, stocke
             pin=PIN,
         )
         with pytest.raises(Exception) as caught:
-            vouchers.reserve_voucher(
-                person(stocked, "resident"),
-                stocked.shops["a"],
-                [{"reward_id": stocked.rewards["oil"], "quantity": 1}],
-            )
+            reserve_at_shop_a(stocked, stocked.rewards["oil"])
         assert caught.value.code == "limit_reached"
 
 

@@ -18,7 +18,7 @@ from points import ledger
 from rewards import offline, vouchers
 from rewards.models import OfflineFulfilment, Stock, Voucher
 from tests.points.test_ledger_concurrency import run_at_once
-from tests.rewards.conftest import RESIDENT_POINTS, give_points, person
+from tests.rewards.conftest import RESIDENT_POINTS, give_points, person, reserve_at_shop_a
 
 BASE = "http://localhost"
 
@@ -135,11 +135,7 @@ def test_a_voucher_expired_after_its_scan_whose_points_are_spent_meanwhile_is_a_
         vouchers.expire_vouchers()
         everything = ledger.balance_of(stocked.people["resident"]).available
         reserve(stocked, soap=1)  # spends meanwhile…
-        vouchers.reserve_voucher(
-            person(stocked, "resident"),
-            stocked.shops["a"],
-            [{"reward_id": stocked.rewards["oil"], "quantity": 2}],
-        )
+        reserve_at_shop_a(stocked, stocked.rewards["oil"], 2)
         assert ledger.balance_of(stocked.people["resident"]).available < 300 <= everything
         assert outcome(send(stocked, [taken])) == [("conflict", "insufficient_points")]
         assert outcome(send(stocked, [taken])) == [("conflict", "insufficient_points")]

@@ -25,7 +25,7 @@ from points import ledger
 from points.models import LedgerTransaction
 from rewards import offline, stock, vouchers
 from rewards.models import OfflineFulfilment, Stock, Voucher, VoucherItem
-from tests.rewards.conftest import assert_points_conserved, give_points, make_reward
+from tests.rewards.conftest import assert_points_conserved
 from tests.support.machines import WorldMachine
 
 MEMBERS = ("resident", "villager")
@@ -40,16 +40,9 @@ def machine_for(database_url: str, sqlite_template):
     class OfflineMachine(WorldMachine.bind(database_url, sqlite_template)):
         @initialize()
         def start(self):
-            world = self.start_world()
-            self.shop = world.shops["a"]
-            self.rewards = {
-                "soap": make_reward("肥皂", 20),
-                "oil": make_reward("食用油", 70, per_member_limit=2),
-            }
+            self.start_shop(MEMBERS, AWARDED)
             for name, units in RECEIVED.items():
                 stock.receive_stock(self.actor("clerk"), self.shop, self.rewards[name], units)
-            for key in MEMBERS:
-                give_points(self.people[key], AWARDED)
             self.vouchers = []  # (id, short code, payload, expires_at)
             self.pending = []  # scans made offline, not yet sent (a device may send one again)
             self.results = {}  # scan id → (result, reason) as first answered

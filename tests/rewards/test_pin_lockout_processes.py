@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 from core.extensions import db
 from core.throttle import ThrottleEntry
 from tests.rewards.test_counter_sales import issue_card_with_pin
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.gunicorn import run_python
 
 WRONG_PINS_FROM_ANOTHER_PROCESS = """
 import json, sys
@@ -26,21 +22,8 @@ for pin in sys.argv[4].split(","):
 
 def sell_from_another_process(database_url, body, headers, pins):
     """Try counter sales with these PINs from a separate app server process; answer the statuses."""
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            WRONG_PINS_FROM_ANOTHER_PROCESS,
-            database_url,
-            json.dumps(body),
-            json.dumps(headers),
-            ",".join(pins),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-        check=True,
+    result = run_python(
+        WRONG_PINS_FROM_ANOTHER_PROCESS, database_url, json.dumps(body), json.dumps(headers), ",".join(pins)
     )
     return [int(line) for line in result.stdout.split()]
 

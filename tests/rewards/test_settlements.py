@@ -18,7 +18,7 @@ from core.identity.models import Member, OrgUnit
 from rewards import services, settlements, vouchers
 from rewards.models import RewardCost, SettledVoucher, Settlement, Voucher, VoucherItem
 from tests.factories import make_supermarket
-from tests.rewards.conftest import make_reward, person
+from tests.rewards.conftest import make_reward, person, reserve_at_shop_a
 
 UTC = UTC
 #: Three finished months in Shanghai time: 2026-08, 2026-09, 2026-10.
@@ -235,9 +235,7 @@ def test_a_voucher_fulfilled_at_the_counter_is_counted_like_any(app, stocked):
     with app.app_context():
         soap = world.rewards["soap"]
         services.update_reward(person(world, "global_admin"), soap, {"unit_cost_fen": 450})
-        voucher = vouchers.reserve_voucher(
-            person(world, "resident"), world.shops["a"], [{"reward_id": soap, "quantity": 2}]
-        )
+        voucher = reserve_at_shop_a(world, soap, 2)
         vouchers.fulfil_voucher(person(world, "clerk"), voucher.id, short_code=voucher.short_code)
         month = settlements.month_of(voucher.fulfilled_at)
         view = settlements.read_settlement(person(world, "clerk"), world.shops["a"], month)

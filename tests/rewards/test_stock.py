@@ -9,15 +9,13 @@ from core.audit import AuditEntry
 from core.errors import AppError
 from core.extensions import db
 from rewards import services, stock, vouchers
-from tests.rewards.conftest import person, state
+from tests.rewards.conftest import person, reserve_at_shop_a, state
 
 
 def test_a_stocktake_below_what_is_reserved_is_refused(app, stocked):
     with app.app_context():
         soap = stocked.rewards["soap"]
-        vouchers.reserve_voucher(
-            person(stocked, "resident"), stocked.shops["a"], [{"reward_id": soap, "quantity": 4}]
-        )
+        reserve_at_shop_a(stocked, soap, 4)
         before = state()
         with pytest.raises(AppError) as caught:
             stock.correct_stock(person(stocked, "clerk"), stocked.shops["a"], soap, 3, "盘点")
@@ -66,11 +64,7 @@ def test_only_the_supermarkets_clerks_and_admins_in_scope_handle_stock(app, stoc
 
 def test_the_catalogue_shows_active_rewards_with_available_units(app, stocked):
     with app.app_context():
-        vouchers.reserve_voucher(
-            person(stocked, "resident"),
-            stocked.shops["a"],
-            [{"reward_id": stocked.rewards["oil"], "quantity": 1}],
-        )
+        reserve_at_shop_a(stocked, stocked.rewards["oil"])
         items = {item["name"]: item["available"] for item in services.catalogue(stocked.shops["a"])}
         assert items == {"肥皂": 10, "食用油": 2}
         services.update_reward(person(stocked, "admin"), stocked.rewards["soap"], {"active": False})

@@ -11,18 +11,14 @@ from points import ledger
 from rewards import stock, vouchers
 from rewards.models import Stock, Voucher, VoucherItem
 from tests.points.test_ledger_concurrency import run_at_once
-from tests.rewards.conftest import give_points, make_reward, person
+from tests.rewards.conftest import give_points, make_reward, person, reserve_at_shop_a
 
 FULFILS = 100
 
 
 def test_a_hundred_concurrent_fulfils_hand_over_exactly_once(app, stocked):
     with app.app_context():
-        voucher = vouchers.reserve_voucher(
-            person(stocked, "resident"),
-            stocked.shops["a"],
-            [{"reward_id": stocked.rewards["soap"], "quantity": 2}],
-        )
+        voucher = reserve_at_shop_a(stocked, stocked.rewards["soap"], 2)
         voucher_id, short_code = voucher.id, voucher.short_code
 
     def fulfil():
@@ -44,9 +40,7 @@ def test_concurrent_vouchers_never_spend_more_than_the_balance(app, stocked):
         stock.receive_stock(person(stocked, "clerk"), stocked.shops["a"], tea, 100)
 
     def reserve():
-        vouchers.reserve_voucher(
-            person(stocked, "resident"), stocked.shops["a"], [{"reward_id": tea, "quantity": 1}]
-        )
+        reserve_at_shop_a(stocked, tea)
 
     outcomes = run_at_once(app, [reserve] * 20)
     assert outcomes == Counter({"ok": 8, "insufficient_points": 12}), outcomes
@@ -66,9 +60,7 @@ def test_concurrent_vouchers_for_the_last_units_keep_stock_and_limits(app, stock
 
     def reserver(key):
         def reserve():
-            vouchers.reserve_voucher(
-                person(stocked, key), stocked.shops["a"], [{"reward_id": oil, "quantity": 1}]
-            )
+            reserve_at_shop_a(stocked, oil, 1, who=key)
 
         return reserve
 
@@ -95,9 +87,7 @@ def test_one_members_concurrent_vouchers_never_pass_the_monthly_limit(app, stock
     oil = stocked.rewards["oil"]
 
     def reserve():
-        vouchers.reserve_voucher(
-            person(stocked, "resident"), stocked.shops["a"], [{"reward_id": oil, "quantity": 1}]
-        )
+        reserve_at_shop_a(stocked, oil)
 
     outcomes = run_at_once(app, [reserve] * 12)
     assert outcomes == Counter({"ok": 2, "limit_reached": 10}), outcomes

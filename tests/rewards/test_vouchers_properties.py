@@ -20,7 +20,7 @@ from core.identity.models import Member
 from points import ledger
 from rewards import stock, vouchers
 from rewards.models import Stock, Voucher, VoucherItem
-from tests.rewards.conftest import assert_points_conserved, give_points, make_reward
+from tests.rewards.conftest import assert_points_conserved
 from tests.support.machines import WorldMachine
 
 MEMBERS = ("resident", "villager")
@@ -34,15 +34,8 @@ def machine_for(database_url: str, sqlite_template):
     class VoucherMachine(WorldMachine.bind(database_url, sqlite_template)):
         @initialize()
         def start(self):
-            world = self.start_world()
-            self.shop = world.shops["a"]
-            self.rewards = {
-                "soap": make_reward("肥皂", 20),
-                "oil": make_reward("食用油", 70, per_member_limit=2),
-            }
+            self.start_shop(MEMBERS, AWARDED)
             self.on_hand = {name: 0 for name in REWARDS}
-            for key in MEMBERS:
-                give_points(self.people[key], AWARDED)
             self.open = []
 
         @rule(reward=st.sampled_from(REWARDS), quantity=st.integers(1, 6))

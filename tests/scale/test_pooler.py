@@ -19,6 +19,7 @@ from points.models import Contribution
 from tests.conftest import dispose, empty_postgres_database, make_app
 from tests.factories import build_world, make_activity
 from tests.support.city import PgBouncer
+from tests.support.contributions import post_contribution
 
 THREADS, AWARDS = 4, 12
 
@@ -66,18 +67,10 @@ def test_awards_vouchers_and_replays_work_through_a_transaction_pooler(pooled_ap
     def awards():
         client = app.test_client()
         for _ in range(AWARDS):  # each statement runs more often than psycopg's threshold for preparing
-            statuses.append(
-                client.post(
-                    "/api/v1/contributions",
-                    headers=world.headers["grid_worker"],
-                    json={
-                        "member_id": world.people["villager"],
-                        "activity_code": "patrol",
-                        "quantity": 1,
-                        "occurred_at": utcnow().isoformat(),
-                    },
-                ).status_code
+            response = post_contribution(
+                client, world, "grid_worker", "patrol", member="villager", occurred_at=utcnow().isoformat()
             )
+            statuses.append(response.status_code)
 
     threads = [threading.Thread(target=awards) for _ in range(THREADS)]
     for thread in threads:

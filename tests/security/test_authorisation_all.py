@@ -114,6 +114,96 @@ def lives_there(role: str, scope: str) -> Refusal:
     return None if scope == "inside" and role in ("resident", "grid_worker") else FORBIDDEN
 
 
+# --- the objects a row calls on: each name, resolved once per call for one role on one side ----
+
+
+def _fresh_wish(step: str, **options) -> Callable[[Scene, str, str], int]:
+    return lambda s, _r, scope: s.fresh_wish(scope, step, **options)
+
+
+def _iso_from_now(**delta) -> Callable[[Scene, str, str], str]:
+    return lambda _s, _r, _scope: (utcnow() + timedelta(**delta)).isoformat()
+
+
+PLACES: dict[str, Callable[[Scene, str, str], object]] = {
+    # people and places of the side
+    "own": lambda s, role, _: s.world.people[role],
+    "owner": lambda s, _r, scope: s.owner(scope),
+    "town": lambda s, _r, scope: s.unit(scope, "town_a", "town_b"),
+    "community": lambda s, _r, scope: s.unit(scope, "community_a", "community_b"),
+    "grid": lambda s, _r, scope: s.unit(scope, "grid_a", "grid_b"),
+    "other_grid": lambda s, _r, scope: s.unit(scope, "grid_a2", "grid_b"),
+    "county": lambda s, _r, _s: s.world.units["county"],
+    "shop": lambda s, _r, scope: s.shop(scope),
+    "reward": lambda s, _r, _s: s.reward_id,
+    "activity": lambda s, _r, scope: s.codes[scope],
+    # the side's standing objects
+    **{
+        key: (lambda s, _r, scope, key=key: s.ids[scope][key])
+        for key in ("claim", "event", "photo", "wish", "route", "voucher", "notice", "objection")
+    },
+    "event_code": lambda s, _r, scope: s.event_code(s.ids[scope]["event"]),
+    "checkpoint_code": lambda s, _r, scope: s.checkpoint_code(s.ids[scope]["route"]),
+    "voucher_code": lambda s, _r, scope: s.voucher_code(s.ids[scope]["voucher"]),
+    # objects made for the one call (of the side's resident, or the caller's own)
+    "fresh_member": lambda s, _r, scope: s.fresh_member(scope),
+    "fresh_member_above": lambda s, _r, scope: s.fresh_member_above(scope),
+    "fresh_clerk": lambda s, _r, scope: s.fresh_clerk(scope),
+    "fresh_event": lambda s, _r, scope: s.fresh_event(scope),
+    "fresh_claim": lambda s, _r, scope: s.fresh_claim(s.owner(scope)),
+    "own_fresh_claim": lambda s, role, _: s.fresh_claim(s.world.people[role]),
+    "fresh_award": lambda s, _r, scope: s.fresh_award(s.owner(scope)),
+    "fresh_checkin": lambda s, _r, scope: s.fresh_checkin(s.owner(scope), scope),
+    "own_fresh_checkin": lambda s, role, scope: s.fresh_checkin(s.world.people[role], scope),
+    "fresh_voucher": lambda s, _r, scope: s.fresh_voucher(s.owner(scope), scope),
+    "own_fresh_voucher": lambda s, role, scope: s.fresh_voucher(s.world.people[role], scope),
+    "fresh_card": lambda s, _r, scope: s.fresh_card(s.owner(scope)),
+    "fresh_pay_code": lambda s, _r, scope: s.fresh_pay_code(s.owner(scope)),
+    "fresh_offline_scan": lambda s, _r, scope: s.offline_scan(s.fresh_voucher(s.owner(scope), scope)),
+    "fresh_conflict": lambda s, _r, scope: s.fresh_conflict(scope),
+    "fresh_notice_unit": lambda s, _r, scope: s.fresh_notice_unit(scope),
+    "fresh_entry": lambda s, _r, scope: s.fresh_entry(scope),
+    "fresh_objection": lambda s, _r, scope: s.fresh_objection(scope),
+    "fresh_month": lambda s, _r, _s: s.fresh_month(),
+    "submitted_wish": _fresh_wish("submitted"),
+    "vetted_wish": _fresh_wish("vetted"),
+    "open_wish": _fresh_wish("open"),
+    "taken_wish": _fresh_wish("taken"),
+    "wish_done_4_days_ago": _fresh_wish("done", done_days_ago=4),
+    # values: a number no call has used, times and months
+    "n": lambda _s, _r, _scope: next_phone(),
+    "now": _iso_from_now(),
+    "an_hour_ago": _iso_from_now(hours=-1),
+    "in_3_hours": _iso_from_now(hours=3),
+    "in_3_days": _iso_from_now(days=3),
+    "last_month": lambda _s, _r, _scope: last_month(),
+    "month_before": lambda _s, _r, _scope: (utcnow().replace(day=1) - timedelta(days=1)).strftime("%Y-%m"),
+}
+
+
+class Places(dict):
+    """The named objects of one call, each made on first use: ``"{name}"`` in a URL or a body."""
+
+    def __init__(self, scene: Scene, role: str, scope: str):
+        super().__init__()
+        self.where = (scene, role, scope)
+
+    def __missing__(self, name: str):
+        self[name] = PLACES[name](*self.where)
+        return self[name]
+
+    def fill(self, value):
+        """A body with its names resolved: a whole ``"{name}"`` keeps the object's type."""
+        if isinstance(value, dict):
+            return {key: self.fill(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [self.fill(item) for item in value]
+        if isinstance(value, str):
+            whole = re.fullmatch(r"\{(\w+)\}", value)
+            return self[whole[1]] if whole else value.format_map(self)
+        return value
+
+
 # --- the table ---------------------------------------------------------------------------------
 
 
@@ -130,16 +220,22 @@ class Call:
 
 @dataclass
 class Row:
-    """One operation (or one way of calling it): who may, and how to make a valid call."""
+    """One operation (or one way of calling it): who may, and how to make a valid call.
+
+    ``call`` is the URL with ``{name}``s of ``PLACES`` (and ``body`` the JSON body, likewise), or,
+    for the few calls that need more, a function of (scene, role, side) answering the ``Call``.
+    """
 
     method: str
     path: str
     rule: Rule
-    call: Callable[[Scene, str, str], Call]
+    call: str | Callable[[Scene, str, str], Call]
     success: int = 200
+    body: dict | None = None
     variant: str = ""
     scopeless: bool = False  # the object is the caller's own or common to all: one call per role
     public: bool = False  # needs nobody signed in
+    listed: str | None = None  # for lists: the name of the object whose visibility ``sees`` rules
     sees: Rule | None = None  # for lists: who sees the side's object
     group: str = ""  # rows of a group share one world; default: the path's first segment
 
@@ -158,15 +254,23 @@ class Row:
         """The group whose rows share one world."""
         return self.group or self.path.split("/")[1]
 
+    def make_call(self, scene: Scene, role: str, scope: str) -> Call:
+        """The call for one role on one side (call inside an app context)."""
+        if callable(self.call):
+            return self.call(scene, role, scope)
+        places = Places(scene, role, scope)
+        listed = places[self.listed] if self.listed else None
+        return Call(self.call.format_map(places), places.fill(self.body), listed=listed)
 
-def _own(s: Scene, role: str) -> int:
-    return s.world.people[role]
+
+def _card_of(s: Scene, member_id: int) -> Call:
+    """Reading a member's card, which is issued first."""
+    s.fresh_card(member_id)
+    return Call(f"/members/{member_id}/card")
 
 
-def _new_voucher_of_owner(s: Scene, _role: str, scope: str) -> int:
-    return s.fresh_voucher(s.owner(scope), scope)
-
-
+# One row, one operation: the formatter leaves the table's rows as they are written.
+# fmt: off
 TABLE = [
     # --- identity --------------------------------------------------------------------------
     Row(
@@ -198,8 +302,8 @@ TABLE = [
         204,
         scopeless=True,
     ),
-    Row("GET", "/me", everyone, lambda s, _r, _s: Call("/me"), scopeless=True),
-    Row("PATCH", "/me", everyone, lambda s, _r, _s: Call("/me", {"anonymous": True}), scopeless=True),
+    Row("GET", "/me", everyone, "/me", scopeless=True),
+    Row("PATCH", "/me", everyone, "/me", body={"anonymous": True}, scopeless=True),
     Row(
         "POST",
         "/me/password",
@@ -213,249 +317,97 @@ TABLE = [
         scopeless=True,
         group="own password",
     ),
+    Row("GET", "/org-units", everyone, "/org-units?parent_id={town}"),
     Row(
-        "GET",
-        "/org-units",
-        everyone,
-        lambda s, _r, scope: Call(f"/org-units?parent_id={s.unit(scope, 'town_a', 'town_b')}"),
+        "POST", "/org-units", in_scope(ADMINS), "/org-units", 201,
+        body={"name": "新网格{n}", "kind": "grid", "parent_id": "{community}"},
     ),
     Row(
-        "POST",
-        "/org-units",
-        in_scope(ADMINS),
-        lambda s, _r, scope: Call(
-            "/org-units",
-            {
-                "name": f"新网格{next_phone()}",
-                "kind": "grid",
-                "parent_id": s.unit(scope, "community_a", "community_b"),
-            },
-        ),
-        201,
+        "POST", "/org-units", in_scope(NOBODY), "/org-units", 201,
+        body={"name": "新县{n}", "kind": "county", "parent_id": None}, variant="a root", scopeless=True,
+    ),
+    Row("GET", "/org-units/{unit_id}", everyone, "/org-units/{community}"),
+    Row("PATCH", "/org-units/{unit_id}", in_scope(ADMINS), "/org-units/{community}", body={"name": "改名{n}"}),
+    Row(
+        "GET", "/members", holding(GRID), "/members?page_size=100", listed="owner", sees=in_scope(GRID)
     ),
     Row(
-        "POST",
-        "/org-units",
-        in_scope(NOBODY),
-        lambda s, _r, _s: Call(
-            "/org-units", {"name": f"新县{next_phone()}", "kind": "county", "parent_id": None}
-        ),
-        201,
-        variant="a root",
-        scopeless=True,
+        "POST", "/members", in_scope(ORGANISERS), "/members", 201,
+        body={"name": "新居民", "phone": "{n}", "password": "a-good-password", "org_unit_id": "{grid}"},
+    ),
+    Row("GET", "/members/{member_id}", in_scope(GRID), "/members/{owner}"),
+    Row("GET", "/members/{member_id}", everyone, "/members/{own}", variant="oneself", scopeless=True),
+    Row(
+        "PATCH", "/members/{member_id}", in_scope(ORGANISERS), "/members/{owner}",
+        body={"name": "新名字"}, variant="rename",
     ),
     Row(
-        "GET",
-        "/org-units/{unit_id}",
-        everyone,
-        lambda s, _r, scope: Call(f"/org-units/{s.unit(scope, 'community_a', 'community_b')}"),
+        "PATCH", "/members/{member_id}", in_scope(ORGANISERS), "/members/{fresh_member}",
+        body={"org_unit_id": "{other_grid}"}, variant="move",
     ),
     Row(
-        "PATCH",
-        "/org-units/{unit_id}",
-        in_scope(ADMINS),
-        lambda s, _r, scope: Call(
-            f"/org-units/{s.unit(scope, 'community_a', 'community_b')}", {"name": f"改名{next_phone()}"}
-        ),
+        "PATCH", "/members/{member_id}", in_scope(ORGANISERS), "/members/{fresh_member}",
+        body={"status": "suspended"}, variant="suspend",
     ),
     Row(
-        "GET",
-        "/members",
-        holding(GRID),
-        lambda s, _r, scope: Call("/members?page_size=100", listed=s.owner(scope)),
-        sees=in_scope(GRID),
+        "PATCH", "/members/{member_id}", in_scope(ADMINS), "/members/{owner}",
+        body={"hidden": True}, variant="hide",
     ),
     Row(
-        "POST",
-        "/members",
-        in_scope(ORGANISERS),
-        lambda s, _r, scope: Call(
-            "/members",
-            {
-                "name": "新居民",
-                "phone": next_phone(),
-                "password": "a-good-password",
-                "org_unit_id": s.unit(scope, "grid_a", "grid_b"),
-            },
-        ),
-        201,
+        "PATCH", "/members/{member_id}", in_scope(ORGANISERS), "/members/{fresh_member}",
+        body={"phone": "{n}"}, variant="new phone",
     ),
     Row(
-        "GET", "/members/{member_id}", in_scope(GRID), lambda s, _r, scope: Call(f"/members/{s.owner(scope)}")
+        "POST", "/members/{member_id}/password", in_scope(ORGANISERS), "/members/{fresh_member}/password", 204,
+        body={"password": "another-password"},
     ),
     Row(
-        "GET",
-        "/members/{member_id}",
-        everyone,
-        lambda s, role, _: Call(f"/members/{_own(s, role)}"),
-        variant="oneself",
-        scopeless=True,
-    ),
-    Row(
-        "PATCH",
-        "/members/{member_id}",
-        in_scope(ORGANISERS),
-        lambda s, _r, scope: Call(f"/members/{s.owner(scope)}", {"name": "新名字"}),
-        variant="rename",
-    ),
-    Row(
-        "PATCH",
-        "/members/{member_id}",
-        in_scope(ORGANISERS),
-        lambda s, _r, scope: Call(
-            f"/members/{s.fresh_member(scope)}", {"org_unit_id": s.unit(scope, "grid_a2", "grid_b")}
-        ),
-        variant="move",
-    ),
-    Row(
-        "PATCH",
-        "/members/{member_id}",
-        in_scope(ORGANISERS),
-        lambda s, _r, scope: Call(f"/members/{s.fresh_member(scope)}", {"status": "suspended"}),
-        variant="suspend",
-    ),
-    Row(
-        "PATCH",
-        "/members/{member_id}",
-        in_scope(ADMINS),
-        lambda s, _r, scope: Call(f"/members/{s.owner(scope)}", {"hidden": True}),
-        variant="hide",
-    ),
-    Row(
-        "PATCH",
-        "/members/{member_id}",
-        in_scope(ORGANISERS),
-        lambda s, _r, scope: Call(f"/members/{s.fresh_member(scope)}", {"phone": next_phone()}),
-        variant="new phone",
-    ),
-    Row(
-        "POST",
-        "/members/{member_id}/password",
-        in_scope(ORGANISERS),
-        lambda s, _r, scope: Call(
-            f"/members/{s.fresh_member(scope)}/password", {"password": "another-password"}
-        ),
-        204,
-    ),
-    Row(
-        "POST",
-        "/members/{member_id}/unlock",
-        in_scope(ORGANISERS),
-        lambda s, _r, scope: Call(f"/members/{s.fresh_member(scope)}/unlock"),
-        204,
+        "POST", "/members/{member_id}/unlock", in_scope(ORGANISERS), "/members/{fresh_member}/unlock", 204
     ),
     # --- the target rule: the actor's grants must reach above every grant the member holds ------
     # (the world's town staff are below a county admin grant: only the global admin is above it;
     # a clerk answers to the admins whose scope covers the supermarket)
-    Row(
-        "PATCH",
-        "/members/{member_id}",
-        in_scope(NOBODY),
-        lambda s, _r, scope: Call(f"/members/{s.fresh_member_above(scope)}", {"name": "新名字"}),
-        variant="rename, target holds a higher grant",
+    *(
+        Row(
+            "PATCH", "/members/{member_id}", in_scope(NOBODY), "/members/{fresh_member_above}",
+            body=body, variant=f"{change}, target holds a higher grant",
+        )
+        for change, body in (
+            ("rename", {"name": "新名字"}),
+            ("new phone", {"phone": "{n}"}),
+            ("move", {"org_unit_id": "{other_grid}"}),
+            ("suspend", {"status": "suspended"}),
+            ("hide", {"hidden": True}),
+        )
     ),
     Row(
-        "PATCH",
-        "/members/{member_id}",
-        in_scope(NOBODY),
-        lambda s, _r, scope: Call(f"/members/{s.fresh_member_above(scope)}", {"phone": next_phone()}),
-        variant="new phone, target holds a higher grant",
+        "POST", "/members/{member_id}/password", in_scope(NOBODY), "/members/{fresh_member_above}/password",
+        204, body={"password": "another-password"}, variant="target holds a higher grant",
     ),
     Row(
-        "PATCH",
-        "/members/{member_id}",
-        in_scope(NOBODY),
-        lambda s, _r, scope: Call(
-            f"/members/{s.fresh_member_above(scope)}", {"org_unit_id": s.unit(scope, "grid_a2", "grid_b")}
-        ),
-        variant="move, target holds a higher grant",
+        "POST", "/members/{member_id}/password", in_scope(ADMINS), "/members/{fresh_clerk}/password", 204,
+        body={"password": "another-password"}, variant="target is a clerk",
     ),
     Row(
-        "PATCH",
-        "/members/{member_id}",
-        in_scope(NOBODY),
-        lambda s, _r, scope: Call(f"/members/{s.fresh_member_above(scope)}", {"status": "suspended"}),
-        variant="suspend, target holds a higher grant",
+        "PATCH", "/members/{member_id}", in_scope(ADMINS), "/members/{fresh_clerk}",
+        body={"status": "suspended"}, variant="suspend, target is a clerk",
     ),
     Row(
-        "PATCH",
-        "/members/{member_id}",
-        in_scope(NOBODY),
-        lambda s, _r, scope: Call(f"/members/{s.fresh_member_above(scope)}", {"hidden": True}),
-        variant="hide, target holds a higher grant",
-    ),
-    Row(
-        "POST",
-        "/members/{member_id}/password",
-        in_scope(NOBODY),
-        lambda s, _r, scope: Call(
-            f"/members/{s.fresh_member_above(scope)}/password", {"password": "another-password"}
-        ),
-        204,
+        "POST", "/members/{member_id}/unlock", in_scope(NOBODY), "/members/{fresh_member_above}/unlock", 204,
         variant="target holds a higher grant",
     ),
+    Row("GET", "/members/{member_id}/roles", in_scope(GRID), "/members/{owner}/roles"),
     Row(
-        "POST",
-        "/members/{member_id}/password",
-        in_scope(ADMINS),
-        lambda s, _r, scope: Call(
-            f"/members/{s.fresh_clerk(scope)}/password", {"password": "another-password"}
-        ),
-        204,
-        variant="target is a clerk",
+        "POST", "/members/{member_id}/roles", in_scope(ADMINS), "/members/{fresh_member}/roles", 201,
+        body={"role": "grid_worker", "org_unit_id": "{grid}"}, variant="on an org unit",
     ),
     Row(
-        "PATCH",
-        "/members/{member_id}",
-        in_scope(ADMINS),
-        lambda s, _r, scope: Call(f"/members/{s.fresh_clerk(scope)}", {"status": "suspended"}),
-        variant="suspend, target is a clerk",
+        "POST", "/members/{member_id}/roles", in_scope(ADMINS), "/members/{fresh_member}/roles", 201,
+        body={"role": "clerk", "supermarket_id": "{shop}"}, variant="clerk",
     ),
     Row(
-        "POST",
-        "/members/{member_id}/unlock",
-        in_scope(NOBODY),
-        lambda s, _r, scope: Call(f"/members/{s.fresh_member_above(scope)}/unlock"),
-        204,
-        variant="target holds a higher grant",
-    ),
-    Row(
-        "GET",
-        "/members/{member_id}/roles",
-        in_scope(GRID),
-        lambda s, _r, scope: Call(f"/members/{s.owner(scope)}/roles"),
-    ),
-    Row(
-        "POST",
-        "/members/{member_id}/roles",
-        in_scope(ADMINS),
-        lambda s, _r, scope: Call(
-            f"/members/{s.fresh_member(scope)}/roles",
-            {"role": "grid_worker", "org_unit_id": s.unit(scope, "grid_a", "grid_b")},
-        ),
-        201,
-        variant="on an org unit",
-    ),
-    Row(
-        "POST",
-        "/members/{member_id}/roles",
-        in_scope(ADMINS),
-        lambda s, _r, scope: Call(
-            f"/members/{s.fresh_member(scope)}/roles", {"role": "clerk", "supermarket_id": s.shop(scope)}
-        ),
-        201,
-        variant="clerk",
-    ),
-    Row(
-        "POST",
-        "/members/{member_id}/roles",
-        in_scope(NOBODY),
-        lambda s, _r, scope: Call(
-            f"/members/{s.fresh_member(scope)}/roles",
-            {"role": "admin", "org_unit_id": s.world.units["county"]},
-        ),
-        201,
-        variant="admin of the whole county",
+        "POST", "/members/{member_id}/roles", in_scope(NOBODY), "/members/{fresh_member}/roles", 201,
+        body={"role": "admin", "org_unit_id": "{county}"}, variant="admin of the whole county",
     ),
     Row(
         "DELETE",
@@ -473,217 +425,79 @@ TABLE = [
         variant="a global admin's",
         scopeless=True,
     ),
-    Row("GET", "/supermarkets", everyone, lambda s, _r, _s: Call("/supermarkets"), scopeless=True),
+    Row("GET", "/supermarkets", everyone, "/supermarkets", scopeless=True),
     Row(
-        "POST",
-        "/supermarkets",
-        in_scope(ADMINS),
-        lambda s, _r, scope: Call(
-            "/supermarkets",
-            {"name": "新超市", "address": "新街 1 号", "org_unit_id": s.unit(scope, "town_a", "town_b")},
-        ),
-        201,
+        "POST", "/supermarkets", in_scope(ADMINS), "/supermarkets", 201,
+        body={"name": "新超市", "address": "新街 1 号", "org_unit_id": "{town}"},
     ),
-    Row(
-        "GET",
-        "/supermarkets/{supermarket_id}",
-        everyone,
-        lambda s, _r, scope: Call(f"/supermarkets/{s.shop(scope)}"),
-    ),
+    Row("GET", "/supermarkets/{supermarket_id}", everyone, "/supermarkets/{shop}"),
     # --- points: activities, contributions, ledgers --------------------------------------------
-    Row("GET", "/activities", everyone, lambda s, _r, _s: Call("/activities"), scopeless=True),
+    Row("GET", "/activities", everyone, "/activities", scopeless=True),
     Row(
-        "POST",
-        "/activities",
-        in_scope(ORGANISERS),
-        lambda s, _r, scope: Call(
-            "/activities",
-            {
-                "code": f"act_{next_phone()}",
-                "name": "防诈宣传",
-                "category": "publicity",
-                "points": 5,
-                "unit": "each",
-                "daily_cap": None,
-                "needs_review": True,
-                "org_unit_id": s.unit(scope, "town_a", "town_b"),
-            },
-        ),
-        201,
+        "POST", "/activities", in_scope(ORGANISERS), "/activities", 201,
+        body={"code": "act_{n}", "name": "防诈宣传", "category": "publicity", "points": 5, "unit": "each",
+              "daily_cap": None, "needs_review": True, "org_unit_id": "{town}"},
     ),
-    Row("GET", "/activities/{code}", everyone, lambda s, _r, scope: Call(f"/activities/{s.codes[scope]}")),
+    Row("GET", "/activities/{code}", everyone, "/activities/{activity}"),
+    Row("PATCH", "/activities/{code}", in_scope(ORGANISERS), "/activities/{activity}", body={"name": "消防演练"}),
     Row(
-        "PATCH",
-        "/activities/{code}",
-        in_scope(ORGANISERS),
-        lambda s, _r, scope: Call(f"/activities/{s.codes[scope]}", {"name": "消防演练"}),
+        "GET", "/contributions", everyone, "/contributions?page_size=100", listed="claim", sees=in_scope(GRID)
     ),
     Row(
-        "GET",
-        "/contributions",
-        everyone,
-        lambda s, _r, scope: Call("/contributions?page_size=100", listed=s.ids[scope]["claim"]),
-        sees=in_scope(GRID),
-    ),
-    Row(
-        "POST",
-        "/contributions",
-        in_scope(GRID),
-        lambda s, _r, scope: Call(
-            "/contributions",
-            {
-                "member_id": s.owner(scope),
-                "activity_code": "patrol",
-                "quantity": 1,
-                "occurred_at": (utcnow() - timedelta(hours=1)).isoformat(),
-            },
-        ),
-        201,
+        "POST", "/contributions", in_scope(GRID), "/contributions", 201,
+        body={"member_id": "{owner}", "activity_code": "patrol", "quantity": 1, "occurred_at": "{an_hour_ago}"},
         variant="record for someone",
     ),
     Row(
-        "POST",
-        "/contributions",
-        everyone,
-        lambda s, role, _: Call(
-            "/contributions",
-            {
-                "member_id": _own(s, role),
-                "activity_code": "patrol",
-                "quantity": 1,
-                "occurred_at": (utcnow() - timedelta(hours=1)).isoformat(),
-            },
-        ),
-        201,
-        variant="claim",
-        scopeless=True,
+        "POST", "/contributions", everyone, "/contributions", 201,
+        body={"member_id": "{own}", "activity_code": "patrol", "quantity": 1, "occurred_at": "{an_hour_ago}"},
+        variant="claim", scopeless=True,
+    ),
+    Row("GET", "/contributions/{contribution_id}", in_scope(GRID), "/contributions/{claim}"),
+    Row(
+        "POST", "/contributions/{contribution_id}/approve", in_scope(GRID), "/contributions/{fresh_claim}/approve"
     ),
     Row(
-        "GET",
-        "/contributions/{contribution_id}",
-        in_scope(GRID),
-        lambda s, _r, scope: Call(f"/contributions/{s.ids[scope]['claim']}"),
+        "POST", "/contributions/{contribution_id}/approve", own_claim, "/contributions/{own_fresh_claim}/approve",
+        variant="one's own claim", scopeless=True,
     ),
     Row(
-        "POST",
-        "/contributions/{contribution_id}/approve",
-        in_scope(GRID),
-        lambda s, _r, scope: Call(f"/contributions/{s.fresh_claim(s.owner(scope))}/approve"),
+        "POST", "/contributions/{contribution_id}/reject", in_scope(GRID), "/contributions/{fresh_claim}/reject",
+        body={"reason": "照片看不清"},
     ),
     Row(
-        "POST",
-        "/contributions/{contribution_id}/approve",
-        own_claim,
-        lambda s, role, _: Call(f"/contributions/{s.fresh_claim(_own(s, role))}/approve"),
-        variant="one's own claim",
-        scopeless=True,
+        "POST", "/contributions/{contribution_id}/reverse", in_scope(ORGANISERS),
+        "/contributions/{fresh_award}/reverse", body={"reason": "记错了人"},
     ),
     Row(
-        "POST",
-        "/contributions/{contribution_id}/reject",
-        in_scope(GRID),
-        lambda s, _r, scope: Call(
-            f"/contributions/{s.fresh_claim(s.owner(scope))}/reject", {"reason": "照片看不清"}
-        ),
+        "POST", "/contributions/{contribution_id}/reverse", in_scope(ADMINS),
+        "/contributions/{fresh_award}/reverse", body={"reason": "记错了人", "force": True}, variant="forced",
     ),
+    Row("GET", "/members/{member_id}/ledger", in_scope(GRID), "/members/{owner}/ledger"),
     Row(
-        "POST",
-        "/contributions/{contribution_id}/reverse",
-        in_scope(ORGANISERS),
-        lambda s, _r, scope: Call(
-            f"/contributions/{s.fresh_award(s.owner(scope))}/reverse", {"reason": "记错了人"}
-        ),
-    ),
-    Row(
-        "POST",
-        "/contributions/{contribution_id}/reverse",
-        in_scope(ADMINS),
-        lambda s, _r, scope: Call(
-            f"/contributions/{s.fresh_award(s.owner(scope))}/reverse", {"reason": "记错了人", "force": True}
-        ),
-        variant="forced",
-    ),
-    Row(
-        "GET",
-        "/members/{member_id}/ledger",
-        in_scope(GRID),
-        lambda s, _r, scope: Call(f"/members/{s.owner(scope)}/ledger"),
-    ),
-    Row(
-        "GET",
-        "/members/{member_id}/ledger",
-        everyone,
-        lambda s, role, _: Call(f"/members/{_own(s, role)}/ledger"),
-        variant="one's own",
-        scopeless=True,
+        "GET", "/members/{member_id}/ledger", everyone, "/members/{own}/ledger",
+        variant="one's own", scopeless=True,
     ),
     # --- points: events, check-ins, photos, the daily check-in -----------------------------------
     Row(
-        "GET",
-        "/events",
-        holding(ORGANISERS),
-        lambda s, _r, scope: Call("/events?page_size=100", listed=s.ids[scope]["event"]),
-        sees=in_scope(ORGANISERS),
+        "GET", "/events", holding(ORGANISERS), "/events?page_size=100", listed="event", sees=in_scope(ORGANISERS)
     ),
     Row(
-        "POST",
-        "/events",
-        in_scope(ORGANISERS),
-        lambda s, _r, scope: Call(
-            "/events",
-            {
-                "title": "防汛宣传日",
-                "activity_code": "patrol",
-                "org_unit_id": s.unit(scope, "town_a", "town_b"),
-                "starts_at": utcnow().isoformat(),
-                "ends_at": (utcnow() + timedelta(hours=3)).isoformat(),
-            },
-        ),
-        201,
+        "POST", "/events", in_scope(ORGANISERS), "/events", 201,
+        body={"title": "防汛宣传日", "activity_code": "patrol", "org_unit_id": "{town}",
+              "starts_at": "{now}", "ends_at": "{in_3_hours}"},
     ),
+    Row("GET", "/events/{event_id}", in_scope(ORGANISERS), "/events/{event}"),
+    Row("GET", "/events/{event_id}/qr.svg", in_scope(ORGANISERS), "/events/{event}/qr.svg"),
+    Row("GET", "/events/{event_id}/poster.png", in_scope(ORGANISERS), "/events/{event}/poster.png"),
+    Row("POST", "/events/{event_id}/close", in_scope(ORGANISERS), "/events/{fresh_event}/close"),
+    Row("POST", "/checkins", everyone, "/checkins", 201, body={"payload": "{event_code}"}),
     Row(
-        "GET",
-        "/events/{event_id}",
-        in_scope(ORGANISERS),
-        lambda s, _r, scope: Call(f"/events/{s.ids[scope]['event']}"),
-    ),
-    Row(
-        "GET",
-        "/events/{event_id}/qr.svg",
-        in_scope(ORGANISERS),
-        lambda s, _r, scope: Call(f"/events/{s.ids[scope]['event']}/qr.svg"),
-    ),
-    Row(
-        "GET",
-        "/events/{event_id}/poster.png",
-        in_scope(ORGANISERS),
-        lambda s, _r, scope: Call(f"/events/{s.ids[scope]['event']}/poster.png"),
-    ),
-    Row(
-        "POST",
-        "/events/{event_id}/close",
-        in_scope(ORGANISERS),
-        lambda s, _r, scope: Call(f"/events/{s.fresh_event(scope)}/close"),
-    ),
-    Row(
-        "POST",
-        "/checkins",
-        everyone,
-        lambda s, _r, scope: Call("/checkins", {"payload": s.event_code(s.ids[scope]["event"])}),
-        201,
-    ),
-    Row(
-        "POST",
-        "/checkins/{checkin_id}/checkout",
-        in_scope(ORGANISERS),
-        lambda s, _r, scope: Call(f"/checkins/{s.fresh_checkin(s.owner(scope), scope)}/checkout"),
+        "POST", "/checkins/{checkin_id}/checkout", in_scope(ORGANISERS), "/checkins/{fresh_checkin}/checkout",
         variant="someone's",
     ),
     Row(
-        "POST",
-        "/checkins/{checkin_id}/checkout",
-        everyone,
-        lambda s, role, scope: Call(f"/checkins/{s.fresh_checkin(_own(s, role), scope)}/checkout"),
+        "POST", "/checkins/{checkin_id}/checkout", everyone, "/checkins/{own_fresh_checkin}/checkout",
         variant="one's own",
     ),
     Row(
@@ -694,202 +508,80 @@ TABLE = [
         201,
         scopeless=True,
     ),
+    Row("GET", "/photos/{photo_id}", in_scope(GRID), "/photos/{photo}"),
+    Row("POST", "/me/checkins", everyone, "/me/checkins", 201, scopeless=True),
+    Row("GET", "/leaderboards/members", everyone, "/leaderboards/members?org_unit_id={town}"),
+    Row("GET", "/leaderboards/org-units", everyone, "/leaderboards/org-units?parent_id={town}"),
     Row(
-        "GET",
-        "/photos/{photo_id}",
-        in_scope(GRID),
-        lambda s, _r, scope: Call(f"/photos/{s.ids[scope]['photo']}"),
-    ),
-    Row("POST", "/me/checkins", everyone, lambda s, _r, _s: Call("/me/checkins"), 201, scopeless=True),
-    Row(
-        "GET",
-        "/leaderboards/members",
-        everyone,
-        lambda s, _r, scope: Call(f"/leaderboards/members?org_unit_id={s.unit(scope, 'town_a', 'town_b')}"),
-    ),
-    Row(
-        "GET",
-        "/leaderboards/org-units",
-        everyone,
-        lambda s, _r, scope: Call(f"/leaderboards/org-units?parent_id={s.unit(scope, 'town_a', 'town_b')}"),
-    ),
-    Row(
-        "GET",
-        "/leaderboards/honour-roll",
-        everyone,
-        lambda s, _r, scope: Call(
-            f"/leaderboards/honour-roll?org_unit_id={s.unit(scope, 'town_a', 'town_b')}"
-            f"&month={(utcnow().replace(day=1) - timedelta(days=1)).strftime('%Y-%m')}"
-        ),
+        "GET", "/leaderboards/honour-roll", everyone, "/leaderboards/honour-roll?org_unit_id={town}&month={month_before}"
     ),
     # --- points: micro-wishes and patrols ---------------------------------------------------------
+    Row("GET", "/wishes", everyone, "/wishes?page_size=100", listed="wish", sees=county_or_scope),
     Row(
-        "GET",
-        "/wishes",
-        everyone,
-        lambda s, _r, scope: Call("/wishes?page_size=100", listed=s.ids[scope]["wish"]),
-        sees=county_or_scope,
+        "POST", "/wishes", with_a_grid, "/wishes", 201,
+        body={"title": "帮忙修灯", "description": "楼道灯坏了"}, scopeless=True,
+    ),
+    Row("GET", "/wishes/{wish_id}", county_or_scope, "/wishes/{wish}"),
+    Row(
+        "POST", "/wishes/{wish_id}/vet", in_scope(GRID), "/wishes/{submitted_wish}/vet", body={"decision": "accept"}
     ),
     Row(
-        "POST",
-        "/wishes",
-        with_a_grid,
-        lambda s, _r, _s: Call("/wishes", {"title": "帮忙修灯", "description": "楼道灯坏了"}),
-        201,
-        scopeless=True,
+        "POST", "/wishes/{wish_id}/publish", in_scope(ORGANISERS), "/wishes/{vetted_wish}/publish",
+        body={"points": 30, "due_at": "{in_3_days}"},
     ),
+    Row("POST", "/wishes/{wish_id}/take", county_or_scope, "/wishes/{open_wish}/take"),
     Row(
-        "GET",
-        "/wishes/{wish_id}",
-        county_or_scope,
-        lambda s, _r, scope: Call(f"/wishes/{s.ids[scope]['wish']}"),
-    ),
-    Row(
-        "POST",
-        "/wishes/{wish_id}/vet",
-        in_scope(GRID),
-        lambda s, _r, scope: Call(f"/wishes/{s.fresh_wish(scope, 'submitted')}/vet", {"decision": "accept"}),
-    ),
-    Row(
-        "POST",
-        "/wishes/{wish_id}/publish",
-        in_scope(ORGANISERS),
-        lambda s, _r, scope: Call(
-            f"/wishes/{s.fresh_wish(scope, 'vetted')}/publish",
-            {"points": 30, "due_at": (utcnow() + timedelta(days=3)).isoformat()},
-        ),
-    ),
-    Row(
-        "POST",
-        "/wishes/{wish_id}/take",
-        county_or_scope,
-        lambda s, _r, scope: Call(f"/wishes/{s.fresh_wish(scope)}/take"),
-    ),
-    Row(
-        "POST",
-        "/wishes/{wish_id}/release",
-        owner_only,
-        lambda s, _r, scope: Call(f"/wishes/{s.fresh_wish(scope, 'taken')}/release"),
+        "POST", "/wishes/{wish_id}/release", owner_only, "/wishes/{taken_wish}/release",
         variant="taken by someone else",
     ),
     Row(
-        "POST",
-        "/wishes/{wish_id}/done",
-        owner_only,
-        lambda s, _r, scope: Call(f"/wishes/{s.fresh_wish(scope, 'taken')}/done", {"note": "修好了"}),
-        variant="taken by someone else",
+        "POST", "/wishes/{wish_id}/done", owner_only, "/wishes/{taken_wish}/done",
+        body={"note": "修好了"}, variant="taken by someone else",
     ),
     Row(
-        "POST",
-        "/wishes/{wish_id}/confirm",
-        in_scope(ORGANISERS),
-        lambda s, _r, scope: Call(
-            f"/wishes/{s.fresh_wish(scope, 'done', done_days_ago=4)}/confirm", {"rating": 5}
-        ),
-        variant="done 4 days ago, the requester silent",
+        "POST", "/wishes/{wish_id}/confirm", in_scope(ORGANISERS), "/wishes/{wish_done_4_days_ago}/confirm",
+        body={"rating": 5}, variant="done 4 days ago, the requester silent",
     ),
     Row(
-        "POST",
-        "/wishes/{wish_id}/cancel",
-        in_scope(ORGANISERS),
-        lambda s, _r, scope: Call(f"/wishes/{s.fresh_wish(scope)}/cancel", {"reason": "已由家人解决"}),
-        variant="someone's",
+        "POST", "/wishes/{wish_id}/cancel", in_scope(ORGANISERS), "/wishes/{open_wish}/cancel",
+        body={"reason": "已由家人解决"}, variant="someone's",
     ),
     Row(
-        "GET",
-        "/patrol-routes",
-        holding(ORGANISERS),
-        lambda s, _r, scope: Call("/patrol-routes?page_size=100", listed=s.ids[scope]["route"]),
-        sees=in_scope(ORGANISERS),
+        "GET", "/patrol-routes", holding(ORGANISERS), "/patrol-routes?page_size=100",
+        listed="route", sees=in_scope(ORGANISERS),
     ),
     Row(
-        "POST",
-        "/patrol-routes",
-        in_scope(ORGANISERS),
-        lambda s, _r, scope: Call(
-            "/patrol-routes",
-            {
-                "name": "夜巡西线",
-                "org_unit_id": s.unit(scope, "town_a", "town_b"),
-                "activity_code": "patrol",
-                "checkpoints": [{"name": "桥头"}, {"name": "祠堂"}],
-                "window_start": "22:00",
-                "window_end": "02:00",
-                "min_minutes_between": 5,
-            },
-        ),
-        201,
+        "POST", "/patrol-routes", in_scope(ORGANISERS), "/patrol-routes", 201,
+        body={"name": "夜巡西线", "org_unit_id": "{town}", "activity_code": "patrol",
+              "checkpoints": [{"name": "桥头"}, {"name": "祠堂"}],
+              "window_start": "22:00", "window_end": "02:00", "min_minutes_between": 5},
+    ),
+    Row("GET", "/patrol-routes/{route_id}", in_scope(ORGANISERS), "/patrol-routes/{route}"),
+    Row(
+        "GET", "/patrol-routes/{route_id}/posters.pdf", in_scope(ORGANISERS), "/patrol-routes/{route}/posters.pdf"
+    ),
+    Row("GET", "/patrol-routes/{route_id}/rounds", in_scope(ORGANISERS), "/patrol-routes/{route}/rounds"),
+    Row("POST", "/patrols/scans", everyone, "/patrols/scans", 201, body={"payload": "{checkpoint_code}"}),
+    Row(
+        "GET", "/org-units/{unit_id}/budgets/{year}", in_scope(ORGANISERS),
+        f"/org-units/{{town}}/budgets/{BUDGET_YEAR}",
     ),
     Row(
-        "GET",
-        "/patrol-routes/{route_id}",
-        in_scope(ORGANISERS),
-        lambda s, _r, scope: Call(f"/patrol-routes/{s.ids[scope]['route']}"),
-    ),
-    Row(
-        "GET",
-        "/patrol-routes/{route_id}/posters.pdf",
-        in_scope(ORGANISERS),
-        lambda s, _r, scope: Call(f"/patrol-routes/{s.ids[scope]['route']}/posters.pdf"),
-    ),
-    Row(
-        "GET",
-        "/patrol-routes/{route_id}/rounds",
-        in_scope(ORGANISERS),
-        lambda s, _r, scope: Call(f"/patrol-routes/{s.ids[scope]['route']}/rounds"),
-    ),
-    Row(
-        "POST",
-        "/patrols/scans",
-        everyone,
-        lambda s, _r, scope: Call("/patrols/scans", {"payload": s.checkpoint_code(s.ids[scope]["route"])}),
-        201,
-    ),
-    Row(
-        "GET",
-        "/org-units/{unit_id}/budgets/{year}",
-        in_scope(ORGANISERS),
-        lambda s, _r, scope: Call(f"/org-units/{s.unit(scope, 'town_a', 'town_b')}/budgets/{BUDGET_YEAR}"),
-    ),
-    Row(
-        "PUT",
-        "/org-units/{unit_id}/budgets/{year}",
-        in_scope(ADMINS),
-        lambda s, _r, scope: Call(
-            f"/org-units/{s.unit(scope, 'town_a', 'town_b')}/budgets/{BUDGET_YEAR}", {"points": 9_000_000}
-        ),
+        "PUT", "/org-units/{unit_id}/budgets/{year}", in_scope(ADMINS),
+        f"/org-units/{{town}}/budgets/{BUDGET_YEAR}", body={"points": 9_000_000},
     ),
     # --- rewards: one global catalogue, stock per supermarket, vouchers -------------------------
-    Row("GET", "/rewards", everyone, lambda s, _r, _s: Call("/rewards"), scopeless=True),
+    Row("GET", "/rewards", everyone, "/rewards", scopeless=True),
     Row(
-        "POST",
-        "/rewards",
-        holding(ADMINS),
-        lambda s, _r, _s: Call("/rewards", {"name": "大米", "points_cost": 50, "per_member_limit": 2}),
-        201,
-        scopeless=True,
+        "POST", "/rewards", holding(ADMINS), "/rewards", 201,
+        body={"name": "大米", "points_cost": 50, "per_member_limit": 2}, scopeless=True,
     ),
+    Row("GET", "/rewards/{reward_id}", everyone, "/rewards/{reward}", scopeless=True),
     Row(
-        "GET",
-        "/rewards/{reward_id}",
-        everyone,
-        lambda s, _r, _s: Call(f"/rewards/{s.reward_id}"),
-        scopeless=True,
+        "PATCH", "/rewards/{reward_id}", holding(ADMINS), "/rewards/{reward}",
+        body={"name": "香皂{n}"}, scopeless=True,
     ),
-    Row(
-        "PATCH",
-        "/rewards/{reward_id}",
-        holding(ADMINS),
-        lambda s, _r, _s: Call(f"/rewards/{s.reward_id}", {"name": f"香皂{next_phone()}"}),
-        scopeless=True,
-    ),
-    Row(
-        "GET",
-        "/rewards/{reward_id}/image",
-        everyone,
-        lambda s, _r, _s: Call(f"/rewards/{s.reward_id}/image"),
-        scopeless=True,
-    ),
+    Row("GET", "/rewards/{reward_id}/image", everyone, "/rewards/{reward}/image", scopeless=True),
     Row(
         "PUT",
         "/rewards/{reward_id}/image",
@@ -907,281 +599,120 @@ TABLE = [
         204,
         scopeless=True,
     ),
+    Row("GET", "/supermarkets/{supermarket_id}/catalogue", everyone, "/supermarkets/{shop}/catalogue"),
+    Row("GET", "/supermarkets/{supermarket_id}/stock", in_scope(COUNTER), "/supermarkets/{shop}/stock"),
     Row(
-        "GET",
-        "/supermarkets/{supermarket_id}/catalogue",
-        everyone,
-        lambda s, _r, scope: Call(f"/supermarkets/{s.shop(scope)}/catalogue"),
+        "PUT", "/supermarkets/{supermarket_id}/stock/{reward_id}", in_scope(COUNTER),
+        "/supermarkets/{shop}/stock/{reward}", body={"quantity": 450, "reason": "月底盘点"},
     ),
     Row(
-        "GET",
-        "/supermarkets/{supermarket_id}/stock",
-        in_scope(COUNTER),
-        lambda s, _r, scope: Call(f"/supermarkets/{s.shop(scope)}/stock"),
+        "POST", "/supermarkets/{supermarket_id}/stock/{reward_id}/receipts", in_scope(COUNTER),
+        "/supermarkets/{shop}/stock/{reward}/receipts", 201, body={"quantity": 5},
     ),
     Row(
-        "PUT",
-        "/supermarkets/{supermarket_id}/stock/{reward_id}",
-        in_scope(COUNTER),
-        lambda s, _r, scope: Call(
-            f"/supermarkets/{s.shop(scope)}/stock/{s.reward_id}", {"quantity": 450, "reason": "月底盘点"}
-        ),
+        "GET", "/supermarkets/{supermarket_id}/settlements/{month}", in_scope(COUNTER),
+        "/supermarkets/{shop}/settlements/{fresh_month}",
     ),
     Row(
-        "POST",
-        "/supermarkets/{supermarket_id}/stock/{reward_id}/receipts",
-        in_scope(COUNTER),
-        lambda s, _r, scope: Call(
-            f"/supermarkets/{s.shop(scope)}/stock/{s.reward_id}/receipts", {"quantity": 5}
-        ),
-        201,
+        "POST", "/supermarkets/{supermarket_id}/settlements/{month}/confirm", in_scope(ADMINS),
+        "/supermarkets/{shop}/settlements/{fresh_month}/confirm",
     ),
+    Row("GET", "/vouchers", everyone, "/vouchers", scopeless=True),
     Row(
-        "GET",
-        "/supermarkets/{supermarket_id}/settlements/{month}",
-        in_scope(COUNTER),
-        lambda s, _r, scope: Call(f"/supermarkets/{s.shop(scope)}/settlements/{s.fresh_month()}"),
+        "POST", "/vouchers", everyone, "/vouchers", 201,
+        body={"supermarket_id": "{shop}", "items": [{"reward_id": "{reward}", "quantity": 1}]},
     ),
-    Row(
-        "POST",
-        "/supermarkets/{supermarket_id}/settlements/{month}/confirm",
-        in_scope(ADMINS),
-        lambda s, _r, scope: Call(f"/supermarkets/{s.shop(scope)}/settlements/{s.fresh_month()}/confirm"),
-    ),
-    Row("GET", "/vouchers", everyone, lambda s, _r, _s: Call("/vouchers"), scopeless=True),
-    Row(
-        "POST",
-        "/vouchers",
-        everyone,
-        lambda s, _r, scope: Call(
-            "/vouchers",
-            {"supermarket_id": s.shop(scope), "items": [{"reward_id": s.reward_id, "quantity": 1}]},
-        ),
-        201,
-    ),
-    Row(
-        "POST",
-        "/vouchers/scan",
-        at_counter,
-        lambda s, _r, scope: Call("/vouchers/scan", {"payload": s.voucher_code(s.ids[scope]["voucher"])}),
-    ),
-    Row(
-        "GET",
-        "/vouchers/{voucher_id}",
-        at_counter,
-        lambda s, _r, scope: Call(f"/vouchers/{s.ids[scope]['voucher']}"),
-        variant="someone's",
-    ),
-    Row(
-        "GET",
-        "/vouchers/{voucher_id}",
-        everyone,
-        lambda s, role, scope: Call(f"/vouchers/{s.fresh_voucher(_own(s, role), scope)}"),
-        variant="one's own",
-    ),
+    Row("POST", "/vouchers/scan", at_counter, "/vouchers/scan", body={"payload": "{voucher_code}"}),
+    Row("GET", "/vouchers/{voucher_id}", at_counter, "/vouchers/{voucher}", variant="someone's"),
+    Row("GET", "/vouchers/{voucher_id}", everyone, "/vouchers/{own_fresh_voucher}", variant="one's own"),
     Row(
         "POST",
         "/vouchers/{voucher_id}/fulfil",
         at_counter,
-        lambda s, role, scope: (
+        lambda s, _r, scope: (
             lambda voucher: Call(f"/vouchers/{voucher}/fulfil", {"payload": s.voucher_code(voucher)})
-        )(_new_voucher_of_owner(s, role, scope)),
+        )(s.fresh_voucher(s.owner(scope), scope)),
     ),
+    Row("POST", "/vouchers/{voucher_id}/cancel", at_counter, "/vouchers/{fresh_voucher}/cancel", variant="someone's"),
     Row(
-        "POST",
-        "/vouchers/{voucher_id}/cancel",
-        at_counter,
-        lambda s, role, scope: Call(f"/vouchers/{_new_voucher_of_owner(s, role, scope)}/cancel"),
-        variant="someone's",
+        "POST", "/vouchers/{voucher_id}/cancel", everyone, "/vouchers/{own_fresh_voucher}/cancel", variant="one's own"
     ),
-    Row(
-        "POST",
-        "/vouchers/{voucher_id}/cancel",
-        everyone,
-        lambda s, role, scope: Call(f"/vouchers/{s.fresh_voucher(_own(s, role), scope)}/cancel"),
-        variant="one's own",
-    ),
-    Row(
-        "GET",
-        "/vouchers/{voucher_id}/qr.svg",
-        owner_only,
-        lambda s, _r, scope: Call(f"/vouchers/{s.ids[scope]['voucher']}/qr.svg"),
-    ),
-    Row(
-        "GET",
-        "/vouchers/{voucher_id}/qr.png",
-        owner_only,
-        lambda s, _r, scope: Call(f"/vouchers/{s.ids[scope]['voucher']}/qr.png"),
-    ),
+    Row("GET", "/vouchers/{voucher_id}/qr.svg", owner_only, "/vouchers/{voucher}/qr.svg"),
+    Row("GET", "/vouchers/{voucher_id}/qr.png", owner_only, "/vouchers/{voucher}/qr.png"),
     # --- the counter: cards, PINs, pay codes, sales, offline ------------------------------------
     Row(
-        "GET",
-        "/members/{member_id}/card",
-        in_scope(ORGANISERS),
-        lambda s, _r, scope: (s.fresh_card(s.owner(scope)), Call(f"/members/{s.owner(scope)}/card"))[1],
+        "GET", "/members/{member_id}/card", in_scope(ORGANISERS),
+        lambda s, _r, scope: _card_of(s, s.owner(scope)),
     ),
     Row(
-        "GET",
-        "/members/{member_id}/card",
-        everyone,
-        lambda s, role, _: (s.fresh_card(_own(s, role)), Call(f"/members/{_own(s, role)}/card"))[1],
-        variant="one's own",
-        scopeless=True,
+        "GET", "/members/{member_id}/card", everyone, lambda s, role, _: _card_of(s, s.world.people[role]),
+        variant="one's own", scopeless=True,
+    ),
+    Row("POST", "/members/{member_id}/card", in_scope(ORGANISERS), "/members/{owner}/card", 201),
+    Row(
+        "POST", "/members/{member_id}/card", everyone, "/members/{own}/card", 201,
+        variant="one's own", scopeless=True,
+    ),
+    Row("PUT", "/members/{member_id}/pin", in_scope(ORGANISERS), "/members/{owner}/pin", 204, body={"pin": "284615"}),
+    Row(
+        "PUT", "/members/{member_id}/pin", everyone, "/members/{own}/pin", 204,
+        body={"pin": "284615", "password": PASSWORD}, variant="one's own", scopeless=True,
+    ),
+    Row("GET", "/members/cards.pdf", in_scope(ORGANISERS), "/members/cards.pdf?org_unit_id={grid}"),
+    Row("GET", "/me/pay-code", everyone, "/me/pay-code", scopeless=True),
+    Row(
+        "POST", "/counter/holders", at_counter, "/counter/holders",
+        body={"supermarket_id": "{shop}", "card": "{fresh_card}"},
     ),
     Row(
-        "POST",
-        "/members/{member_id}/card",
-        in_scope(ORGANISERS),
-        lambda s, _r, scope: Call(f"/members/{s.owner(scope)}/card"),
-        201,
+        "POST", "/counter/sales", at_counter, "/counter/sales", 201,
+        body={
+            "supermarket_id": "{shop}",
+            "pay_code": "{fresh_pay_code}",
+            "items": [{"reward_id": "{reward}", "quantity": 1}],
+        },
     ),
     Row(
-        "POST",
-        "/members/{member_id}/card",
-        everyone,
-        lambda s, role, _: Call(f"/members/{_own(s, role)}/card"),
-        201,
-        variant="one's own",
-        scopeless=True,
+        "GET", "/supermarkets/{supermarket_id}/offline-bundle", in_scope(COUNTER), "/supermarkets/{shop}/offline-bundle"
     ),
     Row(
-        "PUT",
-        "/members/{member_id}/pin",
-        in_scope(ORGANISERS),
-        lambda s, _r, scope: Call(f"/members/{s.owner(scope)}/pin", {"pin": "284615"}),
-        204,
+        "POST", "/supermarkets/{supermarket_id}/offline-fulfilments", in_scope(COUNTER),
+        "/supermarkets/{shop}/offline-fulfilments", body={"fulfilments": ["{fresh_offline_scan}"]},
     ),
     Row(
-        "PUT",
-        "/members/{member_id}/pin",
-        everyone,
-        lambda s, role, _: Call(f"/members/{_own(s, role)}/pin", {"pin": "284615", "password": PASSWORD}),
-        204,
-        variant="one's own",
-        scopeless=True,
+        "GET", "/supermarkets/{supermarket_id}/offline-conflicts", in_scope(ADMINS),
+        "/supermarkets/{shop}/offline-conflicts",
     ),
     Row(
-        "GET",
-        "/members/cards.pdf",
-        in_scope(ORGANISERS),
-        lambda s, _r, scope: Call(f"/members/cards.pdf?org_unit_id={s.unit(scope, 'grid_a', 'grid_b')}"),
-    ),
-    Row("GET", "/me/pay-code", everyone, lambda s, _r, _s: Call("/me/pay-code"), scopeless=True),
-    Row(
-        "POST",
-        "/counter/holders",
-        at_counter,
-        lambda s, _r, scope: Call(
-            "/counter/holders", {"supermarket_id": s.shop(scope), "card": s.fresh_card(s.owner(scope))}
-        ),
-    ),
-    Row(
-        "POST",
-        "/counter/sales",
-        at_counter,
-        lambda s, _r, scope: Call(
-            "/counter/sales",
-            {
-                "supermarket_id": s.shop(scope),
-                "pay_code": s.fresh_pay_code(s.owner(scope)),
-                "items": [{"reward_id": s.reward_id, "quantity": 1}],
-            },
-        ),
-        201,
-    ),
-    Row(
-        "GET",
-        "/supermarkets/{supermarket_id}/offline-bundle",
-        in_scope(COUNTER),
-        lambda s, _r, scope: Call(f"/supermarkets/{s.shop(scope)}/offline-bundle"),
-    ),
-    Row(
-        "POST",
-        "/supermarkets/{supermarket_id}/offline-fulfilments",
-        in_scope(COUNTER),
-        lambda s, _r, scope: Call(
-            f"/supermarkets/{s.shop(scope)}/offline-fulfilments",
-            {"fulfilments": [s.offline_scan(s.fresh_voucher(s.owner(scope), scope))]},
-        ),
-    ),
-    Row(
-        "GET",
-        "/supermarkets/{supermarket_id}/offline-conflicts",
-        in_scope(ADMINS),
-        lambda s, _r, scope: Call(f"/supermarkets/{s.shop(scope)}/offline-conflicts"),
-    ),
-    Row(
-        "POST",
-        "/offline-conflicts/{conflict_id}/resolve",
-        in_scope(ADMINS),
-        lambda s, _r, scope: Call(
-            f"/offline-conflicts/{s.fresh_conflict(scope)}/resolve", {"note": "已核实"}
-        ),
+        "POST", "/offline-conflicts/{conflict_id}/resolve", in_scope(ADMINS),
+        "/offline-conflicts/{fresh_conflict}/resolve", body={"note": "已核实"},
     ),
     # --- the public notice (积分公示), objections and notifications --------------------------------
+    Row("GET", "/notices", everyone, "/notices?page_size=100", listed="notice", sees=reads_notice),
     Row(
-        "GET",
-        "/notices",
-        everyone,
-        lambda s, _r, scope: Call("/notices?page_size=100", listed=s.ids[scope]["notice"]),
-        sees=reads_notice,
+        "POST", "/notices", in_scope(ORGANISERS), "/notices", 201,
+        body={"org_unit_id": "{fresh_notice_unit}", "month": "{last_month}"},
+    ),
+    Row("GET", "/notices/{notice_id}", reads_notice, "/notices/{notice}"),
+    Row(
+        "POST", "/notices/{notice_id}/objections", lives_there, "/notices/{notice}/objections", 201,
+        body={"contribution_id": "{fresh_entry}", "reason": "那天没有见到他"},
     ),
     Row(
-        "POST",
-        "/notices",
-        in_scope(ORGANISERS),
-        lambda s, _r, scope: Call(
-            "/notices", {"org_unit_id": s.fresh_notice_unit(scope), "month": last_month()}
-        ),
-        201,
+        "GET", "/objections", everyone, "/objections?page_size=100", listed="objection", sees=in_scope(ORGANISERS)
     ),
     Row(
-        "GET",
-        "/notices/{notice_id}",
-        reads_notice,
-        lambda s, _r, scope: Call(f"/notices/{s.ids[scope]['notice']}"),
+        "POST", "/objections/{objection_id}/uphold", in_scope(ORGANISERS),
+        "/objections/{fresh_objection}/uphold", body={"reason": "核实属实"},
     ),
     Row(
-        "POST",
-        "/notices/{notice_id}/objections",
-        lives_there,
-        lambda s, _r, scope: Call(
-            f"/notices/{s.ids[scope]['notice']}/objections",
-            {"contribution_id": s.fresh_entry(scope), "reason": "那天没有见到他"},
-        ),
-        201,
+        "POST", "/objections/{objection_id}/dismiss", in_scope(ORGANISERS),
+        "/objections/{fresh_objection}/dismiss", body={"reason": "核实不成立"},
     ),
-    Row(
-        "GET",
-        "/objections",
-        everyone,
-        lambda s, _r, scope: Call("/objections?page_size=100", listed=s.ids[scope]["objection"]),
-        sees=in_scope(ORGANISERS),
-    ),
-    Row(
-        "POST",
-        "/objections/{objection_id}/uphold",
-        in_scope(ORGANISERS),
-        lambda s, _r, scope: Call(f"/objections/{s.fresh_objection(scope)}/uphold", {"reason": "核实属实"}),
-    ),
-    Row(
-        "POST",
-        "/objections/{objection_id}/dismiss",
-        in_scope(ORGANISERS),
-        lambda s, _r, scope: Call(
-            f"/objections/{s.fresh_objection(scope)}/dismiss", {"reason": "核实不成立"}
-        ),
-    ),
-    Row("GET", "/me/notifications", everyone, lambda s, _r, _s: Call("/me/notifications"), scopeless=True),
-    Row(
-        "POST",
-        "/me/notifications/read",
-        everyone,
-        lambda s, _r, _s: Call("/me/notifications/read", {"all": True}),
-        204,
-        scopeless=True,
-    ),
+    Row("GET", "/me/notifications", everyone, "/me/notifications", scopeless=True),
+    Row("POST", "/me/notifications/read", everyone, "/me/notifications/read", 204, body={"all": True}, scopeless=True),
 ]
+# fmt: on
 
 
 def api_operations(app) -> set[tuple[str, str]]:
@@ -1242,7 +773,7 @@ def _send(client, row: Row, call: Call, headers: dict | None):
 
 def _prepare(app, scene: Scene, row: Row, role: str, scope: str) -> Call:
     with app.app_context():
-        return row.call(scene, role, scope)
+        return row.make_call(scene, role, scope)
 
 
 def _state(app) -> dict:

@@ -1,4 +1,4 @@
-"""Start and stop gunicorn on 127.0.0.1, run ``flask`` commands, read the workers' memory.
+"""Start and stop gunicorn on 127.0.0.1, run ``flask`` commands and Python scripts, read the workers' memory.
 
 Shared by the benchmarks and the fault tests (tests/reliability).
 """
@@ -43,6 +43,19 @@ def run_flask(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     """Run ``flask …`` from the repository in its own process; answer its exit code and output."""
     return subprocess.run(
         [sys.executable, "-m", "flask", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
+    )
+
+
+def run_python(script: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Run a Python script from the repository in its own process, ``args`` as its ``sys.argv[1:]``;
+    answer its exit code and output (a failure raises unless ``check`` is false)."""
+    return subprocess.run(
+        [sys.executable, "-c", script, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=check,
     )
 
 

@@ -11,6 +11,7 @@ from core.extensions import db
 from core.identity.models import Member
 from tests.conftest import dispose, empty_postgres_database, make_app
 from tests.factories import World, build_world
+from tests.rewards.conftest import give_points, make_reward
 
 
 class WorldMachine(RuleBasedStateMachine):
@@ -39,6 +40,19 @@ class WorldMachine(RuleBasedStateMachine):
         self.context.push()
         world = build_world()
         self.people = world.people
+        return world
+
+    def start_shop(self, members, points: int) -> World:
+        """Start the world with two rewards in the catalogue (soap at 20 points, oil at 70 and two a
+        member) for shop A, and ``points`` given to each of ``members``."""
+        world = self.start_world()
+        self.shop = world.shops["a"]
+        self.rewards = {
+            "soap": make_reward("肥皂", 20),
+            "oil": make_reward("食用油", 70, per_member_limit=2),
+        }
+        for key in members:
+            give_points(self.people[key], points)
         return world
 
     def teardown(self):

@@ -24,3 +24,16 @@ def signed_in(app, world, who):
     )
     assert response.status_code == 302
     return browser
+
+
+def submit_form(browser, path: str, fields: dict, *, to: str | None = None):
+    """Open the page at ``path`` and submit its form with ``fields`` and the page's CSRF token, to
+    ``to`` (by default the page itself)."""
+    token = csrf_token(browser.get(path).get_data(as_text=True))
+    return browser.post(to or path, data={"csrf_token": token, **fields})
+
+
+def change_own_password(browser, new_password: str, confirm: str | None = None):
+    """Submit the account page's password form, with the right current password."""
+    fields = {"current_password": PASSWORD, "new_password": new_password, "confirm": confirm or new_password}
+    return submit_form(browser, "/account", fields)

@@ -27,7 +27,7 @@ from core.extensions import db
 from core.identity import cards
 from core.identity.activation import issue_activation_codes
 from core.identity.models import Member, OrgUnit, RoleGrant, Supermarket
-from points import activities, contributions, events, ledger, notices
+from points import contributions, events, ledger, notices
 from points.budgets import set_budget
 from points.leaderboards.honour import close_month
 from points.models import FairnessFlag, NoticeEntry, Objection
@@ -41,7 +41,9 @@ from tests.factories import (
     auth,
     build_world,
     make_activity,
+    make_award,
     make_member,
+    make_open_route,
     make_unit,
     next_phone,
     password_hash,
@@ -233,18 +235,10 @@ class Scene:
 
     def fresh_route(self, scope: str) -> int:
         """A patrol route of two checkpoints in the side's town, open from two hours ago to two hours on."""
-        now = utcnow().astimezone(SHANGHAI)
-        route = patrols.create_route(
-            self.person("global_admin"),
-            "夜巡东线",
-            self.unit(scope, "town_a", "town_b"),
-            "patrol",
-            ["村委会", "小学门口"],
-            (now - timedelta(hours=2)).time(),
-            (now + timedelta(hours=2)).time(),
-            0,
-        )
-        return route.id
+        unit = self.unit(scope, "town_a", "town_b")
+        return make_open_route(
+            self.person("global_admin"), unit, "patrol", ["村委会", "小学门口"], hours=2
+        ).id
 
     def checkpoint_code(self, route_id: int, position: int = 1) -> str:
         """The text of a route's checkpoint code."""
@@ -319,19 +313,14 @@ def settled_last_month(scene: Scene, scope: str) -> int:
     """An approved contribution of the side's owner in last month, recorded by the side's grid worker."""
     recorder = scene.person("grid_worker" if scope == "inside" else "grid_worker_b")
     start, _end = period_bounds("month", parse_month(last_month()))
-    begin_writing(db.session)
-    contribution = contributions.settle_contribution(
-        activities.get_activity("patrol"),
-        recorder.id,
-        utcnow(),
-        member=scene.member(scene.owner(scope)),
-        quantity=Decimal(1),
+    award = make_award(
+        recorder,
+        scene.owner(scope),
+        activity="patrol",
         points=10,
         occurred_at=start + timedelta(days=9, hours=10),
-        recorded_by_id=recorder.id,
     )
-    db.session.commit()
-    return contribution.id
+    return award.id
 
 
 def favouring_flag(scene: Scene) -> int:

@@ -1,13 +1,13 @@
 """Sign-in, sign-out and "my account" pages, with CSRF on every form."""
 
-import re
-
 from tests.factories import PASSWORD
+from tests.support import pages
+from tests.support.pages import change_own_password
 
 
 def csrf_token(client, path):
-    html = client.get(path).get_data(as_text=True)
-    return re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html).group(1)
+    """The CSRF token of the form on the page at ``path``."""
+    return pages.csrf_token(client.get(path).get_data(as_text=True))
 
 
 def sign_in(client, phone, password=PASSWORD, next_path=None):
@@ -61,16 +61,7 @@ def test_changing_the_password_on_the_page_ends_other_sessions(client, world, ap
     other_browser = app.test_client()
     sign_in(other_browser, world.phones["resident"])
     sign_in(client, world.phones["resident"])
-    token = csrf_token(client, "/account")
-    response = client.post(
-        "/account",
-        data={
-            "csrf_token": token,
-            "current_password": PASSWORD,
-            "new_password": "a new password",
-            "confirm": "a new password",
-        },
-    )
+    response = change_own_password(client, "a new password")
     assert response.status_code == 302
     assert client.get("/account").status_code == 200, "this browser stays signed in"
     assert other_browser.get("/account").status_code == 302, "the other browser is signed out"
@@ -79,16 +70,7 @@ def test_changing_the_password_on_the_page_ends_other_sessions(client, world, ap
 
 def test_a_mismatched_new_password_is_refused_on_the_page(client, world):
     sign_in(client, world.phones["resident"])
-    token = csrf_token(client, "/account")
-    response = client.post(
-        "/account",
-        data={
-            "csrf_token": token,
-            "current_password": PASSWORD,
-            "new_password": "a new password",
-            "confirm": "another one",
-        },
-    )
+    response = change_own_password(client, "a new password", confirm="another one")
     assert response.status_code == 422
     assert "两次输入的新密码不一致" in response.get_data(as_text=True)
 

@@ -2,9 +2,6 @@
 Redis when configured), one bucket for the page and the API; signed-in calls per member."""
 
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import sqlalchemy as sa
 
@@ -13,9 +10,8 @@ from core.extensions import db
 from core.throttle import ThrottleEntry
 from tests.conftest import dispose, make_app
 from tests.factories import PASSWORD, make_member
+from tests.support.gunicorn import run_python
 from tests.support.pages import csrf_token
-
-ROOT = Path(__file__).resolve().parents[3]
 
 
 def fail_sign_in(client, phone):
@@ -148,14 +144,7 @@ for _ in range(int(sys.argv[4])):
 
 def sign_in_from_another_process(database, store, phone, times):
     """Fail to sign in ``times`` times from a separate app server process; answer the statuses."""
-    result = subprocess.run(
-        [sys.executable, "-c", SIGN_IN_FROM_ANOTHER_PROCESS, database, store, phone, str(times)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-        check=True,
-    )
+    result = run_python(SIGN_IN_FROM_ANOTHER_PROCESS, database, store, phone, str(times))
     return [int(line) for line in result.stdout.split()]
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from core.identity.passwords import common_passwords, password_problem
 from tests.factories import PASSWORD, next_phone
-from tests.support.pages import csrf_token, signed_in
+from tests.support.pages import change_own_password, signed_in
 
 WEAK = [
     "12345678",
@@ -76,15 +76,6 @@ def test_every_way_of_choosing_a_password_refuses_a_weak_one(client, world, pass
 
 def test_the_account_page_says_why_beside_the_new_password(app, world):
     browser = signed_in(app, world, "resident")
-    token = csrf_token(browser.get("/account").get_data(as_text=True))
-    response = browser.post(
-        "/account",
-        data={
-            "csrf_token": token,
-            "current_password": PASSWORD,
-            "new_password": "12345678",
-            "confirm": "12345678",
-        },
-    )
+    response = change_own_password(browser, "12345678")
     html = response.get_data(as_text=True)
     assert response.status_code == 422 and "太常见" in html
