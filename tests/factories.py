@@ -74,14 +74,7 @@ def make_member(
     db.session.add(member)
     db.session.flush()
     if role is not None:
-        db.session.add(
-            RoleGrant(
-                member=member,
-                role=role,
-                org_unit=on if isinstance(on, OrgUnit) else None,
-                supermarket=on if isinstance(on, Supermarket) else None,
-            )
-        )
+        db.session.add(RoleGrant.on(member, role, on))
     _done(commit)
     db.session.expire(member, ["grants"])
     return member

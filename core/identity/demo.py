@@ -84,14 +84,7 @@ def seed_identity_demo() -> list[str]:
             db.session.add(member)
             db.session.flush()
             if role is not None:
-                db.session.add(
-                    RoleGrant(
-                        member=member,
-                        role=role,
-                        org_unit=units.get(where) if role != "clerk" and where else None,
-                        supermarket=shop if role == "clerk" else None,
-                    )
-                )
+                db.session.add(RoleGrant.on(member, role, shop if role == "clerk" else units.get(where)))
         lines.append(f"  {phone}  {name}  {ROLE_LABELS[role]}" + (f" · {where}" if where else ""))
     lines.append(_demo_card())
     db.session.commit()

@@ -133,6 +133,17 @@ class RoleGrant(db.Model):
     org_unit: Mapped[OrgUnit | None] = relationship(lazy="joined")
     supermarket: Mapped[Supermarket | None] = relationship(lazy="joined")
 
+    @classmethod
+    def on(cls, member: Member, role: str, place: OrgUnit | Supermarket | None) -> RoleGrant:
+        """A grant of ``role`` to ``member`` on a place: an org unit's subtree, a supermarket (clerks),
+        or None (an admin everywhere)."""
+        return cls(
+            member=member,
+            role=role,
+            org_unit=place if isinstance(place, OrgUnit) else None,
+            supermarket=place if isinstance(place, Supermarket) else None,
+        )
+
     @property
     def is_global(self) -> bool:
         """Tell whether this is an admin grant that reaches everywhere."""
