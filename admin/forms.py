@@ -10,6 +10,7 @@ from wtforms import (
     DecimalField,
     IntegerField,
     PasswordField,
+    SelectChoice,
     SelectField,
     StringField,
     TextAreaField,
@@ -51,7 +52,7 @@ class ReviewForm(FlaskForm):
 
     decision = SelectField(
         _l("Decision"),
-        choices=[("approve", _l("Approve")), ("reject", _l("Reject"))],
+        choices=[SelectChoice("approve", _l("Approve")), SelectChoice("reject", _l("Reject"))],
         validators=[DataRequired()],
     )
     reason = StringField(_l("Reason (needed to reject)"), validators=[Optional(), Length(max=500)])
@@ -70,7 +71,9 @@ class ActivityForm(FlaskForm):
     )
     name = StringField(_l("Name"), validators=[DataRequired(message=_l("Enter a name.")), Length(max=100)])
     name_en = StringField(_l("English name (optional)"), validators=[Optional(), Length(max=100)])
-    category = SelectField(_l("Category"), choices=[(key, CATEGORY_NAMES[key]) for key in CATEGORIES])
+    category = SelectField(
+        _l("Category"), choices=[SelectChoice(key, CATEGORY_NAMES[key]) for key in CATEGORIES]
+    )
     points = IntegerField(
         _l("Points"),
         validators=[
@@ -78,7 +81,9 @@ class ActivityForm(FlaskForm):
             NumberRange(min=1, max=10000, message=_l("Enter a number from 1 to 10000.")),
         ],
     )
-    unit = SelectField(_l("Per"), choices=[("each", _l("item")), ("hour", _l("hour"))])
+    unit = SelectField(
+        _l("Per"), choices=[SelectChoice("each", _l("item")), SelectChoice("hour", _l("hour"))]
+    )
     daily_cap = IntegerField(
         _l("Daily cap (optional)"),
         validators=[
@@ -135,13 +140,15 @@ class ResetPasswordForm(FlaskForm):
 class StatusForm(FlaskForm):
     """Suspend a member, or let them back in."""
 
-    status = SelectField(choices=[("suspended", _l("Suspend")), ("active", _l("Unsuspend"))])
+    status = SelectField(
+        choices=[SelectChoice("suspended", _l("Suspend")), SelectChoice("active", _l("Unsuspend"))]
+    )
 
 
 class GrantRoleForm(FlaskForm):
     """Grant a role on an org unit, or clerk at a supermarket."""
 
-    role = SelectField(_l("Role"), choices=list(ROLE_NAMES.items()))
+    role = SelectField(_l("Role"), choices=[SelectChoice(role, name) for role, name in ROLE_NAMES.items()])
     target = SelectField(_l("On"), validators=[DataRequired(message=_l("Choose where."))])
 
 
@@ -252,7 +259,9 @@ class OrgUnitForm(FlaskForm):
     """An org unit: its name, its kind (when new) and the unit above it."""
 
     name = StringField(_l("Name"), validators=[DataRequired(message=_l("Enter a name.")), Length(max=100)])
-    kind = SelectField(_l("Kind"), choices=[(kind, ORG_UNIT_KIND_NAMES[kind]) for kind in ORG_UNIT_KINDS])
+    kind = SelectField(
+        _l("Kind"), choices=[SelectChoice(kind, ORG_UNIT_KIND_NAMES[kind]) for kind in ORG_UNIT_KINDS]
+    )
     parent = SelectField(_l("Under"), coerce=str)
 
 
@@ -278,8 +287,8 @@ class DecideObjectionForm(FlaskForm):
     decision = SelectField(
         _l("Decision"),
         choices=[
-            ("dismiss", _l("Dismiss: the points stand")),
-            ("uphold", _l("Uphold: take the points back")),
+            SelectChoice("dismiss", _l("Dismiss: the points stand")),
+            SelectChoice("uphold", _l("Uphold: take the points back")),
         ],
     )
     reason = StringField(
@@ -292,7 +301,10 @@ class DecideFlagForm(FlaskForm):
 
     decision = SelectField(
         _l("Decision"),
-        choices=[("dismiss", _l("Dismiss: nothing wrong")), ("act", _l("Acted on: say what was done"))],
+        choices=[
+            SelectChoice("dismiss", _l("Dismiss: nothing wrong")),
+            SelectChoice("act", _l("Acted on: say what was done")),
+        ],
     )
     reason = StringField(
         _l("Reason"), validators=[DataRequired(message=_l("Give a reason.")), Length(max=500)]

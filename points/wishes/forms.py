@@ -3,7 +3,7 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import HiddenField, RadioField, StringField, TextAreaField
+from wtforms import HiddenField, RadioField, SelectChoice, StringField, TextAreaField
 from wtforms.validators import AnyOf, DataRequired, InputRequired, Length, Optional
 
 
@@ -41,11 +41,11 @@ class ConfirmForm(FlaskForm):
         coerce=int,
         default=5,
         choices=[
-            (5, _l("5 · Excellent")),
-            (4, _l("4 · Good")),
-            (3, _l("3 · All right")),
-            (2, _l("2 · Poor")),
-            (1, _l("1 · Bad")),
+            SelectChoice(5, _l("5 · Excellent")),
+            SelectChoice(4, _l("4 · Good")),
+            SelectChoice(3, _l("3 · All right")),
+            SelectChoice(2, _l("2 · Poor")),
+            SelectChoice(1, _l("1 · Bad")),
         ],
         validators=[InputRequired(message=_l("Choose a rating."))],
     )
