@@ -136,9 +136,21 @@ def require(member: Member | None, action: str, target: Target = None) -> None:
     if not _in_scope(member, action, target):
         raise AppError(403)
     if not _outranks_if_account(member, action, target):
-        raise AppError(
-            403, message=_l("This member holds a role at or above yours: ask someone above you both.")
-        )
+        raise _held_above()
+
+
+def _held_above() -> AppError:
+    return AppError(
+        403, message=_l("This member holds a role at or above yours: ask someone above you both.")
+    )
+
+
+def require_may_change_roles(actor: Member, target: Member) -> None:
+    """Refuse with 403 unless the actor's grants reach above every grant ``target`` holds (the target
+    rule, applied to granting and revoking the target's roles); a global admin may also change
+    another global admin's roles, as nobody in the application is above them."""
+    if not (outranks(actor, target) or any(grant.is_global for grant in actor.grants)):
+        raise _held_above()
 
 
 def holds_role(member: Member | None, roles: frozenset[str]) -> bool:

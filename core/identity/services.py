@@ -18,7 +18,7 @@ from core.audit import record_audit
 from core.database import begin_writing, utcnow
 from core.errors import AppError
 from core.extensions import db
-from core.identity.access import require, scope_condition
+from core.identity.access import require, require_may_change_roles, scope_condition
 from core.identity.hooks import members_changed, units_moved
 from core.identity.models import (
     ORG_UNIT_KINDS,
@@ -368,6 +368,7 @@ def grant_role(
             raise AppError(422, "validation_error", errors={"org_unit_id": ["required for this role"]})
         target = get_org_unit(org_unit_id) if org_unit_id is not None else None
     require(actor, "role.manage", target)
+    require_may_change_roles(actor, member)
     for grant in member.grants:
         if (grant.role, grant.org_unit_id, grant.supermarket_id) == (role, org_unit_id, supermarket_id):
             raise AppError(
@@ -408,6 +409,7 @@ def revoke_role(actor: Member, member: Member, grant_id: int, reason: str | None
     if grant is None or grant.member_id != member.id or grant.revoked_at is not None:
         raise AppError(404, errors={"grant_id": ["no such active grant for this member"]})
     require(actor, "role.manage", grant.supermarket or grant.org_unit)
+    require_may_change_roles(actor, member)
     begin_writing(db.session)
     grant.revoked_at = utcnow()
     grant.revoked_by_id = actor.id

@@ -410,6 +410,10 @@ TABLE = [
         body={"role": "admin", "org_unit_id": "{county}"}, variant="admin of the whole county",
     ),
     Row(
+        "POST", "/members/{member_id}/roles", in_scope(NOBODY), "/members/{fresh_member_above}/roles", 201,
+        body={"role": "grid_worker", "org_unit_id": "{grid}"}, variant="target holds a higher grant",
+    ),
+    Row(
         "DELETE",
         "/members/{member_id}/roles/{grant_id}",
         in_scope(ADMINS),
@@ -424,6 +428,14 @@ TABLE = [
         204,
         variant="a global admin's",
         scopeless=True,
+    ),
+    Row(
+        "DELETE",
+        "/members/{member_id}/roles/{grant_id}",
+        in_scope(NOBODY),
+        lambda s, _r, scope: Call("/members/{}/roles/{}".format(*s.fresh_grant_above(scope))),
+        204,
+        variant="target holds a higher grant",
     ),
     Row("GET", "/supermarkets", everyone, "/supermarkets", scopeless=True),
     Row(

@@ -130,6 +130,16 @@ class Scene:
         unit = db.session.get(OrgUnit, self.unit(scope, "grid_a", "grid_b"))
         return _with_grant(make_member("新网格员", unit, role="grid_worker", on=unit))
 
+    def fresh_grant_above(self, scope: str) -> tuple[int, int]:
+        """A new grid worker of the side's grid who also holds an admin grant on the whole county:
+        answer (member id, the grid worker grant's id)."""
+        unit = db.session.get(OrgUnit, self.unit(scope, "grid_a", "grid_b"))
+        member = make_member("县管理员", unit, role="grid_worker", on=unit)
+        grant_id = _with_grant(member)[1]
+        db.session.add(RoleGrant.on(member, "admin", db.session.get(OrgUnit, self.world.units["county"])))
+        db.session.commit()
+        return member.id, grant_id
+
     def fresh_global_grant(self) -> tuple[int, int]:
         """A new global admin (an admin grant on no org unit): answer (member id, grant id)."""
         return _with_grant(make_member("新管理员", role="admin", on=None))
