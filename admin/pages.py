@@ -11,7 +11,7 @@ from flask import flash, redirect, request
 from flask_babel import gettext as _
 
 from core.errors import AppError
-from core.identity.access import can_somewhere
+from core.identity.access import require_somewhere
 from core.identity.auth import current_member
 from core.identity.services import list_units_in_scope
 from core.views import show_refusal
@@ -21,16 +21,10 @@ from points.activities import list_managed_activities
 PAGE_SIZE = 20
 
 
-def require_reach(actor, action: str) -> None:
-    """Refuse a console page with 403 to a member who may do ``action`` nowhere."""
-    if not can_somewhere(actor, action):
-        raise AppError(403)
-
-
 def console_member(action: str):
     """The signed-in member, refused with 403 unless they may do ``action`` somewhere."""
     actor = current_member()
-    require_reach(actor, action)
+    require_somewhere(actor, action)
     return actor
 
 

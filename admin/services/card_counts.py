@@ -11,24 +11,22 @@ from core.identity.models import Member, MemberCard, OrgUnit
 
 
 def grid_card_counts(actor) -> list[dict]:
-    """The grids where the actor manages members, with how many active members and live cards each has."""
+    """The grids where the actor manages members, with how many active members each has and how many
+    of them hold a live card (a suspended member's card is not one an active member holds)."""
     units = services.list_units_in_scope(actor, "member.manage")
-    rows = dict(
-        db.session.execute(
-            sa.select(Member.org_unit_id, sa.func.count(Member.id))
+    counts = {
+        unit_id: {"members": members, "cards": carded}
+        for unit_id, members, carded in db.session.execute(
+            sa.select(Member.org_unit_id, sa.func.count(Member.id), sa.func.count(MemberCard.id))
+            .outerjoin(
+                MemberCard, sa.and_(MemberCard.member_id == Member.id, MemberCard.revoked_at.is_(None))
+            )
             .where(Member.status == "active")
             .group_by(Member.org_unit_id)
-        ).all()
-    )
-    carded = dict(
-        db.session.execute(
-            sa.select(Member.org_unit_id, sa.func.count(Member.id))
-            .join(MemberCard, sa.and_(MemberCard.member_id == Member.id, MemberCard.revoked_at.is_(None)))
-            .group_by(Member.org_unit_id)
-        ).all()
-    )
+        )
+    }
     return [
-        {"unit": unit, "members": rows.get(unit.id, 0), "cards": carded.get(unit.id, 0)}
+        {"unit": unit, **counts.get(unit.id, {"members": 0, "cards": 0})}
         for unit in units
         if unit.kind == "grid"
     ]

@@ -91,6 +91,29 @@ def test_a_grids_cards_are_issued_together_and_print_ten_to_an_a4_page(app, worl
     assert outsider.get(f"/api/v1/members/cards.pdf?org_unit_id={grid_a}").status_code == 403
 
 
+def _grid_counts(html: str, grid_id: int) -> tuple[int, int]:
+    """A grid's row on the member cards page: its members and those with a card."""
+    row = re.search(rf'<tr data-grid="{grid_id}">.*?</tr>', html, re.S).group(0)
+    members, carded = (int(value) for value in re.findall(r'data-label="[^"]+">(\d+)</td>', row))
+    return members, carded
+
+
+def test_a_suspended_members_card_does_not_count_as_an_active_members(app, world):
+    grid_a = world.units["grid_a"]
+    organiser = signed_in(app, world, "organiser")
+    before = _grid_counts(organiser.get("/admin/cards").get_data(as_text=True), grid_a)
+    with app.app_context():
+        unit = db.session.get(OrgUnit, grid_a)
+        suspended = make_member("停用居民", unit, status="suspended")
+        db.session.add(MemberCard(member_id=suspended.id, number=cards.new_card_number()))
+        make_member("新居民", unit)  # active, no card yet
+        db.session.commit()
+    html = organiser.get("/admin/cards").get_data(as_text=True)
+    members, carded = _grid_counts(html, grid_a)
+    assert (members, carded) == (before[0] + 1, before[1])
+    assert f'action="/admin/cards/{grid_a}/issue"' in html  # the new resident's card is still missing
+
+
 def test_an_admin_settles_an_offline_conflict_in_the_console(app, stocked):
     with app.app_context():
         give_points(stocked.people["villager"], 10)
