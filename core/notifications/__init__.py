@@ -27,6 +27,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Mapped, mapped_column
 from werkzeug.routing import BuildError
 
+from core.api import paginate
 from core.database import UTCDateTime, begin_writing, utcnow
 from core.errors import AppError
 from core.extensions import db
@@ -177,8 +178,6 @@ def unread_count(member_id: int) -> int:
 
 def list_notifications(member, page: int, page_size: int) -> dict:
     """The member's notifications, newest first, with the unread count."""
-    from core.api import paginate  # it imports the extensions, as this module does
-
     listing = paginate(
         sa.select(Notification).where(Notification.member_id == member.id).order_by(Notification.id.desc()),
         page,

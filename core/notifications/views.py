@@ -6,6 +6,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import login_required
 
+from core.api import MAX_ID
 from core.errors import AppError
 from core.form_tokens import once_per_form
 from core.identity.auth import current_member
@@ -48,7 +49,11 @@ def notifications():
 @once_per_form
 def read_notifications():
     """Mark one notification read (``id``) or all of them, then go back to the list."""
-    ids = [int(value) for value in request.form.getlist("id") if value.isdigit()]
+    # A value that is no notification's id stays in the list as 0, which no notification has: refused.
+    ids = [
+        int(value) if value.isascii() and value.isdigit() and int(value) <= MAX_ID else 0
+        for value in request.form.getlist("id")
+    ]
     try:
         mark_read(current_member(), ids or None, everything=not ids)
     except AppError as error:

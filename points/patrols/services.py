@@ -189,6 +189,10 @@ def list_rounds(actor: Member, route_id: int, night: date | None, page: int, pag
     statement = (
         sa.select(PatrolRound)
         .where(PatrolRound.route_id == route.id, PatrolRound.night == night)
+        .options(  # each round shows who walked it and what it earned: loaded with the page
+            sa.orm.joinedload(PatrolRound.member).lazyload(Member.grants),
+            sa.orm.joinedload(PatrolRound.contribution),
+        )
         .order_by(PatrolRound.started_at, PatrolRound.id)
     )
     listing = paginate(statement, page, page_size)

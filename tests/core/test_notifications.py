@@ -279,6 +279,17 @@ def test_reading_one_from_the_page_marks_only_it(app, world):
         )
 
 
+@pytest.mark.parametrize("posted", ["²", "abc", str(2**70)])
+def test_a_posted_id_that_is_no_notification_is_refused_and_nothing_is_marked(app, world, posted):
+    with app.app_context():
+        _notify(world.people["resident"], "level_reached", "level:1", level=localised("卫士", "Guardian"))
+    browser = signed_in(app, world, "resident")
+    page = browser.get("/me/notifications").get_data(as_text=True)
+    answer = browser.post("/me/notifications/read", data={"csrf_token": csrf_token(page), "id": posted})
+    assert answer.status_code == 303
+    assert 'data-read="no"' in browser.get("/me/notifications").get_data(as_text=True)
+
+
 def test_prune_removes_only_the_old_ones(app, world, runner):
     with app.app_context():
         _notify(world.people["resident"], "level_reached", "level:old", level=localised("卫士", "Guardian"))

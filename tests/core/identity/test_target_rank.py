@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from core.audit import AuditEntry
 from core.errors import AppError
 from core.extensions import db
-from core.identity import services
+from core.identity import cards, services
 from core.identity.access import outranks
 from core.identity.activation import reissue_activation_code
 from core.identity.models import Member, OrgUnit, RoleGrant, Supermarket
@@ -49,6 +49,8 @@ ACTIONS = {
     ),
     "re-issue the activation code": reissue_activation_code,
     "unlock sign-in": services.unlock_sign_in,
+    "issue a card": cards.issue_card,
+    "set the PIN": lambda actor, member: cards.set_pin(actor, member, "284615"),
 }
 
 
