@@ -13,7 +13,7 @@ from core.errors import AppError
 from core.extensions import db
 from core.identity.models import Member, Supermarket
 from rewards import settlements, vouchers
-from rewards.models import Reward, RewardCost, Settlement, Stock
+from rewards.models import Reward, RewardCost, Settlement, Stock, StockMovementKind
 from rewards.stock import lock_stock, move_stock
 
 #: (name, English name, points, monthly limit per member, units in stock, unit cost in fen)
@@ -50,7 +50,7 @@ def seed_rewards_demo() -> list[str]:
             db.session.add(RewardCost(reward_id=reward.id, unit_cost_fen=cost))
         if db.session.get(Stock, (shop.id, reward.id)) is None:
             stock = lock_stock(shop.id, [reward.id], create=True)[reward.id]
-            move_stock(stock, "received", on_hand_change=units, actor_id=None, reason="demo")
+            move_stock(stock, StockMovementKind.RECEIVED, on_hand_change=units, actor_id=None, reason="demo")
             added += 1
     db.session.commit()
     return [f"Rewards: {len(REWARDS)} kinds of goods at {shop.name}; {added} stocked now."]

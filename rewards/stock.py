@@ -19,7 +19,7 @@ from core.extensions import db
 from core.identity.access import require
 from core.identity.models import Member
 from core.identity.services import get_supermarket
-from rewards.models import Stock, StockMovement, Voucher
+from rewards.models import Stock, StockMovement, StockMovementKind, Voucher
 from rewards.services import get_reward
 
 #: Empty stock rows (a row another transaction just made is left alone).
@@ -59,7 +59,7 @@ def lock_stock(supermarket_id: int, reward_ids, *, create: bool = False) -> dict
 
 def move_stock(
     stock: Stock,
-    kind: str,
+    kind: StockMovementKind,
     *,
     on_hand_change: int = 0,
     reserved_change: int = 0,
@@ -96,11 +96,11 @@ def move_stock(
 #: How a voucher moves the stock row of each of its lines: the movement's kind, and what one unit
 #: changes of the units on hand and of the units reserved.
 VOUCHER_MOVES = {
-    "reserve": ("reserved", 0, 1),
-    "release": ("released", 0, -1),
-    "hand_over": ("handed_over", -1, -1),  # reserved units leave the shelf
+    "reserve": (StockMovementKind.RESERVED, 0, 1),
+    "release": (StockMovementKind.RELEASED, 0, -1),
+    "hand_over": (StockMovementKind.HANDED_OVER, -1, -1),  # reserved units leave the shelf
     # units never reserved (a counter sale) or no longer (an offline scan of a closed voucher)
-    "hand_over_unreserved": ("handed_over", -1, 0),
+    "hand_over_unreserved": (StockMovementKind.HANDED_OVER, -1, 0),
 }
 
 
@@ -165,7 +165,9 @@ def receive_stock(
     if not isinstance(quantity, int) or quantity <= 0:
         raise AppError(422, errors={"quantity": ["must be more than 0"]})
     stock = _lock_one(actor, "stock.receive", supermarket_id, reward_id)
-    movement = move_stock(stock, "received", on_hand_change=quantity, actor_id=actor.id, reason=reason)
+    movement = move_stock(
+        stock, StockMovementKind.RECEIVED, on_hand_change=quantity, actor_id=actor.id, reason=reason
+    )
     _audit_and_commit(actor, "stock.receive", movement, reason, quantity=quantity)
     return stock
 
@@ -186,7 +188,11 @@ def correct_stock(actor: Member, supermarket_id: int, reward_id: int, counted: i
         )
     before = {"on_hand": stock.on_hand, "reserved": stock.reserved}
     movement = move_stock(
-        stock, "corrected", on_hand_change=counted - stock.on_hand, actor_id=actor.id, reason=reason
+        stock,
+        StockMovementKind.CORRECTED,
+        on_hand_change=counted - stock.on_hand,
+        actor_id=actor.id,
+        reason=reason,
     )
     _audit_and_commit(actor, "stock.correct", movement, reason, before=before)
     return stock

@@ -4,7 +4,8 @@ Reserving holds the member's points and reserves stock in one transaction; the v
 QR code holds ``HTTPS://HOST/V/<TOKEN>``, an Ed25519-signed payload naming the voucher,
 its supermarket, points and expiry, so an altered code is refused. A clerk scans it
 (nothing is written), then fulfils it: the held points are spent and the units leave the
-shelf. Cancelled or expired vouchers give points and stock back.
+shelf. Cancelled or expired vouchers give points and stock back; the owner of a voucher about to
+expire is reminded once (``remind_expiring_vouchers``).
 
 Locks, always in this order: stock rows (by reward), the member's balance, the voucher.
 Fulfilling re-reads the voucher's status under its lock, so it happens at most once.
