@@ -2,7 +2,7 @@
 
 Tuned by ``BENCH_*`` environment variables (see bench/README.md): BENCH_SECONDS, BENCH_WARMUP,
 BENCH_MEMBERS (default 200000), BENCH_SCENARIOS (e.g. "award,fulfil"; keys: me, leaderboard,
-award, claim, login, checkin, reserve, fulfil), BENCH_CONNECTIONS, BENCH_WORKERS, BENCH_THREADS,
+award, claim, login, checkin, reserve, fulfil, wishes, award_budget), BENCH_CONNECTIONS, BENCH_WORKERS, BENCH_THREADS,
 BENCH_GRID_WORKERS, BENCH_ENGINES. The first run for a size and schema builds the dataset into
 bench/data/ once. Compare two runs with ``python -m bench.compare OLD.json NEW.json``.
 """

@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 
 from bench import leaderboards
 from bench.databases import (
+    DATA_DIR,
     DATASET_AWARDS,
     EngineMissing,
     _new_facts,
@@ -35,10 +36,9 @@ from bench.databases import (
     complete,
     schema_revision,
 )
-from bench.settings import ROOT, Settings
+from bench.settings import Settings
 from tests.support.postgres import Standby, execute_autocommit, find_bin_dir
 
-DATA_DIR = ROOT / "bench" / "data"
 PRIMARY_DIR, REPLICA_DIR = DATA_DIR / "city-pg", DATA_DIR / "city-replica"
 SLOT = "city_replica"
 #: The primary's settings beyond the tests' cluster: more memory for a 20 GB database on a

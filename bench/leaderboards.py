@@ -28,11 +28,10 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from bench.databases import EngineMissing, schema_revision
+from bench.databases import DATA_DIR, EngineMissing, schema_revision
 from bench.settings import ROOT
 from tests.support.postgres import Cluster, execute_autocommit, find_bin_dir
 
-DATA_DIR = ROOT / "bench" / "data"
 TOWNS, COMMUNITIES, GRIDS = 20, 10, 5  # per parent: 1,000 grids
 SURNAMES, GIVEN = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗", "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂"
 DAYS_BACK = 90

@@ -38,9 +38,8 @@ class Settings:
     threads: int = 1  # BENCH_THREADS: threads per worker (1: the sync worker)
     grid_workers: int = 256  # BENCH_GRID_WORKERS: staff sharing the award and approve traffic
     engines: tuple[str, ...] = ENGINES  # BENCH_ENGINES: e.g. "sqlite" or "sqlite postgresql"
-    scenarios: tuple[
-        str, ...
-    ] = ()  # BENCH_SCENARIOS: scenario keys to run, e.g. "award,fulfil"; all if empty
+    # BENCH_SCENARIOS: scenario keys to run, e.g. "award,fulfil"; all if empty
+    scenarios: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls) -> Settings:

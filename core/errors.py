@@ -48,9 +48,8 @@ class AppError(Exception):
         super().__init__(code or default_code)
         self.status = status
         self.code = code or default_code
-        self.message = (
-            message if message is not None else default_message
-        )  # a lazy text stays untranslated until shown
+        # A lazy text stays untranslated until shown (``or`` would translate it here).
+        self.message = message if message is not None else default_message
         self.errors = errors or {}
         self.headers = headers or {}
 
