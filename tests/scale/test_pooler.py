@@ -19,7 +19,7 @@ from points.models import Contribution
 from tests.conftest import dispose, empty_postgres_database, make_app
 from tests.factories import build_world, make_activity
 from tests.support.city import PgBouncer
-from tests.support.contributions import post_contribution
+from tests.support.contributions import contribution_body, post_contribution
 
 THREADS, AWARDS = 4, 12
 
@@ -94,12 +94,7 @@ def test_awards_vouchers_and_replays_work_through_a_transaction_pooler(pooled_ap
     assert fulfilled.status_code == 200 and fulfilled.get_json()["status"] == "fulfilled"
 
     once = {**world.headers["grid_worker"], "Idempotency-Key": uuid.uuid4().hex}
-    body = {
-        "member_id": world.people["villager"],
-        "activity_code": "patrol",
-        "quantity": 1,
-        "occurred_at": utcnow().isoformat(),
-    }
+    body = contribution_body(world, "villager", "patrol", occurred_at=utcnow().isoformat())
     first, again = (client.post("/api/v1/contributions", headers=once, json=body) for _ in range(2))
     assert first.status_code == again.status_code == 201
     assert again.headers["Idempotent-Replayed"] == "true" and again.get_json()["id"] == first.get_json()["id"]
