@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from core.audit import AuditEntry
 from core.clock import shanghai_today
 from core.database import begin_writing, utcnow
+from core.errors import AppError
 from core.extensions import db
 from core.identity.models import Member, OrgUnit
 from points import budgets, events, ledger
@@ -247,11 +248,11 @@ def test_points_count_in_the_budget_of_the_year_they_were_earned(client, app, ac
         )
         db.session.commit()
         begin_writing(db.session)
-        with pytest.raises(Exception) as refused:
+        with pytest.raises(AppError) as refused:
             ledger.award(
                 world.people["resident"], 1, occurred_at=datetime(YEAR - 1, 7, 1, tzinfo=UTC), actor_id=None
             )
-        assert getattr(refused.value, "code", None) == "budget_exhausted"
+        assert (refused.value.status, refused.value.code) == (409, "budget_exhausted")
         db.session.rollback()
     assert get_budget(client, world, "county", year=YEAR - 1).get_json()["awarded"] == 5
     assert get_budget(client, world, "county").get_json()["awarded"] == 0

@@ -20,6 +20,7 @@ from points import events
 from points.models import Contribution, LedgerTransaction
 from tests.factories import auth, make_member
 from tests.rewards.conftest import person
+from tests.support.contributions import contribution_body
 
 NOW = datetime.now(UTC)
 
@@ -157,12 +158,7 @@ def test_closing_the_event_awards_the_others_and_leaves_the_creators_hours_pendi
 
 def test_an_activity_needing_no_review_does_not_approve_its_own_authors_claim(app, client, world, organiser):
     code = define_activity(client, organiser, world, "quick_patrol", needs_review=False)
-    claim = {
-        "member_id": world.people["cadre"],
-        "activity_code": code,
-        "quantity": 1,
-        "occurred_at": (NOW - timedelta(hours=1)).isoformat(),
-    }
+    claim = contribution_body(world, "cadre", code, occurred_at=(NOW - timedelta(hours=1)).isoformat())
     own = client.post("/api/v1/contributions", json=claim, headers=organiser)
     assert own.status_code == 201 and own.get_json()["status"] == "pending"
     others = client.post(

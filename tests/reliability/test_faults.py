@@ -49,9 +49,9 @@ class Outcome:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-def patrol_now(world) -> dict:
-    """The body of an award of one patrol to the world's resident, done now."""
-    return contribution_body(world, "resident", "patrol", occurred_at=utcnow().isoformat())
+def patrol_now(world, member: str = "resident") -> dict:
+    """The body of an award of one patrol to one of the world's people (the resident), done now."""
+    return contribution_body(world, member, "patrol", occurred_at=utcnow().isoformat())
 
 
 def call(port: int, method: str, path: str, headers: dict, body: dict | None = None):
@@ -138,7 +138,7 @@ def reserve_vouchers(port: int, world) -> list[dict]:
 
 def award_burst(port, world, staff: str, outcome: Outcome, stop: threading.Event) -> None:
     """Award points as ``staff`` to the residents of grid A until done or stopped."""
-    residents = (world.people["resident"], world.people["villager"])
+    residents = ("resident", "villager")
     for index in range(AWARDS_PER_STAFF):
         if stop.is_set():
             return
@@ -147,12 +147,7 @@ def award_burst(port, world, staff: str, outcome: Outcome, stop: threading.Event
             "POST",
             "/api/v1/contributions",
             world.headers[staff],
-            {
-                "member_id": residents[index % 2],
-                "activity_code": "patrol",
-                "quantity": 1,
-                "occurred_at": utcnow().isoformat(),
-            },
+            patrol_now(world, residents[index % 2]),
             outcome,
         )
         with outcome.lock:

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from core.audit import AuditEntry
 from core.database import utcnow
+from core.errors import AppError
 from core.extensions import db
 from core.identity import cards
 from core.identity.models import MemberCard
@@ -96,9 +97,9 @@ def test_a_card_sale_counts_towards_the_monthly_limit_like_a_voucher(app, stocke
             card=number,
             pin=PIN,
         )
-        with pytest.raises(Exception) as caught:
+        with pytest.raises(AppError) as caught:
             reserve_at_shop_a(stocked, stocked.rewards["oil"])
-        assert caught.value.code == "limit_reached"
+        assert (caught.value.status, caught.value.code) == (409, "limit_reached")
 
 
 @pytest.mark.parametrize(
@@ -254,7 +255,7 @@ def test_a_pay_code_works_once_within_a_minute(app, stocked):
 def test_an_expired_pay_code_is_refused(app, stocked):
     with app.app_context():
         code, digits = cards.issue_pay_code(person(stocked, "resident"), now=utcnow() - timedelta(seconds=61))
-        with pytest.raises(Exception) as caught:
+        with pytest.raises(AppError) as caught:
             counter.sell_at_counter(
                 person(stocked, "clerk"),
                 stocked.shops["a"],

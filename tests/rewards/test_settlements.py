@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 from datetime import UTC, datetime, timedelta
 
+import pytest
 import sqlalchemy as sa
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 from core.audit import AuditEntry
 from core.clock import SHANGHAI
 from core.database import begin_writing
+from core.errors import AppError
 from core.extensions import db
 from core.identity.models import Member, OrgUnit
 from rewards import services, settlements, vouchers
@@ -173,15 +175,14 @@ def test_a_month_is_confirmed_once_after_it_ends_and_after_the_months_before_it(
         handed_over(shop, resident, [(soap, 1)], at("2026-10", 3))
         admin = person(world, "admin")
         refusals = []
-        for month, now in (("2026-11", NOW), ("2026-10", NOW)):
-            try:
-                settlements.confirm_settlement(admin, shop, month, now=now)
-            except Exception as error:  # noqa: BLE001 - the refusal is what is tested
-                db.session.rollback()
-                refusals.append((error.code, error.errors["month"][0]))
+        for month in ("2026-11", "2026-10"):
+            with pytest.raises(AppError) as refused:
+                settlements.confirm_settlement(admin, shop, month, now=NOW)
+            db.session.rollback()
+            refusals.append((refused.value.status, refused.value.code, refused.value.errors["month"][0]))
         assert refusals == [
-            ("invalid_state", "2026-11 has not ended"),
-            ("invalid_state", "2026-08 is not confirmed yet"),
+            (409, "invalid_state", "2026-11 has not ended"),
+            (409, "invalid_state", "2026-08 is not confirmed yet"),
         ]
         for month in MONTHS:
             settlements.confirm_settlement(admin, shop, month, now=NOW)

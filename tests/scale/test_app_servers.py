@@ -23,6 +23,7 @@ from points.models import Contribution
 from tests.conftest import dispose, empty_postgres_database, make_app
 from tests.factories import PASSWORD, build_world, make_activity
 from tests.support.city import behind_nginx
+from tests.support.contributions import contribution_body
 from tests.support.gunicorn import Gunicorn, production_env
 from tests.support.pages import csrf_token
 
@@ -107,12 +108,7 @@ def test_sign_in_forms_and_replays_work_whichever_server_answers(city):
     assert sent.status_code == sent_again.status_code == 303
     assert sent_again.headers["Location"] == sent.headers["Location"]
 
-    award = {
-        "member_id": world.people["villager"],
-        "activity_code": "patrol",
-        "quantity": 1,
-        "occurred_at": datetime.now(SHANGHAI).isoformat(),
-    }
+    award = contribution_body(world, "villager", "patrol", occurred_at=datetime.now(SHANGHAI).isoformat())
     once = {**world.headers["grid_worker"], "Idempotency-Key": uuid.uuid4().hex}
     first = requests.post(
         f"http://127.0.0.1:{three.port}/api/v1/contributions", json=award, headers=once, timeout=30
@@ -139,12 +135,7 @@ def test_a_voucher_signed_by_one_server_is_scanned_and_fulfilled_by_the_others(c
     requests.post(
         f"http://127.0.0.1:{one.port}/api/v1/contributions",
         headers=world.headers["grid_worker"],
-        json={
-            "member_id": world.people["resident"],
-            "activity_code": "patrol",
-            "quantity": 1,
-            "occurred_at": datetime.now(SHANGHAI).isoformat(),
-        },
+        json=contribution_body(world, "resident", "patrol", occurred_at=datetime.now(SHANGHAI).isoformat()),
         timeout=30,
     ).raise_for_status()
     voucher = requests.post(

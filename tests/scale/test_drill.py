@@ -23,6 +23,7 @@ from points.models import Contribution
 from tests.conftest import dispose, empty_postgres_database, make_app
 from tests.factories import build_world, make_activity
 from tests.support.city import behind_nginx, kill, post_until_answered
+from tests.support.contributions import contribution_body
 from tests.support.gunicorn import production_env, run_flask
 
 SERVERS, CLIENTS, AWARDS = 3, 4, 15
@@ -66,13 +67,9 @@ def test_a_killed_app_server_and_a_stopped_replica_lose_nothing_but_in_flight_re
     lock = threading.Lock()
 
     def award(http: requests.Session, key: str) -> int:
-        body = {
-            "member_id": world.people["villager"],
-            "activity_code": "patrol",
-            "quantity": 1,
-            "occurred_at": datetime.now(SHANGHAI).isoformat(),
-            "note": key,
-        }
+        body = contribution_body(
+            world, "villager", "patrol", occurred_at=datetime.now(SHANGHAI).isoformat(), note=key
+        )
         headers = {**world.headers["grid_worker"], "Idempotency-Key": key}
         return post_until_answered(http, f"{nginx.url}/api/v1/contributions", body, headers, attempts=20)[0]
 

@@ -11,15 +11,16 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from core.database import begin_writing, utcnow
+from core.database import utcnow
 from core.extensions import db
 from core.identity.models import Member
 from points import ledger
 from points.models import Contribution
 from tests.conftest import dispose, empty_postgres_database, make_app
 from tests.factories import build_world, make_activity
+from tests.rewards.conftest import give_points
 from tests.support.city import PgBouncer
-from tests.support.contributions import post_contribution
+from tests.support.contributions import contribution_body, post_contribution
 
 THREADS, AWARDS = 4, 12
 
@@ -59,9 +60,7 @@ def test_awards_vouchers_and_replays_work_through_a_transaction_pooler(pooled_ap
         admin = db.session.get(Member, world.people["global_admin"])
         soap = services.create_reward(admin, {"name": "肥皂", "points_cost": 10, "per_member_limit": None}).id
         stock.receive_stock(db.session.get(Member, world.people["clerk"]), world.shops["a"], soap, 5)
-        begin_writing(db.session)
-        ledger.award(world.people["resident"], 50, occurred_at=utcnow(), actor_id=None)
-        db.session.commit()
+        give_points(world.people["resident"], 50)
     statuses: list[int] = []
 
     def awards():
@@ -94,12 +93,7 @@ def test_awards_vouchers_and_replays_work_through_a_transaction_pooler(pooled_ap
     assert fulfilled.status_code == 200 and fulfilled.get_json()["status"] == "fulfilled"
 
     once = {**world.headers["grid_worker"], "Idempotency-Key": uuid.uuid4().hex}
-    body = {
-        "member_id": world.people["villager"],
-        "activity_code": "patrol",
-        "quantity": 1,
-        "occurred_at": utcnow().isoformat(),
-    }
+    body = contribution_body(world, "villager", "patrol", occurred_at=utcnow().isoformat())
     first, again = (client.post("/api/v1/contributions", headers=once, json=body) for _ in range(2))
     assert first.status_code == again.status_code == 201
     assert again.headers["Idempotent-Replayed"] == "true" and again.get_json()["id"] == first.get_json()["id"]

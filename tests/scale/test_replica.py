@@ -9,11 +9,9 @@ import time
 
 import pytest
 
-from core.database import begin_writing, utcnow
-from core.extensions import db
-from points import ledger
 from tests.conftest import dispose, empty_postgres_database, make_app
 from tests.factories import build_world
+from tests.rewards.conftest import give_points
 from tests.support.postgres import execute_autocommit
 
 
@@ -57,9 +55,7 @@ def paused(standby):
 
 def award(app, member_id: int, points: int) -> None:
     with app.app_context():
-        begin_writing(db.session)
-        ledger.award(member_id, points, occurred_at=utcnow(), actor_id=None)
-        db.session.commit()
+        give_points(member_id, points)
 
 
 def board_points(client, world) -> int:
