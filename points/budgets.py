@@ -103,9 +103,20 @@ def charge_budgets(posted: Posted) -> None:
     year = shanghai_date(posted.occurred_at).year
     for budget_id in db.session.scalars(_ON_PATH, {"year": year, "unit_id": posted.org_unit_id}).all():
         values = {"budget": budget_id, "unit": posted.org_unit_id, "points": posted.earned}
-        if db.session.execute(_USE, values).rowcount == 0 and posted.earned > 0:
+        if posted.earned < 0:
+            _give_back(values)
+        elif db.session.execute(_USE, values).rowcount == 0:
             _lease(budget_id, posted.org_unit_id, posted.earned)
-        # A reversal whose grid has no allotment here was never counted here: nothing to give back.
+
+
+def _give_back(values: dict) -> None:
+    """Give a reversal's points back to its grid's allotment (none there: they were never counted
+    here). A budget lowered below what it had leased out (its row locked first) takes the spare
+    back at once, so no later award slips through on points the budget no longer has."""
+    points, allotted = db.session.execute(_LOCK_BUDGET, values).one()
+    db.session.execute(_USE, values)
+    if allotted > points:
+        _take_back_spare(values["budget"])
 
 
 def _lease(budget_id: int, unit_id: int, points: int) -> None:
