@@ -45,8 +45,8 @@ from core.extensions import db
 from core.identity.access import require, scope_condition
 from core.identity.models import Member, OrgUnit
 from core.identity.services import get_org_unit
-from points.ledger import Posted
-from points.models import Budget, BudgetAllotment, LedgerPosting, LedgerTransaction
+from points.ledger import Posted, earned_points
+from points.models import Budget, BudgetAllotment
 
 FIRST_YEAR, LAST_YEAR = 2000, 2100
 #: No lease takes more than this share of what a budget has not leased out yet.
@@ -103,9 +103,20 @@ def charge_budgets(posted: Posted) -> None:
     year = shanghai_date(posted.occurred_at).year
     for budget_id in db.session.scalars(_ON_PATH, {"year": year, "unit_id": posted.org_unit_id}).all():
         values = {"budget": budget_id, "unit": posted.org_unit_id, "points": posted.earned}
-        if db.session.execute(_USE, values).rowcount == 0 and posted.earned > 0:
+        if posted.earned < 0:
+            _give_back(values)
+        elif db.session.execute(_USE, values).rowcount == 0:
             _lease(budget_id, posted.org_unit_id, posted.earned)
-        # A reversal whose grid has no allotment here was never counted here: nothing to give back.
+
+
+def _give_back(values: dict) -> None:
+    """Give a reversal's points back to its grid's allotment (none there: they were never counted
+    here). A budget lowered below what it had leased out (its row locked first) takes the spare
+    back at once, so no later award slips through on points the budget no longer has."""
+    points, allotted = db.session.execute(_LOCK_BUDGET, values).one()
+    db.session.execute(_USE, values)
+    if allotted > points:
+        _take_back_spare(values["budget"])
 
 
 def _lease(budget_id: int, unit_id: int, points: int) -> None:
@@ -172,19 +183,12 @@ def budget_exhausted(budget_id: int, asked: int, left: int) -> AppError:
 
 def awarded_by_unit(unit: OrgUnit, year: int) -> dict[int, int]:
     """Points awarded in a year (net of reversals) in each org unit of a subtree, read from the ledger."""
-    start, end = period_bounds("year", date(year, 1, 1))
+    earned = earned_points(*period_bounds("year", date(year, 1, 1)))
     rows = db.session.execute(
-        sa.select(LedgerTransaction.org_unit_id, -sa.func.sum(LedgerPosting.amount))
-        .join(LedgerPosting, LedgerPosting.transaction_id == LedgerTransaction.id)
-        .join(OrgUnit, OrgUnit.id == LedgerTransaction.org_unit_id)
-        .where(
-            LedgerTransaction.kind.in_(("award", "reversal")),
-            LedgerPosting.account == "issued",
-            LedgerTransaction.occurred_at >= start,
-            LedgerTransaction.occurred_at < end,
-            OrgUnit.path.startswith(unit.path),
-        )
-        .group_by(LedgerTransaction.org_unit_id)
+        sa.select(earned.c.org_unit_id, sa.func.sum(earned.c.points))
+        .join(OrgUnit, OrgUnit.id == earned.c.org_unit_id)
+        .where(OrgUnit.path.startswith(unit.path))
+        .group_by(earned.c.org_unit_id)
     )
     return {unit_id: int(points) for unit_id, points in rows if points}
 

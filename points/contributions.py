@@ -29,7 +29,6 @@ from points.alerts import MY_POINTS, activity_names
 from points.models import (
     Activity,
     Contribution,
-    LedgerPosting,
     LedgerTransaction,
 )
 from points.photos import check_photo_owner
@@ -77,25 +76,16 @@ def read_contribution(actor: Member, contribution_id: int) -> Contribution:
 
 
 def earned_today(member_id: int, activity_id: int, occurred_at: datetime) -> int:
-    """Points the member earned from an activity on the Shanghai day of ``occurred_at``.
-
-    Read from the ``issued`` postings: an award issues its points and its reversal
-    takes all of them back, even a forced one that wrote part of them off.
-    """
-    start, end = bounds_of("day", occurred_at)
-    return -int(
+    """Points the member earned from an activity on the Shanghai day of ``occurred_at``, as
+    ``ledger.earned_points`` counts them: a reversal takes all of its award's points back, even a
+    forced one that wrote part of them off."""
+    earned = ledger.earned_points(*bounds_of("day", occurred_at))
+    return int(
         db.session.scalar(
-            sa.select(sa.func.coalesce(sa.func.sum(LedgerPosting.amount), 0))
-            .join(LedgerTransaction, LedgerTransaction.id == LedgerPosting.transaction_id)
-            .where(
-                LedgerTransaction.member_id == member_id,
-                LedgerTransaction.activity_id == activity_id,
-                LedgerPosting.account == "issued",
-                LedgerTransaction.occurred_at >= start,
-                LedgerTransaction.occurred_at < end,
+            sa.select(sa.func.coalesce(sa.func.sum(earned.c.points), 0)).where(
+                earned.c.member_id == member_id, earned.c.activity_id == activity_id
             )
         )
-        or 0
     )
 
 

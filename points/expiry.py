@@ -32,6 +32,7 @@ from core.database import begin_writing, utcnow
 from core.extensions import db
 from core.notifications import notify
 from points import ledger
+from points.alerts import MY_POINTS
 from points.models import LedgerTransaction, MemberBalance
 
 LOT_KINDS = ("award", "opening")
@@ -165,7 +166,7 @@ def warn_expiring(now: datetime | None = None) -> int:
             item.member_id,
             "points_expiring",
             f"points_expiring:{item.by.isoformat()}",
-            link=("points_pages.my_points", {}),
+            link=MY_POINTS,
             points=item.points,
             expires_on=item.by.isoformat(),
         )

@@ -430,7 +430,8 @@ def earned_points(start: datetime | None = None, end: datetime | None = None) ->
     a forced one included), i.e. the movement of the ``issued`` account, as ``Posted.earned``;
     counted at the transaction's ``occurred_at``, from ``start`` to before ``end`` when given.
     Opening balances, holds and spends earn nothing. Columns: ``transaction_id``, ``kind``,
-    ``member_id``, ``occurred_at``, ``created_at``, ``activity_id``, ``reference``, ``points``.
+    ``member_id``, ``org_unit_id`` (the member's grid when earned), ``occurred_at``, ``created_at``,
+    ``activity_id``, ``reference``, ``points``.
     """
     conditions = [LedgerTransaction.kind.in_(EARNING_KINDS)]
     if start is not None:
@@ -442,6 +443,7 @@ def earned_points(start: datetime | None = None, end: datetime | None = None) ->
             LedgerTransaction.id.label("transaction_id"),
             LedgerTransaction.kind,
             LedgerTransaction.member_id,
+            LedgerTransaction.org_unit_id,
             LedgerTransaction.occurred_at,
             LedgerTransaction.created_at,
             LedgerTransaction.activity_id,

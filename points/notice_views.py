@@ -3,7 +3,7 @@ entries, objecting to an entry, and the printable A4 notice with its QR code."""
 
 from __future__ import annotations
 
-from flask import Response, current_app, flash, redirect, render_template, request, url_for
+from flask import Response, current_app, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import login_required
 
@@ -14,7 +14,7 @@ from core.identity.auth import current_member
 from points import notices
 from points.forms import ObjectionForm
 from points.notice_print import render_notice_pdf
-from points.views import bp
+from points.views import bp, page_number
 
 PAGE_SIZE = 50
 
@@ -29,8 +29,7 @@ def navigation(actor) -> list:
 def notice_list():
     """The notices of the areas I live in and of my scope, newest first."""
     actor = current_member()
-    page = max(request.args.get("page", 1, type=int), 1)
-    listing = notices.list_notices(actor, page, 20)
+    listing = notices.list_notices(actor, page_number(), 20)
     return render_template(
         "points/notices.html",
         listing=listing,
@@ -44,8 +43,7 @@ def notice(notice_id: int):
     """A notice: its window and status, its entries, and an objection link on each while it is open."""
     actor = current_member()
     found = notices.read_notice(actor, notice_id)
-    page = max(request.args.get("page", 1, type=int), 1)
-    shown = notices.shown_notice(found, page, PAGE_SIZE)
+    shown = notices.shown_notice(found, page_number(), PAGE_SIZE)
     may_object = shown["status"] == "open" and notices.lives_under(actor, found.org_unit)
     return render_template(
         "points/notice.html",

@@ -44,7 +44,7 @@ from core.identity.models import Member, OrgUnit
 from core.identity.services import get_org_unit, mask_name
 from core.notifications import notify
 from core.refusals import add_unique, require_found, require_status
-from points.alerts import activity_names
+from points.alerts import MY_POINTS, activity_names
 from points.contributions import get_contribution, take_back_contribution
 from points.leaderboards.boards import display_name
 from points.models import Contribution, Notice, NoticeEntry, Objection
@@ -487,7 +487,7 @@ def _tell_outcome(settled: list[Objection], contribution: Contribution, status: 
         contribution.member_id,
         f"entry_objection_{status}",
         key,
-        link=("points_pages.my_points", {}),
+        link=MY_POINTS,
         activity=activity,
         month=notice.month,
         points=contribution.points,

@@ -157,7 +157,7 @@ def navigation(actor) -> list:
     return links
 
 
-def _page_number() -> int:
+def page_number() -> int:
     """The ``page`` query parameter, 1 when missing or nonsense."""
     return max(request.args.get("page", 1, type=int), 1)
 
@@ -167,7 +167,7 @@ def _page_number() -> int:
 def my_points():
     """Show my balances, my ledger with the balance after each entry, and my pending claims."""
     actor = current_member()
-    history = contributions.member_ledger(actor, actor.id, _page_number(), PAGE_SIZE, available_only=True)
+    history = contributions.member_ledger(actor, actor.id, page_number(), PAGE_SIZE, available_only=True)
     pending = contributions.list_contributions(
         actor, member_id=actor.id, status="pending", page=1, page_size=PAGE_SIZE
     )
@@ -281,7 +281,7 @@ def review():
     if scope_units(actor, "claim.review") == []:
         raise AppError(403)
     claims = contributions.list_contributions(
-        actor, member_id=None, status="pending", page=_page_number(), page_size=PAGE_SIZE
+        actor, member_id=None, status="pending", page=page_number(), page_size=PAGE_SIZE
     )
     return render_template("points/review.html", claims=claims)
 

@@ -237,6 +237,27 @@ def test_lowering_a_budget_takes_spare_allotments_back(client, app, activities):
         ]
 
 
+def test_a_reversal_under_a_budget_lowered_below_its_use_frees_no_lease_for_a_later_award(
+    client, app, activities
+):
+    world = activities
+    set_budget(client, world, "county", 10_000)
+    first = record(client, world, "resident")
+    assert first.status_code == record(client, world, "resident").status_code == 201
+    set_budget(client, world, "county", 0)  # grid A's lease shrinks to its 40 points used
+    reverse = client.post(
+        f"/api/v1/contributions/{first.get_json()['id']}/reverse",
+        json={"reason": "记错"},
+        headers=world.headers["organiser"],
+    )
+    assert reverse.status_code == 200
+    refused = record(client, world, "resident", "publicity", 2)
+    assert refused.status_code == 409 and refused.get_json()["code"] == "budget_exhausted"
+    assert get_budget(client, world, "county").get_json()["awarded"] == 20
+    with app.app_context():
+        assert budgets.verify_budgets() == []
+
+
 def test_points_count_in_the_budget_of_the_year_they_were_earned(client, app, activities):
     world = activities
     set_budget(client, world, "county", 5, year=YEAR - 1)
