@@ -9,7 +9,7 @@ notice that was not taken back shows as 公示通过 (passed public notice) in i
 
 While it is open, any member living in the subtree may object to an entry with a reason (at most
 ``OBJECTIONS_PER_DAY`` objections in 24 hours, one per entry). An organiser in scope decides:
-upholding reverses the contribution once (through ``services.take_back_contribution``, with
+upholding reverses the contribution once (through ``contributions.take_back_contribution``, with
 the objection as the reason) and settles every other pending objection to it the same way;
 dismissing keeps it. Nobody decides on their own act: not the objector, not the contributor,
 not whoever approved the points (``self_review``). Both sides are told; the contributor never
