@@ -7,7 +7,7 @@ import logging
 from flask import Flask, jsonify, render_template, request
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
-from sqlalchemy.exc import DataError, InternalError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, InternalError, OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError, SecurityError
 
 log = logging.getLogger(__name__)
@@ -132,7 +132,12 @@ def handle_database_busy(error: OperationalError | InternalError):
     write (a read-only file, a read-only transaction, a standby); never a 500."""
     from core.extensions import db
 
-    db.session.rollback()
+    try:
+        db.session.rollback()
+    except DBAPIError:
+        # The connection broke mid-statement (the server restarted under a pipelined write) and
+        # cannot even roll back: throw it away; the pool opens a fresh one for the next request.
+        db.session().invalidate()
     text = str(error.orig).lower()
     if "locked" in text or "busy" in text:
         log.warning("database busy on %s %s: %s", request.method, request.path, error.orig)

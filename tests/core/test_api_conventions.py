@@ -197,6 +197,28 @@ def test_a_locked_database_is_a_503_with_retry_after_one_second_never_a_500(clie
     assert response.headers["Retry-After"] == "1"
 
 
+@probe.get("/server-gone")
+def server_gone():
+    """Fail as a write does when the database server restarts under it."""
+    raise sa.exc.OperationalError(
+        "INSERT x", {}, Exception("terminating connection due to administrator command")
+    )
+
+
+def test_a_connection_that_cannot_even_roll_back_is_thrown_away_and_answered_503(client, monkeypatch):
+    from core.extensions import db
+
+    def rollback_on_a_broken_connection():
+        raise sa.exc.OperationalError("ROLLBACK", {}, Exception("cannot exit pipeline mode while busy"))
+
+    thrown_away = []
+    monkeypatch.setattr(db.session, "rollback", rollback_on_a_broken_connection)
+    monkeypatch.setattr(sa.orm.Session, "invalidate", lambda _session: thrown_away.append(True))
+    response = client.get("/api/v1/probe/server-gone")
+    assert_error(response, 503, "unavailable")
+    assert response.headers["Retry-After"] == "5" and thrown_away == [True]
+
+
 def test_flask_smorests_own_abort_is_answered_in_the_contracts_shape(client):
     """core.errors' handler for HTTPException replaces the one flask-smorest registers."""
     assert_error(client.get("/api/v1/probe/aborted"), 409, "conflict")
